@@ -1,0 +1,3 @@
+from tumorseg.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,143 @@
+"""The ``tumorseg`` command: argument parsing only; every subcommand calls one library function."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from tumorseg import __version__
+from tumorseg.errors import TumorsegError
+
+log = logging.getLogger("tumorseg")
+
+
+def _cmd_train(a: argparse.Namespace) -> int:
+    from tumorseg.config import TrainConfig
+    from tumorseg.train import fit
+
+    cfg = TrainConfig(
+        data=a.data, out=a.out, model=a.model, data_format=a.format, epochs=a.epochs, batch_size=a.batch_size,
+        lr=a.lr, image_size=a.image_size, seed=a.seed, device=a.device, num_workers=a.workers,
+        max_slices=a.max_slices,
+    )
+    run = fit(cfg, progress=not a.no_progress)
+    print(f"run written to {run}")
+    return 0
+
+
+def _cmd_evaluate(a: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from tumorseg.evaluate import evaluate
+
+    out = a.out or str(Path(a.model).resolve().parent / f"eval-{a.split}")
+    m = evaluate(a.model, a.data, out, split=a.split, data_format=a.format, device=a.device, batch_size=a.batch_size)
+    print(f"mean Dice {m['mean_dice']:.4f}  mean IoU {m['mean_iou']:.4f}  ({m['n_images']} images) -> {out}")
+    return 0
+
+
+def _cmd_predict(a: argparse.Namespace) -> int:
+    from tumorseg.predict import predict_files
+
+    written = predict_files(a.inputs, a.model, a.out, with_overlay=a.overlay, device=a.device,
+                            batch_size=a.batch_size, progress=not a.no_progress)
+    print(f"{len(written)} masks written to {a.out}")
+    return 0
+
+
+def _cmd_summary(a: argparse.Namespace) -> int:
+    from tumorseg.summary import model_summary
+
+    print(model_summary(a.model, image_size=a.image_size, in_channels=a.in_channels, depth=a.depth))
+    return 0
+
+
+def _cmd_demo(a: argparse.Namespace) -> int:
+    import time
+
+    from tumorseg.demo import run_demo
+
+    t0 = time.time()
+    run = run_demo(a.out, n_images=a.n_images, epochs=a.epochs, progress=not a.no_progress)
+    print(f"demo finished in {time.time() - t0:.0f} s. Look at {run}/loss_curve.png, {run}/grids/, "
+          f"{run}/test/metrics.json and {a.out}/predictions/")
+    return 0
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--device", default="auto", help="auto (CUDA if available), cpu or cuda[:N] (default: auto)")
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tumorseg", description="Brain-tumour segmentation in MRI slices.")
+    parser.add_argument("--version", action="version", version=f"tumorseg {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("train", help="train a model; writes a run directory")
+    p.add_argument("--data", required=True, help="dataset folder (e.g. images/ + masks/ [+ metadata.csv])")
+    p.add_argument("--format", default="auto", help="dataset format (default: auto-detect)")
+    p.add_argument("--model", default="seed-ae", help="registered model name (default: seed-ae)")
+    p.add_argument("--out", required=True, help="run directory to create")
+    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--image-size", type=int, default=256)
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--workers", type=int, default=0, help="DataLoader worker processes (default: 0)")
+    p.add_argument("--max-slices", type=int, default=None, help="use only the first N slices (quick trials)")
+    _add_common(p)
+    p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("evaluate", help="score a checkpoint: metrics.json, per_case.csv, predictions.png")
+    p.add_argument("--data", required=True, help="dataset folder")
+    p.add_argument("--model", required=True, help="checkpoint file (RUN_DIR/best.pt)")
+    p.add_argument("--split", default="test", choices=["test", "val", "train", "all"],
+                   help="cases to score: a split stored in the checkpoint, or all (default: test)")
+    p.add_argument("--format", default="auto")
+    p.add_argument("--out", default=None, help="output folder (default: beside the checkpoint, eval-SPLIT)")
+    p.add_argument("--batch-size", type=int, default=16)
+    _add_common(p)
+    p.set_defaults(func=_cmd_evaluate)
+
+    p = sub.add_parser("predict", help="write a mask PNG per input image, at the input's size")
+    p.add_argument("inputs", nargs="+", help="image files or folders (PNG/JPG/TIFF/BMP)")
+    p.add_argument("--model", required=True, help="checkpoint file")
+    p.add_argument("--out", required=True, help="folder for <stem>.png masks")
+    p.add_argument("--overlay", action="store_true", help="also write <stem>_overlay.png")
+    p.add_argument("--batch-size", type=int, default=16)
+    _add_common(p)
+    p.set_defaults(func=_cmd_predict)
+
+    p = sub.add_parser("summary", help="print a model's layer table and parameter count")
+    p.add_argument("--model", default="seed-ae", help="registered model name")
+    p.add_argument("--image-size", type=int, default=256)
+    p.add_argument("--in-channels", type=int, default=1)
+    p.add_argument("--depth", type=int, default=3, help="nesting depth of the table")
+    p.set_defaults(func=_cmd_summary)
+
+    p = sub.add_parser("demo", help="synthetic data -> train -> evaluate -> predict, in ~2 minutes on a CPU")
+    p.add_argument("--out", default="tumorseg-demo", help="output folder (default: tumorseg-demo)")
+    p.add_argument("--n-images", type=int, default=160)
+    p.add_argument("--epochs", type=int, default=12)
+    _add_common(p)
+    p.set_defaults(func=_cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s", stream=sys.stderr
+    )
+    try:
+        return args.func(args)
+    except TumorsegError as exc:
+        print(f"tumorseg {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"tumorseg {args.command}: interrupted.", file=sys.stderr)
+        return 130

@@ -1,0 +1,58 @@
+"""Typed run configuration, saved as ``config.json`` in every run and inside every checkpoint."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a training run.
+
+    Defaults reproduce the original project: ``seed-ae``, 10 epochs, Adam at
+    1e-3, batch 64, 256×256, Dice loss, a 70/20/10 split.
+    """
+
+    data: str
+    out: str
+    model: str = "seed-ae"
+    model_kwargs: dict[str, Any] = field(default_factory=dict)
+    data_format: str = "auto"
+    epochs: int = 10
+    batch_size: int = 64
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    optimizer: str = "adam"
+    loss: str = "dice"
+    image_size: int = 256
+    seed: int = 42
+    device: str = "auto"
+    split_fractions: tuple[float, float, float] = (0.7, 0.2, 0.1)
+    grid_every: int = 2
+    num_workers: int = 0
+    threshold: float = 0.5
+    evaluate_test: bool = True
+    max_slices: int | None = None  # use only the first N slices (smoke tests, demos)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["split_fractions"] = list(self.split_fractions)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
+        known = {f.name for f in fields(cls)}
+        kwargs = {k: v for k, v in d.items() if k in known}
+        if "split_fractions" in kwargs:
+            kwargs["split_fractions"] = tuple(kwargs["split_fractions"])
+        return cls(**kwargs)
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(self.to_dict(), indent=2))
+
+    @classmethod
+    def load(cls, path: str | Path) -> "TrainConfig":
+        return cls.from_dict(json.loads(Path(path).read_text()))

@@ -1,0 +1,96 @@
+"""Reading 2-D images and masks into numpy arrays, with errors that name the file.
+
+Conventions: images are returned as ``uint8`` arrays of shape ``(H, W)``
+(grayscale); masks as ``bool`` arrays of shape ``(H, W)``. Resizing uses
+bilinear interpolation for images and bilinear-then-threshold for masks (the
+original project's ``mask = pixel > 127``), so labels never become fractional.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from tumorseg.errors import DataError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
+MASK_THRESHOLD = 127
+
+
+def _open(path: Path) -> Image.Image:
+    try:
+        img = Image.open(path)
+        img.load()
+    except FileNotFoundError:
+        raise DataError(f"{path}: file not found.") from None
+    except (UnidentifiedImageError, OSError) as exc:
+        raise DataError(
+            f"{path}: not a readable image ({exc.__class__.__name__}). "
+            f"Supported: {', '.join(IMAGE_SUFFIXES)}; remove or replace the file."
+        ) from None
+    return img
+
+
+def read_gray(path: str | Path) -> np.ndarray:
+    """Read an image file as 8-bit grayscale ``(H, W) uint8``.
+
+    Colour images are converted with ITU-R 601 luma (PIL ``"L"``); 16-bit
+    images are rescaled by their own min/max into 0..255.
+    """
+    path = Path(path)
+    img = _open(path)
+    if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        arr = np.asarray(img, dtype=np.float64)
+        lo, hi = float(arr.min()), float(arr.max())
+        scaled = (arr - lo) / (hi - lo) * 255.0 if hi > lo else np.zeros_like(arr)
+        return scaled.round().astype(np.uint8)
+    return np.asarray(img.convert("L"), dtype=np.uint8)
+
+
+def read_mask(path: str | Path) -> np.ndarray:
+    """Read a binary mask as ``(H, W) bool``.
+
+    Accepted encodings: 0/255 (the Kaggle layout; ``True`` where pixel > 127)
+    and 0/1. Anything else (label maps such as BraTS 0/1/2/4, grayscale images
+    passed as masks) raises :class:`DataError`, since thresholding would
+    silently change its meaning.
+    """
+    path = Path(path)
+    arr = np.asarray(_open(path).convert("L"), dtype=np.uint8)
+    values = np.unique(arr)
+    if values.max(initial=0) <= 1:
+        return arr > 0
+    # Masks saved with lossy resizing have a thin band of intermediate values
+    # at the border; a real label map or a photo has many.
+    ambiguous = np.count_nonzero((arr > 10) & (arr < 245))
+    if ambiguous > 0.05 * max(1, np.count_nonzero(arr)) or (len(values) <= 8 and values.max() < 200):
+        shown = ", ".join(str(v) for v in values[:8]) + (" ..." if len(values) > 8 else "")
+        raise DataError(
+            f"{path}: mask is not binary (values {shown}). Masks must be 0/255 or 0/1; "
+            "convert label maps to a binary tumour mask first."
+        )
+    return arr > MASK_THRESHOLD
+
+
+def resize_image(img: np.ndarray, size: int | tuple[int, int]) -> np.ndarray:
+    """Bilinear resize of a ``(H, W) uint8`` image to ``size`` (int = square, or ``(H, W)``)."""
+    h, w = (size, size) if isinstance(size, int) else size
+    if img.shape == (h, w):
+        return img
+    return np.asarray(Image.fromarray(img).resize((w, h), Image.BILINEAR))
+
+
+def resize_mask(mask: np.ndarray, size: int | tuple[int, int]) -> np.ndarray:
+    """Resize a ``(H, W) bool`` mask: bilinear on 0/255, then ``> 127``."""
+    h, w = (size, size) if isinstance(size, int) else size
+    if mask.shape == (h, w):
+        return mask
+    up = Image.fromarray(mask.astype(np.uint8) * 255).resize((w, h), Image.BILINEAR)
+    return np.asarray(up) > MASK_THRESHOLD
+
+
+def write_mask_png(mask: np.ndarray, path: str | Path) -> None:
+    """Write a ``(H, W) bool`` mask as 8-bit PNG with values 0 and 255."""
+    Image.fromarray(mask.astype(np.uint8) * 255, mode="L").save(path)

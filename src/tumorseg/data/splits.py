@@ -1,0 +1,68 @@
+"""Seeded train/val/test splits, grouped by patient when the dataset says who is who.
+
+A patient (``SliceRecord.patient``) never appears in two splits. Groups are
+shuffled with the seed and dealt out largest-deficit-first, so the slice
+counts land close to the requested fractions even though patients have
+different numbers of slices.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+
+from tumorseg.data.records import SliceRecord
+
+log = logging.getLogger(__name__)
+SPLIT_NAMES = ("train", "val", "test")
+
+
+def split_records(
+    records: Sequence[SliceRecord],
+    fractions: Sequence[float] = (0.7, 0.2, 0.1),
+    seed: int = 42,
+) -> dict[str, list[str]]:
+    """Split records into ``{"train": [case_id...], "val": [...], "test": [...]}``.
+
+    Grouped by ``record.patient`` when every record has one; otherwise by
+    slice, with a warning (slices of one patient then leak across splits).
+    Deterministic for a given ``seed`` and record set (order-independent).
+    """
+    if abs(sum(fractions) - 1.0) > 1e-6 or len(fractions) != len(SPLIT_NAMES):
+        raise ValueError(f"fractions must be three numbers summing to 1, got {tuple(fractions)}")
+    grouped = all(r.patient for r in records)
+    if not grouped:
+        log.warning(
+            "no patient ids (metadata.csv with a patient column) for this dataset: "
+            "splitting by slice, so one patient's slices may land in several splits."
+        )
+    groups: dict[str, list[str]] = defaultdict(list)
+    for r in records:
+        groups[r.patient if grouped else r.case_id].append(r.case_id)
+    keys = sorted(groups)
+    random.Random(seed).shuffle(keys)
+
+    total = len(records)
+    targets = [f * total for f in fractions]
+    out: dict[str, list[str]] = {name: [] for name in SPLIT_NAMES}
+    counts = [0] * len(SPLIT_NAMES)
+    for key in keys:
+        # give the group to the split furthest below its target (relative)
+        k = max(range(len(SPLIT_NAMES)), key=lambda j: (targets[j] - counts[j]) / max(targets[j], 1e-9))
+        out[SPLIT_NAMES[k]].extend(groups[key])
+        counts[k] += len(groups[key])
+    return out
+
+
+def save_split(split: dict[str, list[str]], path: str | Path, grouped_by: str) -> None:
+    """Write the split as JSON (``{"grouped_by": ..., "train": [...], ...}``)."""
+    Path(path).write_text(json.dumps({"grouped_by": grouped_by, **split}, indent=1))
+
+
+def load_split(path: str | Path) -> dict[str, list[str]]:
+    data = json.loads(Path(path).read_text())
+    return {k: data[k] for k in SPLIT_NAMES}

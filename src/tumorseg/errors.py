@@ -1,0 +1,30 @@
+"""User-facing errors.
+
+Everything the user can fix (bad data, bad arguments, bad checkpoint) raises a
+subclass of :class:`TumorsegError`; the CLI prints its message without a
+traceback and exits with status 2. Messages name the offending file and say
+what to do.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class TumorsegError(ValueError):
+    """Base class of errors caused by user input (data, arguments, files)."""
+
+
+class DataError(TumorsegError):
+    """A dataset or input image cannot be used as given."""
+
+
+class CheckpointError(TumorsegError):
+    """A checkpoint file is missing, truncated, foreign or incompatible."""
+
+
+def did_you_mean(name: str, choices: Iterable[str]) -> str:
+    """Return ``" Did you mean 'x'?"`` for the closest choice, or ``""``."""
+    close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.5)
+    return f" Did you mean '{close[0]}'?" if close else ""

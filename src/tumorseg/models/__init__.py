@@ -1,0 +1,47 @@
+"""Model registry.
+
+``MODELS`` maps a name to a constructor taking ``in_channels``/``out_channels``
+(plus model-specific keyword arguments). Every model maps ``(B, C, H, W)`` to
+``(B, 1, H, W)``; models whose class sets ``returns_logits = False`` (only the
+faithful ``seed-ae``) end in a Sigmoid, all others return logits. Use
+:func:`to_probabilities` rather than guessing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from tumorseg.errors import TumorsegError, did_you_mean
+from tumorseg.models.seed_ae import SegmentationAE
+
+MODELS: dict[str, Callable[..., nn.Module]] = {
+    "seed-ae": SegmentationAE,
+}
+
+
+def build_model(name: str, **kwargs) -> nn.Module:
+    """Instantiate the registered model ``name``.
+
+    Raises:
+        TumorsegError: unknown name (with the closest known name suggested).
+    """
+    if name not in MODELS:
+        raise TumorsegError(f"unknown model '{name}'.{did_you_mean(name, MODELS)} Known models: {', '.join(MODELS)}.")
+    return MODELS[name](**kwargs)
+
+
+def returns_logits(model: nn.Module) -> bool:
+    return getattr(model, "returns_logits", True)
+
+
+def to_probabilities(model: nn.Module, output: torch.Tensor) -> torch.Tensor:
+    """Map a model's raw output to foreground probabilities in [0, 1]."""
+    return torch.sigmoid(output) if returns_logits(model) else output
+
+
+def input_stride(model: nn.Module) -> int:
+    """Side lengths the model accepts must be multiples of this."""
+    return getattr(model, "stride", 16)

@@ -1,0 +1,17 @@
+"""Model summary (layer table, parameter count) via torchinfo, the maintained torchsummary."""
+
+from __future__ import annotations
+
+from torchinfo import summary as _summary
+
+from tumorseg.models import build_model
+
+
+def model_summary(name: str, image_size: int = 256, in_channels: int = 1, depth: int = 3) -> str:
+    """The torchinfo table of model ``name`` for a ``(1, in_channels, S, S)`` input, as text."""
+    model = build_model(name, in_channels=in_channels)
+    stats = _summary(
+        model, input_size=(1, in_channels, image_size, image_size), depth=depth, verbose=0,
+        col_names=("input_size", "output_size", "kernel_size", "num_params"), device="cpu",
+    )
+    return str(stats)
