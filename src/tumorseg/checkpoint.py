@@ -86,6 +86,26 @@ def save_checkpoint(ckpt: dict[str, Any], path: str | Path) -> None:
     atomic_write(path, lambda tmp: torch.save(ckpt, tmp))
 
 
+BUNDLED_DIR = Path(__file__).parent / "weights"
+DEFAULT_MODEL = BUNDLED_DIR / "default.pt"
+
+
+def resolve_checkpoint(name: str | Path | None) -> Path:
+    """Map ``None``/``"default"`` to the bundled model file; other values are paths.
+
+    Raises:
+        CheckpointError: ``"default"`` asked for but no model is bundled.
+    """
+    if name is None or str(name) == "default":
+        if not DEFAULT_MODEL.is_file():
+            raise CheckpointError(
+                f"no bundled default model in this installation ({DEFAULT_MODEL}). "
+                "Pass --model RUN_DIR/best.pt from 'tumorseg train'."
+            )
+        return DEFAULT_MODEL
+    return Path(name)
+
+
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
     """Load and validate a tumorseg checkpoint (never executes pickled code).
 

@@ -17,10 +17,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tumorseg.checkpoint import load_checkpoint, model_from_checkpoint
+from tumorseg.checkpoint import load_checkpoint, model_from_checkpoint, resolve_checkpoint
 from tumorseg.data.imageio import resize_image
 from tumorseg.device import resolve_device
 from tumorseg.models import to_probabilities
+from tumorseg.postprocess import binarize, settings
 
 
 def _batches(n: int, size: int) -> Iterator[slice]:
@@ -65,11 +66,14 @@ class Predictor:
         self.source = source
         pre = checkpoint["preprocessing"]
         self.image_size: int = int(pre["image_size"])
-        self.threshold: float = float(pre.get("threshold", 0.5))
+        self.post = settings(checkpoint)
+        self.threshold: float = float(self.post["threshold"])
         self.name: str = checkpoint["model"]["name"]
 
     @classmethod
-    def from_checkpoint(cls, path: str | Path, device: str = "auto") -> "Predictor":
+    def from_checkpoint(cls, path: str | Path | None = None, device: str = "auto") -> "Predictor":
+        """Load ``path`` (a checkpoint file, or ``None``/``"default"`` for the bundled model)."""
+        path = resolve_checkpoint(path)
         ckpt = load_checkpoint(path)
         return cls(model_from_checkpoint(ckpt, path), ckpt, resolve_device(device), str(path))
 
@@ -89,4 +93,8 @@ class Predictor:
 
     def predict(self, image: np.ndarray) -> np.ndarray:
         """Binary mask ``(H, W) bool`` for one grayscale ``(H, W) uint8`` image."""
-        return self.probabilities([image])[0] > self.threshold
+        return self.binarize(self.probabilities([image])[0])
+
+    def binarize(self, prob: np.ndarray) -> np.ndarray:
+        """Apply the checkpoint's threshold and small-component removal to one ``(H, W)`` map."""
+        return binarize(prob, self.threshold, int(self.post["min_component_px"]), self.image_size)

@@ -60,7 +60,7 @@ def overlay(image: np.ndarray, mask: np.ndarray, alpha: float = 0.45) -> np.ndar
 
 def predict_files(
     inputs: Sequence[str | Path],
-    checkpoint: str | Path,
+    checkpoint: str | Path | None,
     out: str | Path,
     with_overlay: bool = False,
     device: str = "auto",
@@ -78,7 +78,7 @@ def predict_files(
         chunk = files[start : start + batch_size]
         images = [read_gray(p) for p in chunk]
         for path, image, prob in zip(chunk, images, predictor.probabilities(images, batch_size)):
-            mask = prob > predictor.threshold
+            mask = predictor.binarize(prob)
             target = out / f"{path.stem}.png"
             write_mask_png(mask, target)
             if with_overlay:
