@@ -24,54 +24,95 @@ from tumorseg.data import SliceArrays, load_slices, read_dataset
 from tumorseg.device import resolve_device
 from tumorseg.errors import DataError
 from tumorseg.inference import predict_probabilities
-from tumorseg.metrics import dice_iou
+from tumorseg.metrics import dice_iou, hd95, sensitivity_precision
+from tumorseg.postprocess import binarize, settings
 from tumorseg.plots import prediction_grid
 
 log = logging.getLogger(__name__)
 
 
-def score_arrays(
-    model: nn.Module, arrays: SliceArrays, device: torch.device | str, threshold: float = 0.5, batch_size: int = 16
-) -> tuple[list[dict[str, Any]], np.ndarray]:
-    """Predict ``arrays`` and score each image. Returns (rows, predicted masks ``(N, S, S) bool``)."""
-    probs = predict_probabilities(model, arrays.images, device, batch_size)
-    preds = probs > threshold
-    dice, iou = dice_iou(torch.from_numpy(preds), torch.from_numpy(arrays.masks))
+def score_masks(preds: np.ndarray, arrays: SliceArrays, distances: bool = True) -> list[dict[str, Any]]:
+    """One row per image of predicted ``(N, S, S) bool`` masks against ``arrays.masks``.
+
+    Columns: case_id, patient, label, dice, iou, sensitivity, precision,
+    hd95_px (with ``distances``), tumour_area_px, tumour_fraction,
+    predicted_area_px. See :mod:`tumorseg.metrics` for the empty-mask rules.
+    """
+    p, t = torch.from_numpy(preds), torch.from_numpy(arrays.masks)
+    dice, iou = dice_iou(p, t)
+    sens, prec = sensitivity_precision(p, t)
     rows = []
     for i, rec in enumerate(arrays.records):
-        rows.append(
-            {
-                "case_id": rec.case_id,
-                "patient": rec.patient or "",
-                "label": rec.label or "",
-                "dice": float(dice[i]),
-                "iou": float(iou[i]),
-                "tumour_area_px": int(arrays.masks[i].sum()),
-                "predicted_area_px": int(preds[i].sum()),
-            }
-        )
-    return rows, preds
+        row = {
+            "case_id": rec.case_id,
+            "patient": rec.patient or "",
+            "label": rec.label or "",
+            "dice": float(dice[i]),
+            "iou": float(iou[i]),
+            "sensitivity": float(sens[i]),
+            "precision": float(prec[i]),
+        }
+        if distances:
+            row["hd95_px"] = hd95(preds[i], arrays.masks[i])
+        area = int(arrays.masks[i].sum())
+        row |= {"tumour_area_px": area, "tumour_fraction": area / arrays.masks[i].size,
+                "predicted_area_px": int(preds[i].sum())}
+        rows.append(row)
+    return rows
+
+
+def score_arrays(
+    model: nn.Module, arrays: SliceArrays, device: torch.device | str, threshold: float = 0.5, batch_size: int = 16,
+    distances: bool = True, post: dict[str, Any] | None = None,
+) -> tuple[list[dict[str, Any]], np.ndarray]:
+    """Predict ``arrays`` and score each image. Returns (rows, predicted masks ``(N, S, S) bool``).
+
+    ``post`` (a checkpoint's post-processing settings) overrides ``threshold``
+    and adds test-time flips and small-component removal.
+    """
+    post = post or {"threshold": threshold}
+    probs = predict_probabilities(model, arrays.images, device, batch_size, tta=bool(post.get("tta", False)))
+    preds = np.stack([binarize(p, float(post["threshold"]), int(post.get("min_component_px", 0))) for p in probs])
+    return score_masks(preds, arrays, distances), preds
+
+
+SCORES = ("dice", "iou", "sensitivity", "precision", "hd95_px")
+
+
+def _stats(rs: list[dict[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {"n_images": len(rs)}
+    for key in SCORES:
+        if rs and key in rs[0]:
+            v = np.array([r[key] for r in rs], dtype=np.float64)
+            out[f"mean_{key}"] = float(v.mean())
+            out[f"std_{key}"] = float(v.std())
+    if rs:
+        out["median_dice"] = float(np.median([r["dice"] for r in rs]))
+    out["n_missed"] = int(sum(r["predicted_area_px"] == 0 and r["tumour_area_px"] > 0 for r in rs))
+    return out
 
 
 def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """Mean/median per-image Dice and IoU, counts, and the same per tumour class."""
-    def stats(rs):
-        d = np.array([r["dice"] for r in rs])
-        i = np.array([r["iou"] for r in rs])
-        return {
-            "n_images": len(rs),
-            "mean_dice": float(d.mean()) if len(d) else float("nan"),
-            "mean_iou": float(i.mean()) if len(i) else float("nan"),
-            "median_dice": float(np.median(d)) if len(d) else float("nan"),
-            "std_dice": float(d.std()) if len(d) else float("nan"),
-            "n_missed": int(sum(r["predicted_area_px"] == 0 and r["tumour_area_px"] > 0 for r in rs)),
-        }
+    """Mean (± std over images) of every score, overall, per tumour class and per tumour-size tercile.
 
-    out = stats(rows)
+    Size terciles split the scored images by tumour area into three equal
+    groups (boundaries given as fractions of the image in ``size_terciles``);
+    images with an empty truth are left out of the terciles.
+    """
+    out = _stats(rows)
     out["n_patients"] = len({r["patient"] for r in rows if r["patient"]})
     labels = sorted({r["label"] for r in rows if r["label"]})
     if labels:
-        out["by_class"] = {lab: stats([r for r in rows if r["label"] == lab]) for lab in labels}
+        out["by_class"] = {lab: _stats([r for r in rows if r["label"] == lab]) for lab in labels}
+    sized = sorted((r for r in rows if r["tumour_area_px"] > 0), key=lambda r: r["tumour_fraction"])
+    if len(sized) >= 3:
+        thirds = np.array_split(np.arange(len(sized)), 3)
+        out["by_size"] = {}
+        for name, idx in zip(("small", "medium", "large"), thirds):
+            group = [sized[i] for i in idx]
+            out["by_size"][name] = _stats(group) | {
+                "tumour_fraction_range": [group[0]["tumour_fraction"], group[-1]["tumour_fraction"]]
+            }
     return out
 
 
@@ -130,7 +171,7 @@ def evaluate(
             )
     pre = ckpt["preprocessing"]
     arrays = load_slices(records, int(pre["image_size"]))
-    rows, preds = score_arrays(model, arrays, dev, float(pre.get("threshold", 0.5)), batch_size)
+    rows, preds = score_arrays(model, arrays, dev, batch_size=batch_size, post=settings(ckpt))
     summary = write_results(
         rows, arrays, preds, Path(out),
         extra={"checkpoint": str(checkpoint), "model": ckpt["model"]["name"], "data": str(data), "split": split},

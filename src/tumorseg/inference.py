@@ -31,12 +31,15 @@ def _batches(n: int, size: int) -> Iterator[slice]:
 
 @torch.no_grad()
 def predict_probabilities(
-    model: nn.Module, images: np.ndarray, device: torch.device | str = "cpu", batch_size: int = 16
+    model: nn.Module, images: np.ndarray, device: torch.device | str = "cpu", batch_size: int = 16,
+    tta: bool = False,
 ) -> np.ndarray:
     """Foreground probabilities for ``(N, S, S) uint8`` images at the model's size.
 
-    Returns ``(N, S, S) float32`` in [0, 1]. Puts ``model`` in eval mode and
-    restores its previous mode afterwards.
+    Returns ``(N, S, S) float32`` in [0, 1]. With ``tta``, the mean of the
+    probabilities for the image and its horizontal and vertical flips (each
+    flipped back). Puts ``model`` in eval mode and restores its previous mode
+    afterwards.
     """
     was_training = model.training
     model.eval()
@@ -44,7 +47,12 @@ def predict_probabilities(
     try:
         for sl in _batches(len(images), batch_size):
             x = torch.from_numpy(images[sl]).to(device).float().div_(255.0).unsqueeze(1)
-            out[sl] = to_probabilities(model, model(x)).squeeze(1).float().cpu().numpy()
+            p = to_probabilities(model, model(x))
+            if tta:
+                for dim in (-1, -2):
+                    p = p + to_probabilities(model, model(x.flip(dim))).flip(dim)
+                p = p / 3
+            out[sl] = p.squeeze(1).float().cpu().numpy()
     finally:
         model.train(was_training)
     return out
@@ -83,7 +91,7 @@ class Predictor:
         for sl in _batches(len(images), batch_size):
             chunk = images[sl]
             small = np.stack([resize_image(im, self.image_size) for im in chunk])
-            probs = predict_probabilities(self.model, small, self.device, batch_size)
+            probs = predict_probabilities(self.model, small, self.device, batch_size, tta=bool(self.post["tta"]))
             for im, p in zip(chunk, probs):
                 if p.shape != im.shape:
                     t = torch.from_numpy(p)[None, None]

@@ -136,7 +136,7 @@ def fit(cfg: TrainConfig, progress: bool = True) -> Path:
             bar.set_postfix(loss=f"{running / seen:.4f}")
         train_loss = running / max(seen, 1)
         val_loss = _mean_loss(model, val_loader, loss_fn, device)
-        rows, preds = score_arrays(model, data["val"], device, cfg.threshold, cfg.batch_size)
+        rows, preds = score_arrays(model, data["val"], device, cfg.threshold, cfg.batch_size, distances=False)
         row = {
             "epoch": epoch,
             "train_loss": train_loss,

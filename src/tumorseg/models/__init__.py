@@ -15,10 +15,14 @@ import torch
 from torch import nn
 
 from tumorseg.errors import TumorsegError, did_you_mean
+from tumorseg.models.monai_nets import attention_unet, dynunet, residual_unet
 from tumorseg.models.seed_ae import SegmentationAE
 
 MODELS: dict[str, Callable[..., nn.Module]] = {
     "seed-ae": SegmentationAE,
+    "unet": residual_unet,
+    "attention-unet": attention_unet,
+    "dynunet": dynunet,
 }
 
 

@@ -1,0 +1,58 @@
+"""Real segmentation networks from MONAI, configured for 2-D single-class tumour masks.
+
+All return logits ``(B, 1, H, W)`` for input ``(B, C, H, W)`` with H, W
+multiples of ``model.stride``.
+
+* ``unet``: MONAI ``UNet`` with residual units (Kerfoot et al. 2018) and
+  instance norm; ``width`` sets the first level's channels (doubling per level).
+* ``attention-unet``: MONAI ``AttentionUnet`` (Oktay et al. 2018), attention
+  gates on the skip connections.
+* ``dynunet``: MONAI ``DynUNet``, the nnU-Net network (3×3 kernels, strided
+  convolutions, instance norm, leaky ReLU), with deep supervision off.
+"""
+
+from __future__ import annotations
+
+from monai.networks.nets import AttentionUnet, DynUNet, UNet
+from torch import nn
+
+
+def _channels(width: int, levels: int) -> tuple[int, ...]:
+    return tuple(width * 2**i for i in range(levels))
+
+
+def _tag(model: nn.Module, stride: int) -> nn.Module:
+    model.returns_logits = True
+    model.stride = stride
+    return model
+
+
+def residual_unet(in_channels: int = 1, out_channels: int = 1, width: int = 16, levels: int = 5,
+                  num_res_units: int = 2, dropout: float = 0.0) -> nn.Module:
+    """Residual U-Net; ``levels`` resolutions (stride ``2**(levels-1)``)."""
+    net = UNet(
+        spatial_dims=2, in_channels=in_channels, out_channels=out_channels,
+        channels=_channels(width, levels), strides=(2,) * (levels - 1),
+        num_res_units=num_res_units, norm="instance", dropout=dropout,
+    )
+    return _tag(net, 2 ** (levels - 1))
+
+
+def attention_unet(in_channels: int = 1, out_channels: int = 1, width: int = 16, levels: int = 5,
+                   dropout: float = 0.0) -> nn.Module:
+    net = AttentionUnet(
+        spatial_dims=2, in_channels=in_channels, out_channels=out_channels,
+        channels=_channels(width, levels), strides=(2,) * (levels - 1), dropout=dropout,
+    )
+    return _tag(net, 2 ** (levels - 1))
+
+
+def dynunet(in_channels: int = 1, out_channels: int = 1, width: int = 16, levels: int = 6) -> nn.Module:
+    """nnU-Net-style network: first level at full resolution, then ``levels - 1`` stride-2 levels."""
+    filters = [min(width * 2**i, 320) for i in range(levels)]
+    net = DynUNet(
+        spatial_dims=2, in_channels=in_channels, out_channels=out_channels,
+        kernel_size=[3] * levels, strides=[1] + [2] * (levels - 1), upsample_kernel_size=[2] * (levels - 1),
+        filters=filters, norm_name="instance", deep_supervision=False, res_block=True,
+    )
+    return _tag(net, 2 ** (levels - 1))

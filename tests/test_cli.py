@@ -1,0 +1,65 @@
+"""CLI smoke test on demo-sized synthetic data: train -> evaluate -> predict -> summary (seconds)."""
+
+import csv
+import json
+
+import numpy as np
+from PIL import Image
+
+from tumorseg.cli import main
+
+
+def test_train_evaluate_predict_summary(synthetic_dataset, tmp_path, capsys):
+    run = tmp_path / "run"
+    rc = main(["train", "--data", str(synthetic_dataset), "--out", str(run), "--epochs", "2",
+               "--batch-size", "8", "--image-size", "64", "--no-progress", "--device", "cpu"])
+    assert rc == 0
+    for name in ("config.json", "split.json", "history.csv", "loss_curve.png", "best.pt", "last.pt",
+                 "grids/epoch_002.png", "test/metrics.json", "test/per_case.csv", "test/predictions.png"):
+        assert (run / name).exists(), name
+    split = json.loads((run / "split.json").read_text())
+    assert split["grouped_by"] == "patient"
+    history = list(csv.DictReader(open(run / "history.csv")))
+    assert [int(h["epoch"]) for h in history] == [1, 2]
+    assert json.loads((run / "config.json").read_text())["image_size"] == 64
+
+    rc = main(["evaluate", "--data", str(synthetic_dataset), "--model", str(run / "best.pt"),
+               "--split", "all", "--out", str(tmp_path / "ev"), "--no-progress"])
+    assert rc == 0
+    metrics = json.loads((tmp_path / "ev" / "metrics.json").read_text())
+    assert metrics["n_images"] == 24 and 0.0 <= metrics["mean_dice"] <= 1.0
+    rows = list(csv.DictReader(open(tmp_path / "ev" / "per_case.csv")))
+    assert len(rows) == 24 and {"case_id", "dice", "iou", "tumour_area_px"} <= set(rows[0])
+    assert (tmp_path / "ev" / "predictions.png").exists()
+
+    # predict keeps each input's own size (here 96x80, not the model's 64x64)
+    big = np.asarray(Image.open(synthetic_dataset / "images" / "1.png").resize((80, 96)))
+    Image.fromarray(big).save(tmp_path / "odd.png")
+    rc = main(["predict", str(tmp_path / "odd.png"), str(synthetic_dataset / "images"), "--model",
+               str(run / "best.pt"), "--out", str(tmp_path / "pred"), "--overlay", "--no-progress"])
+    assert rc == 0
+    out = Image.open(tmp_path / "pred" / "odd.png")
+    assert out.mode == "L" and out.size == (80, 96)
+    assert set(np.unique(np.asarray(out))) <= {0, 255}
+    assert (tmp_path / "pred" / "odd_overlay.png").exists()
+    assert len(list((tmp_path / "pred").glob("*_overlay.png"))) == 25
+
+    capsys.readouterr()
+    assert main(["summary", "--model", "seed-ae"]) == 0
+    assert "2,298,977" in capsys.readouterr().out
+
+
+def test_evaluate_test_split_of_another_dataset_is_a_clear_error(synthetic_dataset, tmp_path, capsys):
+    from tumorseg.data.synthetic import make_dataset
+
+    run = tmp_path / "run"
+    assert main(["train", "--data", str(synthetic_dataset), "--out", str(run), "--epochs", "1", "--batch-size", "8",
+                 "--image-size", "64", "--no-progress", "--device", "cpu"]) == 0
+    other = make_dataset(tmp_path / "other", n=3, size=64, seed=5)
+    for p in (other / "images").iterdir():
+        p.rename(p.with_name("x" + p.name))
+    for p in (other / "masks").iterdir():
+        p.rename(p.with_name("x" + p.name))
+    capsys.readouterr()
+    assert main(["evaluate", "--data", str(other), "--model", str(run / "best.pt"), "--no-progress"]) == 2
+    assert "--split all" in capsys.readouterr().err
