@@ -13,18 +13,80 @@ from tumorseg.errors import TumorsegError
 log = logging.getLogger("tumorseg")
 
 
-def _cmd_train(a: argparse.Namespace) -> int:
+# train options that a --preset may set; None on the command line means "not given"
+_OVERRIDABLE = ("model", "epochs", "batch_size", "lr", "image_size", "loss", "optimizer", "weight_decay",
+                "augment", "scheduler", "warmup_epochs", "select_metric", "early_stop_patience")
+
+
+def _train_config(a: argparse.Namespace, out: str):
+    """TrainConfig from defaults, then the preset, then the flags actually given."""
+    import json
+
     from tumorseg.config import TrainConfig
+    from tumorseg.presets import preset
+
+    values: dict = {"data": a.data, "out": out, "data_format": a.format, "seed": a.seed, "device": a.device,
+                    "num_workers": a.workers, "max_slices": a.max_slices}
+    if a.preset:
+        values.update(preset(a.preset))
+    for key in _OVERRIDABLE:
+        if getattr(a, key, None) is not None:
+            values[key] = getattr(a, key)
+    if a.model_kwargs:
+        values["model_kwargs"] = {**values.get("model_kwargs", {}), **json.loads(a.model_kwargs)}
+    elif a.model is not None and a.preset and a.model != preset(a.preset)["model"]:
+        values["model_kwargs"] = {}  # the preset's kwargs belong to the preset's model
+    if a.calibrate:
+        values["calibrate"] = True
+    return TrainConfig.from_dict(values)
+
+
+def _cmd_train(a: argparse.Namespace) -> int:
     from tumorseg.train import fit
 
-    cfg = TrainConfig(
-        data=a.data, out=a.out, model=a.model, data_format=a.format, epochs=a.epochs, batch_size=a.batch_size,
-        lr=a.lr, image_size=a.image_size, seed=a.seed, device=a.device, num_workers=a.workers,
-        max_slices=a.max_slices,
-    )
-    run = fit(cfg, progress=not a.no_progress)
+    run = fit(_train_config(a, a.out), progress=not a.no_progress)
     print(f"run written to {run}")
     return 0
+
+
+def _cmd_cv(a: argparse.Namespace) -> int:
+    from tumorseg.cv import run_cv
+
+    s = run_cv(_train_config(a, a.out), folds=a.folds, only=a.fold, progress=not a.no_progress)
+    print(f"{len(s['folds_done'])} folds: Dice {s['dice_mean_over_folds']:.4f} ± {s['dice_std_over_folds']:.4f}, "
+          f"IoU {s['iou_mean_over_folds']:.4f} ± {s['iou_std_over_folds']:.4f} -> {a.out}/cv_summary.json")
+    return 0
+
+
+def _cmd_report(a: argparse.Namespace) -> int:
+    from tumorseg.report import build_report
+
+    print(f"report written to {build_report(a.run_dir, a.out, gallery=not a.no_gallery)}")
+    return 0
+
+
+def _add_train_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", required=True, help="dataset folder (e.g. images/ + masks/ [+ metadata.csv])")
+    p.add_argument("--format", default="auto", help="dataset format (default: auto-detect)")
+    p.add_argument("--preset", default=None, help="named recipe: original, cpu-fast, best (flags given override it)")
+    p.add_argument("--model", default=None, help="registered model name (default: seed-ae)")
+    p.add_argument("--model-kwargs", default=None, help='model options as JSON, e.g. \'{"width": 16}\'')
+    p.add_argument("--epochs", type=int, default=None, help="default: 10")
+    p.add_argument("--batch-size", type=int, default=None, help="default: 64")
+    p.add_argument("--lr", type=float, default=None, help="default: 1e-3")
+    p.add_argument("--image-size", type=int, default=None, help="default: 256")
+    p.add_argument("--loss", default=None, help="dice (default), dice-bce, dice-focal")
+    p.add_argument("--optimizer", default=None, help="adam (default) or adamw")
+    p.add_argument("--weight-decay", type=float, default=None)
+    p.add_argument("--augment", default=None, help="none (default), light, mri")
+    p.add_argument("--scheduler", default=None, help="none (default) or cosine (with --warmup-epochs)")
+    p.add_argument("--warmup-epochs", type=float, default=None)
+    p.add_argument("--select-metric", default=None, help="val_loss (default) or val_dice: which checkpoint is best")
+    p.add_argument("--early-stop-patience", type=int, default=None, help="stop after N epochs without improvement")
+    p.add_argument("--calibrate", action="store_true", help="choose threshold/TTA/clean-up on val after training")
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--workers", type=int, default=0, help="DataLoader worker processes (default: 0)")
+    p.add_argument("--max-slices", type=int, default=None, help="use only the first N slices (quick trials)")
 
 
 def _cmd_evaluate(a: argparse.Namespace) -> int:
@@ -78,19 +140,24 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("train", help="train a model; writes a run directory")
-    p.add_argument("--data", required=True, help="dataset folder (e.g. images/ + masks/ [+ metadata.csv])")
-    p.add_argument("--format", default="auto", help="dataset format (default: auto-detect)")
-    p.add_argument("--model", default="seed-ae", help="registered model name (default: seed-ae)")
+    _add_train_options(p)
     p.add_argument("--out", required=True, help="run directory to create")
-    p.add_argument("--epochs", type=int, default=10)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--image-size", type=int, default=256)
-    p.add_argument("--seed", type=int, default=42)
-    p.add_argument("--workers", type=int, default=0, help="DataLoader worker processes (default: 0)")
-    p.add_argument("--max-slices", type=int, default=None, help="use only the first N slices (quick trials)")
     _add_common(p)
     p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("cv", help="patient-grouped K-fold cross-validation of a recipe")
+    _add_train_options(p)
+    p.add_argument("--out", required=True, help="folder for fold_*/ runs and cv_summary.json")
+    p.add_argument("--folds", type=int, default=5)
+    p.add_argument("--fold", type=int, action="append", default=None, help="run only this fold (repeatable)")
+    _add_common(p)
+    p.set_defaults(func=_cmd_cv)
+
+    p = sub.add_parser("report", help="self-contained HTML report of a run or CV folder")
+    p.add_argument("run_dir")
+    p.add_argument("--out", default=None, help="HTML file (default: RUN_DIR/report.html)")
+    p.add_argument("--no-gallery", action="store_true", help="skip re-predicting the best/worst cases")
+    p.set_defaults(func=_cmd_report)
 
     p = sub.add_parser("evaluate", help="score a checkpoint: metrics.json, per_case.csv, predictions.png")
     p.add_argument("--data", required=True, help="dataset folder")

@@ -36,6 +36,8 @@ class TrainConfig:
     threshold: float = 0.5
     evaluate_test: bool = True
     max_slices: int | None = None  # use only the first N slices (smoke tests, demos)
+    calibrate: bool = False  # choose threshold/TTA/clean-up on val after training (stored in best.pt)
+    split_file: str | None = None  # a split.json to use instead of splitting (cross-validation folds)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

@@ -86,5 +86,5 @@ def predict_files(
             written.append(target)
         bar.update(len(chunk))
     bar.close()
-    log.info("wrote %d masks to %s", len(written), out)
+    log.debug("wrote %d masks to %s", len(written), out)
     return written

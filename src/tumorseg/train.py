@@ -63,7 +63,16 @@ def prepare_data(cfg: TrainConfig, out: Path) -> dict[str, SliceArrays]:
     records = read_dataset(cfg.data, cfg.data_format)
     if cfg.max_slices:
         records = records[: cfg.max_slices]
-    split = split_records(records, cfg.split_fractions, cfg.seed)
+    if cfg.split_file:
+        from tumorseg.data.splits import load_split
+
+        split = load_split(cfg.split_file)
+        known = {r.case_id for r in records}
+        unknown = [c for ids in split.values() for c in ids if c not in known]
+        if unknown:
+            raise DataError(f"{cfg.split_file}: case '{unknown[0]}' (and {len(unknown) - 1} more) not in {cfg.data}.")
+    else:
+        split = split_records(records, cfg.split_fractions, cfg.seed)
     grouped_by = "patient" if all(r.patient for r in records) else "slice"
     save_split(split, out / "split.json", grouped_by)
     for name in ("train", "val"):
@@ -170,14 +179,29 @@ def fit(cfg: TrainConfig, progress: bool = True) -> Path:
             out / "last.pt",
         )
 
-    if cfg.evaluate_test and len(data["test"]):
-        from tumorseg.checkpoint import load_checkpoint, model_from_checkpoint
+    finish(cfg, out, data, device)
+    return out
 
-        best = model_from_checkpoint(load_checkpoint(out / "best.pt")).to(device)
-        rows, preds = score_arrays(best, data["test"], device, cfg.threshold, cfg.batch_size)
+
+def finish(cfg: TrainConfig, out: Path, data: dict[str, SliceArrays], device: torch.device) -> None:
+    """After training: calibrate post-processing on val (if asked) into best.pt, then score test with it."""
+    from tumorseg.calibrate import calibrate
+    from tumorseg.checkpoint import load_checkpoint, model_from_checkpoint
+    from tumorseg.postprocess import settings
+
+    ckpt = load_checkpoint(out / "best.pt")
+    best = model_from_checkpoint(ckpt).to(device)
+    post = settings(ckpt)
+    if cfg.calibrate and len(data["val"]):
+        found = calibrate(best, data["val"], device, cfg.batch_size)
+        post = {k: found[k] for k in ("threshold", "tta", "min_component_px")}
+        ckpt["postprocess"] = post
+        ckpt["metrics"] = {**ckpt.get("metrics", {}), "val_dice_calibrated": found["val_dice"]}
+        save_checkpoint(ckpt, out / "best.pt")
+    if cfg.evaluate_test and len(data["test"]):
+        rows, preds = score_arrays(best, data["test"], device, batch_size=cfg.batch_size, post=post)
         summary = write_results(rows, data["test"], preds, out / "test", extra={"checkpoint": "best.pt", "split": "test"})
         log.info("test: mean Dice %.4f, mean IoU %.4f (%d images)", summary["mean_dice"], summary["mean_iou"], summary["n_images"])
-    return out
 
 
 @torch.no_grad()

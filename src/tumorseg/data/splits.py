@@ -32,7 +32,7 @@ def split_records(
     slice, with a warning (slices of one patient then leak across splits).
     Deterministic for a given ``seed`` and record set (order-independent).
     """
-    if abs(sum(fractions) - 1.0) > 1e-6 or len(fractions) != len(SPLIT_NAMES):
+    if abs(sum(fractions) - 1.0) > 1e-6 or len(fractions) != len(SPLIT_NAMES) or min(fractions) < 0:
         raise ValueError(f"fractions must be three numbers summing to 1, got {tuple(fractions)}")
     grouped = all(r.patient for r in records)
     if not grouped:
@@ -52,7 +52,10 @@ def split_records(
     counts = [0] * len(SPLIT_NAMES)
     for key in keys:
         # give the group to the split furthest below its target (relative)
-        k = max(range(len(SPLIT_NAMES)), key=lambda j: (targets[j] - counts[j]) / max(targets[j], 1e-9))
+        k = max(
+            (j for j in range(len(SPLIT_NAMES)) if targets[j] > 0),
+            key=lambda j: (targets[j] - counts[j]) / targets[j],
+        )
         out[SPLIT_NAMES[k]].extend(groups[key])
         counts[k] += len(groups[key])
     return out
@@ -66,3 +69,35 @@ def save_split(split: dict[str, list[str]], path: str | Path, grouped_by: str) -
 def load_split(path: str | Path) -> dict[str, list[str]]:
     data = json.loads(Path(path).read_text())
     return {k: data[k] for k in SPLIT_NAMES}
+
+
+def kfold_split(
+    records: Sequence[SliceRecord], folds: int = 5, fold: int = 0, seed: int = 42, val_fraction: float = 0.2
+) -> dict[str, list[str]]:
+    """Patient-grouped K-fold: fold ``fold`` is the test part; the rest is split into train/val by patient.
+
+    Every patient is in the test part of exactly one fold. Patients are dealt
+    to folds largest-first into the fold with the fewest slices (after a
+    seeded shuffle), so folds have similar slice counts. ``val_fraction`` of
+    the remaining slices (by patient) is held out for model selection and
+    calibration; the test fold is never used for either.
+    """
+    if not 0 <= fold < folds:
+        raise ValueError(f"fold must be in 0..{folds - 1}, got {fold}")
+    grouped = all(r.patient for r in records)
+    groups: dict[str, list[str]] = defaultdict(list)
+    for r in records:
+        groups[r.patient if grouped else r.case_id].append(r.case_id)
+    keys = sorted(groups)
+    random.Random(seed).shuffle(keys)
+    keys.sort(key=lambda k: -len(groups[k]))  # stable: ties keep the shuffled order
+    members: list[list[str]] = [[] for _ in range(folds)]
+    sizes = [0] * folds
+    for key in keys:
+        j = min(range(folds), key=lambda f: (sizes[f], f))
+        members[j].append(key)
+        sizes[j] += len(groups[key])
+    test = [c for key in members[fold] for c in groups[key]]
+    rest = [r for r in records if r.case_id not in set(test)]
+    inner = split_records(rest, (1 - val_fraction, val_fraction, 0.0), seed=seed + fold) if rest else {"train": [], "val": []}
+    return {"train": inner["train"], "val": inner["val"], "test": test}
