@@ -7,7 +7,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from tumorseg.checkpoint import make_checkpoint, save_checkpoint
 from tumorseg.data.synthetic import make_dataset
+from tumorseg.models import build_model
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
@@ -19,6 +21,17 @@ def shared_data(*parts: str) -> Path:
     path = SHARED_DATA.joinpath(*parts)
     if not path.exists():
         pytest.skip(f"{path} not available")
+    return path
+
+
+def tiny_checkpoint(path: Path, image_size: int = 32, in_channels: int = 1, **preprocess) -> Path:
+    """Write an untrained width-4 seed-ae checkpoint (threshold 0.5) to ``path`` and return it.
+
+    ``preprocess`` adds to / overrides the preprocessing dict (e.g. ``reader_options``).
+    """
+    model = build_model("seed-ae", width=4, in_channels=in_channels)
+    pre = {"image_size": image_size, "in_channels": in_channels, "threshold": 0.5, **preprocess}
+    save_checkpoint(make_checkpoint("seed-ae", {"width": 4, "in_channels": in_channels}, model, pre), path)
     return path
 
 

@@ -1,17 +1,12 @@
 import numpy as np
 from PIL import Image
 
-from conftest import shared_data
-from tumorseg.checkpoint import make_checkpoint, save_checkpoint
-from tumorseg.models import build_model
+from conftest import shared_data, tiny_checkpoint
 from tumorseg.predict import predict_files
 
 
 def _ckpt(tmp_path):
-    model = build_model("seed-ae", width=4)
-    path = tmp_path / "m.pt"
-    save_checkpoint(make_checkpoint("seed-ae", {"width": 4}, model, {"image_size": 64, "threshold": 0.5}), path)
-    return path
+    return tiny_checkpoint(tmp_path / "m.pt", image_size=64)
 
 
 def test_native_512_slices_give_512_masks(tmp_path):

@@ -11,7 +11,7 @@ refuses any pickled object that would run code::
       "preprocessing": {"image_size": 256, "in_channels": 1, "scale": "x/255", "threshold": 0.5},
       "state_dict": {...},
       "metrics": {...}, "config": {...}, "split": {"train": [...], ...},
-      "train_state": {...}   # optimizer, epoch, history: only in 'last' checkpoints
+      "train_state": {...}   # only in last.pt: optimizer, scheduler, scaler, epoch/step, RNG states, history (see tumorseg.training.loop)
     }
 """
 
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import re
 import tempfile
 import zipfile
 from pathlib import Path
@@ -119,9 +120,14 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
+        found = re.search(r"GLOBAL ([\w.]+)", str(exc))  # what the pickle asked to import (and was refused)
+        if found is None:  # not a pickle weights_only understands: a foreign file, or a raw pickle
+            raise CheckpointError(
+                f"{path}: not a readable checkpoint (not a file 'tumorseg train' writes; nothing in it was run)."
+            ) from None
         raise CheckpointError(
-            f"{path}: refused to load: the file contains Python objects that could run code "
-            f"({str(exc).splitlines()[0][:200]}). Only load checkpoints you trust and that tumorseg wrote."
+            f"{path}: refused to load: the file contains Python objects that could run code ({found.group(1)}); "
+            "nothing in it was run. Only load checkpoints you trust and that tumorseg wrote."
         ) from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
         raise CheckpointError(f"{path}: not a readable checkpoint (truncated or corrupt: {exc.__class__.__name__}).") from None

@@ -15,7 +15,8 @@ log = logging.getLogger("tumorseg")
 
 # train options that a --preset may set; None on the command line means "not given"
 _OVERRIDABLE = ("model", "epochs", "batch_size", "lr", "image_size", "loss", "optimizer", "weight_decay",
-                "augment", "scheduler", "warmup_epochs", "select_metric", "early_stop_patience")
+                "augment", "scheduler", "warmup_epochs", "select_metric", "early_stop_patience",
+                "grad_clip", "precision", "compile", "checkpoint_every_steps", "cache")
 
 
 def _train_config(a: argparse.Namespace, out: str):
@@ -26,7 +27,7 @@ def _train_config(a: argparse.Namespace, out: str):
     from tumorseg.presets import preset
 
     values: dict = {"data": a.data, "out": out, "data_format": a.format, "seed": a.seed, "device": a.device,
-                    "num_workers": a.workers, "max_slices": a.max_slices}
+                    "num_workers": a.workers, "max_slices": a.max_slices, "data_options": _data_options(a)}
     if a.preset:
         values.update(preset(a.preset))
     for key in _OVERRIDABLE:
@@ -42,8 +43,14 @@ def _train_config(a: argparse.Namespace, out: str):
 
 
 def _cmd_train(a: argparse.Namespace) -> int:
-    from tumorseg.train import fit
+    from tumorseg.train import fit, resume
 
+    if a.resume:
+        run = resume(a.resume, progress=not a.no_progress)
+        print(f"run written to {run}")
+        return 0
+    if not a.data or not a.out:
+        raise TumorsegError("train needs --data DIR and --out RUN_DIR (or --resume RUN_DIR to continue a run).")
     run = fit(_train_config(a, a.out), progress=not a.no_progress)
     print(f"run written to {run}")
     return 0
@@ -65,8 +72,8 @@ def _cmd_report(a: argparse.Namespace) -> int:
     return 0
 
 
-def _add_train_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data", required=True, help="dataset folder (e.g. images/ + masks/ [+ metadata.csv])")
+def _add_train_options(p: argparse.ArgumentParser, data_required: bool = True) -> None:
+    p.add_argument("--data", required=data_required, help="dataset folder (e.g. images/ + masks/ [+ metadata.csv])")
     p.add_argument("--format", default="auto", help="dataset format (default: auto-detect)")
     p.add_argument("--preset", default=None, help="named recipe: original, cpu-fast, best (flags given override it)")
     p.add_argument("--model", default=None, help="registered model name (default: seed-ae)")
@@ -85,8 +92,60 @@ def _add_train_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--early-stop-patience", type=int, default=None, help="stop after N epochs without improvement")
     p.add_argument("--calibrate", action="store_true", help="choose threshold/TTA/clean-up on val after training")
     p.add_argument("--seed", type=int, default=42)
-    p.add_argument("--workers", type=int, default=0, help="DataLoader worker processes (default: 0)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="DataLoader worker processes per process (default: 0 on CPU, up to 4 per GPU)")
+    p.add_argument("--grad-clip", type=float, default=None, help="clip the gradient norm to this (default: off)")
+    p.add_argument("--precision", default=None, choices=["auto", "bf16", "fp16", "fp32"],
+                   help="mixed precision on CUDA (default auto: bf16 where supported, fp32 on CPU)")
+    p.add_argument("--compile", action="store_true", default=None, help="torch.compile the model")
+    p.add_argument("--checkpoint-every-steps", type=int, default=None, metavar="K",
+                   help="also write last.pt every K optimizer steps (default: at epoch ends only)")
+    p.add_argument("--cache", nargs="?", const="default", default=None, metavar="DIR",
+                   help="decode slices once into an on-disk cache and memory-map them "
+                        "(default DIR: $TUMORSEG_CACHE or ~/.cache/tumorseg)")
     p.add_argument("--max-slices", type=int, default=None, help="use only the first N slices (quick trials)")
+    _add_data_options(p)
+
+
+def _add_data_options(p: argparse.ArgumentParser) -> None:
+    """Reader options of the dataset formats (see tumorseg.data.formats); each applies to some formats only."""
+    g = p.add_argument_group("dataset format options")
+    g.add_argument("--masks", default=None, help="paired: mask folder when it is not DATA/masks")
+    g.add_argument("--channels", default=None, help="lgg: flair (default), all (3-channel input), pre, post, or a list")
+    g.add_argument("--modality", default=None, help="brats: flair (default), t1, t1c, t2, or a list like flair,t1c")
+    g.add_argument("--labels", default=None, help="brats: label values that count as tumour, e.g. 1,4 (default: any > 0)")
+    g.add_argument("--empty-fraction", type=float, default=None,
+                   help="brats: share of tumour-free brain slices kept (default: 0.1)")
+    g.add_argument("--image-glob", default=None, help="brats: image file pattern in each case folder, e.g. 'Flair_*.nii.gz'")
+    g.add_argument("--label-glob", default=None, help="brats: label file pattern, e.g. 'OTMultiClass.nii.gz'")
+
+
+def _data_options(a: argparse.Namespace) -> dict:
+    """The format options given on the command line (unset ones left out)."""
+    names = {"masks": "masks_dir", "channels": "channels", "modality": "modality", "labels": "labels",
+             "empty_fraction": "empty_fraction", "image_glob": "image_glob", "label_glob": "label_glob"}
+    return {key: getattr(a, flag) for flag, key in names.items() if getattr(a, flag, None) is not None}
+
+
+def _cmd_check_data(a: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from tumorseg.datacheck import check_dataset
+
+    report = check_dataset(a.data, a.format, progress=not a.no_progress, **_data_options(a))
+    print(report)
+    if a.json:
+        Path(a.json).write_text(json.dumps(report.to_dict(), indent=2, default=str))
+    return 0 if report.ok else 1
+
+
+def _cmd_download(a: argparse.Namespace) -> int:
+    from tumorseg.download import download_figshare
+
+    folder = download_figshare(a.out, api_url=a.api_url, progress=not a.no_progress, unpack=not a.no_unpack)
+    print(f"figshare 1512427 in {folder}; read it with: tumorseg check-data {folder}")
+    return 0
 
 
 def _cmd_evaluate(a: argparse.Namespace) -> int:
@@ -95,7 +154,8 @@ def _cmd_evaluate(a: argparse.Namespace) -> int:
     from tumorseg.evaluate import evaluate
 
     out = a.out or str(Path(a.model).resolve().parent / f"eval-{a.split}")
-    m = evaluate(a.model, a.data, out, split=a.split, data_format=a.format, device=a.device, batch_size=a.batch_size)
+    m = evaluate(a.model, a.data, out, split=a.split, data_format=a.format, device=a.device, batch_size=a.batch_size,
+                 data_options=_data_options(a))
     print(f"mean Dice {m['mean_dice']:.4f}  mean IoU {m['mean_iou']:.4f}  ({m['n_images']} images) -> {out}")
     return 0
 
@@ -104,9 +164,27 @@ def _cmd_predict(a: argparse.Namespace) -> int:
     from tumorseg.predict import predict_files
 
     written = predict_files(a.inputs, a.model, a.out, with_overlay=a.overlay, device=a.device,
-                            batch_size=a.batch_size, progress=not a.no_progress)
+                            batch_size=a.batch_size, progress=not a.no_progress, backend=a.backend, tta=a.tta)
     print(f"{len(written)} masks written to {a.out}")
     return 0
+
+
+def _cmd_export(a: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from tumorseg.export import export_onnx
+
+    out = export_onnx(a.model, a.onnx, opset=a.opset)
+    print(f"ONNX model written to {out} (metadata in {Path(out).with_suffix('.json')}); input: raw pixel values "
+          "0..255, float32 (batch, channels, size, size); output: probabilities")
+    return 0
+
+
+def _cmd_serve(a: argparse.Namespace) -> int:
+    from tumorseg.web.server import serve
+
+    return serve(a.model, host=a.host, port=a.port, max_upload_mb=a.max_upload_mb, device=a.device,
+                 backend=a.backend)
 
 
 def _cmd_summary(a: argparse.Namespace) -> int:
@@ -139,9 +217,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("train", help="train a model; writes a run directory")
-    _add_train_options(p)
-    p.add_argument("--out", required=True, help="run directory to create")
+    p = sub.add_parser("train", help="train a model; writes a run directory (multi-GPU: torchrun ... -m tumorseg train)")
+    _add_train_options(p, data_required=False)
+    p.add_argument("--out", default=None, help="run directory to create")
+    p.add_argument("--resume", default=None, metavar="RUN_DIR", help="continue RUN_DIR from its last.pt")
     _add_common(p)
     p.set_defaults(func=_cmd_train)
 
@@ -164,20 +243,57 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", required=True, help="checkpoint file (RUN_DIR/best.pt)")
     p.add_argument("--split", default="test", choices=["test", "val", "train", "all"],
                    help="cases to score: a split stored in the checkpoint, or all (default: test)")
-    p.add_argument("--format", default="auto")
+    p.add_argument("--format", default="auto", help="dataset format (default: the checkpoint's, else auto-detect)")
+    _add_data_options(p)
     p.add_argument("--out", default=None, help="output folder (default: beside the checkpoint, eval-SPLIT)")
     p.add_argument("--batch-size", type=int, default=16)
     _add_common(p)
     p.set_defaults(func=_cmd_evaluate)
 
     p = sub.add_parser("predict", help="write a mask PNG per input image, at the input's size")
-    p.add_argument("inputs", nargs="+", help="image files or folders (PNG/JPG/TIFF/BMP)")
-    p.add_argument("--model", required=True, help="checkpoint file")
+    p.add_argument("inputs", nargs="+", help="image files or folders (PNG/JPG/TIFF/BMP), NIfTI volumes or BraTS case "
+                   "folders (-> <name>_mask.nii.gz), DICOM files or series folders")
+    p.add_argument("--model", default=None, help="checkpoint file or exported .onnx (default: the bundled model)")
+    p.add_argument("--backend", default="auto", choices=["auto", "onnx", "torch"],
+                   help="auto (default: ONNX Runtime on CPU when installed, else PyTorch), onnx or torch")
+    p.add_argument("--tta", action=argparse.BooleanOptionalAction, default=None,
+                   help="average predictions over flips (default: as stored in the checkpoint)")
     p.add_argument("--out", required=True, help="folder for <stem>.png masks")
     p.add_argument("--overlay", action="store_true", help="also write <stem>_overlay.png")
     p.add_argument("--batch-size", type=int, default=16)
     _add_common(p)
     p.set_defaults(func=_cmd_predict)
+
+    p = sub.add_parser("export", help="export a checkpoint to ONNX (preprocessing and sigmoid inside the graph)")
+    p.add_argument("--model", default=None, help="checkpoint file (default: the bundled model)")
+    p.add_argument("--onnx", required=True, help="output .onnx file (a .json with the metadata is written beside it)")
+    p.add_argument("--opset", type=int, default=18)
+    p.set_defaults(func=_cmd_export)
+
+    p = sub.add_parser("serve", help="web page and JSON API for segmenting uploaded images (FastAPI + uvicorn)")
+    p.add_argument("--model", default=None, help="checkpoint file or .onnx (default: the bundled model)")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, this machine only)")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--max-upload-mb", type=float, default=50.0, help="largest accepted upload (default: 50)")
+    p.add_argument("--backend", default="auto", choices=["auto", "onnx", "torch"])
+    p.add_argument("--device", default="auto", help="auto (CUDA if available), cpu or cuda[:N] (default: auto)")
+    p.set_defaults(func=_cmd_serve)
+
+    p = sub.add_parser("check-data", help="report what a dataset holds and every problem in it (exit 1 if unusable)")
+    p.add_argument("data", help="dataset folder (any supported format)")
+    p.add_argument("--format", default="auto", help="dataset format (default: auto-detect)")
+    p.add_argument("--json", default=None, help="also write the report as JSON to this file")
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    _add_data_options(p)
+    p.set_defaults(func=_cmd_check_data)
+
+    p = sub.add_parser("download", help="fetch a public dataset (figshare 1512427) with resume and checksums")
+    p.add_argument("dataset", choices=["figshare"], help="figshare: Cheng et al. brain tumour dataset (no login)")
+    p.add_argument("--out", required=True, help="folder to download and unpack into")
+    p.add_argument("--api-url", default=None, help="figshare API article URL (default: the public API)")
+    p.add_argument("--no-unpack", action="store_true", help="keep the zip files packed")
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    p.set_defaults(func=_cmd_download)
 
     p = sub.add_parser("summary", help="print a model's layer table and parameter count")
     p.add_argument("--model", default="seed-ae", help="registered model name")
@@ -204,7 +320,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.func(args)
     except TumorsegError as exc:
         print(f"tumorseg {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+        return getattr(exc, "exit_code", 2)  # 128 + signal for a training stopped by SIGINT/SIGTERM
     except KeyboardInterrupt:
         print(f"tumorseg {args.command}: interrupted.", file=sys.stderr)
         return 130

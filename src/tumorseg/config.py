@@ -21,6 +21,10 @@ class TrainConfig:
     model: str = "seed-ae"
     model_kwargs: dict[str, Any] = field(default_factory=dict)
     data_format: str = "auto"
+    # reader options of the format (channels, modality, labels, empty_fraction, image_glob, label_glob, masks_dir)
+    data_options: dict[str, Any] = field(default_factory=dict)
+    # filled by fit from the data read: channel names, normalisation, reader options prediction must repeat
+    input_spec: dict[str, Any] = field(default_factory=dict)
     epochs: int = 10
     batch_size: int = 64
     lr: float = 1e-3
@@ -32,12 +36,26 @@ class TrainConfig:
     device: str = "auto"
     split_fractions: tuple[float, float, float] = (0.7, 0.2, 0.1)
     grid_every: int = 2
-    num_workers: int = 0
+    num_workers: int | None = None  # DataLoader workers per process; None: 0 on CPU, a few per GPU
     threshold: float = 0.5
     evaluate_test: bool = True
     max_slices: int | None = None  # use only the first N slices (smoke tests, demos)
     calibrate: bool = False  # choose threshold/TTA/clean-up on val after training (stored in best.pt)
     split_file: str | None = None  # a split.json to use instead of splitting (cross-validation folds)
+    # training recipe (defaults: the original project's constant-LR Adam, no augmentation, best = lowest val loss)
+    scheduler: str = "none"  # "none" or "cosine" (per-iteration, after a linear warm-up of warmup_epochs)
+    warmup_epochs: float = 0.0
+    augment: str = "none"  # tumorseg.data.transforms.build_transform name, applied to training items only
+    select_metric: str = "val_loss"  # "val_loss" (lowest is best) or "val_dice" (highest is best)
+    early_stop_patience: int = 0  # stop after N epochs without a better select_metric; 0: never
+    grad_clip: float = 0.0  # max global gradient norm; 0: no clipping
+    # engine: precision "auto" = bf16 on CUDA where supported, else fp32; batch_size is the global batch
+    precision: str = "auto"  # auto, bf16, fp16 (with a GradScaler), fp32
+    compile: bool = False  # torch.compile the model
+    checkpoint_every_steps: int = 0  # also write last.pt every K optimizer steps; 0: at epoch ends only
+    cache: str | None = None  # on-disk slice cache folder ("default": ~/.cache/tumorseg); None: decode into memory
+    # filled by fit: world size, per-process and effective batch, effective LR, precision, loader settings
+    runtime: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

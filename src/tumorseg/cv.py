@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 
 def fold_splits(cfg: TrainConfig, folds: int, out: Path) -> list[Path]:
     """Write ``OUT/splits/fold_k.json`` for every fold; return their paths."""
-    records = read_dataset(cfg.data, cfg.data_format)
+    records = read_dataset(cfg.data, cfg.data_format, **cfg.data_options)
     if cfg.max_slices:
         records = records[: cfg.max_slices]
     paths = []

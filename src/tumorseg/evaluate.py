@@ -142,8 +142,12 @@ def evaluate(
     data_format: str = "auto",
     device: str = "auto",
     batch_size: int = 16,
+    data_options: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Evaluate a checkpoint on a dataset.
+
+    Reader options (``channels``, ``modality``, ...) default to those the
+    checkpoint was trained with; ``data_options`` overrides them.
 
     Args:
         split: ``"test"`` (or ``"val"``/``"train"``) uses the split stored in
@@ -157,7 +161,10 @@ def evaluate(
     model = model_from_checkpoint(ckpt, checkpoint)
     dev = resolve_device(device)
     model.to(dev)
-    records = read_dataset(data, data_format)
+    from tumorseg.data.formats import merge_options
+
+    fmt, options = merge_options(data, data_format, (ckpt.get("config") or {}).get("data_options", {}), data_options or {})
+    records = read_dataset(data, fmt, **options)
     if split != "all":
         stored = ckpt.get("split") or {}
         if split not in stored:

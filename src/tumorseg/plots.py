@@ -43,10 +43,12 @@ def prediction_grid(
     """Rows of Image | Ground truth | Prediction (prediction drawn over the image).
 
     Args:
-        images: ``(N, H, W)`` in [0, 1] or uint8.
+        images: ``(N, H, W)`` or ``(N, C, H, W)`` in [0, 1] or uint8.
         truths, preds: ``(N, H, W)`` bool.
         titles: optional per-row label (e.g. case id and Dice).
     """
+    if images.ndim == 4:  # (N, C, H, W): show the middle channel (FLAIR of LGG's pre/FLAIR/post)
+        images = images[:, images.shape[1] // 2]
     n = len(images)
     fig, axes = plt.subplots(n, 3, figsize=(7.5, 2.5 * n), squeeze=False)
     for i in range(n):

@@ -8,18 +8,22 @@ with its outline.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+import queue
+import threading
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 from tqdm.auto import tqdm
 
-from tumorseg.data.imageio import IMAGE_SUFFIXES, read_gray, write_mask_png
+from tumorseg.data.imageio import IMAGE_SUFFIXES, write_mask_png
 from tumorseg.errors import DataError
 from tumorseg.inference import Predictor
 
 log = logging.getLogger(__name__)
+
+EXPORT_PAYS_OFF = 100  # images; see predict_files
 
 
 def collect_inputs(inputs: Sequence[str | Path]) -> list[Path]:
@@ -58,6 +62,43 @@ def overlay(image: np.ndarray, mask: np.ndarray, alpha: float = 0.45) -> np.ndar
     return rgb.astype(np.uint8)
 
 
+def _prefetch(files: Sequence[Path], batch_size: int, read) -> Iterator[tuple[list[Path], list[np.ndarray]]]:
+    """Yield ``(paths, read(path) for each)`` batches, reading ahead in one background thread.
+
+    The queue holds at most two batches, which bounds memory; an error while
+    reading (e.g. a corrupt file) is re-raised here, in the caller's thread.
+    """
+    q: queue.Queue = queue.Queue(maxsize=2)
+    stop = threading.Event()
+
+    def work() -> None:
+        try:
+            for start in range(0, len(files), batch_size):
+                if stop.is_set():
+                    return
+                chunk = list(files[start : start + batch_size])
+                q.put((chunk, [read(p) for p in chunk]))
+        except BaseException as exc:  # handed to the consumer, which re-raises it
+            q.put(exc)
+            return
+        q.put(None)
+
+    thread = threading.Thread(target=work, name="tumorseg-reader", daemon=True)
+    thread.start()
+    try:
+        while (item := q.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while thread.is_alive():  # unblock a pending put so the thread ends
+            try:
+                q.get(timeout=0.05)
+            except queue.Empty:
+                pass
+
+
 def predict_files(
     inputs: Sequence[str | Path],
     checkpoint: str | Path | None,
@@ -66,23 +107,36 @@ def predict_files(
     device: str = "auto",
     batch_size: int = 16,
     progress: bool = True,
+    backend: str = "auto",
+    tta: bool | None = None,
 ) -> list[Path]:
-    """Predict every input image and write ``out/<stem>.png``; returns the mask paths."""
-    files = collect_inputs(inputs)
-    predictor = Predictor.from_checkpoint(checkpoint, device)
+    """Predict every input image and write ``out/<stem>.png``; returns the mask paths.
+
+    Streams: images are read in batches of ``batch_size`` by a background
+    thread (at most two batches ahead) while the current batch is predicted
+    and written, so memory stays flat however large the folder is.
+    ``backend`` is ``auto``/``onnx``/``torch`` (see
+    :meth:`Predictor.from_checkpoint`); ``tta`` overrides the checkpoint's setting.
+    """
+    from tumorseg.volumes import predict_volumes, read_for_model, split_volume_inputs
+
+    volumes, inputs = split_volume_inputs(inputs)  # NIfTI/DICOM: geometry-keeping outputs, see tumorseg.volumes
+    files = collect_inputs(inputs) if inputs or not volumes else []
+    # auto backend: an ONNX export (a few seconds, cached) pays off from about a hundred slices on a CPU
+    predictor = Predictor.from_checkpoint(checkpoint, device, backend=backend, tta=tta,
+                                          export_if_missing=len(files) + 64 * len(volumes) >= EXPORT_PAYS_OFF)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    written = []
+    written = predict_volumes(volumes, predictor, out, batch_size, progress)
     bar = tqdm(total=len(files), desc="predicting", unit="img", disable=not progress)
-    for start in range(0, len(files), batch_size):
-        chunk = files[start : start + batch_size]
-        images = [read_gray(p) for p in chunk]
+    for chunk, images in _prefetch(files, batch_size, lambda p: read_for_model(p, predictor)):
         for path, image, prob in zip(chunk, images, predictor.probabilities(images, batch_size)):
             mask = predictor.binarize(prob)
             target = out / f"{path.stem}.png"
             write_mask_png(mask, target)
             if with_overlay:
-                Image.fromarray(overlay(image, mask)).save(out / f"{path.stem}_overlay.png")
+                shown = image if image.ndim == 2 else image[image.shape[0] // 2]  # (C, H, W): middle channel
+                Image.fromarray(overlay(shown, mask)).save(out / f"{path.stem}_overlay.png")
             written.append(target)
         bar.update(len(chunk))
     bar.close()

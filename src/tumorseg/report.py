@@ -111,7 +111,8 @@ def _gallery(run: Path, cfg: dict, rows: list[dict], n: int = 4) -> str:
     order = sorted(rows, key=lambda r: r["dice"])
     picks = {"worst": order[:n], "best": order[::-1][:n]}
     try:
-        records = {r.case_id: r for r in read_dataset(cfg["data"], cfg.get("data_format", "auto"))}
+        records = {r.case_id: r for r in read_dataset(cfg["data"], cfg.get("data_format", "auto"),
+                                                          **cfg.get("data_options", {}))}
         ckpt = load_checkpoint(run / "best.pt")
     except (TumorsegError, OSError) as exc:
         return f"<p>Gallery skipped: {html.escape(str(exc))}</p>"
@@ -123,12 +124,13 @@ def _gallery(run: Path, cfg: dict, rows: list[dict], n: int = 4) -> str:
             continue
         arrays = load_slices(recs, int(ckpt["preprocessing"]["image_size"]), progress=False)
         scored, preds = score_arrays(model, arrays, "cpu", post=settings(ckpt), distances=False)
+        shown = arrays.images if arrays.images.ndim == 3 else arrays.images[:, arrays.images.shape[1] // 2]  # (N, C, S, S)
         fig, axes = plt.subplots(len(recs), 3, figsize=(7.5, 2.5 * len(recs)), squeeze=False)
         for i, r in enumerate(recs):
             ax = axes[i]
-            ax[0].imshow(arrays.images[i], cmap="gray")
+            ax[0].imshow(shown[i], cmap="gray")
             ax[1].imshow(arrays.masks[i], cmap="gray")
-            ax[2].imshow(arrays.images[i], cmap="gray")
+            ax[2].imshow(shown[i], cmap="gray")
             ax[2].imshow(np.ma.masked_where(~preds[i], preds[i]), cmap="autumn", alpha=0.55)
             if arrays.masks[i].any():
                 ax[2].contour(arrays.masks[i], levels=[0.5], colors="lime", linewidths=0.8)

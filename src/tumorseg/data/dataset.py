@@ -15,7 +15,7 @@ import torch
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
-from tumorseg.data.imageio import read_gray, read_mask, resize_image, resize_mask
+from tumorseg.data.imageio import resize_image, resize_mask
 from tumorseg.data.records import SliceRecord
 from tumorseg.errors import DataError
 
@@ -25,7 +25,8 @@ class SliceArrays:
     """Decoded slices.
 
     Attributes:
-        images: ``(N, S, S) uint8``.
+        images: ``(N, S, S) uint8`` for one-channel input, ``(N, C, S, S) uint8``
+            for ``C > 1`` channels (e.g. LGG ``--channels all``).
         masks: ``(N, S, S) bool`` (all ``False`` rows for unlabelled records).
         records: the N records, in the same order.
     """
@@ -42,41 +43,61 @@ class SliceArrays:
         return SliceArrays(self.images[idx], self.masks[idx], [self.records[i] for i in idx])
 
 
+def resize_channels(img: np.ndarray, size: int) -> np.ndarray:
+    """Bilinear resize of ``(H, W)`` or ``(C, H, W) uint8`` to ``(S, S)`` / ``(C, S, S)``."""
+    if img.ndim == 2:
+        return resize_image(img, size)
+    return np.stack([resize_image(c, size) for c in img])
+
+
 def load_slice(record: SliceRecord, image_size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Read one record at ``image_size``: ``((S, S) uint8, (S, S) bool)``.
+    """Read one record at ``image_size``: ``((S, S) or (C, S, S) uint8, (S, S) bool)``.
+
+    Any format (plain image files, ``.mat``, TIFF stacks, NIfTI volumes) goes
+    through :func:`tumorseg.data.formats.load_record`, which applies that
+    format's intensity normalisation.
 
     Raises:
         DataError: unreadable file, non-binary mask, or mask of another size
             than its image.
     """
-    img = read_gray(record.image)
-    if record.mask is None:
-        mask = np.zeros(img.shape, dtype=bool)
-    else:
-        mask = read_mask(record.mask)
-        if mask.shape != img.shape:
-            raise DataError(
-                f"{record.mask}: mask is {mask.shape[1]}×{mask.shape[0]} but its image {record.image} is "
-                f"{img.shape[1]}×{img.shape[0]}. Masks must have their image's size."
-            )
-    return resize_image(img, image_size), resize_mask(mask, image_size)
+    from tumorseg.data.formats import load_record
+
+    loaded = load_record(record)
+    return resize_channels(loaded.image, image_size), resize_mask(loaded.mask, image_size)
+
+
+def channels_of(images: np.ndarray) -> int:
+    """Channel count of ``(N, S, S)`` (1) or ``(N, C, S, S)`` (C) slice arrays."""
+    return 1 if images.ndim == 3 else int(images.shape[1])
 
 
 def load_slices(records: Sequence[SliceRecord], image_size: int, progress: bool = True) -> SliceArrays:
-    """Decode ``records`` into :class:`SliceArrays` at ``image_size`` × ``image_size``."""
+    """Decode ``records`` into :class:`SliceArrays` at ``image_size`` × ``image_size``.
+
+    The channel count is taken from the first record; all must agree.
+    """
     n = len(records)
-    images = np.empty((n, image_size, image_size), dtype=np.uint8)
     masks = np.empty((n, image_size, image_size), dtype=bool)
+    images = None
     for i, rec in enumerate(tqdm(records, desc="reading slices", unit="img", disable=not progress, leave=False)):
-        images[i], masks[i] = load_slice(rec, image_size)
+        img, masks[i] = load_slice(rec, image_size)
+        if images is None:
+            images = np.empty((n, *img.shape), dtype=np.uint8)
+        if img.shape != images.shape[1:]:
+            raise DataError(f"{rec.image}: has {img.shape} channels×size after reading, unlike the first slice's "
+                            f"{images.shape[1:]}; every slice needs the same channels.")
+        images[i] = img
+    if images is None:
+        images = np.empty((0, image_size, image_size), dtype=np.uint8)
     return SliceArrays(images, masks, list(records))
 
 
 class SliceDataset(Dataset):
     """Torch view of :class:`SliceArrays`.
 
-    Items are ``(image, mask)`` with ``image`` ``(1, S, S) float32`` in [0, 1]
-    and ``mask`` ``(1, S, S) float32`` in {0, 1}. ``transform``, when given,
+    Items are ``(image, mask)`` with ``image`` ``(C, S, S) float32`` in [0, 1]
+    (``C`` = 1 for ``(N, S, S)`` arrays) and ``mask`` ``(1, S, S) float32`` in {0, 1}. ``transform``, when given,
     maps that pair to another pair (augmentation).
     """
 
@@ -88,7 +109,9 @@ class SliceDataset(Dataset):
         return len(self.arrays)
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
-        image = torch.from_numpy(self.arrays.images[i]).float().div_(255.0).unsqueeze(0)
+        image = torch.from_numpy(self.arrays.images[i]).float().div_(255.0)
+        if image.ndim == 2:
+            image = image.unsqueeze(0)  # (S, S) -> (1, S, S)
         mask = torch.from_numpy(self.arrays.masks[i]).float().unsqueeze(0)
         if self.transform is not None:
             image, mask = self.transform(image, mask)

@@ -19,6 +19,12 @@ from tumorseg.data.records import SliceRecord
 
 log = logging.getLogger(__name__)
 SPLIT_NAMES = ("train", "val", "test")
+MIN_PATIENTS = 3  # fewer patients cannot fill train/val/test: split by slice instead (e.g. one-case samples)
+
+
+def can_group(records: Sequence[SliceRecord]) -> bool:
+    """True when every record has a patient id and there are at least ``MIN_PATIENTS`` patients."""
+    return all(r.patient for r in records) and len({r.patient for r in records}) >= MIN_PATIENTS
 
 
 def split_records(
@@ -34,8 +40,11 @@ def split_records(
     """
     if abs(sum(fractions) - 1.0) > 1e-6 or len(fractions) != len(SPLIT_NAMES) or min(fractions) < 0:
         raise ValueError(f"fractions must be three numbers summing to 1, got {tuple(fractions)}")
-    grouped = all(r.patient for r in records)
-    if not grouped:
+    grouped = can_group(records)
+    if not grouped and all(r.patient for r in records):
+        log.warning("only %d patient(s): splitting by slice, so their slices land in several splits.",
+                    len({r.patient for r in records}))
+    elif not grouped:
         log.warning(
             "no patient ids (metadata.csv with a patient column) for this dataset: "
             "splitting by slice, so one patient's slices may land in several splits."

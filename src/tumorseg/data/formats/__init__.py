@@ -1,44 +1,150 @@
 """Dataset format readers: each turns a folder on disk into ``list[SliceRecord]``.
 
 ``FORMATS`` is the registry; :func:`read_dataset` picks a reader by name or,
-with ``fmt="auto"``, by asking each reader's ``detect(path)``.
+with ``fmt="auto"``, by asking each reader's ``detect(path)`` in order.
+Readers whose slices are not one plain image file each (``.mat`` files, NIfTI
+volumes, 3-channel TIFFs) set ``SliceRecord.loader``; :func:`load_record`
+decodes any record into the one internal layout (``uint8`` image, ``bool``
+mask) via ``LOADERS``. Format-specific options (``channels``, ``modality``,
+...) go to the readers that take them; giving one to a reader that does not
+is an error rather than silently ignored.
+
+=============  =====================================================  =================
+name           layout                                                 options
+=============  =====================================================  =================
+paired         ``images/`` + ``masks/`` (+ ``metadata.csv``)           masks_dir
+figshare-mat   figshare 1512427 ``N.mat`` (v7.3), loose or zipped      —
+lgg            Kaggle LGG ``kaggle_3m``: ``TCGA_*/..._n(_mask).tif``   channels
+brats          NIfTI case folders (BraTS old/new naming, or globs)     modality, labels,
+                                                                      empty_fraction,
+                                                                      image_glob, label_glob
+=============  =====================================================  =================
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from tumorseg.data.formats import paired
+from tumorseg.data.formats import figshare, lgg, nifti, paired
+from tumorseg.data.formats._common import Loaded
 from tumorseg.data.records import SliceRecord
 from tumorseg.errors import DataError, did_you_mean
 
-# name -> (detect(path) -> bool, read(path, **options) -> list[SliceRecord])
+# name -> (detect(path) -> bool, read(path, **options) -> list[SliceRecord]); auto-detection tries them in order
 FORMATS: dict[str, tuple[Callable[[Path], bool], Callable[..., list[SliceRecord]]]] = {
     "paired": (paired.detect, paired.read),
+    "lgg": (lgg.detect, lgg.read),
+    "brats": (nifti.detect, nifti.read),
+    "figshare-mat": (figshare.detect, figshare.read),
 }
 
+# SliceRecord.loader -> (load(record) -> Loaded, normalisation description)
+LOADERS: dict[str, tuple[Callable[[SliceRecord], Loaded], str]] = {
+    "figshare-mat": (figshare.load, figshare.NORMALISATION),
+    "lgg": (lgg.load, lgg.NORMALISATION),
+    "nifti": (nifti.load, nifti.NORMALISATION),
+}
 
-def read_dataset(path: str | Path, fmt: str = "auto", **options) -> list[SliceRecord]:
-    """Read the dataset at ``path`` into slice records.
+# CLI spelling of each reader option, for error messages
+OPTION_FLAGS = {"masks_dir": "--masks", "channels": "--channels", "modality": "--modality", "labels": "--labels",
+                "empty_fraction": "--empty-fraction", "image_glob": "--image-glob", "label_glob": "--label-glob"}
+
+
+def detect_format(path: str | Path) -> str:
+    """Name of the first registered format whose ``detect`` accepts ``path``.
 
     Raises:
-        DataError: the folder does not exist, no reader recognises it, or the
-            reader finds problems (the message names the file).
+        DataError: no reader recognises it.
+    """
+    path = Path(path)
+    for name, (detect, _) in FORMATS.items():
+        if detect(path):
+            return name
+    raise DataError(
+        f"{path}: cannot tell the dataset format. Expected an 'images/' + 'masks/' folder, figshare N.mat files, "
+        f"LGG TCGA_*/ folders of .tif, or NIfTI case folders. Known formats: {', '.join(FORMATS)} (--format NAME)."
+    )
+
+
+def read_dataset(path: str | Path, fmt: str = "auto", **options: Any) -> list[SliceRecord]:
+    """Read the dataset at ``path`` into slice records.
+
+    Options whose value is ``None`` are dropped (``None`` means "not given").
+
+    Raises:
+        DataError: the folder does not exist, no reader recognises it, an
+            option does not apply to the format, or the reader finds problems
+            (the message names the file).
     """
     path = Path(path)
     if not path.exists():
         raise DataError(f"{path}: no such file or folder.")
+    fmt = fmt or "auto"
     if fmt == "auto":
-        for name, (detect, _) in FORMATS.items():
-            if detect(path):
-                fmt = name
-                break
-        else:
-            raise DataError(
-                f"{path}: cannot tell the dataset format. Expected e.g. an 'images/' folder "
-                f"with a matching 'masks/' folder. Known formats: {', '.join(FORMATS)}."
-            )
+        fmt = detect_format(path)
     if fmt not in FORMATS:
         raise DataError(f"unknown format '{fmt}'.{did_you_mean(fmt, FORMATS)} Known: {', '.join(FORMATS)}.")
-    return FORMATS[fmt][1](path, **options)
+    reader = FORMATS[fmt][1]
+    accepted = inspect.signature(reader).parameters
+    given = {k: v for k, v in options.items() if v is not None}
+    stray = [k for k in given if k not in accepted]
+    if stray:
+        raise DataError(f"{OPTION_FLAGS.get(stray[0], stray[0])} does not apply to format '{fmt}' ({path}).")
+    return reader(path, **given)
+
+
+def load_record(record: SliceRecord) -> Loaded:
+    """Decode one record at its native size (plain image files or the record's loader)."""
+    if record.loader is None:
+        import numpy as np
+
+        from tumorseg.data.imageio import read_gray, read_mask
+
+        img = read_gray(record.image)
+        mask = read_mask(record.mask) if record.mask is not None else None
+        if mask is not None and mask.shape != img.shape:
+            raise DataError(
+                f"{record.mask}: mask is {mask.shape[1]}×{mask.shape[0]} but its image {record.image} is "
+                f"{img.shape[1]}×{img.shape[0]}. Masks must have their image's size."
+            )
+        if mask is None:
+            mask = np.zeros(img.shape, dtype=bool)
+        return Loaded(img, mask, float(img.min()), float(img.max()), "uint8", 0)
+    if record.loader not in LOADERS:
+        raise DataError(f"{record.case_id}: unknown loader '{record.loader}'. Known: {', '.join(LOADERS)}.")
+    return LOADERS[record.loader][0](record)
+
+
+def describe_records(records: list[SliceRecord]) -> dict[str, Any]:
+    """What a model trained on ``records`` expects as input, for the checkpoint's ``preprocessing``.
+
+    Returns ``{"loader", "channels" (names), "normalisation", "reader_options"}``
+    where ``reader_options`` holds the settings prediction must repeat
+    (``channels`` indices for LGG TIFFs, ``modality``/``labels`` for NIfTI).
+    """
+    if not records:
+        return {}
+    r = records[0]
+    names = list(r.option("channel_names", ("gray",)))
+    info: dict[str, Any] = {"loader": r.loader or "image", "channels": names,
+                            "normalisation": LOADERS[r.loader][1] if r.loader in LOADERS else "x/255 of 8-bit grayscale"}
+    if r.loader == "lgg":
+        info["reader_options"] = {"channels": list(r.option("channels"))}
+    elif r.loader == "nifti":
+        info["reader_options"] = {"modality": ",".join(names) if names and names[0] in nifti.MODALITIES else "flair",
+                                  "labels": list(r.option("labels") or [])}
+    return info
+
+
+def merge_options(path: str | Path, fmt: str, stored: dict[str, Any], given: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """Resolve ``fmt`` for ``path`` and combine reader options: ``stored`` ones (from a checkpoint's
+    config) that this format's reader takes, overridden by ``given`` ones (the command line)."""
+    if fmt in (None, "auto"):
+        fmt = detect_format(path)
+    if fmt not in FORMATS:
+        return fmt, dict(given)
+    accepted = inspect.signature(FORMATS[fmt][1]).parameters
+    return fmt, {**{k: v for k, v in (stored or {}).items() if k in accepted}, **given}

@@ -1,0 +1,266 @@
+"""BraTS-style NIfTI volumes: one folder per case, trained on as 2-D axial slices.
+
+Naming understood (per case folder ``DIR/<case>/``, or ``DIR`` itself being one case):
+
+* current BraTS: ``<case>-t2f|-t1n|-t1c|-t2w.nii.gz`` + ``<case>-seg.nii.gz`` (labels 0, 1, 2, 3)
+* older BraTS:   ``<case>_flair|_t1|_t1ce|_t2.nii.gz`` + ``<case>_seg.nii.gz`` (labels 0, 1, 2, 4)
+* anything else: ``image_glob``/``label_glob`` (e.g. ``Flair_*.nii.gz`` and
+  ``OTMultiClass.nii.gz``, the DeepMedic layout); without them a file whose
+  name contains the modality (``flair``) and one named ``*seg*``/``OT*``/``*label*``.
+
+Slices are taken along the third array axis (axial in BraTS). Each volume is
+scaled to ``uint8`` by its 0.5–99.5 percentiles over the brain (non-zero
+voxels); background stays 0. Target = whole tumour (any label > 0) unless
+``labels`` picks a set (e.g. ``"1,4"``). Every tumour slice is kept, plus
+``empty_fraction`` of the tumour-free slices that contain brain (chosen with a
+seed derived from the case name, so reading is deterministic). Label values
+outside the naming's set raise. Patient = case (without the ``-000``
+time-point suffix of the current naming).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import logging
+import zlib
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from tumorseg.data.formats._common import Loaded, natural_key, parse_int_set, require, to_uint8
+from tumorseg.data.records import SliceRecord
+from tumorseg.errors import DataError
+
+log = logging.getLogger(__name__)
+
+NORMALISATION = "per-volume 0.5-99.5 percentile inside the brain (non-zero voxels) -> 0..255"
+MODALITIES = ("flair", "t1", "t1c", "t2")
+NEW = {"flair": "t2f", "t1": "t1n", "t1c": "t1c", "t2": "t2w"}
+OLD = {"flair": "flair", "t1": "t1", "t1c": "t1ce", "t2": "t2"}
+EXPECTED_LABELS = {"new": {0, 1, 2, 3}, "old": {0, 1, 2, 4}, "generic": {0, 1, 2, 3, 4}}
+_LABEL_HINTS = ("*seg*", "OT*", "*label*", "*truth*", "*mask*")
+
+
+def is_nifti(p: Path) -> bool:
+    return p.name.lower().endswith((".nii", ".nii.gz"))
+
+
+def nifti_stem(p: Path) -> str:
+    """``case-t2f.nii.gz`` -> ``case-t2f``."""
+    name = p.name
+    return name[: -len(".nii.gz")] if name.lower().endswith(".nii.gz") else name[: -len(".nii")]
+
+
+def _case_dirs(path: Path) -> list[Path]:
+    if any(is_nifti(p) for p in path.iterdir()):
+        return [path]
+    return sorted((d for d in path.iterdir() if d.is_dir() and any(is_nifti(p) for p in d.iterdir())),
+                  key=lambda d: natural_key(d.name))
+
+
+def detect(path: Path) -> bool:
+    if path.is_file():
+        return is_nifti(path)
+    return path.is_dir() and bool(_case_dirs(path))
+
+
+def parse_modalities(modality: str | None) -> tuple[str, ...]:
+    mods = tuple(m.strip().lower() for m in (modality or "flair").split(",") if m.strip())
+    alias = {"t2f": "flair", "t1n": "t1", "t1ce": "t1c", "t2w": "t2", "t1gd": "t1c"}
+    mods = tuple(alias.get(m, m) for m in mods)
+    bad = [m for m in mods if m not in MODALITIES]
+    if bad:
+        raise DataError(f"--modality '{bad[0]}': use one of {', '.join(MODALITIES)} (or a comma list, e.g. flair,t1c).")
+    return mods
+
+
+def _glob(files: list[Path], pattern: str) -> list[Path]:
+    return [p for p in files if fnmatch.fnmatch(p.name.lower(), pattern.lower())]
+
+
+def find_case_files(
+    case: Path, modality: str | None = "flair", image_glob: str | None = None, label_glob: str | None = None,
+) -> tuple[list[Path], Path | None, str]:
+    """Image volumes (one per modality, in order), label volume (or ``None``) and naming of one case folder.
+
+    Raises:
+        DataError: a modality's file is missing or a glob matches several files.
+    """
+    files = sorted((p for p in case.iterdir() if is_nifti(p)), key=lambda p: p.name)
+    mods = parse_modalities(modality)
+    stems = {nifti_stem(p): p for p in files}
+    name = case.name
+    if image_glob is None and f"{name}-{NEW[mods[0]]}" in stems:
+        naming, images = "new", [stems.get(f"{name}-{NEW[m]}") for m in mods]
+        label = stems.get(f"{name}-seg")
+    elif image_glob is None and f"{name}_{OLD[mods[0]]}" in stems:
+        naming, images = "old", [stems.get(f"{name}_{OLD[m]}") for m in mods]
+        label = stems.get(f"{name}_seg")
+    else:
+        naming = "generic"
+        images = []
+        for pattern in ([image_glob] if image_glob else [f"*{m}*" for m in mods]):
+            hits = _glob(files, pattern)
+            if len(hits) > 1:
+                raise DataError(f"{case}: '{pattern}' matches {len(hits)} files ({', '.join(p.name for p in hits[:3])}); "
+                                "pass a narrower --image-glob.")
+            images.append(hits[0] if hits else None)
+        label = None
+        for pattern in [label_glob] if label_glob else _LABEL_HINTS:
+            hits = [p for p in _glob(files, pattern) if p not in images and "brainmask" not in p.name.lower()]
+            if len(hits) == 1:
+                label = hits[0]
+                break
+            if len(hits) > 1:
+                raise DataError(f"{case}: '{pattern}' matches several label files; pass --label-glob.")
+    if label_glob and naming != "generic":
+        hits = _glob(files, label_glob)
+        label = hits[0] if hits else None
+    if any(p is None for p in images):
+        want = image_glob or ", ".join(mods)
+        raise DataError(
+            f"{case}: no image volume for '{want}' (files: {', '.join(p.name for p in files[:6])}). "
+            "Pick another --modality, or name the file with --image-glob (e.g. 'Flair_*.nii.gz')."
+        )
+    return images, label, naming
+
+
+@lru_cache(maxsize=8)
+def read_volume(path: Path) -> tuple[np.ndarray, float, float, int, str]:
+    """A 3-D NIfTI as ``(X, Y, Z) uint8`` (see module docstring) plus raw min, max, NaN/inf count, dtype."""
+    nib = require("nibabel", "reading NIfTI volumes")
+    try:
+        img = nib.load(str(path))
+        raw = np.asarray(img.dataobj, dtype=np.float32)
+    except Exception as exc:  # nibabel raises many types for broken files
+        raise DataError(f"{path}: not a readable NIfTI volume ({exc.__class__.__name__}: {str(exc)[:120]}).") from None
+    if raw.ndim == 4 and raw.shape[3] == 1:
+        raw = raw[..., 0]
+    if raw.ndim != 3:
+        raise DataError(f"{path}: {raw.ndim}-D volume of shape {raw.shape}; expected one 3-D volume per modality.")
+    codes = nib.aff2axcodes(img.affine)
+    if codes[2] not in ("S", "I"):
+        log.warning("%s: third axis is %s, not axial; slices follow the array's third axis anyway", path, codes[2])
+    finite = np.isfinite(raw)
+    bad = int(raw.size - np.count_nonzero(finite))
+    inside = finite & (raw != 0)
+    lo = float(raw[finite].min()) if finite.any() else 0.0
+    hi = float(raw[finite].max()) if finite.any() else 0.0
+    return to_uint8(raw, inside), lo, hi, bad, str(img.get_data_dtype())
+
+
+@lru_cache(maxsize=4)
+def read_labels(path: Path, naming: str = "generic") -> np.ndarray:
+    """Label volume as ``(X, Y, Z) int16``; raises on non-integer or unexpected label values."""
+    nib = require("nibabel", "reading NIfTI volumes")
+    try:
+        raw = np.asarray(nib.load(str(path)).dataobj, dtype=np.float32)
+    except Exception as exc:
+        raise DataError(f"{path}: not a readable NIfTI label volume ({exc.__class__.__name__}).") from None
+    rounded = np.round(raw)
+    if not np.all(np.abs(raw - rounded) < 1e-3):
+        raise DataError(f"{path}: label volume has non-integer values; expected class labels such as 0, 1, 2, 4.")
+    values = set(np.unique(rounded).astype(int).tolist())
+    expected = EXPECTED_LABELS[naming]
+    if not values <= expected:
+        raise DataError(
+            f"{path}: unexpected label values {sorted(values - expected)} (this naming uses {sorted(expected)}). "
+            "Check the file, or pair it explicitly with --label-glob."
+        )
+    return rounded.astype(np.int16)
+
+
+def tumour(labels: np.ndarray, chosen: tuple[int, ...] | None) -> np.ndarray:
+    """Binary target: any label > 0, or only the labels in ``chosen``."""
+    return labels > 0 if not chosen else np.isin(labels, chosen)
+
+
+def patient_of(case: str) -> str:
+    """``BraTS-GLI-00001-000`` -> ``BraTS-GLI-00001`` (time points of one patient); others unchanged."""
+    parts = case.rsplit("-", 1)
+    return parts[0] if case.startswith("BraTS-") and len(parts) == 2 and parts[1].isdigit() else case
+
+
+def read(
+    path: Path, modality: str | None = "flair", labels: str | None = None, empty_fraction: float | None = 0.1,
+    image_glob: str | None = None, label_glob: str | None = None,
+) -> list[SliceRecord]:
+    """Axial-slice records of every case under ``path`` (see module docstring).
+
+    Cases without a label volume give unlabelled records (``mask=None``) of
+    every slice that contains brain: fine for prediction, refused by training.
+    """
+    chosen = parse_int_set(labels, "--labels")
+    frac = 0.1 if empty_fraction is None else float(empty_fraction)
+    if not 0.0 <= frac <= 1.0:
+        raise DataError(f"--empty-fraction {frac}: give a fraction between 0 and 1.")
+    mods = parse_modalities(modality)
+    cases = [path.parent] if path.is_file() else _case_dirs(path)
+    if not cases:
+        raise DataError(f"{path}: no NIfTI volumes (*.nii.gz) in it or in its sub-folders.")
+    records = []
+    for case in cases:
+        images, label, naming = find_case_files(case, ",".join(mods), image_glob, label_glob)
+        vol = read_volume(images[0])[0]
+        brain = vol.reshape(-1, vol.shape[2]).any(axis=0)  # (Z,) slices that contain brain
+        if label is None:
+            log.warning("%s: no label volume; its slices are unlabelled (prediction only)", case)
+            keep = np.flatnonzero(brain)
+        else:
+            lab = read_labels(label, naming)
+            if lab.shape != vol.shape:
+                raise DataError(f"{label}: label volume is {lab.shape} but {images[0].name} is {vol.shape}.")
+            has_tumour = tumour(lab, chosen).reshape(-1, lab.shape[2]).any(axis=0)
+            empty = np.flatnonzero(brain & ~has_tumour)
+            rng = np.random.default_rng(zlib.crc32(case.name.encode()))
+            picked = rng.choice(empty, size=int(round(frac * len(empty))), replace=False) if len(empty) else empty
+            keep = np.union1d(np.flatnonzero(has_tumour), picked)
+        opts = (("images", tuple(images)), ("labels", chosen), ("naming", naming),
+                ("channel_names", tuple(mods) if not image_glob else (image_glob,)))
+        for k in keep.tolist():
+            records.append(SliceRecord(
+                case_id=f"{case.name}_z{k:03d}", image=images[0], mask=label, patient=patient_of(case.name),
+                loader="nifti", slice_index=int(k), options=opts,
+            ))
+    return records
+
+
+def load(record: SliceRecord) -> Loaded:
+    """Axial slice ``record.slice_index``: image ``(X, Y) uint8`` (or ``(C, X, Y)``), mask ``(X, Y) bool``."""
+    k = record.slice_index
+    chans, lo, hi, bad, dtype = [], np.inf, -np.inf, 0, "float32"
+    for p in record.option("images", (record.image,)):
+        vol, vlo, vhi, vbad, dtype = read_volume(Path(p))
+        if not 0 <= k < vol.shape[2]:
+            raise DataError(f"{p}: slice {k} is outside the volume's {vol.shape[2]} axial slices.")
+        chans.append(vol[:, :, k])
+        lo, hi, bad = min(lo, vlo), max(hi, vhi), bad + vbad
+    if len({c.shape for c in chans}) > 1:
+        raise DataError(f"{record.image.parent}: the modalities' volumes differ in size; resample them to one grid.")
+    image = chans[0] if len(chans) == 1 else np.stack(chans)
+    if record.mask is None:
+        mask = np.zeros(chans[0].shape, bool)
+    else:
+        lab = read_labels(Path(record.mask), record.option("naming", "generic"))
+        if lab.shape[:2] != chans[0].shape:
+            raise DataError(f"{record.mask}: label volume is {lab.shape} but {record.image.name} slices are {chans[0].shape}.")
+        mask = tumour(lab[:, :, k], record.option("labels"))
+    return Loaded(image, mask, lo, hi, dtype, bad)
+
+
+def save_mask_like(mask: np.ndarray, reference: Path, out: Path) -> Path:
+    """Write a ``(X, Y, Z)`` 0/1 mask as ``uint8`` NIfTI with ``reference``'s shape, affine and header geometry."""
+    nib = require("nibabel", "writing NIfTI masks")
+    ref = nib.load(str(reference))
+    if mask.shape != ref.shape[:3]:
+        raise DataError(f"{reference}: mask shape {mask.shape} differs from the volume's {ref.shape[:3]}.")
+    header = ref.header.copy()
+    header.set_data_dtype(np.uint8)
+    img = nib.Nifti1Image(mask.astype(np.uint8), ref.affine, header)
+    img.header.set_slope_inter(1, 0)  # labels are stored as they are, never rescaled
+    img.set_qform(ref.get_qform(), code=int(ref.header["qform_code"]))
+    img.set_sform(ref.get_sform(), code=int(ref.header["sform_code"]))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    nib.save(img, str(out))
+    return out

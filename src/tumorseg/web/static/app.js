@@ -1,0 +1,125 @@
+// tumorseg page: upload -> POST /api/segment -> draw the slice with the mask overlaid. No build step.
+"use strict";
+const $ = (id) => document.getElementById(id);
+const state = { data: null, slice: 0, images: [], overlays: [] };
+
+function setStatus(text, error = false) {
+  $("status").textContent = text;
+  $("status").className = error ? "error" : "";
+}
+
+function loadImage(b64) {
+  return new Promise((resolve, reject) => {
+    const img = new Image();
+    img.onload = () => resolve(img);
+    img.onerror = () => reject(new Error("could not decode an image from the server"));
+    img.src = "data:image/png;base64," + b64;
+  });
+}
+
+// A red, transparent-elsewhere canvas from a 0/255 mask PNG.
+function redOverlay(maskImg) {
+  const c = document.createElement("canvas");
+  c.width = maskImg.width; c.height = maskImg.height;
+  const ctx = c.getContext("2d");
+  ctx.drawImage(maskImg, 0, 0);
+  const px = ctx.getImageData(0, 0, c.width, c.height);
+  const d = px.data;
+  for (let i = 0; i < d.length; i += 4) {
+    const on = d[i] > 127;
+    d[i] = 255; d[i + 1] = 40; d[i + 2] = 40; d[i + 3] = on ? 255 : 0;
+  }
+  ctx.putImageData(px, 0, 0);
+  return c;
+}
+
+async function sliceAssets(i) {
+  if (!state.images[i]) {
+    const s = state.data.slices[i];
+    const [img, mask] = await Promise.all([loadImage(s.image_png), loadImage(s.mask_png)]);
+    state.images[i] = img;
+    state.overlays[i] = redOverlay(mask);
+  }
+  return [state.images[i], state.overlays[i]];
+}
+
+function formatArea(s) {
+  if (s.area_mm2 !== null && s.area_mm2 !== undefined) return `${s.area_mm2.toFixed(1)} mm² (${s.area_px} px)`;
+  return `${s.area_px} px`;
+}
+
+async function draw() {
+  const i = state.slice;
+  const [img, overlay] = await sliceAssets(i);
+  const canvas = $("view");
+  canvas.width = img.width; canvas.height = img.height;
+  const ctx = canvas.getContext("2d");
+  ctx.globalAlpha = 1;
+  ctx.drawImage(img, 0, 0);
+  ctx.globalAlpha = parseFloat($("opacity").value);
+  ctx.drawImage(overlay, 0, 0);
+  ctx.globalAlpha = 1;
+  const s = state.data.slices[i];
+  $("area").textContent = formatArea(s);
+  $("area").dataset.px = String(s.area_px);
+  $("slice-label").textContent = `${i + 1} / ${state.data.n_slices}`;
+  $("result").dataset.ready = "1";
+}
+
+function setDownload() {
+  const a = $("download");
+  const d = state.data;
+  if (d.mask_nifti) {
+    a.href = "data:application/gzip;base64," + d.mask_nifti;
+    a.download = "mask.nii.gz";
+    a.textContent = "Download mask (NIfTI)";
+  } else {
+    a.href = "data:image/png;base64," + d.slices[state.slice].mask_png;
+    a.download = "mask.png";
+    a.textContent = "Download mask (PNG)";
+  }
+}
+
+async function upload(file) {
+  if (!file) return;
+  $("result").dataset.ready = "0";
+  setStatus(`Segmenting ${file.name} …`);
+  const form = new FormData();
+  form.append("file", file);
+  let res;
+  try {
+    res = await fetch("/api/segment", { method: "POST", body: form });
+  } catch (e) {
+    setStatus("The server could not be reached.", true);
+    return;
+  }
+  const body = await res.json().catch(() => ({}));
+  if (!res.ok) {
+    setStatus(`Error ${res.status}: ${body.detail || res.statusText}`, true);
+    return;
+  }
+  state.data = body; state.images = []; state.overlays = [];
+  state.slice = body.shown_slice;
+  $("slice-row").hidden = body.n_slices < 2;
+  $("slice").max = String(body.n_slices - 1);
+  $("slice").value = String(body.shown_slice);
+  $("model").textContent = `${body.model} (${body.backend})`;
+  $("time").textContent = `${body.time_ms.toFixed(0)} ms`;
+  $("size").textContent = `${body.width} × ${body.height}` + (body.n_slices > 1 ? ` × ${body.n_slices} slices` : "")
+    + (body.volume_mm3 !== null ? ` · tumour volume ${(body.volume_mm3 / 1000).toFixed(2)} cm³` : "");
+  $("result").hidden = false;
+  setDownload();
+  await draw();
+  setStatus(`${file.name}: done.`);
+}
+
+$("file").addEventListener("change", (e) => upload(e.target.files[0]));
+$("opacity").addEventListener("input", () => state.data && draw());
+$("slice").addEventListener("input", (e) => { state.slice = parseInt(e.target.value, 10); setDownload(); draw(); });
+const drop = $("drop");
+["dragenter", "dragover"].forEach((t) => drop.addEventListener(t, (e) => { e.preventDefault(); drop.classList.add("over"); }));
+["dragleave", "drop"].forEach((t) => drop.addEventListener(t, (e) => { e.preventDefault(); drop.classList.remove("over"); }));
+drop.addEventListener("drop", (e) => upload(e.dataTransfer.files[0]));
+fetch("/api/model").then((r) => r.json()).then((m) => {
+  $("model-footer").textContent = `model: ${m.name} (${m.backend})`;
+}).catch(() => {});
