@@ -5,6 +5,13 @@ multiples of ``model.stride``.
 
 * ``unet``: MONAI ``UNet`` with residual units (Kerfoot et al. 2018) and
   instance norm; ``width`` sets the first level's channels (doubling per level).
+  MONAI's top level ends in its output channels, so with ``out_channels=1`` the
+  single logit map passes through an (affine-free) InstanceNorm that removes
+  its per-image mean: the net cannot learn the strong background bias a 2 %
+  tumour fraction needs, and stays at p ≈ 0.5 (measured: BCE 0.61 after two
+  epochs on figshare). We therefore let the U-Net end in ``width`` channels
+  and add a 1×1 convolution head with a free bias, as nnU-Net and
+  segmentation_models_pytorch do.
 * ``attention-unet``: MONAI ``AttentionUnet`` (Oktay et al. 2018), attention
   gates on the skip connections.
 * ``dynunet``: MONAI ``DynUNet``, the nnU-Net network (3×3 kernels, strided
@@ -30,11 +37,15 @@ def _tag(model: nn.Module, stride: int) -> nn.Module:
 def residual_unet(in_channels: int = 1, out_channels: int = 1, width: int = 16, levels: int = 5,
                   num_res_units: int = 2, dropout: float = 0.0) -> nn.Module:
     """Residual U-Net; ``levels`` resolutions (stride ``2**(levels-1)``)."""
-    net = UNet(
-        spatial_dims=2, in_channels=in_channels, out_channels=out_channels,
+    body = UNet(
+        spatial_dims=2, in_channels=in_channels, out_channels=width,
         channels=_channels(width, levels), strides=(2,) * (levels - 1),
         num_res_units=num_res_units, norm="instance", dropout=dropout,
     )
+    net = nn.Sequential()
+    net.add_module("body", body)
+    net.add_module("act", nn.PReLU())
+    net.add_module("head", nn.Conv2d(width, out_channels, kernel_size=1))
     return _tag(net, 2 ** (levels - 1))
 
 
