@@ -63,3 +63,17 @@ def test_evaluate_test_split_of_another_dataset_is_a_clear_error(synthetic_datas
     capsys.readouterr()
     assert main(["evaluate", "--data", str(other), "--model", str(run / "best.pt"), "--no-progress"]) == 2
     assert "--split all" in capsys.readouterr().err
+
+
+def test_demo_writes_what_a_real_run_writes(tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert main(["demo", "--out", str(out), "--n-images", "24", "--image-size", "64", "--epochs", "1",
+                 "--no-progress", "--device", "cpu"]) == 0
+    run = out / "run"
+    for name in ("config.json", "split.json", "history.csv", "loss_curve.png", "best.pt", "last.pt",
+                 "test/metrics.json", "test/per_case.csv", "test/predictions.png"):
+        assert (run / name).exists(), name
+    assert json.loads((run / "config.json").read_text())["model"] == "unet"
+    masks = [p for p in (out / "predictions").glob("*.png") if not p.stem.endswith("_overlay")]
+    assert masks and all(Image.open(p).size == (64, 64) for p in masks)
+    assert "demo finished" in capsys.readouterr().out

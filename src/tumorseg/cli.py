@@ -19,10 +19,23 @@ _OVERRIDABLE = ("model", "epochs", "batch_size", "lr", "image_size", "loss", "op
                 "grad_clip", "precision", "compile", "checkpoint_every_steps", "cache")
 
 
-def _train_config(a: argparse.Namespace, out: str):
-    """TrainConfig from defaults, then the preset, then the flags actually given."""
+def _json_kwargs(text: str | None) -> dict:
+    """``--model-kwargs`` JSON as a dict, or a clear error."""
     import json
 
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise TumorsegError(f"--model-kwargs is not valid JSON ({e.msg}): {text!r}. Example: '{{\"width\": 16}}'") from None
+    if not isinstance(value, dict):
+        raise TumorsegError(f"--model-kwargs must be a JSON object like '{{\"width\": 16}}', got {text!r}")
+    return value
+
+
+def _train_config(a: argparse.Namespace, out: str):
+    """TrainConfig from defaults, then the preset, then the flags actually given."""
     from tumorseg.config import TrainConfig
     from tumorseg.presets import preset
 
@@ -34,7 +47,7 @@ def _train_config(a: argparse.Namespace, out: str):
         if getattr(a, key, None) is not None:
             values[key] = getattr(a, key)
     if a.model_kwargs:
-        values["model_kwargs"] = {**values.get("model_kwargs", {}), **json.loads(a.model_kwargs)}
+        values["model_kwargs"] = {**values.get("model_kwargs", {}), **_json_kwargs(a.model_kwargs)}
     elif a.model is not None and a.preset and a.model != preset(a.preset)["model"]:
         values["model_kwargs"] = {}  # the preset's kwargs belong to the preset's model
     if a.calibrate:
@@ -153,7 +166,7 @@ def _cmd_evaluate(a: argparse.Namespace) -> int:
 
     from tumorseg.evaluate import evaluate
 
-    out = a.out or str(Path(a.model).resolve().parent / f"eval-{a.split}")
+    out = a.out or (str(Path(a.model).resolve().parent / f"eval-{a.split}") if a.model else f"eval-{a.split}")
     m = evaluate(a.model, a.data, out, split=a.split, data_format=a.format, device=a.device, batch_size=a.batch_size,
                  data_options=_data_options(a))
     print(f"mean Dice {m['mean_dice']:.4f}  mean IoU {m['mean_iou']:.4f}  ({m['n_images']} images) -> {out}")
@@ -190,7 +203,8 @@ def _cmd_serve(a: argparse.Namespace) -> int:
 def _cmd_summary(a: argparse.Namespace) -> int:
     from tumorseg.summary import model_summary
 
-    print(model_summary(a.model, image_size=a.image_size, in_channels=a.in_channels, depth=a.depth))
+    print(model_summary(a.model, image_size=a.image_size, in_channels=a.in_channels, depth=a.depth,
+                        **_json_kwargs(a.model_kwargs)))
     return 0
 
 
@@ -200,7 +214,8 @@ def _cmd_demo(a: argparse.Namespace) -> int:
     from tumorseg.demo import run_demo
 
     t0 = time.time()
-    run = run_demo(a.out, n_images=a.n_images, epochs=a.epochs, progress=not a.no_progress)
+    run = run_demo(a.out, n_images=a.n_images, image_size=a.image_size, epochs=a.epochs, progress=not a.no_progress,
+                   device=a.device)
     print(f"demo finished in {time.time() - t0:.0f} s. Look at {run}/loss_curve.png, {run}/grids/, "
           f"{run}/test/metrics.json and {a.out}/predictions/")
     return 0
@@ -240,7 +255,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("evaluate", help="score a checkpoint: metrics.json, per_case.csv, predictions.png")
     p.add_argument("--data", required=True, help="dataset folder")
-    p.add_argument("--model", required=True, help="checkpoint file (RUN_DIR/best.pt)")
+    p.add_argument("--model", default=None, help="checkpoint file, e.g. RUN_DIR/best.pt (default: the bundled model)")
     p.add_argument("--split", default="test", choices=["test", "val", "train", "all"],
                    help="cases to score: a split stored in the checkpoint, or all (default: test)")
     p.add_argument("--format", default="auto", help="dataset format (default: the checkpoint's, else auto-detect)")
@@ -297,6 +312,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("summary", help="print a model's layer table and parameter count")
     p.add_argument("--model", default="seed-ae", help="registered model name")
+    p.add_argument("--model-kwargs", default=None, help='model options as JSON, e.g. \'{"width": 16}\'')
     p.add_argument("--image-size", type=int, default=256)
     p.add_argument("--in-channels", type=int, default=1)
     p.add_argument("--depth", type=int, default=3, help="nesting depth of the table")
@@ -305,6 +321,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="synthetic data -> train -> evaluate -> predict, in ~2 minutes on a CPU")
     p.add_argument("--out", default="tumorseg-demo", help="output folder (default: tumorseg-demo)")
     p.add_argument("--n-images", type=int, default=160)
+    p.add_argument("--image-size", type=int, default=128)
     p.add_argument("--epochs", type=int, default=12)
     _add_common(p)
     p.set_defaults(func=_cmd_demo)

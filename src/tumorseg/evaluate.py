@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from tumorseg.checkpoint import load_checkpoint, model_from_checkpoint
+from tumorseg.checkpoint import load_checkpoint, model_from_checkpoint, resolve_checkpoint
 from tumorseg.data import SliceArrays, load_slices, read_dataset
 from tumorseg.device import resolve_device
 from tumorseg.errors import DataError
@@ -135,7 +135,7 @@ def write_results(rows: list[dict[str, Any]], arrays: SliceArrays, preds: np.nda
 
 
 def evaluate(
-    checkpoint: str | Path,
+    checkpoint: str | Path | None,
     data: str | Path,
     out: str | Path,
     split: str = "test",
@@ -150,6 +150,7 @@ def evaluate(
     checkpoint was trained with; ``data_options`` overrides them.
 
     Args:
+        checkpoint: a checkpoint file, or ``None``/``"default"`` for the bundled model.
         split: ``"test"`` (or ``"val"``/``"train"``) uses the split stored in
             the checkpoint; ``"all"`` scores every labelled slice in ``data``.
 
@@ -157,6 +158,7 @@ def evaluate(
         DataError: the split's cases are not in ``data`` (another dataset: use
             ``--split all``).
     """
+    checkpoint = resolve_checkpoint(checkpoint)
     ckpt = load_checkpoint(checkpoint)
     model = model_from_checkpoint(ckpt, checkpoint)
     dev = resolve_device(device)
