@@ -47,7 +47,7 @@ def test_report_of_a_run(synthetic_dataset, tmp_path):
     assert main(["report", str(run)]) == 0
     text = (run / "report.html").read_text()
     for part in ("Per tumour class", "Training curves", "Dice vs tumour size", "worst cases", "best cases",
-                 "Configuration", "data:image/png;base64"):
+                 "Configuration", "data:image/png;base64", "Post-processing"):
         assert part in text, part
     assert "src=\"http" not in text  # self-contained
 

@@ -149,6 +149,25 @@ th:first-child{text-align:left}img{max-width:100%}pre{background:#f5f5f5;padding
 .g{display:inline-block;vertical-align:top;margin-right:1em}"""
 
 
+def _postprocess(best: Path) -> str:
+    """One paragraph on the post-processing stored in ``best`` (chosen on validation data), or ''."""
+    if not best.exists():
+        return ""
+    from tumorseg.checkpoint import load_checkpoint
+
+    ck = load_checkpoint(best)
+    post, m = ck.get("postprocess") or {}, ck.get("metrics") or {}
+    if not post:
+        return "<p>Post-processing: threshold 0.5, no test-time augmentation, no clean-up (not calibrated).</p>"
+    gain = ""
+    if "val_dice_calibrated" in m and "val_dice" in m:
+        gain = f" Validation Dice {m['val_dice']:.3f} at the defaults → {m['val_dice_calibrated']:.3f} calibrated."
+    return (f"<p>Post-processing chosen on the <b>validation</b> split (never the test split), stored in "
+            f"<code>best.pt</code> and applied above: threshold {post.get('threshold', 0.5)}, flip TTA "
+            f"{'on' if post.get('tta') else 'off'}, components under {post.get('min_component_px', 0)} px removed."
+            f"{gain}</p>")
+
+
 def build_report(run_dir: str | Path, out: str | Path | None = None, gallery: bool = True) -> Path:
     """Write ``report.html`` for a run or CV directory and return its path.
 
@@ -183,6 +202,7 @@ def build_report(run_dir: str | Path, out: str | Path | None = None, gallery: bo
             f"<b>{summary['iou_mean_over_folds']:.3f} ± {summary['iou_std_over_folds']:.3f}</b>. Tables below pool the "
             f"{summary['n_images']} held-out images of all folds.</p>")
     parts.append("<h2>Metrics (per-image means; missed tumours count as Dice 0, HD95 = image diagonal)</h2>")
+    parts.append(_postprocess(model_run / "best.pt"))
     parts.append(_table("Overall", {"all": metrics}))
     if "by_class" in metrics:
         parts.append(_table("Per tumour class", metrics["by_class"]))
