@@ -31,3 +31,17 @@ def test_per_image_not_pooled():
     truth = torch.tensor([[[1, 1, 1, 1]], [[1, 0, 0, 0]]], dtype=torch.bool)
     d, _ = dice_iou(pred, truth)
     np.testing.assert_allclose(d, [1.0, 0.0])  # mean 0.5; pooled would be 8/9
+
+
+def test_summary_counts_empty_predictions_and_wrong_places_apart():
+    from tumorseg.evaluate import summarise
+
+    base = {"iou": 0.0, "case_id": "x", "patient": "p1", "label": "glioma"}
+    rows = [
+        {**base, "dice": 0.0, "predicted_area_px": 0, "tumour_area_px": 50, "tumour_fraction": 0.01},   # missed
+        {**base, "dice": 0.0, "predicted_area_px": 40, "tumour_area_px": 50, "tumour_fraction": 0.01},  # elsewhere
+        {**base, "dice": 0.8, "iou": 0.67, "predicted_area_px": 45, "tumour_area_px": 50, "tumour_fraction": 0.01},
+    ]
+    s = summarise(rows)
+    assert (s["n_missed"], s["n_no_overlap"]) == (1, 2)
+    assert abs(s["mean_dice"] - 0.8 / 3) < 1e-9  # the misses stay in the mean as 0

@@ -88,7 +88,9 @@ def _stats(rs: list[dict[str, Any]]) -> dict[str, Any]:
             out[f"std_{key}"] = float(v.std())
     if rs:
         out["median_dice"] = float(np.median([r["dice"] for r in rs]))
+    # missed: nothing predicted at all; no overlap: a tumour whose Dice is 0 (missed, or predicted elsewhere)
     out["n_missed"] = int(sum(r["predicted_area_px"] == 0 and r["tumour_area_px"] > 0 for r in rs))
+    out["n_no_overlap"] = int(sum(r["dice"] == 0 and r["tumour_area_px"] > 0 for r in rs))
     return out
 
 

@@ -88,7 +88,7 @@ def _table(title: str, groups: dict[str, dict]) -> str:
     cols = [("n_images", "images", "{:.0f}"), ("mean_dice", "Dice", "{:.3f}"), ("std_dice", "± sd", "{:.3f}"),
             ("mean_iou", "IoU", "{:.3f}"), ("mean_sensitivity", "sensitivity", "{:.3f}"),
             ("mean_precision", "precision", "{:.3f}"), ("mean_hd95_px", "HD95 (px)", "{:.1f}"),
-            ("n_missed", "missed", "{:.0f}")]
+            ("n_missed", "nothing predicted", "{:.0f}"), ("n_no_overlap", "Dice 0", "{:.0f}")]
     head = "".join(f"<th>{c[1]}</th>" for c in cols)
     body = ""
     for name, g in groups.items():
