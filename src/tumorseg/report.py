@@ -202,6 +202,8 @@ def build_report(run_dir: str | Path, out: str | Path | None = None, gallery: bo
             f"<b>{summary['iou_mean_over_folds']:.3f} ± {summary['iou_std_over_folds']:.3f}</b>. Tables below pool the "
             f"{summary['n_images']} held-out images of all folds.</p>")
     parts.append("<h2>Metrics (per-image means; missed tumours count as Dice 0, HD95 = image diagonal)</h2>")
+    if cv:
+        parts.append("<p>Each fold chose its own post-processing on its own validation patients; fold 0's is:</p>")
     parts.append(_postprocess(model_run / "best.pt"))
     parts.append(_table("Overall", {"all": metrics}))
     if "by_class" in metrics:
@@ -209,7 +211,7 @@ def build_report(run_dir: str | Path, out: str | Path | None = None, gallery: bo
     if "by_size" in metrics:
         parts.append(_table("Per tumour-size tercile", metrics["by_size"]))
     if history_path.exists():
-        parts.append("<h2>Training curves</h2>" + _curves(_read_csv(history_path)))
+        parts.append(f"<h2>Training curves{' (fold 0)' if cv else ''}</h2>" + _curves(_read_csv(history_path)))
     parts.append("<h2>Distribution</h2><p>Per-image Dice histogram; Dice vs tumour size (log scale), "
                  "coloured by tumour class.</p>" + _dice_plots(rows))
     if gallery and (model_run / "best.pt").exists():
