@@ -213,7 +213,11 @@ def train(cfg: TrainConfig, progress: bool = True, resume: bool = False) -> Trai
     try:
         from tumorseg.training.loop import run
 
-        return run(cfg, env, progress=progress and env.is_main, resume=resume)
+        result = run(cfg, env, progress=progress and env.is_main, resume=resume)
+        # every rank waits for rank 0's final writes (calibration, test scores) before the group is torn down:
+        # a rank destroying its Gloo group while a peer is still connected can abort in C++ at exit
+        D.barrier(env)
+        return result
     finally:
         env.close()
 
