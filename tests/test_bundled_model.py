@@ -15,7 +15,8 @@ def test_bundled_model_is_small_weights_only_and_calibrated():
     ckpt = load_checkpoint(DEFAULT_MODEL)  # torch.load(weights_only=True) inside
     assert "train_state" not in ckpt
     assert set(ckpt["postprocess"]) >= {"threshold", "tta", "min_component_px"}
-    assert ckpt["metrics"]["test_images"] > 0
+    m = ckpt["metrics"]  # a held-out test score, or the cross-validation of its recipe (trained on every patient)
+    assert m.get("test_images", 0) > 0 or m.get("cv_folds", 0) >= 2
 
 
 @pytest.mark.parametrize("size", [256, 512])

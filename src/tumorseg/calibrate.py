@@ -18,7 +18,7 @@ from torch import nn
 from tumorseg.data import SliceArrays
 from tumorseg.inference import predict_probabilities
 from tumorseg.metrics import dice_iou
-from tumorseg.postprocess import remove_small_components
+from tumorseg.postprocess import component_labels
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +40,9 @@ def calibrate(model: nn.Module, val: SliceArrays, device: torch.device | str = "
         probs = predict_probabilities(model, val.images, device, batch_size, tta=tta)
         for thr in THRESHOLDS:
             raw = probs > thr
+            cleaned = _cleaned_variants(raw, MIN_COMPONENT_PX)
             for min_px in MIN_COMPONENT_PX:
-                preds = raw if min_px == 0 else np.stack([remove_small_components(m, min_px) for m in raw])
+                preds = cleaned[min_px]
                 dice = float(dice_iou(torch.from_numpy(preds), truth)[0].mean())
                 if not tta and thr == 0.5 and min_px == 0:
                     default = dice
@@ -50,3 +51,18 @@ def calibrate(model: nn.Module, val: SliceArrays, device: torch.device | str = "
     best["val_dice_default"] = default
     log.info("calibration on %d val slices: %s", len(val), best)
     return best
+
+
+def _cleaned_variants(raw: np.ndarray, min_pxs: tuple[int, ...]) -> dict[int, np.ndarray]:
+    """``remove_small_components`` of every ``(N, H, W)`` mask for each ``min_px``, labelling each mask once."""
+    out = {m: raw.copy() if m > 0 else raw for m in min_pxs}
+    for i, mask in enumerate(raw):
+        labels, sizes = component_labels(mask)
+        if len(sizes) <= 1:
+            continue
+        for m in min_pxs:
+            if m > 0:
+                keep = sizes >= m
+                keep[np.argmax(sizes)] = True
+                out[m][i] = keep[labels - 1] & (labels > 0)
+    return out

@@ -16,7 +16,7 @@ log = logging.getLogger("tumorseg")
 # train options that a --preset may set; None on the command line means "not given"
 _OVERRIDABLE = ("model", "epochs", "batch_size", "lr", "image_size", "loss", "optimizer", "weight_decay",
                 "augment", "scheduler", "warmup_epochs", "select_metric", "early_stop_patience",
-                "grad_clip", "precision", "compile", "checkpoint_every_steps", "cache")
+                "grad_clip", "precision", "compile", "checkpoint_every_steps", "cache", "grid_every")
 
 
 def _json_kwargs(text: str | None) -> dict:
@@ -52,7 +52,21 @@ def _train_config(a: argparse.Namespace, out: str):
         values["model_kwargs"] = {}  # the preset's kwargs belong to the preset's model
     if a.calibrate:
         values["calibrate"] = True
+    if getattr(a, "split", None):
+        values["split_fractions"] = _fractions(a.split)
     return TrainConfig.from_dict(values)
+
+
+def _fractions(text: str) -> tuple[float, float, float]:
+    """``--split 0.9,0.1,0`` as three fractions summing to 1, or a clear error."""
+    try:
+        parts = tuple(float(x) for x in text.split(","))
+    except ValueError:
+        parts = ()
+    if len(parts) != 3 or min(parts) < 0 or abs(sum(parts) - 1) > 1e-6 or parts[0] <= 0 or parts[1] <= 0:
+        raise TumorsegError(f"--split {text!r}: give TRAIN,VAL,TEST fractions summing to 1 with TRAIN and VAL > 0, "
+                            "e.g. 0.7,0.2,0.1 (the default) or 0.9,0.1,0 to train on everything but a val part.")
+    return parts
 
 
 def _cmd_train(a: argparse.Namespace) -> int:
@@ -117,6 +131,8 @@ def _add_train_options(p: argparse.ArgumentParser, data_required: bool = True) -
                    help="decode slices once into an on-disk cache and memory-map them "
                         "(default DIR: $TUMORSEG_CACHE or ~/.cache/tumorseg)")
     p.add_argument("--max-slices", type=int, default=None, help="use only the first N slices (quick trials)")
+    p.add_argument("--grid-every", type=int, default=None, metavar="N",
+                   help="save a prediction grid every N epochs (default: 2; 0: never)")
     _add_data_options(p)
 
 
@@ -236,6 +252,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train_options(p, data_required=False)
     p.add_argument("--out", default=None, help="run directory to create")
     p.add_argument("--resume", default=None, metavar="RUN_DIR", help="continue RUN_DIR from its last.pt")
+    p.add_argument("--split", default=None, metavar="TRAIN,VAL,TEST",
+                   help="split fractions (default 0.7,0.2,0.1; 0.9,0.1,0: train on all but a val part, no test)")
     _add_common(p)
     p.set_defaults(func=_cmd_train)
 

@@ -35,13 +35,20 @@ def remove_small_components(mask: np.ndarray, min_px: int) -> np.ndarray:
     """
     if min_px <= 0 or not mask.any():
         return mask
-    labels, n = ndimage.label(mask, structure=np.ones((3, 3), bool))
-    if n <= 1:
+    labels, sizes = component_labels(mask)
+    if len(sizes) <= 1:
         return mask
-    sizes = np.bincount(labels.ravel())[1:]
     keep = sizes >= min_px
     keep[np.argmax(sizes)] = True
     return keep[labels - 1] & (labels > 0)
+
+
+def component_labels(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """8-connected components of a ``(H, W) bool`` mask: ``(labels (H, W) int, sizes (n,))``, label k ↔ sizes[k-1]."""
+    if not mask.any():
+        return np.zeros(mask.shape, np.int32), np.zeros(0, np.int64)
+    labels, _ = ndimage.label(mask, structure=np.ones((3, 3), bool))
+    return labels, np.bincount(labels.ravel())[1:]
 
 
 def binarize(prob: np.ndarray, threshold: float, min_component_px: int = 0, model_size: int | None = None) -> np.ndarray:
