@@ -102,7 +102,7 @@ def _cmd_report(a: argparse.Namespace) -> int:
 def _add_train_options(p: argparse.ArgumentParser, data_required: bool = True) -> None:
     p.add_argument("--data", required=data_required, help="dataset folder (e.g. images/ + masks/ [+ metadata.csv])")
     p.add_argument("--format", default="auto", help="dataset format (default: auto-detect)")
-    p.add_argument("--preset", default=None, help="named recipe: original, cpu-fast, best (flags given override it)")
+    p.add_argument("--preset", default=None, help="named recipe: original, cpu-fast, bundled, best (flags given override it)")
     p.add_argument("--model", default=None, help="registered model name (default: seed-ae)")
     p.add_argument("--model-kwargs", default=None, help='model options as JSON, e.g. \'{"width": 16}\'')
     p.add_argument("--epochs", type=int, default=None, help="default: 10")
