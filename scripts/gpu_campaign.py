@@ -23,6 +23,15 @@ the cut runs outlasted the call (the reason for ``--total-s`` and the early pack
 
     python scripts/gpu_campaign.py --data DATA --runs runs/gpu --campaign best-cv --deadline-s 600 --workers 3
 
+Getting the data there (the ``device`` tool sends at most 64 MiB and the figshare PNGs are 87 MB):
+copy ``images/`` in two halves into ``gpudata/a`` and ``gpudata/b`` (with ``masks/`` and
+``metadata.csv`` in ``b``; ``/gpudata/`` and ``/.whl/`` in ``.git/info/exclude``), download the
+MONAI and torchinfo wheels into ``.whl``, then make two calls back to back while the machine is
+warm: the first carries ``gpudata/a`` and copies it to ``/root/fs``; the second carries
+``gpudata/b`` and ``.whl``, completes ``/root/fs``, installs the wheels with
+``pip install --no-deps --target /tmp/site``, sets ``PYTHONPATH=/tmp/site:$PWD/src`` and runs this
+script with ``--pack-dir $OUT``.
+
 ``--campaign smoke`` (``smoke-best-cv``) runs the same jobs tiny (a few slices, one epoch) to test the
 script on a CPU before spending GPU minutes.
 """
