@@ -56,6 +56,10 @@ def campaign_jobs(name: str, data: str, runs: Path, workers: int) -> dict[str, l
     if name.startswith("smoke"):
         tiny = ["--max-slices", "400", "--epochs", "1", "--image-size", "64"]
     cv = ["cv", *common, "--folds", "5"]
+    if name in ("best-cv", "smoke-best-cv"):
+        # 5-fold CV of the `best` preset (after the fold-0 comparison of the bundled campaign chose it)
+        return {f"cv-best-f{k}": [*cv, "--preset", "best", "--fold", str(k), "--out", str(runs / "cv-best"), *tiny]
+                for k in range(5)}
     jobs = {f"cv-bundled-f{k}": [*cv, "--preset", "bundled", "--fold", str(k), "--out", str(runs / "cv-bundled")]
             for k in range(5)}
     jobs["final-bundled"] = ["train", *common, "--preset", "bundled", "--split", "0.9,0.1,0",
@@ -70,13 +74,8 @@ def campaign_jobs(name: str, data: str, runs: Path, workers: int) -> dict[str, l
     jobs["cmp-w32l6-f0"] = [*cv, "--preset", "bundled", "--fold", "0",
                             "--model-kwargs", '{"width": 32, "levels": 6, "num_res_units": 2}',
                             "--out", str(runs / "cmp-w32l6")]
-    if name in ("best-cv", "smoke-best-cv"):
-        # 5-fold CV of the `best` preset (after the fold-0 comparison above chose it)
-        jobs = {f"cv-best-f{k}": [*cv, "--preset", "best", "--fold", str(k), "--out", str(runs / "cv-best")]
-                for k in range(5)}
-        return {k: v + tiny for k, v in jobs.items()} if name.startswith("smoke") else jobs
     if name == "smoke":
-        jobs = {k: [a for a in v] + tiny for k, v in jobs.items()}
+        jobs = {k: v + tiny for k, v in jobs.items()}
         jobs["cmp-w16-384-f0"] = [a if a != "64" else "96" for a in jobs["cmp-w16-384-f0"]]
     return jobs
 
@@ -85,10 +84,11 @@ def run_jobs(jobs: dict[str, list[str]], runs: Path, deadline_s: float, threads:
     logs = runs / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "PYTHONUNBUFFERED": "1"}
-    procs, info = {}, {}
+    procs, info, log_files = {}, {}, []
     t0 = time.time()
     for name, args in jobs.items():
-        log = open(logs / f"{name}.log", "w")
+        log = open(logs / f"{name}.log", "w")  # noqa: SIM115 - the child writes it until the end
+        log_files.append(log)
         procs[name] = subprocess.Popen([sys.executable, "-m", "tumorseg", *args], stdout=log, stderr=subprocess.STDOUT,
                                        env=env, start_new_session=True)
         info[name] = {"args": args, "started_s": round(time.time() - t0, 1)}
@@ -113,6 +113,8 @@ def run_jobs(jobs: dict[str, list[str]], runs: Path, deadline_s: float, threads:
             info[name].update(returncode=p.returncode, ended_s=round(time.time() - t0, 1))
         print(f"{name}: rc {p.returncode} after {info[name]['ended_s']} s"
               f"{' (cut at the deadline)' if info[name].get('cut_at_deadline') else ''}", flush=True)
+    for log in log_files:
+        log.close()
     return info
 
 

@@ -18,7 +18,7 @@ from torch import nn
 from tumorseg.data import SliceArrays
 from tumorseg.inference import predict_probabilities
 from tumorseg.metrics import dice_iou
-from tumorseg.postprocess import component_labels
+from tumorseg.postprocess import component_labels, keep_components
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +62,5 @@ def _cleaned_variants(raw: np.ndarray, min_pxs: tuple[int, ...]) -> dict[int, np
             continue
         for m in min_pxs:
             if m > 0:
-                keep = sizes >= m
-                keep[np.argmax(sizes)] = True
-                out[m][i] = keep[labels - 1] & (labels > 0)
+                out[m][i] = keep_components(labels, sizes, m)
     return out

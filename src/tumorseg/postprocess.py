@@ -38,6 +38,12 @@ def remove_small_components(mask: np.ndarray, min_px: int) -> np.ndarray:
     labels, sizes = component_labels(mask)
     if len(sizes) <= 1:
         return mask
+    return keep_components(labels, sizes, min_px)
+
+
+def keep_components(labels: np.ndarray, sizes: np.ndarray, min_px: int) -> np.ndarray:
+    """The ``(H, W) bool`` mask of the components of :func:`component_labels` with at least ``min_px`` pixels,
+    the largest always included."""
     keep = sizes >= min_px
     keep[np.argmax(sizes)] = True
     return keep[labels - 1] & (labels > 0)
