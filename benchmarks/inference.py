@@ -1,6 +1,6 @@
 """Inference speed of tumorseg models, written as JSON (not part of the test suite).
 
-Measures the whole :meth:`tumorseg.inference.Predictor.probabilities` path a
+Measures the whole :meth:`tumorseg.inference.predictor.Predictor.probabilities` path a
 user runs — resize to the model's size, the network, resize the probabilities
 back — for
 
@@ -33,12 +33,12 @@ import numpy as np
 import torch
 
 from tumorseg import __version__
-from tumorseg.checkpoint import load_checkpoint, make_checkpoint, resolve_checkpoint, save_checkpoint
 from tumorseg.errors import CheckpointError
-from tumorseg.export import OnnxModel, export_onnx
-from tumorseg.inference import Predictor
+from tumorseg.inference.onnx import OnnxModel, export_onnx
+from tumorseg.inference.predictor import Predictor
 from tumorseg.models import build_model
-from tumorseg.presets import preset
+from tumorseg.models.checkpoint import load_checkpoint, make_checkpoint, resolve_checkpoint, save_checkpoint
+from tumorseg.training.presets import preset
 
 
 def _cpu_name() -> str:

@@ -18,7 +18,7 @@ import argparse
 import json
 from pathlib import Path
 
-from tumorseg.checkpoint import DEFAULT_MODEL, load_checkpoint, save_checkpoint
+from tumorseg.models.checkpoint import DEFAULT_MODEL, load_checkpoint, save_checkpoint
 
 
 def bundle(run_dir: Path, onnx: bool, cv: Path | None = None, hardware: str | None = None) -> None:
@@ -41,7 +41,7 @@ def bundle(run_dir: Path, onnx: bool, cv: Path | None = None, hardware: str | No
     save_checkpoint(ckpt, DEFAULT_MODEL)
     print(f"{DEFAULT_MODEL}: {DEFAULT_MODEL.stat().st_size / 1e6:.1f} MB, metrics {ckpt['metrics']}")
     if onnx:
-        from tumorseg.export import export_onnx
+        from tumorseg.inference.onnx import export_onnx
 
         out = DEFAULT_MODEL.with_suffix(".onnx")
         export_onnx(DEFAULT_MODEL, out)

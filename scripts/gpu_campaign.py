@@ -141,7 +141,7 @@ def _finished(run_dir: Path) -> bool:
     """A run is finished when it scored its test part, or, with no test part, when last.pt says so."""
     if (run_dir / "test" / "metrics.json").exists():
         return True
-    from tumorseg.checkpoint import load_checkpoint
+    from tumorseg.models.checkpoint import load_checkpoint
 
     last = run_dir / "last.pt"
     return last.exists() and bool(load_checkpoint(last).get("train_state", {}).get("finished"))
@@ -150,17 +150,17 @@ def _finished(run_dir: Path) -> bool:
 def finish_one(run_dir: Path) -> None:
     import torch
 
-    from tumorseg import train as T
     from tumorseg.config import TrainConfig
+    from tumorseg.training.fit import finish, prepare_data
 
     cfg = TrainConfig.load(run_dir / "config.json")
     cfg.out = str(run_dir)
-    data = T.prepare_data(cfg, run_dir, split_path=run_dir / "split.json", progress=False)
-    T.finish(cfg, run_dir, data, torch.device("cuda" if torch.cuda.is_available() else "cpu"))
+    data = prepare_data(cfg, run_dir, split_path=run_dir / "split.json", progress=False)
+    finish(cfg, run_dir, data, torch.device("cuda" if torch.cuda.is_available() else "cpu"))
 
 
 def aggregate_all(runs: Path) -> dict[str, dict]:
-    from tumorseg.cv import aggregate
+    from tumorseg.training.cv import aggregate
 
     out = {}
     for d in sorted(runs.iterdir()):

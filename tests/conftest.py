@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from tumorseg.checkpoint import make_checkpoint, save_checkpoint
 from tumorseg.data.synthetic import make_dataset
 from tumorseg.models import build_model
+from tumorseg.models.checkpoint import make_checkpoint, save_checkpoint
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 

@@ -37,7 +37,7 @@ def _json_kwargs(text: str | None) -> dict:
 def _train_config(a: argparse.Namespace, out: str):
     """TrainConfig from defaults, then the preset, then the flags actually given."""
     from tumorseg.config import TrainConfig
-    from tumorseg.presets import preset
+    from tumorseg.training.presets import preset
 
     values: dict = {"data": a.data, "out": out, "data_format": a.format, "seed": a.seed, "device": a.device,
                     "num_workers": a.workers, "max_slices": a.max_slices, "data_options": _data_options(a)}
@@ -70,7 +70,7 @@ def _fractions(text: str) -> tuple[float, float, float]:
 
 
 def _cmd_train(a: argparse.Namespace) -> int:
-    from tumorseg.train import fit, resume
+    from tumorseg.training.fit import fit, resume
 
     if a.resume:
         run = resume(a.resume, progress=not a.no_progress)
@@ -84,7 +84,7 @@ def _cmd_train(a: argparse.Namespace) -> int:
 
 
 def _cmd_cv(a: argparse.Namespace) -> int:
-    from tumorseg.cv import run_cv
+    from tumorseg.training.cv import run_cv
 
     s = run_cv(_train_config(a, a.out), folds=a.folds, only=a.fold, progress=not a.no_progress)
     print(f"{len(s['folds_done'])} folds: Dice {s['dice_mean_over_folds']:.4f} ± {s['dice_std_over_folds']:.4f}, "
@@ -93,7 +93,7 @@ def _cmd_cv(a: argparse.Namespace) -> int:
 
 
 def _cmd_report(a: argparse.Namespace) -> int:
-    from tumorseg.report import build_report
+    from tumorseg.evaluation.report import build_report
 
     print(f"report written to {build_report(a.run_dir, a.out, gallery=not a.no_gallery)}")
     return 0
@@ -160,7 +160,7 @@ def _cmd_check_data(a: argparse.Namespace) -> int:
     import json
     from pathlib import Path
 
-    from tumorseg.datacheck import check_dataset
+    from tumorseg.data.checks import check_dataset
 
     report = check_dataset(a.data, a.format, progress=not a.no_progress, **_data_options(a))
     print(report)
@@ -170,7 +170,7 @@ def _cmd_check_data(a: argparse.Namespace) -> int:
 
 
 def _cmd_download(a: argparse.Namespace) -> int:
-    from tumorseg.download import download_figshare
+    from tumorseg.data.download import download_figshare
 
     folder = download_figshare(a.out, api_url=a.api_url, progress=not a.no_progress, unpack=not a.no_unpack)
     print(f"figshare 1512427 in {folder}; read it with: tumorseg check-data {folder}")
@@ -180,7 +180,7 @@ def _cmd_download(a: argparse.Namespace) -> int:
 def _cmd_evaluate(a: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from tumorseg.evaluate import evaluate
+    from tumorseg.evaluation.evaluate import evaluate
 
     out = a.out or (str(Path(a.model).resolve().parent / f"eval-{a.split}") if a.model else f"eval-{a.split}")
     m = evaluate(a.model, a.data, out, split=a.split, data_format=a.format, device=a.device, batch_size=a.batch_size,
@@ -190,7 +190,7 @@ def _cmd_evaluate(a: argparse.Namespace) -> int:
 
 
 def _cmd_predict(a: argparse.Namespace) -> int:
-    from tumorseg.predict import predict_files
+    from tumorseg.inference.files import predict_files
 
     written = predict_files(a.inputs, a.model, a.out, with_overlay=a.overlay, device=a.device,
                             batch_size=a.batch_size, progress=not a.no_progress, backend=a.backend, tta=a.tta)
@@ -201,7 +201,7 @@ def _cmd_predict(a: argparse.Namespace) -> int:
 def _cmd_export(a: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from tumorseg.export import export_onnx
+    from tumorseg.inference.onnx import export_onnx
 
     out = export_onnx(a.model, a.onnx, opset=a.opset)
     print(f"ONNX model written to {out} (metadata in {Path(out).with_suffix('.json')}); input: raw pixel values "
@@ -217,7 +217,7 @@ def _cmd_serve(a: argparse.Namespace) -> int:
 
 
 def _cmd_summary(a: argparse.Namespace) -> int:
-    from tumorseg.summary import model_summary
+    from tumorseg.models.summary import model_summary
 
     print(model_summary(a.model, image_size=a.image_size, in_channels=a.in_channels, depth=a.depth,
                         **_json_kwargs(a.model_kwargs)))

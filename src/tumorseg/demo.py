@@ -7,8 +7,8 @@ from pathlib import Path
 
 from tumorseg.config import TrainConfig
 from tumorseg.data.synthetic import make_dataset
-from tumorseg.predict import predict_files
-from tumorseg.train import fit
+from tumorseg.inference.files import predict_files
+from tumorseg.training.fit import fit
 
 log = logging.getLogger(__name__)
 

@@ -130,7 +130,7 @@ class RowView:
 
 def _build(records: Sequence[SliceRecord], image_size: int, entry: Path, key_info: dict[str, Any],
            source: str, progress: bool) -> None:
-    from tumorseg.datacheck import load_checked
+    from tumorseg.data.checks import load_checked
 
     entry.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{entry.name}.", dir=entry.parent))

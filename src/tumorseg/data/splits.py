@@ -73,7 +73,7 @@ def split_records(
 def save_split(split: dict[str, list[str]], path: str | Path, grouped_by: str) -> None:
     """Write the split as JSON (``{"grouped_by": ..., "train": [...], ...}``), atomically: runs started side
     by side (e.g. one process per CV fold) may rewrite a file another is reading."""
-    from tumorseg.checkpoint import atomic_write
+    from tumorseg.models.checkpoint import atomic_write
 
     text = json.dumps({"grouped_by": grouped_by, **split}, indent=1)
     atomic_write(path, lambda tmp: Path(tmp).write_text(text))

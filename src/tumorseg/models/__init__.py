@@ -1,4 +1,8 @@
-"""Model registry.
+"""Models: the registry (this module), the architectures, checkpoints and summaries.
+
+* :mod:`.seed_ae`: the original course project's autoencoder; :mod:`.monai_nets`: MONAI U-Nets.
+* :mod:`.checkpoint`: self-describing checkpoints, written atomically, read without unpickling code.
+* :mod:`.summary`: layer table and parameter count (``tumorseg summary``).
 
 ``MODELS`` maps a name to a constructor taking ``in_channels``/``out_channels``
 (plus model-specific keyword arguments). Every model maps ``(B, C, H, W)`` to

@@ -1,4 +1,4 @@
-"""The FastAPI app of ``tumorseg serve``: a JSON API over one :class:`~tumorseg.inference.Predictor`.
+"""The FastAPI app of ``tumorseg serve``: a JSON API over one :class:`~tumorseg.inference.predictor.Predictor`.
 
 Endpoints (documented at ``/docs``):
 

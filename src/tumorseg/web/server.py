@@ -18,7 +18,7 @@ def build(model: str | Path | None = None, max_upload_mb: float = 50.0, device: 
     except ImportError as exc:
         raise TumorsegError(f"'tumorseg serve' needs the serve extra ({exc.name} is missing): "
                             "pip install 'tumorseg[serve]'.") from None
-    from tumorseg.inference import Predictor
+    from tumorseg.inference.predictor import Predictor
 
     if max_upload_mb <= 0:
         raise TumorsegError(f"--max-upload-mb must be positive, not {max_upload_mb}.")

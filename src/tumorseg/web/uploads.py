@@ -3,7 +3,7 @@
 The file type is sniffed from the bytes (never from the client's file name or
 content type); the bytes are written under a fixed name into a private
 temporary folder (mode 0700) that is removed afterwards, and read with the
-same readers ``tumorseg predict`` uses (:mod:`tumorseg.volumes`,
+same readers ``tumorseg predict`` uses (:mod:`tumorseg.data.formats.dicom`, :mod:`tumorseg.inference.volumes`,
 :mod:`tumorseg.data.formats.nifti`).
 """
 
@@ -106,7 +106,7 @@ def decode(data: bytes, predictor, workdir: Path) -> Decoded:
 
 
 def _decode_image(data: bytes, kind: str, predictor, workdir: Path) -> Decoded:
-    from tumorseg.volumes import read_for_model
+    from tumorseg.inference.volumes import read_for_model
 
     path = workdir / f"upload.{ {'jpeg': 'jpg', 'tiff': 'tif'}.get(kind, kind) }"
     path.write_bytes(data)
@@ -123,12 +123,12 @@ def _decode_image(data: bytes, kind: str, predictor, workdir: Path) -> Decoded:
 
 def _decode_dicom(data: bytes, predictor, workdir: Path) -> Decoded:
     from tumorseg.data.formats._common import to_uint8
-    from tumorseg.volumes import _dicom_pixels, read_dicom
+    from tumorseg.data.formats.dicom import dicom_pixels, read_dicom
 
     path = workdir / "upload.dcm"
     path.write_bytes(data)
     ds = read_dicom(path)
-    pixels = _dicom_pixels(ds, Path("upload.dcm"))
+    pixels = dicom_pixels(ds, Path("upload.dcm"))
     frames = pixels if pixels.ndim == 3 else pixels[None]  # multi-frame: (frames, rows, cols)
     if frames.ndim != 3:
         raise DataError(f"DICOM pixel data of shape {pixels.shape} is not a grayscale image.")

@@ -1,0 +1,102 @@
+"""DICOM reading: single files and one-series folders, with geometry (the RAS affine).
+
+Predicting DICOM (PNG per slice, NIfTI mask volume) is :mod:`tumorseg.inference.volumes`;
+the web page reads uploads with the same functions. Needs ``pydicom`` (the ``formats`` extra).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from tumorseg.data.formats._common import require
+from tumorseg.errors import DataError
+
+
+def is_dicom_file(p: Path) -> bool:
+    """A ``.dcm`` file, or a file without suffix that has the DICOM preamble (``DICM`` at byte 128)."""
+    if p.suffix.lower() == ".dcm":
+        return True
+    if p.suffix:
+        return False
+    try:
+        with open(p, "rb") as f:
+            return f.read(132)[128:] == b"DICM"
+    except OSError:
+        return False
+
+
+def dicom_pixels(ds, where: Path) -> np.ndarray:
+    """Pixel data of a read dataset as ``float32`` with RescaleSlope/Intercept applied: ``(rows, cols)``, or
+    ``(frames, rows, cols)`` for a multi-frame file.
+
+    Raises:
+        DataError: the pixel data cannot be decoded (compressed without a decoder installed, or missing).
+    """
+    try:
+        arr = ds.pixel_array.astype(np.float32)
+    except Exception as exc:  # pydicom raises many types for missing/compressed pixel data
+        raise DataError(f"{where}: cannot decode DICOM pixel data ({exc.__class__.__name__}: {str(exc)[:120]}). "
+                        "Compressed transfer syntaxes need pylibjpeg or gdcm installed.") from None
+    slope = float(getattr(ds, "RescaleSlope", 1) or 1)
+    intercept = float(getattr(ds, "RescaleIntercept", 0) or 0)
+    return arr * slope + intercept
+
+
+def read_dicom(path: Path):
+    """One DICOM file as a pydicom ``Dataset``.
+
+    Raises:
+        DataError: not a readable DICOM file.
+    """
+    pydicom = require("pydicom", "reading DICOM")
+    try:
+        return pydicom.dcmread(str(path))
+    except Exception as exc:
+        raise DataError(f"{path}: not a readable DICOM file ({exc.__class__.__name__}).") from None
+
+
+def read_dicom_series(folder: Path) -> tuple[np.ndarray, np.ndarray, list]:
+    """One series as raw ``(Z, rows, cols) float32`` (slope/intercept applied), its RAS affine, and datasets.
+
+    Raises:
+        DataError: no DICOM files, several series in the folder, or slices of different sizes.
+    """
+    files = sorted(p for p in folder.iterdir() if p.is_file() and is_dicom_file(p))
+    if not files:
+        raise DataError(f"{folder}: no DICOM files (*.dcm).")
+    dss = [read_dicom(p) for p in files]
+    series = {getattr(d, "SeriesInstanceUID", None) for d in dss}
+    if len(series) > 1:
+        raise DataError(f"{folder}: holds {len(series)} DICOM series; put each series in its own folder.")
+    iop = getattr(dss[0], "ImageOrientationPatient", None)
+    if iop is not None and all(getattr(d, "ImagePositionPatient", None) is not None for d in dss):
+        normal = np.cross(np.array(iop[:3], float), np.array(iop[3:], float))
+        order = np.argsort([float(np.dot(normal, np.array(d.ImagePositionPatient, float))) for d in dss])
+    else:
+        order = np.argsort([int(getattr(d, "InstanceNumber", i)) for i, d in enumerate(dss)])
+    dss = [dss[i] for i in order]
+    pixels = [dicom_pixels(d, folder) for d in dss]
+    if len({p.shape for p in pixels}) > 1:
+        raise DataError(f"{folder}: slices differ in size; not one series.")
+    return np.stack(pixels), dicom_affine(dss), dss
+
+
+def dicom_affine(dss: list) -> np.ndarray:
+    """RAS affine of a NIfTI array ``(cols, rows, slices)`` built from sorted DICOM slices (identity-ish fallback)."""
+    first = dss[0]
+    iop = np.array(getattr(first, "ImageOrientationPatient", [1, 0, 0, 0, 1, 0]), float)
+    row_sp, col_sp = (float(v) for v in getattr(first, "PixelSpacing", [1, 1]))
+    origin = np.array(getattr(first, "ImagePositionPatient", [0, 0, 0]), float)
+    normal = np.cross(iop[:3], iop[3:])
+    if len(dss) > 1 and getattr(dss[-1], "ImagePositionPatient", None) is not None:
+        step = (np.array(dss[-1].ImagePositionPatient, float) - origin) / (len(dss) - 1)
+    else:
+        step = normal * float(getattr(first, "SpacingBetweenSlices", getattr(first, "SliceThickness", 1)) or 1)
+    lps = np.eye(4)
+    lps[:3, 0] = iop[:3] * col_sp  # array axis 0 = DICOM column index, along the row direction
+    lps[:3, 1] = iop[3:] * row_sp
+    lps[:3, 2] = step
+    lps[:3, 3] = origin
+    return np.diag([-1.0, -1.0, 1.0, 1.0]) @ lps  # DICOM LPS -> NIfTI RAS

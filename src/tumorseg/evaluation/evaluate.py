@@ -1,0 +1,191 @@
+"""Evaluation: per-image Dice/IoU rows, ``metrics.json``, ``per_case.csv`` and a predictions figure.
+
+Layout written to ``out``::
+
+    metrics.json    {"n_images", "mean_dice", "mean_iou", "median_dice", ..., "by_class": {...}}
+    per_case.csv    case_id, patient, label, dice, iou, tumour_area_px, predicted_area_px
+    predictions.png best, median and worst cases (Image | Ground truth | Prediction)
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from tumorseg.data import SliceArrays, load_slices, read_dataset
+from tumorseg.device import resolve_device
+from tumorseg.errors import DataError
+from tumorseg.evaluation.metrics import dice_iou, hd95, sensitivity_precision
+from tumorseg.evaluation.plots import prediction_grid
+from tumorseg.inference.postprocess import binarize, settings
+from tumorseg.inference.predictor import predict_probabilities
+from tumorseg.models.checkpoint import load_checkpoint, model_from_checkpoint, resolve_checkpoint
+
+log = logging.getLogger(__name__)
+
+
+def score_masks(preds: np.ndarray, arrays: SliceArrays, distances: bool = True) -> list[dict[str, Any]]:
+    """One row per image of predicted ``(N, S, S) bool`` masks against ``arrays.masks``.
+
+    Columns: case_id, patient, label, dice, iou, sensitivity, precision,
+    hd95_px (with ``distances``), tumour_area_px, tumour_fraction,
+    predicted_area_px. See :mod:`tumorseg.evaluation.metrics` for the empty-mask rules.
+    """
+    p, t = torch.from_numpy(preds), torch.from_numpy(arrays.masks)
+    dice, iou = dice_iou(p, t)
+    sens, prec = sensitivity_precision(p, t)
+    rows = []
+    for i, rec in enumerate(arrays.records):
+        row = {
+            "case_id": rec.case_id,
+            "patient": rec.patient or "",
+            "label": rec.label or "",
+            "dice": float(dice[i]),
+            "iou": float(iou[i]),
+            "sensitivity": float(sens[i]),
+            "precision": float(prec[i]),
+        }
+        if distances:
+            row["hd95_px"] = hd95(preds[i], arrays.masks[i])
+        area = int(arrays.masks[i].sum())
+        row |= {"tumour_area_px": area, "tumour_fraction": area / arrays.masks[i].size,
+                "predicted_area_px": int(preds[i].sum())}
+        rows.append(row)
+    return rows
+
+
+def score_arrays(
+    model: nn.Module, arrays: SliceArrays, device: torch.device | str, threshold: float = 0.5, batch_size: int = 16,
+    distances: bool = True, post: dict[str, Any] | None = None,
+) -> tuple[list[dict[str, Any]], np.ndarray]:
+    """Predict ``arrays`` and score each image. Returns (rows, predicted masks ``(N, S, S) bool``).
+
+    ``post`` (a checkpoint's post-processing settings) overrides ``threshold``
+    and adds test-time flips and small-component removal.
+    """
+    post = post or {"threshold": threshold}
+    probs = predict_probabilities(model, arrays.images, device, batch_size, tta=bool(post.get("tta", False)))
+    preds = np.stack([binarize(p, float(post["threshold"]), int(post.get("min_component_px", 0))) for p in probs])
+    return score_masks(preds, arrays, distances), preds
+
+
+SCORES = ("dice", "iou", "sensitivity", "precision", "hd95_px")
+
+
+def _stats(rs: list[dict[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {"n_images": len(rs)}
+    for key in SCORES:
+        if rs and key in rs[0]:
+            v = np.array([r[key] for r in rs], dtype=np.float64)
+            out[f"mean_{key}"] = float(v.mean())
+            out[f"std_{key}"] = float(v.std())
+    if rs:
+        out["median_dice"] = float(np.median([r["dice"] for r in rs]))
+    # missed: nothing predicted at all; no overlap: a tumour whose Dice is 0 (missed, or predicted elsewhere)
+    out["n_missed"] = int(sum(r["predicted_area_px"] == 0 and r["tumour_area_px"] > 0 for r in rs))
+    out["n_no_overlap"] = int(sum(r["dice"] == 0 and r["tumour_area_px"] > 0 for r in rs))
+    return out
+
+
+def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Mean (± std over images) of every score, overall, per tumour class and per tumour-size tercile.
+
+    Size terciles split the scored images by tumour area into three equal
+    groups (boundaries given as fractions of the image in ``size_terciles``);
+    images with an empty truth are left out of the terciles.
+    """
+    out = _stats(rows)
+    out["n_patients"] = len({r["patient"] for r in rows if r["patient"]})
+    labels = sorted({r["label"] for r in rows if r["label"]})
+    if labels:
+        out["by_class"] = {lab: _stats([r for r in rows if r["label"] == lab]) for lab in labels}
+    sized = sorted((r for r in rows if r["tumour_area_px"] > 0), key=lambda r: r["tumour_fraction"])
+    if len(sized) >= 3:
+        thirds = np.array_split(np.arange(len(sized)), 3)
+        out["by_size"] = {}
+        for name, idx in zip(("small", "medium", "large"), thirds):
+            group = [sized[i] for i in idx]
+            out["by_size"][name] = _stats(group) | {
+                "tumour_fraction_range": [group[0]["tumour_fraction"], group[-1]["tumour_fraction"]]
+            }
+    return out
+
+
+def write_results(rows: list[dict[str, Any]], arrays: SliceArrays, preds: np.ndarray, out: Path, extra: dict | None = None) -> dict:
+    """Write metrics.json, per_case.csv and predictions.png into ``out``; return the summary."""
+    out.mkdir(parents=True, exist_ok=True)
+    summary = {**summarise(rows), **(extra or {})}
+    (out / "metrics.json").write_text(json.dumps(summary, indent=2))
+    with open(out / "per_case.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    order = np.argsort([r["dice"] for r in rows])
+    picks = list(dict.fromkeys([order[-1], order[-2] if len(order) > 1 else order[-1], order[len(order) // 2], order[1] if len(order) > 1 else order[0], order[0]]))
+    prediction_grid(
+        arrays.images[picks], arrays.masks[picks], preds[picks], out / "predictions.png",
+        titles=[f"{rows[i]['case_id']}  Dice {rows[i]['dice']:.2f}" for i in picks],
+    )
+    return summary
+
+
+def evaluate(
+    checkpoint: str | Path | None,
+    data: str | Path,
+    out: str | Path,
+    split: str = "test",
+    data_format: str = "auto",
+    device: str = "auto",
+    batch_size: int = 16,
+    data_options: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Evaluate a checkpoint on a dataset.
+
+    Reader options (``channels``, ``modality``, ...) default to those the
+    checkpoint was trained with; ``data_options`` overrides them.
+
+    Args:
+        checkpoint: a checkpoint file, or ``None``/``"default"`` for the bundled model.
+        split: ``"test"`` (or ``"val"``/``"train"``) uses the split stored in
+            the checkpoint; ``"all"`` scores every labelled slice in ``data``.
+
+    Raises:
+        DataError: the split's cases are not in ``data`` (another dataset: use
+            ``--split all``).
+    """
+    checkpoint = resolve_checkpoint(checkpoint)
+    ckpt = load_checkpoint(checkpoint)
+    model = model_from_checkpoint(ckpt, checkpoint)
+    dev = resolve_device(device)
+    model.to(dev)
+    from tumorseg.data.formats import merge_options
+
+    fmt, options = merge_options(data, data_format, (ckpt.get("config") or {}).get("data_options", {}), data_options or {})
+    records = read_dataset(data, fmt, **options)
+    if split != "all":
+        stored = ckpt.get("split") or {}
+        if split not in stored:
+            raise DataError(f"{checkpoint}: holds no '{split}' split. Use --split all to score every slice in {data}.")
+        wanted = set(stored[split])
+        records = [r for r in records if r.case_id in wanted]
+        if not records:
+            raise DataError(
+                f"{data}: none of the {len(wanted)} '{split}' cases of {checkpoint} are here "
+                "(another dataset?). Use --split all to score every slice."
+            )
+    pre = ckpt["preprocessing"]
+    arrays = load_slices(records, int(pre["image_size"]))
+    rows, preds = score_arrays(model, arrays, dev, batch_size=batch_size, post=settings(ckpt))
+    summary = write_results(
+        rows, arrays, preds, Path(out),
+        extra={"checkpoint": str(checkpoint), "model": ckpt["model"]["name"], "data": str(data), "split": split},
+    )
+    log.info("mean Dice %.4f, mean IoU %.4f on %d images", summary["mean_dice"], summary["mean_iou"], summary["n_images"])
+    return summary

@@ -1,0 +1,239 @@
+"""ONNX export of a checkpoint, and running the exported file with ONNX Runtime.
+
+The exported graph carries the model's input normalisation and output
+activation, so a user of the ``.onnx`` file alone gets the same probabilities
+as ``tumorseg predict``:
+
+* input ``image``: ``float32 (B, C, S, S)``, **raw pixel values 0..255**
+  (not scaled), ``B`` dynamic, ``C`` = ``in_channels`` and ``S`` =
+  ``image_size`` from the metadata (256 for the seed);
+* inside: ``x / 255`` → model → sigmoid (only for models that return logits);
+* output ``probability``: ``float32 (B, 1, S, S)`` in [0, 1].
+
+Resizing to ``S×S`` is *not* in the graph: like :class:`tumorseg.inference.predictor.Predictor`,
+resize the grayscale image to ``S×S`` (bilinear, PIL), run the graph, resize
+the probabilities back to the image's size (bilinear) and threshold with
+``postprocess.threshold``. Everything needed is stored in the model's
+``metadata_props`` (keys ``tumorseg.*``; JSON values) and in a JSON file
+beside it (``model.onnx`` → ``model.json``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from tumorseg import __version__
+from tumorseg.errors import CheckpointError, TumorsegError
+from tumorseg.inference.postprocess import settings
+from tumorseg.models import returns_logits
+from tumorseg.models.checkpoint import atomic_write, load_checkpoint, model_from_checkpoint, resolve_checkpoint
+
+log = logging.getLogger(__name__)
+
+ONNX_FORMAT = "tumorseg-onnx"
+INPUT_NAME, OUTPUT_NAME = "image", "probability"
+INPUT_DOC = "float32 (batch, in_channels, image_size, image_size), raw pixel values 0..255 (the graph divides by 255)"
+OUTPUT_DOC = "float32 (batch, 1, image_size, image_size), tumour probability in [0, 1]"
+DEFAULT_OPSET = 18
+
+
+class _WithPrePost(nn.Module):
+    """``(B, C, S, S)`` raw 0..255 → ``(B, 1, S, S)`` probabilities: the deployable graph."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+        self.logits = returns_logits(model)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.model(x / 255.0)
+        return torch.sigmoid(y) if self.logits else y
+
+
+@contextlib.contextmanager
+def _quiet_loggers(*names: str):
+    """Silence the exporter's chatty INFO logs (and its 'torchvision is not installed' warnings)."""
+    loggers = [logging.getLogger(n) for n in names]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        for lg, level in zip(loggers, levels):
+            lg.setLevel(level)
+
+
+def file_sha256(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def onnx_metadata(ckpt: dict[str, Any], sha256: str = "") -> dict[str, Any]:
+    """The description stored with an exported model (plain JSON-able values)."""
+    pre = dict(ckpt["preprocessing"])
+    return {
+        "format": ONNX_FORMAT,
+        "tumorseg_version": __version__,
+        "model": {"name": ckpt["model"]["name"], "kwargs": dict(ckpt["model"].get("kwargs", {}))},
+        "preprocessing": pre,
+        "postprocess": settings(ckpt),
+        "metrics": {k: v for k, v in (ckpt.get("metrics") or {}).items() if isinstance(v, (int, float, str))},
+        "image_size": int(pre["image_size"]),
+        "in_channels": int(pre.get("in_channels", 1)),
+        "input": INPUT_DOC,
+        "output": OUTPUT_DOC,
+        "resize": "bilinear to image_size x image_size before; probabilities bilinear back to the input size after",
+        "checkpoint_sha256": sha256,
+    }
+
+
+def export_onnx(checkpoint: str | Path | None, out: str | Path, opset: int = DEFAULT_OPSET,
+                check: bool = True) -> Path:
+    """Export ``checkpoint`` (a file, or ``None``/``"default"``) to a single-file ``out`` ONNX model.
+
+    Writes ``out`` (weights inside, batch size dynamic) and ``out`` with suffix
+    ``.json`` (the same metadata as ``metadata_props``). With ``check``, runs
+    the file once with ONNX Runtime and compares with PyTorch on a random batch.
+
+    Raises:
+        CheckpointError: the checkpoint cannot be read.
+        TumorsegError: the exporter fails or the exported graph disagrees with PyTorch.
+    """
+    import onnx
+
+    path = resolve_checkpoint(checkpoint)
+    ckpt = load_checkpoint(path)
+    meta = onnx_metadata(ckpt, file_sha256(path))
+    wrapped = _WithPrePost(model_from_checkpoint(ckpt, path)).eval()
+    s, c = meta["image_size"], meta["in_channels"]
+    example = torch.rand(2, c, s, s) * 255
+    try:
+        with warnings.catch_warnings(), _quiet_loggers("torch.onnx", "onnx_ir", "onnxscript"):
+            warnings.simplefilter("ignore")
+            program = torch.onnx.export(
+                wrapped, (example,), dynamo=True, verbose=False, opset_version=opset,
+                input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
+                dynamic_shapes=({0: torch.export.Dim("batch", min=1, max=4096)},),
+            )
+        proto = program.model_proto
+    except Exception as exc:  # the exporter raises many types; report them as one user-facing error
+        raise TumorsegError(f"ONNX export of model '{meta['model']['name']}' failed: {exc.__class__.__name__}: "
+                            f"{str(exc).splitlines()[0][:300]}") from exc
+    for key, value in meta.items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = f"tumorseg.{key}", json.dumps(value) if not isinstance(value, str) else value
+    proto.doc_string = f"tumorseg {meta['model']['name']}: input {INPUT_DOC}; output {OUTPUT_DOC}."
+    out = Path(out)
+    atomic_write(out, lambda tmp: onnx.save_model(proto, tmp, save_as_external_data=False))
+    atomic_write(out.with_suffix(".json"), lambda tmp: Path(tmp).write_text(json.dumps(meta, indent=2) + "\n"))
+    if check:
+        x = (torch.rand(3, c, s, s) * 255).round()
+        with torch.no_grad():
+            ref = wrapped(x)[:, 0].numpy()  # (B, S, S)
+        got = OnnxModel(out).run(x.numpy())
+        diff = float(np.abs(got - ref).max())
+        if diff > 1e-4:
+            raise TumorsegError(f"{out}: exported graph disagrees with PyTorch (max abs difference {diff:.2e}).")
+        log.info("exported %s (max |onnx - torch| = %.1e on a random batch)", out, diff)
+    return out
+
+
+class OnnxModel:
+    """An exported tumorseg ``.onnx`` file in an ONNX Runtime CPU session.
+
+    ``run(x)`` maps ``(B, C, S, S)`` or ``(B, S, S)`` pixel values 0..255
+    (uint8 or float32) to ``(B, S, S) float32`` probabilities. ``meta`` is
+    the stored :func:`onnx_metadata`.
+    """
+
+    def __init__(self, path: str | Path, threads: int | None = None):
+        import onnxruntime as ort
+
+        path = Path(path)
+        if not path.is_file():
+            raise CheckpointError(f"{path}: ONNX model not found. Write one with 'tumorseg export --onnx {path}'.")
+        opts = ort.SessionOptions()
+        opts.log_severity_level = 3
+        if threads:
+            opts.intra_op_num_threads = threads
+        try:
+            self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own exception classes for corrupt files
+            raise CheckpointError(f"{path}: not a readable ONNX model ({exc.__class__.__name__}).") from None
+        props = self.session.get_modelmeta().custom_metadata_map
+        if props.get("tumorseg.format") != ONNX_FORMAT:
+            raise CheckpointError(f"{path}: not an ONNX model written by 'tumorseg export' (no tumorseg metadata).")
+        self.meta: dict[str, Any] = {k.removeprefix("tumorseg."): _maybe_json(v) for k, v in props.items()
+                                     if k.startswith("tumorseg.")}
+        self.path = path
+
+    def checkpoint_view(self) -> dict[str, Any]:
+        """The parts of a checkpoint dict that prediction needs (model, preprocessing, postprocess, metrics)."""
+        return {k: self.meta[k] for k in ("model", "preprocessing", "postprocess", "metrics") if k in self.meta}
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x, dtype=np.float32)
+        if x.ndim == 3:
+            x = x[:, None]  # (B, S, S) -> (B, 1, S, S)
+        return self.session.run([OUTPUT_NAME], {INPUT_NAME: np.ascontiguousarray(x)})[0][:, 0]
+
+
+def _maybe_json(value: str) -> Any:
+    try:
+        return json.loads(value)
+    except ValueError:
+        return value
+
+
+def cache_dir() -> Path:
+    """Where automatic exports are kept: ``$TUMORSEG_CACHE_DIR`` or ``~/.cache/tumorseg/onnx``."""
+    root = os.environ.get("TUMORSEG_CACHE_DIR") or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "tumorseg"
+    return Path(root) / "onnx"
+
+
+def find_onnx(checkpoint: str | Path) -> Path | None:
+    """A ready-made export of ``checkpoint``: ``<checkpoint>.onnx`` beside it or a cached one, else ``None``.
+
+    A file beside the checkpoint (e.g. the bundled ``weights/default.onnx``)
+    counts only if its stored SHA-256 matches the checkpoint's.
+    """
+    path = Path(checkpoint)
+    digest = file_sha256(path)
+    sidecar = path.with_suffix(".onnx")
+    if sidecar.is_file():
+        try:
+            if OnnxModel(sidecar).meta.get("checkpoint_sha256") == digest:
+                return sidecar
+        except TumorsegError:
+            pass
+    target = _cache_path(digest)
+    return target if target.is_file() else None
+
+
+def _cache_path(digest: str) -> Path:
+    return cache_dir() / f"{digest[:24]}-{__version__}.onnx"
+
+
+def cached_onnx(checkpoint: str | Path) -> Path:
+    """:func:`find_onnx`, exporting into :func:`cache_dir` on first use (keyed by the file's SHA-256)."""
+    found = find_onnx(checkpoint)
+    if found is not None:
+        return found
+    target = _cache_path(file_sha256(checkpoint))
+    log.info("exporting %s to ONNX once (cached at %s)", checkpoint, target)
+    return export_onnx(checkpoint, target)

@@ -1,0 +1,223 @@
+"""Running a trained model: batched probabilities and a :class:`Predictor` for any image size.
+
+Preprocessing is read from the checkpoint (``preprocessing``): grayscale, resize
+to the model's size (bilinear), scale by 1/255. Probabilities are resized back
+to each input's own size (bilinear) and thresholded there, so a 512×512 input
+gets a 512×512 mask.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from tumorseg.data.dataset import resize_channels
+from tumorseg.device import resolve_device
+from tumorseg.errors import TumorsegError
+from tumorseg.inference.postprocess import binarize, settings
+from tumorseg.models import to_probabilities
+from tumorseg.models.checkpoint import load_checkpoint, model_from_checkpoint, resolve_checkpoint
+
+
+def _batches(n: int, size: int) -> Iterator[slice]:
+    for start in range(0, n, size):
+        yield slice(start, min(n, start + size))
+
+
+@torch.no_grad()
+def predict_probabilities(
+    model: nn.Module, images: np.ndarray, device: torch.device | str = "cpu", batch_size: int = 16,
+    tta: bool = False,
+) -> np.ndarray:
+    """Foreground probabilities for ``(N, S, S)`` or ``(N, C, S, S) uint8`` images at the model's size.
+
+    Returns ``(N, S, S) float32`` in [0, 1]. With ``tta``, the mean of the
+    probabilities for the image and its horizontal and vertical flips (each
+    flipped back). Puts ``model`` in eval mode and restores its previous mode
+    afterwards.
+    """
+    was_training = model.training
+    model.eval()
+    out = np.empty(images.shape[:1] + images.shape[-2:], dtype=np.float32)
+    try:
+        for sl in _batches(len(images), batch_size):
+            x = torch.from_numpy(images[sl]).to(device).float().div_(255.0)
+            if x.ndim == 3:
+                x = x.unsqueeze(1)  # (B, S, S) -> (B, 1, S, S); (B, C, S, S) stays
+            p = to_probabilities(model, model(x))
+            if tta:
+                for dim in (-1, -2):
+                    p = p + to_probabilities(model, model(x.flip(dim))).flip(dim)
+                p = p / 3
+            out[sl] = p.squeeze(1).float().cpu().numpy()
+    finally:
+        model.train(was_training)
+    return out
+
+
+BACKENDS = ("auto", "onnx", "torch")
+
+
+def onnx_available() -> bool:
+    try:
+        import onnx  # noqa: F401
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def choose_backend(backend: str, device: torch.device) -> str:
+    """Resolve ``"auto"`` to the fastest backend here: ONNX Runtime on CPU when installed, else PyTorch.
+
+    (ONNX Runtime runs the tumorseg models 2–3× faster than PyTorch eager on
+    CPU; on CUDA, PyTorch is used.)
+
+    Raises:
+        TumorsegError: unknown backend, or ``"onnx"`` asked for without onnxruntime or on a GPU device.
+    """
+    if backend not in BACKENDS:
+        raise TumorsegError(f"unknown backend '{backend}'. Choose one of: {', '.join(BACKENDS)}.")
+    if backend == "auto":
+        return "onnx" if device.type == "cpu" and onnx_available() else "torch"
+    if backend == "onnx":
+        if not onnx_available():
+            raise TumorsegError("backend 'onnx' needs onnx and onnxruntime: pip install onnx onnxruntime onnxscript.")
+        if device.type != "cpu":
+            raise TumorsegError(f"backend 'onnx' runs on the CPU; use --device cpu or --backend torch for {device}.")
+    return backend
+
+
+def onnx_probabilities(onnx_model, images: np.ndarray, batch_size: int = 16, tta: bool = False) -> np.ndarray:
+    """Like :func:`predict_probabilities`, with an :class:`tumorseg.inference.onnx.OnnxModel`; ``(N, S, S) float32``."""
+    out = np.empty(images.shape[:1] + images.shape[-2:], dtype=np.float32)
+    for sl in _batches(len(images), batch_size):
+        x = images[sl].astype(np.float32)
+        p = onnx_model.run(x)
+        if tta:  # same order as predict_probabilities: width flip, then height flip
+            for axis in (-1, -2):
+                p = p + np.flip(onnx_model.run(np.flip(x, axis)), axis)
+            p = p / 3
+        out[sl] = p
+    return out
+
+
+class Predictor:
+    """A model plus its preprocessing and threshold, ready for images of any size.
+
+    Runs on PyTorch (``model``) or on ONNX Runtime (``onnx``, an
+    :class:`tumorseg.inference.onnx.OnnxModel`; then ``model`` may be ``None``).
+    ``tta`` overrides the checkpoint's stored test-time-augmentation choice.
+
+    Example::
+
+        p = Predictor.from_checkpoint("runs/seed/best.pt")
+        mask = p.predict(gray_uint8_image)   # (H, W) bool, same H, W as the input
+    """
+
+    def __init__(self, model: nn.Module | None, checkpoint: dict[str, Any], device: torch.device, source: str = "",
+                 onnx=None, tta: bool | None = None):
+        self.model = model.to(device).eval() if model is not None else None
+        self.onnx = onnx
+        self.backend = "onnx" if onnx is not None else "torch"
+        self.checkpoint = checkpoint
+        self.device = device
+        self.source = source
+        pre = checkpoint["preprocessing"]
+        self.image_size: int = int(pre["image_size"])
+        self.post = settings(checkpoint)
+        self.threshold: float = float(self.post["threshold"])
+        self.name: str = checkpoint["model"]["name"]
+        self.in_channels: int = int(pre.get("in_channels", 1))
+        if tta is not None:
+            self.post["tta"] = bool(tta)
+
+    @classmethod
+    def from_checkpoint(cls, path: str | Path | None = None, device: str = "auto", backend: str = "auto",
+                        tta: bool | None = None, export_if_missing: bool = False) -> "Predictor":
+        """Load ``path``: a checkpoint file, ``None``/``"default"`` for the bundled model, or an exported ``.onnx``.
+
+        ``backend``: ``"onnx"`` (ONNX Runtime; the checkpoint is exported once
+        and cached, see :func:`tumorseg.inference.onnx.cached_onnx`), ``"torch"``, or
+        ``"auto"``: ONNX Runtime on CPU when installed (:func:`choose_backend`)
+        and an export is ready (beside the checkpoint or cached) or
+        ``export_if_missing`` (worth its few seconds for many images or a
+        server), otherwise PyTorch.
+        """
+        dev = resolve_device(device)
+        if path is not None and str(path).lower().endswith(".onnx"):
+            from tumorseg.inference.onnx import OnnxModel
+
+            if backend == "torch":
+                raise TumorsegError(f"{path} is an ONNX file; it runs only with --backend onnx (or auto).")
+            choose_backend("onnx", dev)
+            onnx_model = OnnxModel(path)
+            return cls(None, onnx_model.checkpoint_view(), dev, str(path), onnx=onnx_model, tta=tta)
+        path = resolve_checkpoint(path)
+        ckpt = load_checkpoint(path)
+        onnx_model = None
+        if choose_backend(backend, dev) == "onnx":
+            from tumorseg.inference.onnx import OnnxModel, cached_onnx, find_onnx
+
+            onnx_path = cached_onnx(path) if backend == "onnx" or export_if_missing else find_onnx(path)
+            onnx_model = OnnxModel(onnx_path) if onnx_path is not None else None
+        model = model_from_checkpoint(ckpt, path) if onnx_model is None else None
+        return cls(model, ckpt, dev, str(path), onnx=onnx_model, tta=tta)
+
+    def predict_small(self, images: np.ndarray, batch_size: int = 16) -> np.ndarray:
+        """Probabilities ``(N, S, S) float32`` for images already at the model's size (``uint8``)."""
+        tta = bool(self.post["tta"])
+        if self.onnx is not None:
+            return onnx_probabilities(self.onnx, images, batch_size, tta=tta)
+        return predict_probabilities(self.model, images, self.device, batch_size, tta=tta)
+
+    def probabilities(self, images: list[np.ndarray], batch_size: int = 16) -> list[np.ndarray]:
+        """Per-image probability maps ``(H_i, W_i) float32`` for ``uint8`` inputs of any size.
+
+        Each input is ``(H, W)`` for one-channel models or ``(C, H, W)`` with
+        the checkpoint's ``in_channels``; others raise (see :meth:`check_channels`).
+        """
+        out: list[np.ndarray] = []
+        for sl in _batches(len(images), batch_size):
+            chunk = images[sl]
+            for im in chunk:
+                self.check_channels(im)
+            small = np.stack([resize_channels(im, self.image_size) for im in chunk])
+            probs = self.predict_small(small, batch_size)
+            for im, p in zip(chunk, probs):
+                if p.shape != im.shape[-2:]:
+                    t = torch.from_numpy(p)[None, None]
+                    p = F.interpolate(t, size=im.shape[-2:], mode="bilinear", align_corners=False)[0, 0].numpy()
+                out.append(p)
+        return out
+
+    def check_channels(self, image: np.ndarray, source: str = "input") -> None:
+        """Refuse an image whose channel count differs from the model's (never average channels silently).
+
+        Raises:
+            DataError: e.g. a 3-channel TIFF for a model trained on one channel.
+        """
+        have = 1 if image.ndim == 2 else int(image.shape[0])
+        if have != self.in_channels:
+            from tumorseg.errors import DataError
+
+            names = self.checkpoint["preprocessing"].get("channels")
+            raise DataError(
+                f"{source}: has {have} channel(s) but the model {self.source} was trained on {self.in_channels}"
+                f"{' (' + ', '.join(names) + ')' if names else ''}. Give {self.in_channels}-channel input "
+                f"or use a model trained with --channels {'all' if have > 1 else 'flair'}."
+            )
+
+    def predict(self, image: np.ndarray) -> np.ndarray:
+        """Binary mask ``(H, W) bool`` for one grayscale ``(H, W) uint8`` image."""
+        return self.binarize(self.probabilities([image])[0])
+
+    def binarize(self, prob: np.ndarray) -> np.ndarray:
+        """Apply the checkpoint's threshold and small-component removal to one ``(H, W)`` map."""
+        return binarize(prob, self.threshold, int(self.post["min_component_px"]), self.image_size)

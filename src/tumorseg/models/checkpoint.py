@@ -1,0 +1,153 @@
+"""Self-describing checkpoints, written atomically and read without unpickling code.
+
+A checkpoint is a ``torch.save`` of a plain dict (tensors, numbers, strings,
+lists, dicts only), so it loads with ``torch.load(weights_only=True)``, which
+refuses any pickled object that would run code::
+
+    {
+      "format": "tumorseg-checkpoint", "format_version": 1,
+      "tumorseg_version": "0.1.0",
+      "model": {"name": "seed-ae", "kwargs": {...}},
+      "preprocessing": {"image_size": 256, "in_channels": 1, "scale": "x/255", "threshold": 0.5},
+      "state_dict": {...},
+      "metrics": {...}, "config": {...}, "split": {"train": [...], ...},
+      "train_state": {...}   # only in last.pt: optimizer, scheduler, scaler, epoch/step, RNG states, history (see tumorseg.training.trainer)
+    }
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import re
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from tumorseg import __version__
+from tumorseg.errors import CheckpointError
+from tumorseg.models import build_model
+
+FORMAT = "tumorseg-checkpoint"
+FORMAT_VERSION = 1
+
+
+def atomic_write(path: str | Path, write_fn) -> None:
+    """Call ``write_fn(tmp_path)`` then fsync and rename onto ``path``.
+
+    A crash at any point leaves either the old file or the new one, never a
+    truncated file.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write_fn(tmp)
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    try:  # make the rename itself durable
+        dfd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+    except OSError:
+        pass
+
+
+def make_checkpoint(
+    model_name: str,
+    model_kwargs: dict[str, Any],
+    model: nn.Module,
+    preprocessing: dict[str, Any],
+    **extra: Any,
+) -> dict[str, Any]:
+    """Assemble the checkpoint dict; ``extra`` adds metrics, config, split, train_state."""
+    return {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "tumorseg_version": __version__,
+        "model": {"name": model_name, "kwargs": dict(model_kwargs)},
+        "preprocessing": dict(preprocessing),
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        **extra,
+    }
+
+
+def save_checkpoint(ckpt: dict[str, Any], path: str | Path) -> None:
+    atomic_write(path, lambda tmp: torch.save(ckpt, tmp))
+
+
+BUNDLED_DIR = Path(__file__).parents[1] / "weights"  # src/tumorseg/weights/
+DEFAULT_MODEL = BUNDLED_DIR / "default.pt"
+
+
+def resolve_checkpoint(name: str | Path | None) -> Path:
+    """Map ``None``/``"default"`` to the bundled model file; other values are paths.
+
+    Raises:
+        CheckpointError: ``"default"`` asked for but no model is bundled.
+    """
+    if name is None or str(name) == "default":
+        if not DEFAULT_MODEL.is_file():
+            raise CheckpointError(
+                f"no bundled default model in this installation ({DEFAULT_MODEL}). "
+                "Pass --model RUN_DIR/best.pt from 'tumorseg train'."
+            )
+        return DEFAULT_MODEL
+    return Path(name)
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Load and validate a tumorseg checkpoint (never executes pickled code).
+
+    Raises:
+        CheckpointError: missing, truncated/corrupt, not a tumorseg
+            checkpoint, containing disallowed objects, or from a newer format.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: checkpoint not found. Pass a file written by 'tumorseg train' (e.g. RUN_DIR/best.pt).")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        found = re.search(r"GLOBAL ([\w.]+)", str(exc))  # what the pickle asked to import (and was refused)
+        if found is None:  # not a pickle weights_only understands: a foreign file, or a raw pickle
+            raise CheckpointError(
+                f"{path}: not a readable checkpoint (not a file 'tumorseg train' writes; nothing in it was run)."
+            ) from None
+        raise CheckpointError(
+            f"{path}: refused to load: the file contains Python objects that could run code ({found.group(1)}); "
+            "nothing in it was run. Only load checkpoints you trust and that tumorseg wrote."
+        ) from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise CheckpointError(f"{path}: not a readable checkpoint (truncated or corrupt: {exc.__class__.__name__}).") from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: not a tumorseg checkpoint (no '{FORMAT}' header). Train one with 'tumorseg train'.")
+    version = ckpt.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path}: checkpoint format {version} is newer than this tumorseg ({__version__}, format "
+            f"{FORMAT_VERSION}). Upgrade tumorseg."
+        )
+    return ckpt
+
+
+def model_from_checkpoint(ckpt: dict[str, Any], path: str | Path = "<checkpoint>") -> nn.Module:
+    """Rebuild the model described by ``ckpt`` and load its weights (eval mode)."""
+    spec = ckpt["model"]
+    model = build_model(spec["name"], **spec.get("kwargs", {}))
+    try:
+        model.load_state_dict(ckpt["state_dict"])
+    except RuntimeError as exc:
+        raise CheckpointError(f"{path}: weights do not fit model '{spec['name']}': {str(exc)[:300]}") from None
+    return model.eval()

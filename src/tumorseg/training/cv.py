@@ -1,0 +1,93 @@
+"""Patient-grouped K-fold cross-validation: ``run_cv(config, folds) -> summary``.
+
+For fold k the test part is fold k's patients; the other patients are split
+into train/val by patient (val picks the checkpoint and calibrates
+post-processing); the test part is only ever scored. Layout::
+
+    OUT/fold_0/ ... fold_{K-1}/   ordinary run directories (split.json is the fold's)
+    OUT/cv_per_case.csv           every dev image once, scored by the fold that held it out
+    OUT/cv_summary.json           mean ± std across folds of the fold means, plus pooled
+                                  per-class and per-size-tercile breakdowns
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tumorseg.config import TrainConfig
+from tumorseg.data import read_dataset
+from tumorseg.data.splits import kfold_split, save_split
+from tumorseg.evaluation.evaluate import SCORES, summarise
+from tumorseg.training.fit import fit
+
+log = logging.getLogger(__name__)
+
+
+def fold_splits(cfg: TrainConfig, folds: int, out: Path) -> list[Path]:
+    """Write ``OUT/splits/fold_k.json`` for every fold; return their paths."""
+    records = read_dataset(cfg.data, cfg.data_format, **cfg.data_options)
+    if cfg.max_slices:
+        records = records[: cfg.max_slices]
+    paths = []
+    (out / "splits").mkdir(parents=True, exist_ok=True)
+    for k in range(folds):
+        path = out / "splits" / f"fold_{k}.json"
+        save_split(kfold_split(records, folds, k, cfg.seed), path, "patient" if all(r.patient for r in records) else "slice")
+        paths.append(path)
+    return paths
+
+
+def run_cv(cfg: TrainConfig, folds: int = 5, only: list[int] | None = None, progress: bool = True) -> dict[str, Any]:
+    """Train and test every fold (or the folds in ``only``), then aggregate what exists."""
+    out = Path(cfg.out)
+    paths = fold_splits(cfg, folds, out)
+    for k in only if only is not None else range(folds):
+        fold_dir = out / f"fold_{k}"
+        if (fold_dir / "test" / "metrics.json").exists():
+            log.info("fold %d already done, skipping (delete %s to redo it)", k, fold_dir)
+            continue
+        log.info("=== fold %d/%d ===", k + 1, folds)
+        fit(replace(cfg, out=str(fold_dir), split_file=str(paths[k]), evaluate_test=True), progress=progress)
+    return aggregate(out)
+
+
+def aggregate(out: str | Path) -> dict[str, Any]:
+    """Combine ``fold_*/test/per_case.csv`` into ``cv_per_case.csv`` and ``cv_summary.json``."""
+    out = Path(out)
+    rows, per_fold = [], []
+    for fold_dir in sorted(out.glob("fold_*")):
+        f = fold_dir / "test" / "per_case.csv"
+        if not f.exists():
+            continue
+        fold_rows = list(csv.DictReader(open(f)))
+        for r in fold_rows:
+            for key in list(r):
+                if key not in ("case_id", "patient", "label"):
+                    r[key] = float(r[key])
+            r["fold"] = fold_dir.name
+        rows += fold_rows
+        per_fold.append({"fold": fold_dir.name, **summarise(fold_rows)})
+    if not rows:
+        raise FileNotFoundError(f"{out}: no fold_*/test/per_case.csv yet")
+    summary: dict[str, Any] = {"folds_done": [f["fold"] for f in per_fold], "n_images": len(rows)}
+    for key in SCORES:
+        name = f"mean_{key}"
+        if name in per_fold[0]:
+            v = np.array([f[name] for f in per_fold])
+            summary[f"{key}_mean_over_folds"] = float(v.mean())
+            summary[f"{key}_std_over_folds"] = float(v.std(ddof=1)) if len(v) > 1 else 0.0
+    summary["pooled"] = summarise(rows)
+    summary["per_fold"] = per_fold
+    (out / "cv_summary.json").write_text(json.dumps(summary, indent=2))
+    with open(out / "cv_per_case.csv", "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    return summary

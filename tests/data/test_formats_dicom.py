@@ -1,0 +1,101 @@
+"""DICOM prediction: single files and one-series folders (slope/intercept, slice order, NIfTI geometry)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+pydicom = pytest.importorskip("pydicom")
+nib = pytest.importorskip("nibabel")
+
+from pydicom.dataset import Dataset, FileMetaDataset  # noqa: E402
+from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage, generate_uid  # noqa: E402
+
+from conftest import shared_data, tiny_checkpoint  # noqa: E402
+from tumorseg.data.formats.dicom import read_dicom_series  # noqa: E402
+from tumorseg.errors import DataError  # noqa: E402
+from tumorseg.inference.files import predict_files  # noqa: E402
+
+ROWS, COLS = 24, 32
+
+
+def write_dcm(path, pixels, z, instance, series_uid, slope=2.0, intercept=-100.0):
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = MRImageStorage
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.SOPClassUID, ds.SOPInstanceUID = MRImageStorage, meta.MediaStorageSOPInstanceUID
+    ds.SeriesInstanceUID, ds.Modality = series_uid, "MR"
+    ds.Rows, ds.Columns = pixels.shape
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 1
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+    ds.PixelSpacing = [0.8, 0.6]  # row spacing, column spacing (mm)
+    ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
+    ds.ImagePositionPatient = [-10.0, 20.0, z]
+    ds.InstanceNumber, ds.SliceThickness = instance, 3.0
+    ds.RescaleSlope, ds.RescaleIntercept = slope, intercept
+    ds.PixelData = pixels.astype("<i2").tobytes()
+    ds.save_as(path, enforce_file_format=True)
+
+
+def write_series(folder, n=4):
+    """Slices whose file names sort in reverse of their position; slice at z = 3k holds value 10(k+1)."""
+    folder.mkdir(parents=True)
+    uid = generate_uid()
+    for k in range(n):
+        pix = np.full((ROWS, COLS), 10 * (k + 1), np.int16)
+        pix[5:10, 4:20] = 500
+        write_dcm(folder / f"IM{n - k:03d}.dcm", pix, z=3.0 * k, instance=n - k if k % 2 else k + 1, series_uid=uid)
+    return folder
+
+
+def _ckpt(tmp_path):
+    return tiny_checkpoint(tmp_path / "m.pt")
+
+
+def test_series_is_sorted_by_position_and_rescaled(tmp_path):
+    volume, affine, _ = read_dicom_series(write_series(tmp_path / "series"))
+    assert volume.shape == (4, ROWS, COLS)
+    assert volume[:, 0, 0].tolist() == [2 * 10 * (k + 1) - 100 for k in range(4)]  # slope 2, intercept -100
+    assert np.allclose(affine[:3, 3], [10.0, -20.0, 0.0])  # LPS (-10, 20, 0) in RAS
+
+
+def test_predict_single_file_and_series(tmp_path):
+    series = write_series(tmp_path / "series")
+    ckpt = _ckpt(tmp_path)
+    written = predict_files([series / "IM001.dcm", series], ckpt, tmp_path / "out", progress=False, backend="torch")
+    assert written[0] == tmp_path / "out" / "IM001.png"
+    assert Image.open(written[0]).size == (COLS, ROWS) and Image.open(written[0]).mode == "L"
+    pngs, vol = written[1:-1], written[-1]
+    assert len(pngs) == 4 and all(Image.open(p).size == (COLS, ROWS) for p in pngs)
+    assert vol.name == "series_mask.nii.gz"
+    img = nib.load(str(vol))
+    assert img.shape == (COLS, ROWS, 4) and img.get_data_dtype() == np.uint8
+    a = img.affine
+    assert np.allclose(a @ [0, 0, 0, 1], [10, -20, 0, 1])
+    assert np.allclose(a @ [1, 0, 0, 1] - a @ [0, 0, 0, 1], [-0.6, 0, 0, 0])  # along a row: column spacing, L->R flip
+    assert np.allclose(a @ [0, 1, 0, 1] - a @ [0, 0, 0, 1], [0, -0.8, 0, 0])
+    assert np.allclose(a @ [0, 0, 1, 1] - a @ [0, 0, 0, 1], [0, 0, 3.0, 0])
+
+
+def test_two_series_in_one_folder_is_an_error(tmp_path):
+    folder = write_series(tmp_path / "mixed", n=2)
+    write_dcm(folder / "other.dcm", np.zeros((ROWS, COLS), np.int16), z=9.0, instance=9, series_uid=generate_uid())
+    with pytest.raises(DataError, match="holds 2 DICOM series"):
+        read_dicom_series(folder)
+
+
+def test_broken_dicom_names_the_file(tmp_path):
+    bad = tmp_path / "bad.dcm"
+    bad.write_bytes(b"\0" * 200)
+    with pytest.raises(DataError, match=r"bad\.dcm"):
+        predict_files([bad], _ckpt(tmp_path), tmp_path / "out", progress=False, backend="torch")
+
+
+def test_real_dicom_sample(tmp_path):
+    dcm = shared_data("samples", "dicom", "MR_small.dcm")
+    [out] = predict_files([dcm], _ckpt(tmp_path), tmp_path / "out", progress=False, backend="torch")
+    assert Image.open(out).size == (64, 64) and set(np.unique(np.asarray(Image.open(out)))) <= {0, 255}

@@ -1,0 +1,49 @@
+"""Child process for the resume and DDP tests: ``python _train_child.py CONFIG.json MODE [ARG]``.
+
+MODE ``run``: train; ``killat N``: train, but SIGKILL itself while writing the
+checkpoint of global step N (a half-written temporary file is left behind);
+``resume``: continue CONFIG's run; ``ddp OUTDIR``: train (under torchrun) and
+save this rank's weights and the per-step losses to OUTDIR.
+"""
+
+import json
+import logging
+import os
+import signal
+import sys
+
+import torch
+
+torch.set_num_threads(1)  # identical float reductions in every process of a test
+
+from tumorseg.config import TrainConfig  # noqa: E402
+from tumorseg.training.fit import fit, resume, train  # noqa: E402
+
+logging.basicConfig(level=logging.INFO, format="%(message)s")
+cfg_path, mode = sys.argv[1], sys.argv[2]
+cfg = TrainConfig.load(cfg_path)
+if mode == "run":
+    fit(cfg, progress=False)
+elif mode == "killat":
+    kill_at, real_save = int(sys.argv[3]), torch.save
+
+    def dying_save(obj, f, *args, **kwargs):
+        ts = obj.get("train_state") if isinstance(obj, dict) else None
+        if ts and ts["global_step"] == kill_at:
+            with open(f, "wb") as fh:
+                fh.write(b"PK\x03\x04 half a checkpoint")
+                fh.flush()
+            os.kill(os.getpid(), signal.SIGKILL)
+        return real_save(obj, f, *args, **kwargs)
+
+    torch.save = dying_save
+    fit(cfg, progress=False)
+elif mode == "resume":
+    resume(cfg.out, progress=False)
+elif mode == "ddp":
+    out = sys.argv[3]
+    result = train(cfg, progress=False)
+    rank = int(os.environ.get("RANK", 0))
+    torch.save(result.model.state_dict(), os.path.join(out, f"rank{rank}.pt"))
+    with open(os.path.join(out, f"rank{rank}.json"), "w") as fh:
+        json.dump({"step_losses": result.step_losses, "history": result.history}, fh)

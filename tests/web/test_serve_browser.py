@@ -1,0 +1,111 @@
+"""``tumorseg serve`` end to end in a real browser: Playwright driving Debian's Chromium headless.
+
+Skips when the playwright package or /usr/bin/chromium is absent. Screenshots
+of the page with a prediction go to ``tests/artifacts/`` (git-ignored).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import shared_data
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = Path(__file__).parents[1] / "artifacts"  # tests/artifacts/ (git-ignored)
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run"]
+
+sync_api = pytest.importorskip("playwright.sync_api")
+pytest.importorskip("uvicorn")
+pytest.importorskip("fastapi")
+if not CHROMIUM.exists():
+    pytest.skip(f"{CHROMIUM} not installed (apt-get install chromium)", allow_module_level=True)
+
+import uvicorn  # noqa: E402
+
+from tumorseg.data.imageio import read_gray  # noqa: E402
+from tumorseg.inference.predictor import Predictor  # noqa: E402
+from tumorseg.models import build_model  # noqa: E402
+from tumorseg.models.checkpoint import DEFAULT_MODEL, make_checkpoint, save_checkpoint  # noqa: E402
+from tumorseg.web.app import create_app  # noqa: E402
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def predictor(tmp_path_factory):
+    """$TUMORSEG_TEST_MODEL, else the bundled model when there is one (a realistic screenshot), else a random U-Net."""
+    chosen = os.environ.get("TUMORSEG_TEST_MODEL")
+    if chosen or DEFAULT_MODEL.is_file():
+        return Predictor.from_checkpoint(chosen, "cpu", backend="torch")
+    torch.manual_seed(0)
+    kw = {"width": 8, "levels": 3, "num_res_units": 1}
+    path = tmp_path_factory.mktemp("browser") / "m.pt"
+    save_checkpoint(make_checkpoint("unet", kw, build_model("unet", **kw), {"image_size": 64, "threshold": 0.5}), path)
+    return Predictor.from_checkpoint(path, "cpu", backend="torch")
+
+
+@pytest.fixture(scope="module")
+def server(predictor):
+    port = _free_port()
+    srv = uvicorn.Server(uvicorn.Config(create_app(predictor), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.time() + 20
+    while not srv.started:
+        if time.time() > deadline or not thread.is_alive():
+            pytest.fail("uvicorn did not start")
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    srv.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_api.sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
+        yield b
+        b.close()
+
+
+@pytest.mark.parametrize("viewport,name", [((1200, 900), "serve_desktop.png"), ((390, 844), "serve_phone.png")])
+def test_upload_shows_overlay_and_area(server, browser, predictor, viewport, name):
+    image = sorted(shared_data("figshare-native", "images").glob("*.png"))[0]
+    expected = int(predictor.predict(read_gray(image)).sum())
+    page = browser.new_page(viewport={"width": viewport[0], "height": viewport[1]})
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(server + "/")
+    page.set_input_files("#file", str(image))
+    page.wait_for_selector('#result[data-ready="1"]', timeout=60_000)
+    assert int(page.get_attribute("#area", "data-px")) == expected
+    assert page.inner_text("#area").startswith(f"{expected} px")
+    assert page.inner_text("#model").startswith(predictor.name)
+    size = page.evaluate("() => [document.getElementById('view').width, document.getElementById('view').height]")
+    assert size == [512, 512]
+    # the overlay is drawn: some canvas pixels are tinted red where the mask is
+    red = page.evaluate("""() => { const c = document.getElementById('view');
+        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; let n = 0;
+        for (let i = 0; i < d.length; i += 4) if (d[i] > d[i + 1] + 60) n++; return n; }""")
+    assert (red > 0) == (expected > 0)
+    page.set_input_files("#file", str(image.parent.parent / "metadata.csv"))  # not an image: a clear message
+    page.wait_for_selector("#status.error", timeout=30_000)
+    assert "415" in page.inner_text("#status") and "Supported" in page.inner_text("#status")
+    page.set_input_files("#file", str(image))
+    page.wait_for_selector('#result[data-ready="1"]', timeout=60_000)
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / name), full_page=True)
+    assert not errors, errors
+    page.close()
