@@ -23,7 +23,7 @@ class TrainConfig:
     data_format: str = "auto"
     # reader options of the format (channels, modality, labels, empty_fraction, image_glob, label_glob, masks_dir)
     data_options: dict[str, Any] = field(default_factory=dict)
-    # filled by fit from the data read: channel names, normalisation, reader options prediction must repeat
+    # filled by the Trainer from the data read: channel names, normalisation, reader options prediction must repeat
     input_spec: dict[str, Any] = field(default_factory=dict)
     epochs: int = 10
     batch_size: int = 64
@@ -54,7 +54,7 @@ class TrainConfig:
     compile: bool = False  # torch.compile the model
     checkpoint_every_steps: int = 0  # also write last.pt every K optimizer steps; 0: at epoch ends only
     cache: str | None = None  # on-disk slice cache folder ("default": ~/.cache/tumorseg); None: decode into memory
-    # filled by fit: world size, per-process and effective batch, effective LR, precision, loader settings
+    # filled by the Trainer: world size, per-process and effective batch, effective LR, precision, loader settings
     runtime: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:

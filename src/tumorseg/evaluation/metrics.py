@@ -27,13 +27,20 @@ def confusion(pred: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, t
 
 def dice_iou(pred: torch.Tensor, target: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
     """Per-image Dice and IoU of boolean masks ``(B, ...)`` → two ``(B,)`` float64 arrays."""
+    dice, iou = dice_iou_tensors(pred, target)
+    return dice.cpu().numpy(), iou.cpu().numpy()
+
+
+def dice_iou_tensors(pred: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`dice_iou` as two ``(B,)`` float64 tensors on the inputs' device (no copy to the host: validation
+    sums them on the GPU)."""
     tp, fp, fn = (t.double() for t in confusion(pred, target))
     denom_d = 2 * tp + fp + fn
     denom_i = tp + fp + fn
     empty = denom_d == 0
     dice = torch.where(empty, torch.ones_like(tp), 2 * tp / denom_d.clamp(min=1))
     iou = torch.where(empty, torch.ones_like(tp), tp / denom_i.clamp(min=1))
-    return dice.numpy(), iou.numpy()
+    return dice, iou
 
 
 def sensitivity_precision(pred: torch.Tensor, target: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:

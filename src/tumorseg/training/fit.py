@@ -28,7 +28,6 @@ from tumorseg.config import TrainConfig
 from tumorseg.data import read_dataset, split_records
 from tumorseg.data.checks import load_checked
 from tumorseg.data.dataset import SliceArrays
-from tumorseg.data.formats import describe_records
 from tumorseg.data.splits import load_split, save_split
 from tumorseg.errors import DataError, TumorsegError
 from tumorseg.evaluation.evaluate import score_arrays, write_results
@@ -36,7 +35,7 @@ from tumorseg.inference.calibrate import calibrate
 from tumorseg.inference.postprocess import settings
 from tumorseg.models.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
 from tumorseg.training import distributed as D
-from tumorseg.training.trainer import TrainResult, on_main, run
+from tumorseg.training.trainer import Trainer, TrainResult, on_main
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +67,6 @@ def prepare_data(cfg: TrainConfig, out: Path, env: D.DistEnv | None = None, spli
         if not split[name]:
             raise DataError(f"{cfg.data}: too few slices/patients ({len(records)}) to make a '{name}' split.")
     index = {r.case_id: i for i, r in enumerate(records)}
-    cfg.input_spec = describe_records(records)
     log.info("data: %d slices (%s-grouped split) → train %d, val %d, test %d",
              len(records), grouped_by, *(len(split[k]) for k in ("train", "val", "test")))
     if cfg.cache is None:
@@ -109,9 +107,21 @@ def resume(run_dir: str | Path, progress: bool = True) -> Path:
 def train(cfg: TrainConfig, progress: bool = True, resume: bool = False) -> TrainResult:
     """:func:`fit`, returning this process's model and history as well (tests, notebooks)."""
     env = D.setup(cfg.device)
+    progress = progress and env.is_main
     try:
-        result = run(cfg, env, progress=progress and env.is_main, resume=resume, prepare_data=prepare_data,
-                     finish=finish)
+        trainer = Trainer(cfg, env, resume=resume, progress=progress)
+        out = trainer.out
+        data = prepare_data(cfg, out, env, split_path=out / "split.json" if resume else None, progress=progress)
+        trainer.setup(data)
+        if trainer.finished:
+            log.info("%s: training already finished; nothing to resume", out)
+            if env.is_main and not (out / "test" / "metrics.json").exists():
+                finish(trainer.cfg, out, data, env.device)
+            result = trainer.result()
+        else:
+            result = trainer.run()
+            if env.is_main:
+                finish(trainer.cfg, out, data, env.device)
         # every rank waits for rank 0's final writes (calibration, test scores) before the group is torn down:
         # a rank destroying its Gloo group while a peer is still connected can abort in C++ at exit
         D.barrier(env)

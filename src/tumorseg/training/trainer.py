@@ -1,4 +1,4 @@
-"""The epoch loop behind :func:`tumorseg.training.fit.fit`: DDP, mixed precision, exact resume, clean stops.
+"""The :class:`Trainer` behind :func:`tumorseg.training.fit.fit`: DDP, mixed precision, exact resume, clean stops.
 
 ``last.pt`` (written atomically at every epoch end, every
 ``checkpoint_every_steps`` steps, and on SIGINT/SIGTERM) holds, besides the
@@ -18,8 +18,7 @@ import os
 import random
 import shutil
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -31,10 +30,12 @@ from tqdm.auto import tqdm
 
 from tumorseg.config import TrainConfig
 from tumorseg.data.dataset import SliceArrays, SliceDataset, channels_of
+from tumorseg.data.formats import describe_records
 from tumorseg.errors import CheckpointError, TumorsegError
 from tumorseg.evaluation.evaluate import score_arrays
+from tumorseg.evaluation.metrics import dice_iou_tensors
 from tumorseg.evaluation.plots import loss_curve, prediction_grid
-from tumorseg.models import build_model, input_stride, returns_logits
+from tumorseg.models import build_model, input_stride, returns_logits, to_probabilities
 from tumorseg.models.checkpoint import load_checkpoint, make_checkpoint, save_checkpoint
 from tumorseg.training import distributed as D
 from tumorseg.training.losses import build_loss
@@ -145,7 +146,8 @@ def write_history(history: list[dict[str, Any]], path: Path) -> None:
         w.writerows(history)
 
 
-def _load_resume_state(out: Path) -> dict[str, Any]:
+def load_resume_state(out: Path) -> dict[str, Any]:
+    """``out/last.pt``, refused unless it holds a resume state this version can continue."""
     ckpt = load_checkpoint(out / "last.pt")
     ts = ckpt.get("train_state")
     if not isinstance(ts, dict) or ts.get("resume_format") != RESUME_FORMAT:
@@ -153,240 +155,306 @@ def _load_resume_state(out: Path) -> dict[str, Any]:
     return ckpt
 
 
-def run(cfg: TrainConfig, env: D.DistEnv, progress: bool, resume: bool,
-        prepare_data: Callable[..., dict[str, SliceArrays]], finish: Callable[..., None]) -> TrainResult:
-    """Train as ``cfg`` says; ``prepare_data`` and ``finish`` are :func:`tumorseg.training.fit.prepare_data`
-    and :func:`tumorseg.training.fit.finish` (passed in: the fit module drives this one, never the reverse)."""
-    out = Path(cfg.out)
-    last = _load_resume_state(out) if resume else None
-    seed_everything(cfg.seed)
-    device = env.device
-    model = build_model(cfg.model, **cfg.model_kwargs)  # validates the name before reading data
-    stride = input_stride(model)
-    if cfg.image_size % stride:
-        raise TumorsegError(f"--image-size {cfg.image_size} is not a multiple of {stride}, which {cfg.model} needs; "
-                            f"use {max(stride, round(cfg.image_size / stride) * stride)}.")
-    if cfg.batch_size % env.world_size:
-        raise TumorsegError(f"--batch-size {cfg.batch_size} (the global batch) is not divisible by the "
-                            f"{env.world_size} processes; use {max(1, cfg.batch_size // env.world_size) * env.world_size}.")
-    precision = resolve_precision(cfg.precision, device)
-    selector = Selector(cfg.select_metric, cfg.early_stop_patience)  # validates the metric name now
-    transform = None
-    if cfg.augment not in ("none", "", None):
-        from tumorseg.data.transforms import build_transform
+class Trainer:
+    """One training run: a short loop over named steps, with every piece of state on the object.
 
-        transform = build_transform(cfg.augment, cfg.image_size)
-    on_main(env, lambda: check_run_dir(out, space_needed(model)))
-    per_rank = cfg.batch_size // env.world_size
-    workers = resolve_workers(cfg.num_workers, device, env.local_world_size)
-    cfg.runtime = {"world_size": env.world_size, "backend": env.backend, "device": device.type,
-                   "per_process_batch_size": per_rank, "effective_batch_size": cfg.batch_size,
-                   "effective_lr": cfg.lr, "precision": precision, "num_workers": workers,
-                   "pin_memory": device.type == "cuda"}
-    if env.is_main:
-        cfg.save(out / "config.json")
-    data = prepare_data(cfg, out, env, split_path=out / "split.json" if resume else None, progress=progress)
-    channels = channels_of(data["train"].images)
-    if channels != int(cfg.model_kwargs.get("in_channels", 1)):  # e.g. LGG --channels all: 3 input channels
-        cfg.model_kwargs = {**cfg.model_kwargs, "in_channels": channels}
-        model = build_model(cfg.model, **cfg.model_kwargs)
-    if env.is_main:
-        cfg.save(out / "config.json")
-    if last is not None and last["train_state"].get("finished"):
-        log.info("%s: training already finished; nothing to resume", out)
-        if env.is_main and not (out / "test" / "metrics.json").exists():
-            finish(cfg, out, data, device)
-        model.load_state_dict(last["state_dict"])
-        return TrainResult(out, model, list(last["train_state"]["history"]))
+    What :func:`tumorseg.training.fit.train` does with it::
 
-    model.to(device)
-    loss_fn = build_loss(cfg.loss, returns_logits(model))
-    optimizer = _make_optimizer(cfg, model)
-    train_ds = AugmentedItems(SliceDataset(data["train"]), transform, cfg.seed)
-    sampler = EpochSampler(train_ds, env.world_size, env.rank, cfg.seed)
-    # own generator: creating an epoch's iterator then draws its worker seed from it, not from the global
-    # RNG that dropout uses (else a run resumed mid-epoch would be one draw off)
-    loader = DataLoader(train_ds, batch_size=per_rank, sampler=sampler, num_workers=workers,
-                        pin_memory=device.type == "cuda", persistent_workers=workers > 0,
-                        generator=torch.Generator().manual_seed(cfg.seed))
-    steps_per_epoch = math.ceil(sampler.num_samples / per_rank)
-    scheduler = build_scheduler(cfg.scheduler, optimizer, round(cfg.warmup_epochs * steps_per_epoch),
-                                cfg.epochs * steps_per_epoch)
-    scaler = torch.amp.GradScaler("cuda", enabled=precision == "fp16")
-    amp = (torch.autocast(device.type, dtype=torch.bfloat16 if precision == "bf16" else torch.float16)
-           if precision in ("bf16", "fp16") else contextlib.nullcontext())
-    net: torch.nn.Module = model
-    if env.distributed:
-        net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-    if cfg.compile:
-        net = torch.compile(net)
+        trainer = Trainer(cfg, env, resume)     # checks that need no data: model name, sizes, run directory
+        trainer.setup(prepare_data(...))        # network for the data's channels, config.json, optimizer, loader
+        trainer.run()                           # per epoch: train_epoch -> validate -> on_epoch_end
 
-    history: list[dict[str, Any]] = []
-    epoch_done, step_in_epoch, global_step = 0, 0, 0
-    prefix = torch.zeros(0, 2, dtype=torch.float64)  # per-step (loss sum, n) of a resumed partial epoch, all ranks
-    if last is not None:
-        ts = last["train_state"]
-        if ts["world_size"] != env.world_size and ts["step_in_epoch"]:
-            raise TumorsegError(f"{out}/last.pt was written mid-epoch by {ts['world_size']} processes; resume it with "
-                                f"the same number (now {env.world_size}).")
-        model.load_state_dict(last["state_dict"])
-        optimizer.load_state_dict(ts["optimizer"])
-        if scheduler is not None and ts.get("scheduler"):
-            scheduler.load_state_dict(ts["scheduler"])
-        if ts.get("scaler"):
-            scaler.load_state_dict(ts["scaler"])
-        selector.load_state_dict(ts["selector"])
-        history = list(ts["history"])
-        epoch_done, step_in_epoch, global_step = ts["epoch"], ts["step_in_epoch"], ts["global_step"]
-        if env.is_main and step_in_epoch:
-            prefix = ts["epoch_step_losses"].double()
-        rngs = ts["rng"]
-        set_rng_state(rngs[env.rank] if len(rngs) == env.world_size else rngs[0])
-        log.info("resuming %s after epoch %d, step %d", out, epoch_done, step_in_epoch)
-    else:
-        torch.manual_seed(cfg.seed + env.rank)  # ranks draw different dropout masks; rank 0 = single process
+    :meth:`save` writes ``last.pt`` with everything an exact resume needs and
+    :meth:`restore` reads it back: a resume is ``restore`` plus the same loop.
+    Under torchrun every rank holds a Trainer; :meth:`save`, :meth:`validate`
+    and the stop checks are collective (all ranks call them together).
+    """
 
-    grid_idx = np.linspace(0, len(data["val"]) - 1, num=min(4, len(data["val"])), dtype=int)
-    if env.is_main:
-        (out / "grids").mkdir(exist_ok=True)
-    split_ids = {k: [r.case_id for r in v.records] for k, v in data.items()}
-    result = TrainResult(out, model, history)
+    def __init__(self, cfg: TrainConfig, env: D.DistEnv, resume: bool = False, progress: bool = True):
+        self.cfg, self.env, self.device, self.progress = cfg, env, env.device, progress
+        self.out = Path(cfg.out)
+        self.last = load_resume_state(self.out) if resume else None  # refuse a bad last.pt before reading data
+        seed_everything(cfg.seed)
+        self.model = build_model(cfg.model, **cfg.model_kwargs)  # validates the name before reading data
+        stride = input_stride(self.model)
+        if cfg.image_size % stride:
+            raise TumorsegError(f"--image-size {cfg.image_size} is not a multiple of {stride}, which {cfg.model} needs; "
+                                f"use {max(stride, round(cfg.image_size / stride) * stride)}.")
+        if cfg.batch_size % env.world_size:
+            raise TumorsegError(f"--batch-size {cfg.batch_size} (the global batch) is not divisible by the "
+                                f"{env.world_size} processes; use {max(1, cfg.batch_size // env.world_size) * env.world_size}.")
+        self.precision = resolve_precision(cfg.precision, self.device)
+        self.selector = Selector(cfg.select_metric, cfg.early_stop_patience)  # validates the metric name now
+        self.transform = None
+        if cfg.augment not in ("none", "", None):
+            from tumorseg.data.transforms import build_transform
 
-    def save_last(epoch: int, steps: int, step_losses: torch.Tensor, finished: bool = False) -> None:
-        rngs = D.gather_objects(env, rng_state())  # collective: every rank calls save_last together
+            self.transform = build_transform(cfg.augment, cfg.image_size)
+        on_main(env, lambda: check_run_dir(self.out, space_needed(self.model)))
+        self.per_rank = cfg.batch_size // env.world_size
+        self.workers = resolve_workers(cfg.num_workers, self.device, env.local_world_size)
+        # progress, set by setup/restore and the loop
+        self.history: list[dict[str, Any]] = []
+        self.step_in_epoch = 0  # steps of the next epoch already done (a run resumed mid-epoch)
+        self.global_step = 0
+        self.epoch_done = 0
+        self.prefix = torch.zeros(0, 2, dtype=torch.float64)  # per-step (loss sum, n) of a resumed partial epoch
+        self.step_losses: dict[int, list[float]] = {}
+        self.stopped_early = False
+        self.finished = False
+        self.stopper: StopRequest | None = None
+
+    # -- set-up ---------------------------------------------------------------------------------------------
+
+    def setup(self, data: dict[str, SliceArrays]) -> None:
+        """Complete the config from the data and the machine (written once, as ``config.json``), then build
+        everything the loop needs, and :meth:`restore` a resumed run. A resumed run that had finished gets
+        only its weights back (``finished`` is then True and :meth:`run` has nothing to do)."""
+        cfg, env = self.cfg, self.env
+        self.data = data
+        kwargs = dict(cfg.model_kwargs)
+        channels = channels_of(data["train"].images)
+        if channels != int(kwargs.get("in_channels", 1)):  # e.g. LGG --channels all: 3 input channels
+            kwargs["in_channels"] = channels
+            self.model = build_model(cfg.model, **kwargs)
+        self.cfg = cfg = replace(
+            cfg, model_kwargs=kwargs, input_spec=describe_records(data["train"].records),
+            runtime={"world_size": env.world_size, "backend": env.backend, "device": self.device.type,
+                     "per_process_batch_size": self.per_rank, "effective_batch_size": cfg.batch_size,
+                     "effective_lr": cfg.lr, "precision": self.precision, "num_workers": self.workers,
+                     "pin_memory": self.device.type == "cuda"})
+        if env.is_main:
+            cfg.save(self.out / "config.json")
+        self.split_ids = {k: [r.case_id for r in v.records] for k, v in data.items()}
+        if self.last is not None and self.last["train_state"].get("finished"):
+            self.model.load_state_dict(self.last["state_dict"])
+            self.history = list(self.last["train_state"]["history"])
+            self.finished = True
+            return
+
+        self.model.to(self.device)
+        self.loss_fn = build_loss(cfg.loss, returns_logits(self.model))
+        self.optimizer = _make_optimizer(cfg, self.model)
+        train_ds = AugmentedItems(SliceDataset(data["train"]), self.transform, cfg.seed)
+        self.sampler = EpochSampler(train_ds, env.world_size, env.rank, cfg.seed)
+        # own generator: creating an epoch's iterator then draws its worker seed from it, not from the global
+        # RNG that dropout uses (else a run resumed mid-epoch would be one draw off)
+        self.loader = DataLoader(train_ds, batch_size=self.per_rank, sampler=self.sampler, num_workers=self.workers,
+                                 pin_memory=self.device.type == "cuda", persistent_workers=self.workers > 0,
+                                 generator=torch.Generator().manual_seed(cfg.seed))
+        self.steps_per_epoch = math.ceil(self.sampler.num_samples / self.per_rank)
+        self.scheduler = build_scheduler(cfg.scheduler, self.optimizer, round(cfg.warmup_epochs * self.steps_per_epoch),
+                                         cfg.epochs * self.steps_per_epoch)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.precision == "fp16")
+        self.amp = (torch.autocast(self.device.type, dtype=torch.bfloat16 if self.precision == "bf16" else torch.float16)
+                    if self.precision in ("bf16", "fp16") else contextlib.nullcontext())
+        self.net: torch.nn.Module = self.model
+        if env.distributed:
+            self.net = DistributedDataParallel(self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+        if cfg.compile:
+            self.net = torch.compile(self.net)
+        if self.last is not None:
+            self.restore(self.last)
+        else:
+            torch.manual_seed(cfg.seed + env.rank)  # ranks draw different dropout masks; rank 0 = single process
+        val = data["val"]
+        self.grid_idx = np.linspace(0, len(val) - 1, num=min(4, len(val)), dtype=int)
+        if env.is_main:
+            (self.out / "grids").mkdir(exist_ok=True)
+
+    # -- the loop -------------------------------------------------------------------------------------------
+
+    def run(self) -> TrainResult:
+        """Train the epochs not yet done; stops early when the selector says so."""
+        with StopRequest() as self.stopper:
+            for epoch in range(self.epoch_done + 1, self.cfg.epochs + 1):
+                if self.finished:
+                    break
+                t0 = time.time()
+                per_step = self.train_epoch(epoch)  # (steps, 2): global loss sum and count of each step
+                self.step_losses[epoch] = (per_step[:, 0] / per_step[:, 1]).tolist()
+                row = {"epoch": epoch, "train_loss": float(per_step[:, 0].sum() / per_step[:, 1].sum()),
+                       **self.validate(), "lr": self.optimizer.param_groups[0]["lr"], "seconds": time.time() - t0}
+                self.on_epoch_end(epoch, row)
+        self._check_ranks_agree()
+        return self.result()
+
+    def train_step(self, x: torch.Tensor, y: torch.Tensor) -> float:
+        """One optimizer step on a batch ``x (B, C, S, S)``, ``y (B, 1, S, S)``; returns its mean loss."""
+        x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
+        self.optimizer.zero_grad(set_to_none=True)
+        with self.amp:
+            output = self.net(x)
+        loss = self.loss_fn(output.float(), y)
+        self.scaler.scale(loss).backward()
+        if self.cfg.grad_clip > 0:
+            self.scaler.unscale_(self.optimizer)
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        if self.scheduler is not None:
+            self.scheduler.step()
+        self.global_step += 1
+        return loss.item()  # the per-step losses are kept (exact resume), so one sync per step is needed anyway
+
+    def train_epoch(self, epoch: int) -> torch.Tensor:
+        """The training steps of ``epoch`` (the rest of them for a run resumed mid-epoch), checkpointing every
+        ``checkpoint_every_steps`` and on a stop request. Returns the global ``(steps, 2)`` (loss sum, count)
+        of every step of the epoch."""
+        cfg, env = self.cfg, self.env
+        skip = self.step_in_epoch
+        self.sampler.set_epoch(epoch, skip=skip * self.per_rank)
+        local: list[tuple[float, int]] = []
+        self.net.train()
+        bar = tqdm(self.loader, desc=f"epoch {epoch}/{cfg.epochs}", unit="batch", disable=not self.progress,
+                   leave=False, initial=skip, total=self.steps_per_epoch)
+        for x, y in bar:
+            value = self.train_step(x, y)
+            local.append((value * len(x), len(x)))
+            bar.set_postfix(loss=f"{value:.4f}")
+            steps = skip + len(local)
+            halt = D.any_rank(env, self.stopper.requested)
+            every = cfg.checkpoint_every_steps
+            if halt or (every and self.global_step % every == 0 and steps < self.steps_per_epoch):
+                self.save(epoch - 1, steps, self._step_losses(local, skip))
+                if halt:
+                    raise self._stopped(epoch, steps)
+        per_step = self._step_losses(local, skip)
+        self.prefix = torch.zeros(0, 2, dtype=torch.float64)
+        self.step_in_epoch = 0
+        return per_step
+
+    @torch.no_grad()
+    def validate(self) -> dict[str, float]:
+        """Val loss and mean per-image Dice and IoU (at ``cfg.threshold``), all from one forward pass per batch.
+
+        Each rank scores every ``world_size``-th slice; the sums stay on the device and are all-reduced once.
+        """
+        env, cfg, model = self.env, self.cfg, self.model
+        val = self.data["val"]
+        shard = val.subset(list(range(env.rank, len(val), env.world_size))) if env.distributed else val
+        model.eval()
+        sums = torch.zeros(4, dtype=torch.float64, device=self.device)  # loss·n, n, Σ Dice, Σ IoU
+        for x, y in DataLoader(SliceDataset(shard), batch_size=cfg.batch_size, shuffle=False):
+            x, y = x.to(self.device), y.to(self.device)
+            output = model(x)
+            dice, iou = dice_iou_tensors(to_probabilities(model, output) > cfg.threshold, y > 0.5)
+            sums += torch.stack([self.loss_fn(output, y).double() * len(x),
+                                 torch.tensor(len(x), dtype=torch.float64, device=self.device), dice.sum(), iou.sum()])
+        model.train()
+        total = D.all_reduce_sum(env, sums.cpu())
+        n = max(float(total[1]), 1.0)
+        return {"val_loss": float(total[0]) / n, "val_dice": float(total[2]) / n, "val_iou": float(total[3]) / n}
+
+    def on_epoch_end(self, epoch: int, row: dict[str, Any]) -> None:
+        """Record the epoch: history, plots and best.pt (rank 0), then last.pt; stop early or on request."""
+        cfg, env = self.cfg, self.env
+        self.history.append(row)
+        self.epoch_done = epoch
+        improved = self.selector.update(row)
+        if env.is_main:
+            log.info("epoch %d/%d  train loss %.4f  val loss %.4f  val Dice %.4f  (%.0f s)",
+                     epoch, cfg.epochs, row["train_loss"], row["val_loss"], row["val_dice"], row["seconds"])
+            write_history(self.history, self.out / "history.csv")
+            loss_curve(self.history, self.out / "loss_curve.png")
+            if cfg.grid_every and (epoch % cfg.grid_every == 0 or epoch == cfg.epochs):
+                self._grid(self.out / "grids" / f"epoch_{epoch:03d}.png")
+            if improved:
+                self.save_best(row)
+        self.stopped_early = self.selector.should_stop
+        self.finished = epoch == cfg.epochs or self.stopped_early
+        self.save(epoch, 0, torch.zeros(0, 2, dtype=torch.float64), finished=self.finished)
+        if D.any_rank(env, self.stopper.requested) and not self.finished:
+            raise self._stopped(epoch, 0)
+        if self.stopped_early:
+            log.info("early stop: %s has not improved for %d epochs (best %.4f at epoch %d)",
+                     cfg.select_metric, cfg.early_stop_patience, self.selector.best_value, self.selector.best_epoch)
+
+    def result(self) -> TrainResult:
+        return TrainResult(self.out, self.model, self.history, self.step_losses, self.stopped_early)
+
+    # -- checkpoints ----------------------------------------------------------------------------------------
+
+    def save(self, epoch: int, steps: int, step_losses: torch.Tensor, finished: bool = False) -> None:
+        """Write ``last.pt`` after ``epoch`` full epochs and ``steps`` steps of the next (collective: every rank
+        calls it together; rank 0 writes)."""
+        env = self.env
+        rngs = D.gather_objects(env, rng_state())
         if not env.is_main:
             return
-        ts = {"resume_format": RESUME_FORMAT, "epoch": epoch, "step_in_epoch": steps, "global_step": global_step,
-              "epoch_step_losses": step_losses, "optimizer": optimizer.state_dict(),
-              "scheduler": scheduler.state_dict() if scheduler is not None else None,
-              "scaler": scaler.state_dict(), "rng": rngs, "world_size": env.world_size,
-              "selector": selector.state_dict(), "history": history, "finished": finished,
-              "best_val_loss": min([h["val_loss"] for h in history], default=float("inf"))}
-        save_checkpoint(make_checkpoint(cfg.model, cfg.model_kwargs, model, _preprocessing(cfg), train_state=ts,
-                                        config=cfg.to_dict(), split=split_ids,
-                                        metrics=({k: history[-1][k] for k in ("epoch", "val_loss", "val_dice", "val_iou")}
-                                                 if history else {})), out / "last.pt")
+        ts = {"resume_format": RESUME_FORMAT, "epoch": epoch, "step_in_epoch": steps, "global_step": self.global_step,
+              "epoch_step_losses": step_losses, "optimizer": self.optimizer.state_dict(),
+              "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
+              "scaler": self.scaler.state_dict(), "rng": rngs, "world_size": env.world_size,
+              "selector": self.selector.state_dict(), "history": self.history, "finished": finished,
+              "best_val_loss": min([h["val_loss"] for h in self.history], default=float("inf"))}
+        metrics = {k: self.history[-1][k] for k in ("epoch", "val_loss", "val_dice", "val_iou")} if self.history else {}
+        self._write_checkpoint(self.out / "last.pt", metrics, train_state=ts)
 
-    def stop(stopper: StopRequest, epoch: int, steps: int) -> TrainingInterrupted:
+    def save_best(self, row: dict[str, Any]) -> None:
+        self._write_checkpoint(self.out / "best.pt", {k: row[k] for k in ("val_loss", "val_dice", "val_iou")}
+                               | {"epoch": row["epoch"]})
+
+    def _write_checkpoint(self, path: Path, metrics: dict[str, Any], **extra: Any) -> None:
+        cfg = self.cfg
+        save_checkpoint(make_checkpoint(cfg.model, cfg.model_kwargs, self.model, _preprocessing(cfg), metrics=metrics,
+                                        config=cfg.to_dict(), split=self.split_ids, **extra), path)
+
+    def restore(self, ckpt: dict[str, Any]) -> None:
+        """Continue from a ``last.pt``: weights, optimizer/scheduler/scaler, selector, history, step counters,
+        this rank's RNG states."""
+        env, ts = self.env, ckpt["train_state"]
+        if ts["world_size"] != env.world_size and ts["step_in_epoch"]:
+            raise TumorsegError(f"{self.out}/last.pt was written mid-epoch by {ts['world_size']} processes; resume it "
+                                f"with the same number (now {env.world_size}).")
+        self.model.load_state_dict(ckpt["state_dict"])
+        self.optimizer.load_state_dict(ts["optimizer"])
+        if self.scheduler is not None and ts.get("scheduler"):
+            self.scheduler.load_state_dict(ts["scheduler"])
+        if ts.get("scaler"):
+            self.scaler.load_state_dict(ts["scaler"])
+        self.selector.load_state_dict(ts["selector"])
+        self.history = list(ts["history"])
+        self.epoch_done, self.step_in_epoch, self.global_step = ts["epoch"], ts["step_in_epoch"], ts["global_step"]
+        if env.is_main and self.step_in_epoch:
+            self.prefix = ts["epoch_step_losses"].double()
+        rngs = ts["rng"]
+        set_rng_state(rngs[env.rank] if len(rngs) == env.world_size else rngs[0])
+        log.info("resuming %s after epoch %d, step %d", self.out, self.epoch_done, self.step_in_epoch)
+
+    # -- helpers --------------------------------------------------------------------------------------------
+
+    def _step_losses(self, local: list[tuple[float, int]], skip: int) -> torch.Tensor:
+        """Global per-step (loss sum, count) of the epoch so far: the resumed prefix (held by rank 0) plus the
+        all-reduced new steps."""
+        t = torch.zeros(skip + len(local), 2, dtype=torch.float64)
+        if len(self.prefix):
+            t[:skip] = self.prefix
+        if local:
+            t[skip:] = torch.tensor(local, dtype=torch.float64)
+        return D.all_reduce_sum(self.env, t)
+
+    def _stopped(self, epoch: int, steps: int) -> TrainingInterrupted:
         where = f"epoch {epoch}, step {steps}" if steps else f"the end of epoch {epoch}"
+        env = self.env
         return TrainingInterrupted(
-            f"stopped by {stopper.name} at {where}; checkpoint written to {out / 'last.pt'}.\n"
-            f"Resume with: tumorseg train --resume {out}"
+            f"stopped by {self.stopper.name} at {where}; checkpoint written to {self.out / 'last.pt'}.\n"
+            f"Resume with: tumorseg train --resume {self.out}"
             + (f"  (under the same torchrun --nproc_per_node {env.local_world_size} ...)" if env.distributed else ""),
-            stopper.signum or 15)
+            self.stopper.signum or 15)
 
-    with StopRequest() as stopper:
-        for epoch in range(epoch_done + 1, cfg.epochs + 1):
-            t0 = time.time()
-            skip = step_in_epoch if epoch == epoch_done + 1 else 0
-            sampler.set_epoch(epoch, skip=skip * per_rank)
-            local: list[tuple[float, int]] = []
-            net.train()
-            bar = tqdm(loader, desc=f"epoch {epoch}/{cfg.epochs}", unit="batch", disable=not progress, leave=False,
-                       initial=skip, total=steps_per_epoch)
-            for x, y in bar:
-                x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-                optimizer.zero_grad(set_to_none=True)
-                with amp:
-                    output = net(x)
-                loss = loss_fn(output.float(), y)
-                scaler.scale(loss).backward()
-                if cfg.grad_clip > 0:
-                    scaler.unscale_(optimizer)
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-                scaler.step(optimizer)
-                scaler.update()
-                if scheduler is not None:
-                    scheduler.step()
-                global_step += 1
-                value = loss.item()
-                local.append((value * len(x), len(x)))
-                bar.set_postfix(loss=f"{value:.4f}")
-                steps = skip + len(local)
-                halt = D.any_rank(env, stopper.requested)
-                every = cfg.checkpoint_every_steps
-                if halt or (every and global_step % every == 0 and steps < steps_per_epoch):
-                    save_last(epoch - 1, steps, _step_losses(env, prefix, local, skip))
-                    if halt:
-                        raise stop(stopper, epoch, steps)
-            per_step = _step_losses(env, prefix, local, skip)  # (steps, 2): global loss sum and count per step
-            prefix = torch.zeros(0, 2, dtype=torch.float64)
-            step_in_epoch = 0
-            result.step_losses[epoch] = (per_step[:, 0] / per_step[:, 1]).tolist()
-            val = validate(model, data["val"], loss_fn, env, cfg)
-            row = {"epoch": epoch, "train_loss": float(per_step[:, 0].sum() / per_step[:, 1].sum()), **val,
-                   "lr": optimizer.param_groups[0]["lr"], "seconds": time.time() - t0}
-            history.append(row)
-            improved = selector.update(row)
-            if env.is_main:
-                log.info("epoch %d/%d  train loss %.4f  val loss %.4f  val Dice %.4f  (%.0f s)",
-                         epoch, cfg.epochs, row["train_loss"], row["val_loss"], row["val_dice"], row["seconds"])
-                write_history(history, out / "history.csv")
-                loss_curve(history, out / "loss_curve.png")
-                if cfg.grid_every and (epoch % cfg.grid_every == 0 or epoch == cfg.epochs):
-                    _grid(model, data["val"], grid_idx, device, cfg, out / "grids" / f"epoch_{epoch:03d}.png")
-                if improved:
-                    metrics = {k: row[k] for k in ("val_loss", "val_dice", "val_iou")} | {"epoch": epoch}
-                    save_checkpoint(make_checkpoint(cfg.model, cfg.model_kwargs, model, _preprocessing(cfg),
-                                                    metrics=metrics, config=cfg.to_dict(), split=split_ids),
-                                    out / "best.pt")
-            result.stopped_early = selector.should_stop
-            finished = epoch == cfg.epochs or result.stopped_early
-            save_last(epoch, 0, torch.zeros(0, 2, dtype=torch.float64), finished=finished)
-            if D.any_rank(env, stopper.requested) and not finished:
-                raise stop(stopper, epoch, 0)
-            if result.stopped_early:
-                log.info("early stop: %s has not improved for %d epochs (best %.4f at epoch %d)",
-                         cfg.select_metric, cfg.early_stop_patience, selector.best_value, selector.best_epoch)
-                break
-    _check_ranks_agree(env, model)
-    if env.is_main:
-        finish(cfg, out, data, device)
-    return result
+    def _grid(self, path: Path) -> None:
+        part = self.data["val"].subset(self.grid_idx)
+        rows, preds = score_arrays(self.model, part, self.device, self.cfg.threshold, self.cfg.batch_size,
+                                   distances=False)
+        prediction_grid(part.images, part.masks, preds, path,
+                        titles=[f"{r.case_id}  Dice {row['dice']:.2f}" for r, row in zip(part.records, rows)])
 
-
-def _step_losses(env: D.DistEnv, prefix: torch.Tensor, local: list[tuple[float, int]], skip: int) -> torch.Tensor:
-    """Global per-step (loss sum, count) of the epoch so far: the resumed prefix (held by rank 0) + all-reduced new steps."""
-    t = torch.zeros(skip + len(local), 2, dtype=torch.float64)
-    if len(prefix):
-        t[:skip] = prefix
-    if local:
-        t[skip:] = torch.tensor(local, dtype=torch.float64)
-    return D.all_reduce_sum(env, t)
-
-
-@torch.no_grad()
-def validate(model: torch.nn.Module, val: SliceArrays, loss_fn, env: D.DistEnv, cfg: TrainConfig) -> dict[str, float]:
-    """Val loss, mean per-image Dice and IoU; each rank scores every ``world_size``-th slice, sums are all-reduced."""
-    shard = val.subset(list(range(env.rank, len(val), env.world_size))) if env.distributed else val
-    model.eval()
-    sums = torch.zeros(4, dtype=torch.float64)  # loss·n, n, Σ Dice, Σ IoU
-    for x, y in DataLoader(SliceDataset(shard), batch_size=cfg.batch_size, shuffle=False):
-        x, y = x.to(env.device), y.to(env.device)
-        sums[0] += loss_fn(model(x), y).item() * len(x)
-        sums[1] += len(x)
-    if len(shard):
-        rows, _ = score_arrays(model, shard, env.device, cfg.threshold, cfg.batch_size, distances=False)
-        sums[2] += sum(r["dice"] for r in rows)
-        sums[3] += sum(r["iou"] for r in rows)
-    model.train()
-    total = D.all_reduce_sum(env, sums)
-    n = max(float(total[1]), 1.0)
-    return {"val_loss": float(total[0]) / n, "val_dice": float(total[2]) / n, "val_iou": float(total[3]) / n}
-
-
-def _grid(model, val: SliceArrays, idx: np.ndarray, device, cfg: TrainConfig, path: Path) -> None:
-    part = val.subset(idx)
-    rows, preds = score_arrays(model, part, device, cfg.threshold, cfg.batch_size, distances=False)
-    prediction_grid(part.images, part.masks, preds, path,
-                    titles=[f"{r.case_id}  Dice {row['dice']:.2f}" for r, row in zip(part.records, rows)])
-
-
-def _check_ranks_agree(env: D.DistEnv, model: torch.nn.Module) -> None:
-    """DDP keeps replicas identical; a cheap checksum catches a broken set-up (e.g. unsynchronised buffers)."""
-    if not env.distributed:
-        return
-    sums = D.gather_objects(env, float(sum(p.detach().double().sum() for p in model.state_dict().values()
-                                           if p.is_floating_point())))
-    if len(set(sums)) > 1:
-        log.warning("ranks ended with different weights (checksums %s)", sums)
+    def _check_ranks_agree(self) -> None:
+        """DDP keeps replicas identical; a cheap checksum catches a broken set-up (e.g. unsynchronised buffers)."""
+        if not self.env.distributed:
+            return
+        sums = D.gather_objects(self.env, float(sum(p.detach().double().sum() for p in self.model.state_dict().values()
+                                                    if p.is_floating_point())))
+        if len(set(sums)) > 1:
+            log.warning("ranks ended with different weights (checksums %s)", sums)

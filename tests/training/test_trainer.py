@@ -1,0 +1,52 @@
+"""The Trainer's steps one by one: validation runs the network once per batch and its scores match evaluation's."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tumorseg.config import TrainConfig
+from tumorseg.evaluation.evaluate import score_arrays
+from tumorseg.training import distributed as D
+from tumorseg.training.fit import prepare_data
+from tumorseg.training.trainer import Trainer
+
+
+@pytest.fixture
+def trainer(synthetic_dataset, tmp_path):
+    cfg = TrainConfig(data=str(synthetic_dataset), out=str(tmp_path / "run"), model="unet",
+                      model_kwargs={"width": 4, "levels": 3}, image_size=32, epochs=1, batch_size=4, device="cpu")
+    env = D.DistEnv()
+    t = Trainer(cfg, env, progress=False)
+    t.setup(prepare_data(cfg, t.out, env, progress=False))
+    return t
+
+
+def test_validate_runs_the_network_once_per_batch(trainer):
+    calls = []
+    forward = trainer.model.forward
+    trainer.model.forward = lambda x: calls.append(len(x)) or forward(x)
+    val = trainer.validate()
+    assert sum(calls) == len(trainer.data["val"])  # every val slice through the network exactly once
+    rows, _ = score_arrays(trainer.model, trainer.data["val"], "cpu", trainer.cfg.threshold, distances=False)
+    assert val["val_dice"] == pytest.approx(sum(r["dice"] for r in rows) / len(rows), abs=1e-9)
+    assert val["val_iou"] == pytest.approx(sum(r["iou"] for r in rows) / len(rows), abs=1e-9)
+    assert trainer.model.training  # validate leaves the model as training found it
+
+
+def test_config_json_is_written_once_with_what_the_data_decided(trainer):
+    saved = json.loads((trainer.out / "config.json").read_text())
+    assert saved["model_kwargs"].get("in_channels", 1) == 1
+    assert saved["input_spec"]["channels"] == ["gray"]
+    assert saved["runtime"]["world_size"] == 1 and saved["runtime"]["per_process_batch_size"] == 4
+    assert trainer.cfg.runtime == saved["runtime"]
+
+
+def test_run_saves_and_a_resumed_trainer_restores(trainer):
+    result = trainer.run()
+    assert [h["epoch"] for h in result.history] == [1] and trainer.finished
+    assert (trainer.out / "best.pt").exists() and (trainer.out / "last.pt").exists()
+    again = Trainer(trainer.cfg, trainer.env, resume=True, progress=False)
+    again.setup(trainer.data)
+    assert again.finished and again.history == result.history  # nothing left to train
