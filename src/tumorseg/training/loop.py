@@ -11,6 +11,7 @@ needs no state of its own (see :mod:`tumorseg.training.state`).
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import math
 import time
@@ -90,6 +91,8 @@ def run(cfg: TrainConfig, env: D.DistEnv, progress: bool, resume: bool) -> T.Tra
         model.load_state_dict(last["state_dict"])
         return T.TrainResult(out, model, list(last["train_state"]["history"]))
 
+    if cfg.init_from and last is None:
+        _init_weights(model, cfg.init_from)
     model.to(device)
     loss_fn = build_loss(cfg.loss, returns_logits(model))
     optimizer = T._make_optimizer(cfg, model)
@@ -234,6 +237,26 @@ def run(cfg: TrainConfig, env: D.DistEnv, progress: bool, resume: bool) -> T.Tra
     if env.is_main:
         T.finish(cfg, out, data, device)
     return result
+
+
+def _init_weights(model: torch.nn.Module, path: str) -> None:
+    """Load the weights of checkpoint ``path`` (``--init-from``; ``default`` = the bundled model) into ``model``.
+
+    Raises:
+        CheckpointError: the checkpoint's network differs from ``model`` (name the model/kwargs to use).
+    """
+    from tumorseg.checkpoint import resolve_checkpoint
+
+    src = resolve_checkpoint(path)
+    ckpt = load_checkpoint(src)
+    try:
+        model.load_state_dict(ckpt["state_dict"])
+    except RuntimeError:
+        m = ckpt.get("model", {})
+        raise CheckpointError(f"{src}: --init-from needs the same network; it holds {m.get('name')} "
+                              f"{m.get('kwargs')}. Train with --model {m.get('name')} --model-kwargs "
+                              f"'{json.dumps(m.get('kwargs', {}))}'.") from None
+    log.info("initialised weights from %s", src)
 
 
 def _step_losses(env: D.DistEnv, prefix: torch.Tensor, local: list[tuple[float, int]], skip: int) -> torch.Tensor:
