@@ -16,7 +16,8 @@ log = logging.getLogger("tumorseg")
 # train options that a --preset may set; None on the command line means "not given"
 _OVERRIDABLE = ("model", "epochs", "batch_size", "lr", "image_size", "loss", "optimizer", "weight_decay",
                 "augment", "scheduler", "warmup_epochs", "select_metric", "early_stop_patience",
-                "grad_clip", "precision", "compile", "checkpoint_every_steps", "cache", "grid_every")
+                "grad_clip", "precision", "compile", "checkpoint_every_steps", "cache", "grid_every",
+                "intensity", "init_from", "split_file")
 
 
 def _json_kwargs(text: str | None) -> dict:
@@ -131,6 +132,12 @@ def _add_train_options(p: argparse.ArgumentParser, data_required: bool = True) -
                    help="decode slices once into an on-disk cache and memory-map them "
                         "(default DIR: $TUMORSEG_CACHE or ~/.cache/tumorseg)")
     p.add_argument("--max-slices", type=int, default=None, help="use only the first N slices (quick trials)")
+    p.add_argument("--intensity", default=None, choices=["none", "p99"],
+                   help="per-slice intensity normalisation (default: none; p99 makes sources look alike)")
+    p.add_argument("--init-from", default=None, metavar="CKPT",
+                   help="start from this checkpoint's weights (fine-tuning; 'default' = the bundled model)")
+    p.add_argument("--split-file", default=None, metavar="JSON",
+                   help="use this split.json (train/val/test case ids) instead of splitting")
     p.add_argument("--grid-every", type=int, default=None, metavar="N",
                    help="save a prediction grid every N epochs (default: 2; 0: never)")
     _add_data_options(p)

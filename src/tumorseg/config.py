@@ -32,6 +32,8 @@ class TrainConfig:
     optimizer: str = "adam"
     loss: str = "dice"
     image_size: int = 256
+    intensity: str = "none"  # per-slice intensity normalisation (tumorseg.data.intensity): none, p99
+    init_from: str | None = None  # start from this checkpoint's weights (fine-tuning); same model and kwargs
     seed: int = 42
     device: str = "auto"
     split_fractions: tuple[float, float, float] = (0.7, 0.2, 0.1)

@@ -60,3 +60,34 @@ def test_augmentation_keeps_masks_binary_and_shapes():
         assert set(b.unique().tolist()) <= {0.0, 1.0}
         assert 0 <= a.min() and a.max() <= 1
     assert build_transform("none") is None
+
+
+def test_presence_gate_empties_low_confidence_or_small_findings():
+    prob = np.zeros((32, 32), np.float32)
+    prob[2:4, 2:4] = 0.6  # 4 px, peak 0.6
+    assert binarize(prob, 0.5)[2, 2]  # no gate: marked
+    assert not binarize(prob, 0.5, presence_prob=0.7).any()  # peak below the gate: "no tumour"
+    assert not binarize(prob, 0.5, presence_px=5).any()  # largest component 4 px < 5
+    assert binarize(prob, 0.5, presence_prob=0.55, presence_px=4).sum() == 4  # both gates passed
+    # pixel counts are at the model's resolution: 4 px at 32² are 16 px at 64²
+    big = np.kron(prob, np.ones((2, 2), np.float32))
+    assert binarize(big, 0.5, presence_px=4, model_size=32).sum() == 16
+    assert not binarize(big, 0.5, presence_px=5, model_size=32).any()
+
+
+def test_calibration_with_tumour_free_slices_picks_a_gate_that_meets_the_fp_limit():
+    # 4 tumour slices (a bright 6×6 square, p = 0.9) and 6 tumour-free slices with a faint 3×3 blob (p = 0.6)
+    images = np.zeros((10, 16, 16), np.uint8)
+    masks = np.zeros((10, 16, 16), bool)
+    for i in range(4):
+        masks[i, 4:10, 4:10] = True
+        images[i][masks[i]] = 230
+    for i in range(4, 10):
+        images[i, 2:5, 2:5] = 153
+    recs = [SliceRecord(str(i), f"{i}.png") for i in range(10)]
+    best = calibrate(_Const(), SliceArrays(images, masks, recs), try_tta=False, max_fp_rate=0.0)
+    assert best["val_fp_rate"] == 0.0 and best["val_detection"] == 1.0 and best["val_dice"] == 1.0
+    assert best["presence_prob"] > 0.6 or best["presence_px"] > 9 or best["threshold"] >= 0.6
+    # without tumour-free slices the gate stays off
+    only_pos = calibrate(_Const(), SliceArrays(images[:4], masks[:4], recs[:4]), try_tta=False)
+    assert only_pos["presence_prob"] == 0 and only_pos["presence_px"] == 0 and only_pos["val_fp_rate"] is None

@@ -50,3 +50,27 @@ def test_run_saves_and_a_resumed_trainer_restores(trainer):
     again = Trainer(trainer.cfg, trainer.env, resume=True, progress=False)
     again.setup(trainer.data)
     assert again.finished and again.history == result.history  # nothing left to train
+
+
+def test_init_from_starts_from_the_checkpoints_weights_and_refuses_another_network(synthetic_dataset, tmp_path):
+    import torch
+
+    from conftest import tiny_checkpoint
+    from tumorseg.errors import CheckpointError
+    from tumorseg.models.checkpoint import load_checkpoint
+
+    src = tiny_checkpoint(tmp_path / "src.pt", image_size=32)
+    kwargs = load_checkpoint(src)["model"]["kwargs"]
+    cfg = TrainConfig(data=str(synthetic_dataset), out=str(tmp_path / "ft"), model="unet", model_kwargs=kwargs,
+                      image_size=32, epochs=1, batch_size=4, device="cpu", init_from=str(src), intensity="p99")
+    env = D.DistEnv()
+    t = Trainer(cfg, env, progress=False)
+    t.setup(prepare_data(cfg, t.out, env, progress=False))
+    want = load_checkpoint(src)["state_dict"]
+    assert all(torch.equal(v, want[k]) for k, v in t.model.state_dict().items())
+    other = TrainConfig(data=str(synthetic_dataset), out=str(tmp_path / "ft2"), model="unet",
+                        model_kwargs={"width": 4, "levels": 2}, image_size=32, epochs=1, batch_size=4, device="cpu",
+                        init_from=str(src))
+    t2 = Trainer(other, env, progress=False)
+    with pytest.raises(CheckpointError, match="--init-from needs the same network"):
+        t2.setup(prepare_data(other, t2.out, env, progress=False))

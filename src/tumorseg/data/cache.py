@@ -139,7 +139,8 @@ def _build(records: Sequence[SliceRecord], image_size: int, entry: Path, key_inf
         n = len(records)
         bar = tqdm(total=n, desc="building slice cache", unit="img", disable=not progress, leave=False)
         for start in range(0, n, CHUNK):
-            part = load_checked(list(records[start:start + CHUNK]), image_size, source, progress=False)
+            part = load_checked(list(records[start:start + CHUNK]), image_size, source, progress=False,
+                                intensity=key_info.get("key_info", {}).get("intensity", "none"))
             if images is None:
                 images = np.lib.format.open_memmap(tmp / "images.npy", "w+", np.uint8, (n, *part.images.shape[1:]))
                 masks = np.lib.format.open_memmap(tmp / "masks.npy", "w+", np.bool_, (n, image_size, image_size))

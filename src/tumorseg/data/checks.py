@@ -135,12 +135,15 @@ def _structure(records: list[SliceRecord], problems: list[Problem]) -> None:
             problems.append(Problem(f"patient {patient}", f"patient spans classes: {', '.join(sorted(labs))}", fatal=False))
 
 
-def inspect_records(records: list[SliceRecord], image_size: int | None = None, progress: bool = False
-                    ) -> tuple[dict[str, Any], list[Problem], SliceArrays | None]:
+def inspect_records(records: list[SliceRecord], image_size: int | None = None, progress: bool = False,
+                    intensity: str = "none") -> tuple[dict[str, Any], list[Problem], SliceArrays | None]:
     """Decode every record once; return (summary, problems, arrays at ``image_size`` or ``None``).
 
-    Arrays are only built when ``image_size`` is given and no slice failed.
+    Arrays are only built when ``image_size`` is given and no slice failed; their images are normalised
+    with ``intensity`` (:mod:`tumorseg.data.intensity`) before resizing, as :func:`load_slice` does.
     """
+    from tumorseg.data.intensity import normalise
+
     c = _Collector()
     _structure(records, c.problems)
     n = len(records)
@@ -158,7 +161,7 @@ def inspect_records(records: list[SliceRecord], image_size: int | None = None, p
             continue
         c.add(rec, got.image, got.mask, (got.raw_min, got.raw_max, got.nonfinite))
         if image_size and not failed:
-            small = resize_channels(got.image, image_size)
+            small = resize_channels(normalise(got.image, intensity), image_size)
             if images is None:
                 images = np.empty((n, *small.shape), np.uint8)
             if small.shape != images.shape[1:]:
@@ -202,13 +205,14 @@ def check_dataset(path: str | Path, fmt: str = "auto", progress: bool = False, *
     return report
 
 
-def load_checked(records: list[SliceRecord], image_size: int, source: str = "", progress: bool = True) -> SliceArrays:
+def load_checked(records: list[SliceRecord], image_size: int, source: str = "", progress: bool = True,
+                 intensity: str = "none") -> SliceArrays:
     """Decode ``records`` at ``image_size`` with the check-data checks; what ``train`` uses.
 
     Raises:
         DataError: the report, when any problem would break training.
     """
-    summary, problems, arrays = inspect_records(records, image_size, progress)
+    summary, problems, arrays = inspect_records(records, image_size, progress, intensity)
     fatal = [p for p in problems if p.fatal]
     if fatal or arrays is None:
         report = DataReport(source or "dataset", "-", summary, problems)

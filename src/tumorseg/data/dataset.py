@@ -50,12 +50,13 @@ def resize_channels(img: np.ndarray, size: int) -> np.ndarray:
     return np.stack([resize_image(c, size) for c in img])
 
 
-def load_slice(record: SliceRecord, image_size: int) -> tuple[np.ndarray, np.ndarray]:
+def load_slice(record: SliceRecord, image_size: int, intensity: str = "none") -> tuple[np.ndarray, np.ndarray]:
     """Read one record at ``image_size``: ``((S, S) or (C, S, S) uint8, (S, S) bool)``.
 
     Any format (plain image files, ``.mat``, TIFF stacks, NIfTI volumes) goes
     through :func:`tumorseg.data.formats.load_record`, which applies that
-    format's intensity normalisation.
+    format's scaling to 8 bits; ``intensity`` (a mode of
+    :mod:`tumorseg.data.intensity`) is then applied at the native size.
 
     Raises:
         DataError: unreadable file, non-binary mask, or mask of another size
@@ -63,8 +64,10 @@ def load_slice(record: SliceRecord, image_size: int) -> tuple[np.ndarray, np.nda
     """
     from tumorseg.data.formats import load_record
 
+    from tumorseg.data.intensity import normalise
+
     loaded = load_record(record)
-    return resize_channels(loaded.image, image_size), resize_mask(loaded.mask, image_size)
+    return resize_channels(normalise(loaded.image, intensity), image_size), resize_mask(loaded.mask, image_size)
 
 
 def channels_of(images: np.ndarray) -> int:
@@ -72,7 +75,8 @@ def channels_of(images: np.ndarray) -> int:
     return 1 if images.ndim == 3 else int(images.shape[1])
 
 
-def load_slices(records: Sequence[SliceRecord], image_size: int, progress: bool = True) -> SliceArrays:
+def load_slices(records: Sequence[SliceRecord], image_size: int, progress: bool = True,
+                intensity: str = "none") -> SliceArrays:
     """Decode ``records`` into :class:`SliceArrays` at ``image_size`` × ``image_size``.
 
     The channel count is taken from the first record; all must agree.
@@ -81,7 +85,7 @@ def load_slices(records: Sequence[SliceRecord], image_size: int, progress: bool 
     masks = np.empty((n, image_size, image_size), dtype=bool)
     images = None
     for i, rec in enumerate(tqdm(records, desc="reading slices", unit="img", disable=not progress, leave=False)):
-        img, masks[i] = load_slice(rec, image_size)
+        img, masks[i] = load_slice(rec, image_size, intensity)
         if images is None:
             images = np.empty((n, *img.shape), dtype=np.uint8)
         if img.shape != images.shape[1:]:

@@ -24,7 +24,7 @@ from tumorseg.device import resolve_device
 from tumorseg.errors import DataError
 from tumorseg.evaluation.metrics import dice_iou, hd95, sensitivity_precision
 from tumorseg.evaluation.plots import prediction_grid
-from tumorseg.inference.postprocess import binarize, settings
+from tumorseg.inference.postprocess import apply as apply_post, settings
 from tumorseg.inference.predictor import predict_probabilities
 from tumorseg.models.checkpoint import load_checkpoint, model_from_checkpoint, resolve_checkpoint
 
@@ -72,7 +72,7 @@ def score_arrays(
     """
     post = post or {"threshold": threshold}
     probs = predict_probabilities(model, arrays.images, device, batch_size, tta=bool(post.get("tta", False)))
-    preds = np.stack([binarize(p, float(post["threshold"]), int(post.get("min_component_px", 0))) for p in probs])
+    preds = apply_post(probs, post)
     return score_masks(preds, arrays, distances), preds
 
 
@@ -181,7 +181,7 @@ def evaluate(
                 "(another dataset?). Use --split all to score every slice."
             )
     pre = ckpt["preprocessing"]
-    arrays = load_slices(records, int(pre["image_size"]))
+    arrays = load_slices(records, int(pre["image_size"]), intensity=pre.get("intensity", "none"))
     rows, preds = score_arrays(model, arrays, dev, batch_size=batch_size, post=settings(ckpt))
     summary = write_results(
         rows, arrays, preds, Path(out),

@@ -122,7 +122,8 @@ def _gallery(run: Path, cfg: dict, rows: list[dict], n: int = 4) -> str:
         recs = [records[str(r["case_id"]).removesuffix(".0")] for r in chosen if str(r["case_id"]).removesuffix(".0") in records]
         if not recs:
             continue
-        arrays = load_slices(recs, int(ckpt["preprocessing"]["image_size"]), progress=False)
+        arrays = load_slices(recs, int(ckpt["preprocessing"]["image_size"]), progress=False,
+                             intensity=ckpt["preprocessing"].get("intensity", "none"))
         scored, preds = score_arrays(model, arrays, "cpu", post=settings(ckpt), distances=False)
         shown = arrays.images if arrays.images.ndim == 3 else arrays.images[:, arrays.images.shape[1] // 2]  # (N, C, S, S)
         fig, axes = plt.subplots(len(recs), 3, figsize=(7.5, 2.5 * len(recs)), squeeze=False)

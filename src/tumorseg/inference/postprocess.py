@@ -3,10 +3,17 @@
 The settings live in a checkpoint under ``"postprocess"`` (chosen on
 validation data only, never on test data)::
 
-    {"threshold": 0.5, "tta": false, "min_component_px": 0}
+    {"threshold": 0.5, "tta": false, "min_component_px": 0, "presence_prob": 0.0, "presence_px": 0}
 
 ``min_component_px`` is counted at the model's input resolution and scaled by
 area for other output sizes.
+
+Tumour presence is a separate decision (a tumour-free slice must come out
+empty, but the component clean-up always keeps the largest blob so that it
+never erases a small real tumour): a slice is reported tumour-free when its
+highest probability is below ``presence_prob`` or its largest component has
+fewer than ``presence_px`` pixels (at the model's resolution). Both are 0
+(off) unless calibration on validation data with tumour-free slices chose them.
 """
 
 from __future__ import annotations
@@ -16,7 +23,8 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
-DEFAULTS: dict[str, Any] = {"threshold": 0.5, "tta": False, "min_component_px": 0}
+DEFAULTS: dict[str, Any] = {"threshold": 0.5, "tta": False, "min_component_px": 0, "presence_prob": 0.0,
+                            "presence_px": 0}
 
 
 def settings(checkpoint: dict[str, Any]) -> dict[str, Any]:
@@ -57,9 +65,31 @@ def component_labels(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return labels, np.bincount(labels.ravel())[1:]
 
 
-def binarize(prob: np.ndarray, threshold: float, min_component_px: int = 0, model_size: int | None = None) -> np.ndarray:
-    """Threshold a ``(H, W)`` probability map and clean it; ``model_size`` rescales ``min_component_px``."""
+def binarize(prob: np.ndarray, threshold: float, min_component_px: int = 0, model_size: int | None = None,
+             presence_prob: float = 0.0, presence_px: int = 0) -> np.ndarray:
+    """Threshold a ``(H, W)`` probability map, clean it and apply the presence gate (module docstring).
+
+    ``model_size`` rescales the pixel counts from the model's resolution to ``prob``'s.
+    Returns ``(H, W) bool``; all ``False`` when the gate says "no tumour".
+    """
     mask = prob > threshold
-    if min_component_px and model_size:
-        min_component_px = int(round(min_component_px * prob.size / (model_size * model_size)))
-    return remove_small_components(mask, min_component_px)
+    if model_size:
+        scale = prob.size / (model_size * model_size)
+        min_component_px = int(round(min_component_px * scale))
+        presence_px = int(round(presence_px * scale))
+    if presence_prob > 0 and mask.any() and float(prob.max()) < presence_prob:
+        return np.zeros_like(mask)
+    mask = remove_small_components(mask, min_component_px)
+    if presence_px > 0 and mask.any():
+        _, sizes = component_labels(mask)
+        if sizes.max() < presence_px:
+            return np.zeros_like(mask)
+    return mask
+
+
+def apply(probs: np.ndarray, post: dict[str, Any], model_size: int | None = None) -> np.ndarray:
+    """:func:`binarize` every map of ``(N, H, W)`` probabilities with settings ``post``; ``(N, H, W) bool``."""
+    p = {**DEFAULTS, **post}
+    return np.stack([binarize(m, float(p["threshold"]), int(p["min_component_px"]), model_size,
+                              float(p["presence_prob"]), int(p["presence_px"])) for m in probs]) if len(probs) else \
+        np.zeros(probs.shape, bool)

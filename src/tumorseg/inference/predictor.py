@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from tumorseg.data.dataset import resize_channels
+from tumorseg.data.intensity import normalise
 from tumorseg.device import resolve_device
 from tumorseg.errors import TumorsegError
 from tumorseg.inference.postprocess import binarize, settings
@@ -135,6 +136,7 @@ class Predictor:
         self.threshold: float = float(self.post["threshold"])
         self.name: str = checkpoint["model"]["name"]
         self.in_channels: int = int(pre.get("in_channels", 1))
+        self.intensity: str = str(pre.get("intensity", "none"))
         if tta is not None:
             self.post["tta"] = bool(tta)
 
@@ -188,7 +190,7 @@ class Predictor:
             chunk = images[sl]
             for im in chunk:
                 self.check_channels(im)
-            small = np.stack([resize_channels(im, self.image_size) for im in chunk])
+            small = np.stack([resize_channels(normalise(im, self.intensity), self.image_size) for im in chunk])
             probs = self.predict_small(small, batch_size)
             for im, p in zip(chunk, probs):
                 if p.shape != im.shape[-2:]:
@@ -219,5 +221,7 @@ class Predictor:
         return self.binarize(self.probabilities([image])[0])
 
     def binarize(self, prob: np.ndarray) -> np.ndarray:
-        """Apply the checkpoint's threshold and small-component removal to one ``(H, W)`` map."""
-        return binarize(prob, self.threshold, int(self.post["min_component_px"]), self.image_size)
+        """Apply the checkpoint's threshold, small-component removal and tumour-presence gate to one ``(H, W)`` map."""
+        return binarize(prob, self.threshold, int(self.post["min_component_px"]), self.image_size,
+                        presence_prob=float(self.post.get("presence_prob", 0.0)),
+                        presence_px=int(self.post.get("presence_px", 0)))

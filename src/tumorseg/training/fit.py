@@ -70,11 +70,12 @@ def prepare_data(cfg: TrainConfig, out: Path, env: D.DistEnv | None = None, spli
     log.info("data: %d slices (%s-grouped split) → train %d, val %d, test %d",
              len(records), grouped_by, *(len(split[k]) for k in ("train", "val", "test")))
     if cfg.cache is None:
-        arrays = load_checked(records, cfg.image_size, str(cfg.data), progress=progress)  # stops with check-data's report
+        arrays = load_checked(records, cfg.image_size, str(cfg.data), progress=progress, intensity=cfg.intensity)  # stops with check-data's report
         return {k: arrays.subset([index[c] for c in ids]) for k, ids in split.items()}
     from tumorseg.data.cache import cached_slices, resolve_cache_dir, split_views
 
-    cache_dir, key = resolve_cache_dir(cfg.cache), {"format": cfg.data_format, "options": cfg.data_options}
+    cache_dir, key = resolve_cache_dir(cfg.cache), {"format": cfg.data_format, "options": cfg.data_options,
+                                                     "intensity": cfg.intensity}
     # every node builds its own entry (a cache folder on node-local disk); a shared folder is built once: the
     # builds race harmlessly to one atomic rename
     on_main(env, lambda: cached_slices(records, cfg.image_size, cache_dir, key, str(cfg.data), progress), per_node=True)
@@ -137,9 +138,10 @@ def finish(cfg: TrainConfig, out: Path, data: dict[str, SliceArrays], device: to
     post = settings(ckpt)
     if cfg.calibrate and len(data["val"]):
         found = calibrate(best, data["val"], device, cfg.batch_size)
-        post = {k: found[k] for k in ("threshold", "tta", "min_component_px")}
+        post = {k: found[k] for k in ("threshold", "tta", "min_component_px", "presence_prob", "presence_px")}
         ckpt["postprocess"] = post
-        ckpt["metrics"] = {**ckpt.get("metrics", {}), "val_dice_calibrated": found["val_dice"]}
+        ckpt["metrics"] = {**ckpt.get("metrics", {}), "val_dice_calibrated": found["val_dice"],
+                           "val_fp_rate_calibrated": found["val_fp_rate"], "val_detection_calibrated": found["val_detection"]}
         save_checkpoint(ckpt, out / "best.pt")
     if cfg.evaluate_test and len(data["test"]):
         rows, preds = score_arrays(best, data["test"], device, batch_size=cfg.batch_size, post=post)

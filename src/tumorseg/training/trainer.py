@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import json
 import logging
 import math
 import os
@@ -36,7 +37,7 @@ from tumorseg.evaluation.evaluate import score_arrays
 from tumorseg.evaluation.metrics import dice_iou_tensors
 from tumorseg.evaluation.plots import loss_curve, prediction_grid
 from tumorseg.models import build_model, input_stride, returns_logits, to_probabilities
-from tumorseg.models.checkpoint import load_checkpoint, make_checkpoint, save_checkpoint
+from tumorseg.models.checkpoint import load_checkpoint, make_checkpoint, resolve_checkpoint, save_checkpoint
 from tumorseg.training import distributed as D
 from tumorseg.training.losses import build_loss
 from tumorseg.training.signals import StopRequest, TrainingInterrupted
@@ -95,7 +96,7 @@ def on_main(env: D.DistEnv, fn, per_node: bool = False) -> None:
 
 def _preprocessing(cfg: TrainConfig) -> dict[str, Any]:
     return {"image_size": cfg.image_size, "in_channels": int(cfg.model_kwargs.get("in_channels", 1)), "scale": "x/255",
-            "threshold": cfg.threshold, **cfg.input_spec}
+            "threshold": cfg.threshold, "intensity": cfg.intensity, **cfg.input_spec}
 
 
 def _make_optimizer(cfg: TrainConfig, model: torch.nn.Module) -> torch.optim.Optimizer:
@@ -137,6 +138,25 @@ class TrainResult:
     history: list[dict[str, Any]] = field(default_factory=list)
     step_losses: dict[int, list[float]] = field(default_factory=dict)  # epoch -> global mean loss of each step
     stopped_early: bool = False
+
+
+def init_weights(model: torch.nn.Module, path: str) -> None:
+    """Load the weights of checkpoint ``path`` (``--init-from``; ``default`` = the bundled model) into ``model``.
+
+    Raises:
+        CheckpointError: the checkpoint's network differs from ``model`` (the message names the model and
+            kwargs to train with).
+    """
+    src = resolve_checkpoint(path)
+    ckpt = load_checkpoint(src)
+    try:
+        model.load_state_dict(ckpt["state_dict"])
+    except RuntimeError:
+        m = ckpt.get("model", {})
+        raise CheckpointError(f"{src}: --init-from needs the same network; it holds {m.get('name')} "
+                              f"{m.get('kwargs')}. Train with --model {m.get('name')} --model-kwargs "
+                              f"'{json.dumps(m.get('kwargs', {}))}'.") from None
+    log.info("initialised weights from %s", src)
 
 
 def write_history(history: list[dict[str, Any]], path: Path) -> None:
@@ -256,6 +276,8 @@ class Trainer:
         if self.last is not None:
             self.restore(self.last)
         else:
+            if cfg.init_from:
+                init_weights(self.model, cfg.init_from)
             torch.manual_seed(cfg.seed + env.rank)  # ranks draw different dropout masks; rank 0 = single process
         val = data["val"]
         self.grid_idx = np.linspace(0, len(val) - 1, num=min(4, len(val)), dtype=int)

@@ -1,0 +1,103 @@
+"""Build the T1-contrast training set of the bundled ``t1c`` model: figshare slices plus tumour-free LGG slices.
+
+figshare (Cheng et al.) has a tumour on every slice, so a model trained on it
+alone marks a tumour on every slice of a real volume. This script writes a
+paired-folder dataset (``images/``, ``masks/``, ``metadata.csv``) that adds the
+LGG slices whose mask is empty (no FLAIR abnormality, so no tumour): their
+post-contrast channel (the same contrast as figshare) and, for training
+patients only, their pre-contrast channel (more varied negatives). It also
+writes ``split.json``:
+
+* figshare: the train/val case ids stored in ``--base`` (the bundled model's
+  90/10 patient split), so fine-tuning from it never trains on its val patients;
+* LGG: patients dealt by a seeded shuffle into train / val / test
+  (``--lgg-val``, ``--lgg-test`` patients); val and test hold post-contrast
+  slices only (the input the model is for).
+
+figshare images are linked, not copied. Nothing here is written into the
+repository: pass an ``--out`` outside it.
+
+    python scripts/prepare_t1c_data.py --figshare ../shared/data/figshare \\
+        --lgg ../shared/data/lgg/kaggle_3m --out /tmp/t1c-data
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import random
+import sys
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from tumorseg.models.checkpoint import load_checkpoint, resolve_checkpoint
+from tumorseg.data.formats.lgg import read_tif_channels
+from tumorseg.data.imageio import read_mask
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--figshare", required=True, type=Path)
+    ap.add_argument("--lgg", required=True, type=Path)
+    ap.add_argument("--out", required=True, type=Path)
+    ap.add_argument("--base", default="default", help="checkpoint whose stored train/val split figshare keeps")
+    ap.add_argument("--lgg-val", type=int, default=6)
+    ap.add_argument("--lgg-test", type=int, default=6)
+    ap.add_argument("--seed", type=int, default=42)
+    a = ap.parse_args(argv)
+
+    base = load_checkpoint(resolve_checkpoint(a.base))
+    fs_split = base.get("split") or {}
+    if not fs_split.get("train"):
+        sys.exit(f"{a.base}: holds no stored split; pass a checkpoint trained on figshare.")
+    (a.out / "images").mkdir(parents=True, exist_ok=True)
+    (a.out / "masks").mkdir(parents=True, exist_ok=True)
+    rows, split = [], {"train": [], "val": [], "test": []}
+
+    with open(a.figshare / "metadata.csv", newline="") as f:
+        meta = {r["index"]: r for r in csv.DictReader(f) if r["split"] == "dev"}
+    where = {c: k for k in ("train", "val", "test") for c in fs_split.get(k, [])}
+    for idx, r in meta.items():
+        for sub in ("images", "masks"):
+            link = a.out / sub / f"{idx}.png"
+            if not link.exists():
+                link.symlink_to((a.figshare / sub / f"{idx}.png").resolve())
+        rows.append({"index": idx, "patient_group": r["patient_group"], "label_name": r["label_name"], "source": "figshare"})
+        split[where.get(idx, "train")].append(idx)
+
+    patients = sorted(d for d in a.lgg.iterdir() if d.is_dir() and d.name.startswith("TCGA_"))
+    order = patients[:]
+    random.Random(a.seed).shuffle(order)
+    role = {p.name: "val" for p in order[: a.lgg_val]}
+    role |= {p.name: "test" for p in order[a.lgg_val: a.lgg_val + a.lgg_test]}
+    empty = np.zeros((256, 256), np.uint8)
+    n_neg = {"train": 0, "val": 0, "test": 0}
+    for d in patients:
+        part = role.get(d.name, "train")
+        for mask_path in sorted(d.glob("*_mask.tif")):
+            if read_mask(mask_path).any():
+                continue  # a FLAIR abnormality: not a known tumour-free T1 slice
+            img = read_tif_channels(mask_path.with_name(mask_path.name.replace("_mask", "")))
+            channels = {"post": 2, "pre": 0} if part == "train" else {"post": 2}
+            for name, c in channels.items():
+                cid = f"{mask_path.stem[: -len('_mask')]}_{name}"
+                Image.fromarray(img[c]).save(a.out / "images" / f"{cid}.png")
+                Image.fromarray(empty[: img.shape[1], : img.shape[2]]).save(a.out / "masks" / f"{cid}.png")
+                rows.append({"index": cid, "patient_group": d.name, "label_name": "no tumour", "source": f"lgg-{name}"})
+                split[part].append(cid)
+                n_neg[part] += 1
+    with open(a.out / "metadata.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=["index", "patient_group", "label_name", "source"])
+        w.writeheader()
+        w.writerows(rows)
+    (a.out / "split.json").write_text(json.dumps({"grouped_by": "patient", **split}, indent=1))
+    print(json.dumps({"slices": {k: len(v) for k, v in split.items()}, "tumour_free": n_neg,
+                      "lgg_patients": {k: sorted(p for p, r in role.items() if r == k) for k in ("val", "test")}}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
