@@ -23,7 +23,7 @@ import numpy as np
 
 from tumorseg.config import TrainConfig
 from tumorseg.data import read_dataset
-from tumorseg.data.splits import kfold_split, save_split
+from tumorseg.data.splits import grouped_by, kfold_split, save_split
 from tumorseg.evaluation.evaluate import SCORES, summarise
 from tumorseg.training.fit import fit
 
@@ -39,7 +39,7 @@ def fold_splits(cfg: TrainConfig, folds: int, out: Path) -> list[Path]:
     (out / "splits").mkdir(parents=True, exist_ok=True)
     for k in range(folds):
         path = out / "splits" / f"fold_{k}.json"
-        save_split(kfold_split(records, folds, k, cfg.seed), path, "patient" if all(r.patient for r in records) else "slice")
+        save_split(kfold_split(records, folds, k, cfg.seed), path, grouped_by(records))
         paths.append(path)
     return paths
 

@@ -28,7 +28,7 @@ from tumorseg.config import TrainConfig
 from tumorseg.data import read_dataset, split_records
 from tumorseg.data.checks import load_checked
 from tumorseg.data.dataset import SliceArrays
-from tumorseg.data.splits import load_split, save_split
+from tumorseg.data.splits import grouped_by, load_split, save_split
 from tumorseg.errors import DataError, TumorsegError
 from tumorseg.evaluation.evaluate import score_arrays, write_results
 from tumorseg.inference.calibrate import calibrate
@@ -60,15 +60,15 @@ def prepare_data(cfg: TrainConfig, out: Path, env: D.DistEnv | None = None, spli
             raise DataError(f"{split_path}: case '{unknown[0]}' (and {len(unknown) - 1} more) not in {cfg.data}.")
     else:
         split = split_records(records, cfg.split_fractions, cfg.seed)
-    grouped_by = "patient" if all(r.patient for r in records) else "slice"
+    grouping = grouped_by(records)
     if env.is_main:
-        save_split(split, out / "split.json", grouped_by)
+        save_split(split, out / "split.json", grouping)
     for name in ("train", "val"):
         if not split[name]:
             raise DataError(f"{cfg.data}: too few slices/patients ({len(records)}) to make a '{name}' split.")
     index = {r.case_id: i for i, r in enumerate(records)}
     log.info("data: %d slices (%s-grouped split) → train %d, val %d, test %d",
-             len(records), grouped_by, *(len(split[k]) for k in ("train", "val", "test")))
+             len(records), grouping, *(len(split[k]) for k in ("train", "val", "test")))
     if cfg.cache is None:
         arrays = load_checked(records, cfg.image_size, str(cfg.data), progress=progress)  # stops with check-data's report
         return {k: arrays.subset([index[c] for c in ids]) for k, ids in split.items()}
