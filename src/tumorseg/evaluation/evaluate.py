@@ -9,7 +9,6 @@ Layout written to ``out``::
 
 from __future__ import annotations
 
-import csv
 import json
 import logging
 from pathlib import Path
@@ -23,6 +22,7 @@ from tumorseg.data import SliceArrays, load_slices, read_dataset
 from tumorseg.device import resolve_device
 from tumorseg.errors import DataError
 from tumorseg.evaluation.metrics import dice_iou, hd95, sensitivity_precision
+from tumorseg.evaluation.per_case import write_per_case
 from tumorseg.evaluation.plots import prediction_grid
 from tumorseg.inference.postprocess import binarize, settings
 from tumorseg.inference.predictor import predict_probabilities
@@ -123,10 +123,7 @@ def write_results(rows: list[dict[str, Any]], arrays: SliceArrays, preds: np.nda
     out.mkdir(parents=True, exist_ok=True)
     summary = {**summarise(rows), **(extra or {})}
     (out / "metrics.json").write_text(json.dumps(summary, indent=2))
-    with open(out / "per_case.csv", "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
+    write_per_case(rows, out / "per_case.csv")
     order = np.argsort([r["dice"] for r in rows])
     picks = list(dict.fromkeys([order[-1], order[-2] if len(order) > 1 else order[-1], order[len(order) // 2], order[1] if len(order) > 1 else order[0], order[0]]))
     prediction_grid(
