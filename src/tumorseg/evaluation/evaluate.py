@@ -24,7 +24,7 @@ from tumorseg.errors import DataError
 from tumorseg.evaluation.metrics import dice_iou, hd95, sensitivity_precision
 from tumorseg.evaluation.per_case import write_per_case
 from tumorseg.evaluation.plots import prediction_grid
-from tumorseg.inference.postprocess import binarize, settings
+from tumorseg.inference import postprocess
 from tumorseg.inference.predictor import predict_probabilities
 from tumorseg.models.checkpoint import load_checkpoint, model_from_checkpoint, resolve_checkpoint
 
@@ -72,7 +72,7 @@ def score_arrays(
     """
     post = post or {"threshold": threshold}
     probs = predict_probabilities(model, arrays.images, device, batch_size, tta=bool(post.get("tta", False)))
-    preds = np.stack([binarize(p, float(post["threshold"]), int(post.get("min_component_px", 0))) for p in probs])
+    preds = postprocess.apply(probs, post)
     return score_masks(preds, arrays, distances), preds
 
 
@@ -179,7 +179,7 @@ def evaluate(
             )
     pre = ckpt["preprocessing"]
     arrays = load_slices(records, int(pre["image_size"]))
-    rows, preds = score_arrays(model, arrays, dev, batch_size=batch_size, post=settings(ckpt))
+    rows, preds = score_arrays(model, arrays, dev, batch_size=batch_size, post=postprocess.settings(ckpt))
     summary = write_results(
         rows, arrays, preds, Path(out),
         extra={"checkpoint": str(checkpoint), "model": ckpt["model"]["name"], "data": str(data), "split": split},
