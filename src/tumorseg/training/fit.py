@@ -35,7 +35,7 @@ from tumorseg.inference.calibrate import calibrate
 from tumorseg.inference.postprocess import settings
 from tumorseg.models.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
 from tumorseg.training import distributed as D
-from tumorseg.training.trainer import Trainer, TrainResult, on_main
+from tumorseg.training.trainer import Trainer, TrainResult
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +77,7 @@ def prepare_data(cfg: TrainConfig, out: Path, env: D.DistEnv | None = None, spli
     cache_dir, key = resolve_cache_dir(cfg.cache), {"format": cfg.data_format, "options": cfg.data_options}
     # every node builds its own entry (a cache folder on node-local disk); a shared folder is built once: the
     # builds race harmlessly to one atomic rename
-    on_main(env, lambda: cached_slices(records, cfg.image_size, cache_dir, key, str(cfg.data), progress), per_node=True)
+    D.on_main(env, lambda: cached_slices(records, cfg.image_size, cache_dir, key, str(cfg.data), progress), per_node=True)
     arrays = cached_slices(records, cfg.image_size, cache_dir, key, str(cfg.data), build=False)
     return {k: split_views(arrays, [index[c] for c in ids], in_memory=k != "train") for k, ids in split.items()}
 
