@@ -130,7 +130,7 @@ def _add_train_options(p: argparse.ArgumentParser, data_required: bool = True) -
                    help="also write last.pt every K optimizer steps (default: at epoch ends only)")
     p.add_argument("--cache", nargs="?", const="default", default=None, metavar="DIR",
                    help="decode slices once into an on-disk cache and memory-map them "
-                        "(default DIR: $TUMORSEG_CACHE or ~/.cache/tumorseg)")
+                        "(default DIR: $TUMORSEG_CACHE_DIR or ~/.cache/tumorseg)")
     p.add_argument("--max-slices", type=int, default=None, help="use only the first N slices (quick trials)")
     p.add_argument("--intensity", default=None, choices=["none", "p99"],
                    help="per-slice intensity normalisation (default: none; p99 makes sources look alike)")

@@ -45,3 +45,13 @@ def test_summary_counts_empty_predictions_and_wrong_places_apart():
     s = summarise(rows)
     assert (s["n_missed"], s["n_no_overlap"]) == (1, 2)
     assert abs(s["mean_dice"] - 0.8 / 3) < 1e-9  # the misses stay in the mean as 0
+
+
+def test_per_case_csv_round_trip_keeps_text_ids_and_numbers(tmp_path):
+    from tumorseg.evaluation.per_case import read_per_case, write_per_case
+
+    rows = [{"case_id": "0012", "patient": "7", "label": "glioma", "dice": 0.5, "iou": 1 / 3, "hd95_px": float("inf"),
+             "tumour_area_px": 40, "tumour_fraction": 0.01, "predicted_area_px": 0, "fold": "fold_0"}]
+    write_per_case(rows, tmp_path / "per_case.csv")
+    back = read_per_case(tmp_path / "per_case.csv")
+    assert back == rows and isinstance(back[0]["tumour_area_px"], int)

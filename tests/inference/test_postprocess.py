@@ -91,3 +91,16 @@ def test_calibration_with_tumour_free_slices_picks_a_gate_that_meets_the_fp_limi
     # without tumour-free slices the gate stays off
     only_pos = calibrate(_Const(), SliceArrays(images[:4], masks[:4], recs[:4]), try_tta=False)
     assert only_pos["presence_prob"] == 0 and only_pos["presence_px"] == 0 and only_pos["val_fp_rate"] is None
+
+
+def test_calibration_grid_gives_the_masks_apply_gives():
+    from tumorseg.inference.postprocess import apply, variants
+
+    rng = np.random.default_rng(0)
+    probs = rng.random((3, 24, 24)).astype(np.float32) ** 3  # speckle: many small components at every threshold
+    seen = 0
+    for thr, min_px, masks, _ in variants(probs, (0.3, 0.6), (0, 2, 5)):
+        assert np.array_equal(masks, apply(probs, {"threshold": thr, "min_component_px": min_px})), (thr, min_px)
+        seen += 1
+    assert seen == 6
+    assert apply(probs[0], {"threshold": 0.6}).shape == (24, 24)

@@ -61,15 +61,15 @@ def test_init_from_starts_from_the_checkpoints_weights_and_refuses_another_netwo
 
     src = tiny_checkpoint(tmp_path / "src.pt", image_size=32)
     kwargs = load_checkpoint(src)["model"]["kwargs"]
-    cfg = TrainConfig(data=str(synthetic_dataset), out=str(tmp_path / "ft"), model="unet", model_kwargs=kwargs,
+    cfg = TrainConfig(data=str(synthetic_dataset), out=str(tmp_path / "ft"), model="seed-ae", model_kwargs=kwargs,
                       image_size=32, epochs=1, batch_size=4, device="cpu", init_from=str(src), intensity="p99")
     env = D.DistEnv()
     t = Trainer(cfg, env, progress=False)
     t.setup(prepare_data(cfg, t.out, env, progress=False))
     want = load_checkpoint(src)["state_dict"]
     assert all(torch.equal(v, want[k]) for k, v in t.model.state_dict().items())
-    other = TrainConfig(data=str(synthetic_dataset), out=str(tmp_path / "ft2"), model="unet",
-                        model_kwargs={"width": 4, "levels": 2}, image_size=32, epochs=1, batch_size=4, device="cpu",
+    other = TrainConfig(data=str(synthetic_dataset), out=str(tmp_path / "ft2"), model="seed-ae",
+                        model_kwargs={"width": 8}, image_size=32, epochs=1, batch_size=4, device="cpu",
                         init_from=str(src))
     t2 = Trainer(other, env, progress=False)
     with pytest.raises(CheckpointError, match="--init-from needs the same network"):

@@ -9,7 +9,6 @@ Layout written to ``out``::
 
 from __future__ import annotations
 
-import csv
 import json
 import logging
 from pathlib import Path
@@ -23,8 +22,9 @@ from tumorseg.data import SliceArrays, load_slices, read_dataset
 from tumorseg.device import resolve_device
 from tumorseg.errors import DataError
 from tumorseg.evaluation.metrics import dice_iou, hd95, sensitivity_precision
+from tumorseg.evaluation.per_case import write_per_case
 from tumorseg.evaluation.plots import prediction_grid
-from tumorseg.inference.postprocess import apply as apply_post, settings
+from tumorseg.inference import postprocess
 from tumorseg.inference.predictor import predict_probabilities
 from tumorseg.models.checkpoint import load_checkpoint, model_from_checkpoint, resolve_checkpoint
 
@@ -72,7 +72,7 @@ def score_arrays(
     """
     post = post or {"threshold": threshold}
     probs = predict_probabilities(model, arrays.images, device, batch_size, tta=bool(post.get("tta", False)))
-    preds = apply_post(probs, post)
+    preds = postprocess.apply(probs, post)
     return score_masks(preds, arrays, distances), preds
 
 
@@ -123,10 +123,7 @@ def write_results(rows: list[dict[str, Any]], arrays: SliceArrays, preds: np.nda
     out.mkdir(parents=True, exist_ok=True)
     summary = {**summarise(rows), **(extra or {})}
     (out / "metrics.json").write_text(json.dumps(summary, indent=2))
-    with open(out / "per_case.csv", "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
+    write_per_case(rows, out / "per_case.csv")
     order = np.argsort([r["dice"] for r in rows])
     picks = list(dict.fromkeys([order[-1], order[-2] if len(order) > 1 else order[-1], order[len(order) // 2], order[1] if len(order) > 1 else order[0], order[0]]))
     prediction_grid(
@@ -181,8 +178,8 @@ def evaluate(
                 "(another dataset?). Use --split all to score every slice."
             )
     pre = ckpt["preprocessing"]
-    arrays = load_slices(records, int(pre["image_size"]), intensity=pre.get("intensity", "none"))
-    rows, preds = score_arrays(model, arrays, dev, batch_size=batch_size, post=settings(ckpt))
+    arrays = load_slices(records, int(pre["image_size"]))
+    rows, preds = score_arrays(model, arrays, dev, batch_size=batch_size, post=postprocess.settings(ckpt))
     summary = write_results(
         rows, arrays, preds, Path(out),
         extra={"checkpoint": str(checkpoint), "model": ckpt["model"]["name"], "data": str(data), "split": split},

@@ -25,7 +25,7 @@ from torch import nn
 
 from tumorseg.data import SliceArrays
 from tumorseg.evaluation.metrics import dice_iou
-from tumorseg.inference.postprocess import component_labels, keep_components
+from tumorseg.inference.postprocess import variants
 from tumorseg.inference.predictor import predict_probabilities
 
 log = logging.getLogger(__name__)
@@ -58,46 +58,24 @@ def calibrate(model: nn.Module, val: SliceArrays, device: torch.device | str = "
     for tta in ((False, True) if try_tta else (False,)):
         probs = predict_probabilities(model, val.images, device, batch_size, tta=tta)
         peak = probs.reshape(len(probs), -1).max(1)
-        for thr in THRESHOLDS:
-            raw = probs > thr
-            cleaned, largest = _cleaned_variants(raw, MIN_COMPONENT_PX)
-            for min_px in MIN_COMPONENT_PX:
-                preds = cleaned[min_px]
-                dice = dice_iou(torch.from_numpy(preds), truth)[0]
-                marked = preds.reshape(len(preds), -1).any(1)
-                for pp, px in gates:
-                    gated = (peak < pp) | (largest < px)
-                    d = np.where(gated, negative.astype(np.float64), dice)
-                    m = marked & ~gated
-                    pos_dice = float(d[positive].mean()) if has_pos else float(d.mean())
-                    fp = float(m[negative].mean()) if has_neg else None
-                    if not tta and thr == 0.5 and min_px == 0 and pp == 0 and px == 0:
-                        default = pos_dice
-                    found = {"threshold": thr, "tta": tta, "min_component_px": min_px, "presence_prob": pp,
-                             "presence_px": px, "val_dice": pos_dice, "val_fp_rate": fp,
-                             "val_detection": float(m[positive].mean()) if has_pos else None}
-                    ok = fp is None or fp <= max_fp_rate + 1e-12
-                    # eligible first, then fewer false positives only while none is eligible, then Dice
-                    key = (ok, 0.0 if ok else -fp, pos_dice)
-                    candidates.append((key, found))
+        for thr, min_px, preds, largest in variants(probs, THRESHOLDS, MIN_COMPONENT_PX):
+            dice = dice_iou(torch.from_numpy(preds), truth)[0]
+            marked = preds.reshape(len(preds), -1).any(1)
+            for pp, px in gates:
+                gated = (peak < pp) | (largest < px)
+                d = np.where(gated, negative.astype(np.float64), dice)
+                m = marked & ~gated
+                pos_dice = float(d[positive].mean()) if has_pos else float(d.mean())
+                fp = float(m[negative].mean()) if has_neg else None
+                if not tta and thr == 0.5 and min_px == 0 and pp == 0 and px == 0:
+                    default = pos_dice
+                found = {"threshold": thr, "tta": tta, "min_component_px": min_px, "presence_prob": pp,
+                         "presence_px": px, "val_dice": pos_dice, "val_fp_rate": fp,
+                         "val_detection": float(m[positive].mean()) if has_pos else None}
+                ok = fp is None or fp <= max_fp_rate + 1e-12
+                # eligible first, then fewer false positives only while none is eligible, then Dice
+                candidates.append(((ok, 0.0 if ok else -fp, pos_dice), found))
     best = max(candidates, key=lambda c: c[0])[1]
     best["val_dice_default"] = default
     log.info("calibration on %d val slices (%d tumour-free): %s", len(val), int(negative.sum()), best)
     return best
-
-
-def _cleaned_variants(raw: np.ndarray, min_pxs: tuple[int, ...]) -> tuple[dict[int, np.ndarray], np.ndarray]:
-    """``remove_small_components`` of every ``(N, H, W)`` mask for each ``min_px`` (each mask labelled once),
-    and the size of each mask's largest component ``(N,)`` (0 when empty; the clean-up always keeps it)."""
-    out = {m: raw.copy() if m > 0 else raw for m in min_pxs}
-    largest = np.zeros(len(raw), np.int64)
-    for i, mask in enumerate(raw):
-        labels, sizes = component_labels(mask)
-        if len(sizes):
-            largest[i] = int(sizes.max())
-        if len(sizes) <= 1:
-            continue
-        for m in min_pxs:
-            if m > 0:
-                out[m][i] = keep_components(labels, sizes, m)
-    return out, largest

@@ -24,7 +24,6 @@ import contextlib
 import hashlib
 import json
 import logging
-import os
 import warnings
 from pathlib import Path
 from typing import Any
@@ -34,6 +33,7 @@ import torch
 from torch import nn
 
 from tumorseg import __version__
+from tumorseg.config import cache_root
 from tumorseg.errors import CheckpointError, TumorsegError
 from tumorseg.inference.postprocess import settings
 from tumorseg.models import returns_logits
@@ -201,9 +201,8 @@ def _maybe_json(value: str) -> Any:
 
 
 def cache_dir() -> Path:
-    """Where automatic exports are kept: ``$TUMORSEG_CACHE_DIR`` or ``~/.cache/tumorseg/onnx``."""
-    root = os.environ.get("TUMORSEG_CACHE_DIR") or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "tumorseg"
-    return Path(root) / "onnx"
+    """Where automatic exports are kept: ``onnx/`` in :func:`tumorseg.config.cache_root`."""
+    return cache_root() / "onnx"
 
 
 def find_onnx(checkpoint: str | Path) -> Path | None:

@@ -1,4 +1,6 @@
-"""Post-processing of probability maps: threshold, then drop tiny connected components.
+"""Post-processing of probability maps: threshold, then drop tiny connected components. The only place it is
+implemented: :class:`~tumorseg.inference.predictor.Predictor`, ``evaluate`` and calibration all call :func:`apply`
+(calibration through :func:`variants`, which gives the same masks for a grid of settings).
 
 The settings live in a checkpoint under ``"postprocess"`` (chosen on
 validation data only, never on test data)::
@@ -18,6 +20,7 @@ fewer than ``presence_px`` pixels (at the model's resolution). Both are 0
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -87,9 +90,40 @@ def binarize(prob: np.ndarray, threshold: float, min_component_px: int = 0, mode
     return mask
 
 
+
 def apply(probs: np.ndarray, post: dict[str, Any], model_size: int | None = None) -> np.ndarray:
-    """:func:`binarize` every map of ``(N, H, W)`` probabilities with settings ``post``; ``(N, H, W) bool``."""
+    """Binary masks for one ``(H, W)`` or a stack ``(N, H, W)`` of probability maps with a checkpoint's
+    post-processing ``post`` (see :func:`settings`; ``tta`` is the caller's, it changes the probabilities).
+
+    ``model_size``: the model's input side, when the maps were resized to the inputs' own size.
+    Returns ``bool`` masks of ``probs``' shape.
+    """
     p = {**DEFAULTS, **post}
-    return np.stack([binarize(m, float(p["threshold"]), int(p["min_component_px"]), model_size,
-                              float(p["presence_prob"]), int(p["presence_px"])) for m in probs]) if len(probs) else \
-        np.zeros(probs.shape, bool)
+    args = (float(p["threshold"]), int(p["min_component_px"]), model_size, float(p["presence_prob"]),
+            int(p["presence_px"]))
+    if probs.ndim == 2:
+        return binarize(probs, *args)
+    return np.stack([binarize(m, *args) for m in probs]) if len(probs) else probs > args[0]
+
+
+def variants(probs: np.ndarray, thresholds: Sequence[float], min_pxs: Sequence[int]
+             ) -> Iterator[tuple[float, int, np.ndarray, np.ndarray]]:
+    """``(threshold, min_component_px, masks, largest)`` for every pair of settings on model-size maps
+    ``(N, S, S)``: the masks :func:`apply` gives without a presence gate, each thresholded mask labelled once for
+    all ``min_pxs`` (calibration), and the size of each mask's largest component ``(N,)`` (0 when empty; the
+    clean-up always keeps it, so it is the same for every ``min_px``)."""
+    for threshold in thresholds:
+        raw = probs > threshold
+        cleaned = {m: raw.copy() if m > 0 else raw for m in min_pxs}
+        largest = np.zeros(len(raw), np.int64)
+        for i, mask in enumerate(raw):
+            labels, sizes = component_labels(mask)
+            if len(sizes):
+                largest[i] = int(sizes.max())
+            if len(sizes) <= 1:
+                continue
+            for m in min_pxs:
+                if m > 0:
+                    cleaned[m][i] = keep_components(labels, sizes, m)
+        for m in min_pxs:
+            yield threshold, m, cleaned[m], largest

@@ -78,22 +78,6 @@ def space_needed(model: torch.nn.Module) -> int:
     return 8 * weights + 64 * 2**20
 
 
-def on_main(env: D.DistEnv, fn, per_node: bool = False) -> None:
-    """Run ``fn`` on rank 0 (``per_node``: on local rank 0 of every node) only; a TumorsegError it raises
-    is raised on every rank, so no rank waits forever for one that failed."""
-    message = None
-    if (env.local_rank if per_node else env.rank) == 0:
-        try:
-            fn()
-        except TumorsegError as exc:
-            if not env.distributed:
-                raise
-            message = str(exc)
-    failed = [m for m in D.gather_objects(env, message) if m]
-    if failed:
-        raise TumorsegError(failed[0])
-
-
 def _preprocessing(cfg: TrainConfig) -> dict[str, Any]:
     return {"image_size": cfg.image_size, "in_channels": int(cfg.model_kwargs.get("in_channels", 1)), "scale": "x/255",
             "threshold": cfg.threshold, "intensity": cfg.intensity, **cfg.input_spec}
@@ -210,7 +194,7 @@ class Trainer:
             from tumorseg.data.transforms import build_transform
 
             self.transform = build_transform(cfg.augment, cfg.image_size)
-        on_main(env, lambda: check_run_dir(self.out, space_needed(self.model)))
+        D.on_main(env, lambda: check_run_dir(self.out, space_needed(self.model)))
         self.per_rank = cfg.batch_size // env.world_size
         self.workers = resolve_workers(cfg.num_workers, self.device, env.local_world_size)
         # progress, set by setup/restore and the loop
