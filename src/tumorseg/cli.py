@@ -17,7 +17,7 @@ log = logging.getLogger("tumorseg")
 _OVERRIDABLE = ("model", "epochs", "batch_size", "lr", "image_size", "loss", "optimizer", "weight_decay",
                 "augment", "scheduler", "warmup_epochs", "select_metric", "early_stop_patience",
                 "grad_clip", "precision", "compile", "checkpoint_every_steps", "cache", "grid_every",
-                "intensity", "init_from", "split_file")
+                "intensity", "init_from", "split_file", "max_fp_rate")
 
 
 def _json_kwargs(text: str | None) -> dict:
@@ -93,6 +93,14 @@ def _cmd_cv(a: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_calibrate(a: argparse.Namespace) -> int:
+    from tumorseg.training.fit import recalibrate
+
+    post = recalibrate(a.run_dir, a.max_fp_rate, progress=not a.no_progress)
+    print(f"{a.run_dir}/best.pt: post-processing {post}")
+    return 0
+
+
 def _cmd_report(a: argparse.Namespace) -> int:
     from tumorseg.evaluation.report import build_report
 
@@ -136,6 +144,8 @@ def _add_train_options(p: argparse.ArgumentParser, data_required: bool = True) -
                    help="per-slice intensity normalisation (default: none; p99 makes sources look alike)")
     p.add_argument("--init-from", default=None, metavar="CKPT",
                    help="start from this checkpoint's weights (fine-tuning; 'default' = the bundled model)")
+    p.add_argument("--max-fp-rate", type=float, default=None, metavar="F",
+                   help="calibration: most tumour-free val slices that may be marked (default 0.03)")
     p.add_argument("--split-file", default=None, metavar="JSON",
                    help="use this split.json (train/val/test case ids) instead of splitting")
     p.add_argument("--grid-every", type=int, default=None, metavar="N",
@@ -271,6 +281,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fold", type=int, action="append", default=None, help="run only this fold (repeatable)")
     _add_common(p)
     p.set_defaults(func=_cmd_cv)
+
+    p = sub.add_parser("calibrate", help="choose a finished run's threshold/clean-up/presence gate again on its val split")
+    p.add_argument("run_dir", help="a run directory written by 'tumorseg train'")
+    p.add_argument("--max-fp-rate", type=float, default=None, metavar="F",
+                   help="most tumour-free val slices that may be marked (default: the run's, 0.03)")
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    p.set_defaults(func=_cmd_calibrate)
 
     p = sub.add_parser("report", help="self-contained HTML report of a run or CV folder")
     p.add_argument("run_dir")

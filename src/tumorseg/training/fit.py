@@ -20,7 +20,9 @@ writes files. See :mod:`tumorseg.training` for the pieces.
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -105,6 +107,31 @@ def resume(run_dir: str | Path, progress: bool = True) -> Path:
     return fit(cfg, progress=progress, resume=True)
 
 
+def recalibrate(run_dir: str | Path, max_fp_rate: float | None = None, progress: bool = True) -> dict[str, Any]:
+    """Choose the post-processing of ``run_dir/best.pt`` again on the run's own val split (no retraining), e.g.
+    for another operating point (``max_fp_rate``), then re-score its test split. Returns the new settings.
+
+    Raises:
+        TumorsegError: ``run_dir`` is not a finished run (no config.json/split.json/best.pt).
+    """
+    run_dir = Path(run_dir)
+    missing = [f for f in ("config.json", "split.json", "best.pt") if not (run_dir / f).is_file()]
+    if missing:
+        raise TumorsegError(f"{run_dir}: no {missing[0]}; calibrate needs a run directory that 'tumorseg train' "
+                            "finished.")
+    cfg = TrainConfig.load(run_dir / "config.json")
+    cfg = replace(cfg, out=str(run_dir), calibrate=True,
+                  max_fp_rate=cfg.max_fp_rate if max_fp_rate is None else max_fp_rate)
+    if not 0 <= cfg.max_fp_rate <= 1:
+        raise TumorsegError(f"--max-fp-rate {cfg.max_fp_rate}: give a fraction between 0 and 1 (e.g. 0.05).")
+    from tumorseg.device import resolve_device
+
+    device = resolve_device(cfg.device)
+    data = prepare_data(cfg, run_dir, split_path=run_dir / "split.json", progress=progress)
+    finish(cfg, run_dir, data, device)
+    return settings(load_checkpoint(run_dir / "best.pt"))
+
+
 def train(cfg: TrainConfig, progress: bool = True, resume: bool = False) -> TrainResult:
     """:func:`fit`, returning this process's model and history as well (tests, notebooks)."""
     env = D.setup(cfg.device)
@@ -137,7 +164,7 @@ def finish(cfg: TrainConfig, out: Path, data: dict[str, SliceArrays], device: to
     best = model_from_checkpoint(ckpt).to(device)
     post = settings(ckpt)
     if cfg.calibrate and len(data["val"]):
-        found = calibrate(best, data["val"], device, cfg.batch_size)
+        found = calibrate(best, data["val"], device, cfg.batch_size, max_fp_rate=cfg.max_fp_rate)
         post = {k: found[k] for k in ("threshold", "tta", "min_component_px", "presence_prob", "presence_px")}
         ckpt["postprocess"] = post
         ckpt["metrics"] = {**ckpt.get("metrics", {}), "val_dice_calibrated": found["val_dice"],
