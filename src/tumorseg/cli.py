@@ -118,7 +118,7 @@ def _add_train_options(p: argparse.ArgumentParser, data_required: bool = True) -
     p.add_argument("--batch-size", type=int, default=None, help="default: 64")
     p.add_argument("--lr", type=float, default=None, help="default: 1e-3")
     p.add_argument("--image-size", type=int, default=None, help="default: 256")
-    p.add_argument("--loss", default=None, help="dice (default), dice-bce, dice-focal")
+    p.add_argument("--loss", default=None, help="dice (default), dice-bce, dice-focal, dice-bce-presence (for data with tumour-free slices)")
     p.add_argument("--optimizer", default=None, help="adam (default) or adamw")
     p.add_argument("--weight-decay", type=float, default=None)
     p.add_argument("--augment", default=None, help="none (default), light, mri")

@@ -51,3 +51,32 @@ def test_unknown_loss_and_logit_losses_on_prob_models():
         build_loss("dice-bc", True)
     with pytest.raises(TumorsegError, match="logits"):
         build_loss("dice-bce", False)
+
+
+def test_presence_loss_adds_the_image_level_term_by_hand():
+    import torch.nn.functional as F
+
+    from tumorseg.training.losses import PresenceLoss
+
+    logits = torch.full((2, 1, 8, 8), -4.0)
+    logits[0, 0, :2, :2] = 3.0  # a 4-px false blob on a tumour-free slice
+    target = torch.zeros(2, 1, 8, 8)
+    target[1, 0, 4:8, 4:8] = 1.0
+    base = lambda lg, t: torch.tensor(0.0)  # isolate the presence term  # noqa: E731
+    loss = PresenceLoss(base, k=4, weight=1.0)(logits, target)
+    # top-4 mean: image 0 → 3.0 (absent: BCE(3, 0)); image 1 → -4.0 (present: BCE(-4, 1))
+    want = F.binary_cross_entropy_with_logits(torch.tensor([3.0, -4.0]), torch.tensor([0.0, 1.0]))
+    assert float(loss) == pytest.approx(float(want), rel=1e-6)
+    # the gradient reaches the blob on the empty slice and pushes it down
+    lg = logits.clone().requires_grad_(True)
+    PresenceLoss(base, k=4)(lg, target).backward()
+    assert lg.grad[0, 0, 0, 0] > 0 and lg.grad[0, 0, 7, 7] == 0
+
+
+def test_presence_loss_is_built_by_name_and_needs_logits():
+    from tumorseg.errors import TumorsegError
+    from tumorseg.training.losses import PresenceLoss, build_loss
+
+    assert isinstance(build_loss("dice-bce-presence", True), PresenceLoss)
+    with pytest.raises(TumorsegError, match="needs a model that returns logits"):
+        build_loss("dice-bce-presence", False)
