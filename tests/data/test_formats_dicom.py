@@ -97,5 +97,6 @@ def test_broken_dicom_names_the_file(tmp_path):
 
 def test_real_dicom_sample(tmp_path):
     dcm = shared_data("samples", "dicom", "MR_small.dcm")
-    [out] = predict_files([dcm], _ckpt(tmp_path), tmp_path / "out", progress=False, backend="torch")
+    out, seg = predict_files([dcm], _ckpt(tmp_path), tmp_path / "out", progress=False, backend="torch")
+    assert seg.name == "MR_small_seg.dcm"  # a DICOM SEG beside the PNG (tests/inference/test_volumes.py)
     assert Image.open(out).size == (64, 64) and set(np.unique(np.asarray(Image.open(out)))) <= {0, 255}

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 BACKGROUND_MIN_FRACTION = 0.01  # a value this common at 0 or the minimum is the space around the head
-BLOCK_VOXELS = 1 << 20  # float32 work buffers of at most 4 MB each
+BLOCK_VOXELS = 1 << 18  # float32 work buffer of at most 1 MB (a few BraTS slices)
 
 
 @dataclass(frozen=True)
@@ -94,10 +94,12 @@ def intensity_window(vol: np.ndarray, lo_pct: float = 0.5, hi_pct: float = 99.5)
 
 
 def _scaled(x: np.ndarray, w: Window) -> np.ndarray:
-    """``x`` (float) mapped to 0..255 ``uint8`` by window ``w`` (no background rule)."""
-    y = (x - w.lo) * (255.0 / (w.hi - w.lo))
-    np.clip(y, 0.0, 255.0, out=y)
-    return np.rint(y).astype(np.uint8)
+    """``x`` (a float array of our own, overwritten) mapped to 0..255 ``uint8`` by window ``w`` (no background rule)."""
+    x -= w.lo
+    x *= 255.0 / (w.hi - w.lo)
+    np.clip(x, 0.0, 255.0, out=x)
+    np.rint(x, out=x)
+    return x.astype(np.uint8)
 
 
 def volume_to_uint8(vol: np.ndarray, lo_pct: float = 0.5, hi_pct: float = 99.5,
@@ -140,9 +142,10 @@ def volume_to_uint8(vol: np.ndarray, lo_pct: float = 0.5, hi_pct: float = 99.5,
     step = max(1, BLOCK_VOXELS // per)
     for a in range(0, vol.shape[axis], step):
         idx = tuple(slice(a, a + step) if d == axis else slice(None) for d in range(vol.ndim))
-        block = vol[idx].astype(np.float32)
-        bad = ~np.isfinite(block) if np.issubdtype(vol.dtype, np.floating) else None
-        if bad is not None:
+        block = vol[idx].astype(np.float32)  # our own copy: scaled in place
+        bad = None
+        if np.issubdtype(vol.dtype, np.floating) and not np.isfinite(block).all():
+            bad = ~np.isfinite(block)
             block[bad] = w.lo
         scaled = _scaled(block, w)
         if w.background is not None:
