@@ -69,7 +69,7 @@ def test_nifti_shown_radiologically_and_saved_in_its_own_layout(client, tmp_path
     s = body["summary"]
     assert (s["n_slices"], s["slices_with_tumour"], s["tumour_voxels"], s["tumour_found"]) == (4, 2, 2, True)
     assert s["volume_ml"] == pytest.approx(2 * 1.0 * 1.5 * 3.0 / 1000)
-    assert s["text"].startswith("tumour in 2/4 slices, 0.01 mL")
+    assert s["text"].startswith("tumour in 2/4 slices, 0.009 mL")
 
 
 def test_nifti_without_tumour_says_so(client, tmp_path):

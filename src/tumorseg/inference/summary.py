@@ -64,7 +64,10 @@ class VolumeSummary:
         if not self.tumour_found:
             return f"{prefix}no tumour found ({self.n_slices} slice{'s' if self.n_slices != 1 else ''})"
         parts = [f"tumour in {self.slices_with_tumour}/{self.n_slices} slices"]
-        parts.append(f"{self.volume_ml:.2f} mL" if self.volume_ml is not None else f"{self.tumour_voxels} voxels")
+        if self.volume_ml is None:
+            parts.append(f"{self.tumour_voxels} voxels")
+        else:  # two decimals; small volumes (a single slice) with two significant digits instead of "0.00"
+            parts.append(f"{self.volume_ml:.2f} mL" if self.volume_ml >= 0.1 else f"{self.volume_ml:.2g} mL")
         if self.max_diameter_mm is not None:
             parts.append(f"longest axial diameter {self.max_diameter_mm:.1f} mm")
         return prefix + ", ".join(parts)

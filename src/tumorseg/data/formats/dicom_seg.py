@@ -71,6 +71,9 @@ def write_seg(masks: np.ndarray, sources: Sequence, out: Path, algorithm: str = 
     if masks.ndim == 2:
         masks = masks[None]
     where = where or getattr(src, "filename", None) or "the DICOM input"
+    hd_log = logging.getLogger("highdicom")
+    level = hd_log.level
+    hd_log.setLevel(max(level, logging.WARNING))  # highdicom logs every module it copies at INFO
     try:
         seg = hd.seg.Segmentation(
             source_images=list(sources), pixel_array=masks.astype(np.uint8),
@@ -89,6 +92,8 @@ def write_seg(masks: np.ndarray, sources: Sequence, out: Path, algorithm: str = 
         raise DataError(f"{where}: no DICOM SEG written: the source lacks {missing}, which a SEG must copy.") from None
     except (ValueError, TypeError, KeyError) as exc:  # highdicom's other checks of the sources and the masks
         raise DataError(f"{where}: no DICOM SEG written ({exc.__class__.__name__}: {str(exc)[:160]}).") from None
+    finally:
+        hd_log.setLevel(level)
     out.parent.mkdir(parents=True, exist_ok=True)
     seg.save_as(out, enforce_file_format=True)  # highdicom needs pydicom 3, which has this argument
     return out
