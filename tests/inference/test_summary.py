@@ -26,7 +26,8 @@ def test_hand_checked_summary():
     assert s.max_diameter_mm == pytest.approx(np.hypot(1 * 0.5, 2 * 1.0), abs=0.01)  # corners of the 2×3 block
     assert s.tumour_found
     assert s.line() == "case: tumour in 2/3 slices, 0.007 mL, longest axial diameter 2.1 mm"
-    assert summarise(stack(), (10.0, 10.0, 10.0)).line() == "tumour in 2/3 slices, 7.00 mL, longest axial diameter 22.4 mm"
+    big = summarise(stack(), (10.0, 10.0, 10.0))  # 1 mL voxels, no name
+    assert big.line() == "tumour in 2/3 slices, 7.00 mL, longest axial diameter 22.4 mm"
 
 
 def test_empty_mask_says_no_tumour_found():

@@ -47,7 +47,7 @@ def _post(client, data: bytes, name: str):
     ("x->anterior, y->left", np.array([[0.0, -1, 0], [1, 0, 0], [0, 0, 1]])),
 ])
 def test_nifti_shown_radiologically_and_saved_in_its_own_layout(client, tmp_path, codes, linear):
-    """A bright marker in the patient's right-anterior corner is drawn top-left; the mask file keeps the input's grid."""
+    """A bright marker at the right-anterior corner is drawn top-left; the mask file keeps the input's own grid."""
     aff = np.eye(4)
     aff[:3, :3] = linear @ np.diag([1.0, 1.5, 3.0])
     vol = np.zeros((30, 20, 4), np.int16)

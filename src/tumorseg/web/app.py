@@ -57,7 +57,7 @@ class VolumeSummaryOut(BaseModel):
     volume_ml: float | None = None
     max_diameter_mm: float | None = None
     largest_slice: int | None = None
-    text: str  # e.g. "tumour in 12/155 slices, 23.40 mL, longest axial diameter 41.0 mm" or "no tumour found (155 slices)"
+    text: str  # "tumour in 12/155 slices, 23.40 mL, longest axial diameter 41.0 mm" or "no tumour found (155 slices)"
 
 
 class SegmentResponse(BaseModel):

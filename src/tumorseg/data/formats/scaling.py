@@ -102,16 +102,14 @@ def _scaled(x: np.ndarray, w: Window) -> np.ndarray:
     return x.astype(np.uint8)
 
 
-def volume_to_uint8(vol: np.ndarray, lo_pct: float = 0.5, hi_pct: float = 99.5,
-                    window: Window | None = None) -> np.ndarray:
+def volume_to_uint8(vol: np.ndarray, lo_pct: float = 0.5, hi_pct: float = 99.5) -> np.ndarray:
     """Scale a volume (or one image) to ``uint8`` 0..255 by its foreground percentiles; background -> 0.
 
     Args:
         vol: any real array, typically ``(X, Y, Z)`` (NIfTI) or ``(Z, rows,
             cols)`` (DICOM), or one 2-D slice; ``bool`` and complex are refused.
-        lo_pct, hi_pct: the foreground percentiles that map to 0 and 255.
-        window: a precomputed :func:`intensity_window` (e.g. to scale frames of
-            one series one at a time on one scale).
+        lo_pct, hi_pct: the foreground percentiles that map to 0 and 255
+            (:func:`intensity_window` gives the values they come to).
 
     Returns:
         ``uint8`` array of ``vol``'s shape (Fortran-ordered when ``vol`` is, as
@@ -124,17 +122,18 @@ def volume_to_uint8(vol: np.ndarray, lo_pct: float = 0.5, hi_pct: float = 99.5,
     if vol.ndim == 0 or vol.dtype == bool or not (
             np.issubdtype(vol.dtype, np.integer) or np.issubdtype(vol.dtype, np.floating)):
         raise TypeError(f"volume_to_uint8 needs a real numeric array, not a {vol.ndim}-D {vol.dtype} one.")
-    w = window or intensity_window(vol, lo_pct, hi_pct)
+    w = intensity_window(vol, lo_pct, hi_pct)
     if w.foreground == 0:
         return np.zeros(vol.shape, np.uint8)
     if np.issubdtype(vol.dtype, np.integer) and vol.dtype.itemsize <= 2:
         # every possible value once: a table indexed by the raw bits (int16 read as uint16 wraps negatives to the top)
-        unsigned = vol.dtype.newbyteorder("=").str.replace("i", "u")
-        values = np.arange(1 << (8 * vol.dtype.itemsize), dtype=np.int64).astype(unsigned).view(vol.dtype.newbyteorder("="))
+        native = vol.dtype.newbyteorder("=")
+        unsigned = native.str.replace("i", "u")
+        values = np.arange(1 << (8 * native.itemsize)).astype(unsigned).view(native)  # value of each bit pattern
         lut = _scaled(values.astype(np.float64), w)
         if w.background is not None:
-            lut[np.asarray(w.background).astype(vol.dtype).astype(unsigned)] = 0
-        return lut[vol.astype(vol.dtype.newbyteorder("="), copy=False).view(unsigned)]
+            lut[np.asarray(w.background).astype(native).astype(unsigned)] = 0
+        return lut[vol.astype(native, copy=False).view(unsigned)]
     order = "F" if vol.flags.f_contiguous and not vol.flags.c_contiguous else "C"
     axis = vol.ndim - 1 if order == "F" else 0  # block along the slowest-varying axis
     out = np.empty(vol.shape, np.uint8, order=order)
