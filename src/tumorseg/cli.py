@@ -309,7 +309,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("predict", help="write a mask PNG per input image, at the input's size")
     p.add_argument("inputs", nargs="+", help="image files or folders (PNG/JPG/TIFF/BMP), NIfTI volumes or BraTS case "
-                   "folders (-> <name>_mask.nii.gz), DICOM files or series folders")
+                   "folders (-> <name>_mask.nii.gz), DICOM files or series folders (-> also <name>_seg.dcm); "
+                   "volumes add a row to OUT/summary.csv")
     p.add_argument("--model", default=None, help="checkpoint file or exported .onnx (default: the bundled model)")
     p.add_argument("--backend", default="auto", choices=["auto", "onnx", "torch"],
                    help="auto (default: ONNX Runtime on CPU when installed, else PyTorch), onnx or torch")

@@ -9,10 +9,10 @@ from PIL import Image
 pydicom = pytest.importorskip("pydicom")
 nib = pytest.importorskip("nibabel")
 
-from pydicom.dataset import Dataset, FileMetaDataset  # noqa: E402
-from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage, generate_uid  # noqa: E402
+from pydicom.uid import generate_uid  # noqa: E402
 
 from conftest import shared_data, tiny_checkpoint  # noqa: E402
+from data._dicom_series import mr_slice  # noqa: E402
 from tumorseg.data.formats.dicom import read_dicom_series  # noqa: E402
 from tumorseg.errors import DataError  # noqa: E402
 from tumorseg.inference.files import predict_files  # noqa: E402
@@ -21,23 +21,8 @@ ROWS, COLS = 24, 32
 
 
 def write_dcm(path, pixels, z, instance, series_uid, slope=2.0, intercept=-100.0):
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = MRImageStorage
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = Dataset()
-    ds.file_meta = meta
-    ds.SOPClassUID, ds.SOPInstanceUID = MRImageStorage, meta.MediaStorageSOPInstanceUID
-    ds.SeriesInstanceUID, ds.Modality = series_uid, "MR"
-    ds.Rows, ds.Columns = pixels.shape
-    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 1
-    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
-    ds.PixelSpacing = [0.8, 0.6]  # row spacing, column spacing (mm)
-    ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
-    ds.ImagePositionPatient = [-10.0, 20.0, z]
-    ds.InstanceNumber, ds.SliceThickness = instance, 3.0
+    ds = mr_slice(pixels, [-10.0, 20.0, z], instance, series_uid)  # 0.8 × 0.6 mm pixels, 3 mm slices, axial
     ds.RescaleSlope, ds.RescaleIntercept = slope, intercept
-    ds.PixelData = pixels.astype("<i2").tobytes()
     ds.save_as(path, enforce_file_format=True)
 
 
@@ -97,5 +82,6 @@ def test_broken_dicom_names_the_file(tmp_path):
 
 def test_real_dicom_sample(tmp_path):
     dcm = shared_data("samples", "dicom", "MR_small.dcm")
-    [out] = predict_files([dcm], _ckpt(tmp_path), tmp_path / "out", progress=False, backend="torch")
+    out, seg = predict_files([dcm], _ckpt(tmp_path), tmp_path / "out", progress=False, backend="torch")
+    assert seg.name == "MR_small_seg.dcm"  # a DICOM SEG beside the PNG (tests/inference/test_volumes.py)
     assert Image.open(out).size == (64, 64) and set(np.unique(np.asarray(Image.open(out)))) <= {0, 255}

@@ -105,7 +105,7 @@ def test_nifti_volume_slices_and_mask_download(client, tmp_path):
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["kind"] == "nifti" and body["n_slices"] == 5 and body["unit"] == "mm2"
-    assert (body["width"], body["height"]) == (32, 24)  # shown rotated: X across, Y down
+    assert (body["width"], body["height"]) == (32, 24)  # radiological view: X across, Y down
     assert body["slices"][0]["area_px"] == 0  # an empty slice is not run through the model
     (tmp_path / "m.nii.gz").write_bytes(base64.b64decode(body["mask_nifti"]))
     mask = nib.load(str(tmp_path / "m.nii.gz"))

@@ -6,19 +6,29 @@ Outputs keep the input's geometry:
   the input's shape, affine and header geometry (qform/sform), ``uint8`` 0/1.
   Slices are predicted along the third array axis (axial in BraTS);
   slices without brain (all zero) get an empty mask.
-* DICOM file ``x.dcm`` -> ``OUT/x.png`` (the slice's rows × columns, 0/255).
+* DICOM file ``x.dcm`` -> ``OUT/x.png`` (the slice's rows × columns, 0/255;
+  a multi-frame file: ``OUT/x/x_NNN.png`` per frame).
 * DICOM series folder ``<series>/`` (one series, sorted by
   ImagePositionPatient along the slice normal, else InstanceNumber) ->
   ``OUT/<series>/<series>_NNN.png`` per slice and ``OUT/<series>_mask.nii.gz``
   with the affine built from the DICOM geometry (converted to RAS).
+* Every DICOM input also gives ``OUT/<name>_seg.dcm``, a DICOM Segmentation
+  referencing the source images (:mod:`tumorseg.data.formats.dicom_seg`),
+  when highdicom is installed and the source carries what a SEG must copy
+  (otherwise a warning, and the other files as usual).
+* Every volume input adds a row to ``OUT/summary.json`` and ``OUT/summary.csv``
+  (slices with tumour, volume in mL, longest axial diameter:
+  :mod:`tumorseg.inference.summary`), logged as one line per volume.
 
-Intensities are normalised as the readers do for training (see
-:mod:`tumorseg.data.formats`): NIfTI per volume inside the brain, DICOM
-(after RescaleSlope/Intercept) per image or per series by 0.5–99.5 percentiles.
+Intensities: :func:`tumorseg.data.formats.scaling.volume_to_uint8`, one
+scale per volume (a NIfTI volume, a series, or a file's frames; DICOM after
+RescaleSlope/Intercept) from the foreground's 0.5–99.5 percentiles,
+background 0 — as the NIfTI reader does for training.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -28,11 +38,14 @@ from PIL import Image, UnidentifiedImageError
 from tqdm.auto import tqdm
 
 from tumorseg.data.formats import nifti
-from tumorseg.data.formats._common import require, to_uint8
-from tumorseg.data.formats.dicom import dicom_pixels, is_dicom_file, read_dicom, read_dicom_series
+from tumorseg.data.formats._common import require
+from tumorseg.data.formats.dicom import dicom_pixels, dicom_spacing, is_dicom_file, read_dicom, read_dicom_series
+from tumorseg.data.formats.dicom_seg import write_seg
+from tumorseg.data.formats.scaling import volume_to_uint8
 from tumorseg.data.imageio import read_gray, write_mask_png
 from tumorseg.errors import DataError
 from tumorseg.inference.predictor import Predictor
+from tumorseg.inference.summary import VolumeSummary, summarise, write_summaries
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +115,8 @@ def _predict_stack(slices: list[np.ndarray], predictor: Predictor, batch_size: i
     return masks
 
 
-def predict_nifti(path: Path, predictor: Predictor, out: Path, batch_size: int = 16, progress: bool = True) -> Path:
+def predict_nifti(path: Path, predictor: Predictor, out: Path, batch_size: int = 16,
+                  progress: bool = True) -> tuple[list[Path], VolumeSummary]:
     """Predict a NIfTI volume or a BraTS case folder; write ``out/<name>_mask.nii.gz`` (see module docstring)."""
     opts = predictor.checkpoint["preprocessing"].get("reader_options", {})
     if path.is_dir():
@@ -124,26 +138,48 @@ def predict_nifti(path: Path, predictor: Predictor, out: Path, batch_size: int =
     bar = tqdm(total=len(slices), desc=f"predicting {name}", unit="slice", disable=not progress, leave=False)
     masks = _predict_stack(slices, predictor, batch_size, bar)  # (Z, X, Y)
     bar.close()
-    return nifti.save_mask_like(np.moveaxis(masks, 0, -1), images[0], out / f"{name}_mask.nii.gz")
+    target = nifti.save_mask_like(np.moveaxis(masks, 0, -1), images[0], out / f"{name}_mask.nii.gz")
+    vx = nifti.voxel_mm(images[0])  # (X, Y, Z)
+    summary = summarise(masks, (vx[2], vx[0], vx[1]) if vx else None, name)
+    summary.mask = target.name
+    return [target], summary
 
 
-def predict_dicom(path: Path, predictor: Predictor, out: Path, batch_size: int = 16, progress: bool = True) -> list[Path]:
-    """One DICOM file -> ``out/<stem>.png``; a series folder -> PNG per slice plus a NIfTI mask volume."""
+def _seg(masks: np.ndarray, sources: list, target: Path, predictor: Predictor, where: Path) -> list[Path]:
+    """Write the DICOM SEG beside the other outputs; a source that cannot carry one only costs a warning."""
+    if importlib.util.find_spec("highdicom") is None:
+        log.warning("%s not written: DICOM SEG output needs highdicom (pip install 'tumorseg[formats]')", target.name)
+        return []
+    try:
+        return [write_seg(masks, sources, target, predictor.name, where)]
+    except DataError as exc:
+        log.warning("%s The other mask files are written all the same.", exc)
+        return []
+
+
+def predict_dicom(path: Path, predictor: Predictor, out: Path, batch_size: int = 16,
+                  progress: bool = True) -> tuple[list[Path], VolumeSummary]:
+    """One DICOM file -> ``out/<stem>.png`` (or a PNG per frame) and ``out/<stem>_seg.dcm``; a series folder ->
+    PNG per slice, a NIfTI mask volume and ``out/<series>_seg.dcm`` (see module docstring)."""
     if path.is_file():
-        pixels = dicom_pixels(read_dicom(path), path)
+        ds = read_dicom(path)
+        pixels = dicom_pixels(ds, path)
         frames = pixels if pixels.ndim == 3 else pixels[None]  # multi-frame files: (frames, rows, cols)
-        masks = _predict_stack([to_uint8(f) for f in frames], predictor, batch_size, tqdm(disable=True))
+        masks = _predict_stack(list(volume_to_uint8(frames)), predictor, batch_size, tqdm(disable=True))
         if len(masks) == 1:
-            target = out / f"{path.stem}.png"
-            write_mask_png(masks[0], target)
-            return [target]
-        written = [out / path.stem / f"{path.stem}_{i:03d}.png" for i in range(len(masks))]
-        written[0].parent.mkdir(parents=True, exist_ok=True)
+            written = [out / f"{path.stem}.png"]
+        else:
+            written = [out / path.stem / f"{path.stem}_{i:03d}.png" for i in range(len(masks))]
+            written[0].parent.mkdir(parents=True, exist_ok=True)
         for m, t in zip(masks, written):
             write_mask_png(m, t)
-        return written
-    volume, affine, _ = read_dicom_series(path)
-    scaled = to_uint8(volume)  # one scale for the whole series
+        sp = dicom_spacing(ds)  # (row, col, slice)
+        summary = summarise(masks, (sp[2], sp[0], sp[1]) if sp else None, path.stem)
+        summary.mask = str(written[0].relative_to(out).parent if len(masks) > 1 else written[0].name)
+        return written + _seg(masks, [ds], out / f"{path.stem}_seg.dcm", predictor, path), summary
+    volume, affine, dss = read_dicom_series(path)
+    scaled = volume_to_uint8(volume)  # (Z, rows, cols), one scale for the whole series
+    del volume
     bar = tqdm(total=len(scaled), desc=f"predicting {path.name}", unit="slice", disable=not progress, leave=False)
     masks = _predict_stack(list(scaled), predictor, batch_size, bar)  # (Z, rows, cols)
     bar.close()
@@ -160,19 +196,34 @@ def predict_dicom(path: Path, predictor: Predictor, out: Path, batch_size: int =
     img.set_qform(affine, code=1)
     img.set_sform(affine, code=1)
     nib.save(img, str(target))
-    return written + [target]
+    col_mm, row_mm, step_mm = np.linalg.norm(affine[:3, :3], axis=0)  # affine axes: (cols, rows, slices)
+    sp = dicom_spacing(dss[0])
+    summary = summarise(masks, (step_mm if len(dss) > 1 else (sp[2] if sp else None), row_mm, col_mm), path.name)
+    summary.mask = target.name
+    return written + [target] + _seg(masks, dss, out / f"{path.name}_seg.dcm", predictor, path), summary
 
 
 def predict_volumes(inputs: Sequence[Path], predictor: Predictor, out: Path, batch_size: int = 16,
                     progress: bool = True) -> list[Path]:
-    """Predict every NIfTI/DICOM input into ``out``; returns the files written."""
+    """Predict every NIfTI/DICOM input into ``out``; returns the mask files written.
+
+    With at least one input, also writes ``out/summary.json`` and
+    ``out/summary.csv`` (one row per volume, :mod:`tumorseg.inference.summary`)
+    and logs each volume's summary line.
+    """
     written: list[Path] = []
+    summaries: list[VolumeSummary] = []
     out.mkdir(parents=True, exist_ok=True)
     for path in inputs:
         kind = input_kind(path)
         if kind in ("nifti", "nifti-case"):
-            written.append(predict_nifti(path, predictor, out, batch_size, progress))
+            files, summary = predict_nifti(path, predictor, out, batch_size, progress)
         else:
-            written += predict_dicom(path, predictor, out, batch_size, progress)
-        log.info("%s -> %s", path, written[-1])
+            files, summary = predict_dicom(path, predictor, out, batch_size, progress)
+        written += files
+        summary.input = str(path)
+        summaries.append(summary)
+        log.info("%s -> %s", summary.line(), files[-1])
+    if summaries:
+        write_summaries(summaries, out)
     return written

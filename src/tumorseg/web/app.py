@@ -30,7 +30,9 @@ from PIL import Image
 from pydantic import BaseModel
 
 from tumorseg import __version__
+from tumorseg.data.formats.orientation import to_display
 from tumorseg.errors import TumorsegError
+from tumorseg.inference.summary import summarise
 from tumorseg.web.uploads import SUPPORTED, Decoded, UnsupportedUpload, decode, private_workdir
 
 log = logging.getLogger(__name__)
@@ -43,6 +45,19 @@ class SliceResult(BaseModel):
     mask_png: str  # base64 PNG, 0/255, same size as image_png
     area_px: int
     area_mm2: float | None = None
+
+
+class VolumeSummaryOut(BaseModel):
+    """Per-volume summary (NIfTI and DICOM uploads): see :class:`tumorseg.inference.summary.VolumeSummary`."""
+
+    n_slices: int
+    slices_with_tumour: int
+    tumour_voxels: int
+    tumour_found: bool
+    volume_ml: float | None = None
+    max_diameter_mm: float | None = None
+    largest_slice: int | None = None
+    text: str  # "tumour in 12/155 slices, 23.40 mL, longest axial diameter 41.0 mm" or "no tumour found (155 slices)"
 
 
 class SegmentResponse(BaseModel):
@@ -64,6 +79,7 @@ class SegmentResponse(BaseModel):
     time_ms: float
     slices: list[SliceResult]
     mask_nifti: str | None = None  # volumes: base64 .nii.gz with the input's geometry
+    summary: VolumeSummaryOut | None = None  # NIfTI and DICOM uploads
 
 
 class _TooLarge(HTTPException):
@@ -111,9 +127,17 @@ def _shown(image: np.ndarray) -> np.ndarray:
     return image if image.ndim == 2 else image[image.shape[0] // 2]
 
 
-def _for_display(a: np.ndarray, kind: str) -> np.ndarray:
-    # NIfTI slices are (X, Y) arrays; rotating puts the first axis left-right, as viewers show axial slices
-    return np.ascontiguousarray(np.rot90(a)) if kind == "nifti" else a
+def _for_display(a: np.ndarray, dec: Decoded) -> np.ndarray:
+    # only the pictures are turned (radiological view); masks and areas keep the file's own layout
+    return to_display(a, dec.display)
+
+
+def _summary(masks: list[np.ndarray], dec: Decoded) -> dict[str, Any] | None:
+    if dec.kind not in ("nifti", "dicom"):
+        return None
+    spacing = (dec.slice_mm, *dec.spacing_mm) if dec.spacing_mm else None
+    s = summarise(np.stack(masks), spacing)
+    return {**{k: v for k, v in s.row().items() if k in VolumeSummaryOut.model_fields}, "text": s.line()}
 
 
 def model_info(predictor) -> dict[str, Any]:
@@ -149,19 +173,19 @@ def segment_decoded(predictor, dec: Decoded, lock: threading.Lock, batch_size: i
     for i, (image, mask) in enumerate(zip(dec.slices, masks)):
         area = int(mask.sum())
         slices.append(SliceResult(
-            index=i, image_png=_png_b64(_for_display(_shown(image), dec.kind)),
-            mask_png=_png_b64(_for_display(mask.astype(np.uint8) * 255, dec.kind)), area_px=area,
+            index=i, image_png=_png_b64(_for_display(_shown(image), dec)),
+            mask_png=_png_b64(_for_display(mask.astype(np.uint8) * 255, dec)), area_px=area,
             area_mm2=round(area * px_mm2, 3) if px_mm2 else None))
     shown = max(range(len(slices)), key=lambda i: (slices[i].area_px, -abs(i - len(slices) // 2)))
     total = sum(s.area_px for s in slices)
-    h, w = _for_display(masks[shown], dec.kind).shape
+    h, w = _for_display(masks[shown], dec).shape
     out: dict[str, Any] = dict(
         kind=dec.kind, model=predictor.name, backend=predictor.backend, width=w, height=h,
         n_slices=len(slices), shown_slice=shown, mask_png=slices[shown].mask_png, area_px=slices[shown].area_px,
         area_mm2=slices[shown].area_mm2, total_area_px=total,
         volume_mm3=round(total * px_mm2 * dec.slice_mm, 3) if px_mm2 and dec.slice_mm else None,
         pixel_spacing_mm=list(dec.spacing_mm) if dec.spacing_mm else None, unit="mm2" if px_mm2 else "px",
-        threshold=predictor.threshold, slices=slices)
+        threshold=predictor.threshold, slices=slices, summary=_summary(masks, dec))
     if dec.nifti is not None:
         from tumorseg.data.formats.nifti import save_mask_like
 

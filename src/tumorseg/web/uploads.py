@@ -36,6 +36,8 @@ class Decoded:
     image, Z for a volume, in the volume's third-axis order).
     ``spacing_mm``: ``(row, column)`` pixel spacing when the file carries it.
     ``nifti``: path of the uploaded volume (for writing a mask with its geometry).
+    ``display``: nibabel orientation transform that turns a slice into the
+    radiological view (:mod:`tumorseg.data.formats.orientation`); ``None``: shown as stored.
     """
 
     kind: str  # "image", "dicom" or "nifti"
@@ -44,6 +46,7 @@ class Decoded:
     slice_mm: float | None = None
     nifti: Path | None = None
     notes: list[str] = field(default_factory=list)
+    display: np.ndarray | None = None
 
 
 def sniff(data: bytes) -> str | None:
@@ -122,8 +125,9 @@ def _decode_image(data: bytes, kind: str, predictor, workdir: Path) -> Decoded:
 
 
 def _decode_dicom(data: bytes, predictor, workdir: Path) -> Decoded:
-    from tumorseg.data.formats._common import to_uint8
-    from tumorseg.data.formats.dicom import dicom_pixels, read_dicom
+    from tumorseg.data.formats.dicom import dicom_orientation, dicom_pixels, dicom_spacing, read_dicom
+    from tumorseg.data.formats.orientation import dicom_slice_affine, display_ornt
+    from tumorseg.data.formats.scaling import volume_to_uint8
 
     path = workdir / "upload.dcm"
     path.write_bytes(data)
@@ -132,12 +136,13 @@ def _decode_dicom(data: bytes, predictor, workdir: Path) -> Decoded:
     frames = pixels if pixels.ndim == 3 else pixels[None]  # multi-frame: (frames, rows, cols)
     if frames.ndim != 3:
         raise DataError(f"DICOM pixel data of shape {pixels.shape} is not a grayscale image.")
-    spacing = getattr(ds, "PixelSpacing", None)
-    spacing_mm = (float(spacing[0]), float(spacing[1])) if spacing is not None and len(spacing) == 2 else None
-    slices = [to_uint8(f) for f in frames]
+    spacing = dicom_spacing(ds)  # (row, column, slice) mm
+    slices = list(volume_to_uint8(frames))  # one scale for all frames
     for s in slices:
         predictor.check_channels(s, "the DICOM file")
-    return Decoded("dicom", slices, spacing_mm)
+    iop = dicom_orientation(ds)
+    return Decoded("dicom", slices, spacing[:2] if spacing else None, spacing[2] if spacing else None,
+                   display=display_ornt(dicom_slice_affine(iop)) if iop else None)
 
 
 def _decode_nifti(data: bytes, predictor, workdir: Path) -> Decoded:
@@ -149,14 +154,13 @@ def _decode_nifti(data: bytes, predictor, workdir: Path) -> Decoded:
         raise DataError(f"the model needs {predictor.in_channels} modalities; upload one-channel models' volumes "
                         "only (multi-modality cases: use 'tumorseg predict CASE_FOLDER').")
     vol = nifti.read_volume(path, cache=False)[0]  # (X, Y, Z) uint8; read once, so not kept in the cache
-    try:
-        import nibabel
+    import nibabel
 
-        zooms = nibabel.load(str(path)).header.get_zooms()
-        spacing_mm, slice_mm = (float(zooms[0]), float(zooms[1])), float(zooms[2])
-    except Exception:  # spacing is optional
-        spacing_mm, slice_mm = None, None
-    return Decoded("nifti", [vol[..., k] for k in range(vol.shape[-1])], spacing_mm, slice_mm, nifti=path)
+    from tumorseg.data.formats.orientation import display_ornt
+
+    vx = nifti.voxel_mm(path)  # (X, Y, Z) mm, or None
+    return Decoded("nifti", [vol[..., k] for k in range(vol.shape[-1])], vx[:2] if vx else None,
+                   vx[2] if vx else None, nifti=path, display=display_ornt(nibabel.load(str(path)).affine))
 
 
 def private_workdir() -> tempfile.TemporaryDirectory:

@@ -100,3 +100,35 @@ def dicom_affine(dss: list) -> np.ndarray:
     lps[:3, 2] = step
     lps[:3, 3] = origin
     return np.diag([-1.0, -1.0, 1.0, 1.0]) @ lps  # DICOM LPS -> NIfTI RAS
+
+
+def _frame_group(ds, sequence: str):
+    """The first item of ``sequence`` in the shared (else first per-frame) functional groups of a multi-frame file."""
+    for groups in ("SharedFunctionalGroupsSequence", "PerFrameFunctionalGroupsSequence"):
+        items = getattr(ds, groups, None)
+        if items and sequence in items[0] and len(items[0][sequence].value):
+            return items[0][sequence].value[0]
+    return None
+
+
+def dicom_orientation(ds) -> list[float] | None:
+    """ImageOrientationPatient of a file (classic, or an enhanced multi-frame's functional groups), or ``None``."""
+    iop = getattr(ds, "ImageOrientationPatient", None)
+    if iop is None:
+        item = _frame_group(ds, "PlaneOrientationSequence")
+        iop = getattr(item, "ImageOrientationPatient", None) if item is not None else None
+    return [float(v) for v in iop] if iop is not None and len(iop) == 6 else None
+
+
+def dicom_spacing(ds) -> tuple[float, float, float | None] | None:
+    """``(row, column, slice)`` spacing in mm of one file: PixelSpacing and SpacingBetweenSlices (else
+    SliceThickness; ``None`` when neither is given), from the classic attributes or the functional groups.
+
+    ``None`` when the file gives no PixelSpacing.
+    """
+    holder = ds if getattr(ds, "PixelSpacing", None) is not None else _frame_group(ds, "PixelMeasuresSequence")
+    spacing = getattr(holder, "PixelSpacing", None) if holder is not None else None
+    if spacing is None or len(spacing) != 2:
+        return None
+    step = getattr(holder, "SpacingBetweenSlices", None) or getattr(holder, "SliceThickness", None)
+    return float(spacing[0]), float(spacing[1]), (float(step) if step else None)

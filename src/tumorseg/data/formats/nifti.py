@@ -9,8 +9,10 @@ Naming understood (per case folder ``DIR/<case>/``, or ``DIR`` itself being one 
   name contains the modality (``flair``) and one named ``*seg*``/``OT*``/``*label*``.
 
 Slices are taken along the third array axis (axial in BraTS). Each volume is
-scaled to ``uint8`` by its 0.5–99.5 percentiles over the brain (non-zero
-voxels); background stays 0. Target = whole tumour (any label > 0) unless
+scaled to ``uint8`` by its 0.5–99.5 percentiles over the foreground (the
+brain: voxels other than the background, which is 0 for ``int16`` BraTS and
+the constant minimum for z-scored ``*_subtrMeanDivStd`` files); background
+stays 0 (:mod:`tumorseg.data.formats.scaling`). Target = whole tumour (any label > 0) unless
 ``labels`` picks a set (e.g. ``"1,4"``). Every tumour slice is kept, plus
 ``empty_fraction`` of the tumour-free slices that contain brain (chosen with a
 seed derived from the case name, so reading is deterministic). Label values
@@ -28,13 +30,14 @@ from pathlib import Path
 
 import numpy as np
 
-from tumorseg.data.formats._common import Loaded, natural_key, parse_int_set, require, to_uint8
+from tumorseg.data.formats._common import Loaded, finite_range, natural_key, parse_int_set, require
+from tumorseg.data.formats.scaling import volume_to_uint8
 from tumorseg.data.records import SliceRecord
 from tumorseg.errors import DataError
 
 log = logging.getLogger(__name__)
 
-NORMALISATION = "per-volume 0.5-99.5 percentile inside the brain (non-zero voxels) -> 0..255"
+NORMALISATION = "per-volume 0.5-99.5 percentile of the foreground (background: 0 or the minimum) -> 0..255"
 MODALITIES = ("flair", "t1", "t1c", "t2")
 NEW = {"flair": "t2f", "t1": "t1n", "t1c": "t1c", "t2": "t2w"}
 OLD = {"flair": "flair", "t1": "t1", "t1c": "t1ce", "t2": "t2"}
@@ -151,10 +154,13 @@ def _read_volume_cached(path: Path, size: int, mtime_ns: int) -> tuple[np.ndarra
 
 
 def _read_volume(path: Path) -> tuple[np.ndarray, float, float, int, str]:
+    """:func:`read_volume` without the cache. Scaling: :func:`tumorseg.data.formats.scaling.volume_to_uint8`
+    (per volume, over the foreground; background 0); the raw data is read in its stored dtype (no float copy of
+    an ``int16`` volume)."""
     nib = require("nibabel", "reading NIfTI volumes")
     try:
         img = nib.load(str(path))
-        raw = np.asarray(img.dataobj, dtype=np.float32)
+        raw = np.asanyarray(img.dataobj)  # stored dtype; float when the header has a scale factor
     except Exception as exc:  # nibabel raises many types for broken files
         raise DataError(f"{path}: not a readable NIfTI volume ({exc.__class__.__name__}: {str(exc)[:120]}).") from None
     if raw.ndim == 4 and raw.shape[3] == 1:
@@ -164,12 +170,28 @@ def _read_volume(path: Path) -> tuple[np.ndarray, float, float, int, str]:
     codes = nib.aff2axcodes(img.affine)
     if codes[2] not in ("S", "I"):
         log.warning("%s: third axis is %s, not axial; slices follow the array's third axis anyway", path, codes[2])
-    finite = np.isfinite(raw)
-    bad = int(raw.size - np.count_nonzero(finite))
-    inside = finite & (raw != 0)
-    lo = float(raw[finite].min()) if finite.any() else 0.0
-    hi = float(raw[finite].max()) if finite.any() else 0.0
-    return to_uint8(raw, inside), lo, hi, bad, str(img.get_data_dtype())
+    try:
+        scaled = volume_to_uint8(raw)
+    except TypeError:
+        raise DataError(f"{path}: voxel type {raw.dtype} is not a grayscale intensity; expected an integer or "
+                        "float volume (convert RGB/complex data first).") from None
+    lo, hi, bad = finite_range(raw)
+    return scaled, lo, hi, bad, str(img.get_data_dtype())
+
+
+def voxel_mm(path: Path) -> tuple[float, float, float] | None:
+    """Voxel size ``(X, Y, Z)`` in mm from the header's zooms and units (unknown units are taken as mm).
+
+    ``None`` when the header gives no usable size (zero or negative zooms).
+    """
+    nib = require("nibabel", "reading NIfTI volumes")
+    header = nib.load(str(path)).header
+    zooms = tuple(float(z) for z in header.get_zooms()[:3])
+    unit = header.get_xyzt_units()[0] if hasattr(header, "get_xyzt_units") else "unknown"
+    factor = {"meter": 1000.0, "micron": 0.001}.get(unit, 1.0)
+    if len(zooms) < 3 or not all(np.isfinite(z) and z > 0 for z in zooms):
+        return None
+    return tuple(z * factor for z in zooms)
 
 
 def read_labels(path: Path, naming: str = "generic") -> np.ndarray:

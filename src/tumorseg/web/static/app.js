@@ -105,8 +105,12 @@ async function upload(file) {
   $("slice").value = String(body.shown_slice);
   $("model").textContent = `${body.model} (${body.backend})`;
   $("time").textContent = `${body.time_ms.toFixed(0)} ms`;
-  $("size").textContent = `${body.width} × ${body.height}` + (body.n_slices > 1 ? ` × ${body.n_slices} slices` : "")
-    + (body.volume_mm3 !== null ? ` · tumour volume ${(body.volume_mm3 / 1000).toFixed(2)} cm³` : "");
+  $("size").textContent = `${body.width} × ${body.height}` + (body.n_slices > 1 ? ` × ${body.n_slices} slices` : "");
+  // volumes (NIfTI, DICOM): slices with tumour, mL, longest axial diameter, or "no tumour found"
+  const summary = body.summary ? body.summary.text.charAt(0).toUpperCase() + body.summary.text.slice(1) : "";
+  $("summary").textContent = summary;
+  $("summary").dataset.found = body.summary ? String(body.summary.tumour_found) : "";
+  $("summary").hidden = $("summary-label").hidden = !body.summary;
   $("result").hidden = false;
   setDownload();
   await draw();

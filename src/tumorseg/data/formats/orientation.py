@@ -1,0 +1,85 @@
+"""Display orientation: slices shown to people in the radiological convention, whatever the array layout.
+
+Prediction and every file written keep the input's own array layout and
+geometry; only the pictures for a viewer (the web page) are turned, with
+nibabel's orientation tools. The convention, by the plane a slice lies in
+(its normal = the volume's third array axis; the nearest anatomical axis
+decides for oblique scans):
+
+=========  =====================================  ======================================
+plane      rows (top -> bottom)                   columns (left -> right)
+=========  =====================================  ======================================
+axial      anterior -> posterior (anterior up)    patient's right -> left (radiological)
+coronal    superior -> inferior                   patient's right -> left
+sagittal   superior -> inferior                   anterior -> posterior
+=========  =====================================  ======================================
+
+In nibabel's axis codes (the direction each display axis *increases*
+towards), an axial slice is shown as ``("P", "L")``: DICOM's usual LPS
+layout, so a standard axial DICOM slice is shown as it is stored.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tumorseg.data.formats._common import require
+
+DISPLAY_CODES = {"sagittal": ("I", "P"), "coronal": ("I", "L"), "axial": ("P", "L")}
+PLANES = ("sagittal", "coronal", "axial")  # by the RAS world axis (0, 1, 2) of the slice normal
+
+
+def plane_of(affine: np.ndarray) -> str:
+    """``"axial"``, ``"coronal"`` or ``"sagittal"``: the plane of slices along the third axis of ``affine``'s array."""
+    nib = require("nibabel", "orienting slices for display")
+    return PLANES[int(nib.orientations.io_orientation(np.asarray(affine, float))[2, 0])]
+
+
+def display_ornt(affine: np.ndarray) -> np.ndarray:
+    """The ``(2, 2)`` nibabel orientation transform that turns a slice ``vol[:, :, k]`` into the display layout.
+
+    Args:
+        affine: ``(4, 4)`` voxel-to-RAS affine of the 3-D array (NIfTI
+            ``img.affine``, or :func:`dicom_slice_affine` for DICOM).
+
+    Returns:
+        an orientation transform for :func:`to_display` (a transpose and/or flips).
+    """
+    nib = require("nibabel", "orienting slices for display")
+    ornt = nib.orientations.io_orientation(np.asarray(affine, float))  # (3, 2): RAS axis, direction per array axis
+    target = nib.orientations.axcodes2ornt(DISPLAY_CODES[PLANES[int(ornt[2, 0])]])
+    return nib.orientations.ornt_transform(ornt[:2], target)
+
+
+def to_display(slice2d: np.ndarray, ornt: np.ndarray | None) -> np.ndarray:
+    """``slice2d`` ``(A, B)`` reoriented by :func:`display_ornt` (contiguous; ``ornt=None``: unchanged)."""
+    if ornt is None:
+        return slice2d
+    nib = require("nibabel", "orienting slices for display")
+    return np.ascontiguousarray(nib.orientations.apply_orientation(slice2d, ornt))
+
+
+def dicom_slice_affine(orientation, row_mm: float = 1.0, col_mm: float = 1.0) -> np.ndarray:
+    """RAS affine of a DICOM pixel array ``(rows, cols)`` (+ a third axis along the slice normal).
+
+    Args:
+        orientation: ImageOrientationPatient, six direction cosines in LPS: the
+            direction along a row (column index increasing), then down a column.
+        row_mm, col_mm: PixelSpacing (row spacing, column spacing); optional,
+            the orientation alone decides the display.
+
+    Raises:
+        ValueError: ``orientation`` is not six numbers spanning a plane.
+    """
+    iop = np.asarray([float(v) for v in orientation], float)
+    if iop.shape != (6,):
+        raise ValueError(f"ImageOrientationPatient needs 6 values, got {iop.size}.")
+    along_row, down_col = iop[:3], iop[3:]
+    normal = np.cross(along_row, down_col)
+    if np.linalg.norm(normal) < 1e-6:
+        raise ValueError("ImageOrientationPatient's two directions are parallel.")
+    lps = np.eye(4)
+    lps[:3, 0] = down_col * row_mm  # array axis 0 = row index: moves down a column
+    lps[:3, 1] = along_row * col_mm
+    lps[:3, 2] = normal / np.linalg.norm(normal)
+    return np.diag([-1.0, -1.0, 1.0, 1.0]) @ lps  # DICOM LPS -> RAS

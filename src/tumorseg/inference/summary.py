@@ -1,0 +1,143 @@
+"""Per-volume summary of a predicted mask: slices with tumour, tumour volume (mL), longest axial diameter.
+
+``tumorseg predict`` writes one row per volume input (NIfTI, BraTS case,
+DICOM file or series) to ``summary.json`` and ``summary.csv`` in the output
+folder and logs :meth:`VolumeSummary.line`; the web page shows the same
+numbers. Edge cases: an empty mask gives ``tumour_found = False`` ("no tumour
+found"), 0 mL and no diameter; without a known voxel size the mm/mL fields
+are ``None`` (empty in the CSV) and only counts are given.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import numpy as np
+from scipy.spatial import ConvexHull, QhullError
+from scipy.spatial.distance import pdist
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class VolumeSummary:
+    """One volume's result.
+
+    Attributes:
+        name: the input's name (file stem or folder).
+        n_slices: slices predicted (the volume's third axis / the series' files / the file's frames).
+        slices_with_tumour: slices whose mask has at least one voxel.
+        tumour_voxels: voxels in the whole mask.
+        voxel_mm: ``[slice, row, column]`` spacing in mm (``None``: unknown).
+        volume_ml: ``tumour_voxels`` × voxel volume / 1000 (``None``: spacing or slice spacing unknown).
+        max_diameter_mm: the longest distance between two tumour voxel
+            centres within one slice, over all slices (the axial diameter of
+            RANO-style reports for axial scans); ``None`` without tumour or pixel spacing.
+        largest_slice: index of the slice with the most tumour (``None``: none).
+        input, mask: the input path and the mask file written (for the CSV).
+    """
+
+    name: str
+    n_slices: int
+    slices_with_tumour: int
+    tumour_voxels: int
+    voxel_mm: list[float] | None = None
+    volume_ml: float | None = None
+    max_diameter_mm: float | None = None
+    largest_slice: int | None = None
+    input: str = ""
+    mask: str = ""
+
+    @property
+    def tumour_found(self) -> bool:
+        return self.tumour_voxels > 0
+
+    def line(self) -> str:
+        """``"case: tumour in 12/155 slices, 23.40 mL, longest axial diameter 41.0 mm"`` or
+        ``"case: no tumour found (155 slices)"`` (without ``"case: "`` when there is no name)."""
+        prefix = f"{self.name}: " if self.name else ""
+        if not self.tumour_found:
+            return f"{prefix}no tumour found ({self.n_slices} slice{'s' if self.n_slices != 1 else ''})"
+        parts = [f"tumour in {self.slices_with_tumour}/{self.n_slices} slices"]
+        if self.volume_ml is None:
+            parts.append(f"{self.tumour_voxels} voxels")
+        else:  # two decimals; small volumes (a single slice) with two significant digits instead of "0.00"
+            parts.append(f"{self.volume_ml:.2f} mL" if self.volume_ml >= 0.1 else f"{self.volume_ml:.2g} mL")
+        if self.max_diameter_mm is not None:
+            parts.append(f"longest axial diameter {self.max_diameter_mm:.1f} mm")
+        return prefix + ", ".join(parts)
+
+    def row(self) -> dict:
+        """Flat dict for ``summary.json``/``summary.csv`` (adds ``tumour_found``)."""
+        return {**asdict(self), "tumour_found": self.tumour_found}
+
+
+def longest_diameter(mask: np.ndarray, row_mm: float = 1.0, col_mm: float = 1.0) -> float:
+    """Longest distance (mm) between two ``True`` pixel centres of a 2-D ``mask``; 0.0 for 0 or 1 pixel."""
+    pts = np.argwhere(mask).astype(np.float64) * (row_mm, col_mm)  # (N, 2) in mm
+    if len(pts) < 2:
+        return 0.0
+    if len(pts) > 3:
+        try:
+            pts = pts[ConvexHull(pts).vertices]  # the farthest pair lies on the hull
+        except QhullError:  # all on one line: few points, compare them all
+            pass
+    return float(pdist(pts).max())
+
+
+def summarise(masks: np.ndarray, spacing_mm: Sequence[float | None] | None = None, name: str = "") -> VolumeSummary:
+    """Summary of a ``(Z, H, W)`` bool mask stack (one ``(H, W)`` image is one slice).
+
+    Args:
+        masks: the predicted masks, slice first.
+        spacing_mm: ``(slice, row, column)`` spacing in mm, matching ``masks``'
+            axes; the slice spacing may be ``None`` (a single image without
+            thickness: no volume, diameters still given). ``None``: unknown.
+        name: the volume's name.
+    """
+    masks = np.asarray(masks, dtype=bool)
+    if masks.ndim == 2:
+        masks = masks[None]
+    per_slice = masks.reshape(len(masks), -1).sum(axis=1)  # (Z,) voxels per slice
+    total = int(per_slice.sum())
+    spacing = [None if s is None else float(s) for s in spacing_mm] if spacing_mm is not None else None
+    in_plane = spacing is not None and spacing[1] is not None and spacing[2] is not None
+    volume = None
+    if spacing is not None and None not in spacing:
+        volume = round(total * spacing[0] * spacing[1] * spacing[2] / 1000.0, 4)
+    diameter = None
+    if total and in_plane:
+        diameter = round(max(longest_diameter(m, spacing[1], spacing[2]) for m, n in zip(masks, per_slice) if n), 2)
+    return VolumeSummary(
+        name=name, n_slices=len(masks), slices_with_tumour=int(np.count_nonzero(per_slice)), tumour_voxels=total,
+        voxel_mm=spacing, volume_ml=volume, max_diameter_mm=diameter,
+        largest_slice=int(np.argmax(per_slice)) if total else None)
+
+
+def _cell(v) -> object:
+    """CSV text of a value: ``None`` -> empty, a spacing list -> ``1x1x2.5`` (``?`` for an unknown entry)."""
+    if v is None:
+        return ""
+    if isinstance(v, list):
+        return "x".join("?" if x is None else f"{x:g}" for x in v)
+    return v
+
+
+def write_summaries(summaries: Sequence[VolumeSummary], out: Path) -> list[Path]:
+    """Write ``out/summary.json`` (``{"volumes": [row, ...]}``) and ``out/summary.csv`` (one row per volume)."""
+    rows = [s.row() for s in summaries]
+    out.mkdir(parents=True, exist_ok=True)
+    js, cs = out / "summary.json", out / "summary.csv"
+    js.write_text(json.dumps({"volumes": rows}, indent=2) + "\n")
+    names = [f.name for f in fields(VolumeSummary)] + ["tumour_found"]
+    with open(cs, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=names)
+        w.writeheader()
+        for r in rows:
+            w.writerow({k: _cell(v) for k, v in r.items()})
+    return [js, cs]

@@ -1,0 +1,56 @@
+"""Synthetic MR DICOM files for tests: bare slices, and series with everything a DICOM SEG must copy."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage, generate_uid
+
+
+def mr_slice(pixels: np.ndarray, position, instance: int, series_uid: str, spacing=(0.8, 0.6), thickness=3.0,
+             orientation=(1, 0, 0, 0, 1, 0)) -> Dataset:
+    """One MR image (int16 ``pixels`` ``(rows, cols)``) with geometry but no patient/study attributes."""
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = MRImageStorage
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.SOPClassUID, ds.SOPInstanceUID = MRImageStorage, meta.MediaStorageSOPInstanceUID
+    ds.SeriesInstanceUID, ds.Modality = series_uid, "MR"
+    ds.Rows, ds.Columns = pixels.shape
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 1
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+    ds.PixelSpacing = list(spacing)  # row spacing, column spacing (mm)
+    ds.ImageOrientationPatient = [float(v) for v in orientation]
+    ds.ImagePositionPatient = [float(v) for v in position]
+    ds.InstanceNumber, ds.SliceThickness = instance, thickness
+    ds.PixelData = pixels.astype("<i2").tobytes()
+    return ds
+
+
+def write_mr_series(folder: Path, pixels: np.ndarray, spacing=(0.8, 0.6), step=3.0,
+                    orientation=(1, 0, 0, 0, 1, 0)) -> list[Path]:
+    """Write ``pixels`` ``(Z, rows, cols)`` int16 as one MR series, slice k at ``k * step`` mm along the normal,
+    with patient, study and frame-of-reference attributes.
+
+    File names run in reverse of the slice position (so readers must sort by
+    geometry). Returns the paths in slice order.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    study, series, frame = generate_uid(), generate_uid(), generate_uid()
+    iop = np.array(orientation, float)
+    normal = np.cross(iop[:3], iop[3:])
+    paths = []
+    for k, pix in enumerate(pixels):
+        ds = mr_slice(pix, np.array([-10.0, 20.0, 5.0]) + k * step * normal, k + 1, series, spacing, step, orientation)
+        ds.PatientName, ds.PatientID, ds.PatientBirthDate, ds.PatientSex = "Test^Phantom", "PHANTOM1", "19700101", "O"
+        ds.StudyInstanceUID, ds.StudyDate, ds.StudyTime, ds.StudyID = study, "20240101", "120000", "1"
+        ds.AccessionNumber, ds.ReferringPhysicianName = "A1", ""
+        ds.SeriesNumber, ds.FrameOfReferenceUID, ds.PositionReferenceIndicator = 7, frame, ""
+        path = folder / f"IM{len(pixels) - k:03d}.dcm"
+        ds.save_as(path, enforce_file_format=True)
+        paths.append(path)
+    return paths

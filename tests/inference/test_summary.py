@@ -1,0 +1,79 @@
+"""Per-volume summary: hand-checked counts, mL, longest diameter; empty masks; summary.json / summary.csv."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+
+from tumorseg.inference.summary import longest_diameter, summarise, write_summaries
+
+
+def stack():
+    """3 slices of 10×10: slice 1 holds a 2×3 block (6 voxels), slice 2 a single voxel."""
+    m = np.zeros((3, 10, 10), bool)
+    m[1, 4:6, 2:5] = True
+    m[2, 7, 7] = True
+    return m
+
+
+def test_hand_checked_summary():
+    s = summarise(stack(), (2.0, 0.5, 1.0), "case")  # slice, row, column mm: voxel = 1 mm³
+    assert (s.n_slices, s.slices_with_tumour, s.tumour_voxels, s.largest_slice) == (3, 2, 7, 1)
+    assert s.volume_ml == pytest.approx(7 * 1.0 / 1000)
+    assert s.max_diameter_mm == pytest.approx(np.hypot(1 * 0.5, 2 * 1.0), abs=0.01)  # corners of the 2×3 block
+    assert s.tumour_found
+    assert s.line() == "case: tumour in 2/3 slices, 0.007 mL, longest axial diameter 2.1 mm"
+    big = summarise(stack(), (10.0, 10.0, 10.0))  # 1 mL voxels, no name
+    assert big.line() == "tumour in 2/3 slices, 7.00 mL, longest axial diameter 22.4 mm"
+
+
+def test_empty_mask_says_no_tumour_found():
+    s = summarise(np.zeros((5, 8, 8), bool), (1.0, 1.0, 1.0), "empty")
+    assert not s.tumour_found and s.volume_ml == 0.0 and s.max_diameter_mm is None and s.largest_slice is None
+    assert s.line() == "empty: no tumour found (5 slices)"
+    assert summarise(np.zeros((8, 8), bool)).line() == "no tumour found (1 slice)"  # one image, no name
+
+
+def test_unknown_spacing_gives_counts_only():
+    s = summarise(stack(), None, "x")
+    assert s.volume_ml is None and s.max_diameter_mm is None and s.tumour_voxels == 7
+    assert s.line() == "x: tumour in 2/3 slices, 7 voxels"
+    one = summarise(stack()[1], (None, 0.5, 0.5))  # one DICOM slice without thickness: diameter, no volume
+    assert one.volume_ml is None and one.max_diameter_mm == pytest.approx(np.hypot(0.5, 1.0), abs=0.01)
+
+
+@pytest.mark.parametrize("pixels, spacing, expected", [
+    ([(3, 3)], (1.0, 1.0), 0.0),  # one pixel: no extent between centres
+    ([(0, k) for k in range(6)], (1.0, 0.8), 4.0),  # a line: all points collinear (hull impossible)
+    ([(0, 0), (0, 9), (9, 0), (9, 9), (4, 5)], (1.0, 1.0), np.hypot(9, 9)),  # square's diagonal
+    ([(0, 0), (2, 0)], (1.5, 1.0), 3.0),
+])
+def test_longest_diameter(pixels, spacing, expected):
+    m = np.zeros((10, 10), bool)
+    for p in pixels:
+        m[p] = True
+    assert longest_diameter(m, *spacing) == pytest.approx(expected)
+
+
+def test_disc_diameter():
+    yy, xx = np.mgrid[:64, :64]
+    disc = (yy - 32) ** 2 + (xx - 32) ** 2 <= 20**2
+    assert longest_diameter(disc, 0.5, 0.5) == pytest.approx(20.0, abs=0.01)  # 40 px between centres × 0.5 mm
+
+
+def test_written_files(tmp_path):
+    a = summarise(stack(), (2.0, 0.5, 1.0), "a")
+    a.input, a.mask = "/data/a.nii.gz", "a_mask.nii.gz"
+    b = summarise(np.zeros((2, 4, 4), bool), (None, 1.0, 1.0), "b")
+    js, cs = write_summaries([a, b], tmp_path)
+    rows = json.loads(js.read_text())["volumes"]
+    assert [r["name"] for r in rows] == ["a", "b"] and rows[0]["tumour_found"] and not rows[1]["tumour_found"]
+    assert rows[0]["voxel_mm"] == [2.0, 0.5, 1.0] and rows[1]["volume_ml"] is None
+    with open(cs, newline="") as f:
+        table = list(csv.DictReader(f))
+    assert table[0]["voxel_mm"] == "2x0.5x1" and table[0]["slices_with_tumour"] == "2"
+    assert table[0]["mask"] == "a_mask.nii.gz" and table[1]["voxel_mm"] == "?x1x1" and table[1]["volume_ml"] == ""
+    assert table[1]["tumour_found"] == "False"

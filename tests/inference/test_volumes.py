@@ -1,0 +1,160 @@
+"""Volume prediction outputs: NIfTI masks keep the input's geometry, per-volume summaries, DICOM SEG read back.
+
+The predictor's probabilities are replaced by ``image >= 128`` (the bright
+part of the 8-bit slice), so every expected mask is known exactly.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+
+import numpy as np
+import pytest
+from PIL import Image
+
+nib = pytest.importorskip("nibabel")
+pydicom = pytest.importorskip("pydicom")
+hd = pytest.importorskip("highdicom")
+
+from conftest import shared_data, tiny_checkpoint  # noqa: E402
+from data._dicom_series import write_mr_series  # noqa: E402
+from tumorseg.data.formats.dicom import read_dicom_series  # noqa: E402
+from tumorseg.data.formats.dicom_seg import SEGMENT_LABEL, read_seg_mask, write_seg  # noqa: E402
+from tumorseg.errors import DataError  # noqa: E402
+from tumorseg.inference.files import predict_files  # noqa: E402
+from tumorseg.inference.predictor import Predictor  # noqa: E402
+from tumorseg.inference.volumes import predict_volumes  # noqa: E402
+
+
+@pytest.fixture
+def bright(tmp_path):
+    """A predictor whose mask is exactly the slice's pixels >= 128."""
+    pred = Predictor.from_checkpoint(tiny_checkpoint(tmp_path / "m.pt"), "cpu", backend="torch")
+    pred.probabilities = lambda slices, batch_size=16: [(s >= 128).astype(np.float32) for s in slices]
+    pred.post["min_component_px"] = 0
+    return pred
+
+
+def flipped_affine():
+    """LPS-like, rotated and offset, 1.2 × 0.9 × 2.5 mm."""
+    a = np.diag([-1.2, -0.9, 2.5, 1.0])
+    c, s = np.cos(0.2), np.sin(0.2)
+    a[:3, :3] = np.array([[c, -s, 0], [s, c, 0], [0, 0, 1]]) @ a[:3, :3]
+    a[:3, 3] = [40.0, 30.0, -12.0]
+    return a
+
+
+def test_nifti_mask_keeps_geometry_and_summary_matches_it(tmp_path, bright):
+    vol = np.zeros((20, 16, 6), np.int16)
+    vol[2:18, 2:14, 1:5] = 300
+    vol[5:9, 4:7, 2:4] = 900  # the "tumour": 4 × 3 × 2 = 24 voxels
+    img = nib.Nifti1Image(vol, flipped_affine())
+    img.header.set_xyzt_units("mm")
+    img.set_qform(flipped_affine(), code=1)
+    nib.save(img, str(tmp_path / "scan.nii.gz"))
+    written = predict_volumes([tmp_path / "scan.nii.gz"], bright, tmp_path / "out", progress=False)
+    assert written == [tmp_path / "out" / "scan_mask.nii.gz"]
+    got = nib.load(str(written[0]))
+    assert got.shape == vol.shape and np.allclose(got.affine, flipped_affine())
+    assert np.allclose(got.get_qform(), img.get_qform()) and int(got.header["qform_code"]) == 1
+    assert np.allclose(got.header.get_zooms(), (1.2, 0.9, 2.5))
+    mask = np.asarray(got.dataobj)
+    assert np.array_equal(mask > 0, vol == 900)  # predicted in the file's own layout, not the display's
+    [row] = json.loads((tmp_path / "out" / "summary.json").read_text())["volumes"]
+    assert (row["name"], row["n_slices"], row["slices_with_tumour"], row["tumour_voxels"]) == ("scan", 6, 2, 24)
+    assert row["volume_ml"] == pytest.approx(24 * 1.2 * 0.9 * 2.5 / 1000)
+    assert row["max_diameter_mm"] == pytest.approx(np.hypot(3 * 1.2, 2 * 0.9), abs=0.01)
+    assert row["voxel_mm"] == pytest.approx([2.5, 1.2, 0.9]) and row["mask"] == "scan_mask.nii.gz"
+    with open(tmp_path / "out" / "summary.csv", newline="") as f:
+        assert [r["name"] for r in csv.DictReader(f)] == ["scan"]
+
+
+def test_image_only_predictions_write_no_summary(tmp_path, synthetic_dataset):
+    first = sorted((synthetic_dataset / "images").iterdir())[0]
+    predict_files([first], tiny_checkpoint(tmp_path / "m.pt"), tmp_path / "out", progress=False, backend="torch")
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [first.stem + ".png"]
+
+
+def test_real_brats_summary_line(tmp_path, bright, caplog):
+    case = shared_data("samples", "brats", "BraTS-GLI-00001-000")
+    with caplog.at_level(logging.INFO, logger="tumorseg.inference.volumes"):
+        [out] = predict_volumes([case / "BraTS-GLI-00001-000-t2f.nii.gz"], bright, tmp_path / "out", progress=False)
+    mask = np.asarray(nib.load(str(out)).dataobj)
+    [row] = json.loads((tmp_path / "out" / "summary.json").read_text())["volumes"]
+    assert row["tumour_voxels"] == int(mask.sum()) and row["n_slices"] == 155
+    assert row["volume_ml"] == pytest.approx(mask.sum() / 1000)  # 1 mm isotropic
+    assert f"tumour in {row['slices_with_tumour']}/155 slices" in caplog.text
+
+
+def series_pixels(n=4, rows=24, cols=32):
+    """Brain 300 with a bright block (900) in slices 1 and 2 only; slice 0 and 3 have no tumour."""
+    pix = np.zeros((n, rows, cols), np.int16)
+    pix[:, 3:21, 4:28] = 300
+    pix[1, 6:10, 8:14] = 900
+    pix[2, 7:9, 9:12] = 900
+    return pix
+
+
+def test_dicom_series_gives_a_seg_referencing_the_source(tmp_path, bright):
+    pix = series_pixels()
+    paths = write_mr_series(tmp_path / "series", pix)
+    written = predict_volumes([tmp_path / "series"], bright, tmp_path / "out", progress=False)
+    names = [p.name for p in written]
+    assert names[-2:] == ["series_mask.nii.gz", "series_seg.dcm"] and len(names) == 6  # 4 PNGs, NIfTI, SEG
+    pngs = np.stack([np.asarray(Image.open(p)) > 0 for p in written[:4]])
+    assert np.array_equal(pngs, pix == 900)
+    seg = hd.seg.Segmentation.from_dataset(pydicom.dcmread(written[-1]))
+    sources = [pydicom.dcmread(p) for p in paths]  # slice order
+    referenced = {str(i.ReferencedSOPInstanceUID) for i in seg.ReferencedSeriesSequence[0].ReferencedInstanceSequence}
+    assert referenced == {s.SOPInstanceUID for s in sources}
+    assert seg.ReferencedSeriesSequence[0].SeriesInstanceUID == sources[0].SeriesInstanceUID
+    assert seg.FrameOfReferenceUID == sources[0].FrameOfReferenceUID
+    assert (seg.StudyInstanceUID, seg.PatientID) == (sources[0].StudyInstanceUID, "PHANTOM1")
+    assert seg.SegmentationType == "BINARY" and seg.NumberOfFrames == 2  # empty slices left out
+    desc = seg.SegmentSequence[0]
+    assert desc.SegmentLabel == SEGMENT_LABEL
+    assert desc.SegmentedPropertyTypeCodeSequence[0].CodeValue == "108369006"  # SCT Neoplasm
+    assert desc.SegmentedPropertyCategoryCodeSequence[0].CodeValue == "49755003"
+    assert np.array_equal(read_seg_mask(written[-1], sources), pix == 900)
+    [row] = json.loads((tmp_path / "out" / "summary.json").read_text())["volumes"]
+    assert row["voxel_mm"] == pytest.approx([3.0, 0.8, 0.6]) and row["tumour_voxels"] == 24 + 6
+    assert row["volume_ml"] == pytest.approx(30 * 3.0 * 0.8 * 0.6 / 1000)
+
+
+def test_single_real_dicom_gives_a_seg(tmp_path):
+    dcm = shared_data("samples", "dicom", "MR_small.dcm")
+    written = predict_files([dcm], tiny_checkpoint(tmp_path / "m.pt"), tmp_path / "out", progress=False,
+                            backend="torch")
+    assert [p.name for p in written] == ["MR_small.png", "MR_small_seg.dcm"]
+    source = pydicom.dcmread(dcm)
+    seg = hd.seg.segread(written[1])
+    [ref] = seg.ReferencedSeriesSequence[0].ReferencedInstanceSequence
+    assert ref.ReferencedSOPInstanceUID == source.SOPInstanceUID
+    png = np.asarray(Image.open(written[0])) > 0
+    assert np.array_equal(read_seg_mask(written[1], [source])[0], png)
+    [row] = json.loads((tmp_path / "out" / "summary.json").read_text())["volumes"]
+    assert row["n_slices"] == 1 and row["voxel_mm"] == pytest.approx([0.8, 0.3125, 0.3125])
+
+
+def test_empty_prediction_still_gives_a_complete_seg(tmp_path):
+    paths = write_mr_series(tmp_path / "s", series_pixels(n=3))
+    _, _, dss = read_dicom_series(tmp_path / "s")
+    out = write_seg(np.zeros((3, 24, 32), bool), dss, tmp_path / "empty_seg.dcm", "unet")
+    seg = hd.seg.segread(out)
+    assert seg.NumberOfFrames == 3 and not read_seg_mask(out, [pydicom.dcmread(p) for p in paths]).any()
+
+
+def test_source_without_study_uid_warns_and_keeps_other_outputs(tmp_path, bright, caplog):
+    paths = write_mr_series(tmp_path / "s", series_pixels(n=3))
+    for p in paths:
+        ds = pydicom.dcmread(p)
+        del ds.StudyInstanceUID
+        ds.save_as(p)
+    with caplog.at_level(logging.WARNING):
+        written = predict_volumes([tmp_path / "s"], bright, tmp_path / "out", progress=False)
+    assert written[-1].name == "s_mask.nii.gz" and not (tmp_path / "out" / "s_seg.dcm").exists()
+    assert "lacks StudyInstanceUID" in caplog.text
+    with pytest.raises(DataError, match="lacks StudyInstanceUID"):
+        write_seg(np.zeros((3, 24, 32), bool), [pydicom.dcmread(p) for p in paths], tmp_path / "x.dcm")

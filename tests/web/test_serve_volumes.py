@@ -1,0 +1,90 @@
+"""The web page's volume display: radiological orientation of NIfTI/DICOM slices and the per-volume summary."""
+
+from __future__ import annotations
+
+import base64
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import shared_data, tiny_checkpoint
+
+pytest.importorskip("fastapi")
+pytest.importorskip("multipart")
+pytest.importorskip("httpx")
+nib = pytest.importorskip("nibabel")
+
+from fastapi.testclient import TestClient  # noqa: E402
+
+from tumorseg.inference.predictor import Predictor  # noqa: E402
+from tumorseg.web.app import create_app  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory):
+    """The app around a predictor whose mask is exactly the slice's pixels >= 128."""
+    pred = Predictor.from_checkpoint(tiny_checkpoint(tmp_path_factory.mktemp("web") / "m.pt"), "cpu", backend="torch")
+    pred.probabilities = lambda slices, batch_size=16: [(s >= 128).astype(np.float32) for s in slices]
+    pred.post["min_component_px"] = 0
+    return TestClient(create_app(pred, max_upload_mb=5))
+
+
+def _png(b64: str) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(base64.b64decode(b64))))
+
+
+def _post(client, data: bytes, name: str):
+    r = client.post("/api/segment", files={"file": (name, data, "application/octet-stream")})
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+@pytest.mark.parametrize("codes, linear", [
+    ("LPS (BraTS)", np.diag([-1.0, -1.0, 1.0])),
+    ("RAS", np.diag([1.0, 1.0, 1.0])),
+    ("x->anterior, y->left", np.array([[0.0, -1, 0], [1, 0, 0], [0, 0, 1]])),
+])
+def test_nifti_shown_radiologically_and_saved_in_its_own_layout(client, tmp_path, codes, linear):
+    """A bright marker at the right-anterior corner is drawn top-left; the mask file keeps the input's own grid."""
+    aff = np.eye(4)
+    aff[:3, :3] = linear @ np.diag([1.0, 1.5, 3.0])
+    vol = np.zeros((30, 20, 4), np.int16)
+    vol[1:-1, 1:-1, 1:3] = 200  # brain
+    ij = np.stack(np.meshgrid(np.arange(1, 29), np.arange(1, 19), indexing="ij"), -1).reshape(-1, 2)
+    ras = (aff[:2, :2] @ ij.T).T  # (N, 2) x (towards right), y (towards anterior) of each voxel
+    i, j = ij[np.argmax(ras.sum(axis=1))]  # the voxel farthest right-anterior
+    vol[i, j, 1:3] = 2000  # the marker: scaled to 255, so it is also the predicted "tumour"
+    nib.save(nib.Nifti1Image(vol, aff), str(tmp_path / "v.nii.gz"))
+    body = _post(client, (tmp_path / "v.nii.gz").read_bytes(), "v.nii.gz")
+    shown = _png(body["slices"][1]["image_png"])
+    r, c = np.argwhere(shown == shown.max())[0]
+    assert (r, c) == (1, 1), f"{codes}: marker drawn at {(r, c)}, expected top-left (anterior up, right on the left)"
+    assert np.array_equal(np.argwhere(_png(body["slices"][1]["mask_png"]) > 0), [[1, 1]])  # overlay turned alike
+    (tmp_path / "m.nii.gz").write_bytes(base64.b64decode(body["mask_nifti"]))
+    mask = nib.load(str(tmp_path / "m.nii.gz"))
+    assert mask.shape == vol.shape and np.allclose(mask.affine, aff)
+    assert np.array_equal(np.argwhere(np.asarray(mask.dataobj)), [[i, j, 1], [i, j, 2]])  # the file's own layout
+    s = body["summary"]
+    assert (s["n_slices"], s["slices_with_tumour"], s["tumour_voxels"], s["tumour_found"]) == (4, 2, 2, True)
+    assert s["volume_ml"] == pytest.approx(2 * 1.0 * 1.5 * 3.0 / 1000)
+    assert s["text"].startswith("tumour in 2/4 slices, 0.009 mL")
+
+
+def test_nifti_without_tumour_says_so(client, tmp_path):
+    vol = np.zeros((16, 16, 3), np.int16)
+    vol[2:14, 2:14, :] = 100  # a flat brain scales to 0: nothing >= 128
+    nib.save(nib.Nifti1Image(vol, np.eye(4)), str(tmp_path / "e.nii"))
+    s = _post(client, (tmp_path / "e.nii").read_bytes(), "e.nii")["summary"]
+    assert s["tumour_found"] is False and s["text"] == "no tumour found (3 slices)" and s["volume_ml"] == 0.0
+
+
+def test_dicom_summary_and_plain_images_have_none(client):
+    body = _post(client, shared_data("samples", "dicom", "MR_small.dcm").read_bytes(), "x.dcm")
+    s = body["summary"]
+    assert s["n_slices"] == 1 and s["tumour_voxels"] == body["total_area_px"]
+    assert s["volume_ml"] == pytest.approx(body["total_area_px"] * 0.3125**2 * 0.8 / 1000, abs=1e-4)
+    buf = io.BytesIO()
+    Image.fromarray(np.zeros((32, 32), np.uint8)).save(buf, format="PNG")
+    assert _post(client, buf.getvalue(), "x.png")["summary"] is None
