@@ -21,7 +21,7 @@ from tumorseg.data.dataset import resize_channels
 from tumorseg.device import resolve_device
 from tumorseg.errors import TumorsegError
 from tumorseg.inference.postprocess import binarize, settings
-from tumorseg.models import to_probabilities
+from tumorseg.models import to_probabilities, zoo
 from tumorseg.models.checkpoint import load_checkpoint, model_from_checkpoint, resolve_checkpoint
 
 
@@ -135,6 +135,9 @@ class Predictor:
         self.threshold: float = float(self.post["threshold"])
         self.name: str = checkpoint["model"]["name"]
         self.in_channels: int = int(pre.get("in_channels", 1))
+        self.modality: str | None = zoo.modality_of(checkpoint, source or None)  # "t1c", "flair" or None (unknown)
+        self.input_stats: dict[str, Any] | None = pre.get("input_stats")  # training brightness (data.input_stats)
+        self.label: str = zoo.name_of_file(source) or Path(source).name or self.name  # "t1c", "best.pt": messages
         if tta is not None:
             self.post["tta"] = bool(tta)
 
@@ -213,6 +216,16 @@ class Predictor:
                 f"{' (' + ', '.join(names) + ')' if names else ''}. Give {self.in_channels}-channel input "
                 f"or use a model trained with --channels {'all' if have > 1 else 'flair'}."
             )
+
+    def normalised(self, image: np.ndarray) -> np.ndarray:
+        """``image`` as the model sees it before resizing: with the checkpoint's per-slice intensity
+        normalisation (``preprocessing["intensity"]``, see :mod:`tumorseg.data.intensity`) when it has one."""
+        mode = str(self.checkpoint["preprocessing"].get("intensity", "none"))
+        if mode == "none":
+            return image
+        from tumorseg.data.intensity import normalise  # only checkpoints trained with --intensity need it
+
+        return normalise(image, mode)
 
     def predict(self, image: np.ndarray) -> np.ndarray:
         """Binary mask ``(H, W) bool`` for one grayscale ``(H, W) uint8`` image."""
