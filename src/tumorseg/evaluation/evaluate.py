@@ -238,12 +238,13 @@ def evaluate(
     from tumorseg.data.formats import detect_format, merge_options
     from tumorseg.inference.choose import choose_for_dataset, reader_options_for
 
+    if checkpoint is not None:
+        checkpoint = resolve_checkpoint(checkpoint)  # a bad --model is reported before the data are looked at
     fmt = detect_format(data) if data_format in (None, "auto") else data_format
     if checkpoint is None:
         choice = choose_for_dataset(fmt, data_options)
         log.info("%s", choice.line())
-        checkpoint = choice.name
-    checkpoint = resolve_checkpoint(checkpoint)
+        checkpoint = resolve_checkpoint(choice.name)
     ckpt = load_checkpoint(checkpoint)
     model = model_from_checkpoint(ckpt, checkpoint)
     dev = resolve_device(device)

@@ -186,3 +186,30 @@ def choose_for_upload(kind: str | None, data: bytes, filename: str | None = None
     if kind == "tiff" and is_channel_stack(io.BytesIO(data)):
         return installed(Choice("flair", LGG_REASON))
     return installed(Choice(zoo.DEFAULT, "no FLAIR marker in the upload; the default model"))
+
+
+class BundledPredictors:
+    """Predictors of the installed bundled models, each loaded once on first use (``tumorseg serve``
+    without ``--model``: every upload gets the model that fits it). Thread-safe."""
+
+    def __init__(self, device: str = "auto", backend: str = "auto", loaded: dict | None = None):
+        import threading
+
+        self.device, self.backend = device, backend
+        self._loaded = dict(loaded or {})
+        self._lock = threading.Lock()
+
+    def get(self, name: str):
+        """The :class:`~tumorseg.inference.predictor.Predictor` of bundled model ``name``."""
+        from tumorseg.inference.predictor import Predictor
+
+        with self._lock:
+            if name not in self._loaded:
+                self._loaded[name] = Predictor.from_checkpoint(name, self.device, backend=self.backend,
+                                                               export_if_missing=True)
+            return self._loaded[name]
+
+    def for_upload(self, kind: str | None, data: bytes, filename: str | None = None):
+        """``(predictor, choice)`` for one upload (:func:`choose_for_upload`)."""
+        choice = choose_for_upload(kind, data, filename)
+        return self.get(choice.name), choice
