@@ -22,7 +22,6 @@ one-line reason that ``predict`` prints (``model: flair (BraTS FLAIR file name '
 
 from __future__ import annotations
 
-import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,10 +31,7 @@ from PIL import Image, UnidentifiedImageError
 
 from tumorseg.data.formats import nifti
 from tumorseg.data.formats.dicom import is_dicom_file
-from tumorseg.data.formats.lgg import CHANNEL_NAMES
 from tumorseg.models import zoo
-
-log = logging.getLogger(__name__)
 
 # (modality, pattern on the lower-cased file name, how to name the match in the note)
 _NAME_RULES = (
@@ -44,9 +40,7 @@ _NAME_RULES = (
     ("t1c", re.compile(r"[-_](t1c|t1ce|t1gd)(?=[-_.]|$)"), "BraTS T1c file name"),
     ("t1c", re.compile(r"^t1c[-_.]"), "BraTS 2015 T1c file name"),
 )
-# LGG TIFF channel that carries each modality (pre-contrast, FLAIR, post-contrast = T1c)
 LGG_REASON = "3-channel 8-bit TIFF (LGG layout: pre-contrast, FLAIR, post-contrast)"
-LGG_CHANNEL = {"flair": CHANNEL_NAMES.index("flair"), "t1c": CHANNEL_NAMES.index("post-contrast")}
 
 
 @dataclass(frozen=True)
