@@ -62,7 +62,7 @@ def _random_checkpoint(name: str, kwargs: dict, folder: Path, size: int = 256) -
 def default_model(folder: Path) -> tuple[Path, str]:
     """The bundled default checkpoint, or a random-weight stand-in with the cpu-fast recipe's architecture."""
     try:
-        return resolve_checkpoint(None), "bundled default model (src/tumorseg/weights/default.pt)"
+        return resolve_checkpoint(None), "bundled t1c model (src/tumorseg/models/bundled/t1c.pt)"
     except CheckpointError:
         p = preset("cpu-fast")
         return (_random_checkpoint(p["model"], p["model_kwargs"], folder, p["image_size"]),

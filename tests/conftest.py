@@ -39,3 +39,17 @@ def tiny_checkpoint(path: Path, image_size: int = 32, in_channels: int = 1, **pr
 def synthetic_dataset(tmp_path_factory) -> Path:
     """24 phantoms of 64×64 in the Kaggle layout with a metadata.csv of 6 patients."""
     return make_dataset(tmp_path_factory.mktemp("syn") / "data", n=24, size=64, seed=1, n_patients=6)
+
+
+@pytest.fixture
+def fake_bundled(tmp_path, monkeypatch) -> Path:
+    """``models/bundled/`` swapped for a folder with tiny untrained ``t1c`` and ``flair`` checkpoints (each with its
+    ``preprocessing["modality"]``), so tests can route inputs to both bundled models without the real weights."""
+    from tumorseg.models import zoo
+
+    folder = tmp_path / "bundled"
+    folder.mkdir()
+    for name in ("t1c", "flair"):
+        tiny_checkpoint(folder / f"{name}.pt", image_size=32, modality=name)
+    monkeypatch.setattr(zoo, "BUNDLED_DIR", folder)
+    return folder

@@ -22,6 +22,10 @@ def test_train_evaluate_predict_summary(synthetic_dataset, tmp_path, capsys):
     history = list(csv.DictReader(open(run / "history.csv")))
     assert [int(h["epoch"]) for h in history] == [1, 2]
     assert json.loads((run / "config.json").read_text())["image_size"] == 64
+    from tumorseg.models.checkpoint import load_checkpoint
+
+    stats = load_checkpoint(run / "best.pt")["preprocessing"]["input_stats"]  # predict's brightness check
+    assert stats["n_slices"] > 0 and len(stats["fg_median"][0]) == 3
 
     rc = main(["evaluate", "--data", str(synthetic_dataset), "--model", str(run / "best.pt"),
                "--split", "all", "--out", str(tmp_path / "ev"), "--no-progress"])

@@ -87,9 +87,13 @@ def _cmd_train(a: argparse.Namespace) -> int:
 def _cmd_cv(a: argparse.Namespace) -> int:
     from tumorseg.training.cv import run_cv
 
+    from tumorseg.evaluation.evaluate import presence_lines
+
     s = run_cv(_train_config(a, a.out), folds=a.folds, only=a.fold, progress=not a.no_progress)
     print(f"{len(s['folds_done'])} folds: Dice {s['dice_mean_over_folds']:.4f} ± {s['dice_std_over_folds']:.4f}, "
           f"IoU {s['iou_mean_over_folds']:.4f} ± {s['iou_std_over_folds']:.4f} -> {a.out}/cv_summary.json")
+    for line in presence_lines(s["pooled"]):
+        print(f"pooled {line}")
     return 0
 
 
@@ -197,21 +201,38 @@ def _cmd_download(a: argparse.Namespace) -> int:
 def _cmd_evaluate(a: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from tumorseg.evaluation.evaluate import evaluate
+    from tumorseg.evaluation.evaluate import evaluate, presence_lines
+    from tumorseg.models.zoo import looks_like_name
 
-    out = a.out or (str(Path(a.model).resolve().parent / f"eval-{a.split}") if a.model else f"eval-{a.split}")
+    if a.out:
+        out = a.out
+    elif a.model and not looks_like_name(a.model):
+        out = str(Path(a.model).resolve().parent / f"eval-{a.split}")
+    else:  # a bundled model: beside the data would be surprising, so here
+        out = f"eval-{a.model or 'auto'}-{a.split}"
     m = evaluate(a.model, a.data, out, split=a.split, data_format=a.format, device=a.device, batch_size=a.batch_size,
                  data_options=_data_options(a))
     print(f"mean Dice {m['mean_dice']:.4f}  mean IoU {m['mean_iou']:.4f}  ({m['n_images']} images) -> {out}")
+    for line in presence_lines(m):
+        print(line)
     return 0
 
 
 def _cmd_predict(a: argparse.Namespace) -> int:
-    from tumorseg.inference.files import predict_files
+    from tumorseg.inference.files import predict_inputs
 
-    written = predict_files(a.inputs, a.model, a.out, with_overlay=a.overlay, device=a.device,
+    report = predict_inputs(a.inputs, a.model, a.out, with_overlay=a.overlay, device=a.device,
                             batch_size=a.batch_size, progress=not a.no_progress, backend=a.backend, tta=a.tta)
-    print(f"{len(written)} masks written to {a.out}")
+    for line in report.summary_lines():
+        print(line)
+    print(f"{len(report.written)} masks written to {a.out}")
+    return 0
+
+
+def _cmd_models(a: argparse.Namespace) -> int:
+    from tumorseg.models.zoo import models_table
+
+    print(models_table())
     return 0
 
 
@@ -297,7 +318,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("evaluate", help="score a checkpoint: metrics.json, per_case.csv, predictions.png")
     p.add_argument("--data", required=True, help="dataset folder")
-    p.add_argument("--model", default=None, help="checkpoint file, e.g. RUN_DIR/best.pt (default: the bundled model)")
+    p.add_argument("--model", default=None, help="bundled model (t1c, flair; see 'tumorseg models') or a checkpoint "
+                   "file, e.g. RUN_DIR/best.pt (default: the bundled model that fits the data)")
     p.add_argument("--split", default="test", choices=["test", "val", "train", "all"],
                    help="cases to score: a split stored in the checkpoint, or all (default: test)")
     p.add_argument("--format", default="auto", help="dataset format (default: the checkpoint's, else auto-detect)")
@@ -311,7 +333,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("inputs", nargs="+", help="image files or folders (PNG/JPG/TIFF/BMP), NIfTI volumes or BraTS case "
                    "folders (-> <name>_mask.nii.gz), DICOM files or series folders (-> also <name>_seg.dcm); "
                    "volumes add a row to OUT/summary.csv")
-    p.add_argument("--model", default=None, help="checkpoint file or exported .onnx (default: the bundled model)")
+    p.add_argument("--model", default=None, help="bundled model (t1c, flair; see 'tumorseg models'), checkpoint file "
+                   "or exported .onnx (default: per input, the bundled model that fits it)")
     p.add_argument("--backend", default="auto", choices=["auto", "onnx", "torch"],
                    help="auto (default: ONNX Runtime on CPU when installed, else PyTorch), onnx or torch")
     p.add_argument("--tta", action=argparse.BooleanOptionalAction, default=None,
@@ -323,19 +346,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_predict)
 
     p = sub.add_parser("export", help="export a checkpoint to ONNX (preprocessing and sigmoid inside the graph)")
-    p.add_argument("--model", default=None, help="checkpoint file (default: the bundled model)")
+    p.add_argument("--model", default=None, help="bundled model (t1c, flair) or checkpoint file (default: t1c)")
     p.add_argument("--onnx", required=True, help="output .onnx file (a .json with the metadata is written beside it)")
     p.add_argument("--opset", type=int, default=18)
     p.set_defaults(func=_cmd_export)
 
     p = sub.add_parser("serve", help="web page and JSON API for segmenting uploaded images (FastAPI + uvicorn)")
-    p.add_argument("--model", default=None, help="checkpoint file or .onnx (default: the bundled model)")
+    p.add_argument("--model", default=None, help="bundled model (t1c, flair), checkpoint file or .onnx (default: "
+                   "per upload, the installed bundled model that fits it)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, this machine only)")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--max-upload-mb", type=float, default=50.0, help="largest accepted upload (default: 50)")
     p.add_argument("--backend", default="auto", choices=["auto", "onnx", "torch"])
     p.add_argument("--device", default="auto", help="auto (CUDA if available), cpu or cuda[:N] (default: auto)")
     p.set_defaults(func=_cmd_serve)
+
+    p = sub.add_parser("models", help="list the bundled models: intended input, cross-validation, size, model card")
+    p.set_defaults(func=_cmd_models)
 
     p = sub.add_parser("check-data", help="report what a dataset holds and every problem in it (exit 1 if unusable)")
     p.add_argument("data", help="dataset folder (any supported format)")

@@ -43,7 +43,8 @@ def test_metadata_in_graph_and_beside_it(exported):
     ckpt, onnx_path = exported
     meta = OnnxModel(onnx_path).meta
     assert meta["image_size"] == 64 and meta["in_channels"] == 1
-    assert meta["postprocess"] == POST
+    assert {k: meta["postprocess"][k] for k in POST} == POST  # plus the presence gate, off by default
+    assert meta["postprocess"]["presence_prob"] == 0 and meta["postprocess"]["presence_px"] == 0
     assert meta["model"] == {"name": "unet", "kwargs": KWARGS}
     assert "0..255" in meta["input"]
     assert json.loads(onnx_path.with_suffix(".json").read_text()) == meta

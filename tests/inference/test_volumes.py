@@ -54,7 +54,8 @@ def test_nifti_mask_keeps_geometry_and_summary_matches_it(tmp_path, bright):
     img.header.set_xyzt_units("mm")
     img.set_qform(flipped_affine(), code=1)
     nib.save(img, str(tmp_path / "scan.nii.gz"))
-    written = predict_volumes([tmp_path / "scan.nii.gz"], bright, tmp_path / "out", progress=False)
+    [result] = predict_volumes([tmp_path / "scan.nii.gz"], bright, tmp_path / "out", progress=False)
+    written = result.outputs
     assert written == [tmp_path / "out" / "scan_mask.nii.gz"]
     got = nib.load(str(written[0]))
     assert got.shape == vol.shape and np.allclose(got.affine, flipped_affine())
@@ -80,7 +81,8 @@ def test_image_only_predictions_write_no_summary(tmp_path, synthetic_dataset):
 def test_real_brats_summary_line(tmp_path, bright, caplog):
     case = shared_data("samples", "brats", "BraTS-GLI-00001-000")
     with caplog.at_level(logging.INFO, logger="tumorseg.inference.volumes"):
-        [out] = predict_volumes([case / "BraTS-GLI-00001-000-t2f.nii.gz"], bright, tmp_path / "out", progress=False)
+        [result] = predict_volumes([case / "BraTS-GLI-00001-000-t2f.nii.gz"], bright, tmp_path / "out", progress=False)
+        [out] = result.outputs
     mask = np.asarray(nib.load(str(out)).dataobj)
     [row] = json.loads((tmp_path / "out" / "summary.json").read_text())["volumes"]
     assert row["tumour_voxels"] == int(mask.sum()) and row["n_slices"] == 155
@@ -100,7 +102,8 @@ def series_pixels(n=4, rows=24, cols=32):
 def test_dicom_series_gives_a_seg_referencing_the_source(tmp_path, bright):
     pix = series_pixels()
     paths = write_mr_series(tmp_path / "series", pix)
-    written = predict_volumes([tmp_path / "series"], bright, tmp_path / "out", progress=False)
+    [result] = predict_volumes([tmp_path / "series"], bright, tmp_path / "out", progress=False)
+    written = result.outputs
     names = [p.name for p in written]
     assert names[-2:] == ["series_mask.nii.gz", "series_seg.dcm"] and len(names) == 6  # 4 PNGs, NIfTI, SEG
     pngs = np.stack([np.asarray(Image.open(p)) > 0 for p in written[:4]])

@@ -1,4 +1,6 @@
-"""The model shipped in the package: it loads, predicts 256² and 512² slices, and its ONNX twin agrees."""
+"""The models shipped in the package: they load, predict 256² and 512² slices, and their ONNX twins agree."""
+
+import json
 
 import numpy as np
 import pytest
@@ -6,11 +8,13 @@ import pytest
 from conftest import shared_data
 from tumorseg.data.synthetic import phantom
 from tumorseg.inference.predictor import Predictor
+from tumorseg.inference.onnx import file_sha256
+from tumorseg.models import zoo
 from tumorseg.models.checkpoint import DEFAULT_MODEL, load_checkpoint
 
 
 def test_bundled_model_is_small_weights_only_and_calibrated():
-    assert DEFAULT_MODEL.is_file(), "src/tumorseg/weights/default.pt is missing (scripts/bundle_default.py RUN_DIR)"
+    assert DEFAULT_MODEL.is_file(), "models/bundled/t1c.pt is missing (scripts/bundle_model.py RUN_DIR --name t1c)"
     assert DEFAULT_MODEL.stat().st_size < 10e6
     ckpt = load_checkpoint(DEFAULT_MODEL)  # torch.load(weights_only=True) inside
     assert "train_state" not in ckpt
@@ -34,6 +38,20 @@ def test_bundled_onnx_agrees_with_pytorch_on_real_slices():
     images = [np.asarray(Image.open(f).convert("L")) for f in files]
     torch_p = Predictor.from_checkpoint(None, device="cpu", backend="torch", tta=False).probabilities(images)
     onnx_pred = Predictor.from_checkpoint(None, device="cpu", backend="auto", tta=False)
-    assert onnx_pred.backend == "onnx"  # the bundled default.onnx matches default.pt's SHA-256
+    assert onnx_pred.backend == "onnx"  # the bundled t1c.onnx matches t1c.pt's SHA-256
     for a, b in zip(torch_p, onnx_pred.probabilities(images)):
         assert a.shape == b.shape and np.abs(a - b).max() < 1e-4
+
+
+@pytest.mark.parametrize("name", [m for m in zoo.BUNDLED])
+def test_each_installed_bundled_model_is_complete(name):
+    entry = zoo.get(name)
+    if not entry.installed:
+        pytest.skip(f"{name} is not installed in this build (its weights are added when trained)")
+    ckpt = load_checkpoint(entry.checkpoint)
+    assert "train_state" not in ckpt and entry.checkpoint.stat().st_size < 10e6
+    assert int(ckpt["preprocessing"].get("in_channels", 1)) == entry.channels
+    assert zoo.modality_of(ckpt, entry.checkpoint) == entry.modality
+    meta = json.loads(entry.file("json").read_text())
+    assert meta["checkpoint_sha256"] == file_sha256(entry.checkpoint)  # the ONNX twin is of these weights
+    assert entry.file("onnx").is_file() and entry.card.is_file()

@@ -2,9 +2,17 @@
 
 Layout written to ``out``::
 
-    metrics.json    {"n_images", "mean_dice", "mean_iou", "median_dice", ..., "by_class": {...}}
-    per_case.csv    case_id, patient, label, dice, iou, tumour_area_px, predicted_area_px
+    metrics.json    {"n_images", "mean_dice", "mean_iou", "median_dice", ..., "by_class": {...},
+                     "presence": {...}, "by_presence": {...}, "per_volume": {...}}
+    per_case.csv    case_id, patient, label, dice, iou, ..., tumour_area_px, predicted_area_px, intersection_px
+    per_volume.csv  patient, n_slices, n_tumour_slices, tumour_px, predicted_px, intersection_px, dice
+                    (only when patients have several slices: LGG, BraTS)
     predictions.png best, median and worst cases (Image | Ground truth | Prediction)
+
+``presence`` scores tumour presence per image (sensitivity, specificity,
+false-positive slice rate; see :func:`tumorseg.evaluation.metrics.presence`),
+``by_presence`` splits every score by tumour present/absent, ``per_volume``
+gives the Dice of each patient's whole stack (mean ± sd over patients).
 """
 
 from __future__ import annotations
@@ -21,11 +29,12 @@ from torch import nn
 from tumorseg.data import SliceArrays, load_slices, read_dataset
 from tumorseg.device import resolve_device
 from tumorseg.errors import DataError
-from tumorseg.evaluation.metrics import dice_iou, hd95, sensitivity_precision
+from tumorseg.evaluation.metrics import dice_iou, hd95, presence, sensitivity_precision, volume_dice
 from tumorseg.evaluation.per_case import write_per_case
 from tumorseg.evaluation.plots import prediction_grid
 from tumorseg.inference import postprocess
 from tumorseg.inference.predictor import predict_probabilities
+from tumorseg.models import zoo
 from tumorseg.models.checkpoint import load_checkpoint, model_from_checkpoint, resolve_checkpoint
 
 log = logging.getLogger(__name__)
@@ -36,7 +45,7 @@ def score_masks(preds: np.ndarray, arrays: SliceArrays, distances: bool = True) 
 
     Columns: case_id, patient, label, dice, iou, sensitivity, precision,
     hd95_px (with ``distances``), tumour_area_px, tumour_fraction,
-    predicted_area_px. See :mod:`tumorseg.evaluation.metrics` for the empty-mask rules.
+    predicted_area_px, intersection_px (true-positive pixels, for per-volume Dice). See :mod:`tumorseg.evaluation.metrics` for the empty-mask rules.
     """
     p, t = torch.from_numpy(preds), torch.from_numpy(arrays.masks)
     dice, iou = dice_iou(p, t)
@@ -56,7 +65,8 @@ def score_masks(preds: np.ndarray, arrays: SliceArrays, distances: bool = True) 
             row["hd95_px"] = hd95(preds[i], arrays.masks[i])
         area = int(arrays.masks[i].sum())
         row |= {"tumour_area_px": area, "tumour_fraction": area / arrays.masks[i].size,
-                "predicted_area_px": int(preds[i].sum())}
+                "predicted_area_px": int(preds[i].sum()),
+                "intersection_px": int((preds[i] & arrays.masks[i]).sum())}
         rows.append(row)
     return rows
 
@@ -94,8 +104,32 @@ def _stats(rs: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def per_volume(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per patient (in first-seen order) with its whole-stack Dice (:func:`volume_dice`).
+
+    Empty when rows lack ``patient`` or ``intersection_px`` (older per_case.csv files), or when no
+    patient has more than one slice (figshare: one slice per patient is the rule, not a volume).
+    """
+    if not rows or "intersection_px" not in rows[0] or not all(r["patient"] for r in rows):
+        return []
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        groups.setdefault(str(r["patient"]), []).append(r)
+    if max(len(g) for g in groups.values()) < 2:
+        return []
+    out = []
+    for patient, g in groups.items():
+        truth, pred, inter = ([float(r[k]) for r in g] for k in ("tumour_area_px", "predicted_area_px",
+                                                                 "intersection_px"))
+        out.append({"patient": patient, "n_slices": len(g), "n_tumour_slices": sum(t > 0 for t in truth),
+                    "tumour_px": int(sum(truth)), "predicted_px": int(sum(pred)), "intersection_px": int(sum(inter)),
+                    "dice": volume_dice(inter, pred, truth)})
+    return out
+
+
 def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """Mean (± std over images) of every score, overall, per tumour class and per tumour-size tercile.
+    """Mean (± std over images) of every score, overall, per tumour class, per tumour-size tercile and per
+    tumour present/absent; image-level presence; per-volume Dice when patients have several slices.
 
     Size terciles split the scored images by tumour area into three equal
     groups (boundaries given as fractions of the image in ``size_terciles``);
@@ -115,7 +149,36 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
             out["by_size"][name] = _stats(group) | {
                 "tumour_fraction_range": [group[0]["tumour_fraction"], group[-1]["tumour_fraction"]]
             }
+    out["presence"] = presence([r["tumour_area_px"] for r in rows], [r["predicted_area_px"] for r in rows])
+    out["by_presence"] = {name: _stats(group) for name, group in (
+        ("tumour", [r for r in rows if r["tumour_area_px"] > 0]),
+        ("tumour_free", [r for r in rows if r["tumour_area_px"] == 0])) if group}
+    volumes = per_volume(rows)
+    if volumes:
+        d = np.array([v["dice"] for v in volumes])
+        out["per_volume"] = {"n_patients": len(volumes), "mean_dice": float(d.mean()), "std_dice": float(d.std()),
+                             "median_dice": float(np.median(d)),
+                             "rule": "per patient: 2*sum(tp) / (sum(pred) + sum(truth)) over all its slices; "
+                                     "mean and sd over patients"}
     return out
+
+
+def presence_lines(summary: dict[str, Any]) -> list[str]:
+    """Plain-language lines on tumour presence, the Dice rule and per-volume Dice of a :func:`summarise` result."""
+    p = summary.get("presence")
+    if not p:
+        return []
+    sens = (f"sensitivity {p['sensitivity']:.3f} ({p['tp']} of {p['n_tumour']} tumour slices found)"
+            if p["sensitivity"] is not None else "sensitivity n/a (no tumour slices)")
+    spec = (f"specificity {p['specificity']:.3f} ({p['tn']} of {p['n_tumour_free']} tumour-free slices left empty), "
+            f"false-positive slice rate {p['fp_slice_rate']:.3f}"
+            if p["specificity"] is not None else "specificity n/a (no tumour-free slices)")
+    lines = [f"tumour presence: {sens}; {spec}", f"Dice rule: {p['dice_rule']}"]
+    v = summary.get("per_volume")
+    if v:
+        lines.append(f"per-volume Dice {v['mean_dice']:.4f} ± {v['std_dice']:.4f} over {v['n_patients']} patients "
+                     "(each patient's slices pooled)")
+    return lines
 
 
 def write_results(rows: list[dict[str, Any]], arrays: SliceArrays, preds: np.ndarray, out: Path, extra: dict | None = None) -> dict:
@@ -124,6 +187,9 @@ def write_results(rows: list[dict[str, Any]], arrays: SliceArrays, preds: np.nda
     summary = {**summarise(rows), **(extra or {})}
     (out / "metrics.json").write_text(json.dumps(summary, indent=2))
     write_per_case(rows, out / "per_case.csv")
+    volumes = per_volume(rows)
+    if volumes:
+        write_per_case(volumes, out / "per_volume.csv")
     order = np.argsort([r["dice"] for r in rows])
     picks = list(dict.fromkeys([order[-1], order[-2] if len(order) > 1 else order[-1], order[len(order) // 2], order[1] if len(order) > 1 else order[0], order[0]]))
     prediction_grid(
@@ -145,11 +211,15 @@ def evaluate(
 ) -> dict[str, Any]:
     """Evaluate a checkpoint on a dataset.
 
-    Reader options (``channels``, ``modality``, ...) default to those the
-    checkpoint was trained with; ``data_options`` overrides them.
+    Reader options (``channels``, ``modality``, ...) default to what the
+    model reads (a bundled model's modality: the LGG FLAIR or post-contrast
+    channel, the BraTS modality), then to those the checkpoint was trained
+    with; ``data_options`` overrides them.
 
     Args:
-        checkpoint: a checkpoint file, or ``None``/``"default"`` for the bundled model.
+        checkpoint: a bundled name (``t1c``, ``flair``, ``default``), a checkpoint file, or ``None``: the
+            bundled model that fits the dataset (:func:`tumorseg.inference.choose.choose_for_dataset`),
+            logged as one ``model: NAME (reason)`` line.
         split: ``"test"`` (or ``"val"``/``"train"``) uses the split stored in
             the checkpoint; ``"all"`` scores every labelled slice in ``data``.
 
@@ -157,14 +227,23 @@ def evaluate(
         DataError: the split's cases are not in ``data`` (another dataset: use
             ``--split all``).
     """
-    checkpoint = resolve_checkpoint(checkpoint)
+    from tumorseg.data.formats import detect_format, merge_options
+    from tumorseg.inference.choose import choose_for_dataset, reader_options_for
+
+    if checkpoint is not None:
+        checkpoint = resolve_checkpoint(checkpoint)  # a bad --model is reported before the data are looked at
+    fmt = detect_format(data) if data_format in (None, "auto") else data_format
+    if checkpoint is None:
+        choice = choose_for_dataset(fmt, data_options)
+        log.info("%s", choice.line())
+        checkpoint = resolve_checkpoint(choice.name)
     ckpt = load_checkpoint(checkpoint)
     model = model_from_checkpoint(ckpt, checkpoint)
     dev = resolve_device(device)
     model.to(dev)
-    from tumorseg.data.formats import merge_options
-
-    fmt, options = merge_options(data, data_format, (ckpt.get("config") or {}).get("data_options", {}), data_options or {})
+    trained_with = (ckpt.get("config") or {}).get("data_options", {})
+    fitting = reader_options_for(fmt, zoo.modality_of(ckpt, checkpoint))  # e.g. the LGG channel of a t1c model
+    fmt, options = merge_options(data, fmt, {**fitting, **trained_with}, data_options or {})
     records = read_dataset(data, fmt, **options)
     if split != "all":
         stored = ckpt.get("split") or {}

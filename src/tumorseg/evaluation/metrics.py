@@ -6,15 +6,30 @@ Edge cases (decided here, tested in tests/evaluation/test_metrics.py):
 * truth non-empty, prediction empty (a missed tumour) → Dice = IoU = 0;
 * truth empty, prediction non-empty → Dice = IoU = 0.
 
-Means are over images (each slice weighs the same), never pooled over pixels.
+Means are over images (each slice weighs the same), never pooled over pixels,
+except the **per-volume Dice** of a patient's stack of slices
+(:func:`volume_dice`: ``2·Σtp / (Σpred + Σtruth)`` over all its slices, the
+same empty rule), whose mean is then over patients.
+
+**Presence** (:func:`presence`) is scored per image: a slice "has a tumour" when
+its truth mask is not empty, "is predicted to have one" when the predicted
+mask is not empty; sensitivity = found tumour slices / tumour slices,
+specificity = empty predictions / tumour-free slices, false-positive slice
+rate = 1 − specificity. Each is ``None`` when its denominator is 0 (figshare
+has no tumour-free slices, so no specificity).
 """
 
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
+
+DICE_RULE = ("truth and prediction both empty -> Dice 1 (nothing to find, nothing found); truth empty, prediction "
+             "not -> Dice 0 (a false alarm); truth not empty, prediction empty -> Dice 0 (a missed tumour)")
 
 
 def confusion(pred: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -83,3 +98,30 @@ def hd95(pred: np.ndarray, target: np.ndarray, spacing: tuple[float, float] | No
         warnings.filterwarnings("ignore", message=".*always_return_as_numpy.*", category=FutureWarning)
         d = compute_hausdorff_distance(tp, tt, include_background=False, percentile=95, spacing=[sy, sx])
     return float(d.item())
+
+
+def _ratio(num: int, den: int) -> float | None:
+    return num / den if den else None
+
+
+def presence(truth_px: Sequence[float], pred_px: Sequence[float]) -> dict[str, Any]:
+    """Image-level tumour presence from per-image truth and predicted areas (pixels).
+
+    Returns ``{"tp", "fn", "fp", "tn", "n_tumour", "n_tumour_free", "sensitivity", "specificity",
+    "fp_slice_rate", "dice_rule"}``: ``tp`` tumour slices with anything predicted, ``fn`` tumour slices
+    predicted empty, ``fp`` tumour-free slices with anything predicted, ``tn`` tumour-free slices
+    predicted empty; rates are ``None`` without a denominator.
+    """
+    t = np.asarray(truth_px, dtype=np.float64) > 0
+    p = np.asarray(pred_px, dtype=np.float64) > 0
+    tp, fn, fp, tn = (int(x) for x in ((t & p).sum(), (t & ~p).sum(), (~t & p).sum(), (~t & ~p).sum()))
+    spec = _ratio(tn, tn + fp)
+    return {"tp": tp, "fn": fn, "fp": fp, "tn": tn, "n_tumour": tp + fn, "n_tumour_free": tn + fp,
+            "sensitivity": _ratio(tp, tp + fn), "specificity": spec,
+            "fp_slice_rate": None if spec is None else 1.0 - spec, "dice_rule": DICE_RULE}
+
+
+def volume_dice(intersection_px: Sequence[float], pred_px: Sequence[float], truth_px: Sequence[float]) -> float:
+    """Dice of one patient's whole stack: ``2·Σtp / (Σpred + Σtruth)``; 1 when both sums are 0 (:data:`DICE_RULE`)."""
+    den = float(np.sum(pred_px)) + float(np.sum(truth_px))
+    return 1.0 if den == 0 else 2.0 * float(np.sum(intersection_px)) / den

@@ -97,6 +97,44 @@ def _table(title: str, groups: dict[str, dict]) -> str:
     return f"<h3>{html.escape(title)}</h3><table><tr><th></th>{head}</tr>{body}</table>"
 
 
+def _presence(metrics: dict[str, Any], rows: list[dict], cv: dict[str, Any] | None = None) -> str:
+    """Tumour presence per image, the Dice rule, scores by tumour present/absent and per-volume Dice.
+
+    Runs scored before these existed get them recomputed from their per-case rows.
+    """
+    if "presence" not in metrics:
+        from tumorseg.evaluation.evaluate import summarise
+
+        metrics = {**metrics, **{k: v for k, v in summarise(rows).items()
+                                 if k in ("presence", "by_presence", "per_volume")}}
+    p = metrics["presence"]
+
+    def rate(v) -> str:
+        return "–" if v is None else f"{v:.3f}"
+
+    out = ("<h3>Tumour presence (per image: anything predicted or not)</h3><table><tr><th></th><th>images</th>"
+           "<th>predicted with tumour</th><th>predicted empty</th><th>rate</th></tr>"
+           f"<tr><th>tumour slices</th><td>{p['n_tumour']}</td><td>{p['tp']}</td><td>{p['fn']}</td>"
+           f"<td>sensitivity {rate(p['sensitivity'])}</td></tr>"
+           f"<tr><th>tumour-free slices</th><td>{p['n_tumour_free']}</td><td>{p['fp']}</td><td>{p['tn']}</td>"
+           f"<td>specificity {rate(p['specificity'])}; false-positive slice rate {rate(p['fp_slice_rate'])}</td></tr>"
+           f"</table><p>Dice rule: {html.escape(p['dice_rule'])}.</p>")
+    if cv and "specificity_mean_over_folds" in cv:
+        out += (f"<p>Across folds: sensitivity {cv['sensitivity_mean_over_folds']:.3f} ± "
+                f"{cv['sensitivity_std_over_folds']:.3f}, specificity {cv['specificity_mean_over_folds']:.3f} ± "
+                f"{cv['specificity_std_over_folds']:.3f}.</p>")
+    if len(metrics.get("by_presence", {})) > 1:
+        out += _table("Per tumour present / absent", metrics["by_presence"])
+    v = metrics.get("per_volume")
+    if v:
+        folds = (f" (across folds {cv['volume_dice_mean_over_folds']:.3f} ± {cv['volume_dice_std_over_folds']:.3f})"
+                 if cv and "volume_dice_mean_over_folds" in cv else "")
+        out += (f"<h3>Per-volume Dice</h3><p>Each patient's slices pooled (2·Σtp / (Σpred + Σtruth)), then "
+                f"averaged over {v['n_patients']} patients: <b>{v['mean_dice']:.3f} ± {v['std_dice']:.3f}</b> "
+                f"(median {v['median_dice']:.3f}){folds}; the per-image mean above weighs every slice alike.</p>")
+    return out
+
+
 def _gallery(run: Path, cfg: dict, rows: list[dict], n: int = 4) -> str:
     """Image | truth | prediction for the n best and n worst cases (re-predicted with best.pt)."""
     from tumorseg.data import load_slices, read_dataset
@@ -207,6 +245,7 @@ def build_report(run_dir: str | Path, out: str | Path | None = None, gallery: bo
         parts.append(_table("Per tumour class", metrics["by_class"]))
     if "by_size" in metrics:
         parts.append(_table("Per tumour-size tercile", metrics["by_size"]))
+    parts.append(_presence(metrics, rows, summary if cv else None))
     if history_path.exists():
         parts.append(f"<h2>Training curves{' (fold 0)' if cv else ''}</h2>" + _curves(_read_history(history_path)))
     parts.append("<h2>Distribution</h2><p>Per-image Dice histogram; Dice vs tumour size (log scale), "

@@ -1,8 +1,14 @@
-"""File-level prediction: image files or folders in, ``<stem>.png`` masks (and overlays) out.
+"""File-level prediction: image files, folders and volumes in, masks (and overlays) out.
 
-Each mask is one 8-bit channel with values 0/255 and the input's own width and
-height. Overlays (``<stem>_overlay.png``) draw the mask in red over the image
-with its outline.
+Each 2-D mask is ``<stem>.png``, one 8-bit channel with values 0/255 and the
+input's own width and height. Overlays (``<stem>_overlay.png``) draw the mask
+in red over the image with its outline. Volumes: see :mod:`tumorseg.inference.volumes`.
+
+Without ``--model`` every input gets the bundled model that fits it
+(:mod:`tumorseg.inference.choose`; one ``model: NAME (reason)`` line is logged
+per distinct choice). A folder of LGG patients (``kaggle_3m``-like) gives its
+image slices, never its ``*_mask.tif`` files. :class:`PredictReport` says which
+inputs had no tumour found.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ import logging
 import queue
 import threading
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -20,14 +27,36 @@ from tqdm.auto import tqdm
 from tumorseg.data.imageio import IMAGE_SUFFIXES, write_mask_png
 from tumorseg.errors import DataError
 from tumorseg.inference.predictor import Predictor
+from tumorseg.inference.volumes import Prediction, far_off_note, predict_volumes, read_for_model, split_volume_inputs
 
 log = logging.getLogger(__name__)
 
-EXPORT_PAYS_OFF = 100  # images; see predict_files
+EXPORT_PAYS_OFF = 100  # images; see predict_inputs
+MAX_WARNINGS = 3  # unusual-brightness warnings printed per model for a folder of images, then a count
+
+
+def _is_mask_file(p: Path) -> bool:
+    """``*_mask.tif``/``*_mask.png``: a ground-truth mask of the LGG/Kaggle layouts, never an image to predict."""
+    return p.stem.lower().endswith("_mask")
+
+
+def _folder_images(folder: Path) -> list[Path]:
+    """Images of one folder (non-recursive), masks left out; an LGG root (``TCGA_*/`` patient folders with
+    ``*_mask.tif``) gives the image slices of every patient folder, in slice order."""
+    from tumorseg.data.formats import lgg
+    from tumorseg.data.formats._common import natural_key
+
+    dirs = lgg.patient_dirs(folder) or [folder]  # [folder] itself for one patient, its TCGA_*/ for many
+    return [p for d in dirs for p in sorted(d.iterdir(), key=lambda q: natural_key(q.name))
+            if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not _is_mask_file(p)]
 
 
 def collect_inputs(inputs: Sequence[str | Path]) -> list[Path]:
-    """Expand files and folders (non-recursive) into image paths, in a stable order.
+    """Expand files and folders into image paths, in a stable order.
+
+    Folders are read non-recursively, except a folder of LGG patients
+    (``kaggle_3m``-like), whose patient folders are read too; mask files
+    (``*_mask.*``) in folders are never predicted.
 
     Raises:
         DataError: a path does not exist, a file has an unsupported extension,
@@ -36,7 +65,7 @@ def collect_inputs(inputs: Sequence[str | Path]) -> list[Path]:
     found: list[Path] = []
     for item in map(Path, inputs):
         if item.is_dir():
-            found += sorted(p for p in item.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+            found += _folder_images(item)
         elif item.is_file():
             if item.suffix.lower() not in IMAGE_SUFFIXES:
                 raise DataError(f"{item}: unsupported file type '{item.suffix}'. Supported: {', '.join(IMAGE_SUFFIXES)}.")
@@ -99,7 +128,56 @@ def _prefetch(files: Sequence[Path], batch_size: int, read) -> Iterator[tuple[li
                 pass
 
 
-def predict_files(
+@dataclass
+class PredictReport:
+    """What :func:`predict_inputs` did: the files written and one :class:`Prediction` per input."""
+
+    written: list[Path] = field(default_factory=list)
+    results: list[Prediction] = field(default_factory=list)
+
+    def summary_lines(self, max_listed: int = 10) -> list[str]:
+        """Plain-language lines for the terminal: "no tumour found" for each empty input (up to
+        ``max_listed``), and a count when there are several inputs."""
+        empty = [r for r in self.results if r.n_tumour == 0]
+        lines = []
+        for r in empty[:max_listed]:
+            where = f" in any of its {r.n_slices} slices" if r.n_slices > 1 else ""
+            lines.append(f"{r.source.name}: no tumour found{where} (model {r.model})")
+        if len(empty) > max_listed:
+            lines.append(f"... and {len(empty) - max_listed} more inputs with no tumour found")
+        for r in self.results:
+            if r.n_tumour and r.n_slices > 1:
+                lines.append(f"{r.source.name}: tumour found in {r.n_tumour} of {r.n_slices} slices (model {r.model})")
+        images = [r for r in self.results if r.n_slices == 1]
+        if len(images) > 1:
+            n_empty = sum(r.n_tumour == 0 for r in images)
+            lines.append(f"{len(images)} images: tumour found in {len(images) - n_empty}, no tumour found in {n_empty}")
+        return lines
+
+
+def plan_models(inputs: Sequence[Path], model: str | Path | None) -> dict[str, list[Path]]:
+    """Group inputs by the model that predicts them: ``model`` for all when given, else each input's
+    :func:`tumorseg.inference.choose.choose_model` (a folder of images is decided per file).
+
+    Returns ``{model: [inputs]}`` in first-seen order, and logs one ``model: NAME (reason)`` line per
+    distinct choice.
+    """
+    if model is not None:
+        return {str(model): list(inputs)}
+    from tumorseg.inference.choose import choose_model
+
+    groups: dict[str, list[Path]] = {}
+    reasons: dict[tuple[str, str], int] = {}
+    for item in inputs:
+        choice = choose_model(item)
+        groups.setdefault(choice.name, []).append(item)
+        reasons[(choice.name, choice.reason)] = reasons.get((choice.name, choice.reason), 0) + 1
+    for (name, reason), n in reasons.items():
+        log.info("model: %s (%s)%s", name, reason, f" for {n} inputs" if n > 1 else "")
+    return groups
+
+
+def predict_inputs(
     inputs: Sequence[str | Path],
     checkpoint: str | Path | None,
     out: str | Path,
@@ -109,36 +187,66 @@ def predict_files(
     progress: bool = True,
     backend: str = "auto",
     tta: bool | None = None,
-) -> list[Path]:
-    """Predict every input image and write ``out/<stem>.png``; returns the mask paths.
+) -> PredictReport:
+    """Predict every input (image files, folders, NIfTI/DICOM volumes) into ``out``.
 
-    Streams: images are read in batches of ``batch_size`` by a background
-    thread (at most two batches ahead) while the current batch is predicted
-    and written, so memory stays flat however large the folder is.
-    ``backend`` is ``auto``/``onnx``/``torch`` (see
-    :meth:`Predictor.from_checkpoint`); ``tta`` overrides the checkpoint's setting.
+    ``checkpoint``: a bundled name (``t1c``, ``flair``, ``default``), a file,
+    or ``None``: each input then gets the model that fits it
+    (:mod:`tumorseg.inference.choose`). 2-D images give ``out/<stem>.png``
+    (0/255, the input's size); volumes keep their geometry
+    (:mod:`tumorseg.inference.volumes`). Images are read in batches of
+    ``batch_size`` by a background thread (at most two batches ahead), so
+    memory stays flat however large the folder is. ``backend`` is
+    ``auto``/``onnx``/``torch`` (see :meth:`Predictor.from_checkpoint`);
+    ``tta`` overrides the checkpoint's setting.
     """
-    from tumorseg.inference.volumes import predict_volumes, read_for_model, split_volume_inputs
-
-    volumes, inputs = split_volume_inputs(inputs)  # NIfTI/DICOM: geometry-keeping outputs, see tumorseg.inference.volumes
-    files = collect_inputs(inputs) if inputs or not volumes else []
-    # auto backend: an ONNX export (a few seconds, cached) pays off from about a hundred slices on a CPU
-    predictor = Predictor.from_checkpoint(checkpoint, device, backend=backend, tta=tta,
-                                          export_if_missing=len(files) + 64 * len(volumes) >= EXPORT_PAYS_OFF)
+    volumes, images = split_volume_inputs(inputs)  # NIfTI/DICOM: geometry-keeping outputs, see tumorseg.inference.volumes
+    files = collect_inputs(images) if images or not volumes else []
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    written = predict_volumes(volumes, predictor, out, batch_size, progress)
+    report = PredictReport()
+    is_volume = set(volumes)
+    for model, items in plan_models([*volumes, *files], checkpoint).items():
+        vols = [p for p in items if p in is_volume]
+        imgs = [p for p in items if p not in is_volume]
+        # auto backend: an ONNX export (a few seconds, cached) pays off from about a hundred slices on a CPU
+        predictor = Predictor.from_checkpoint(model, device, backend=backend, tta=tta,
+                                              export_if_missing=len(imgs) + 64 * len(vols) >= EXPORT_PAYS_OFF)
+        if checkpoint is not None:
+            log.info("model: %s (--model %s)", predictor.label, checkpoint)
+        _predict_group(predictor, vols, imgs, out, report, with_overlay, batch_size, progress)
+    report.written = [p for r in report.results for p in r.outputs]
+    log.debug("wrote %d files to %s", len(report.written), out)
+    return report
+
+
+def _predict_group(predictor: Predictor, volumes: list[Path], files: list[Path], out: Path, report: PredictReport,
+                   with_overlay: bool, batch_size: int, progress: bool) -> None:
+    """Predict one model's volumes, then its image files, appending to ``report.results``."""
+    report.results += predict_volumes(volumes, predictor, out, batch_size, progress)
+    unusual = 0
     bar = tqdm(total=len(files), desc="predicting", unit="img", disable=not progress)
     for chunk, images in _prefetch(files, batch_size, lambda p: read_for_model(p, predictor)):
         for path, image, prob in zip(chunk, images, predictor.probabilities(images, batch_size)):
+            note = far_off_note(path, [image], predictor)
+            unusual += note is not None
+            if note and unusual <= MAX_WARNINGS:
+                log.warning("%s", note)
             mask = predictor.binarize(prob)
             target = out / f"{path.stem}.png"
             write_mask_png(mask, target)
             if with_overlay:
                 shown = image if image.ndim == 2 else image[image.shape[0] // 2]  # (C, H, W): middle channel
                 Image.fromarray(overlay(shown, mask)).save(out / f"{path.stem}_overlay.png")
-            written.append(target)
+            report.results.append(Prediction.of(path, [target], mask[None], predictor))
         bar.update(len(chunk))
     bar.close()
-    log.debug("wrote %d masks to %s", len(written), out)
-    return written
+    if unusual > MAX_WARNINGS:
+        log.warning("%d of %d images in all look unusual for model '%s' (the first %d are named above).",
+                    unusual, len(files), predictor.label, MAX_WARNINGS)
+
+
+def predict_files(inputs: Sequence[str | Path], checkpoint: str | Path | None, out: str | Path,
+                  **options) -> list[Path]:
+    """:func:`predict_inputs`, returning only the files written (masks; for volumes their NIfTI/PNG outputs)."""
+    return predict_inputs(inputs, checkpoint, out, **options).written

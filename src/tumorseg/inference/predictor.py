@@ -22,7 +22,7 @@ from tumorseg.data.intensity import normalise
 from tumorseg.device import resolve_device
 from tumorseg.errors import TumorsegError
 from tumorseg.inference import postprocess
-from tumorseg.models import to_probabilities
+from tumorseg.models import to_probabilities, zoo
 from tumorseg.models.checkpoint import load_checkpoint, model_from_checkpoint, resolve_checkpoint
 
 
@@ -137,6 +137,9 @@ class Predictor:
         self.name: str = checkpoint["model"]["name"]
         self.in_channels: int = int(pre.get("in_channels", 1))
         self.intensity: str = str(pre.get("intensity", "none"))
+        self.modality: str | None = zoo.modality_of(checkpoint, source or None)  # "t1c", "flair" or None (unknown)
+        self.input_stats: dict[str, Any] | None = pre.get("input_stats")  # training brightness (data.input_stats)
+        self.label: str = zoo.name_of_file(source) or Path(source).name or self.name  # "t1c", "best.pt": messages
         if tta is not None:
             self.post["tta"] = bool(tta)
 
@@ -190,7 +193,7 @@ class Predictor:
             chunk = images[sl]
             for im in chunk:
                 self.check_channels(im)
-            small = np.stack([resize_channels(normalise(im, self.intensity), self.image_size) for im in chunk])
+            small = np.stack([resize_channels(self.normalised(im), self.image_size) for im in chunk])
             probs = self.predict_small(small, batch_size)
             for im, p in zip(chunk, probs):
                 if p.shape != im.shape[-2:]:
@@ -215,6 +218,11 @@ class Predictor:
                 f"{' (' + ', '.join(names) + ')' if names else ''}. Give {self.in_channels}-channel input "
                 f"or use a model trained with --channels {'all' if have > 1 else 'flair'}."
             )
+
+    def normalised(self, image: np.ndarray) -> np.ndarray:
+        """``image`` as the model sees it before resizing: with the checkpoint's per-slice intensity
+        normalisation (``preprocessing["intensity"]``, see :mod:`tumorseg.data.intensity`) when it has one."""
+        return normalise(image, self.intensity)
 
     def predict(self, image: np.ndarray) -> np.ndarray:
         """Binary mask ``(H, W) bool`` for one grayscale ``(H, W) uint8`` image."""

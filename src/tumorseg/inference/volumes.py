@@ -31,23 +31,46 @@ from __future__ import annotations
 import importlib.util
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 from tqdm.auto import tqdm
 
-from tumorseg.data.formats import nifti
+from tumorseg.data.formats import lgg, nifti
 from tumorseg.data.formats._common import require
 from tumorseg.data.formats.dicom import dicom_pixels, dicom_spacing, is_dicom_file, read_dicom, read_dicom_series
 from tumorseg.data.formats.dicom_seg import write_seg
 from tumorseg.data.formats.scaling import volume_to_uint8
 from tumorseg.data.imageio import read_gray, write_mask_png
+from tumorseg.data.input_stats import far_off
 from tumorseg.errors import DataError
 from tumorseg.inference.predictor import Predictor
 from tumorseg.inference.summary import VolumeSummary, summarise, write_summaries
 
 log = logging.getLogger(__name__)
+
+
+@dataclass
+class Prediction:
+    """What one input gave: the files written, its slice count, how many slices have a predicted tumour
+    (``n_tumour == 0``: "no tumour found"), the model used (:attr:`Predictor.label`) and, for volumes, the
+    per-volume :class:`~tumorseg.inference.summary.VolumeSummary` (tumour volume in mL, diameter, ...)."""
+
+    source: Path
+    outputs: list[Path]
+    n_slices: int
+    n_tumour: int
+    model: str
+    summary: VolumeSummary | None = None
+
+    @classmethod
+    def of(cls, source: Path, outputs: list[Path], masks: np.ndarray, predictor: Predictor,
+           summary: VolumeSummary | None = None) -> "Prediction":
+        """From the predicted ``(N, H, W) bool`` masks of ``source``."""
+        return cls(source, outputs, len(masks), int(masks.reshape(len(masks), -1).any(1).sum()), predictor.label,
+                   summary)
 
 
 def input_kind(path: Path) -> str | None:
@@ -77,7 +100,9 @@ def read_for_model(path: Path, predictor: Predictor) -> np.ndarray:
     A colour image whose channels are equal is grayscale; a colour PNG/JPG for
     a one-channel model is converted to luma (a photo, not a stack). A
     3-channel TIFF is a stack of MRI channels (LGG): a model trained on LGG
-    channels picks those (FLAIR for ``--channels flair``), as training did;
+    channels picks those (FLAIR for ``--channels flair``), as training did, and a
+    one-channel model of a known modality (:attr:`Predictor.modality`) picks
+    its channel (``flair`` → FLAIR, ``t1c`` → post-contrast);
     any other channel mismatch is refused by :meth:`Predictor.check_channels`,
     never averaged away.
     """
@@ -86,8 +111,11 @@ def read_for_model(path: Path, predictor: Predictor) -> np.ndarray:
             arr = np.asarray(im) if im.mode in ("RGB", "RGBA") else None
     except (UnidentifiedImageError, OSError):
         arr = None  # read_gray raises the usual "not a readable image" error
+    stack_file = path.suffix.lower() in (".tif", ".tiff")
     picked = predictor.checkpoint["preprocessing"].get("reader_options", {}).get("channels")
-    stack = path.suffix.lower() in (".tif", ".tiff") or predictor.in_channels > 1 or picked
+    if not picked and stack_file and predictor.in_channels == 1 and predictor.modality in ("flair", "t1c"):
+        picked = lgg.parse_channels(predictor.modality)  # a FLAIR model reads the FLAIR channel, T1c post-contrast
+    stack = stack_file or predictor.in_channels > 1 or picked
     if arr is None or (np.array_equal(arr[..., 0], arr[..., 1]) and np.array_equal(arr[..., 1], arr[..., 2])):
         image = read_gray(path)
     elif not stack:  # a colour picture (PNG/JPG) for a one-channel model: luma, as the 2-D pipeline always did
@@ -116,11 +144,15 @@ def _predict_stack(slices: list[np.ndarray], predictor: Predictor, batch_size: i
 
 
 def predict_nifti(path: Path, predictor: Predictor, out: Path, batch_size: int = 16,
-                  progress: bool = True) -> tuple[list[Path], VolumeSummary]:
-    """Predict a NIfTI volume or a BraTS case folder; write ``out/<name>_mask.nii.gz`` (see module docstring)."""
+                  progress: bool = True) -> Prediction:
+    """Predict a NIfTI volume or a BraTS case folder; write ``out/<name>_mask.nii.gz`` (see module docstring).
+
+    A case folder gives the model its modality: the checkpoint's reader option, else
+    :attr:`Predictor.modality` (``t1c`` → ``-t1c``/``_t1ce``/``*t1c*``), else FLAIR.
+    """
     opts = predictor.checkpoint["preprocessing"].get("reader_options", {})
     if path.is_dir():
-        images, _, _ = nifti.find_case_files(path, opts.get("modality", "flair"))
+        images, _, _ = nifti.find_case_files(path, opts.get("modality") or predictor.modality or "flair")
         name = path.name
     else:
         images, name = [path], nifti.nifti_stem(path)
@@ -135,6 +167,7 @@ def predict_nifti(path: Path, predictor: Predictor, out: Path, batch_size: int =
         raise DataError(f"{path}: modality volumes differ in shape ({[v.shape for v in vols]}).")
     vol = vols[0] if len(vols) == 1 else np.stack(vols)  # (X, Y, Z) or (C, X, Y, Z)
     slices = [vol[..., k] for k in range(vol.shape[-1])]
+    warn_if_far_off(images[0] if len(images) == 1 else path, slices, predictor)
     bar = tqdm(total=len(slices), desc=f"predicting {name}", unit="slice", disable=not progress, leave=False)
     masks = _predict_stack(slices, predictor, batch_size, bar)  # (Z, X, Y)
     bar.close()
@@ -142,7 +175,7 @@ def predict_nifti(path: Path, predictor: Predictor, out: Path, batch_size: int =
     vx = nifti.voxel_mm(images[0])  # (X, Y, Z)
     summary = summarise(masks, (vx[2], vx[0], vx[1]) if vx else None, name)
     summary.mask = target.name
-    return [target], summary
+    return Prediction.of(path, [target], masks, predictor, summary)
 
 
 def _seg(masks: np.ndarray, sources: list, target: Path, predictor: Predictor, where: Path) -> list[Path]:
@@ -158,14 +191,16 @@ def _seg(masks: np.ndarray, sources: list, target: Path, predictor: Predictor, w
 
 
 def predict_dicom(path: Path, predictor: Predictor, out: Path, batch_size: int = 16,
-                  progress: bool = True) -> tuple[list[Path], VolumeSummary]:
+                  progress: bool = True) -> Prediction:
     """One DICOM file -> ``out/<stem>.png`` (or a PNG per frame) and ``out/<stem>_seg.dcm``; a series folder ->
     PNG per slice, a NIfTI mask volume and ``out/<series>_seg.dcm`` (see module docstring)."""
     if path.is_file():
         ds = read_dicom(path)
         pixels = dicom_pixels(ds, path)
         frames = pixels if pixels.ndim == 3 else pixels[None]  # multi-frame files: (frames, rows, cols)
-        masks = _predict_stack(list(volume_to_uint8(frames)), predictor, batch_size, tqdm(disable=True))
+        slices = list(volume_to_uint8(frames))
+        warn_if_far_off(path, slices, predictor)
+        masks = _predict_stack(slices, predictor, batch_size, tqdm(disable=True))
         if len(masks) == 1:
             written = [out / f"{path.stem}.png"]
         else:
@@ -176,10 +211,12 @@ def predict_dicom(path: Path, predictor: Predictor, out: Path, batch_size: int =
         sp = dicom_spacing(ds)  # (row, col, slice)
         summary = summarise(masks, (sp[2], sp[0], sp[1]) if sp else None, path.stem)
         summary.mask = str(written[0].relative_to(out).parent if len(masks) > 1 else written[0].name)
-        return written + _seg(masks, [ds], out / f"{path.stem}_seg.dcm", predictor, path), summary
+        written += _seg(masks, [ds], out / f"{path.stem}_seg.dcm", predictor, path)
+        return Prediction.of(path, written, masks, predictor, summary)
     volume, affine, dss = read_dicom_series(path)
     scaled = volume_to_uint8(volume)  # (Z, rows, cols), one scale for the whole series
     del volume
+    warn_if_far_off(path, list(scaled), predictor)
     bar = tqdm(total=len(scaled), desc=f"predicting {path.name}", unit="slice", disable=not progress, leave=False)
     masks = _predict_stack(list(scaled), predictor, batch_size, bar)  # (Z, rows, cols)
     bar.close()
@@ -200,30 +237,48 @@ def predict_dicom(path: Path, predictor: Predictor, out: Path, batch_size: int =
     sp = dicom_spacing(dss[0])
     summary = summarise(masks, (step_mm if len(dss) > 1 else (sp[2] if sp else None), row_mm, col_mm), path.name)
     summary.mask = target.name
-    return written + [target] + _seg(masks, dss, out / f"{path.name}_seg.dcm", predictor, path), summary
+    written += [target] + _seg(masks, dss, out / f"{path.name}_seg.dcm", predictor, path)
+    return Prediction.of(path, written, masks, predictor, summary)
 
 
 def predict_volumes(inputs: Sequence[Path], predictor: Predictor, out: Path, batch_size: int = 16,
-                    progress: bool = True) -> list[Path]:
-    """Predict every NIfTI/DICOM input into ``out``; returns the mask files written.
+                    progress: bool = True) -> list[Prediction]:
+    """Predict every NIfTI/DICOM input into ``out``; one :class:`Prediction` per input.
 
     With at least one input, also writes ``out/summary.json`` and
     ``out/summary.csv`` (one row per volume, :mod:`tumorseg.inference.summary`)
     and logs each volume's summary line.
     """
-    written: list[Path] = []
-    summaries: list[VolumeSummary] = []
+    done: list[Prediction] = []
     out.mkdir(parents=True, exist_ok=True)
     for path in inputs:
         kind = input_kind(path)
-        if kind in ("nifti", "nifti-case"):
-            files, summary = predict_nifti(path, predictor, out, batch_size, progress)
-        else:
-            files, summary = predict_dicom(path, predictor, out, batch_size, progress)
-        written += files
-        summary.input = str(path)
-        summaries.append(summary)
-        log.info("%s -> %s", summary.line(), files[-1])
-    if summaries:
-        write_summaries(summaries, out)
-    return written
+        predict = predict_nifti if kind in ("nifti", "nifti-case") else predict_dicom
+        result = predict(path, predictor, out, batch_size, progress)
+        result.summary.input = str(path)
+        log.info("%s -> %s", result.summary.line(), result.outputs[-1])
+        done.append(result)
+    if done:
+        write_summaries([r.summary for r in done], out)
+    return done
+
+
+def far_off_note(source: Path, slices: list[np.ndarray], predictor: Predictor) -> str | None:
+    """A warning naming ``source`` and the model when the slices' brightness is far from the model's training
+    data (:func:`tumorseg.data.input_stats.far_off`), else ``None`` (also for checkpoints without statistics)."""
+    if predictor.input_stats is None:
+        return None
+    why = far_off([predictor.normalised(s) for s in slices[:: max(1, len(slices) // 64)]], predictor.input_stats)
+    if why is None:
+        return None
+    kind = {"t1c": "a T1c (contrast-enhanced T1)", "flair": "a FLAIR"}.get(predictor.modality or "", "the kind of")
+    return (f"{source}: unusual input for model '{predictor.label}': {why}. Check that it is {kind} scan scaled "
+            "like the training data, or choose another --model.")
+
+
+def warn_if_far_off(source: Path, slices: list[np.ndarray], predictor: Predictor) -> bool:
+    """Log :func:`far_off_note` as a warning (never refuses the input); returns whether it warned."""
+    note = far_off_note(source, slices, predictor)
+    if note:
+        log.warning("%s", note)
+    return note is not None

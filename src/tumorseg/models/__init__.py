@@ -3,6 +3,7 @@
 * :mod:`.seed_ae`: the original course project's autoencoder; :mod:`.monai_nets`: MONAI U-Nets.
 * :mod:`.checkpoint`: self-describing checkpoints, written atomically, read without unpickling code.
 * :mod:`.summary`: layer table and parameter count (``tumorseg summary``).
+* :mod:`.zoo`: the bundled, named models (``t1c``, ``flair``) in ``bundled/`` and ``--model`` resolution.
 
 ``MODELS`` maps a name to a constructor taking ``in_channels``/``out_channels``
 (plus model-specific keyword arguments). Every model maps ``(B, C, H, W)`` to

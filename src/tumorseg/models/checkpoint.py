@@ -30,7 +30,7 @@ from torch import nn
 
 from tumorseg import __version__
 from tumorseg.errors import CheckpointError
-from tumorseg.models import build_model
+from tumorseg.models import build_model, zoo
 
 FORMAT = "tumorseg-checkpoint"
 FORMAT_VERSION = 1
@@ -87,24 +87,19 @@ def save_checkpoint(ckpt: dict[str, Any], path: str | Path) -> None:
     atomic_write(path, lambda tmp: torch.save(ckpt, tmp))
 
 
-BUNDLED_DIR = Path(__file__).parents[1] / "weights"  # src/tumorseg/weights/
-DEFAULT_MODEL = BUNDLED_DIR / "default.pt"
+BUNDLED_DIR = Path(__file__).parent / "bundled"  # src/tumorseg/models/bundled/ (see tumorseg.models.zoo)
+DEFAULT_MODEL = BUNDLED_DIR / "t1c.pt"  # the model used when --model is "default" (an alias of "t1c")
 
 
 def resolve_checkpoint(name: str | Path | None) -> Path:
-    """Map ``None``/``"default"`` to the bundled model file; other values are paths.
+    """Map ``None`` or a bundled name (``"t1c"``, ``"flair"``, ``"default"``) to its file; other values are paths.
+
+    See :func:`tumorseg.models.zoo.resolve`.
 
     Raises:
-        CheckpointError: ``"default"`` asked for but no model is bundled.
+        CheckpointError: unknown name (with the list of names), or a bundled model not installed in this build.
     """
-    if name is None or str(name) == "default":
-        if not DEFAULT_MODEL.is_file():
-            raise CheckpointError(
-                f"no bundled default model in this installation ({DEFAULT_MODEL}). "
-                "Pass --model RUN_DIR/best.pt from 'tumorseg train'."
-            )
-        return DEFAULT_MODEL
-    return Path(name)
+    return zoo.resolve(name)
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:

@@ -6,8 +6,10 @@ post-processing); the test part is only ever scored. Layout::
 
     OUT/fold_0/ ... fold_{K-1}/   ordinary run directories (split.json is the fold's)
     OUT/cv_per_case.csv           every dev image once, scored by the fold that held it out
-    OUT/cv_summary.json           mean ± std across folds of the fold means, plus pooled
-                                  per-class and per-size-tercile breakdowns
+    OUT/cv_summary.json           mean ± std across folds of the fold means (Dice, IoU, ...,
+                                  presence sensitivity/specificity/false-positive slice rate,
+                                  per-volume Dice), plus pooled per-class, per-size-tercile,
+                                  presence and per-volume breakdowns
 """
 
 from __future__ import annotations
@@ -78,6 +80,14 @@ def aggregate(out: str | Path) -> dict[str, Any]:
         name = f"mean_{key}"
         if name in per_fold[0]:
             v = np.array([f[name] for f in per_fold])
+            summary[f"{key}_mean_over_folds"] = float(v.mean())
+            summary[f"{key}_std_over_folds"] = float(v.std(ddof=1)) if len(v) > 1 else 0.0
+    for key, get in (("sensitivity", lambda f: f["presence"]["sensitivity"]),
+                     ("specificity", lambda f: f["presence"]["specificity"]),
+                     ("fp_slice_rate", lambda f: f["presence"]["fp_slice_rate"]),
+                     ("volume_dice", lambda f: (f.get("per_volume") or {}).get("mean_dice"))):
+        v = np.array([x for x in map(get, per_fold) if x is not None])  # None: no such slices in that fold
+        if len(v):
             summary[f"{key}_mean_over_folds"] = float(v.mean())
             summary[f"{key}_std_over_folds"] = float(v.std(ddof=1)) if len(v) > 1 else 0.0
     summary["pooled"] = summarise(rows)

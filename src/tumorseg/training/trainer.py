@@ -32,6 +32,7 @@ from tqdm.auto import tqdm
 from tumorseg.config import TrainConfig
 from tumorseg.data.dataset import SliceArrays, SliceDataset, channels_of
 from tumorseg.data.formats import describe_records
+from tumorseg.data.input_stats import training_stats
 from tumorseg.errors import CheckpointError, TumorsegError
 from tumorseg.evaluation.evaluate import score_arrays
 from tumorseg.evaluation.metrics import dice_iou_tensors
@@ -222,7 +223,9 @@ class Trainer:
             kwargs["in_channels"] = channels
             self.model = build_model(cfg.model, **kwargs)
         self.cfg = cfg = replace(
-            cfg, model_kwargs=kwargs, input_spec=describe_records(data["train"].records),
+            cfg, model_kwargs=kwargs,
+            input_spec={**describe_records(data["train"].records),  # + brightness stats: predict warns when far off
+                        "input_stats": training_stats(data["train"].images)},
             runtime={"world_size": env.world_size, "backend": env.backend, "device": self.device.type,
                      "per_process_batch_size": self.per_rank, "effective_batch_size": cfg.batch_size,
                      "effective_lr": cfg.lr, "precision": self.precision, "num_workers": self.workers,

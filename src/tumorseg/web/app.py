@@ -33,7 +33,7 @@ from tumorseg import __version__
 from tumorseg.data.formats.orientation import to_display
 from tumorseg.errors import TumorsegError
 from tumorseg.inference.summary import summarise
-from tumorseg.web.uploads import SUPPORTED, Decoded, UnsupportedUpload, decode, private_workdir
+from tumorseg.web.uploads import SUPPORTED, Decoded, UnsupportedUpload, decode, private_workdir, sniff
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
@@ -80,6 +80,9 @@ class SegmentResponse(BaseModel):
     slices: list[SliceResult]
     mask_nifti: str | None = None  # volumes: base64 .nii.gz with the input's geometry
     summary: VolumeSummaryOut | None = None  # NIfTI and DICOM uploads
+    tumour_found: bool = True  # False: every slice's mask is empty ("No tumour found")
+    n_tumour_slices: int = 0  # slices with a predicted tumour
+    model_choice: str | None = None  # without --model: "model: NAME (why it fits this upload)"
 
 
 class _TooLarge(HTTPException):
@@ -185,7 +188,8 @@ def segment_decoded(predictor, dec: Decoded, lock: threading.Lock, batch_size: i
         area_mm2=slices[shown].area_mm2, total_area_px=total,
         volume_mm3=round(total * px_mm2 * dec.slice_mm, 3) if px_mm2 and dec.slice_mm else None,
         pixel_spacing_mm=list(dec.spacing_mm) if dec.spacing_mm else None, unit="mm2" if px_mm2 else "px",
-        threshold=predictor.threshold, slices=slices, summary=_summary(masks, dec))
+        threshold=predictor.threshold, slices=slices, summary=_summary(masks, dec), tumour_found=total > 0,
+        n_tumour_slices=sum(s.area_px > 0 for s in slices))
     if dec.nifti is not None:
         from tumorseg.data.formats.nifti import save_mask_like
 
@@ -194,8 +198,9 @@ def segment_decoded(predictor, dec: Decoded, lock: threading.Lock, batch_size: i
     return out
 
 
-def create_app(predictor, max_upload_mb: float = 50.0) -> FastAPI:
-    """The app around a loaded ``predictor``; uploads over ``max_upload_mb`` get 413."""
+def create_app(predictor, max_upload_mb: float = 50.0, chooser=None) -> FastAPI:
+    """The app around a loaded ``predictor``; uploads over ``max_upload_mb`` get 413. With ``chooser``
+    (a :class:`tumorseg.inference.choose.BundledPredictors`), each upload gets the model that fits it."""
     app = FastAPI(
         title="tumorseg", version=__version__,
         description="Brain-tumour segmentation of MRI slices. Research use only, not for diagnosis. "
@@ -227,9 +232,12 @@ def create_app(predictor, max_upload_mb: float = 50.0) -> FastAPI:
             raise BodyLimit(None, max_bytes)._error()
         if not data:
             raise HTTPException(400, f"the uploaded file is empty. Supported: {SUPPORTED}.")
+        model, choice = predictor, None
+        if chooser is not None:
+            model, choice = chooser.for_upload(sniff(data), data, file.filename)
         with private_workdir() as tmp:  # removed when the request ends, whatever happens
             try:
-                decoded = decode(data, predictor, Path(tmp))
+                decoded = decode(data, model, Path(tmp))
             except UnsupportedUpload as exc:
                 raise HTTPException(415, str(exc)) from None
             except TumorsegError as exc:
@@ -238,8 +246,9 @@ def create_app(predictor, max_upload_mb: float = 50.0) -> FastAPI:
                 log.warning("unreadable upload: %s: %s", exc.__class__.__name__, exc)
                 raise HTTPException(400, f"could not read the file ({exc.__class__.__name__}). "
                                          f"Supported: {SUPPORTED}.") from None
-            result = segment_decoded(predictor, decoded, lock)
+            result = segment_decoded(model, decoded, lock)
         result["time_ms"] = round((time.perf_counter() - t0) * 1000, 1)
+        result["model_choice"] = choice.line() if choice else None
         return result
 
     @app.get("/", include_in_schema=False)

@@ -12,7 +12,11 @@ LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
 def build(model: str | Path | None = None, max_upload_mb: float = 50.0, device: str = "auto", backend: str = "auto"):
-    """Load the predictor once (exporting to ONNX on first use for the auto backend) and create the app."""
+    """Load the predictor once (exporting to ONNX on first use for the auto backend) and create the app.
+
+    Without ``model``, the default bundled model answers ``/api/model`` and uploads are routed to the
+    installed bundled model that fits each (a LGG TIFF → ``flair``), loaded on first use.
+    """
     try:
         from tumorseg.web.app import create_app
     except ImportError as exc:
@@ -23,7 +27,12 @@ def build(model: str | Path | None = None, max_upload_mb: float = 50.0, device: 
     if max_upload_mb <= 0:
         raise TumorsegError(f"--max-upload-mb must be positive, not {max_upload_mb}.")
     predictor = Predictor.from_checkpoint(model, device, backend=backend, export_if_missing=True)
-    return create_app(predictor, max_upload_mb=max_upload_mb), predictor
+    chooser = None
+    if model is None:  # each upload gets the installed bundled model that fits it (tumorseg.inference.choose)
+        from tumorseg.inference.choose import BundledPredictors
+
+        chooser = BundledPredictors(device, backend, loaded={predictor.label: predictor})
+    return create_app(predictor, max_upload_mb=max_upload_mb, chooser=chooser), predictor
 
 
 def serve(model: str | Path | None = None, host: str = "127.0.0.1", port: int = 8000, max_upload_mb: float = 50.0,

@@ -53,14 +53,15 @@ def _is_mask(p: Path) -> bool:
     return p.stem.endswith("_mask")
 
 
-def _patient_dirs(path: Path) -> list[Path]:
+def patient_dirs(path: Path) -> list[Path]:
+    """``[path]`` when it is one patient folder (has ``*_mask.tif``), else its patient subfolders (maybe none)."""
     if any(_is_mask(p) for p in path.glob("*_mask.tif*")):
         return [path]
     return sorted((d for d in path.iterdir() if d.is_dir() and any(d.glob("*_mask.tif*"))), key=lambda d: d.name)
 
 
 def detect(path: Path) -> bool:
-    return path.is_dir() and bool(_patient_dirs(path))
+    return path.is_dir() and bool(patient_dirs(path))
 
 
 def read(path: Path, channels: str | None = "flair") -> list[SliceRecord]:
@@ -72,7 +73,7 @@ def read(path: Path, channels: str | None = "flair") -> list[SliceRecord]:
     """
     picked = parse_channels(channels)
     names = tuple(CHANNEL_NAMES[c] for c in picked)
-    dirs = _patient_dirs(path)
+    dirs = patient_dirs(path)
     if not dirs:
         raise DataError(f"{path}: no LGG patient folders (TCGA_*/ with *_mask.tif files).")
     records, missing, orphans = [], [], []

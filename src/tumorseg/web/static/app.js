@@ -60,7 +60,7 @@ async function draw() {
   ctx.drawImage(overlay, 0, 0);
   ctx.globalAlpha = 1;
   const s = state.data.slices[i];
-  $("area").textContent = formatArea(s);
+  $("area").textContent = state.data.tumour_found === false ? "No tumour found" : formatArea(s);
   $("area").dataset.px = String(s.area_px);
   $("slice-label").textContent = `${i + 1} / ${state.data.n_slices}`;
   $("result").dataset.ready = "1";
@@ -103,7 +103,7 @@ async function upload(file) {
   $("slice-row").hidden = body.n_slices < 2;
   $("slice").max = String(body.n_slices - 1);
   $("slice").value = String(body.shown_slice);
-  $("model").textContent = `${body.model} (${body.backend})`;
+  $("model").textContent = body.model_choice || `${body.model} (${body.backend})`;
   $("time").textContent = `${body.time_ms.toFixed(0)} ms`;
   $("size").textContent = `${body.width} × ${body.height}` + (body.n_slices > 1 ? ` × ${body.n_slices} slices` : "");
   // volumes (NIfTI, DICOM): slices with tumour, mL, longest axial diameter, or "no tumour found"
@@ -114,7 +114,7 @@ async function upload(file) {
   $("result").hidden = false;
   setDownload();
   await draw();
-  setStatus(`${file.name}: done.`);
+  setStatus(body.tumour_found ? `${file.name}: done.` : `${file.name}: No tumour found.`);
 }
 
 $("file").addEventListener("change", (e) => upload(e.target.files[0]));

@@ -1,0 +1,122 @@
+"""Bundle a finished run's ``best.pt`` as a named tumorseg model (``src/tumorseg/models/bundled/NAME.*``).
+
+    python scripts/bundle_model.py runs/t1c-ft --name t1c --cv runs/cv-t1c
+    python scripts/bundle_model.py runs/flair --name flair --cv runs/cv-flair --card notes/flair.md
+
+Writes ``NAME.pt`` (a weights-only checkpoint: weights, preprocessing,
+calibrated post-processing, config, split; no optimizer state), ``NAME.onnx``
+and ``NAME.json`` (ONNX export and its metadata, so ``predict`` on a CPU uses
+ONNX Runtime at once) and, with ``--card``, copies the model card to
+``NAME.md``. The checkpoint gains:
+
+* ``metrics``: the run's test scores (``RUN_DIR/test/metrics.json``) and, for a
+  model trained on every patient (no test part), the cross-validation of its
+  recipe (``--cv CV_DIR/cv_summary.json``): Dice, IoU, presence
+  sensitivity/specificity and per-volume Dice, as ``tumorseg models`` shows;
+* ``preprocessing["modality"]``: the model's MRI sequence (from the registry,
+  :mod:`tumorseg.models.zoo`), which prediction uses to pick the LGG TIFF
+  channel and the BraTS volume;
+* ``preprocessing["input_stats"]`` when the run has none (runs from before it
+  existed): brightness statistics of its training slices, recomputed from the
+  data named in ``config.json`` and the ``train`` ids of ``split.json``, so
+  ``predict`` can warn about inputs far from them.
+
+The numbers to put in the card are printed at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from tumorseg.data import load_slices, read_dataset
+from tumorseg.data.input_stats import MAX_SLICES, training_stats
+from tumorseg.data.splits import load_split
+from tumorseg.models import zoo
+from tumorseg.models.checkpoint import load_checkpoint, save_checkpoint
+
+
+def cv_metrics(cv: Path) -> dict:
+    """The ``cv_*`` metrics stored in a bundled checkpoint, from ``CV_DIR/cv_summary.json``."""
+    s = json.loads((cv / "cv_summary.json").read_text())
+    out = {"cv_folds": len(s["folds_done"]), "cv_images": s["n_images"],
+           "cv_dice_mean": s["dice_mean_over_folds"], "cv_dice_std": s["dice_std_over_folds"],
+           "cv_iou_mean": s["iou_mean_over_folds"], "cv_iou_std": s["iou_std_over_folds"]}
+    for key in ("sensitivity", "specificity", "fp_slice_rate", "volume_dice"):
+        if f"{key}_mean_over_folds" in s:
+            out[f"cv_{key}_mean"] = s[f"{key}_mean_over_folds"]
+            out[f"cv_{key}_std"] = s[f"{key}_std_over_folds"]
+    return out
+
+
+def train_stats(run_dir: Path, ckpt: dict) -> dict:
+    """Brightness statistics of the run's training slices (at most ``MAX_SLICES``, evenly spaced)."""
+    cfg = json.loads((run_dir / "config.json").read_text())
+    wanted = set(load_split(run_dir / "split.json")["train"])
+    records = [r for r in read_dataset(cfg["data"], cfg.get("data_format", "auto"), **cfg.get("data_options", {}))
+               if r.case_id in wanted]
+    keep = np.unique(np.linspace(0, len(records) - 1, min(len(records), MAX_SLICES)).round().astype(int))
+    images = load_slices([records[i] for i in keep], int(ckpt["preprocessing"]["image_size"])).images
+    mode = ckpt["preprocessing"].get("intensity", "none")
+    if mode != "none":  # what the model saw in training
+        from tumorseg.data.intensity import normalise
+
+        images = np.stack([normalise(im, mode) for im in images])
+    return training_stats(images)
+
+
+def bundle(run_dir: Path, name: str, cv: Path | None = None, card: Path | None = None,
+           hardware: str | None = None, onnx: bool = True, dest: Path | None = None) -> Path:
+    """Write ``NAME.pt`` (+ ``.onnx``, ``.json``, ``.md``) into ``dest`` (default: the package's bundled folder)."""
+    entry = zoo.get(name)
+    dest = Path(dest or zoo.BUNDLED_DIR)
+    ckpt = load_checkpoint(run_dir / "best.pt")
+    ckpt.pop("train_state", None)
+    metrics = dict(ckpt.get("metrics", {}))
+    if (run_dir / "test" / "metrics.json").exists():
+        test = json.loads((run_dir / "test" / "metrics.json").read_text())
+        metrics |= {"test_dice": test["mean_dice"], "test_iou": test["mean_iou"], "test_images": test["n_images"]}
+        if (test.get("presence") or {}).get("specificity") is not None:
+            metrics |= {"test_sensitivity": test["presence"]["sensitivity"],
+                        "test_specificity": test["presence"]["specificity"]}
+    elif cv is None:
+        raise SystemExit(f"{run_dir}: no test/metrics.json; give --cv CV_DIR with the recipe's cross-validation.")
+    if cv is not None:
+        metrics |= cv_metrics(cv)
+    if hardware:
+        metrics["trained_on_hardware"] = hardware
+    ckpt["metrics"] = metrics
+    pre = ckpt["preprocessing"]
+    pre["modality"] = entry.modality
+    if not pre.get("input_stats"):
+        pre["input_stats"] = train_stats(run_dir, ckpt)
+    target = dest / f"{entry.name}.pt"
+    save_checkpoint(ckpt, target)
+    print(f"{target}: {target.stat().st_size / 1e6:.1f} MB")
+    if onnx:
+        from tumorseg.inference.onnx import export_onnx
+
+        out = export_onnx(target, target.with_suffix(".onnx"))  # writes NAME.json beside it
+        print(f"{out}: {out.stat().st_size / 1e6:.1f} MB (+ {out.with_suffix('.json').name})")
+    if card is not None:
+        shutil.copyfile(card, target.with_suffix(".md"))
+        print(f"{target.with_suffix('.md')}: model card copied from {card}")
+    print("numbers for the model card:\n" + json.dumps({"metrics": metrics, "postprocess": ckpt.get("postprocess"),
+                                                          "input_stats": pre["input_stats"]}, indent=2))
+    return target
+
+
+if __name__ == "__main__":
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("run_dir", type=Path)
+    p.add_argument("--name", required=True, choices=list(zoo.BUNDLED), help="bundled model name")
+    p.add_argument("--cv", type=Path, default=None, help="cross-validation folder of the same recipe (cv_summary.json)")
+    p.add_argument("--card", type=Path, default=None, help="model card (Markdown) to install as NAME.md")
+    p.add_argument("--hardware", default=None, help="where it was trained, e.g. 'NVIDIA H200'")
+    p.add_argument("--no-onnx", action="store_true", help="skip the ONNX export (NAME.onnx, NAME.json)")
+    a = p.parse_args()
+    bundle(a.run_dir, a.name, a.cv, a.card, a.hardware, onnx=not a.no_onnx)

@@ -1,0 +1,209 @@
+"""Which bundled model fits an input, when ``--model`` is not given: :func:`choose_model`.
+
+Rules, first match wins (file names compared case-insensitively):
+
+=====================================================  ==========  ===========================================
+input                                                  model       why
+=====================================================  ==========  ===========================================
+NIfTI named ``*-t2f*``, ``*_flair*``, ``Flair_*``        ``flair``   BraTS new / old / 2015 (DeepMedic) FLAIR
+NIfTI named ``*-t1c*``, ``*_t1ce*``, ``T1c_*``           ``t1c``     BraTS T1 contrast-enhanced
+BraTS case folder with a FLAIR volume                  ``flair``   FLAIR shows the whole tumour (BraTS label)
+BraTS case folder with only a T1c volume               ``t1c``
+3-channel 8-bit TIFF (LGG: pre, FLAIR, post-contrast)  ``flair``   the FLAIR channel (1) is fed to the model
+DICOM whose SeriesDescription/ProtocolName says FLAIR  ``flair``
+anything else (PNG/JPEG, grayscale TIFF, other NIfTI)  ``t1c``     the default model, with a note saying so
+=====================================================  ==========  ===========================================
+
+A chosen model that is not installed in this build falls back to ``t1c``, with
+a note saying so. A folder is decided per file (see
+:func:`tumorseg.inference.files.predict_inputs`). Every choice carries a
+one-line reason that ``predict`` prints (``model: flair (BraTS FLAIR file name '-t2f')``).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from tumorseg.data.formats import nifti
+from tumorseg.data.formats.dicom import is_dicom_file
+from tumorseg.models import zoo
+
+# (modality, pattern on the lower-cased file name, how to name the match in the note)
+_NAME_RULES = (
+    ("flair", re.compile(r"[-_](t2f|flair)(?=[-_.]|$)"), "BraTS FLAIR file name"),
+    ("flair", re.compile(r"^flair[-_.]"), "BraTS 2015 FLAIR file name"),
+    ("t1c", re.compile(r"[-_](t1c|t1ce|t1gd)(?=[-_.]|$)"), "BraTS T1c file name"),
+    ("t1c", re.compile(r"^t1c[-_.]"), "BraTS 2015 T1c file name"),
+)
+LGG_REASON = "3-channel 8-bit TIFF (LGG layout: pre-contrast, FLAIR, post-contrast)"
+
+
+@dataclass(frozen=True)
+class Choice:
+    """A bundled model ``name`` and the one-line ``reason`` it was chosen."""
+
+    name: str
+    reason: str
+
+    def line(self) -> str:
+        return f"model: {self.name} ({self.reason})"
+
+
+def modality_in_name(filename: str) -> tuple[str, str] | None:
+    """``("flair", "BraTS FLAIR file name '-t2f'")`` for ``case-t2f.nii.gz``; ``None`` when the name says nothing."""
+    low = Path(filename).name.lower()
+    for modality, pattern, what in _NAME_RULES:
+        m = pattern.search(low)
+        if m:
+            shown = Path(filename).name[m.start():m.end()]  # as spelled in the file name
+            return modality, f"{what} '{shown}'"
+    return None
+
+
+def is_channel_stack(source) -> bool:
+    """Whether a TIFF (a path or a binary file object) has 3 different 8-bit channels (the LGG layout:
+    pre-contrast, FLAIR, post-contrast); a gray image saved as RGB has equal channels and is not a stack."""
+    try:
+        with Image.open(source) as im:
+            if im.format != "TIFF" or im.mode != "RGB":
+                return False
+            arr = np.asarray(im)
+    except (UnidentifiedImageError, OSError):
+        return False
+    return not (np.array_equal(arr[..., 0], arr[..., 1]) and np.array_equal(arr[..., 1], arr[..., 2]))
+
+
+def _dicom_says_flair(path: Path) -> bool:
+    try:
+        import pydicom
+    except ImportError:
+        return False
+    first = path if path.is_file() else next((p for p in sorted(path.iterdir()) if is_dicom_file(p)), None)
+    if first is None:
+        return False
+    try:
+        ds = pydicom.dcmread(str(first), stop_before_pixels=True)
+    except Exception:  # an unreadable file is reported by the reader later, with its own message
+        return False
+    text = " ".join(str(getattr(ds, k, "")) for k in ("SeriesDescription", "ProtocolName", "SequenceName"))
+    return "flair" in text.lower()
+
+
+def _raw_choice(path: Path) -> Choice:
+    if path.is_dir():
+        niftis = sorted(p for p in path.iterdir() if nifti.is_nifti(p))
+        if niftis:
+            found: dict[str, Path] = {}
+            for p in niftis:
+                hit = modality_in_name(p.name)
+                if hit:
+                    found.setdefault(hit[0], p)
+            if "flair" in found:
+                return Choice("flair", f"BraTS case folder with a FLAIR volume '{found['flair'].name}'")
+            if "t1c" in found:
+                return Choice("t1c", f"BraTS case folder with a T1c volume '{found['t1c'].name}'")
+            return Choice(zoo.DEFAULT, "NIfTI case folder without a FLAIR or T1c file name; the default model")
+        if _dicom_says_flair(path):
+            return Choice("flair", "DICOM series described as FLAIR")
+        return Choice(zoo.DEFAULT, "no FLAIR marker in the input; the default model")
+    if nifti.is_nifti(path):
+        hit = modality_in_name(path.name)
+        if hit:
+            return Choice(*hit)
+        return Choice(zoo.DEFAULT, "NIfTI file name names no modality (-t2f/_flair/Flair_ or -t1c/_t1ce/T1c_); "
+                                   "the default model")
+    if is_dicom_file(path):
+        if _dicom_says_flair(path):
+            return Choice("flair", "DICOM series described as FLAIR")
+        return Choice(zoo.DEFAULT, "DICOM not described as FLAIR; the default model")
+    if path.suffix.lower() in (".tif", ".tiff") and is_channel_stack(path):
+        return Choice("flair", LGG_REASON)
+    return Choice(zoo.DEFAULT, "2-D image with no FLAIR marker; the default model")
+
+
+def installed(choice: Choice) -> Choice:
+    """``choice``, or ``t1c`` with a note when the chosen model is not in this build."""
+    if zoo.get(choice.name).installed:
+        return choice
+    used = " on its post-contrast (T1c) channel" if choice.reason == LGG_REASON else ""
+    return Choice(zoo.DEFAULT, f"{choice.reason} -> {choice.name}, which is not installed in this build; "
+                               f"using {zoo.DEFAULT}{used}")
+
+
+def choose_model(path: str | Path) -> Choice:
+    """The bundled model for one input (a file, a BraTS case folder or a DICOM series folder); see the
+    module docstring. Never raises for unreadable files: the reader reports those."""
+    return installed(_raw_choice(Path(path)))
+
+
+def choose_for_dataset(fmt: str, options: dict | None = None) -> Choice:
+    """The bundled model for evaluating a dataset of format ``fmt`` (see :mod:`tumorseg.data.formats`):
+    LGG (FLAIR abnormality masks) → ``flair``; BraTS → ``flair`` unless ``--modality`` asks for t1c; else ``t1c``."""
+    options = options or {}
+    if fmt == "lgg":
+        return installed(Choice("flair", "LGG dataset: FLAIR abnormality masks"))
+    if fmt == "brats":
+        wanted = str(options.get("modality") or "flair").lower()
+        if wanted in ("t1c", "t1ce", "t1gd"):
+            return installed(Choice("t1c", f"BraTS dataset, --modality {wanted}"))
+        return installed(Choice("flair", "BraTS dataset: whole-tumour labels, FLAIR volumes"))
+    return installed(Choice(zoo.DEFAULT, f"{fmt} dataset; the default model"))
+
+
+def reader_options_for(fmt: str, modality: str | None) -> dict:
+    """Reader options that feed a model of ``modality`` from a dataset of format ``fmt``: the LGG channel
+    (``flair`` → FLAIR, ``t1c`` → post-contrast) or the BraTS modality; ``{}`` otherwise."""
+    if modality not in ("flair", "t1c"):
+        return {}
+    if fmt == "lgg":
+        return {"channels": "flair" if modality == "flair" else "post"}
+    if fmt == "brats":
+        return {"modality": modality}
+    return {}
+
+
+def choose_for_upload(kind: str | None, data: bytes, filename: str | None = None) -> Choice:
+    """:func:`choose_model` for the web page's uploaded bytes, whose format ``kind`` was sniffed from the
+    bytes (:func:`tumorseg.web.uploads.sniff`). The client's ``filename`` is used only to read a BraTS
+    modality marker of a NIfTI upload (it picks a model, nothing else)."""
+    import io
+
+    if kind in ("nifti", "nifti-gz") and filename:
+        hit = modality_in_name(filename)
+        if hit:
+            return installed(Choice(*hit))
+    if kind == "tiff" and is_channel_stack(io.BytesIO(data)):
+        return installed(Choice("flair", LGG_REASON))
+    return installed(Choice(zoo.DEFAULT, "no FLAIR marker in the upload; the default model"))
+
+
+class BundledPredictors:
+    """Predictors of the installed bundled models, each loaded once on first use (``tumorseg serve``
+    without ``--model``: every upload gets the model that fits it). Thread-safe."""
+
+    def __init__(self, device: str = "auto", backend: str = "auto", loaded: dict | None = None):
+        import threading
+
+        self.device, self.backend = device, backend
+        self._loaded = dict(loaded or {})
+        self._lock = threading.Lock()
+
+    def get(self, name: str):
+        """The :class:`~tumorseg.inference.predictor.Predictor` of bundled model ``name``."""
+        from tumorseg.inference.predictor import Predictor
+
+        with self._lock:
+            if name not in self._loaded:
+                self._loaded[name] = Predictor.from_checkpoint(name, self.device, backend=self.backend,
+                                                               export_if_missing=True)
+            return self._loaded[name]
+
+    def for_upload(self, kind: str | None, data: bytes, filename: str | None = None):
+        """``(predictor, choice)`` for one upload (:func:`choose_for_upload`)."""
+        choice = choose_for_upload(kind, data, filename)
+        return self.get(choice.name), choice

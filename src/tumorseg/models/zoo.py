@@ -1,0 +1,195 @@
+"""The bundled models: a plain registry of names → files in ``models/bundled/``, and ``--model`` resolution.
+
+Each bundled model ``NAME`` is four files in ``src/tumorseg/models/bundled/``::
+
+    NAME.pt     weights-only checkpoint (preprocessing, post-processing, metrics, split)
+    NAME.onnx   the same network exported (``tumorseg export``), used by the ONNX backend
+    NAME.json   the ONNX file's metadata (as ``tumorseg export`` writes beside it)
+    NAME.md     the model card: data, recipe, cross-validation numbers, intended input
+
+``--model`` accepts a bundled name (``t1c``, ``flair``; ``default`` is an
+alias of ``t1c`` so old commands keep working), or a checkpoint / ``.onnx``
+path. A name whose files are not in this build (``flair`` until its weights
+are trained) is listed by ``tumorseg models`` as "not installed" and asking
+for it is a one-line error, as is an unknown name (with "did you mean").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tumorseg.errors import CheckpointError, did_you_mean
+
+BUNDLED_DIR = Path(__file__).parent / "bundled"
+
+
+@dataclass(frozen=True)
+class BundledModel:
+    """One named model shipped with tumorseg.
+
+    ``modality``: the MRI sequence it was trained on (``"t1c"`` or
+    ``"flair"``); ``channels``: input channels (both bundled models take one);
+    ``intended_input``: one line for tables and notes.
+    """
+
+    name: str
+    modality: str
+    channels: int
+    intended_input: str
+    description: str
+
+    def file(self, suffix: str) -> Path:
+        """``models/bundled/NAME.<suffix>`` (``"pt"``, ``"onnx"``, ``"json"``, ``"md"``)."""
+        return BUNDLED_DIR / f"{self.name}.{suffix}"
+
+    @property
+    def checkpoint(self) -> Path:
+        return self.file("pt")
+
+    @property
+    def card(self) -> Path:
+        return self.file("md")
+
+    @property
+    def installed(self) -> bool:
+        """Whether the weights are in this build (the card may exist before them)."""
+        return self.checkpoint.is_file()
+
+
+BUNDLED: dict[str, BundledModel] = {
+    "t1c": BundledModel(
+        "t1c", "t1c", 1,
+        "one T1-weighted contrast-enhanced (T1c) slice or volume, grayscale",
+        "residual U-Net for T1c slices (figshare meningioma/glioma/pituitary, plus tumour-free LGG slices)"),
+    "flair": BundledModel(
+        "flair", "flair", 1,
+        "one FLAIR slice or volume (LGG TIFFs: the FLAIR channel, channel 1)",
+        "residual U-Net for FLAIR slices (LGG lower-grade glioma FLAIR abnormality)"),
+}
+ALIASES = {"default": "t1c"}
+DEFAULT = "t1c"
+CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ckpt", ".onnx")
+
+
+def names() -> list[str]:
+    """Every name ``--model`` accepts, bundled names first."""
+    return [*BUNDLED, *ALIASES]
+
+
+def get(name: str) -> BundledModel:
+    """The bundled model called ``name`` (or an alias of one), installed or not.
+
+    Raises:
+        CheckpointError: unknown name (the message lists the names and the closest one).
+    """
+    key = ALIASES.get(name, name)
+    if key not in BUNDLED:
+        raise CheckpointError(f"unknown model '{name}'.{did_you_mean(name, names())} Bundled models: "
+                              f"{', '.join(names())} (see 'tumorseg models'); or give a checkpoint file path.")
+    return BUNDLED[key]
+
+
+def looks_like_name(value: str | Path) -> bool:
+    """True for ``"t1c"``, ``"flair"``, ``"flare"``; False for anything path-like or existing on disk."""
+    text = str(value)
+    if Path(text).exists() or "/" in text or "\\" in text:
+        return False
+    return not text.lower().endswith(CHECKPOINT_SUFFIXES)
+
+
+def name_of_file(path: str | Path | None) -> str | None:
+    """The bundled model whose ``.pt`` or ``.onnx`` file ``path`` is, else ``None``."""
+    if not path:
+        return None
+    path = Path(path).resolve()
+    for entry in BUNDLED.values():
+        if path in (entry.checkpoint.resolve(), entry.file("onnx").resolve()):
+            return entry.name
+    return None
+
+
+def bundled_name(value: str | Path | None) -> str | None:
+    """The bundled model's name for a ``--model`` value (``None`` → ``t1c``), or ``None`` for another file.
+
+    Raises:
+        CheckpointError: ``value`` looks like a model name but is not one.
+    """
+    if value is None:
+        return DEFAULT
+    if looks_like_name(value):
+        return get(str(value)).name
+    return name_of_file(value)
+
+
+def resolve(value: str | Path | None) -> Path:
+    """``--model`` → checkpoint path: ``None``/``"default"``/``"t1c"``/``"flair"`` → bundled file, else a path.
+
+    Raises:
+        CheckpointError: unknown name, or a bundled model not installed in this build.
+    """
+    if value is not None and not looks_like_name(value):
+        return Path(value)
+    entry = get(DEFAULT if value is None else str(value))
+    if not entry.installed:
+        have = [m.name for m in BUNDLED.values() if m.installed]
+        raise CheckpointError(
+            f"model '{entry.name}' is not installed in this build ({entry.checkpoint} is missing; its weights are "
+            f"added when trained). Installed: {', '.join(have) or 'none'}; or give --model RUN_DIR/best.pt.")
+    return entry.checkpoint
+
+
+def modality_of(checkpoint: dict[str, Any], source: str | Path | None = None) -> str | None:
+    """The MRI sequence a model expects: the checkpoint's ``preprocessing["modality"]``, else a channel
+    name it was trained on (``"flair"``, ``"post-contrast"``/``"t1c"`` → ``"t1c"``), else the bundled
+    registry's entry when ``source`` is a bundled file, else ``None`` (unknown: e.g. ``["gray"]``)."""
+    pre = checkpoint.get("preprocessing") or {}
+    if pre.get("modality"):
+        return str(pre["modality"])
+    chans = [str(c).lower() for c in pre.get("channels") or []]
+    if len(chans) == 1 and chans[0] in ("flair", "t1c", "post-contrast"):
+        return "flair" if chans[0] == "flair" else "t1c"
+    name = name_of_file(source)
+    return BUNDLED[name].modality if name else None
+
+
+def describe(entry: BundledModel) -> dict[str, Any]:
+    """A row of ``tumorseg models``: name, input, CV numbers (from the checkpoint's ``metrics``), size, card.
+
+    Reads the checkpoint (weights-only) for its metrics when installed.
+    """
+    row: dict[str, Any] = {"name": entry.name, "input": entry.intended_input, "installed": entry.installed,
+                           "card": str(entry.card), "description": entry.description, "cv": "", "size_mb": None}
+    if not entry.installed:
+        row["cv"] = "not installed in this build"
+        return row
+    from tumorseg.models.checkpoint import load_checkpoint
+
+    m = load_checkpoint(entry.checkpoint).get("metrics") or {}
+    if "cv_dice_mean" in m:
+        row["cv"] = (f"Dice {m['cv_dice_mean']:.3f} ± {m.get('cv_dice_std', 0):.3f} "
+                     f"({int(m.get('cv_folds', 0))}-fold CV)")
+    elif "test_dice" in m:
+        row["cv"] = f"test Dice {m['test_dice']:.3f}"
+    elif "val_dice" in m:
+        row["cv"] = f"val Dice {m['val_dice']:.3f}"
+    for key, label in (("cv_sensitivity_mean", "sens"), ("cv_specificity_mean", "spec")):
+        if key in m:
+            row["cv"] += f", {label} {m[key]:.2f}"
+    row["size_mb"] = round(entry.checkpoint.stat().st_size / 1e6, 2)
+    return row
+
+
+def models_table() -> str:
+    """The text ``tumorseg models`` prints: one row per bundled model, then the alias and a hint."""
+    rows = [describe(e) for e in BUNDLED.values()]
+    head = ("name", "intended input", "cross-validation", "size", "model card")
+    cells = [[r["name"] + (" (default)" if r["name"] == DEFAULT else ""), r["input"], r["cv"],
+              f"{r['size_mb']:.1f} MB" if r["size_mb"] is not None else "-", r["card"]] for r in rows]
+    widths = [max(len(head[i]), *(len(c[i]) for c in cells)) for i in range(len(head))]
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
+    lines = [fmt.format(*head), fmt.format(*("-" * w for w in widths)), *(fmt.format(*c) for c in cells)]
+    lines.append(f"aliases: {', '.join(f'{a} = {t}' for a, t in ALIASES.items())}. Use: --model NAME, or a "
+                 "checkpoint path; without --model, each input gets the model that fits it (see README).")
+    return "\n".join(lines)

@@ -1,0 +1,143 @@
+"""Which bundled model fits an input (inference/choose.py), on real ../shared files and synthetic names."""
+
+import logging
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import shared_data, tiny_checkpoint
+from tumorseg.inference.choose import (Choice, choose_for_dataset, choose_for_upload, choose_model, installed,
+                                       modality_in_name, reader_options_for)
+from tumorseg.inference.files import collect_inputs, predict_inputs
+from tumorseg.inference.predictor import Predictor
+from tumorseg.inference.volumes import read_for_model
+from tumorseg.models import zoo
+
+LGG_PATIENT = "TCGA_CS_4941_19960909"
+
+
+@pytest.mark.parametrize("name,expected", [
+    ("BraTS-GLI-00001-000-t2f.nii.gz", ("flair", "BraTS FLAIR file name '-t2f'")),
+    ("BraTS-GLI-00001-000-t1c.nii.gz", ("t1c", "BraTS T1c file name '-t1c'")),
+    ("BraTS20_Training_001_flair.nii.gz", ("flair", "BraTS FLAIR file name '_flair'")),
+    ("BraTS20_Training_001_t1ce.nii.gz", ("t1c", "BraTS T1c file name '_t1ce'")),
+    ("Flair_subtrMeanDivStd.nii.gz", ("flair", "BraTS 2015 FLAIR file name 'Flair_'")),
+    ("T1c_subtrMeanDivStd.nii.gz", ("t1c", "BraTS 2015 T1c file name 'T1c_'")),
+    ("CASE-T2F.NII.GZ", ("flair", "BraTS FLAIR file name '-T2F'")),  # case-insensitive
+    ("BraTS-GLI-00001-000-t1n.nii.gz", None),  # T1 without contrast: no rule
+    ("BraTS-GLI-00001-000-t2w.nii.gz", None),
+    ("brainmask.nii.gz", None),
+    ("flairy_t1cx.nii.gz", None),  # a marker must stand alone between separators
+])
+def test_modality_in_file_names(name, expected):
+    assert modality_in_name(name) == expected
+
+
+def _expected(name: str, reason_part: str):
+    """What choose_model gives when the rules pick ``name``: it, or t1c with a note when not installed."""
+    if zoo.get(name).installed:
+        return name, reason_part
+    return "t1c", "not installed in this build"
+
+
+@pytest.mark.parametrize("parts,name,reason", [
+    (("samples", "brats", "BraTS-GLI-00001-000", "BraTS-GLI-00001-000-t2f.nii.gz"), "flair", "'-t2f'"),
+    (("samples", "brats", "BraTS-GLI-00001-000", "BraTS-GLI-00001-000-t1c.nii.gz"), "t1c", "'-t1c'"),
+    (("samples", "brats", "BraTS-GLI-00001-000", "BraTS-GLI-00001-000-t1n.nii.gz"), "t1c", "the default model"),
+    (("samples", "brats", "brats_2013_pat0001_1", "Flair_subtrMeanDivStd.nii.gz"), "flair", "'Flair_'"),
+    (("samples", "brats", "brats_2013_pat0001_1", "T1c_subtrMeanDivStd.nii.gz"), "t1c", "'T1c_'"),
+    (("samples", "brats", "BraTS-GLI-00001-000"), "flair", "case folder with a FLAIR volume"),
+    (("samples", "brats", "brats_2013_pat0001_1"), "flair", "case folder with a FLAIR volume"),
+    (("samples", "lgg", LGG_PATIENT, f"{LGG_PATIENT}_10.tif"), "flair", "3-channel 8-bit TIFF"),
+    (("samples", "dicom", "MR_small.dcm"), "t1c", "DICOM not described as FLAIR"),
+    (("figshare", "images", "1089.png"), "t1c", "2-D image with no FLAIR marker; the default model"),
+    (("figshare-native", "images"), "t1c", "no FLAIR marker"),
+])
+def test_choice_for_real_files(parts, name, reason):
+    choice = choose_model(shared_data(*parts))
+    want_name, want_reason = _expected(name, reason)
+    assert choice.name == want_name and want_reason in choice.reason
+    assert choice.line().startswith(f"model: {want_name} (")
+
+
+@pytest.mark.parametrize("parts,name", [
+    (("samples", "brats", "BraTS-GLI-00001-000", "BraTS-GLI-00001-000-t2f.nii.gz"), "flair"),
+    (("samples", "brats", "BraTS-GLI-00001-000"), "flair"),
+    (("samples", "lgg", LGG_PATIENT, f"{LGG_PATIENT}_10.tif"), "flair"),
+    (("samples", "brats", "brats_2013_pat0001_1", "T1c_subtrMeanDivStd.nii.gz"), "t1c"),
+    (("figshare", "images", "1089.png"), "t1c"),
+])
+def test_choice_when_both_models_are_installed(fake_bundled, parts, name):
+    assert choose_model(shared_data(*parts)).name == name
+
+
+def test_missing_flair_falls_back_to_t1c_with_a_note(monkeypatch, tmp_path):
+    (tmp_path / "t1c.pt").write_bytes(b"x")  # only t1c "installed"
+    monkeypatch.setattr(zoo, "BUNDLED_DIR", tmp_path)
+    got = installed(Choice("flair", "3-channel 8-bit TIFF (LGG layout: pre-contrast, FLAIR, post-contrast)"))
+    assert got.name == "t1c"
+    assert got.reason.endswith("-> flair, which is not installed in this build; using t1c on its post-contrast "
+                               "(T1c) channel")
+
+
+def test_gray_tiff_and_rgb_png_are_not_channel_stacks(tmp_path):
+    rgb = (np.random.default_rng(0).random((16, 16, 3)) * 255).astype(np.uint8)
+    Image.fromarray(rgb).save(tmp_path / "photo.png")
+    Image.fromarray(rgb[..., 0]).save(tmp_path / "gray.tif")
+    Image.fromarray(np.repeat(rgb[..., :1], 3, axis=2)).save(tmp_path / "gray3.tif")  # 3 equal channels
+    for name in ("photo.png", "gray.tif", "gray3.tif"):
+        assert choose_model(tmp_path / name).name == "t1c", name
+
+
+@pytest.mark.parametrize("fmt,options,name,reader", [
+    ("lgg", {}, "flair", {"channels": "flair"}),
+    ("brats", {}, "flair", {"modality": "flair"}),
+    ("brats", {"modality": "t1c"}, "t1c", {"modality": "t1c"}),
+    ("paired", {}, "t1c", {}),
+    ("figshare-mat", {}, "t1c", {}),
+])
+def test_choice_for_datasets(fake_bundled, fmt, options, name, reader):
+    assert choose_for_dataset(fmt, options).name == name
+    assert reader_options_for(fmt, name) == reader
+    assert reader_options_for("lgg", "t1c") == {"channels": "post"}
+
+
+def test_choice_for_uploads(fake_bundled):
+    tif = shared_data("samples", "lgg", LGG_PATIENT, f"{LGG_PATIENT}_10.tif").read_bytes()
+    assert choose_for_upload("tiff", tif).name == "flair"
+    assert choose_for_upload("nifti-gz", b"", "case-t2f.nii.gz").name == "flair"
+    assert choose_for_upload("png", b"", "case-t2f.nii.gz").name == "t1c"  # the name counts only for NIfTI
+    assert choose_for_upload("nifti", b"", "scan.nii").name == "t1c"
+
+
+def test_folder_of_lgg_patients_predicts_slices_never_masks():
+    root = shared_data("samples", "lgg")  # a folder holding one patient folder
+    patient = root / LGG_PATIENT
+    for folder in (root, patient):
+        files = collect_inputs([folder])
+        assert len(files) == 23 and not any(f.stem.endswith("_mask") for f in files)
+        assert [f.name for f in files[:3]] == [f"{LGG_PATIENT}_{i}.tif" for i in (1, 2, 3)]  # slice order
+
+
+@pytest.mark.parametrize("modality,channel", [("flair", 1), ("t1c", 2)])
+def test_lgg_tiff_gives_the_models_channel(tmp_path, modality, channel):
+    tif = shared_data("samples", "lgg", LGG_PATIENT, f"{LGG_PATIENT}_10.tif")
+    p = Predictor.from_checkpoint(tiny_checkpoint(tmp_path / "m.pt", modality=modality), "cpu", backend="torch")
+    assert p.modality == modality
+    image = read_for_model(tif, p)
+    assert np.array_equal(image, np.asarray(Image.open(tif))[..., channel])
+
+
+def test_folder_is_decided_file_by_file(fake_bundled, tmp_path, caplog):
+    lgg = shared_data("samples", "lgg", LGG_PATIENT)
+    png = shared_data("figshare", "images", "1089.png")
+    caplog.set_level(logging.INFO, logger="tumorseg")
+    report = predict_inputs([lgg, png], None, tmp_path / "out", progress=False, backend="torch")
+    assert len(report.written) == 24 and (tmp_path / "out" / "1089.png").exists()
+    models = {r.source.name: r.model for r in report.results}
+    assert models["1089.png"] == "t1c" and models[f"{LGG_PATIENT}_10.tif"] == "flair"
+    assert sum(m == "flair" for m in models.values()) == 23
+    lines = [r.message for r in caplog.records if r.message.startswith("model: ")]
+    assert lines == ["model: flair (3-channel 8-bit TIFF (LGG layout: pre-contrast, FLAIR, post-contrast)) "
+                     "for 23 inputs", "model: t1c (2-D image with no FLAIR marker; the default model)"]

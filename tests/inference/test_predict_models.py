@@ -1,0 +1,120 @@
+"""predict/evaluate/export with bundled names, "no tumour found" reporting, and the unusual-input warning."""
+
+import json
+import logging
+
+import numpy as np
+import pytest
+
+from conftest import shared_data, tiny_checkpoint
+from tumorseg.cli import main
+from tumorseg.data.input_stats import far_off, training_stats
+from tumorseg.inference.files import predict_inputs
+from tumorseg.inference.onnx import file_sha256
+from tumorseg.models.checkpoint import DEFAULT_MODEL, load_checkpoint, save_checkpoint
+
+LGG_PATIENT = "TCGA_CS_4941_19960909"
+FIGSHARE_BAND = [[55.0, 70.0, 91.0]]  # fg-median p5/p50/p95 of 300 figshare slices (input_stats docstring)
+
+
+def _empty_model(tmp_path, **pre):
+    """A tiny checkpoint that never finds a tumour (threshold above every probability)."""
+    path = tiny_checkpoint(tmp_path / "never.pt", image_size=32, **pre)
+    ckpt = load_checkpoint(path)
+    ckpt["postprocess"] = {"threshold": 1.5, "tta": False, "min_component_px": 0}
+    save_checkpoint(ckpt, path)
+    return path
+
+
+def test_predict_says_no_tumour_found_per_image_volume_and_folder(tmp_path, capsys):
+    png = shared_data("figshare", "images", "1089.png")
+    lgg = shared_data("samples", "lgg", LGG_PATIENT)
+    vol = shared_data("samples", "brats", "BraTS-GLI-00001-000", "BraTS-GLI-00001-000-t1c.nii.gz")
+    assert main(["predict", str(png), str(lgg), str(vol), "--model", str(_empty_model(tmp_path, modality="t1c")), "--out",
+                 str(tmp_path / "out"), "--no-progress", "--backend", "torch"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert "BraTS-GLI-00001-000-t1c.nii.gz: no tumour found in any of its 155 slices (model never.pt)" in out
+    assert "1089.png: no tumour found (model never.pt)" in out
+    assert "... and 15 more inputs with no tumour found" in out  # 25 empty inputs, 10 listed
+    assert "24 images: tumour found in 0, no tumour found in 24" in out
+    assert out[-1] == f"25 masks written to {tmp_path / 'out'}"
+
+
+def test_report_counts_tumour_slices_of_a_volume(tmp_path):
+    vol = shared_data("samples", "brats", "BraTS-GLI-00001-000", "BraTS-GLI-00001-000-t1c.nii.gz")
+    ckpt = tiny_checkpoint(tmp_path / "all.pt", image_size=32)
+    c = load_checkpoint(ckpt)
+    c["postprocess"] = {"threshold": -1.0}  # every pixel is "tumour"
+    save_checkpoint(c, ckpt)
+    [r] = predict_inputs([vol], ckpt, tmp_path / "out", progress=False, backend="torch").results
+    # slices without brain (all zero) are never predicted, so they stay empty
+    assert r.n_slices == 155 and 0 < r.n_tumour < 155
+
+
+@pytest.mark.parametrize("name", ["t1c", "default"])
+def test_bundled_names_in_predict(name, tmp_path):
+    png = shared_data("figshare", "images", "1089.png")
+    report = predict_inputs([png], name, tmp_path / name, progress=False, backend="torch")
+    assert report.results[0].model == "t1c"
+    ref = predict_inputs([png], DEFAULT_MODEL, tmp_path / "ref", progress=False, backend="torch")
+    assert (tmp_path / name / "1089.png").read_bytes() == (tmp_path / "ref" / "1089.png").read_bytes()
+    assert ref.results[0].model == "t1c"
+
+
+@pytest.mark.parametrize("name", ["t1c", "default"])
+def test_bundled_names_in_evaluate(name, tmp_path, capsys):
+    data = shared_data("samples", "lgg")
+    assert main(["evaluate", "--data", str(data), "--model", name, "--split", "all", "--out", str(tmp_path / "ev"),
+                 "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert "tumour presence: sensitivity" in out and "of 15 tumour-free slices left empty" in out
+    assert "Dice rule: truth and prediction both empty -> Dice 1" in out and "per-volume Dice" in out
+    m = json.loads((tmp_path / "ev" / "metrics.json").read_text())
+    assert m["checkpoint"] == str(DEFAULT_MODEL) and m["n_images"] == 23
+
+
+@pytest.mark.parametrize("name", ["t1c", "default"])
+def test_bundled_names_in_export(name, tmp_path):
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxscript")
+    assert main(["export", "--model", name, "--onnx", str(tmp_path / "m.onnx")]) == 0
+    meta = json.loads((tmp_path / "m.json").read_text())
+    assert meta["checkpoint_sha256"] == file_sha256(DEFAULT_MODEL)
+
+
+def test_training_stats_and_far_off_band():
+    rng = np.random.default_rng(0)
+    images = np.zeros((20, 32, 32), np.uint8)
+    images[:, 8:24, 8:24] = rng.integers(60, 81, (20, 16, 16))  # foreground 60..80, median ~70
+    s = training_stats(images)
+    assert s["n_slices"] == 20 and 65 <= s["fg_median"][0][1] <= 75
+    assert training_stats(np.zeros((3, 32, 32), np.uint8)) == {}  # no foreground anywhere: no stats, no warning
+    stats = {"fg_median": FIGSHARE_BAND}
+    bright = np.full((32, 32), 200, np.uint8)
+    assert far_off([bright], stats).startswith("median foreground brightness 200")
+    assert far_off([np.full((32, 32), 70, np.uint8)], stats) is None
+    assert far_off([bright], None) is None and far_off([bright], {}) is None
+
+
+@pytest.mark.parametrize("name,warned", [("T1c_subtrMeanDivStd.nii.gz", True), ("BraTS-GLI-00001-000-t1c.nii.gz", False)])
+def test_unusual_volume_is_predicted_with_a_warning(tmp_path, caplog, name, warned):
+    case = "brats_2013_pat0001_1" if name.startswith("T1c_") else "BraTS-GLI-00001-000"
+    vol = shared_data("samples", "brats", case, name)
+    ckpt = tiny_checkpoint(tmp_path / "m.pt", image_size=32, modality="t1c",
+                           input_stats={"fg_median": FIGSHARE_BAND})
+    caplog.set_level(logging.WARNING, logger="tumorseg")
+    report = predict_inputs([vol], ckpt, tmp_path / "out", progress=False, backend="torch")
+    assert len(report.written) == 1  # warned, never refused
+    notes = [r.message for r in caplog.records if "unusual input" in r.message]
+    assert bool(notes) is warned
+    if warned:  # the z-scored DeepMedic volume: background mid-grey after scaling, median ~197
+        assert notes[0].startswith(f"{vol}: unusual input for model 'm.pt': median foreground brightness")
+        assert "a T1c (contrast-enhanced T1) scan" in notes[0]
+
+
+def test_no_warning_without_stored_stats(tmp_path, caplog):
+    vol = shared_data("samples", "brats", "brats_2013_pat0001_1", "T1c_subtrMeanDivStd.nii.gz")
+    caplog.set_level(logging.WARNING, logger="tumorseg")
+    predict_inputs([vol], tiny_checkpoint(tmp_path / "m.pt", image_size=32), tmp_path / "out", progress=False,
+                   backend="torch")
+    assert not [r for r in caplog.records if "unusual input" in r.message]

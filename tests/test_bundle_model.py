@@ -1,0 +1,69 @@
+"""scripts/bundle_model.py: a run becomes models/bundled/NAME.* with metrics, modality and input statistics."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+from conftest import tiny_checkpoint
+from tumorseg.data import read_dataset
+from tumorseg.data.splits import save_split
+from tumorseg.inference.onnx import file_sha256
+from tumorseg.models import zoo
+from tumorseg.models.checkpoint import load_checkpoint, save_checkpoint
+
+ROOT = Path(__file__).resolve().parents[1]
+spec = importlib.util.spec_from_file_location("bundle_model", ROOT / "scripts" / "bundle_model.py")
+bundle_model = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(bundle_model)
+
+
+def _run(tmp_path, data) -> Path:
+    run = tmp_path / "run"
+    run.mkdir()
+    ids = [r.case_id for r in read_dataset(data)]
+    save_split({"train": ids[:16], "val": ids[16:20], "test": ids[20:]}, run / "split.json", "patient")
+    (run / "config.json").write_text(json.dumps({"data": str(data), "data_format": "auto", "data_options": {}}))
+    path = tiny_checkpoint(run / "best.pt", image_size=32)
+    ckpt = load_checkpoint(path)
+    ckpt["train_state"] = {"epoch": 3}
+    ckpt["metrics"] = {"val_dice": 0.5}
+    save_checkpoint(ckpt, path)
+    (run / "test").mkdir()
+    (run / "test" / "metrics.json").write_text(json.dumps({
+        "mean_dice": 0.6, "mean_iou": 0.5, "n_images": 4,
+        "presence": {"sensitivity": 0.9, "specificity": 0.8}}))
+    cv = tmp_path / "cv"
+    cv.mkdir()
+    (cv / "cv_summary.json").write_text(json.dumps({
+        "folds_done": ["fold_0", "fold_1"], "n_images": 24, "dice_mean_over_folds": 0.61, "dice_std_over_folds": 0.02,
+        "iou_mean_over_folds": 0.5, "iou_std_over_folds": 0.01, "specificity_mean_over_folds": 0.85,
+        "specificity_std_over_folds": 0.05}))
+    return run
+
+
+def test_bundle_writes_named_files_with_metrics_modality_and_stats(synthetic_dataset, tmp_path):
+    pytest.importorskip("onnxruntime")
+    run = _run(tmp_path, synthetic_dataset)
+    card = tmp_path / "card.md"
+    card.write_text("# Model card: `flair`\n")
+    out = bundle_model.bundle(run, "flair", cv=tmp_path / "cv", card=card, dest=tmp_path / "bundled")
+    assert out == tmp_path / "bundled" / "flair.pt"
+    ckpt = load_checkpoint(out)
+    assert "train_state" not in ckpt
+    m = ckpt["metrics"]
+    assert (m["test_dice"], m["test_specificity"], m["cv_folds"], m["cv_dice_mean"]) == (0.6, 0.8, 2, 0.61)
+    assert m["cv_specificity_mean"] == 0.85 and "cv_sensitivity_mean" not in m
+    assert ckpt["preprocessing"]["modality"] == "flair"
+    assert ckpt["preprocessing"]["input_stats"]["n_slices"] == 16  # the run's train slices
+    meta = json.loads((tmp_path / "bundled" / "flair.json").read_text())
+    assert meta["checkpoint_sha256"] == file_sha256(out) and meta["preprocessing"]["modality"] == "flair"
+    assert (tmp_path / "bundled" / "flair.md").read_text() == card.read_text()
+
+
+def test_bundled_files_are_what_the_registry_reads(synthetic_dataset, tmp_path, monkeypatch):
+    run = _run(tmp_path, synthetic_dataset)
+    monkeypatch.setattr(zoo, "BUNDLED_DIR", tmp_path / "bundled")
+    bundle_model.bundle(run, "flair", onnx=False)
+    assert zoo.get("flair").installed and zoo.describe(zoo.get("flair"))["cv"] == "test Dice 0.600"

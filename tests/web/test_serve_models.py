@@ -1,0 +1,69 @@
+"""serve: "No tumour found" in the JSON, and per-upload model choice when --model is not given."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import shared_data, tiny_checkpoint
+
+pytest.importorskip("fastapi")
+pytest.importorskip("multipart")
+pytest.importorskip("httpx")
+
+from fastapi.testclient import TestClient  # noqa: E402
+
+from tumorseg.inference.choose import BundledPredictors  # noqa: E402
+from tumorseg.inference.predictor import Predictor  # noqa: E402
+from tumorseg.models.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
+from tumorseg.web.app import create_app  # noqa: E402
+from tumorseg.web.server import build  # noqa: E402
+
+LGG_TIF = ("samples", "lgg", "TCGA_CS_4941_19960909", "TCGA_CS_4941_19960909_10.tif")
+
+
+def _png(arr: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _post(client, data: bytes, name: str):
+    return client.post("/api/segment", files={"file": (name, data, "application/octet-stream")})
+
+
+@pytest.mark.parametrize("threshold,found", [(1.5, False), (-1.0, True)])
+def test_tumour_found_field(tmp_path, threshold, found):
+    path = tiny_checkpoint(tmp_path / "m.pt", image_size=32)
+    ckpt = load_checkpoint(path)
+    ckpt["postprocess"] = {"threshold": threshold}
+    save_checkpoint(ckpt, path)
+    client = TestClient(create_app(Predictor.from_checkpoint(path, "cpu", backend="torch")))
+    body = _post(client, _png(np.full((40, 40), 90, np.uint8)), "x.png").json()
+    assert body["tumour_found"] is found and body["n_tumour_slices"] == int(found)
+    assert body["model_choice"] is None  # --model given: no choice made
+
+
+def test_uploads_get_the_model_that_fits(fake_bundled):
+    app, predictor = build(None, device="cpu", backend="torch")
+    assert predictor.label == "t1c"
+    client = TestClient(app)
+    tif = _post(client, shared_data(*LGG_TIF).read_bytes(), "slice.tif").json()
+    assert tif["model_choice"].startswith("model: flair (3-channel 8-bit TIFF")
+    png = _post(client, _png(np.full((40, 40), 90, np.uint8)), "x.png").json()
+    assert png["model_choice"] == "model: t1c (no FLAIR marker in the upload; the default model)"
+
+
+def test_missing_flair_serves_a_lgg_tiff_with_t1c(monkeypatch, tmp_path):
+    from tumorseg.models import zoo
+
+    tiny_checkpoint(tmp_path / "t1c.pt", image_size=32, modality="t1c")
+    monkeypatch.setattr(zoo, "BUNDLED_DIR", tmp_path)
+    chooser = BundledPredictors("cpu", "torch")
+    client = TestClient(create_app(chooser.get("t1c"), chooser=chooser))
+    r = _post(client, shared_data(*LGG_TIF).read_bytes(), "slice.tif")
+    assert r.status_code == 200, r.text
+    assert "not installed in this build; using t1c on its post-contrast (T1c) channel" in r.json()["model_choice"]
