@@ -37,7 +37,7 @@ from tumorseg.data import load_slices, read_dataset
 from tumorseg.data.input_stats import MAX_SLICES, training_stats
 from tumorseg.data.splits import load_split
 from tumorseg.models import zoo
-from tumorseg.models.checkpoint import load_checkpoint, save_checkpoint
+from tumorseg.models.checkpoint import load_checkpoint, save_checkpoint, without_machine_paths
 
 
 def cv_metrics(cv: Path) -> dict:
@@ -93,7 +93,8 @@ def bundle(run_dir: Path, name: str, cv: Path | None = None, card: Path | None =
     pre = ckpt["preprocessing"]
     pre["modality"] = entry.modality
     if not pre.get("input_stats"):
-        pre["input_stats"] = train_stats(run_dir, ckpt)
+        pre["input_stats"] = train_stats(run_dir, ckpt)  # reads the data named in the run's config.json
+    ckpt = without_machine_paths(ckpt)  # ship no path of the training machine
     target = dest / f"{entry.name}.pt"
     save_checkpoint(ckpt, target)
     print(f"{target}: {target.stat().st_size / 1e6:.1f} MB")

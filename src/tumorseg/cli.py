@@ -211,8 +211,11 @@ def _cmd_evaluate(a: argparse.Namespace) -> int:
     else:  # a bundled model: beside the data would be surprising, so here
         out = f"eval-{a.model or 'auto'}-{a.split}"
     m = evaluate(a.model, a.data, out, split=a.split, data_format=a.format, device=a.device, batch_size=a.batch_size,
-                 data_options=_data_options(a))
-    print(f"mean Dice {m['mean_dice']:.4f}  mean IoU {m['mean_iou']:.4f}  ({m['n_images']} images) -> {out}")
+                 data_options=_data_options(a), include_training=a.include_training_slices)
+    note = "".join(f"; {m[k]} {what}" for k, what in (("training_slices_left_out", "training slices left out"),
+                                                      ("training_slices_included", "of them training slices"))
+                   if k in m)
+    print(f"mean Dice {m['mean_dice']:.4f}  mean IoU {m['mean_iou']:.4f}  ({m['n_images']} images{note}) -> {out}")
     for line in presence_lines(m):
         print(line)
     return 0
@@ -321,7 +324,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default=None, help="bundled model (t1c, flair; see 'tumorseg models') or a checkpoint "
                    "file, e.g. RUN_DIR/best.pt (default: the bundled model that fits the data)")
     p.add_argument("--split", default="test", choices=["test", "val", "train", "all"],
-                   help="cases to score: a split stored in the checkpoint, or all (default: test)")
+                   help="cases to score: a split stored in the checkpoint, or all: every slice of DATA the "
+                        "checkpoint was not trained or validated on (default: test)")
+    p.add_argument("--include-training-slices", action="store_true",
+                   help="with --split all, score the slices the checkpoint was trained/validated on too (their "
+                        "scores overstate accuracy on new data)")
     p.add_argument("--format", default="auto", help="dataset format (default: the checkpoint's, else auto-detect)")
     _add_data_options(p)
     p.add_argument("--out", default=None, help="output folder (default: beside the checkpoint, eval-SPLIT)")

@@ -233,6 +233,8 @@ class Trainer:
         if env.is_main:
             cfg.save(self.out / "config.json")
         self.split_ids = {k: [r.case_id for r in v.records] for k, v in data.items()}
+        # who each case id belongs to, so evaluate can tell this dataset's slices from another's with the same names
+        self.split_patients = {r.case_id: r.patient for v in data.values() for r in v.records if r.patient}
         if self.last is not None and self.last["train_state"].get("finished"):
             self.model.load_state_dict(self.last["state_dict"])
             self.history = list(self.last["train_state"]["history"])
@@ -407,7 +409,8 @@ class Trainer:
     def _write_checkpoint(self, path: Path, metrics: dict[str, Any], **extra: Any) -> None:
         cfg = self.cfg
         save_checkpoint(make_checkpoint(cfg.model, cfg.model_kwargs, self.model, _preprocessing(cfg), metrics=metrics,
-                                        config=cfg.to_dict(), split=self.split_ids, **extra), path)
+                                        config=cfg.to_dict(), split=self.split_ids,
+                                        split_patients=self.split_patients, **extra), path)
 
     def restore(self, ckpt: dict[str, Any]) -> None:
         """Continue from a ``last.pt``: weights, optimizer/scheduler/scaler, selector, history, step counters,
