@@ -33,7 +33,7 @@ def run_demo(
         scheduler="cosine", warmup_epochs=0.5, select_metric="val_dice", calibrate=True,
         image_size=image_size, seed=seed, device=device,
     )
-    run = fit(cfg, progress=progress)
+    run = fit(cfg, progress=progress, overwrite=True)  # a demo re-run starts afresh
     test_ids = (run / "test" / "per_case.csv").read_text().splitlines()[1:9]
     sample = [data / "images" / f"{line.split(',')[0]}.png" for line in test_ids]
     predict_files(sample, run / "best.pt", out / "predictions", with_overlay=True, progress=progress)

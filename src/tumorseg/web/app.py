@@ -8,8 +8,12 @@ Endpoints (documented at ``/docs``):
 * ``GET /`` → the page in ``static/`` (plain HTML/JS/CSS)
 
 Bad uploads get 4xx answers with a message, never a 500: larger than the
-limit → 413, not a supported format → 415, a supported format that cannot
-be read → 400. The model is loaded once, when the app is created.
+upload limit, or declaring more pixels/voxels than :data:`tumorseg.limits.UPLOADS`
+→ 413, not a supported format → 415, a supported format that cannot be read
+→ 400. Requests from other web pages are refused (400/403/401, see
+:mod:`tumorseg.web.guards`); when ``max_active`` uploads are being processed
+and ``max_waiting`` wait, → 503 with ``Retry-After``. The model is loaded
+once, when the app is created.
 """
 
 from __future__ import annotations
@@ -24,13 +28,15 @@ from typing import Any
 
 import numpy as np
 from fastapi import FastAPI, File, HTTPException, UploadFile
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from PIL import Image
 from pydantic import BaseModel
 
-from tumorseg import __version__
+from tumorseg import __version__, limits
 from tumorseg.errors import TumorsegError
+from tumorseg.web.guards import Admission, RequestGuard, allowed_hosts
 from tumorseg.web.uploads import SUPPORTED, Decoded, UnsupportedUpload, decode, private_workdir
 
 log = logging.getLogger(__name__)
@@ -170,8 +176,17 @@ def segment_decoded(predictor, dec: Decoded, lock: threading.Lock, batch_size: i
     return out
 
 
-def create_app(predictor, max_upload_mb: float = 50.0) -> FastAPI:
-    """The app around a loaded ``predictor``; uploads over ``max_upload_mb`` get 413."""
+def create_app(predictor, max_upload_mb: float = 50.0, *, hosts: frozenset[str] | None = None,
+               token: str | None = None, max_active: int = 2, max_waiting: int = 64,
+               wait_s: float = 120.0) -> FastAPI:
+    """The app around a loaded ``predictor``.
+
+    Uploads over ``max_upload_mb`` get 413; ``hosts`` are the accepted
+    ``Host`` names (default: loopback only, see :func:`tumorseg.web.guards.allowed_hosts`);
+    ``token``, when given, is required on every request but ``/static/*``;
+    ``max_active``/``max_waiting``/``wait_s`` bound concurrent uploads
+    (:class:`tumorseg.web.guards.Admission`).
+    """
     app = FastAPI(
         title="tumorseg", version=__version__,
         description="Brain-tumour segmentation of MRI slices. Research use only, not for diagnosis. "
@@ -179,35 +194,35 @@ def create_app(predictor, max_upload_mb: float = 50.0) -> FastAPI:
     )
     max_bytes = int(max_upload_mb * (1 << 20))
     app.add_middleware(BodyLimit, max_bytes=max_bytes)
+    app.add_middleware(RequestGuard, allowed=hosts if hosts is not None else allowed_hosts("127.0.0.1"), token=token)
     lock = threading.Lock()
+    admission = Admission(max_active, max_waiting, wait_s)
     info = model_info(predictor)
 
     @app.get("/api/health")
-    def health() -> dict[str, Any]:
-        return {"status": "ok", "model": predictor.name, "backend": predictor.backend, "version": __version__}
+    async def health() -> dict[str, Any]:
+        return {"status": "ok", "model": predictor.name, "backend": predictor.backend, "version": __version__,
+                "active": admission.active, "waiting": admission.waiting}
 
     @app.get("/api/model")
-    def model() -> dict[str, Any]:
+    async def model() -> dict[str, Any]:
         return info
 
-    @app.post("/api/segment", response_model=SegmentResponse, responses={
-        400: {"description": "unreadable file or no 'file' field"}, 413: {"description": "upload too large"},
-        415: {"description": "not a supported format"}})
-    def segment(file: UploadFile | None = File(None, description=f"the image or volume: {SUPPORTED}")):
-        """Segment one uploaded image (PNG/JPEG/TIFF/BMP/DICOM) or NIfTI volume (every axial slice)."""
-        if file is None:
-            raise HTTPException(400, "send the image as the multipart form field 'file'.")
-        t0 = time.perf_counter()
+    def work(file: UploadFile, t0: float) -> Response:
+        """Read, decode, predict and serialise one upload (in a worker thread, under the UPLOADS limits)."""
         data = file.file.read(max_bytes + 1)
         if len(data) > max_bytes:
             raise BodyLimit(None, max_bytes)._error()
         if not data:
             raise HTTPException(400, f"the uploaded file is empty. Supported: {SUPPORTED}.")
-        with private_workdir() as tmp:  # removed when the request ends, whatever happens
+        with limits.using(limits.UPLOADS), private_workdir() as tmp:  # tmp removed whatever happens
             try:
                 decoded = decode(data, predictor, Path(tmp))
+                del data  # the decoded slices are all that is needed now
             except UnsupportedUpload as exc:
                 raise HTTPException(415, str(exc)) from None
+            except limits.LimitExceeded as exc:
+                raise HTTPException(413, _client_message(exc, tmp)) from None
             except TumorsegError as exc:
                 raise HTTPException(400, _client_message(exc, tmp)) from None
             except Exception as exc:  # a reader failed in a way we did not foresee: still the file's fault
@@ -216,7 +231,20 @@ def create_app(predictor, max_upload_mb: float = 50.0) -> FastAPI:
                                          f"Supported: {SUPPORTED}.") from None
             result = segment_decoded(predictor, decoded, lock)
         result["time_ms"] = round((time.perf_counter() - t0) * 1000, 1)
-        return result
+        # serialised here, in the worker thread: a volume's JSON would otherwise block the event loop
+        return Response(SegmentResponse(**result).model_dump_json(), media_type="application/json")
+
+    @app.post("/api/segment", response_model=SegmentResponse, responses={
+        400: {"description": "unreadable file or no 'file' field"},
+        413: {"description": "upload too large, or declares more pixels/voxels than accepted"},
+        415: {"description": "not a supported format"}, 503: {"description": "busy: retry after Retry-After s"}})
+    async def segment(file: UploadFile | None = File(None, description=f"the image or volume: {SUPPORTED}")):
+        """Segment one uploaded image (PNG/JPEG/TIFF/BMP/DICOM) or NIfTI volume (every axial slice)."""
+        if file is None:
+            raise HTTPException(400, "send the image as the multipart form field 'file'.")
+        t0 = time.perf_counter()
+        async with admission.slot():  # bounded: at most max_active decodes in memory at once
+            return await run_in_threadpool(work, file, t0)
 
     @app.get("/", include_in_schema=False)
     def index() -> FileResponse:
