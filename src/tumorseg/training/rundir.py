@@ -74,7 +74,7 @@ def check_writable(out: Path, need_bytes: int = 0) -> None:
     while not probe.exists() and probe != probe.parent:
         probe = probe.parent
     if not probe.is_dir():
-        raise TumorsegError(f"{out}: {probe} is a file, so the run directory cannot be made there. Choose another --out.")
+        raise TumorsegError(f"{out}: cannot write the run directory ({probe} is a file). Choose another --out.")
     if not os.access(probe, os.W_OK | os.X_OK):
         raise TumorsegError(f"{out}: cannot write the run directory ({probe} is not writable). Choose another --out.")
     free = shutil.disk_usage(probe).free

@@ -111,11 +111,14 @@ def same_origin(origin: str, host_header: str, scheme: str) -> bool:
     filled in)."""
     if origin == "null":
         return False
-    parts = urlsplit(origin)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    try:
+        parts = urlsplit(origin)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            return False
+        default = {"http": "80", "https": "443"}
+        o_host, o_port = parts.hostname.rstrip("."), str(parts.port or default[parts.scheme])
+    except ValueError:  # a malformed port ("8000.evil.example") or address
         return False
-    default = {"http": "80", "https": "443"}
-    o_host, o_port = parts.hostname.rstrip("."), str(parts.port or default[parts.scheme])
     h_host, h_port = _split_host(host_header)
     # the scheme may differ behind a TLS proxy; host and port cannot belong to another page's server
     return o_host == h_host and o_port == (h_port or default.get(scheme, "80"))
