@@ -216,12 +216,13 @@ def test_real_server_rss_stays_bounded(ckpt, bombs, tmp_path):
            "--host", "127.0.0.1", "--port", str(port), "--max-concurrent", "2"]
     server = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     base = f"http://127.0.0.1:{port}"
+    http = httpx.Client(timeout=60)  # one client (httpx.post would build an SSL context per call)
     try:
         deadline = time.time() + 90
         while True:
             assert server.poll() is None, server.stderr.read()
             try:
-                if httpx.get(base + "/api/health", timeout=2).status_code == 200:
+                if http.get(base + "/api/health", timeout=2).status_code == 200:
                     break
             except httpx.HTTPError:
                 pass
@@ -231,16 +232,17 @@ def test_real_server_rss_stays_bounded(ckpt, bombs, tmp_path):
 
         def send(name: str) -> int:
             body, ctype = hostile.multipart("x.bin", bombs[name])
-            return httpx.post(base + "/api/segment", content=body, headers={"content-type": ctype}, timeout=60).status_code
+            return http.post(base + "/api/segment", content=body, headers={"content-type": ctype}).status_code
 
         statuses = {name: send(name) for name in sorted(bombs)}
         with ThreadPoolExecutor(3) as pool:  # "three at once"
             statuses["3x dicom"] = list(pool.map(send, ["dicom_deflate_12000sq_frame"] * 3))
             statuses["3x nifti"] = list(pool.map(send, ["nifti_gz_261kB_256MiB"] * 3))
-        r = httpx.post(base + "/api/segment", headers={"host": "attacker.example", "origin": "http://attacker.example"},
-                       files={"file": ("x.png", _png())}, timeout=30)
+        r = http.post(base + "/api/segment", headers={"host": "attacker.example", "origin": "http://attacker.example"},
+                      files={"file": ("x.png", _png())})
         growth_mb = (_status_kb(server.pid, "VmHWM") - baseline) / 1024
     finally:
+        http.close()
         server.terminate()
         try:
             server.wait(timeout=10)

@@ -197,6 +197,7 @@ def create_app(predictor, max_upload_mb: float = 50.0, *, hosts: frozenset[str] 
     app.add_middleware(RequestGuard, allowed=hosts if hosts is not None else allowed_hosts("127.0.0.1"), token=token)
     lock = threading.Lock()
     admission = Admission(max_active, max_waiting, wait_s)
+    _big_arrays_from_mmap()
     info = model_info(predictor)
 
     @app.get("/api/health")
@@ -244,7 +245,10 @@ def create_app(predictor, max_upload_mb: float = 50.0, *, hosts: frozenset[str] 
             raise HTTPException(400, "send the image as the multipart form field 'file'.")
         t0 = time.perf_counter()
         async with admission.slot():  # bounded: at most max_active decodes in memory at once
-            return await run_in_threadpool(work, file, t0)
+            try:
+                return await run_in_threadpool(work, file, t0)
+            finally:
+                await run_in_threadpool(_return_freed_memory)
 
     @app.get("/", include_in_schema=False)
     def index() -> FileResponse:
@@ -252,6 +256,37 @@ def create_app(predictor, max_upload_mb: float = 50.0, *, hosts: frozenset[str] 
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
+
+
+def _return_freed_memory() -> None:
+    """Give freed heap memory back to the OS (glibc only; elsewhere a no-op).
+
+    A request's arrays are freed when it ends, but glibc keeps the pages of
+    its heaps unless trimmed, so without this the RSS after one large volume
+    stays near its peak and the next request's peak adds to it.
+    """
+    libc = _libc()
+    if libc is not None:
+        libc.malloc_trim(0)
+
+
+def _libc():
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6")
+        libc.malloc_trim  # noqa: B018 - glibc only
+        return libc
+    except (OSError, AttributeError):
+        return None
+
+
+def _big_arrays_from_mmap(threshold: int = 1 << 20) -> None:
+    """Serve allocations of ``threshold`` bytes or more from ``mmap`` (returned to the OS when freed);
+    glibc's default raises this threshold after each large free, to up to 32 MiB."""
+    libc = _libc()
+    if libc is not None:
+        libc.mallopt(-3, threshold)  # M_MMAP_THRESHOLD; setting it turns the dynamic threshold off
 
 
 def _client_message(exc: Exception, tmp: str) -> str:
