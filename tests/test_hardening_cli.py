@@ -101,6 +101,10 @@ OTHER_BAD = [
     (["demo", "--n-images", "0"], "--n-images"), (["demo", "--epochs", "0"], "--epochs"),
     (["check-data", "IN", "--empty-fraction", "-1"], "--empty-fraction"),
     (["train", "--resume", "OUT"], "no config.json"),
+    (["predict", "IN", "--out", "OUT", "--device", "gpu"], "--device"),
+    (["serve", "--device", "cuda:x"], "--device"),
+    (["cv", "--data", "IN", "--out", "OUT", "--model-kwargs", '{"widht": 4}'], "did you mean 'width'"),
+    (["check-data", "IN", "--json", "OUT"], "is a folder"),
 ]
 
 

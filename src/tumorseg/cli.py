@@ -85,11 +85,14 @@ def _cmd_train(a: argparse.Namespace) -> int:
 
 
 def _cmd_cv(a: argparse.Namespace) -> int:
+    from tumorseg.models.checks import meta_model
     from tumorseg.training.cv import run_cv
 
     if a.fold and max(a.fold) >= a.folds:
         raise TumorsegError(f"--fold {max(a.fold)} does not exist with --folds {a.folds}; use 0..{a.folds - 1}.")
-    s = run_cv(_train_config(a, a.out), folds=a.folds, only=a.fold, progress=not a.no_progress)
+    cfg = _train_config(a, a.out)
+    meta_model(cfg.model, cfg.model_kwargs)  # a bad --model/--model-kwargs stops before the fold splits are written
+    s = run_cv(cfg, folds=a.folds, only=a.fold, progress=not a.no_progress)
     print(f"{len(s['folds_done'])} folds: Dice {s['dice_mean_over_folds']:.4f} ± {s['dice_std_over_folds']:.4f}, "
           f"IoU {s['iou_mean_over_folds']:.4f} ± {s['iou_std_over_folds']:.4f} -> {a.out}/cv_summary.json")
     return 0
@@ -248,7 +251,8 @@ def _cmd_demo(a: argparse.Namespace) -> int:
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--device", default="auto", help="auto (CUDA if available), cpu or cuda[:N] (default: auto)")
+    p.add_argument("--device", default="auto", type=T.device,
+                   help="auto (CUDA if available), cpu or cuda[:N] (default: auto)")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
@@ -334,7 +338,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-queue", type=T.int_in(0, 10_000, "--max-queue 64"), default=64,
                    help="uploads that may wait for a slot (default: 64); more get 503 with Retry-After")
     p.add_argument("--backend", default="auto", choices=["auto", "onnx", "torch"])
-    p.add_argument("--device", default="auto", help="auto (CUDA if available), cpu or cuda[:N] (default: auto)")
+    p.add_argument("--device", default="auto", type=T.device,
+                   help="auto (CUDA if available), cpu or cuda[:N] (default: auto)")
     p.set_defaults(func=_cmd_serve)
 
     p = sub.add_parser("check-data", help="report what a dataset holds and every problem in it (exit 1 if unusable)")

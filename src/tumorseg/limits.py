@@ -157,4 +157,5 @@ def inflate(src: BinaryIO, dst: BinaryIO | None, where: str, wbits: int, limit: 
     return total
 
 
-__all__ = ["FILES", "UPLOADS", "LimitExceeded", "Limits", "check_image", "check_slice", "check_volume", "current", "inflate", "using"]
+__all__ = ["FILES", "UPLOADS", "LimitExceeded", "Limits", "check_image", "check_slice", "check_volume", "current",
+           "inflate", "using"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import re
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -102,6 +103,14 @@ def out_file(text: str) -> str:
     return text
 
 
+def device(text: str) -> str:
+    """``auto``, ``cpu``, ``cuda`` or ``cuda:N`` (whether that GPU exists is checked when it is used)."""
+    if not re.fullmatch(r"auto|cpu|cuda(:\d{1,2})?", text):
+        raise argparse.ArgumentTypeError(f"unknown device {text!r}.{did_you_mean(text, ('auto', 'cpu', 'cuda'))} "
+                                         "Use auto, cpu, cuda or cuda:N")
+    return text
+
+
 def _losses() -> Iterable[str]:
     from tumorseg.training.losses import LOSSES
 
@@ -158,4 +167,4 @@ MEGABYTES = float_in(0.0, 4096.0, lo_open=True, example="--max-upload-mb 50")
 CHANNELS = int_in(1, 64, "--in-channels 1")
 
 
-__all__ = ["Parser", "float_in", "int_in", "name_in", "out_dir", "out_file"]
+__all__ = ["Parser", "device", "float_in", "int_in", "name_in", "out_dir", "out_file"]
