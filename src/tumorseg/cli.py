@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from tumorseg import __version__
+from tumorseg import options as T
 from tumorseg.errors import TumorsegError
 
 log = logging.getLogger("tumorseg")
@@ -79,17 +80,22 @@ def _cmd_train(a: argparse.Namespace) -> int:
         return 0
     if not a.data or not a.out:
         raise TumorsegError("train needs --data DIR and --out RUN_DIR (or --resume RUN_DIR to continue a run).")
-    run = fit(_train_config(a, a.out), progress=not a.no_progress)
+    run = fit(_train_config(a, a.out), progress=not a.no_progress, overwrite=a.overwrite)
     print(f"run written to {run}")
     return 0
 
 
 def _cmd_cv(a: argparse.Namespace) -> int:
+    from tumorseg.models.checks import meta_model
     from tumorseg.training.cv import run_cv
 
     from tumorseg.evaluation.evaluate import presence_lines
 
-    s = run_cv(_train_config(a, a.out), folds=a.folds, only=a.fold, progress=not a.no_progress)
+    if a.fold and max(a.fold) >= a.folds:
+        raise TumorsegError(f"--fold {max(a.fold)} does not exist with --folds {a.folds}; use 0..{a.folds - 1}.")
+    cfg = _train_config(a, a.out)
+    meta_model(cfg.model, cfg.model_kwargs)  # a bad --model/--model-kwargs stops before the fold splits are written
+    s = run_cv(cfg, folds=a.folds, only=a.fold, progress=not a.no_progress)
     print(f"{len(s['folds_done'])} folds: Dice {s['dice_mean_over_folds']:.4f} ± {s['dice_std_over_folds']:.4f}, "
           f"IoU {s['iou_mean_over_folds']:.4f} ± {s['iou_std_over_folds']:.4f} -> {a.out}/cv_summary.json")
     for line in presence_lines(s["pooled"]):
@@ -115,44 +121,45 @@ def _cmd_report(a: argparse.Namespace) -> int:
 def _add_train_options(p: argparse.ArgumentParser, data_required: bool = True) -> None:
     p.add_argument("--data", required=data_required, help="dataset folder (e.g. images/ + masks/ [+ metadata.csv])")
     p.add_argument("--format", default="auto", help="dataset format (default: auto-detect)")
-    p.add_argument("--preset", default=None, help="named recipe: original, cpu-fast, bundled, best (flags given override it)")
+    p.add_argument("--preset", default=None, type=T.PRESET, help="named recipe: original, cpu-fast, bundled, best (flags given override it)")
     p.add_argument("--model", default=None, help="registered model name (default: seed-ae)")
     p.add_argument("--model-kwargs", default=None, help='model options as JSON, e.g. \'{"width": 16}\'')
-    p.add_argument("--epochs", type=int, default=None, help="default: 10")
-    p.add_argument("--batch-size", type=int, default=None, help="default: 64")
-    p.add_argument("--lr", type=float, default=None, help="default: 1e-3")
-    p.add_argument("--image-size", type=int, default=None, help="default: 256")
-    p.add_argument("--loss", default=None, help="dice (default), dice-bce, dice-focal, dice-bce-presence (for data with tumour-free slices)")
-    p.add_argument("--optimizer", default=None, help="adam (default) or adamw")
-    p.add_argument("--weight-decay", type=float, default=None)
-    p.add_argument("--augment", default=None, help="none (default), light, mri")
-    p.add_argument("--scheduler", default=None, help="none (default) or cosine (with --warmup-epochs)")
-    p.add_argument("--warmup-epochs", type=float, default=None)
-    p.add_argument("--select-metric", default=None, help="val_loss (default) or val_dice: which checkpoint is best")
-    p.add_argument("--early-stop-patience", type=int, default=None, help="stop after N epochs without improvement")
+    p.add_argument("--epochs", type=T.EPOCHS, default=None, help="default: 10")
+    p.add_argument("--batch-size", type=T.BATCH_SIZE, default=None, help="default: 64")
+    p.add_argument("--lr", type=T.LR, default=None, help="default: 1e-3")
+    p.add_argument("--image-size", type=T.IMAGE_SIZE, default=None, help="default: 256")
+    p.add_argument("--loss", default=None, type=T.LOSS, help="dice (default), dice-bce, dice-focal, dice-bce-presence (for data with tumour-free slices)")
+    p.add_argument("--optimizer", default=None, type=T.OPTIMIZER, help="adam (default) or adamw")
+    p.add_argument("--weight-decay", type=T.NON_NEGATIVE, default=None)
+    p.add_argument("--augment", default=None, type=T.AUGMENT, help="none (default), light, mri")
+    p.add_argument("--scheduler", default=None, type=T.SCHEDULER, help="none (default) or cosine (with --warmup-epochs)")
+    p.add_argument("--warmup-epochs", type=T.NON_NEGATIVE, default=None)
+    p.add_argument("--select-metric", default=None, type=T.SELECT_METRIC,
+                   help="val_loss (default) or val_dice: which checkpoint is best")
+    p.add_argument("--early-stop-patience", type=T.COUNT, default=None, help="stop after N epochs without improvement")
     p.add_argument("--calibrate", action="store_true", help="choose threshold/TTA/clean-up on val after training")
-    p.add_argument("--seed", type=int, default=42)
-    p.add_argument("--workers", type=int, default=None,
+    p.add_argument("--seed", type=T.SEED, default=42)
+    p.add_argument("--workers", type=T.WORKERS, default=None,
                    help="DataLoader worker processes per process (default: 0 on CPU, up to 4 per GPU)")
-    p.add_argument("--grad-clip", type=float, default=None, help="clip the gradient norm to this (default: off)")
+    p.add_argument("--grad-clip", type=T.NON_NEGATIVE, default=None, help="clip the gradient norm to this (default: off)")
     p.add_argument("--precision", default=None, choices=["auto", "bf16", "fp16", "fp32"],
                    help="mixed precision on CUDA (default auto: bf16 where supported, fp32 on CPU)")
     p.add_argument("--compile", action="store_true", default=None, help="torch.compile the model")
-    p.add_argument("--checkpoint-every-steps", type=int, default=None, metavar="K",
+    p.add_argument("--checkpoint-every-steps", type=T.COUNT, default=None, metavar="K",
                    help="also write last.pt every K optimizer steps (default: at epoch ends only)")
     p.add_argument("--cache", nargs="?", const="default", default=None, metavar="DIR",
                    help="decode slices once into an on-disk cache and memory-map them "
                         "(default DIR: $TUMORSEG_CACHE_DIR or ~/.cache/tumorseg)")
-    p.add_argument("--max-slices", type=int, default=None, help="use only the first N slices (quick trials)")
+    p.add_argument("--max-slices", type=T.POSITIVE, default=None, help="use only the first N slices (quick trials)")
     p.add_argument("--intensity", default=None, choices=["none", "p99"],
                    help="per-slice intensity normalisation (default: none; p99 makes sources look alike)")
     p.add_argument("--init-from", default=None, metavar="CKPT",
                    help="start from this checkpoint's weights (fine-tuning; 'default' = the bundled model)")
-    p.add_argument("--max-fp-rate", type=float, default=None, metavar="F",
+    p.add_argument("--max-fp-rate", type=T.float_in(0.0, 1.0, example="--max-fp-rate 0.05"), default=None, metavar="F",
                    help="calibration: most tumour-free val slices that may be marked (default 0.03)")
     p.add_argument("--split-file", default=None, metavar="JSON",
                    help="use this split.json (train/val/test case ids) instead of splitting")
-    p.add_argument("--grid-every", type=int, default=None, metavar="N",
+    p.add_argument("--grid-every", type=T.COUNT, default=None, metavar="N",
                    help="save a prediction grid every N epochs (default: 2; 0: never)")
     _add_data_options(p)
 
@@ -164,7 +171,7 @@ def _add_data_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--channels", default=None, help="lgg: flair (default), all (3-channel input), pre, post, or a list")
     g.add_argument("--modality", default=None, help="brats: flair (default), t1, t1c, t2, or a list like flair,t1c")
     g.add_argument("--labels", default=None, help="brats: label values that count as tumour, e.g. 1,4 (default: any > 0)")
-    g.add_argument("--empty-fraction", type=float, default=None,
+    g.add_argument("--empty-fraction", type=T.FRACTION, default=None,
                    help="brats: share of tumour-free brain slices kept (default: 0.1)")
     g.add_argument("--image-glob", default=None, help="brats: image file pattern in each case folder, e.g. 'Flair_*.nii.gz'")
     g.add_argument("--label-glob", default=None, help="brats: label file pattern, e.g. 'OTMultiClass.nii.gz'")
@@ -224,12 +231,17 @@ def _cmd_evaluate(a: argparse.Namespace) -> int:
 def _cmd_predict(a: argparse.Namespace) -> int:
     from tumorseg.inference.files import predict_inputs
 
-    report = predict_inputs(a.inputs, a.model, a.out, with_overlay=a.overlay, device=a.device,
-                            batch_size=a.batch_size, progress=not a.no_progress, backend=a.backend, tta=a.tta)
-    for line in report.summary_lines():
+    r = predict_inputs(a.inputs, a.model, a.out, with_overlay=a.overlay, device=a.device, batch_size=a.batch_size,
+                       progress=not a.no_progress, backend=a.backend, tta=a.tta, strict=a.strict)
+    for line in r.summary_lines():
         print(line)
-    print(f"{len(report.written)} masks written to {a.out}")
-    return 0
+    print(f"{len(r.written)} masks written to {a.out}")
+    if not r.failed:
+        return 0
+    print(f"tumorseg predict: {len(r.failed)} input(s) failed (listed in {r.failed_csv}):", file=sys.stderr)
+    for path, reason in r.failed:
+        print(f"  {path}: {reason}", file=sys.stderr)
+    return 1
 
 
 def _cmd_models(a: argparse.Namespace) -> int:
@@ -254,7 +266,8 @@ def _cmd_serve(a: argparse.Namespace) -> int:
     from tumorseg.web.server import serve
 
     return serve(a.model, host=a.host, port=a.port, max_upload_mb=a.max_upload_mb, device=a.device,
-                 backend=a.backend)
+                 backend=a.backend, allowed_host=tuple(a.allowed_host), token=a.token,
+                 max_active=a.max_concurrent, max_waiting=a.max_queue)
 
 
 def _cmd_summary(a: argparse.Namespace) -> int:
@@ -279,19 +292,22 @@ def _cmd_demo(a: argparse.Namespace) -> int:
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--device", default="auto", help="auto (CUDA if available), cpu or cuda[:N] (default: auto)")
+    p.add_argument("--device", default="auto", type=T.device,
+                   help="auto (CUDA if available), cpu or cuda[:N] (default: auto)")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="tumorseg", description="Brain-tumour segmentation in MRI slices.")
+    parser = T.Parser(prog="tumorseg", description="Brain-tumour segmentation in MRI slices.")
     parser.add_argument("--version", action="version", version=f"tumorseg {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("train", help="train a model; writes a run directory (multi-GPU: torchrun ... -m tumorseg train)")
     _add_train_options(p, data_required=False)
-    p.add_argument("--out", default=None, help="run directory to create")
+    p.add_argument("--out", default=None, type=T.out_dir, help="run directory to create")
+    p.add_argument("--overwrite", action="store_true",
+                   help="start over in an --out that already holds a run (deletes its checkpoints, history, grids)")
     p.add_argument("--resume", default=None, metavar="RUN_DIR", help="continue RUN_DIR from its last.pt")
     p.add_argument("--split", default=None, metavar="TRAIN,VAL,TEST",
                    help="split fractions (default 0.7,0.2,0.1; 0.9,0.1,0: train on all but a val part, no test)")
@@ -300,9 +316,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("cv", help="patient-grouped K-fold cross-validation of a recipe")
     _add_train_options(p)
-    p.add_argument("--out", required=True, help="folder for fold_*/ runs and cv_summary.json")
-    p.add_argument("--folds", type=int, default=5)
-    p.add_argument("--fold", type=int, action="append", default=None, help="run only this fold (repeatable)")
+    p.add_argument("--out", required=True, type=T.out_dir, help="folder for fold_*/ runs and cv_summary.json")
+    p.add_argument("--folds", type=T.int_in(2, 100, "--folds 5"), default=5)
+    p.add_argument("--fold", type=T.int_in(0, 99, "--fold 0"), action="append", default=None,
+                   help="run only this fold (repeatable)")
     _add_common(p)
     p.set_defaults(func=_cmd_cv)
 
@@ -315,7 +332,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("report", help="self-contained HTML report of a run or CV folder")
     p.add_argument("run_dir")
-    p.add_argument("--out", default=None, help="HTML file (default: RUN_DIR/report.html)")
+    p.add_argument("--out", default=None, type=T.out_file, help="HTML file (default: RUN_DIR/report.html)")
     p.add_argument("--no-gallery", action="store_true", help="skip re-predicting the best/worst cases")
     p.set_defaults(func=_cmd_report)
 
@@ -331,8 +348,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "scores overstate accuracy on new data)")
     p.add_argument("--format", default="auto", help="dataset format (default: the checkpoint's, else auto-detect)")
     _add_data_options(p)
-    p.add_argument("--out", default=None, help="output folder (default: beside the checkpoint, eval-SPLIT)")
-    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--out", default=None, type=T.out_dir, help="output folder (default: beside the checkpoint, eval-SPLIT)")
+    p.add_argument("--batch-size", type=T.BATCH_SIZE, default=16)
     _add_common(p)
     p.set_defaults(func=_cmd_evaluate)
 
@@ -346,26 +363,39 @@ def build_parser() -> argparse.ArgumentParser:
                    help="auto (default: ONNX Runtime on CPU when installed, else PyTorch), onnx or torch")
     p.add_argument("--tta", action=argparse.BooleanOptionalAction, default=None,
                    help="average predictions over flips (default: as stored in the checkpoint)")
-    p.add_argument("--out", required=True, help="folder for <stem>.png masks")
+    p.add_argument("--out", required=True, type=T.out_dir, help="folder for <stem>.png masks")
     p.add_argument("--overlay", action="store_true", help="also write <stem>_overlay.png")
-    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--batch-size", type=T.BATCH_SIZE, default=16)
+    p.add_argument("--strict", action="store_true",
+                   help="stop at the first unreadable input (default: predict the rest, list failures in failed.csv)")
     _add_common(p)
     p.set_defaults(func=_cmd_predict)
 
     p = sub.add_parser("export", help="export a checkpoint to ONNX (preprocessing and sigmoid inside the graph)")
     p.add_argument("--model", default=None, help="bundled model (t1c, flair) or checkpoint file (default: t1c)")
-    p.add_argument("--onnx", required=True, help="output .onnx file (a .json with the metadata is written beside it)")
-    p.add_argument("--opset", type=int, default=18)
+    p.add_argument("--onnx", required=True, type=T.out_file,
+                   help="output .onnx file (a .json with the metadata is written beside it)")
+    p.add_argument("--opset", type=T.int_in(13, 30, "--opset 18"), default=18)
     p.set_defaults(func=_cmd_export)
 
     p = sub.add_parser("serve", help="web page and JSON API for segmenting uploaded images (FastAPI + uvicorn)")
     p.add_argument("--model", default=None, help="bundled model (t1c, flair), checkpoint file or .onnx (default: "
                    "per upload, the installed bundled model that fits it)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, this machine only)")
-    p.add_argument("--port", type=int, default=8000)
-    p.add_argument("--max-upload-mb", type=float, default=50.0, help="largest accepted upload (default: 50)")
+    p.add_argument("--port", type=T.PORT, default=8000)
+    p.add_argument("--max-upload-mb", type=T.MEGABYTES, default=50.0, help="largest accepted upload (default: 50)")
+    p.add_argument("--allowed-host", action="append", default=[], metavar="NAME",
+                   help="also answer requests for this host name (repeatable; the bound address and localhost "
+                        "always work; '*' turns the Host check off)")
+    p.add_argument("--token", default=None, help="require this access token (default: none on 127.0.0.1; "
+                   "generated and printed when --host is not a loopback address)")
+    p.add_argument("--max-concurrent", type=T.int_in(1, 64, "--max-concurrent 2"), default=2,
+                   help="uploads decoded and predicted at once (default: 2); bounds memory")
+    p.add_argument("--max-queue", type=T.int_in(0, 10_000, "--max-queue 64"), default=64,
+                   help="uploads that may wait for a slot (default: 64); more get 503 with Retry-After")
     p.add_argument("--backend", default="auto", choices=["auto", "onnx", "torch"])
-    p.add_argument("--device", default="auto", help="auto (CUDA if available), cpu or cuda[:N] (default: auto)")
+    p.add_argument("--device", default="auto", type=T.device,
+                   help="auto (CUDA if available), cpu or cuda[:N] (default: auto)")
     p.set_defaults(func=_cmd_serve)
 
     p = sub.add_parser("models", help="list the bundled models: intended input, cross-validation, size, model card")
@@ -374,14 +404,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("check-data", help="report what a dataset holds and every problem in it (exit 1 if unusable)")
     p.add_argument("data", help="dataset folder (any supported format)")
     p.add_argument("--format", default="auto", help="dataset format (default: auto-detect)")
-    p.add_argument("--json", default=None, help="also write the report as JSON to this file")
+    p.add_argument("--json", default=None, type=T.out_file, help="also write the report as JSON to this file")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     _add_data_options(p)
     p.set_defaults(func=_cmd_check_data)
 
     p = sub.add_parser("download", help="fetch a public dataset (figshare 1512427) with resume and checksums")
     p.add_argument("dataset", choices=["figshare"], help="figshare: Cheng et al. brain tumour dataset (no login)")
-    p.add_argument("--out", required=True, help="folder to download and unpack into")
+    p.add_argument("--out", required=True, type=T.out_dir, help="folder to download and unpack into")
     p.add_argument("--api-url", default=None, help="figshare API article URL (default: the public API)")
     p.add_argument("--no-unpack", action="store_true", help="keep the zip files packed")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
@@ -390,23 +420,28 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("summary", help="print a model's layer table and parameter count")
     p.add_argument("--model", default="seed-ae", help="registered model name")
     p.add_argument("--model-kwargs", default=None, help='model options as JSON, e.g. \'{"width": 16}\'')
-    p.add_argument("--image-size", type=int, default=256)
-    p.add_argument("--in-channels", type=int, default=1)
-    p.add_argument("--depth", type=int, default=3, help="nesting depth of the table")
+    p.add_argument("--image-size", type=T.IMAGE_SIZE, default=256)
+    p.add_argument("--in-channels", type=T.CHANNELS, default=1)
+    p.add_argument("--depth", type=T.int_in(0, 10, "--depth 3"), default=3, help="nesting depth of the table")
     p.set_defaults(func=_cmd_summary)
 
     p = sub.add_parser("demo", help="synthetic data -> train -> evaluate -> predict, in ~2 minutes on a CPU")
-    p.add_argument("--out", default="tumorseg-demo", help="output folder (default: tumorseg-demo)")
-    p.add_argument("--n-images", type=int, default=160)
-    p.add_argument("--image-size", type=int, default=128)
-    p.add_argument("--epochs", type=int, default=12)
+    p.add_argument("--out", default="tumorseg-demo", type=T.out_dir, help="output folder (default: tumorseg-demo)")
+    p.add_argument("--n-images", type=T.int_in(20, 100_000, "--n-images 160"), default=160)
+    p.add_argument("--image-size", type=T.int_in(32, 1024, "--image-size 128"), default=128)
+    p.add_argument("--epochs", type=T.EPOCHS, default=12)
     _add_common(p)
     p.set_defaults(func=_cmd_demo)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    """Run one subcommand; the exit status: 0 done, 1 done with problems (check-data, predict failures),
+    2 an error (one line on stderr, no traceback), 130 interrupted."""
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # --help, --version, or a bad option (already reported in one line)
+        return exc.code if isinstance(exc.code, int) else 2
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s", stream=sys.stderr
     )
@@ -415,6 +450,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except TumorsegError as exc:
         print(f"tumorseg {args.command}: error: {exc}", file=sys.stderr)
         return getattr(exc, "exit_code", 2)  # 128 + signal for a training stopped by SIGINT/SIGTERM
+    except ImportError as exc:  # an optional dependency: name the extra that brings it
+        from tumorseg.extras import extra_for, missing_extra
+
+        if extra_for(exc.name) is None:
+            raise
+        print(f"tumorseg {args.command}: error: {missing_extra(exc, f'tumorseg {args.command}')}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # the machine said no (permissions, full disk, ...): the message says where
+        log.debug("OSError", exc_info=True)
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(f"tumorseg {args.command}: error: {exc.strerror or exc}{where}.", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print(f"tumorseg {args.command}: interrupted.", file=sys.stderr)
         return 130

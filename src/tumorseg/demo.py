@@ -34,7 +34,7 @@ def run_demo(
         scheduler="cosine", warmup_epochs=0.5, select_metric="val_dice", calibrate=True,
         image_size=image_size, seed=seed, device=device,
     )
-    run = fit(cfg, progress=progress)
+    run = fit(cfg, progress=progress, overwrite=True)  # a demo re-run starts afresh
     sample = [data / "images" / f"{r['case_id']}.png" for r in read_per_case(run / "test" / "per_case.csv")[:8]]
     predict_files(sample, run / "best.pt", out / "predictions", with_overlay=True, progress=progress)
     return run

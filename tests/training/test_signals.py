@@ -57,9 +57,9 @@ def test_unwritable_run_dir_fails_at_start(synthetic_dataset, tmp_path):
 def test_too_little_disk_space_fails_at_start(synthetic_dataset, tmp_path, monkeypatch):
     import shutil
 
-    import tumorseg.training.trainer as trainer_module
+    import tumorseg.training.rundir as rundir_module
 
-    monkeypatch.setattr(trainer_module.shutil, "disk_usage", lambda p: shutil._ntuple_diskusage(10**9, 10**9, 2**20))
+    monkeypatch.setattr(rundir_module.shutil, "disk_usage", lambda p: shutil._ntuple_diskusage(10**9, 10**9, 2**20))
     with pytest.raises(TumorsegError, match="MiB free"):
         fit(_cfg(synthetic_dataset, tmp_path / "run"), progress=False)
     assert not (tmp_path / "run" / "split.json").exists()  # nothing was read or trained

@@ -38,7 +38,7 @@ def predictor(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def client(predictor):
-    return TestClient(create_app(predictor, max_upload_mb=1))
+    return TestClient(create_app(predictor, max_upload_mb=1), base_url="http://127.0.0.1:8000")
 
 
 def _png(arr: np.ndarray, fmt: str = "PNG") -> bytes:

@@ -13,19 +13,53 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from tumorseg import limits
 from tumorseg.errors import DataError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 MASK_THRESHOLD = 127
 
 
-def _open(path: Path) -> Image.Image:
+_BYTES_PER_SAMPLE = {"I;16": 2, "I;16B": 2, "I;16L": 2, "I": 4, "F": 4}
+
+
+def open_image(path: str | Path) -> Image.Image:
+    """Open an image file lazily and check its declared size against :mod:`tumorseg.limits` before any
+    pixel is decoded (decompression bombs: a 100-byte PNG may declare 50000×50000). Call ``.load()``
+    or ``np.asarray`` on the result to decode.
+
+    Raises:
+        DataError: missing, unreadable, or larger than the pixel limit (the message says which).
+    """
+    path = Path(path)
     try:
         img = Image.open(path)
-        img.load()
     except FileNotFoundError:
         raise DataError(f"{path}: file not found.") from None
-    except (UnidentifiedImageError, OSError) as exc:
+    except Image.DecompressionBombError:  # > 2 × PIL.Image.MAX_IMAGE_PIXELS: far beyond our own caps too
+        lim = limits.current()
+        raise limits.LimitExceeded(f"{path}: declares more than {2 * (Image.MAX_IMAGE_PIXELS or 0):,} pixels; at most "
+                        f"{lim.max_pixels:,} per image are accepted; {lim.fix}.") from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+        raise DataError(
+            f"{path}: not a readable image ({exc.__class__.__name__}). "
+            f"Supported: {', '.join(IMAGE_SUFFIXES)}; remove or replace the file."
+        ) from None
+    try:
+        limits.check_image(*img.size, str(path), len(img.getbands()), _BYTES_PER_SAMPLE.get(img.mode, 1))
+    except DataError:
+        img.close()
+        raise
+    return img
+
+
+def _open(path: Path) -> Image.Image:
+    """:func:`open_image` and decode it, with every decoder failure as a one-line :class:`DataError`."""
+    img = open_image(path)
+    try:
+        img.load()
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:  # truncated / corrupt data
+        img.close()
         raise DataError(
             f"{path}: not a readable image ({exc.__class__.__name__}). "
             f"Supported: {', '.join(IMAGE_SUFFIXES)}; remove or replace the file."
@@ -44,8 +78,13 @@ def read_gray(path: str | Path) -> np.ndarray:
     if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
         arr = np.asarray(img, dtype=np.float64)
         lo, hi = float(arr.min()), float(arr.max())
-        scaled = (arr - lo) / (hi - lo) * 255.0 if hi > lo else np.zeros_like(arr)
-        return scaled.round().astype(np.uint8)
+        if hi <= lo:
+            return np.zeros(arr.shape, np.uint8)
+        # (arr - lo) / (hi - lo) * 255, rounded: in place, so the only float copy is ``arr`` (8 bytes/pixel)
+        np.subtract(arr, lo, out=arr)
+        np.divide(arr, hi - lo, out=arr)
+        np.multiply(arr, 255.0, out=arr)
+        return np.round(arr, out=arr).astype(np.uint8)
     return np.asarray(img.convert("L"), dtype=np.uint8)
 
 

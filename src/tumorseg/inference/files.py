@@ -9,14 +9,20 @@ Without ``--model`` every input gets the bundled model that fits it
 per distinct choice). A folder of LGG patients (``kaggle_3m``-like) gives its
 image slices, never its ``*_mask.tif`` files. :class:`PredictReport` says which
 inputs had no tumour found.
+
+One bad input never stops a folder: :func:`predict_inputs` writes every
+mask it can, and returns the inputs it could not read with the reason
+(also written to ``OUT/failed.csv``); ``strict=True`` (and
+:func:`predict_files`, the library form) raises at the first instead.
 """
 
 from __future__ import annotations
 
+import csv
 import logging
 import queue
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,7 +31,7 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from tumorseg.data.imageio import IMAGE_SUFFIXES, write_mask_png
-from tumorseg.errors import DataError
+from tumorseg.errors import DataError, TumorsegError
 from tumorseg.inference.predictor import Predictor
 from tumorseg.inference.volumes import Prediction, far_off_note, predict_volumes, read_for_model, split_volume_inputs
 
@@ -51,28 +57,38 @@ def _folder_images(folder: Path) -> list[Path]:
             if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not _is_mask_file(p)]
 
 
-def collect_inputs(inputs: Sequence[str | Path]) -> list[Path]:
+def collect_inputs(inputs: Sequence[str | Path], failed: list[tuple[Path, str]] | None = None) -> list[Path]:
     """Expand files and folders into image paths, in a stable order.
 
     Folders are read non-recursively, except a folder of LGG patients
     (``kaggle_3m``-like), whose patient folders are read too; mask files
     (``*_mask.*``) in folders are never predicted.
 
+    With a ``failed`` list, a missing path or an unsupported file is appended
+    to it as ``(path, reason)`` instead of raised.
+
     Raises:
-        DataError: a path does not exist, a file has an unsupported extension,
-            or nothing at all was found.
+        DataError: a path does not exist or a file has an unsupported extension (without ``failed``),
+            two inputs share a stem, or nothing at all was found.
     """
     found: list[Path] = []
+
+    def bad(item: Path, reason: str) -> None:
+        if failed is None:
+            raise DataError(f"{item}: {reason}")
+        failed.append((item, reason))
+
     for item in map(Path, inputs):
         if item.is_dir():
             found += _folder_images(item)
         elif item.is_file():
             if item.suffix.lower() not in IMAGE_SUFFIXES:
-                raise DataError(f"{item}: unsupported file type '{item.suffix}'. Supported: {', '.join(IMAGE_SUFFIXES)}.")
+                bad(item, f"unsupported file type '{item.suffix}'. Supported: {', '.join(IMAGE_SUFFIXES)}.")
+                continue
             found.append(item)
         else:
-            raise DataError(f"{item}: no such file or folder.")
-    if not found:
+            bad(item, "no such file or folder.")
+    if not found and not failed:
         raise DataError(f"no images found in {', '.join(map(str, inputs))} (supported: {', '.join(IMAGE_SUFFIXES)}).")
     stems = [p.stem for p in found]
     if len(set(stems)) != len(stems):
@@ -91,22 +107,39 @@ def overlay(image: np.ndarray, mask: np.ndarray, alpha: float = 0.45) -> np.ndar
     return rgb.astype(np.uint8)
 
 
-def _prefetch(files: Sequence[Path], batch_size: int, read) -> Iterator[tuple[list[Path], list[np.ndarray]]]:
-    """Yield ``(paths, read(path) for each)`` batches, reading ahead in one background thread.
+Read = tuple[Path, "np.ndarray | None", "str | None"]  # (path, image or None, reason it failed or None)
 
-    The queue holds at most two batches, which bounds memory; an error while
-    reading (e.g. a corrupt file) is re-raised here, in the caller's thread.
+
+def _prefetch(files: Sequence[Path], batch_size: int, read: Callable[[Path], np.ndarray],
+              strict: bool = True) -> Iterator[list[Read]]:
+    """Yield batches of ``(path, read(path), None)``, reading ahead in one background thread.
+
+    The queue holds at most two batches, which bounds memory. A file that
+    cannot be read (a :class:`TumorsegError`, or anything the decoders raise)
+    is re-raised here, in the caller's thread, with ``strict``; otherwise it
+    comes as ``(path, None, reason)`` and reading goes on.
     """
     q: queue.Queue = queue.Queue(maxsize=2)
     stop = threading.Event()
+
+    def one(p: Path) -> Read:
+        try:
+            return p, read(p), None
+        except TumorsegError as exc:
+            if strict:
+                raise
+            return p, None, str(exc).removeprefix(f"{p}: ")
+        except Exception as exc:  # noqa: BLE001 - a decoder failure we did not foresee is still this file's
+            if strict:
+                raise DataError(f"{p}: cannot be read ({exc.__class__.__name__}: {exc}).") from None
+            return p, None, f"cannot be read ({exc.__class__.__name__}: {str(exc)[:200]})."
 
     def work() -> None:
         try:
             for start in range(0, len(files), batch_size):
                 if stop.is_set():
                     return
-                chunk = list(files[start : start + batch_size])
-                q.put((chunk, [read(p) for p in chunk]))
+                q.put([one(p) for p in files[start : start + batch_size]])
         except BaseException as exc:  # handed to the consumer, which re-raises it
             q.put(exc)
             return
@@ -130,10 +163,13 @@ def _prefetch(files: Sequence[Path], batch_size: int, read) -> Iterator[tuple[li
 
 @dataclass
 class PredictReport:
-    """What :func:`predict_inputs` did: the files written and one :class:`Prediction` per input."""
+    """What :func:`predict_inputs` did: the files written, one :class:`Prediction` per input predicted, and the
+    inputs that failed with the reason (also in ``failed_csv``)."""
 
     written: list[Path] = field(default_factory=list)
     results: list[Prediction] = field(default_factory=list)
+    failed: list[tuple[Path, str]] = field(default_factory=list)
+    failed_csv: Path | None = None
 
     def summary_lines(self, max_listed: int = 10) -> list[str]:
         """Plain-language lines for the terminal: "no tumour found" for each empty input (up to
@@ -153,6 +189,19 @@ class PredictReport:
             n_empty = sum(r.n_tumour == 0 for r in images)
             lines.append(f"{len(images)} images: tumour found in {len(images) - n_empty}, no tumour found in {n_empty}")
         return lines
+
+
+def write_failures(failed: list[tuple[Path, str]], out: Path) -> Path | None:
+    """``out/failed.csv`` (``input,reason``) when something failed; a stale one from an earlier run is removed."""
+    target = out / "failed.csv"
+    if not failed:
+        target.unlink(missing_ok=True)
+        return None
+    with open(target, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["input", "reason"])
+        w.writerows((str(p), reason) for p, reason in failed)
+    return target
 
 
 def plan_models(inputs: Sequence[Path], model: str | Path | None) -> dict[str, list[Path]]:
@@ -187,6 +236,7 @@ def predict_inputs(
     progress: bool = True,
     backend: str = "auto",
     tta: bool | None = None,
+    strict: bool = False,
 ) -> PredictReport:
     """Predict every input (image files, folders, NIfTI/DICOM volumes) into ``out``.
 
@@ -198,13 +248,23 @@ def predict_inputs(
     ``batch_size`` by a background thread (at most two batches ahead), so
     memory stays flat however large the folder is. ``backend`` is
     ``auto``/``onnx``/``torch`` (see :meth:`Predictor.from_checkpoint`);
-    ``tta`` overrides the checkpoint's setting.
+    ``tta`` overrides the checkpoint's setting. Without ``strict``, an input
+    that cannot be read (corrupt, too large, wrong channels, missing) is
+    skipped and listed in ``report.failed`` and ``out/failed.csv``; with
+    ``strict`` the first one raises.
+
+    Raises:
+        TumorsegError: bad arguments, an unusable checkpoint, no inputs at all, or (``strict``) a bad input.
     """
-    volumes, images = split_volume_inputs(inputs)  # NIfTI/DICOM: geometry-keeping outputs, see tumorseg.inference.volumes
-    files = collect_inputs(images) if images or not volumes else []
+    if batch_size < 1:
+        raise TumorsegError(f"batch_size must be at least 1, not {batch_size}.")
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    if out.exists() and not out.is_dir():
+        raise TumorsegError(f"{out}: is a file, not a folder; give --out a folder (it is created if missing).")
     report = PredictReport()
+    volumes, images = split_volume_inputs(inputs)  # NIfTI/DICOM: geometry-keeping outputs, see tumorseg.inference.volumes
+    files = collect_inputs(images, None if strict else report.failed) if images or not volumes else []
+    out.mkdir(parents=True, exist_ok=True)
     is_volume = set(volumes)
     for model, items in plan_models([*volumes, *files], checkpoint).items():
         vols = [p for p in items if p in is_volume]
@@ -214,20 +274,31 @@ def predict_inputs(
                                               export_if_missing=len(imgs) + 64 * len(vols) >= EXPORT_PAYS_OFF)
         if checkpoint is not None:
             log.info("model: %s (--model %s)", predictor.label, checkpoint)
-        _predict_group(predictor, vols, imgs, out, report, with_overlay, batch_size, progress)
+        _predict_group(predictor, vols, imgs, out, report, with_overlay, batch_size, progress, strict)
     report.written = [p for r in report.results for p in r.outputs]
-    log.debug("wrote %d files to %s", len(report.written), out)
+    report.failed_csv = write_failures(report.failed, out)
+    log.debug("wrote %d files to %s; %d inputs failed", len(report.written), out, len(report.failed))
     return report
 
 
 def _predict_group(predictor: Predictor, volumes: list[Path], files: list[Path], out: Path, report: PredictReport,
-                   with_overlay: bool, batch_size: int, progress: bool) -> None:
-    """Predict one model's volumes, then its image files, appending to ``report.results``."""
-    report.results += predict_volumes(volumes, predictor, out, batch_size, progress)
+                   with_overlay: bool, batch_size: int, progress: bool, strict: bool) -> None:
+    """Predict one model's volumes, then its image files, appending to ``report.results`` (and, unless
+    ``strict``, the inputs that cannot be read to ``report.failed``)."""
+    for volume in volumes:
+        try:
+            report.results += predict_volumes([volume], predictor, out, batch_size, progress)
+        except TumorsegError as exc:
+            if strict:
+                raise
+            report.failed.append((volume, str(exc).removeprefix(f"{volume}: ")))
     unusual = 0
     bar = tqdm(total=len(files), desc="predicting", unit="img", disable=not progress)
-    for chunk, images in _prefetch(files, batch_size, lambda p: read_for_model(p, predictor)):
-        for path, image, prob in zip(chunk, images, predictor.probabilities(images, batch_size)):
+    for batch in _prefetch(files, batch_size, lambda p: read_for_model(p, predictor), strict):
+        good = [(path, image) for path, image, _ in batch if image is not None]
+        report.failed += [(path, reason) for path, _, reason in batch if reason is not None]
+        probs = predictor.probabilities([image for _, image in good], batch_size) if good else []
+        for (path, image), prob in zip(good, probs):
             note = far_off_note(path, [image], predictor)
             unusual += note is not None
             if note and unusual <= MAX_WARNINGS:
@@ -239,7 +310,7 @@ def _predict_group(predictor: Predictor, volumes: list[Path], files: list[Path],
                 shown = image if image.ndim == 2 else image[image.shape[0] // 2]  # (C, H, W): middle channel
                 Image.fromarray(overlay(shown, mask)).save(out / f"{path.stem}_overlay.png")
             report.results.append(Prediction.of(path, [target], mask[None], predictor))
-        bar.update(len(chunk))
+        bar.update(len(batch))
     bar.close()
     if unusual > MAX_WARNINGS:
         log.warning("%d of %d images in all look unusual for model '%s' (the first %d are named above).",
@@ -248,5 +319,6 @@ def _predict_group(predictor: Predictor, volumes: list[Path], files: list[Path],
 
 def predict_files(inputs: Sequence[str | Path], checkpoint: str | Path | None, out: str | Path,
                   **options) -> list[Path]:
-    """:func:`predict_inputs`, returning only the files written (masks; for volumes their NIfTI/PNG outputs)."""
-    return predict_inputs(inputs, checkpoint, out, **options).written
+    """:func:`predict_inputs` with ``strict=True``: returns the files written (masks; for volumes their NIfTI/PNG
+    outputs); the first bad input raises."""
+    return predict_inputs(inputs, checkpoint, out, **{**options, "strict": True}).written

@@ -23,6 +23,7 @@ from tumorseg.device import resolve_device
 from tumorseg.errors import TumorsegError
 from tumorseg.inference import postprocess
 from tumorseg.models import to_probabilities, zoo
+from tumorseg.models.checks import check_preprocessing
 from tumorseg.models.checkpoint import load_checkpoint, model_from_checkpoint, resolve_checkpoint
 
 
@@ -163,7 +164,9 @@ class Predictor:
                 raise TumorsegError(f"{path} is an ONNX file; it runs only with --backend onnx (or auto).")
             choose_backend("onnx", dev)
             onnx_model = OnnxModel(path)
-            return cls(None, onnx_model.checkpoint_view(), dev, str(path), onnx=onnx_model, tta=tta)
+            view = onnx_model.checkpoint_view()
+            check_preprocessing(view.get("preprocessing"), str(path))  # sizes from the file's metadata, in range
+            return cls(None, view, dev, str(path), onnx=onnx_model, tta=tta)
         path = resolve_checkpoint(path)
         ckpt = load_checkpoint(path)
         onnx_model = None

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import UnidentifiedImageError
 from tqdm.auto import tqdm
 
 from tumorseg.data.formats import lgg, nifti
@@ -43,7 +43,7 @@ from tumorseg.data.formats._common import require
 from tumorseg.data.formats.dicom import dicom_pixels, dicom_spacing, is_dicom_file, read_dicom, read_dicom_series
 from tumorseg.data.formats.dicom_seg import write_seg
 from tumorseg.data.formats.scaling import volume_to_uint8
-from tumorseg.data.imageio import read_gray, write_mask_png
+from tumorseg.data.imageio import open_image, read_gray, write_mask_png
 from tumorseg.data.input_stats import far_off
 from tumorseg.errors import DataError
 from tumorseg.inference.predictor import Predictor
@@ -107,7 +107,7 @@ def read_for_model(path: Path, predictor: Predictor) -> np.ndarray:
     never averaged away.
     """
     try:
-        with Image.open(path) as im:
+        with open_image(path) as im:  # refuses a declared size over tumorseg.limits before decoding
             arr = np.asarray(im) if im.mode in ("RGB", "RGBA") else None
     except (UnidentifiedImageError, OSError):
         arr = None  # read_gray raises the usual "not a readable image" error

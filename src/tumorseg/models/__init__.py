@@ -35,10 +35,14 @@ def build_model(name: str, **kwargs) -> nn.Module:
     """Instantiate the registered model ``name``.
 
     Raises:
-        TumorsegError: unknown name (with the closest known name suggested).
+        TumorsegError: unknown name (with the closest known name suggested), or keyword arguments the
+            model does not take, of the wrong type, or too large (see :mod:`tumorseg.models.checks`).
     """
     if name not in MODELS:
         raise TumorsegError(f"unknown model '{name}'.{did_you_mean(name, MODELS)} Known models: {', '.join(MODELS)}.")
+    from tumorseg.models.checks import meta_model
+
+    meta_model(name, kwargs, "model options")  # names, types, sizes and parameter count, before allocating
     return MODELS[name](**kwargs)
 
 

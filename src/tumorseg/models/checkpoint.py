@@ -32,6 +32,7 @@ from torch import nn
 from tumorseg import __version__
 from tumorseg.errors import CheckpointError
 from tumorseg.models import build_model, zoo
+from tumorseg.models.checks import check_checkpoint_content
 
 FORMAT = "tumorseg-checkpoint"
 FORMAT_VERSION = 1
@@ -132,7 +133,9 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
 
     Raises:
         CheckpointError: missing, truncated/corrupt, not a tumorseg
-            checkpoint, containing disallowed objects, or from a newer format.
+            checkpoint, containing disallowed objects, from a newer format, or
+            with content that does not describe a buildable model of sane size
+            (:func:`tumorseg.models.checks.check_checkpoint_content`).
     """
     path = Path(path)
     if not path.is_file():
@@ -159,6 +162,7 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
             f"{path}: checkpoint format {version} is newer than this tumorseg ({__version__}, format "
             f"{FORMAT_VERSION}). Upgrade tumorseg."
         )
+    check_checkpoint_content(ckpt, str(path))  # schema, sizes and weight shapes, before any model is built
     return ckpt
 
 

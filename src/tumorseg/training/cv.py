@@ -56,7 +56,9 @@ def run_cv(cfg: TrainConfig, folds: int = 5, only: list[int] | None = None, prog
             log.info("fold %d already done, skipping (delete %s to redo it)", k, fold_dir)
             continue
         log.info("=== fold %d/%d ===", k + 1, folds)
-        fit(replace(cfg, out=str(fold_dir), split_file=str(paths[k]), evaluate_test=True), progress=progress)
+        # an unfinished fold starts over (as it always did): overwrite=True lets fit clear its files
+        fit(replace(cfg, out=str(fold_dir), split_file=str(paths[k]), evaluate_test=True), progress=progress,
+            overwrite=True)
     return aggregate(out)
 
 

@@ -37,6 +37,7 @@ from tumorseg.inference.calibrate import calibrate
 from tumorseg.inference.postprocess import settings
 from tumorseg.models.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
 from tumorseg.training import distributed as D
+from tumorseg.training import rundir
 from tumorseg.training.trainer import Trainer, TrainResult
 
 log = logging.getLogger(__name__)
@@ -63,8 +64,6 @@ def prepare_data(cfg: TrainConfig, out: Path, env: D.DistEnv | None = None, spli
     else:
         split = split_records(records, cfg.split_fractions, cfg.seed)
     grouping = grouped_by(records)
-    if env.is_main:
-        save_split(split, out / "split.json", grouping)
     for name in ("train", "val"):
         if not split[name]:
             raise DataError(f"{cfg.data}: too few slices/patients ({len(records)}) to make a '{name}' split.")
@@ -73,28 +72,38 @@ def prepare_data(cfg: TrainConfig, out: Path, env: D.DistEnv | None = None, spli
              len(records), grouping, *(len(split[k]) for k in ("train", "val", "test")))
     if cfg.cache is None:
         arrays = load_checked(records, cfg.image_size, str(cfg.data), progress=progress, intensity=cfg.intensity)  # stops with check-data's report
-        return {k: arrays.subset([index[c] for c in ids]) for k, ids in split.items()}
-    from tumorseg.data.cache import cached_slices, resolve_cache_dir, split_views
+        data = {k: arrays.subset([index[c] for c in ids]) for k, ids in split.items()}
+    else:
+        from tumorseg.data.cache import cached_slices, resolve_cache_dir, split_views
 
-    cache_dir, key = resolve_cache_dir(cfg.cache), {"format": cfg.data_format, "options": cfg.data_options,
-                                                     "intensity": cfg.intensity}
-    # every node builds its own entry (a cache folder on node-local disk); a shared folder is built once: the
-    # builds race harmlessly to one atomic rename
-    D.on_main(env, lambda: cached_slices(records, cfg.image_size, cache_dir, key, str(cfg.data), progress), per_node=True)
-    arrays = cached_slices(records, cfg.image_size, cache_dir, key, str(cfg.data), build=False)
-    return {k: split_views(arrays, [index[c] for c in ids], in_memory=k != "train") for k, ids in split.items()}
+        cache_dir, key = resolve_cache_dir(cfg.cache), {"format": cfg.data_format, "options": cfg.data_options,
+                                                         "intensity": cfg.intensity}
+        # every node builds its own entry (a cache folder on node-local disk); a shared folder is built once: the
+        # builds race harmlessly to one atomic rename
+        D.on_main(env, lambda: cached_slices(records, cfg.image_size, cache_dir, key, str(cfg.data), progress),
+                  per_node=True)
+        arrays = cached_slices(records, cfg.image_size, cache_dir, key, str(cfg.data), build=False)
+        data = {k: split_views(arrays, [index[c] for c in ids], in_memory=k != "train") for k, ids in split.items()}
+    if env.is_main:  # written only now that the data is known to be good
+        save_split(split, out / "split.json", grouping)
+    return data
 
 
-def fit(cfg: TrainConfig, progress: bool = True, resume: bool = False) -> Path:
+def fit(cfg: TrainConfig, progress: bool = True, resume: bool = False, overwrite: bool = False) -> Path:
     """Train ``cfg.model`` on ``cfg.data``; returns the run directory (``cfg.out``).
 
     Under ``torchrun`` this trains with DistributedDataParallel. With
-    ``resume=True`` it continues from ``cfg.out/last.pt``.
+    ``resume=True`` it continues from ``cfg.out/last.pt``. A new run refuses
+    an ``out`` that already holds one unless ``overwrite`` (see
+    :mod:`tumorseg.training.rundir`); nothing is written into ``out`` before
+    the data is read and checked, and a run that fails before its first
+    ``last.pt`` leaves nothing behind.
 
     Raises:
+        TumorsegError: ``out`` holds a run (without ``overwrite``), bad options or data.
         TrainingInterrupted: SIGINT/SIGTERM arrived; ``last.pt`` was written first.
     """
-    return train(cfg, progress, resume).out
+    return train(cfg, progress, resume, overwrite).out
 
 
 def resume(run_dir: str | Path, progress: bool = True) -> Path:
@@ -102,6 +111,9 @@ def resume(run_dir: str | Path, progress: bool = True) -> Path:
     run_dir = Path(run_dir)
     if not (run_dir / "config.json").is_file():
         raise TumorsegError(f"{run_dir}: no config.json; --resume needs a run directory written by 'tumorseg train'.")
+    if not (run_dir / "last.pt").is_file():
+        raise TumorsegError(f"{run_dir}: has no last.pt (the run stopped before its first checkpoint), so there is "
+                            f"nothing to resume; start it again with 'tumorseg train --out {run_dir} --overwrite ...'.")
     cfg = TrainConfig.load(run_dir / "config.json")
     cfg.out = str(run_dir)
     return fit(cfg, progress=progress, resume=True)
@@ -132,30 +144,38 @@ def recalibrate(run_dir: str | Path, max_fp_rate: float | None = None, progress:
     return settings(load_checkpoint(run_dir / "best.pt"))
 
 
-def train(cfg: TrainConfig, progress: bool = True, resume: bool = False) -> TrainResult:
+def train(cfg: TrainConfig, progress: bool = True, resume: bool = False, overwrite: bool = False) -> TrainResult:
     """:func:`fit`, returning this process's model and history as well (tests, notebooks)."""
     env = D.setup(cfg.device)
     progress = progress and env.is_main
     try:
-        trainer = Trainer(cfg, env, resume=resume, progress=progress)
-        out = trainer.out
-        data = prepare_data(cfg, out, env, split_path=out / "split.json" if resume else None, progress=progress)
-        trainer.setup(data)
-        if trainer.finished:
-            log.info("%s: training already finished; nothing to resume", out)
-            if env.is_main and not (out / "test" / "metrics.json").exists():
-                finish(trainer.cfg, out, data, env.device)
-            result = trainer.result()
-        else:
-            result = trainer.run()
-            if env.is_main:
-                finish(trainer.cfg, out, data, env.device)
-        # every rank waits for rank 0's final writes (calibration, test scores) before the group is torn down:
-        # a rank destroying its Gloo group while a peer is still connected can abort in C++ at exit
-        D.barrier(env)
-        return result
+        if not resume:
+            D.on_main(env, lambda: rundir.claim(cfg.out, overwrite))
+        with rundir.cleanup_on_failure(cfg.out, enabled=env.is_main and not resume):
+            return _train(cfg, env, progress, resume)
     finally:
         env.close()
+
+
+def _train(cfg: TrainConfig, env: D.DistEnv, progress: bool, resume: bool) -> TrainResult:
+    """Read and check the data, then train (or finish a finished run); the body of :func:`train`."""
+    trainer = Trainer(cfg, env, resume=resume, progress=progress)
+    out = trainer.out
+    data = prepare_data(cfg, out, env, split_path=out / "split.json" if resume else None, progress=progress)
+    trainer.setup(data)
+    if trainer.finished:
+        log.info("%s: training already finished; nothing to resume", out)
+        if env.is_main and not (out / "test" / "metrics.json").exists():
+            finish(trainer.cfg, out, data, env.device)
+        result = trainer.result()
+    else:
+        result = trainer.run()
+        if env.is_main:
+            finish(trainer.cfg, out, data, env.device)
+    # every rank waits for rank 0's final writes (calibration, test scores) before the group is torn down:
+    # a rank destroying its Gloo group while a peer is still connected can abort in C++ at exit
+    D.barrier(env)
+    return result
 
 
 def finish(cfg: TrainConfig, out: Path, data: dict[str, SliceArrays], device: torch.device) -> None:

@@ -17,7 +17,6 @@ import logging
 import math
 import os
 import random
-import shutil
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -57,20 +56,11 @@ def seed_everything(seed: int) -> None:
 
 
 def check_run_dir(out: Path, need_bytes: int = 0) -> None:
-    """Fail now, not after an hour of training, if ``out`` cannot be written or lacks ``need_bytes`` free."""
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        probe = out / ".write-test"
-        probe.write_bytes(b"x" * 1024)
-        probe.unlink()
-        free = shutil.disk_usage(out).free
-    except OSError as exc:
-        raise TumorsegError(f"{out}: cannot write the run directory ({exc.strerror}). Choose another --out.") from None
-    if free < need_bytes:
-        raise TumorsegError(
-            f"{out}: only {free / 2**20:.0f} MiB free on its disk; this run's checkpoints and plots need about "
-            f"{need_bytes / 2**20:.0f} MiB. Free some space or choose another --out."
-        )
+    """Fail now, not after an hour of training, if ``out`` cannot be written or lacks ``need_bytes`` free
+    (creates nothing: see :func:`tumorseg.training.rundir.check_writable`)."""
+    from tumorseg.training.rundir import check_writable
+
+    check_writable(out, need_bytes)
 
 
 def space_needed(model: torch.nn.Module) -> int:
@@ -230,7 +220,8 @@ class Trainer:
                      "per_process_batch_size": self.per_rank, "effective_batch_size": cfg.batch_size,
                      "effective_lr": cfg.lr, "precision": self.precision, "num_workers": self.workers,
                      "pin_memory": self.device.type == "cuda"})
-        if env.is_main:
+        if env.is_main:  # the first file of the run: the data has been read and checked by now
+            self.out.mkdir(parents=True, exist_ok=True)
             cfg.save(self.out / "config.json")
         self.split_ids = {k: [r.case_id for r in v.records] for k, v in data.items()}
         # who each case id belongs to, so evaluate can tell this dataset's slices from another's with the same names

@@ -8,8 +8,12 @@ Endpoints (documented at ``/docs``):
 * ``GET /`` → the page in ``static/`` (plain HTML/JS/CSS)
 
 Bad uploads get 4xx answers with a message, never a 500: larger than the
-limit → 413, not a supported format → 415, a supported format that cannot
-be read → 400. The model is loaded once, when the app is created.
+upload limit, or declaring more pixels/voxels than :data:`tumorseg.limits.UPLOADS`
+→ 413, not a supported format → 415, a supported format that cannot be read
+→ 400. Requests from other web pages are refused (400/403/401, see
+:mod:`tumorseg.web.guards`); when ``max_active`` uploads are being processed
+and ``max_waiting`` wait, → 503 with ``Retry-After``. The model is loaded
+once, when the app is created.
 """
 
 from __future__ import annotations
@@ -24,19 +28,25 @@ from typing import Any
 
 import numpy as np
 from fastapi import FastAPI, File, HTTPException, UploadFile
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from PIL import Image
 from pydantic import BaseModel
 
-from tumorseg import __version__
+from tumorseg import __version__, limits
 from tumorseg.data.formats.orientation import to_display
 from tumorseg.errors import TumorsegError
 from tumorseg.inference.summary import summarise
+from tumorseg.web.guards import Admission, RequestGuard, allowed_hosts
 from tumorseg.web.uploads import SUPPORTED, Decoded, UnsupportedUpload, decode, private_workdir, sniff
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
+# slices per model call for volumes. ONNX Runtime keeps an arena as large as its largest batch: measured with the
+# bundled model at 256², batch 16 holds ~400 MB for the server's lifetime, batch 4 ~100 MB; per slice, batch 1 costs
+# only ~12 % more than batch 16 (7.6 vs 6.8 ms, docs/inference.md)
+SERVE_BATCH = 4
 
 
 class SliceResult(BaseModel):
@@ -162,7 +172,7 @@ def model_info(predictor) -> dict[str, Any]:
     }
 
 
-def segment_decoded(predictor, dec: Decoded, lock: threading.Lock, batch_size: int = 16) -> dict[str, Any]:
+def segment_decoded(predictor, dec: Decoded, lock: threading.Lock, batch_size: int = SERVE_BATCH) -> dict[str, Any]:
     """Predict every slice of an upload and build the :class:`SegmentResponse` fields (without time)."""
     masks = [np.zeros(s.shape[-2:], bool) for s in dec.slices]
     todo = [i for i, s in enumerate(dec.slices) if dec.kind != "nifti" or s.any()]  # skip empty volume slices
@@ -199,9 +209,19 @@ def segment_decoded(predictor, dec: Decoded, lock: threading.Lock, batch_size: i
     return out
 
 
-def create_app(predictor, max_upload_mb: float = 50.0, chooser=None) -> FastAPI:
-    """The app around a loaded ``predictor``; uploads over ``max_upload_mb`` get 413. With ``chooser``
-    (a :class:`tumorseg.inference.choose.BundledPredictors`), each upload gets the model that fits it."""
+def create_app(predictor, max_upload_mb: float = 50.0, chooser=None, *, hosts: frozenset[str] | None = None,
+               token: str | None = None, max_active: int = 2, max_waiting: int = 64,
+               wait_s: float = 120.0) -> FastAPI:
+    """The app around a loaded ``predictor``.
+
+    Uploads over ``max_upload_mb`` get 413; with ``chooser`` (a
+    :class:`tumorseg.inference.choose.BundledPredictors`), each upload gets the
+    model that fits it; ``hosts`` are the accepted ``Host`` names (default:
+    loopback only, see :func:`tumorseg.web.guards.allowed_hosts`);
+    ``token``, when given, is required on every request but ``/static/*``;
+    ``max_active``/``max_waiting``/``wait_s`` bound concurrent uploads
+    (:class:`tumorseg.web.guards.Admission`).
+    """
     app = FastAPI(
         title="tumorseg", version=__version__,
         description="Brain-tumour segmentation of MRI slices. Research use only, not for diagnosis. "
@@ -209,25 +229,23 @@ def create_app(predictor, max_upload_mb: float = 50.0, chooser=None) -> FastAPI:
     )
     max_bytes = int(max_upload_mb * (1 << 20))
     app.add_middleware(BodyLimit, max_bytes=max_bytes)
+    app.add_middleware(RequestGuard, allowed=hosts if hosts is not None else allowed_hosts("127.0.0.1"), token=token)
     lock = threading.Lock()
+    admission = Admission(max_active, max_waiting, wait_s)
+    _big_arrays_from_mmap()
     info = model_info(predictor)
 
     @app.get("/api/health")
-    def health() -> dict[str, Any]:
-        return {"status": "ok", "model": predictor.name, "backend": predictor.backend, "version": __version__}
+    async def health() -> dict[str, Any]:
+        return {"status": "ok", "model": predictor.name, "backend": predictor.backend, "version": __version__,
+                "active": admission.active, "waiting": admission.waiting}
 
     @app.get("/api/model")
-    def model() -> dict[str, Any]:
+    async def model() -> dict[str, Any]:
         return info
 
-    @app.post("/api/segment", response_model=SegmentResponse, responses={
-        400: {"description": "unreadable file or no 'file' field"}, 413: {"description": "upload too large"},
-        415: {"description": "not a supported format"}})
-    def segment(file: UploadFile | None = File(None, description=f"the image or volume: {SUPPORTED}")):
-        """Segment one uploaded image (PNG/JPEG/TIFF/BMP/DICOM) or NIfTI volume (every axial slice)."""
-        if file is None:
-            raise HTTPException(400, "send the image as the multipart form field 'file'.")
-        t0 = time.perf_counter()
+    def work(file: UploadFile, t0: float) -> Response:
+        """Read, decode, predict and serialise one upload (in a worker thread, under the UPLOADS limits)."""
         data = file.file.read(max_bytes + 1)
         if len(data) > max_bytes:
             raise BodyLimit(None, max_bytes)._error()
@@ -236,11 +254,14 @@ def create_app(predictor, max_upload_mb: float = 50.0, chooser=None) -> FastAPI:
         model, choice = predictor, None
         if chooser is not None:
             model, choice = chooser.for_upload(sniff(data), data, file.filename)
-        with private_workdir() as tmp:  # removed when the request ends, whatever happens
+        with limits.using(limits.UPLOADS), private_workdir() as tmp:  # tmp removed whatever happens
             try:
                 decoded = decode(data, model, Path(tmp))
+                del data  # the decoded slices are all that is needed now
             except UnsupportedUpload as exc:
                 raise HTTPException(415, str(exc)) from None
+            except limits.LimitExceeded as exc:
+                raise HTTPException(413, _client_message(exc, tmp)) from None
             except TumorsegError as exc:
                 raise HTTPException(400, _client_message(exc, tmp)) from None
             except Exception as exc:  # a reader failed in a way we did not foresee: still the file's fault
@@ -250,7 +271,23 @@ def create_app(predictor, max_upload_mb: float = 50.0, chooser=None) -> FastAPI:
             result = segment_decoded(model, decoded, lock)
         result["time_ms"] = round((time.perf_counter() - t0) * 1000, 1)
         result["model_choice"] = choice.line() if choice else None
-        return result
+        # serialised here, in the worker thread: a volume's JSON would otherwise block the event loop
+        return Response(SegmentResponse(**result).model_dump_json(), media_type="application/json")
+
+    @app.post("/api/segment", response_model=SegmentResponse, responses={
+        400: {"description": "unreadable file or no 'file' field"},
+        413: {"description": "upload too large, or declares more pixels/voxels than accepted"},
+        415: {"description": "not a supported format"}, 503: {"description": "busy: retry after Retry-After s"}})
+    async def segment(file: UploadFile | None = File(None, description=f"the image or volume: {SUPPORTED}")):
+        """Segment one uploaded image (PNG/JPEG/TIFF/BMP/DICOM) or NIfTI volume (every axial slice)."""
+        if file is None:
+            raise HTTPException(400, "send the image as the multipart form field 'file'.")
+        t0 = time.perf_counter()
+        async with admission.slot():  # bounded: at most max_active decodes in memory at once
+            try:
+                return await run_in_threadpool(work, file, t0)
+            finally:
+                await run_in_threadpool(_return_freed_memory)
 
     @app.get("/", include_in_schema=False)
     def index() -> FileResponse:
@@ -258,6 +295,37 @@ def create_app(predictor, max_upload_mb: float = 50.0, chooser=None) -> FastAPI:
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
+
+
+def _return_freed_memory() -> None:
+    """Give freed heap memory back to the OS (glibc only; elsewhere a no-op).
+
+    A request's arrays are freed when it ends, but glibc keeps the pages of
+    its heaps unless trimmed, so without this the RSS after one large volume
+    stays near its peak and the next request's peak adds to it.
+    """
+    libc = _libc()
+    if libc is not None:
+        libc.malloc_trim(0)
+
+
+def _libc():
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6")
+        libc.malloc_trim  # noqa: B018 - glibc only
+        return libc
+    except (OSError, AttributeError):
+        return None
+
+
+def _big_arrays_from_mmap(threshold: int = 1 << 20) -> None:
+    """Serve allocations of ``threshold`` bytes or more from ``mmap`` (returned to the OS when freed);
+    glibc's default raises this threshold after each large free, to up to 32 MiB."""
+    libc = _libc()
+    if libc is not None:
+        libc.mallopt(-3, threshold)  # M_MMAP_THRESHOLD; setting it turns the dynamic threshold off
 
 
 def _client_message(exc: Exception, tmp: str) -> str:

@@ -5,23 +5,32 @@ content type); the bytes are written under a fixed name into a private
 temporary folder (mode 0700) that is removed afterwards, and read with the
 same readers ``tumorseg predict`` uses (:mod:`tumorseg.data.formats.dicom`, :mod:`tumorseg.inference.volumes`,
 :mod:`tumorseg.data.formats.nifti`).
+
+Sizes are checked from headers before anything is decoded, against
+:data:`tumorseg.limits.UPLOADS` (the caller decodes inside
+``limits.using(limits.UPLOADS)``): a ``.nii.gz`` is inflated only as far as
+its header's declared size, in 64 kB chunks straight to disk; a deflated
+DICOM is measured while inflating before pydicom reads it; images and DICOM
+frames are refused by their declared width × height.
 """
 
 from __future__ import annotations
 
+import io
 import tempfile
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
+from tumorseg import limits
 from tumorseg.errors import DataError, TumorsegError
 
+GZIP = 16 + zlib.MAX_WBITS
+
 SUPPORTED = "PNG, JPEG, TIFF, BMP, DICOM (.dcm) and NIfTI (.nii, .nii.gz)"
-MAX_PIXELS = 8192 * 8192  # a 2-D image larger than this is refused before decoding (decompression bombs)
-MAX_VOLUME_BYTES = 1 << 30  # decompressed NIfTI size limit (gzip bombs)
+NIFTI1_HEADER = 348
 
 
 class UnsupportedUpload(TumorsegError):
@@ -74,15 +83,23 @@ def _is_nifti_header(data: bytes) -> bool:
         head[:4] in ((348).to_bytes(4, "little"), (348).to_bytes(4, "big")))
 
 
-def _gunzip_limited(data: bytes, limit: int = MAX_VOLUME_BYTES) -> bytes:
+def _nifti_size(head: bytes) -> int:
+    """Bytes a NIfTI-1 file needs (``vox_offset`` + voxels), from its header; refuses sizes over the limits."""
+    import nibabel
+
     try:
-        d = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        out = d.decompress(data, limit + 1)
-    except zlib.error:
-        raise DataError("the gzip data is corrupt; upload the .nii.gz file again.") from None
-    if len(out) > limit:
-        raise DataError(f"the decompressed volume is larger than {limit >> 20} MB; upload a smaller volume.")
-    return out
+        hdr = nibabel.Nifti1Header.from_fileobj(io.BytesIO(head[:NIFTI1_HEADER]), check=False)
+        shape, itemsize = tuple(int(d) for d in hdr.get_data_shape()), hdr.get_data_dtype().itemsize
+        offset = int(hdr.get_data_offset())
+    except Exception as exc:  # nibabel raises many types for garbage headers
+        raise DataError(f"the NIfTI header cannot be read ({exc.__class__.__name__}); upload the file again.") from None
+    limits.check_volume(shape, itemsize, "the NIfTI volume")
+    if len(shape) >= 2:
+        limits.check_slice(shape[0], shape[1], "the NIfTI volume")
+    voxels = 1
+    for d in shape:
+        voxels *= d
+    return max(offset, NIFTI1_HEADER) + voxels * itemsize
 
 
 def decode(data: bytes, predictor, workdir: Path) -> Decoded:
@@ -91,35 +108,43 @@ def decode(data: bytes, predictor, workdir: Path) -> Decoded:
     Raises:
         UnsupportedUpload: not a supported format (message lists them).
         DataError: a supported format that cannot be read (corrupt, wrong
-            channels, too many pixels, ...).
+            channels, larger than :mod:`tumorseg.limits` allows, ...).
     """
     kind = sniff(data)
     if kind is None:
         raise UnsupportedUpload(f"this file is not a supported image. Supported: {SUPPORTED}.")
     if kind == "nifti-gz":
-        data = _gunzip_limited(data)
-        if not _is_nifti_header(data):
+        head = io.BytesIO()
+        limits.inflate(io.BytesIO(data), head, "the gzip file", GZIP, stop_after=NIFTI1_HEADER)
+        if not _is_nifti_header(head.getvalue()):
             raise UnsupportedUpload(f"this gzip file is not a NIfTI volume. Supported: {SUPPORTED}.")
-        kind = "nifti"
+        need = _nifti_size(head.getvalue())  # checked against the limits before inflating the rest
+        path = workdir / "upload.nii"
+        with open(path, "wb") as f:  # inflated in 64 kB chunks, only as far as the header says
+            limits.inflate(io.BytesIO(data), f, "the NIfTI volume", GZIP, stop_after=need)
+        return _decode_nifti(path, predictor)
     if kind == "nifti":
-        return _decode_nifti(data, predictor, workdir)
+        _nifti_size(data)
+        path = workdir / "upload.nii"
+        path.write_bytes(data)
+        return _decode_nifti(path, predictor)
     if kind == "dicom":
         return _decode_dicom(data, predictor, workdir)
     return _decode_image(data, kind, predictor, workdir)
 
 
 def _decode_image(data: bytes, kind: str, predictor, workdir: Path) -> Decoded:
+    from tumorseg.data.imageio import open_image
     from tumorseg.inference.volumes import read_for_model
 
     path = workdir / f"upload.{ {'jpeg': 'jpg', 'tiff': 'tif'}.get(kind, kind) }"
     path.write_bytes(data)
     try:
-        with Image.open(path) as im:
-            w, h = im.size
-    except Exception:  # Pillow raises many types for truncated headers
+        open_image(path).close()  # the declared size, checked before decoding
+    except limits.LimitExceeded:
+        raise
+    except DataError:
         raise DataError(f"the file looks like {kind.upper()} but cannot be read (truncated or corrupt).") from None
-    if w * h > MAX_PIXELS:
-        raise DataError(f"the image is {w}×{h} pixels; at most {MAX_PIXELS} pixels are accepted.")
     image = read_for_model(path, predictor)
     return Decoded("image", [image])
 
@@ -132,6 +157,8 @@ def _decode_dicom(data: bytes, predictor, workdir: Path) -> Decoded:
     path = workdir / "upload.dcm"
     path.write_bytes(data)
     ds = read_dicom(path)
+    if int(getattr(ds, "SamplesPerPixel", 1) or 1) != 1:
+        raise DataError("the DICOM file holds a colour image; upload a grayscale MRI slice.")
     pixels = dicom_pixels(ds, Path("upload.dcm"))
     frames = pixels if pixels.ndim == 3 else pixels[None]  # multi-frame: (frames, rows, cols)
     if frames.ndim != 3:
@@ -145,11 +172,9 @@ def _decode_dicom(data: bytes, predictor, workdir: Path) -> Decoded:
                    display=display_ornt(dicom_slice_affine(iop)) if iop else None)
 
 
-def _decode_nifti(data: bytes, predictor, workdir: Path) -> Decoded:
+def _decode_nifti(path: Path, predictor) -> Decoded:
     from tumorseg.data.formats import nifti
 
-    path = workdir / "upload.nii"
-    path.write_bytes(data)
     if predictor.in_channels != 1:
         raise DataError(f"the model needs {predictor.in_channels} modalities; upload one-channel models' volumes "
                         "only (multi-modality cases: use 'tumorseg predict CASE_FOLDER').")

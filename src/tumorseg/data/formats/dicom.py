@@ -6,10 +6,12 @@ the web page reads uploads with the same functions. Needs ``pydicom`` (the ``for
 
 from __future__ import annotations
 
+import zlib
 from pathlib import Path
 
 import numpy as np
 
+from tumorseg import limits
 from tumorseg.data.formats._common import require
 from tumorseg.errors import DataError
 
@@ -27,32 +29,88 @@ def is_dicom_file(p: Path) -> bool:
         return False
 
 
+DEFLATED = "1.2.840.10008.1.2.1.99"  # Deflated Explicit VR Little Endian: the whole dataset is zlib-deflated
+
+
+def check_pixel_header(ds, where: Path) -> None:
+    """Refuse pixel data whose header (Rows, Columns, NumberOfFrames, SamplesPerPixel, BitsAllocated)
+    declares more than :mod:`tumorseg.limits` allows, before anything is decoded (an RLE- or
+    JPEG-compressed frame of a few bytes may declare 12000×12000).
+
+    Raises:
+        DataError: no pixel data, or over the limits.
+    """
+    try:
+        rows, cols = int(ds.Rows), int(ds.Columns)
+        frames = int(getattr(ds, "NumberOfFrames", 1) or 1)
+        samples = int(getattr(ds, "SamplesPerPixel", 1) or 1)
+        bits = int(getattr(ds, "BitsAllocated", 16) or 16)
+    except (AttributeError, TypeError, ValueError):
+        raise DataError(f"{where}: the DICOM file has no usable image (Rows/Columns missing).") from None
+    limits.check_slice(rows, cols, str(where))
+    limits.check_volume((frames, rows, cols, samples), max(1, -(-bits // 8)), str(where))
+
+
+def _decode(ds):
+    try:
+        from pydicom.pixels import pixel_array  # pydicom >= 3: not cached on the dataset
+    except ImportError:  # pragma: no cover - pydicom 2
+        return ds.pixel_array
+    return pixel_array(ds)
+
+
 def dicom_pixels(ds, where: Path) -> np.ndarray:
     """Pixel data of a read dataset as ``float32`` with RescaleSlope/Intercept applied: ``(rows, cols)``, or
     ``(frames, rows, cols)`` for a multi-frame file.
 
+    The header is checked first (:func:`check_pixel_header`); the stored
+    integers are converted once and rescaled in place (peak: stored + 4 bytes
+    per pixel).
+
     Raises:
-        DataError: the pixel data cannot be decoded (compressed without a decoder installed, or missing).
+        DataError: over the limits, or the pixel data cannot be decoded (compressed without a decoder
+            installed, or missing).
     """
+    check_pixel_header(ds, where)
     try:
-        arr = ds.pixel_array.astype(np.float32)
+        arr = _decode(ds).astype(np.float32)
     except Exception as exc:  # pydicom raises many types for missing/compressed pixel data
         raise DataError(f"{where}: cannot decode DICOM pixel data ({exc.__class__.__name__}: {str(exc)[:120]}). "
                         "Compressed transfer syntaxes need pylibjpeg or gdcm installed.") from None
     slope = float(getattr(ds, "RescaleSlope", 1) or 1)
     intercept = float(getattr(ds, "RescaleIntercept", 0) or 0)
-    return arr * slope + intercept
+    arr *= slope  # in place: the same float32 arithmetic as arr * slope + intercept
+    arr += intercept
+    return arr
+
+
+def _check_deflate(path: Path, pydicom) -> None:
+    """A deflated dataset is inflated whole by pydicom: count its inflated size first, in bounded chunks."""
+    from pydicom.filereader import _read_file_meta_info
+
+    with open(path, "rb") as fp:
+        if fp.read(132)[128:] != b"DICM":
+            return  # dcmread refuses it anyway
+        meta = _read_file_meta_info(fp)
+        if str(meta.get("TransferSyntaxUID", "")) == DEFLATED:
+            limits.inflate(fp, None, str(path), -zlib.MAX_WBITS)
 
 
 def read_dicom(path: Path):
-    """One DICOM file as a pydicom ``Dataset``.
+    """One DICOM file as a pydicom ``Dataset`` (pixel data not yet decoded; see :func:`dicom_pixels`).
+
+    A deflate-compressed dataset is refused when it would inflate beyond
+    ``limits.max_decoded_bytes`` (measured while streaming, before pydicom inflates it).
 
     Raises:
-        DataError: not a readable DICOM file.
+        DataError: not a readable DICOM file, or a deflate bomb.
     """
     pydicom = require("pydicom", "reading DICOM")
     try:
+        _check_deflate(path, pydicom)
         return pydicom.dcmread(str(path))
+    except DataError:
+        raise
     except Exception as exc:
         raise DataError(f"{path}: not a readable DICOM file ({exc.__class__.__name__}).") from None
 
@@ -77,10 +135,19 @@ def read_dicom_series(folder: Path) -> tuple[np.ndarray, np.ndarray, list]:
     else:
         order = np.argsort([int(getattr(d, "InstanceNumber", i)) for i, d in enumerate(dss)])
     dss = [dss[i] for i in order]
-    pixels = [dicom_pixels(d, folder) for d in dss]
-    if len({p.shape for p in pixels}) > 1:
+    sizes = {(int(getattr(d, "Rows", 0)), int(getattr(d, "Columns", 0))) for d in dss}
+    if len(sizes) > 1:
         raise DataError(f"{folder}: slices differ in size; not one series.")
-    return np.stack(pixels), dicom_affine(dss), dss
+    limits.check_volume((len(dss), *sizes.pop()), 4, str(folder))  # the float32 volume, before decoding
+    volume = None
+    for i, d in enumerate(dss):
+        pixels = dicom_pixels(d, folder)
+        if volume is None:
+            volume = np.empty((len(dss), *pixels.shape), np.float32)
+        if pixels.shape != volume.shape[1:]:
+            raise DataError(f"{folder}: slices differ in size; not one series.")
+        volume[i] = pixels
+    return volume, dicom_affine(dss), dss
 
 
 def dicom_affine(dss: list) -> np.ndarray:

@@ -19,10 +19,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
 
 from tumorseg.data.formats._common import Loaded, natural_key
-from tumorseg.data.imageio import read_mask
+from tumorseg.data.imageio import open_image, read_mask
 from tumorseg.data.records import SliceRecord
 from tumorseg.errors import DataError
 
@@ -103,11 +102,11 @@ def read(path: Path, channels: str | None = "flair") -> list[SliceRecord]:
 
 def read_tif_channels(path: Path) -> np.ndarray:
     """A TIFF as ``(C, H, W) uint8`` (``C`` = 1 for grayscale, 3 for RGB)."""
-    try:
-        with Image.open(path) as im:
+    with open_image(path) as im:  # checks the declared size before decoding
+        try:
             arr = np.asarray(im)
-    except (UnidentifiedImageError, OSError) as exc:
-        raise DataError(f"{path}: not a readable TIFF ({exc.__class__.__name__}). Remove or replace it.") from None
+        except (OSError, ValueError, SyntaxError) as exc:
+            raise DataError(f"{path}: not a readable TIFF ({exc.__class__.__name__}). Remove or replace it.") from None
     if arr.dtype != np.uint8:
         raise DataError(f"{path}: {arr.dtype} TIFF; the LGG set is 8-bit RGB.")
     return arr[None] if arr.ndim == 2 else np.moveaxis(arr[..., :3], -1, 0)

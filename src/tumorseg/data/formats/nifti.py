@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tumorseg import limits
 from tumorseg.data.formats._common import Loaded, finite_range, natural_key, parse_int_set, require
 from tumorseg.data.formats.scaling import volume_to_uint8
 from tumorseg.data.records import SliceRecord
@@ -139,11 +140,54 @@ def _file_key(path: Path) -> tuple[Path, int, int]:
     return Path(path), st.st_size, st.st_mtime_ns
 
 
+def open_nifti(path: Path, what: str = "NIfTI volume"):
+    """``(image, shape)`` of a 3-D NIfTI with only its header read: the declared size is checked against
+    :mod:`tumorseg.limits` before any voxel is decoded (a 100 kB ``.nii.gz`` may declare gigabytes).
+
+    ``shape`` is ``(X, Y, Z)`` (a trailing time axis of length 1 is dropped).
+
+    Raises:
+        DataError: unreadable header, not 3-D, or over the limits.
+    """
+    nib = require("nibabel", "reading NIfTI volumes")
+    try:
+        img = nib.load(str(path))
+        shape, dtype = tuple(int(d) for d in img.shape), img.get_data_dtype()
+    except Exception as exc:  # nibabel raises many types for broken files
+        raise DataError(f"{path}: not a readable {what} ({exc.__class__.__name__}: {str(exc)[:120]}).") from None
+    limits.check_volume(shape, dtype.itemsize, str(path))
+    if len(shape) == 4 and shape[3] == 1:
+        shape = shape[:3]
+    if len(shape) != 3:
+        raise DataError(f"{path}: {len(shape)}-D volume of shape {shape}; expected one 3-D volume per modality.")
+    limits.check_slice(shape[0], shape[1], str(path))
+    return img, shape
+
+
+def voxels(img, shape: tuple[int, ...], path: Path) -> np.ndarray:
+    """The voxels of ``img`` (from :func:`open_nifti`) as a real array of ``shape``.
+
+    Without scaling (slope 1, intercept 0: nearly every MRI) the stored dtype
+    is kept (2 bytes per voxel for int16), and readers convert to float32 in
+    blocks; with scaling, nibabel's float32 result. Either way the values
+    equal ``np.asarray(img.dataobj, dtype=np.float32)`` once converted.
+    """
+    try:
+        scaled = (getattr(img.dataobj, "slope", 1), getattr(img.dataobj, "inter", 0)) != (1, 0)
+        raw = np.asarray(img.dataobj, dtype=np.float32) if scaled else np.asarray(img.dataobj)
+        if raw.dtype.kind not in "iuf":
+            raise TypeError(f"voxel type {raw.dtype} is not a real number")
+        return raw.reshape(shape)
+    except Exception as exc:
+        raise DataError(f"{path}: not a readable NIfTI volume ({exc.__class__.__name__}: {str(exc)[:120]}).") from None
+
+
 def read_volume(path: Path, cache: bool = True) -> tuple[np.ndarray, float, float, int, str]:
     """A 3-D NIfTI as ``(X, Y, Z) uint8`` (see module docstring) plus raw min, max, NaN/inf count, dtype.
 
     Training reads a volume once per slice, so the last few volumes are cached (see :func:`_file_key`);
-    ``cache=False`` for a file read once (an upload), so it is not kept in memory.
+    ``cache=False`` for a file read once (an upload), so it is not kept in memory. The declared size is
+    checked against :mod:`tumorseg.limits` before any voxel is decoded (:func:`open_nifti`).
     """
     return _read_volume_cached(*_file_key(path)) if cache else _read_volume(path)
 
@@ -156,18 +200,10 @@ def _read_volume_cached(path: Path, size: int, mtime_ns: int) -> tuple[np.ndarra
 def _read_volume(path: Path) -> tuple[np.ndarray, float, float, int, str]:
     """:func:`read_volume` without the cache. Scaling: :func:`tumorseg.data.formats.scaling.volume_to_uint8`
     (per volume, over the foreground; background 0); the raw data is read in its stored dtype (no float copy of
-    an ``int16`` volume)."""
-    nib = require("nibabel", "reading NIfTI volumes")
-    try:
-        img = nib.load(str(path))
-        raw = np.asanyarray(img.dataobj)  # stored dtype; float when the header has a scale factor
-    except Exception as exc:  # nibabel raises many types for broken files
-        raise DataError(f"{path}: not a readable NIfTI volume ({exc.__class__.__name__}: {str(exc)[:120]}).") from None
-    if raw.ndim == 4 and raw.shape[3] == 1:
-        raw = raw[..., 0]
-    if raw.ndim != 3:
-        raise DataError(f"{path}: {raw.ndim}-D volume of shape {raw.shape}; expected one 3-D volume per modality.")
-    codes = nib.aff2axcodes(img.affine)
+    an ``int16`` volume, :func:`voxels`)."""
+    img, shape = open_nifti(path)
+    raw = voxels(img, shape, path)
+    codes = require("nibabel", "reading NIfTI volumes").aff2axcodes(img.affine)
     if codes[2] not in ("S", "I"):
         log.warning("%s: third axis is %s, not axial; slices follow the array's third axis anyway", path, codes[2])
     try:
@@ -196,20 +232,21 @@ def voxel_mm(path: Path) -> tuple[float, float, float] | None:
 
 def read_labels(path: Path, naming: str = "generic") -> np.ndarray:
     """Label volume as ``(X, Y, Z) int16``; raises on non-integer or unexpected label values. Cached as
-    :func:`read_volume` is."""
+    :func:`read_volume` is; size-checked before decoding as :func:`open_nifti` does."""
     return _read_labels(*_file_key(path), naming)
 
 
 @lru_cache(maxsize=4)
 def _read_labels(path: Path, size: int, mtime_ns: int, naming: str) -> np.ndarray:
-    nib = require("nibabel", "reading NIfTI volumes")
-    try:
-        raw = np.asarray(nib.load(str(path)).dataobj, dtype=np.float32)
-    except Exception as exc:
-        raise DataError(f"{path}: not a readable NIfTI label volume ({exc.__class__.__name__}).") from None
-    rounded = np.round(raw)
-    if not np.all(np.abs(raw - rounded) < 1e-3):
-        raise DataError(f"{path}: label volume has non-integer values; expected class labels such as 0, 1, 2, 4.")
+    img, shape = open_nifti(path, "NIfTI label volume")
+    raw = voxels(img, shape, path)
+    if raw.dtype.kind == "f":
+        raw = raw.astype(np.float32, copy=False)
+        rounded = np.round(raw)
+        if not np.all(np.abs(raw - rounded) < 1e-3):
+            raise DataError(f"{path}: label volume has non-integer values; expected class labels such as 0, 1, 2, 4.")
+    else:
+        rounded = raw
     values = set(np.unique(rounded).astype(int).tolist())
     expected = EXPECTED_LABELS[naming]
     if not values <= expected:
