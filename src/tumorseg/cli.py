@@ -16,7 +16,8 @@ log = logging.getLogger("tumorseg")
 # train options that a --preset may set; None on the command line means "not given"
 _OVERRIDABLE = ("model", "epochs", "batch_size", "lr", "image_size", "loss", "optimizer", "weight_decay",
                 "augment", "scheduler", "warmup_epochs", "select_metric", "early_stop_patience",
-                "grad_clip", "precision", "compile", "checkpoint_every_steps", "cache", "grid_every")
+                "grad_clip", "precision", "compile", "checkpoint_every_steps", "cache", "grid_every",
+                "data_path")
 
 
 def _json_kwargs(text: str | None) -> dict:
@@ -112,7 +113,7 @@ def _add_train_options(p: argparse.ArgumentParser, data_required: bool = True) -
     p.add_argument("--loss", default=None, help="dice (default), dice-bce, dice-focal")
     p.add_argument("--optimizer", default=None, help="adam (default) or adamw")
     p.add_argument("--weight-decay", type=float, default=None)
-    p.add_argument("--augment", default=None, help="none (default), light, mri")
+    p.add_argument("--augment", default=None, help="none (default), light, mri, strong (mri + shifts, elastic)")
     p.add_argument("--scheduler", default=None, help="none (default) or cosine (with --warmup-epochs)")
     p.add_argument("--warmup-epochs", type=float, default=None)
     p.add_argument("--select-metric", default=None, help="val_loss (default) or val_dice: which checkpoint is best")
@@ -130,6 +131,9 @@ def _add_train_options(p: argparse.ArgumentParser, data_required: bool = True) -
     p.add_argument("--cache", nargs="?", const="default", default=None, metavar="DIR",
                    help="decode slices once into an on-disk cache and memory-map them "
                         "(default DIR: $TUMORSEG_CACHE or ~/.cache/tumorseg)")
+    p.add_argument("--data-path", default=None, choices=["loader", "device"],
+                   help="loader (default): DataLoader workers augment items on the CPU; device: the training set "
+                        "lives on the device (GPU) and is augmented there in batches, no per-step host syncs")
     p.add_argument("--max-slices", type=int, default=None, help="use only the first N slices (quick trials)")
     p.add_argument("--grid-every", type=int, default=None, metavar="N",
                    help="save a prediction grid every N epochs (default: 2; 0: never)")

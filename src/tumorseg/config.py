@@ -53,6 +53,7 @@ class TrainConfig:
     precision: str = "auto"  # auto, bf16, fp16 (with a GradScaler), fp32
     compile: bool = False  # torch.compile the model
     checkpoint_every_steps: int = 0  # also write last.pt every K optimizer steps; 0: at epoch ends only
+    data_path: str = "loader"  # "loader": DataLoader + per-item CPU augmentation; "device": data on the device
     cache: str | None = None  # on-disk slice cache folder ("default": ~/.cache/tumorseg); None: decode into memory
     # filled by the Trainer: world size, per-process and effective batch, effective LR, precision, loader settings
     runtime: dict[str, Any] = field(default_factory=dict)
