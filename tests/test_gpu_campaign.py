@@ -74,15 +74,16 @@ def test_pack_keeps_text_results_plots_and_a_small_final_checkpoint(tmp_path):
 def test_recipe_campaign_rehearsed_on_the_cpu(tmp_path):
     """The whole campaign, tiny: 2 folds + final on synthetic data, 1 epoch; results packed as for the GPU.
 
-    About 25 s on an idle 2-core CPU (three jobs side by side; most of it starting Python and torch).
+    About 22 s of CPU time in all (three jobs side by side; most of it starting Python, torch and MONAI), so
+    well under a minute on an idle 2-core machine.
     """
     data = make_dataset(tmp_path / "data", n=32, size=32, seed=0, n_patients=8)
     out = tmp_path / "out"
     args = ["--data", str(data), "--runs", str(tmp_path / "runs"), "--folds", "2", "--threads", "1",
             "--train-args", "--epochs 1 --image-size 32 --batch-size 8 --device cpu --grid-every 0",
-            "--deadline-s", "400", "--pack-dir", str(out)]
+            "--deadline-s", "1200", "--pack-dir", str(out)]  # generous: a busy shared machine is many times slower
     proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "gpu_campaign.py"), *args],
-                          capture_output=True, text=True, timeout=900)
+                          capture_output=True, text=True, timeout=1800)
     assert proc.returncode == 0, proc.stderr[-3000:]
     meta = json.loads((out / "campaign.json").read_text())
     assert meta["stage"] == "done" and sorted(meta["jobs"]) == ["cv-bundled-f0", "cv-bundled-f1", "final-bundled"]

@@ -14,7 +14,7 @@ from tumorseg.data.records import SliceRecord
 from tumorseg.data.splits import load_split
 from tumorseg.data.synthetic import make_dataset
 from tumorseg.errors import TumorsegError
-from tumorseg.training.device_data import DeviceBatches, StepLosses, check_data_path, sequential_batches
+from tumorseg.training.device_data import DeviceBatches, StepLosses, check_data_path, resident, sequential_batches
 from tumorseg.training.state import AugmentedItems, EpochSampler
 
 CPU = torch.device("cpu")
@@ -84,6 +84,22 @@ def test_step_losses_match_host_arithmetic_and_validation_batches_match_slicedat
     got = list(sequential_batches(arrays, CPU, 3))
     want = list(DataLoader(SliceDataset(arrays), batch_size=3, shuffle=False))
     assert len(got) == 3 and all(torch.equal(a, c) and torch.equal(b, d) for (a, b), (c, d) in zip(got, want))
+
+
+def test_cached_memory_mapped_arrays_go_to_the_device_in_chunks(tmp_path):
+    from tumorseg.data import read_dataset
+    from tumorseg.data.cache import cached_slices, split_views
+    from tumorseg.data.dataset import load_slices
+
+    data = make_dataset(tmp_path / "data", n=10, size=16, seed=4, n_patients=5)
+    records = read_dataset(str(data), "auto")
+    cached = cached_slices(records, 16, tmp_path / "cache", {}, str(data), progress=False)
+    view = split_views(cached, [7, 1, 4, 2, 9], in_memory=False)  # lazy rows of the memory map, as for training
+    images, masks = resident(view, CPU, chunk=2)
+    plain = load_slices([records[i] for i in (7, 1, 4, 2, 9)], 16, progress=False)
+    assert images.shape == masks.shape == (5, 1, 16, 16) and images.dtype == masks.dtype == torch.uint8
+    assert torch.equal(images[:, 0], torch.from_numpy(plain.images))
+    assert torch.equal(masks[:, 0].bool(), torch.from_numpy(plain.masks))
 
 
 def test_unknown_data_path_is_refused():

@@ -53,16 +53,21 @@ def derived_seed(*keys: int) -> int:
     return int(np.random.SeedSequence(list(keys)).generate_state(1)[0])
 
 
-def resident(arrays: SliceArrays, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+def resident(arrays: SliceArrays, device: torch.device, chunk: int = 512) -> tuple[torch.Tensor, torch.Tensor]:
     """``arrays`` copied to ``device`` once: images ``(N, C, S, S) uint8``, masks ``(N, 1, S, S) uint8`` (0/1).
 
-    Works for in-memory and memory-mapped (``--cache``) arrays alike.
+    Copied ``chunk`` rows at a time, so memory-mapped (``--cache``) arrays never sit in host memory whole.
     """
-    images = torch.from_numpy(np.ascontiguousarray(np.asarray(arrays.images, dtype=np.uint8)))
-    if images.ndim == 3:
-        images = images[:, None]  # (N, S, S) -> (N, 1, S, S)
-    masks = torch.from_numpy(np.ascontiguousarray(np.asarray(arrays.masks, dtype=np.uint8)))[:, None]
-    return images.to(device), masks.to(device)
+    n, shape = len(arrays), arrays.images.shape
+    channels, size = (1, shape[1:]) if len(shape) == 3 else (shape[1], shape[2:])
+    images = torch.empty((n, channels, *size), dtype=torch.uint8, device=device)
+    masks = torch.empty((n, 1, *size), dtype=torch.uint8, device=device)
+    for start in range(0, n, chunk):
+        rows = slice(start, min(n, start + chunk))
+        part = torch.from_numpy(np.ascontiguousarray(np.asarray(arrays.images[rows], dtype=np.uint8)))
+        images[rows] = part.view(-1, channels, *size)  # (k, S, S) or (k, C, S, S) -> (k, C, S, S)
+        masks[rows] = torch.from_numpy(np.ascontiguousarray(np.asarray(arrays.masks[rows], dtype=np.uint8)))[:, None]
+    return images, masks
 
 
 def to_float(images: torch.Tensor, masks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
