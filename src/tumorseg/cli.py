@@ -130,7 +130,7 @@ def _add_train_options(p: argparse.ArgumentParser, data_required: bool = True) -
                    help="also write last.pt every K optimizer steps (default: at epoch ends only)")
     p.add_argument("--cache", nargs="?", const="default", default=None, metavar="DIR",
                    help="decode slices once into an on-disk cache and memory-map them "
-                        "(default DIR: $TUMORSEG_CACHE or ~/.cache/tumorseg)")
+                        "(default DIR: $TUMORSEG_CACHE_DIR or ~/.cache/tumorseg)")
     p.add_argument("--data-path", default=None, choices=["loader", "device"],
                    help="loader (default): DataLoader workers augment items on the CPU; device: the training set "
                         "lives on the device (GPU) and is augmented there in batches, no per-step host syncs")
@@ -188,8 +188,11 @@ def _cmd_evaluate(a: argparse.Namespace) -> int:
 
     out = a.out or (str(Path(a.model).resolve().parent / f"eval-{a.split}") if a.model else f"eval-{a.split}")
     m = evaluate(a.model, a.data, out, split=a.split, data_format=a.format, device=a.device, batch_size=a.batch_size,
-                 data_options=_data_options(a))
-    print(f"mean Dice {m['mean_dice']:.4f}  mean IoU {m['mean_iou']:.4f}  ({m['n_images']} images) -> {out}")
+                 data_options=_data_options(a), include_training=a.include_training_slices)
+    note = "".join(f"; {m[k]} {what}" for k, what in (("training_slices_left_out", "training slices left out"),
+                                                      ("training_slices_included", "of them training slices"))
+                   if k in m)
+    print(f"mean Dice {m['mean_dice']:.4f}  mean IoU {m['mean_iou']:.4f}  ({m['n_images']} images{note}) -> {out}")
     return 0
 
 
@@ -279,7 +282,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", required=True, help="dataset folder")
     p.add_argument("--model", default=None, help="checkpoint file, e.g. RUN_DIR/best.pt (default: the bundled model)")
     p.add_argument("--split", default="test", choices=["test", "val", "train", "all"],
-                   help="cases to score: a split stored in the checkpoint, or all (default: test)")
+                   help="cases to score: a split stored in the checkpoint, or all: every slice of DATA the "
+                        "checkpoint was not trained or validated on (default: test)")
+    p.add_argument("--include-training-slices", action="store_true",
+                   help="with --split all, score the slices the checkpoint was trained/validated on too (their "
+                        "scores overstate accuracy on new data)")
     p.add_argument("--format", default="auto", help="dataset format (default: the checkpoint's, else auto-detect)")
     _add_data_options(p)
     p.add_argument("--out", default=None, help="output folder (default: beside the checkpoint, eval-SPLIT)")

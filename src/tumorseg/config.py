@@ -1,8 +1,10 @@
-"""Typed run configuration, saved as ``config.json`` in every run and inside every checkpoint."""
+"""Typed run configuration, saved as ``config.json`` in every run and inside every checkpoint; where caches live."""
 
 from __future__ import annotations
 
 import json
+import os
+import warnings
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -77,3 +79,19 @@ class TrainConfig:
     @classmethod
     def load(cls, path: str | Path) -> "TrainConfig":
         return cls.from_dict(json.loads(Path(path).read_text()))
+
+
+def cache_root() -> Path:
+    """The folder of every tumorseg cache (decoded datasets for ``--cache``, ONNX exports under ``onnx/``).
+
+    ``$TUMORSEG_CACHE_DIR``, else ``$XDG_CACHE_HOME/tumorseg``, else ``~/.cache/tumorseg``. The old name
+    ``$TUMORSEG_CACHE`` (once for the dataset cache only) still works, with a warning.
+    """
+    value = os.environ.get("TUMORSEG_CACHE_DIR")
+    if not value and os.environ.get("TUMORSEG_CACHE"):
+        warnings.warn("TUMORSEG_CACHE is deprecated: set TUMORSEG_CACHE_DIR instead (it now names every tumorseg "
+                      "cache).", FutureWarning, stacklevel=2)
+        value = os.environ["TUMORSEG_CACHE"]
+    if value:
+        return Path(value).expanduser()
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "tumorseg"

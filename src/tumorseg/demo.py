@@ -7,6 +7,7 @@ from pathlib import Path
 
 from tumorseg.config import TrainConfig
 from tumorseg.data.synthetic import make_dataset
+from tumorseg.evaluation.per_case import read_per_case
 from tumorseg.inference.files import predict_files
 from tumorseg.training.fit import fit
 
@@ -34,7 +35,6 @@ def run_demo(
         image_size=image_size, seed=seed, device=device,
     )
     run = fit(cfg, progress=progress)
-    test_ids = (run / "test" / "per_case.csv").read_text().splitlines()[1:9]
-    sample = [data / "images" / f"{line.split(',')[0]}.png" for line in test_ids]
+    sample = [data / "images" / f"{r['case_id']}.png" for r in read_per_case(run / "test" / "per_case.csv")[:8]]
     predict_files(sample, run / "best.pt", out / "predictions", with_overlay=True, progress=progress)
     return run

@@ -58,3 +58,22 @@ def test_training_from_cache_equals_in_memory(synthetic_dataset, tmp_path):
     mem, disk = run("mem", None), run("disk", str(tmp_path / "cache"))
     assert [{k: v for k, v in h.items() if k != "seconds"} for h in mem] == \
         [{k: v for k, v in h.items() if k != "seconds"} for h in disk]
+
+
+def test_one_environment_variable_names_every_cache(tmp_path, monkeypatch):
+    import pytest
+
+    from tumorseg.config import cache_root
+    from tumorseg.data.cache import resolve_cache_dir
+    from tumorseg.inference.onnx import cache_dir
+
+    for name in ("TUMORSEG_CACHE_DIR", "TUMORSEG_CACHE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert cache_root() == tmp_path / "xdg" / "tumorseg"
+    monkeypatch.setenv("TUMORSEG_CACHE_DIR", str(tmp_path / "c"))
+    assert resolve_cache_dir("default") == tmp_path / "c" and cache_dir() == tmp_path / "c" / "onnx"
+    monkeypatch.delenv("TUMORSEG_CACHE_DIR")
+    monkeypatch.setenv("TUMORSEG_CACHE", str(tmp_path / "old"))
+    with pytest.warns(FutureWarning, match="TUMORSEG_CACHE_DIR"):
+        assert cache_root() == tmp_path / "old"

@@ -152,3 +152,20 @@ def test_train_one_epoch_on_real_brats_sample(tmp_path):
     assert rc == 0
     _same_geometry(tmp_path / "pred" / "BraTS-GLI-00001-000_mask.nii.gz",
                    shared_data("samples", "brats", "BraTS-GLI-00001-000", "BraTS-GLI-00001-000-t2f.nii.gz"))
+
+
+def test_volume_cache_sees_a_file_rewritten_under_the_same_name(tmp_path):
+    import os
+
+    from tumorseg.data.formats import nifti
+
+    path = tmp_path / "upload.nii"
+    for value in (10, 200):  # a long-running server may write every upload to the same name
+        data = np.zeros(SHAPE, np.int16)
+        data[5:15, 4:12, 3:9] = value
+        data[6, 6, 6] = 2 * value
+        nib.save(nib.Nifti1Image(data, affine()), str(path))
+        os.utime(path, ns=(value * 10**9, value * 10**9))  # rewritten later (not within one clock tick)
+        for cache in (True, False):
+            vol, lo, hi, _, _ = nifti.read_volume(path, cache=cache)
+            assert (lo, hi) == (0.0, 2.0 * value)

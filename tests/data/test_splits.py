@@ -51,6 +51,24 @@ def test_slice_split_warns_without_patients(caplog):
     assert sum(len(v) for v in split.values()) == 30
 
 
+def test_one_grouping_rule_for_every_split():
+    import pytest
+
+    from tumorseg.data.splits import grouped_by, kfold_split
+
+    two = _records(n_patients=2)
+    no_ids = [SliceRecord(case_id=f"s{i}", image=f"s{i}.png") for i in range(6)]
+    assert [grouped_by(r) for r in (_records(n_patients=3), two, no_ids)] == ["patient", "slice", "slice"]
+    partly = _records(n_patients=4) + no_ids[:1]
+    assert grouped_by(partly) == "slice"
+    # K-fold follows the same rule: 2 patients of 3 slices are dealt by slice, so all 3 folds get a test part
+    two = _records(n_patients=2, per=(3,))
+    folds = [kfold_split(two, folds=3, fold=k, seed=0)["test"] for k in range(3)]
+    assert [len(f) for f in folds] == [2, 2, 2] and sorted(sum(folds, [])) == sorted(r.case_id for r in two)
+    with pytest.raises(ValueError):
+        kfold_split(two, folds=3, fold=3)
+
+
 # -- K-fold (cross-validation) ------------------------------------------------------------------------------
 
 

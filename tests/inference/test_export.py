@@ -144,3 +144,28 @@ def test_cli_export_and_predict(exported, tmp_path, capsys):
     assert main(["predict", str(tmp_path / "x.png"), "--model", str(tmp_path / "cli.onnx"), "--out",
                  str(tmp_path / "o2"), "--backend", "torch"]) == 2
     assert "ONNX file" in capsys.readouterr().err
+
+
+def test_a_failed_check_leaves_no_file_behind(exported, tmp_path, monkeypatch):
+    """Regression: export wrote the .onnx, then checked it; a failed check left the unchecked file for find_onnx."""
+    ckpt, good = exported
+    out = tmp_path / "m.onnx"
+    real_run = OnnxModel.run
+    monkeypatch.setattr(OnnxModel, "run", lambda self, x: real_run(self, x) + 0.5)  # a graph that disagrees
+    with pytest.raises(TumorsegError, match="disagrees with PyTorch"):
+        export_onnx(ckpt, out)
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # no .onnx, no .json, no temporary file
+
+    out.write_bytes(good.read_bytes())  # an earlier good export stays as it was
+    with pytest.raises(TumorsegError, match="disagrees with PyTorch"):
+        export_onnx(ckpt, out)
+    assert out.read_bytes() == good.read_bytes() and sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx"]
+
+    monkeypatch.setenv("TUMORSEG_CACHE_DIR", str(tmp_path / "cache"))
+    (ckpt.parent / "m.onnx").rename(ckpt.parent / "kept.onnx")
+    try:
+        with pytest.raises(TumorsegError, match="disagrees with PyTorch"):
+            Predictor.from_checkpoint(ckpt, "cpu", backend="onnx")  # exports into the cache, check fails
+        assert find_onnx(ckpt) is None and not list((tmp_path / "cache" / "onnx").glob("*.onnx"))
+    finally:
+        (ckpt.parent / "kept.onnx").rename(ckpt.parent / "m.onnx")

@@ -60,3 +60,16 @@ def test_augmentation_keeps_masks_binary_and_shapes():
         assert set(b.unique().tolist()) <= {0.0, 1.0}
         assert 0 <= a.min() and a.max() <= 1
     assert build_transform("none") is None
+
+
+def test_calibration_grid_gives_the_masks_apply_gives():
+    from tumorseg.inference.postprocess import apply, variants
+
+    rng = np.random.default_rng(0)
+    probs = rng.random((3, 24, 24)).astype(np.float32) ** 3  # speckle: many small components at every threshold
+    seen = 0
+    for thr, min_px, masks in variants(probs, (0.3, 0.6), (0, 2, 5)):
+        assert np.array_equal(masks, apply(probs, {"threshold": thr, "min_component_px": min_px})), (thr, min_px)
+        seen += 1
+    assert seen == 6
+    assert apply(probs[0], {"threshold": 0.6}).shape == (24, 24)

@@ -19,6 +19,31 @@ def test_bundled_model_is_small_weights_only_and_calibrated():
     assert m.get("test_images", 0) > 0 or m.get("cv_folds", 0) >= 2
 
 
+def test_bundled_model_names_no_path_of_the_training_machine():
+    """Regression: the shipped checkpoint stored config.data = '/root/fs', the training machine's data folder."""
+    from tumorseg.models.checkpoint import MACHINE_PATH_KEYS
+
+    cfg = load_checkpoint(DEFAULT_MODEL)["config"]
+    assert {k: cfg.get(k) for k in MACHINE_PATH_KEYS} == dict.fromkeys(MACHINE_PATH_KEYS)
+    assert not [v for v in cfg.values() if isinstance(v, str) and ("/" in v or "\\" in v)]
+
+
+def test_without_machine_paths_changes_the_config_only():
+    import torch
+
+    from tumorseg.models.checkpoint import without_machine_paths
+
+    weights = {"w": torch.arange(4.0)}
+    ckpt = {"state_dict": weights, "split": {"train": ["1"]}, "metrics": {"val_dice": 0.7},
+            "config": {"data": "/home/me/fs", "out": "runs/x", "split_file": "/tmp/s.json", "init_from": "a.pt",
+                       "cache": "/scratch/c", "epochs": 3, "data_options": {"masks_dir": "/m", "channels": "flair"}}}
+    out = without_machine_paths(ckpt)
+    assert out["config"] == {"data": None, "out": None, "split_file": None, "init_from": None, "cache": None,
+                             "epochs": 3, "data_options": {"masks_dir": None, "channels": "flair"}}
+    assert out["state_dict"] is weights and out["split"] == ckpt["split"] and out["metrics"] == ckpt["metrics"]
+    assert ckpt["config"]["data"] == "/home/me/fs"  # the input is not modified
+
+
 @pytest.mark.parametrize("size", [256, 512])
 def test_bundled_model_predicts_a_synthetic_slice_at_its_size(size):
     image, truth = phantom(np.random.default_rng(3), size=size, n_lesions=1)

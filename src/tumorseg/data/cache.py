@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
+from tumorseg.config import cache_root
 from tumorseg.data.dataset import SliceArrays
 from tumorseg.data.records import SliceRecord
 from tumorseg.errors import TumorsegError
@@ -45,19 +46,11 @@ LAYOUT_VERSION = 1
 CHUNK = 256  # records decoded (and checked) at a time while building
 
 
-def default_cache_dir() -> Path:
-    """``$TUMORSEG_CACHE``, else ``$XDG_CACHE_HOME/tumorseg``, else ``~/.cache/tumorseg``."""
-    if os.environ.get("TUMORSEG_CACHE"):
-        return Path(os.environ["TUMORSEG_CACHE"])
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "tumorseg"
-
-
 def resolve_cache_dir(value: str | None) -> Path | None:
-    """``None`` → no cache; ``"default"`` (``--cache`` without a folder) → :func:`default_cache_dir`."""
+    """``None`` → no cache; ``"default"`` (``--cache`` without a folder) → :func:`tumorseg.config.cache_root`."""
     if value is None:
         return None
-    return default_cache_dir() if value in ("default", "") else Path(value).expanduser()
+    return cache_root() if value in ("default", "") else Path(value).expanduser()
 
 
 def _stat(path: Path | None) -> list[Any]:

@@ -32,9 +32,20 @@ SPLIT_NAMES = ("train", "val", "test")
 MIN_PATIENTS = 3  # fewer patients cannot fill train/val/test: split by slice instead (e.g. one-case samples)
 
 
-def can_group(records: Sequence[SliceRecord]) -> bool:
-    """True when every record has a patient id and there are at least ``MIN_PATIENTS`` patients."""
-    return all(r.patient for r in records) and len({r.patient for r in records}) >= MIN_PATIENTS
+def grouped_by(records: Sequence[SliceRecord]) -> str:
+    """``"patient"`` when every record has a patient id and there are at least ``MIN_PATIENTS`` patients, else
+    ``"slice"``: the one grouping rule of every split here (train/val/test and K-fold) and of ``split.json``."""
+    patients = {r.patient for r in records}
+    return "patient" if all(r.patient for r in records) and len(patients) >= MIN_PATIENTS else "slice"
+
+
+def _groups(records: Sequence[SliceRecord]) -> dict[str, list[str]]:
+    """Case ids by what keeps them together: the patient when :func:`grouped_by` says so, else each slice alone."""
+    by_patient = grouped_by(records) == "patient"
+    groups: dict[str, list[str]] = defaultdict(list)
+    for r in records:
+        groups[r.patient if by_patient else r.case_id].append(r.case_id)
+    return groups
 
 
 def split_records(
@@ -44,24 +55,21 @@ def split_records(
 ) -> dict[str, list[str]]:
     """Split records into ``{"train": [case_id...], "val": [...], "test": [...]}``.
 
-    Grouped by ``record.patient`` when every record has one; otherwise by
+    Grouped by ``record.patient`` when :func:`grouped_by` says so; otherwise by
     slice, with a warning (slices of one patient then leak across splits).
     Deterministic for a given ``seed`` and record set (order-independent).
     """
     if abs(sum(fractions) - 1.0) > 1e-6 or len(fractions) != len(SPLIT_NAMES) or min(fractions) < 0:
         raise ValueError(f"fractions must be three numbers summing to 1, got {tuple(fractions)}")
-    grouped = can_group(records)
-    if not grouped and all(r.patient for r in records):
+    if grouped_by(records) == "slice" and all(r.patient for r in records):
         log.warning("only %d patient(s): splitting by slice, so their slices land in several splits.",
                     len({r.patient for r in records}))
-    elif not grouped:
+    elif grouped_by(records) == "slice":
         log.warning(
             "no patient ids (metadata.csv with a patient column) for this dataset: "
             "splitting by slice, so one patient's slices may land in several splits."
         )
-    groups: dict[str, list[str]] = defaultdict(list)
-    for r in records:
-        groups[r.patient if grouped else r.case_id].append(r.case_id)
+    groups = _groups(records)
     keys = sorted(groups)
     random.Random(seed).shuffle(keys)
 
@@ -95,8 +103,8 @@ def load_split(path: str | Path) -> dict[str, list[str]]:
 
 
 def _fold_members(records: Sequence[SliceRecord], n_splits: int, seed: int) -> list[list[int]]:
-    """Record indices of each of ``n_splits`` folds: patient-grouped (each record its own group without patient
-    ids), class-stratified when every record has a label.
+    """Record indices of each of ``n_splits`` folds: patient-grouped (each slice its own group when
+    :func:`grouped_by` says ``"slice"``), class-stratified when every record has a label.
 
     scikit-learn's ``StratifiedGroupKFold`` (shuffled with ``seed``) keeps each fold's class mix close to the
     whole set's; without labels, ``GroupKFold`` deals patients largest-first into the fold with the fewest
@@ -107,7 +115,7 @@ def _fold_members(records: Sequence[SliceRecord], n_splits: int, seed: int) -> l
     """
     from sklearn.model_selection import GroupKFold, StratifiedGroupKFold
 
-    grouped = all(r.patient for r in records)
+    grouped = grouped_by(records) == "patient"
     groups = [r.patient if grouped else r.case_id for r in records]
     if len(set(groups)) < n_splits:
         raise DataError(f"only {len(set(groups))} {'patients' if grouped else 'slices'} for {n_splits} folds; "

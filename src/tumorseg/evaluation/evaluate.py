@@ -9,7 +9,6 @@ Layout written to ``out``::
 
 from __future__ import annotations
 
-import csv
 import json
 import logging
 from pathlib import Path
@@ -23,8 +22,9 @@ from tumorseg.data import SliceArrays, load_slices, read_dataset
 from tumorseg.device import resolve_device
 from tumorseg.errors import DataError
 from tumorseg.evaluation.metrics import dice_iou, hd95, sensitivity_precision
+from tumorseg.evaluation.per_case import write_per_case
 from tumorseg.evaluation.plots import prediction_grid
-from tumorseg.inference.postprocess import binarize, settings
+from tumorseg.inference import postprocess
 from tumorseg.inference.predictor import predict_probabilities
 from tumorseg.models.checkpoint import load_checkpoint, model_from_checkpoint, resolve_checkpoint
 
@@ -72,7 +72,7 @@ def score_arrays(
     """
     post = post or {"threshold": threshold}
     probs = predict_probabilities(model, arrays.images, device, batch_size, tta=bool(post.get("tta", False)))
-    preds = np.stack([binarize(p, float(post["threshold"]), int(post.get("min_component_px", 0))) for p in probs])
+    preds = postprocess.apply(probs, post)
     return score_masks(preds, arrays, distances), preds
 
 
@@ -123,10 +123,7 @@ def write_results(rows: list[dict[str, Any]], arrays: SliceArrays, preds: np.nda
     out.mkdir(parents=True, exist_ok=True)
     summary = {**summarise(rows), **(extra or {})}
     (out / "metrics.json").write_text(json.dumps(summary, indent=2))
-    with open(out / "per_case.csv", "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
+    write_per_case(rows, out / "per_case.csv")
     order = np.argsort([r["dice"] for r in rows])
     picks = list(dict.fromkeys([order[-1], order[-2] if len(order) > 1 else order[-1], order[len(order) // 2], order[1] if len(order) > 1 else order[0], order[0]]))
     prediction_grid(
@@ -134,6 +131,71 @@ def write_results(rows: list[dict[str, Any]], arrays: SliceArrays, preds: np.nda
         titles=[f"{rows[i]['case_id']}  Dice {rows[i]['dice']:.2f}" for i in picks],
     )
     return summary
+
+
+def cases_to_score(records: list, ckpt: dict[str, Any], split: str, checkpoint: str | Path, data: str | Path,
+                   include_training: bool = False) -> tuple[list, dict[str, int]]:
+    """The records of ``data`` that ``evaluate`` scores for ``split``, and counts to store with the metrics.
+
+    ``"test"``/``"val"``/``"train"``: the checkpoint's stored case ids of that
+    part. ``"all"``: every record except those the checkpoint was trained or
+    validated on (its stored ``train``/``val`` case ids; when the checkpoint
+    also stores ``split_patients``, a record counts only if its patient is the
+    same too, so another dataset that reuses slice names is not mistaken for
+    the training set), unless ``include_training``: scoring a model on its own
+    training slices overstates its accuracy, so it never happens silently.
+
+    Returns:
+        (records, extra): ``extra`` is ``{"training_slices_left_out": n}`` or
+        ``{"training_slices_included": n}`` for ``"all"``, else ``{}``.
+
+    Raises:
+        DataError: the split is not stored, is empty (e.g. the bundled model
+            has no test part), none of its cases are in ``data``, or every
+            slice of ``data`` is a training slice (one line each, naming the fix).
+    """
+    name = Path(str(checkpoint)).name
+    stored = ckpt.get("split") or {}
+    counts = ", ".join(f"{len(stored.get(k) or [])} {k}" for k in ("train", "val", "test"))
+    if split != "all":
+        if split not in stored:
+            raise DataError(f"{checkpoint}: stores no split, so it has no '{split}' part. Use --split all to score "
+                            f"the slices of {data}.")
+        wanted = set(stored[split])
+        if not wanted:
+            raise DataError(f"{name} has no '{split}' part (its stored split: {counts} case ids), so there is no "
+                            f"'{split}' slice to score. Use --split all to score the slices of {data} it was not "
+                            "trained on.")
+        chosen = [r for r in records if r.case_id in wanted]
+        if not chosen:
+            raise DataError(f"{data}: none of the {len(wanted)} '{split}' cases of {name} are here (another "
+                            "dataset?). Use --split all to score the slices it was not trained on.")
+        return chosen, {}
+    seen = set(stored.get("train") or []) | set(stored.get("val") or [])
+    patients = ckpt.get("split_patients") or {}
+
+    def trained_on(r) -> bool:
+        if r.case_id not in seen:
+            return False
+        known = patients.get(r.case_id)
+        return known is None or r.patient is None or known == r.patient
+
+    training = [r for r in records if trained_on(r)]
+    if not training:
+        return records, {}
+    if include_training:
+        log.warning("%s: scoring %d slices that %s was trained or validated on; these scores overstate its "
+                    "accuracy on new data.", data, len(training), name)
+        return records, {"training_slices_included": len(training)}
+    unseen = [r for r in records if not trained_on(r)]
+    if not unseen:
+        raise DataError(f"{data}: all {len(records)} slices are ones {name} was trained or validated on (case ids "
+                        f"of its stored split: {counts}); nothing unseen is left to score. Evaluate on data it has "
+                        "not seen, or add --include-training-slices to measure its fit to its training data.")
+    log.warning("%s: left out %d of %d slices that %s was trained or validated on (case ids of its stored split); "
+                "scoring the other %d. --include-training-slices scores them too.",
+                data, len(training), len(records), name, len(unseen))
+    return unseen, {"training_slices_left_out": len(training)}
 
 
 def evaluate(
@@ -145,6 +207,7 @@ def evaluate(
     device: str = "auto",
     batch_size: int = 16,
     data_options: dict[str, Any] | None = None,
+    include_training: bool = False,
 ) -> dict[str, Any]:
     """Evaluate a checkpoint on a dataset.
 
@@ -154,38 +217,32 @@ def evaluate(
     Args:
         checkpoint: a checkpoint file, or ``None``/``"default"`` for the bundled model.
         split: ``"test"`` (or ``"val"``/``"train"``) uses the split stored in
-            the checkpoint; ``"all"`` scores every labelled slice in ``data``.
+            the checkpoint; ``"all"`` scores every labelled slice in ``data``
+            that the checkpoint was not trained or validated on (see
+            :func:`cases_to_score`).
+        include_training: with ``"all"``, score the training/validation slices too
+            (``metrics.json`` then says how many: ``training_slices_included``).
 
     Raises:
-        DataError: the split's cases are not in ``data`` (another dataset: use
-            ``--split all``).
+        DataError: nothing of the asked split is in ``data`` (see :func:`cases_to_score`).
     """
     checkpoint = resolve_checkpoint(checkpoint)
     ckpt = load_checkpoint(checkpoint)
-    model = model_from_checkpoint(ckpt, checkpoint)
-    dev = resolve_device(device)
-    model.to(dev)
     from tumorseg.data.formats import merge_options
 
     fmt, options = merge_options(data, data_format, (ckpt.get("config") or {}).get("data_options", {}), data_options or {})
-    records = read_dataset(data, fmt, **options)
-    if split != "all":
-        stored = ckpt.get("split") or {}
-        if split not in stored:
-            raise DataError(f"{checkpoint}: holds no '{split}' split. Use --split all to score every slice in {data}.")
-        wanted = set(stored[split])
-        records = [r for r in records if r.case_id in wanted]
-        if not records:
-            raise DataError(
-                f"{data}: none of the {len(wanted)} '{split}' cases of {checkpoint} are here "
-                "(another dataset?). Use --split all to score every slice."
-            )
+    records, extra = cases_to_score(read_dataset(data, fmt, **options), ckpt, split, checkpoint, data,
+                                    include_training)
+    model = model_from_checkpoint(ckpt, checkpoint)
+    dev = resolve_device(device)
+    model.to(dev)
     pre = ckpt["preprocessing"]
     arrays = load_slices(records, int(pre["image_size"]))
-    rows, preds = score_arrays(model, arrays, dev, batch_size=batch_size, post=settings(ckpt))
+    rows, preds = score_arrays(model, arrays, dev, batch_size=batch_size, post=postprocess.settings(ckpt))
     summary = write_results(
         rows, arrays, preds, Path(out),
-        extra={"checkpoint": str(checkpoint), "model": ckpt["model"]["name"], "data": str(data), "split": split},
+        extra={"checkpoint": str(checkpoint), "model": ckpt["model"]["name"], "data": str(data), "split": split,
+               **extra},
     )
     log.info("mean Dice %.4f, mean IoU %.4f on %d images", summary["mean_dice"], summary["mean_iou"], summary["n_images"])
     return summary

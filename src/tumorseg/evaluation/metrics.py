@@ -11,6 +11,8 @@ Means are over images (each slice weighs the same), never pooled over pixels.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import torch
 
@@ -75,5 +77,9 @@ def hd95(pred: np.ndarray, target: np.ndarray, spacing: tuple[float, float] | No
         return float(np.hypot(h * sy, w * sx))
     tp = torch.from_numpy(np.stack([~pred, pred])[None].astype(np.float32))
     tt = torch.from_numpy(np.stack([~target, target])[None].astype(np.float32))
-    d = compute_hausdorff_distance(tp, tt, include_background=False, percentile=95, spacing=[sy, sx])
+    with warnings.catch_warnings():
+        # MONAI >= 1.5 passes its own deprecated get_mask_edges(always_return_as_numpy=...) argument inside
+        # compute_hausdorff_distance; the FutureWarning is about MONAI's internals, not our call, so keep it from users
+        warnings.filterwarnings("ignore", message=".*always_return_as_numpy.*", category=FutureWarning)
+        d = compute_hausdorff_distance(tp, tt, include_background=False, percentile=95, spacing=[sy, sx])
     return float(d.item())

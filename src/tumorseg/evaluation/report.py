@@ -25,6 +25,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from tumorseg.errors import TumorsegError  # noqa: E402
+from tumorseg.evaluation.per_case import read_per_case  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -36,15 +37,10 @@ def _png(fig) -> str:
     return f'<img src="data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()}">'
 
 
-def _read_csv(path: Path) -> list[dict[str, Any]]:
-    rows = list(csv.DictReader(open(path)))
-    for r in rows:
-        for k, v in r.items():
-            try:
-                r[k] = float(v)
-            except (TypeError, ValueError):
-                pass
-    return rows
+def _read_history(path: Path) -> list[dict[str, float]]:
+    """``history.csv``: every column is a number."""
+    with open(path, newline="") as f:
+        return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f)]
 
 
 def _curves(history: list[dict]) -> str:
@@ -119,7 +115,7 @@ def _gallery(run: Path, cfg: dict, rows: list[dict], n: int = 4) -> str:
     model = model_from_checkpoint(ckpt)
     out = ""
     for name, chosen in picks.items():
-        recs = [records[str(r["case_id"]).removesuffix(".0")] for r in chosen if str(r["case_id"]).removesuffix(".0") in records]
+        recs = [records[r["case_id"]] for r in chosen if r["case_id"] in records]
         if not recs:
             continue
         arrays = load_slices(recs, int(ckpt["preprocessing"]["image_size"]), progress=False)
@@ -178,14 +174,14 @@ def build_report(run_dir: str | Path, out: str | Path | None = None, gallery: bo
     cv = (run / "cv_summary.json").exists()
     if cv:
         summary = json.loads((run / "cv_summary.json").read_text())
-        rows = _read_csv(run / "cv_per_case.csv")
+        rows = read_per_case(run / "cv_per_case.csv")
         metrics = summary["pooled"]
         fold0 = sorted(run.glob("fold_*"))[0]
         cfg = json.loads((fold0 / "config.json").read_text())
         history_path, model_run = fold0 / "history.csv", fold0
     elif (run / "test" / "metrics.json").exists():
         metrics = json.loads((run / "test" / "metrics.json").read_text())
-        rows = _read_csv(run / "test" / "per_case.csv")
+        rows = read_per_case(run / "test" / "per_case.csv")
         cfg = json.loads((run / "config.json").read_text())
         history_path, model_run = run / "history.csv", run
     else:
@@ -211,7 +207,7 @@ def build_report(run_dir: str | Path, out: str | Path | None = None, gallery: bo
     if "by_size" in metrics:
         parts.append(_table("Per tumour-size tercile", metrics["by_size"]))
     if history_path.exists():
-        parts.append(f"<h2>Training curves{' (fold 0)' if cv else ''}</h2>" + _curves(_read_csv(history_path)))
+        parts.append(f"<h2>Training curves{' (fold 0)' if cv else ''}</h2>" + _curves(_read_history(history_path)))
     parts.append("<h2>Distribution</h2><p>Per-image Dice histogram; Dice vs tumour size (log scale), "
                  "coloured by tumour class.</p>" + _dice_plots(rows))
     if gallery and (model_run / "best.pt").exists():

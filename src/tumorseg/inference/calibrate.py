@@ -11,13 +11,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
 from tumorseg.data import SliceArrays
 from tumorseg.evaluation.metrics import dice_iou
-from tumorseg.inference.postprocess import component_labels, keep_components
+from tumorseg.inference.postprocess import variants
 from tumorseg.inference.predictor import predict_probabilities
 
 log = logging.getLogger(__name__)
@@ -38,29 +37,12 @@ def calibrate(model: nn.Module, val: SliceArrays, device: torch.device | str = "
     default = None
     for tta in ((False, True) if try_tta else (False,)):
         probs = predict_probabilities(model, val.images, device, batch_size, tta=tta)
-        for thr in THRESHOLDS:
-            raw = probs > thr
-            cleaned = _cleaned_variants(raw, MIN_COMPONENT_PX)
-            for min_px in MIN_COMPONENT_PX:
-                preds = cleaned[min_px]
-                dice = float(dice_iou(torch.from_numpy(preds), truth)[0].mean())
-                if not tta and thr == 0.5 and min_px == 0:
-                    default = dice
-                if not best or dice > best["val_dice"] + 1e-9:
-                    best = {"threshold": thr, "tta": tta, "min_component_px": min_px, "val_dice": dice}
+        for thr, min_px, preds in variants(probs, THRESHOLDS, MIN_COMPONENT_PX):
+            dice = float(dice_iou(torch.from_numpy(preds), truth)[0].mean())
+            if not tta and thr == 0.5 and min_px == 0:
+                default = dice
+            if not best or dice > best["val_dice"] + 1e-9:
+                best = {"threshold": thr, "tta": tta, "min_component_px": min_px, "val_dice": dice}
     best["val_dice_default"] = default
     log.info("calibration on %d val slices: %s", len(val), best)
     return best
-
-
-def _cleaned_variants(raw: np.ndarray, min_pxs: tuple[int, ...]) -> dict[int, np.ndarray]:
-    """``remove_small_components`` of every ``(N, H, W)`` mask for each ``min_px``, labelling each mask once."""
-    out = {m: raw.copy() if m > 0 else raw for m in min_pxs}
-    for i, mask in enumerate(raw):
-        labels, sizes = component_labels(mask)
-        if len(sizes) <= 1:
-            continue
-        for m in min_pxs:
-            if m > 0:
-                out[m][i] = keep_components(labels, sizes, m)
-    return out

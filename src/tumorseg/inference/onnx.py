@@ -24,7 +24,6 @@ import contextlib
 import hashlib
 import json
 import logging
-import os
 import warnings
 from pathlib import Path
 from typing import Any
@@ -34,6 +33,7 @@ import torch
 from torch import nn
 
 from tumorseg import __version__
+from tumorseg.config import cache_root
 from tumorseg.errors import CheckpointError, TumorsegError
 from tumorseg.inference.postprocess import settings
 from tumorseg.models import returns_logits
@@ -107,8 +107,11 @@ def export_onnx(checkpoint: str | Path | None, out: str | Path, opset: int = DEF
     """Export ``checkpoint`` (a file, or ``None``/``"default"``) to a single-file ``out`` ONNX model.
 
     Writes ``out`` (weights inside, batch size dynamic) and ``out`` with suffix
-    ``.json`` (the same metadata as ``metadata_props``). With ``check``, runs
-    the file once with ONNX Runtime and compares with PyTorch on a random batch.
+    ``.json`` (the same metadata as ``metadata_props``). With ``check``, the
+    file is first written under a temporary name beside ``out``, run once with
+    ONNX Runtime and compared with PyTorch on a random batch, and only renamed
+    to ``out`` when they agree: a failed check leaves ``out`` as it was (or
+    absent), so :func:`find_onnx` never picks up an unchecked export.
 
     Raises:
         CheckpointError: the checkpoint cannot be read.
@@ -139,18 +142,34 @@ def export_onnx(checkpoint: str | Path | None, out: str | Path, opset: int = DEF
         entry.key, entry.value = f"tumorseg.{key}", json.dumps(value) if not isinstance(value, str) else value
     proto.doc_string = f"tumorseg {meta['model']['name']}: input {INPUT_DOC}; output {OUTPUT_DOC}."
     out = Path(out)
-    atomic_write(out, lambda tmp: onnx.save_model(proto, tmp, save_as_external_data=False))
+
+    def save_and_check(tmp: str) -> None:
+        onnx.save_model(proto, tmp, save_as_external_data=False)
+        if check:
+            _check_against_torch(tmp, wrapped, c, s, out)
+
+    # written under a temporary name and checked there: only a file that passed the check ever gets the name
+    # find_onnx / cached_onnx look for (a failed check leaves the old file, or none, and raises)
+    atomic_write(out, save_and_check)
     atomic_write(out.with_suffix(".json"), lambda tmp: Path(tmp).write_text(json.dumps(meta, indent=2) + "\n"))
-    if check:
-        x = (torch.rand(3, c, s, s) * 255).round()
-        with torch.no_grad():
-            ref = wrapped(x)[:, 0].numpy()  # (B, S, S)
-        got = OnnxModel(out).run(x.numpy())
-        diff = float(np.abs(got - ref).max())
-        if diff > 1e-4:
-            raise TumorsegError(f"{out}: exported graph disagrees with PyTorch (max abs difference {diff:.2e}).")
-        log.info("exported %s (max |onnx - torch| = %.1e on a random batch)", out, diff)
     return out
+
+
+def _check_against_torch(path: str | Path, wrapped: nn.Module, c: int, s: int, out: Path) -> None:
+    """Run the ONNX file at ``path`` on a random batch and compare with ``wrapped`` in PyTorch (max abs diff 1e-4).
+
+    Raises:
+        TumorsegError: the graph disagrees (``out`` names the file the user asked for; nothing is written there).
+    """
+    x = (torch.rand(3, c, s, s) * 255).round()
+    with torch.no_grad():
+        ref = wrapped(x)[:, 0].numpy()  # (B, S, S)
+    got = OnnxModel(path).run(x.numpy())
+    diff = float(np.abs(got - ref).max())
+    if diff > 1e-4:
+        raise TumorsegError(f"{out}: exported graph disagrees with PyTorch (max abs difference {diff:.2e}); "
+                            "nothing was written. Report this with the checkpoint's model name and kwargs.")
+    log.info("exported %s (max |onnx - torch| = %.1e on a random batch)", out, diff)
 
 
 class OnnxModel:
@@ -201,9 +220,8 @@ def _maybe_json(value: str) -> Any:
 
 
 def cache_dir() -> Path:
-    """Where automatic exports are kept: ``$TUMORSEG_CACHE_DIR`` or ``~/.cache/tumorseg/onnx``."""
-    root = os.environ.get("TUMORSEG_CACHE_DIR") or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "tumorseg"
-    return Path(root) / "onnx"
+    """Where automatic exports are kept: ``onnx/`` in :func:`tumorseg.config.cache_root`."""
+    return cache_root() / "onnx"
 
 
 def find_onnx(checkpoint: str | Path) -> Path | None:

@@ -1,4 +1,6 @@
-"""Post-processing of probability maps: threshold, then drop tiny connected components.
+"""Post-processing of probability maps: threshold, then drop tiny connected components. The only place it is
+implemented: :class:`~tumorseg.inference.predictor.Predictor`, ``evaluate`` and calibration all call :func:`apply`
+(calibration through :func:`variants`, which gives the same masks for a grid of settings).
 
 The settings live in a checkpoint under ``"postprocess"`` (chosen on
 validation data only, never on test data)::
@@ -11,6 +13,7 @@ area for other output sizes.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -63,3 +66,34 @@ def binarize(prob: np.ndarray, threshold: float, min_component_px: int = 0, mode
     if min_component_px and model_size:
         min_component_px = int(round(min_component_px * prob.size / (model_size * model_size)))
     return remove_small_components(mask, min_component_px)
+
+
+def apply(probs: np.ndarray, post: dict[str, Any], model_size: int | None = None) -> np.ndarray:
+    """Binary masks for one ``(H, W)`` or a stack ``(N, H, W)`` of probability maps with a checkpoint's
+    post-processing ``post`` (see :func:`settings`; ``tta`` is the caller's, it changes the probabilities).
+
+    ``model_size``: the model's input side, when the maps were resized to the inputs' own size.
+    Returns ``bool`` masks of ``probs``' shape.
+    """
+    threshold, min_px = float(post["threshold"]), int(post.get("min_component_px", 0))
+    if probs.ndim == 2:
+        return binarize(probs, threshold, min_px, model_size)
+    return np.stack([binarize(p, threshold, min_px, model_size) for p in probs]) if len(probs) else probs > threshold
+
+
+def variants(probs: np.ndarray, thresholds: Sequence[float], min_pxs: Sequence[int]
+             ) -> Iterator[tuple[float, int, np.ndarray]]:
+    """``(threshold, min_component_px, masks)`` for every pair of settings on model-size maps ``(N, S, S)``:
+    the masks :func:`apply` gives, with each thresholded mask labelled once for all ``min_pxs`` (calibration)."""
+    for threshold in thresholds:
+        raw = probs > threshold
+        cleaned = {m: raw.copy() if m > 0 else raw for m in min_pxs}
+        for i, mask in enumerate(raw):
+            labels, sizes = component_labels(mask)
+            if len(sizes) <= 1:
+                continue
+            for m in min_pxs:
+                if m > 0:
+                    cleaned[m][i] = keep_components(labels, sizes, m)
+        for m in min_pxs:
+            yield threshold, m, cleaned[m]

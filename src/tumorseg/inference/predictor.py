@@ -20,7 +20,7 @@ from torch import nn
 from tumorseg.data.dataset import resize_channels
 from tumorseg.device import resolve_device
 from tumorseg.errors import TumorsegError
-from tumorseg.inference.postprocess import binarize, settings
+from tumorseg.inference import postprocess
 from tumorseg.models import to_probabilities
 from tumorseg.models.checkpoint import load_checkpoint, model_from_checkpoint, resolve_checkpoint
 
@@ -131,7 +131,7 @@ class Predictor:
         self.source = source
         pre = checkpoint["preprocessing"]
         self.image_size: int = int(pre["image_size"])
-        self.post = settings(checkpoint)
+        self.post = postprocess.settings(checkpoint)
         self.threshold: float = float(self.post["threshold"])
         self.name: str = checkpoint["model"]["name"]
         self.in_channels: int = int(pre.get("in_channels", 1))
@@ -220,4 +220,4 @@ class Predictor:
 
     def binarize(self, prob: np.ndarray) -> np.ndarray:
         """Apply the checkpoint's threshold and small-component removal to one ``(H, W)`` map."""
-        return binarize(prob, self.threshold, int(self.post["min_component_px"]), self.image_size)
+        return postprocess.apply(prob, self.post, self.image_size)

@@ -11,6 +11,7 @@ refuses any pickled object that would run code::
       "preprocessing": {"image_size": 256, "in_channels": 1, "scale": "x/255", "threshold": 0.5},
       "state_dict": {...},
       "metrics": {...}, "config": {...}, "split": {"train": [...], ...},
+      "split_patients": {case_id: patient, ...},   # when the data names patients
       "train_state": {...}   # only in last.pt: optimizer, scheduler, scaler, epoch/step, RNG states, history (see tumorseg.training.trainer)
     }
 """
@@ -85,6 +86,30 @@ def make_checkpoint(
 
 def save_checkpoint(ckpt: dict[str, Any], path: str | Path) -> None:
     atomic_write(path, lambda tmp: torch.save(ckpt, tmp))
+
+
+# config fields that name files or folders on the machine that trained (data_options' masks_dir too)
+MACHINE_PATH_KEYS = ("data", "out", "split_file", "init_from", "cache")
+
+
+def without_machine_paths(ckpt: dict[str, Any]) -> dict[str, Any]:
+    """A copy of ``ckpt`` whose ``config`` names no file or folder of the training machine, for shipping.
+
+    :data:`MACHINE_PATH_KEYS` (and ``data_options["masks_dir"]``) are set to
+    ``None``; nothing else changes: the weights are the same tensor objects,
+    and the split's case ids stay (they name slices of the dataset, not
+    places on a disk).
+    """
+    out = dict(ckpt)
+    cfg = dict(ckpt.get("config") or {})
+    for key in MACHINE_PATH_KEYS:
+        if key in cfg:
+            cfg[key] = None
+    if (cfg.get("data_options") or {}).get("masks_dir") is not None:
+        cfg["data_options"] = {**cfg["data_options"], "masks_dir": None}
+    if "config" in ckpt:
+        out["config"] = cfg
+    return out
 
 
 BUNDLED_DIR = Path(__file__).parents[1] / "weights"  # src/tumorseg/weights/

@@ -12,7 +12,6 @@ post-processing); the test part is only ever scored. Layout::
 
 from __future__ import annotations
 
-import csv
 import json
 import logging
 from dataclasses import replace
@@ -23,8 +22,9 @@ import numpy as np
 
 from tumorseg.config import TrainConfig
 from tumorseg.data import read_dataset
-from tumorseg.data.splits import kfold_split, save_split
+from tumorseg.data.splits import grouped_by, kfold_split, save_split
 from tumorseg.evaluation.evaluate import SCORES, summarise
+from tumorseg.evaluation.per_case import read_per_case, write_per_case
 from tumorseg.training.fit import fit
 
 log = logging.getLogger(__name__)
@@ -39,7 +39,7 @@ def fold_splits(cfg: TrainConfig, folds: int, out: Path) -> list[Path]:
     (out / "splits").mkdir(parents=True, exist_ok=True)
     for k in range(folds):
         path = out / "splits" / f"fold_{k}.json"
-        save_split(kfold_split(records, folds, k, cfg.seed), path, "patient" if all(r.patient for r in records) else "slice")
+        save_split(kfold_split(records, folds, k, cfg.seed), path, grouped_by(records))
         paths.append(path)
     return paths
 
@@ -66,11 +66,8 @@ def aggregate(out: str | Path) -> dict[str, Any]:
         f = fold_dir / "test" / "per_case.csv"
         if not f.exists():
             continue
-        fold_rows = list(csv.DictReader(open(f)))
+        fold_rows = read_per_case(f)
         for r in fold_rows:
-            for key in list(r):
-                if key not in ("case_id", "patient", "label"):
-                    r[key] = float(r[key])
             r["fold"] = fold_dir.name
         rows += fold_rows
         per_fold.append({"fold": fold_dir.name, **summarise(fold_rows)})
@@ -86,8 +83,5 @@ def aggregate(out: str | Path) -> dict[str, Any]:
     summary["pooled"] = summarise(rows)
     summary["per_fold"] = per_fold
     (out / "cv_summary.json").write_text(json.dumps(summary, indent=2))
-    with open(out / "cv_per_case.csv", "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
+    write_per_case(rows, out / "cv_per_case.csv")
     return summary

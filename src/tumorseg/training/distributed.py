@@ -113,3 +113,18 @@ def barrier(env: DistEnv) -> None:
     if env.distributed:
         dist.barrier()
 
+
+def on_main(env: DistEnv, fn, per_node: bool = False) -> None:
+    """Run ``fn`` on rank 0 (``per_node``: on local rank 0 of every node) only; a TumorsegError it raises
+    is raised on every rank, so no rank waits forever for one that failed."""
+    message = None
+    if (env.local_rank if per_node else env.rank) == 0:
+        try:
+            fn()
+        except TumorsegError as exc:
+            if not env.distributed:
+                raise
+            message = str(exc)
+    failed = [m for m in gather_objects(env, message) if m]
+    if failed:
+        raise TumorsegError(failed[0])

@@ -28,14 +28,14 @@ from tumorseg.config import TrainConfig
 from tumorseg.data import read_dataset, split_records
 from tumorseg.data.checks import load_checked
 from tumorseg.data.dataset import SliceArrays
-from tumorseg.data.splits import load_split, save_split
+from tumorseg.data.splits import grouped_by, load_split, save_split
 from tumorseg.errors import DataError, TumorsegError
 from tumorseg.evaluation.evaluate import score_arrays, write_results
 from tumorseg.inference.calibrate import calibrate
 from tumorseg.inference.postprocess import settings
 from tumorseg.models.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
 from tumorseg.training import distributed as D
-from tumorseg.training.trainer import Trainer, TrainResult, on_main
+from tumorseg.training.trainer import Trainer, TrainResult
 
 log = logging.getLogger(__name__)
 
@@ -60,15 +60,15 @@ def prepare_data(cfg: TrainConfig, out: Path, env: D.DistEnv | None = None, spli
             raise DataError(f"{split_path}: case '{unknown[0]}' (and {len(unknown) - 1} more) not in {cfg.data}.")
     else:
         split = split_records(records, cfg.split_fractions, cfg.seed)
-    grouped_by = "patient" if all(r.patient for r in records) else "slice"
+    grouping = grouped_by(records)
     if env.is_main:
-        save_split(split, out / "split.json", grouped_by)
+        save_split(split, out / "split.json", grouping)
     for name in ("train", "val"):
         if not split[name]:
             raise DataError(f"{cfg.data}: too few slices/patients ({len(records)}) to make a '{name}' split.")
     index = {r.case_id: i for i, r in enumerate(records)}
     log.info("data: %d slices (%s-grouped split) → train %d, val %d, test %d",
-             len(records), grouped_by, *(len(split[k]) for k in ("train", "val", "test")))
+             len(records), grouping, *(len(split[k]) for k in ("train", "val", "test")))
     if cfg.cache is None:
         arrays = load_checked(records, cfg.image_size, str(cfg.data), progress=progress)  # stops with check-data's report
         return {k: arrays.subset([index[c] for c in ids]) for k, ids in split.items()}
@@ -77,7 +77,7 @@ def prepare_data(cfg: TrainConfig, out: Path, env: D.DistEnv | None = None, spli
     cache_dir, key = resolve_cache_dir(cfg.cache), {"format": cfg.data_format, "options": cfg.data_options}
     # every node builds its own entry (a cache folder on node-local disk); a shared folder is built once: the
     # builds race harmlessly to one atomic rename
-    on_main(env, lambda: cached_slices(records, cfg.image_size, cache_dir, key, str(cfg.data), progress), per_node=True)
+    D.on_main(env, lambda: cached_slices(records, cfg.image_size, cache_dir, key, str(cfg.data), progress), per_node=True)
     arrays = cached_slices(records, cfg.image_size, cache_dir, key, str(cfg.data), build=False)
     return {k: split_views(arrays, [index[c] for c in ids], in_memory=k != "train") for k, ids in split.items()}
 

@@ -80,22 +80,6 @@ def space_needed(model: torch.nn.Module) -> int:
     return 8 * weights + 64 * 2**20
 
 
-def on_main(env: D.DistEnv, fn, per_node: bool = False) -> None:
-    """Run ``fn`` on rank 0 (``per_node``: on local rank 0 of every node) only; a TumorsegError it raises
-    is raised on every rank, so no rank waits forever for one that failed."""
-    message = None
-    if (env.local_rank if per_node else env.rank) == 0:
-        try:
-            fn()
-        except TumorsegError as exc:
-            if not env.distributed:
-                raise
-            message = str(exc)
-    failed = [m for m in D.gather_objects(env, message) if m]
-    if failed:
-        raise TumorsegError(failed[0])
-
-
 def _preprocessing(cfg: TrainConfig) -> dict[str, Any]:
     return {"image_size": cfg.image_size, "in_channels": int(cfg.model_kwargs.get("in_channels", 1)), "scale": "x/255",
             "threshold": cfg.threshold, **cfg.input_spec}
@@ -192,7 +176,7 @@ class Trainer:
         from tumorseg.data.transforms import build_transform
 
         self.transform = build_transform(cfg.augment, cfg.image_size)  # validates the name; None for "none"
-        on_main(env, lambda: check_run_dir(self.out, space_needed(self.model)))
+        D.on_main(env, lambda: check_run_dir(self.out, space_needed(self.model)))
         self.per_rank = cfg.batch_size // env.world_size
         self.workers = 0 if self.on_device else resolve_workers(cfg.num_workers, self.device, env.local_world_size)
         # progress, set by setup/restore and the loop
@@ -228,6 +212,8 @@ class Trainer:
         if env.is_main:
             cfg.save(self.out / "config.json")
         self.split_ids = {k: [r.case_id for r in v.records] for k, v in data.items()}
+        # who each case id belongs to, so evaluate can tell this dataset's slices from another's with the same names
+        self.split_patients = {r.case_id: r.patient for v in data.values() for r in v.records if r.patient}
         if self.last is not None and self.last["train_state"].get("finished"):
             self.model.load_state_dict(self.last["state_dict"])
             self.history = list(self.last["train_state"]["history"])
@@ -412,7 +398,8 @@ class Trainer:
     def _write_checkpoint(self, path: Path, metrics: dict[str, Any], **extra: Any) -> None:
         cfg = self.cfg
         save_checkpoint(make_checkpoint(cfg.model, cfg.model_kwargs, self.model, _preprocessing(cfg), metrics=metrics,
-                                        config=cfg.to_dict(), split=self.split_ids, **extra), path)
+                                        config=cfg.to_dict(), split=self.split_ids,
+                                        split_patients=self.split_patients, **extra), path)
 
     def restore(self, ckpt: dict[str, Any]) -> None:
         """Continue from a ``last.pt``: weights, optimizer/scheduler/scaler, selector, history, step counters,

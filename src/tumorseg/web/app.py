@@ -128,7 +128,8 @@ def model_info(predictor) -> dict[str, Any]:
         "image_size": predictor.image_size,
         "in_channels": predictor.in_channels,
         "postprocess": predictor.post,
-        "training_data": {k: cfg[k] for k in ("data", "data_format", "epochs", "image_size", "preset") if k in cfg},
+        "training_data": {k: cfg[k] for k in ("data", "data_format", "epochs", "image_size", "preset")
+                          if cfg.get(k) is not None},
         "metrics": {k: v for k, v in (ck.get("metrics") or {}).items() if isinstance(v, (int, float, str))},
         "tumorseg_version": ck.get("tumorseg_version", __version__),
     }

@@ -148,8 +148,7 @@ def _decode_nifti(data: bytes, predictor, workdir: Path) -> Decoded:
     if predictor.in_channels != 1:
         raise DataError(f"the model needs {predictor.in_channels} modalities; upload one-channel models' volumes "
                         "only (multi-modality cases: use 'tumorseg predict CASE_FOLDER').")
-    # read_volume caches by path; the uncached function avoids ever serving one upload's data for another's
-    vol = nifti.read_volume.__wrapped__(path)[0]  # (X, Y, Z) uint8
+    vol = nifti.read_volume(path, cache=False)[0]  # (X, Y, Z) uint8; read once, so not kept in the cache
     try:
         import nibabel
 

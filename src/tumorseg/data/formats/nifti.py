@@ -126,9 +126,31 @@ def find_case_files(
     return images, label, naming
 
 
+def _file_key(path: Path) -> tuple[Path, int, int]:
+    """What the volume caches are keyed on: the path, its size and modification time, so a file rewritten under
+    the same name is read again (a long-running server, a re-exported case)."""
+    try:
+        st = Path(path).stat()
+    except OSError:
+        return Path(path), -1, -1  # the reader then raises its DataError (errors are never cached)
+    return Path(path), st.st_size, st.st_mtime_ns
+
+
+def read_volume(path: Path, cache: bool = True) -> tuple[np.ndarray, float, float, int, str]:
+    """A 3-D NIfTI as ``(X, Y, Z) uint8`` (see module docstring) plus raw min, max, NaN/inf count, dtype.
+
+    Training reads a volume once per slice, so the last few volumes are cached (see :func:`_file_key`);
+    ``cache=False`` for a file read once (an upload), so it is not kept in memory.
+    """
+    return _read_volume_cached(*_file_key(path)) if cache else _read_volume(path)
+
+
 @lru_cache(maxsize=8)
-def read_volume(path: Path) -> tuple[np.ndarray, float, float, int, str]:
-    """A 3-D NIfTI as ``(X, Y, Z) uint8`` (see module docstring) plus raw min, max, NaN/inf count, dtype."""
+def _read_volume_cached(path: Path, size: int, mtime_ns: int) -> tuple[np.ndarray, float, float, int, str]:
+    return _read_volume(path)
+
+
+def _read_volume(path: Path) -> tuple[np.ndarray, float, float, int, str]:
     nib = require("nibabel", "reading NIfTI volumes")
     try:
         img = nib.load(str(path))
@@ -150,9 +172,14 @@ def read_volume(path: Path) -> tuple[np.ndarray, float, float, int, str]:
     return to_uint8(raw, inside), lo, hi, bad, str(img.get_data_dtype())
 
 
-@lru_cache(maxsize=4)
 def read_labels(path: Path, naming: str = "generic") -> np.ndarray:
-    """Label volume as ``(X, Y, Z) int16``; raises on non-integer or unexpected label values."""
+    """Label volume as ``(X, Y, Z) int16``; raises on non-integer or unexpected label values. Cached as
+    :func:`read_volume` is."""
+    return _read_labels(*_file_key(path), naming)
+
+
+@lru_cache(maxsize=4)
+def _read_labels(path: Path, size: int, mtime_ns: int, naming: str) -> np.ndarray:
     nib = require("nibabel", "reading NIfTI volumes")
     try:
         raw = np.asarray(nib.load(str(path)).dataobj, dtype=np.float32)
