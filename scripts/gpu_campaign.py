@@ -34,8 +34,8 @@ the recipe campaign on the CPU with two folds of tiny synthetic data.
 Getting the data there (the ``device`` tool sends at most 64 MiB and the figshare PNGs are 87 MB):
 copy ``images/`` in two halves into ``gpudata/a`` and ``gpudata/b`` (with ``masks/`` and
 ``metadata.csv`` in ``b``; ``/gpudata/`` and ``/.whl/`` in ``.git/info/exclude``), download the
-MONAI, torchinfo and scikit-learn wheels into ``.whl``, then make two calls back to back while the
-machine is warm: the first carries ``gpudata/a`` and copies it to ``/root/fs``; the second carries
+MONAI and torchinfo wheels into ``.whl`` (scikit-learn is already on the machine), then make two calls
+back to back while the machine is warm: the first carries ``gpudata/a`` and copies it to ``/root/fs``; the second carries
 ``gpudata/b`` and ``.whl``, completes ``/root/fs``, installs the wheels with
 ``pip install --no-deps --target /tmp/site``, sets ``PYTHONPATH=/tmp/site:$PWD/src`` and runs this
 script with ``--pack-dir $OUT``.

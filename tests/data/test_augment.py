@@ -121,3 +121,19 @@ def test_bad_input_is_refused():
     with pytest.raises(TumorsegError, match="Did you mean 'light'"):
         augment_params("lihgt")
     assert augment_params("none") is None and replace(PRESETS["light"], p_hflip=0.0).p_hflip == 0.0
+
+
+def test_one_thread_on_the_cpu_and_the_thread_count_comes_back():
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with A.one_thread("cpu"):
+            assert torch.get_num_threads() == 1
+        assert torch.get_num_threads() == 2
+        with pytest.raises(RuntimeError), A.one_thread(torch.device("cpu")):
+            raise RuntimeError("an error inside")
+        assert torch.get_num_threads() == 2
+        with A.one_thread("meta"):  # not the CPU: left alone
+            assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)

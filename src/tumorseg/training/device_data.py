@@ -31,7 +31,7 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 
-from tumorseg.data.augment import AugmentParams, augment_batch
+from tumorseg.data.augment import AugmentParams, augment_batch, one_thread
 from tumorseg.data.dataset import SliceArrays
 from tumorseg.errors import TumorsegError
 from tumorseg.training.state import EpochSampler
@@ -133,7 +133,8 @@ class DeviceBatches:
         images, masks = to_float(self.images.index_select(0, idx), self.masks.index_select(0, idx))
         if self.augment is not None:
             self.generator.manual_seed(derived_seed(self.seed, self.epoch, step, self.rank))
-            images, masks = augment_batch(images, masks, self.augment, self.generator)
+            with one_thread(self.device):  # on a CPU: small ops, see one_thread
+                images, masks = augment_batch(images, masks, self.augment, self.generator)
         if self.channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
         return images, masks
