@@ -1,46 +1,53 @@
-"""Run a set of trainings side by side on one GPU within a wall-clock budget, then pack the results.
+"""Cross-validate a recipe and train its final model on one GPU within a wall-clock budget; results come back.
 
-Small 2-D U-Nets leave a modern GPU mostly idle, so instead of one run after
-another this starts every job as its own ``tumorseg`` process (DataLoader
-workers augment on the CPU cores, the GPU interleaves the processes) and:
+One command runs the whole campaign: the K folds of ``tumorseg cv`` for a
+preset plus the final model on every dev patient (``tumorseg train --split
+0.9,0.1,0``: 10 % of patients for checkpoint selection and calibration), each
+job its own process side by side on the card, with the training data on the
+GPU (the ``bundled`` and ``best`` presets use ``data_path="device"``, so the
+CPU cores no longer limit them). Then:
 
-* stops jobs still running at ``--deadline-s`` with SIGTERM (the trainer writes
-  ``last.pt`` and exits), then finishes each stopped run from its ``best.pt``:
-  calibration on val and test scoring, exactly what a completed run does — the
-  run is marked ``cut_at_deadline`` in ``campaign.json``;
-* aggregates every cross-validation folder (``cv_summary.json``);
-* packs results into ``--pack-dir`` right after training and again at the end
-  (``--total-s`` bounds the whole script, so the final pack always happens), as tar files of at most 15 MiB
-  (metrics, histories, configs, plots, logs; checkpoints under 5 MiB).
+* jobs still running at ``--deadline-s`` get SIGTERM (the trainer writes
+  ``last.pt`` and exits) and are finished from their ``best.pt`` — calibration
+  on val and test scoring, what a completed run does — marked ``cut_at_deadline``;
+* the CV folds are aggregated (``cv_summary.json``, ``cv_per_case.csv``);
+* ``--pack-dir`` is refreshed at the start, every ``--pack-every-s`` and
+  whenever a job ends, and at the end, each file replaced atomically, so a
+  call cut short still returns what existed (``--total-s`` bounds the whole script):
 
-The campaign used for the bundled model (one H200, see MODEL_CARD.md)::
+  ``campaign.json``  jobs, timings, CV summaries;
+  ``results.tar.gz``  every small text result: metrics, per-case CSVs, histories, configs, splits, logs;
+  ``plots.tar.gz``   loss curves and prediction grids (while under ``--max-file-mib``);
+  ``final_best.pt``  the final model (calibrated ``best.pt``; left out, with a note, when over the limit).
 
-    python scripts/gpu_campaign.py --data DATA --runs runs/gpu --campaign bundled --deadline-s 380
+  That is 4 files of at most 15 MiB: inside what the device tool returns (8 files, 16 MiB each).
 
-The 5-fold CV of the ``best`` preset was tried in a second, shorter lease and produced
-nothing: 5 folds side by side had not finished 30 epochs after 140 s, and finishing
-the cut runs outlasted the call (the reason for ``--total-s`` and the early pack)::
+The recipe campaign (9 minutes of an H100/H200 in all)::
 
-    python scripts/gpu_campaign.py --data DATA --runs runs/gpu --campaign best-cv --deadline-s 600 --workers 3
+    python scripts/gpu_campaign.py --data DATA --runs runs/gpu --preset bundled --pack-dir $OUT
+
+``--train-args`` adds ``tumorseg`` flags to every job (e.g. ``"--epochs 60 --augment strong"``). The
+older campaigns stay available: ``--campaign bundled`` (the recipe plus the seed model's CV and fold-0
+comparisons), ``best-cv``, and their tiny ``smoke`` versions; ``tests/test_gpu_campaign.py`` rehearses
+the recipe campaign on the CPU with two folds of tiny synthetic data.
 
 Getting the data there (the ``device`` tool sends at most 64 MiB and the figshare PNGs are 87 MB):
 copy ``images/`` in two halves into ``gpudata/a`` and ``gpudata/b`` (with ``masks/`` and
 ``metadata.csv`` in ``b``; ``/gpudata/`` and ``/.whl/`` in ``.git/info/exclude``), download the
-MONAI and torchinfo wheels into ``.whl``, then make two calls back to back while the machine is
-warm: the first carries ``gpudata/a`` and copies it to ``/root/fs``; the second carries
+MONAI and torchinfo wheels into ``.whl`` (scikit-learn is already on the machine), then make two calls
+back to back while the machine is warm: the first carries ``gpudata/a`` and copies it to ``/root/fs``; the second carries
 ``gpudata/b`` and ``.whl``, completes ``/root/fs``, installs the wheels with
 ``pip install --no-deps --target /tmp/site``, sets ``PYTHONPATH=/tmp/site:$PWD/src`` and runs this
 script with ``--pack-dir $OUT``.
-
-``--campaign smoke`` (``smoke-best-cv``) runs the same jobs tiny (a few slices, one epoch) to test the
-script on a CPU before spending GPU minutes.
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -48,57 +55,134 @@ import tarfile
 import time
 from pathlib import Path
 
+MiB = 2**20
+TEXT_SUFFIXES = {".json", ".csv", ".log", ".txt", ".md", ".html"}
 
-def campaign_jobs(name: str, data: str, runs: Path, workers: int) -> dict[str, list[str]]:
-    """Job name -> ``tumorseg`` arguments."""
-    common = ["--data", data, "--no-progress", "--workers", str(workers)]
-    tiny: list[str] = []
-    if name.startswith("smoke"):
-        tiny = ["--max-slices", "400", "--epochs", "1", "--image-size", "64"]
-    cv = ["cv", *common, "--folds", "5"]
-    if name in ("best-cv", "smoke-best-cv"):
+
+# -- jobs -----------------------------------------------------------------------------------------------------
+
+
+def recipe_jobs(preset: str, data: str, runs: Path, folds: int = 5, common: list[str] | None = None) -> dict[str, list[str]]:
+    """The K CV folds of ``preset`` (one ``tumorseg cv --fold k`` each) and its final all-dev model."""
+    common = common or []
+    jobs = {f"cv-{preset}-f{k}": ["cv", "--data", data, *common, "--preset", preset, "--folds", str(folds),
+                                  "--fold", str(k), "--out", str(runs / f"cv-{preset}")] for k in range(folds)}
+    jobs[f"final-{preset}"] = ["train", "--data", data, *common, "--preset", preset, "--split", "0.9,0.1,0",
+                               "--out", str(runs / f"final-{preset}")]
+    return jobs
+
+
+def campaign_jobs(name: str, data: str, runs: Path, workers: int, preset: str = "bundled", folds: int = 5,
+                  train_args: list[str] | None = None) -> dict[str, list[str]]:
+    """Job name -> ``tumorseg`` arguments. ``recipe``: CV + final of ``preset``; the others as in the docstring."""
+    common = ["--no-progress", "--workers", str(workers)]
+    tiny = ["--max-slices", "400", "--epochs", "1", "--image-size", "64"] if name.startswith("smoke") else []
+    extra = [*tiny, *(train_args or [])]
+    if name == "recipe":
+        jobs = recipe_jobs(preset, data, runs, folds, common)
+    elif name in ("best-cv", "smoke-best-cv"):
         # 5-fold CV of the `best` preset (after the fold-0 comparison of the bundled campaign chose it)
-        return {f"cv-best-f{k}": [*cv, "--preset", "best", "--fold", str(k), "--out", str(runs / "cv-best"), *tiny]
-                for k in range(5)}
-    jobs = {f"cv-bundled-f{k}": [*cv, "--preset", "bundled", "--fold", str(k), "--out", str(runs / "cv-bundled")]
-            for k in range(5)}
-    jobs["final-bundled"] = ["train", *common, "--preset", "bundled", "--split", "0.9,0.1,0",
-                             "--out", str(runs / "final-bundled")]
-    # the seed model under the same protocol (its folds are quick: no augmentation, 10 epochs)
-    jobs["cv-seed"] = [*cv, "--preset", "original", "--out", str(runs / "cv-seed")]
-    # fold-0 comparisons with the bundled recipe: wider, larger input, larger network
-    jobs["cmp-w16-f0"] = [*cv, "--preset", "bundled", "--fold", "0", "--model-kwargs", '{"width": 16}',
-                          "--out", str(runs / "cmp-w16")]
-    jobs["cmp-w16-384-f0"] = [*cv, "--preset", "bundled", "--fold", "0", "--model-kwargs", '{"width": 16}',
-                              "--image-size", "384", "--out", str(runs / "cmp-w16-384")]
-    jobs["cmp-w32l6-f0"] = [*cv, "--preset", "bundled", "--fold", "0",
-                            "--model-kwargs", '{"width": 32, "levels": 6, "num_res_units": 2}',
-                            "--out", str(runs / "cmp-w32l6")]
-    if name == "smoke":
-        jobs = {k: v + tiny for k, v in jobs.items()}
+        jobs = {k: v for k, v in recipe_jobs("best", data, runs, 5, common).items() if k.startswith("cv-")}
+    elif name in ("bundled", "smoke"):
+        jobs = recipe_jobs("bundled", data, runs, 5, common)
+        cv = ["cv", "--data", data, *common, "--folds", "5"]
+        # the seed model under the same protocol (its folds are quick: no augmentation, 10 epochs)
+        jobs["cv-seed"] = [*cv, "--preset", "original", "--out", str(runs / "cv-seed")]
+        # fold-0 comparisons with the bundled recipe: wider, larger input, larger network
+        for job, kwargs, size in [("cmp-w16", '{"width": 16}', None), ("cmp-w16-384", '{"width": 16}', "384"),
+                                  ("cmp-w32l6", '{"width": 32, "levels": 6, "num_res_units": 2}', None)]:
+            jobs[f"{job}-f0"] = [*cv, "--preset", "bundled", "--fold", "0", "--model-kwargs", kwargs,
+                                 *(["--image-size", size] if size else []), "--out", str(runs / job)]
+    else:
+        raise SystemExit(f"unknown campaign '{name}': use recipe, bundled, best-cv, smoke or smoke-best-cv")
+    jobs = {k: [*v, *extra] for k, v in jobs.items()}
+    if name == "smoke":  # the 384² comparison stays larger than the others
         jobs["cmp-w16-384-f0"] = [a if a != "64" else "96" for a in jobs["cmp-w16-384-f0"]]
     return jobs
 
 
-def run_jobs(jobs: dict[str, list[str]], runs: Path, deadline_s: float, threads: int) -> dict[str, dict]:
+# -- packing --------------------------------------------------------------------------------------------------
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)  # a call cut short returns the previous complete file, never half of one
+
+
+def _tar(files: list[Path], root: Path, max_bytes: int) -> tuple[bytes, list[str]]:
+    """gzip'd tar of ``files`` (names relative to ``root``), leaving out files once their uncompressed sizes
+    (plus a tar header each) would pass ``max_bytes``: a bound the archive can never exceed."""
+    buf, left_out, total = io.BytesIO(), [], 0
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for p in files:
+            size = p.stat().st_size + 1024
+            if total + size > max_bytes:
+                left_out.append(str(p.relative_to(root)))
+                continue
+            total += size
+            tar.add(p, arcname=str(p.relative_to(root)))
+    return buf.getvalue(), left_out
+
+
+def pack(runs: Path, dest: Path, meta: dict, final_run: Path | None = None, max_bytes: int = 15 * MiB) -> dict:
+    """Refresh ``dest`` (see the module docstring); returns what was written and left out (also in campaign.json).
+
+    Resume state (``last.pt``) and fold checkpoints stay behind; ``final_run/best.pt`` comes as ``final_best.pt``
+    when it is at most ``max_bytes``.
+    """
+    dest.mkdir(parents=True, exist_ok=True)
+    files = sorted(p for p in runs.rglob("*") if p.is_file() and not p.name.startswith("."))
+    text, left_text = _tar([p for p in files if p.suffix in TEXT_SUFFIXES], runs.parent, max_bytes)
+    plots, left_plots = _tar([p for p in files if p.suffix == ".png"], runs.parent, max_bytes)
+    _atomic_write(dest / "results.tar.gz", text)
+    _atomic_write(dest / "plots.tar.gz", plots)
+    info: dict = {"packed_at_s": meta.get("elapsed_s"), "left_out": left_text + left_plots}
+    best = final_run / "best.pt" if final_run else None
+    if best is not None and best.exists():
+        size = best.stat().st_size
+        if size <= max_bytes:
+            _atomic_write(dest / "final_best.pt", best.read_bytes())
+            info["final_checkpoint"] = {"from": str(best), "bytes": size}
+        else:
+            info["left_out"].append(f"{best} ({size / MiB:.0f} MiB > {max_bytes / MiB:.0f} MiB)")
+    _atomic_write(dest / "campaign.json", json.dumps({**meta, "pack": info}, indent=2).encode())
+    return info
+
+
+# -- running --------------------------------------------------------------------------------------------------
+
+
+def run_jobs(jobs: dict[str, list[str]], runs: Path, deadline_s: float, threads: int, on_change=None,
+             every_s: float = 60.0, t0: float | None = None) -> dict[str, dict]:
+    """Start every job as ``python -m tumorseg ...``; SIGTERM what still runs at ``deadline_s`` (from ``t0``).
+
+    ``on_change(info)`` is called when a job ends and every ``every_s`` seconds (the incremental pack).
+    """
     logs = runs / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "PYTHONUNBUFFERED": "1"}
     procs, info, log_files = {}, {}, []
-    t0 = time.time()
+    t0 = t0 or time.time()
     for name, args in jobs.items():
         log = open(logs / f"{name}.log", "w")  # noqa: SIM115 - the child writes it until the end
         log_files.append(log)
         procs[name] = subprocess.Popen([sys.executable, "-m", "tumorseg", *args], stdout=log, stderr=subprocess.STDOUT,
                                        env=env, start_new_session=True)
         info[name] = {"args": args, "started_s": round(time.time() - t0, 1)}
+    last_call = time.time()
     while time.time() - t0 < deadline_s:
+        ended = False
         for name, p in procs.items():
             if p.poll() is not None and "ended_s" not in info[name]:
                 info[name].update(returncode=p.returncode, ended_s=round(time.time() - t0, 1))
+                ended = True
         if all("ended_s" in i for i in info.values()):
             break
-        time.sleep(2)
+        if on_change and (ended or time.time() - last_call > every_s):
+            on_change(info)
+            last_call = time.time()
+        time.sleep(1)
     for name, p in procs.items():
         if p.poll() is None:
             os.killpg(p.pid, signal.SIGTERM)
@@ -119,7 +203,7 @@ def run_jobs(jobs: dict[str, list[str]], runs: Path, deadline_s: float, threads:
 
 
 def finish_cut_runs(runs: Path, threads: int, budget_s: float) -> list[str]:
-    """Score test (with calibration) for every run directory that has best.pt but no test/metrics.json.
+    """Score test (with calibration) for every run directory that has best.pt but is not finished.
 
     Finishing processes still running after ``budget_s`` are killed (their runs stay unscored).
     """
@@ -171,83 +255,65 @@ def aggregate_all(runs: Path) -> dict[str, dict]:
     return out
 
 
-def pack(runs: Path, dest: Path, max_bytes: int = 15 * 2**20, max_ckpt: int = 5 * 2**20, max_tars: int = 7) -> list[str]:
-    """Tar the results (no last.pt; best.pt only under ``max_ckpt``) into files of at most ``max_bytes``."""
-    files = []
-    for p in sorted(runs.rglob("*")):
-        if not p.is_file() or p.name == "last.pt" or p.name.startswith("."):
-            continue
-        if p.suffix == ".pt" and p.stat().st_size > max_ckpt:
-            continue
-        files.append(p)
-    files.sort(key=lambda p: (p.suffix == ".pt", str(p)))  # small results first, checkpoints last
-    dest.mkdir(parents=True, exist_ok=True)
-    written, size, tar = [], 0, None
-    for p in files:
-        n = p.stat().st_size
-        if tar is None or size + n > max_bytes:
-            if tar is not None:
-                tar.close()
-            if len(written) == max_tars:
-                print(f"pack: out of tar files; left out {p} and later files", flush=True)
-                break
-            written.append(str(dest / f"results_{len(written)}.tar.gz"))
-            tar, size = tarfile.open(written[-1], "w:gz"), 0
-        tar.add(p, arcname=str(p.relative_to(runs.parent)))
-        size += n
-    if tar is not None:
-        tar.close()
-    return written
-
-
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data")
     ap.add_argument("--runs", default="runs/gpu")
-    ap.add_argument("--campaign", default="bundled", choices=["bundled", "best-cv", "smoke", "smoke-best-cv"])
+    ap.add_argument("--campaign", default="recipe", choices=["recipe", "bundled", "best-cv", "smoke", "smoke-best-cv"])
+    ap.add_argument("--preset", default="bundled", help="recipe campaign: the preset to cross-validate and train")
+    ap.add_argument("--folds", type=int, default=5, help="recipe campaign: CV folds")
+    ap.add_argument("--train-args", default="", help='tumorseg flags added to every job, e.g. "--epochs 60"')
     ap.add_argument("--only", default=None, help="comma-separated job names to run (default: all)")
-    ap.add_argument("--deadline-s", type=float, default=380, help="stop training jobs after this many seconds")
+    ap.add_argument("--deadline-s", type=float, default=330, help="stop training jobs after this many seconds")
     ap.add_argument("--total-s", type=float, default=None,
-                    help="hard budget for the whole script (default: deadline + 240): finishing stops in time to pack")
-    ap.add_argument("--workers", type=int, default=2, help="DataLoader workers per job")
+                    help="hard budget for the whole script (default: deadline + 180): finishing stops in time to pack")
+    ap.add_argument("--workers", type=int, default=2, help="DataLoader workers per job (loader-path presets only)")
     ap.add_argument("--threads", type=int, default=2, help="OMP threads per job")
-    ap.add_argument("--pack-dir", default=None, help="write results_*.tar.gz here")
+    ap.add_argument("--pack-dir", default=None, help="results to bring back: campaign.json, *.tar.gz, final_best.pt")
+    ap.add_argument("--pack-every-s", type=float, default=60)
+    ap.add_argument("--max-file-mib", type=float, default=15)
     ap.add_argument("--finish", default=None, help=argparse.SUPPRESS)
-    a = ap.parse_args()
+    a = ap.parse_args(argv)
     if a.finish:
         finish_one(Path(a.finish))
         return 0
-    a.total_s = a.total_s or a.deadline_s + 240
+    t0 = time.time()
+    a.total_s = a.total_s or a.deadline_s + 180
     runs = Path(a.runs)
     runs.mkdir(parents=True, exist_ok=True)
-    t0 = time.time()
-    jobs = campaign_jobs(a.campaign, a.data, runs, a.workers)
+    jobs = campaign_jobs(a.campaign, a.data, runs, a.workers, a.preset, a.folds, shlex.split(a.train_args))
     if a.only:
         jobs = {k: v for k, v in jobs.items() if k in a.only.split(",")}
+    final = next((Path(v[v.index("--out") + 1]) for k, v in jobs.items() if k.startswith("final-")), None)
     import torch
 
-    meta = {"campaign": a.campaign, "deadline_s": a.deadline_s, "torch": torch.__version__,
-            "device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu",
+    meta = {"campaign": a.campaign, "preset": a.preset, "deadline_s": a.deadline_s, "total_s": a.total_s,
+            "torch": torch.__version__, "device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu",
             "cpu_count": os.cpu_count(), "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())}
     print(json.dumps(meta), flush=True)
-    meta["jobs"] = run_jobs(jobs, runs, a.deadline_s, a.threads)
+
+    def refresh(stage: str, jobs_info: dict | None = None) -> None:
+        meta.update(stage=stage, elapsed_s=round(time.time() - t0, 1))
+        if jobs_info is not None:
+            meta["jobs"] = jobs_info
+        (runs / "campaign.json").write_text(json.dumps(meta, indent=2))
+        if a.pack_dir:
+            pack(runs, Path(a.pack_dir), meta, final, int(a.max_file_mib * MiB))
+
+    refresh("starting")
+    meta["jobs"] = run_jobs(jobs, runs, a.deadline_s, a.threads, lambda info: refresh("training", info),
+                            a.pack_every_s, t0)
     meta["training_wall_s"] = round(time.time() - t0, 1)
-    (runs / "campaign.json").write_text(json.dumps(meta, indent=2))
-    if a.pack_dir:  # histories and logs come back even if what follows runs out of time
-        print("packed (training only):", pack(runs, Path(a.pack_dir)), flush=True)
-    meta["finished_from_best"] = finish_cut_runs(runs, a.threads, a.total_s - (time.time() - t0) - 30)
+    refresh("trained")
+    meta["finished_from_best"] = finish_cut_runs(runs, a.threads, a.total_s - (time.time() - t0) - 20)
     try:
         meta["cv"] = aggregate_all(runs)
     except Exception as exc:  # keep packing whatever exists
         meta["cv_error"] = repr(exc)
     meta["total_wall_s"] = round(time.time() - t0, 1)
-    (runs / "campaign.json").write_text(json.dumps(meta, indent=2))
+    refresh("done")
     print(json.dumps({k: meta[k] for k in ("training_wall_s", "total_wall_s", "finished_from_best")}), flush=True)
     print(json.dumps(meta.get("cv", meta.get("cv_error")), indent=1), flush=True)
-    if a.pack_dir:
-        for old_tar in Path(a.pack_dir).glob("results_*.tar.gz"):
-            old_tar.unlink()
-        print("packed:", pack(runs, Path(a.pack_dir)), flush=True)
     return 0
 
 

@@ -1,12 +1,17 @@
 """scripts/gpu_campaign.py: its jobs are valid tumorseg command lines; packing respects the transfer limits."""
 
 import importlib.util
+import json
+import subprocess
+import sys
 import tarfile
 from pathlib import Path
 
 import pytest
 
 from tumorseg.cli import _train_config, build_parser
+from tumorseg.data.synthetic import make_dataset
+from tumorseg.models.checkpoint import load_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 spec = importlib.util.spec_from_file_location("gpu_campaign", ROOT / "scripts" / "gpu_campaign.py")
@@ -14,7 +19,7 @@ campaign = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(campaign)
 
 
-@pytest.mark.parametrize("name", ["bundled", "best-cv", "smoke"])
+@pytest.mark.parametrize("name", ["recipe", "bundled", "best-cv", "smoke"])
 def test_every_job_is_a_valid_command_line(tmp_path, name):
     jobs = campaign.campaign_jobs(name, str(tmp_path / "data"), tmp_path / "runs", workers=2)
     assert jobs
@@ -34,20 +39,62 @@ def test_bundled_campaign_trains_the_bundled_recipe_on_all_dev(tmp_path):
     assert cfg.split_fractions == (0.9, 0.1, 0.0) and cfg.model_kwargs["width"] == 8 and cfg.calibrate
 
 
-def test_pack_splits_into_bounded_tars_and_skips_resume_state(tmp_path):
+def test_recipe_campaign_is_k_folds_plus_the_final_model(tmp_path):
+    jobs = campaign.campaign_jobs("recipe", "D", tmp_path, workers=1, preset="best", folds=3,
+                                  train_args=["--epochs", "60"])
+    assert sorted(jobs) == ["cv-best-f0", "cv-best-f1", "cv-best-f2", "final-best"]
+    for args in jobs.values():
+        a = build_parser().parse_args(args)
+        cfg = _train_config(a, a.out)
+        assert cfg.epochs == 60 and cfg.data_path == "device" and cfg.model_kwargs["width"] == 32
+    assert build_parser().parse_args(jobs["cv-best-f2"]).fold == [2]
+
+
+def test_pack_keeps_text_results_plots_and_a_small_final_checkpoint(tmp_path):
     runs = tmp_path / "runs"
-    (runs / "a").mkdir(parents=True)
-    (runs / "a" / "history.csv").write_text("epoch\n1\n")
-    (runs / "a" / "best.pt").write_bytes(b"x" * 3000)
-    (runs / "a" / "last.pt").write_bytes(b"x" * 3000)
-    (runs / "a" / "huge.pt").write_bytes(b"x" * 9000)
+    (runs / "cv" / "fold_0" / "test").mkdir(parents=True)
+    (runs / "cv" / "fold_0" / "test" / "per_case.csv").write_text("case_id,dice\n1,0.5\n")
+    (runs / "cv" / "fold_0" / "last.pt").write_bytes(b"x" * 3000)
+    (runs / "final").mkdir()
+    (runs / "final" / "best.pt").write_bytes(b"w" * 3000)
     for i in range(4):
-        (runs / "a" / f"plot{i}.png").write_bytes(bytes(range(256)) * 10)
-    tars = campaign.pack(runs, tmp_path / "out", max_bytes=6000, max_ckpt=5000)
-    assert len(tars) >= 2
-    names = [n for t in tars for n in tarfile.open(t).getnames()]
-    assert "runs/a/history.csv" in names and "runs/a/best.pt" in names
-    assert "runs/a/last.pt" not in names and "runs/a/huge.pt" not in names
+        (runs / "final" / f"plot{i}.png").write_bytes(bytes(range(256)) * 10)
+    dest = tmp_path / "out"
+    info = campaign.pack(runs, dest, {"stage": "training"}, runs / "final", max_bytes=6000)
+    assert sorted(p.name for p in dest.iterdir()) == ["campaign.json", "final_best.pt", "plots.tar.gz", "results.tar.gz"]
+    assert tarfile.open(dest / "results.tar.gz").getnames() == ["runs/cv/fold_0/test/per_case.csv"]
+    plots = tarfile.open(dest / "plots.tar.gz").getnames()
+    assert 0 < len(plots) < 4 and len(info["left_out"]) == 4 - len(plots)  # bounded: some plots left out
+    assert json.loads((dest / "campaign.json").read_text())["pack"]["final_checkpoint"]["bytes"] == 3000
+    (runs / "final" / "best.pt").write_bytes(b"w" * 7000)  # now over the limit: left out, said so
+    info = campaign.pack(runs, dest, {}, runs / "final", max_bytes=6000)
+    assert any("best.pt" in x for x in info["left_out"])
+
+
+def test_recipe_campaign_rehearsed_on_the_cpu(tmp_path):
+    """The whole campaign, tiny: 2 folds + final on synthetic data, 1 epoch; results packed as for the GPU.
+
+    About 22 s of CPU time in all (three jobs side by side; most of it starting Python, torch and MONAI), so
+    well under a minute on an idle 2-core machine.
+    """
+    data = make_dataset(tmp_path / "data", n=32, size=32, seed=0, n_patients=8)
+    out = tmp_path / "out"
+    args = ["--data", str(data), "--runs", str(tmp_path / "runs"), "--folds", "2", "--threads", "1",
+            "--train-args", "--epochs 1 --image-size 32 --batch-size 8 --device cpu --grid-every 0",
+            "--deadline-s", "1200", "--pack-dir", str(out)]  # generous: a busy shared machine is many times slower
+    proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "gpu_campaign.py"), *args],
+                          capture_output=True, text=True, timeout=1800)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    meta = json.loads((out / "campaign.json").read_text())
+    assert meta["stage"] == "done" and sorted(meta["jobs"]) == ["cv-bundled-f0", "cv-bundled-f1", "final-bundled"]
+    assert all(j["returncode"] == 0 and not j.get("cut_at_deadline") for j in meta["jobs"].values()), meta["jobs"]
+    assert meta["cv"]["cv-bundled"]["folds_done"] == ["fold_0", "fold_1"] and meta["cv"]["cv-bundled"]["n_images"] == 32
+    names = tarfile.open(out / "results.tar.gz").getnames()
+    for name in ("runs/cv-bundled/fold_0/test/per_case.csv", "runs/cv-bundled/fold_1/test/per_case.csv",
+                 "runs/cv-bundled/cv_per_case.csv", "runs/final-bundled/history.csv", "runs/logs/final-bundled.log"):
+        assert name in names, name
+    final = load_checkpoint(out / "final_best.pt")
+    assert final["config"]["data_path"] == "device" and "postprocess" in final  # calibrated on its val part
 
 
 def test_split_flag_rejects_bad_fractions(tmp_path):

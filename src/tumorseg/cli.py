@@ -18,7 +18,7 @@ log = logging.getLogger("tumorseg")
 _OVERRIDABLE = ("model", "epochs", "batch_size", "lr", "image_size", "loss", "optimizer", "weight_decay",
                 "augment", "scheduler", "warmup_epochs", "select_metric", "early_stop_patience",
                 "grad_clip", "precision", "compile", "checkpoint_every_steps", "cache", "grid_every",
-                "intensity", "init_from", "split_file", "max_fp_rate")
+                "intensity", "init_from", "split_file", "max_fp_rate", "data_path")
 
 
 def _json_kwargs(text: str | None) -> dict:
@@ -131,7 +131,7 @@ def _add_train_options(p: argparse.ArgumentParser, data_required: bool = True) -
     p.add_argument("--loss", default=None, type=T.LOSS, help="dice (default), dice-bce, dice-focal, dice-bce-presence (for data with tumour-free slices)")
     p.add_argument("--optimizer", default=None, type=T.OPTIMIZER, help="adam (default) or adamw")
     p.add_argument("--weight-decay", type=T.NON_NEGATIVE, default=None)
-    p.add_argument("--augment", default=None, type=T.AUGMENT, help="none (default), light, mri")
+    p.add_argument("--augment", default=None, type=T.AUGMENT, help="none (default), light, mri, strong (mri + shifts, elastic)")
     p.add_argument("--scheduler", default=None, type=T.SCHEDULER, help="none (default) or cosine (with --warmup-epochs)")
     p.add_argument("--warmup-epochs", type=T.NON_NEGATIVE, default=None)
     p.add_argument("--select-metric", default=None, type=T.SELECT_METRIC,
@@ -150,6 +150,9 @@ def _add_train_options(p: argparse.ArgumentParser, data_required: bool = True) -
     p.add_argument("--cache", nargs="?", const="default", default=None, metavar="DIR",
                    help="decode slices once into an on-disk cache and memory-map them "
                         "(default DIR: $TUMORSEG_CACHE_DIR or ~/.cache/tumorseg)")
+    p.add_argument("--data-path", default=None, choices=["loader", "device"],
+                   help="loader (default): DataLoader workers augment items on the CPU; device: the training set "
+                        "lives on the device (GPU) and is augmented there in batches, no per-step host syncs")
     p.add_argument("--max-slices", type=T.POSITIVE, default=None, help="use only the first N slices (quick trials)")
     p.add_argument("--intensity", default=None, choices=["none", "p99"],
                    help="per-slice intensity normalisation (default: none; p99 makes sources look alike)")

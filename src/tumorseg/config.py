@@ -50,7 +50,7 @@ class TrainConfig:
     # training recipe (defaults: the original project's constant-LR Adam, no augmentation, best = lowest val loss)
     scheduler: str = "none"  # "none" or "cosine" (per-iteration, after a linear warm-up of warmup_epochs)
     warmup_epochs: float = 0.0
-    augment: str = "none"  # tumorseg.data.transforms.build_transform name, applied to training items only
+    augment: str = "none"  # tumorseg.data.augment preset (none, light, mri, strong), applied to training data only
     select_metric: str = "val_loss"  # "val_loss" (lowest is best) or "val_dice" (highest is best)
     early_stop_patience: int = 0  # stop after N epochs without a better select_metric; 0: never
     grad_clip: float = 0.0  # max global gradient norm; 0: no clipping
@@ -58,6 +58,7 @@ class TrainConfig:
     precision: str = "auto"  # auto, bf16, fp16 (with a GradScaler), fp32
     compile: bool = False  # torch.compile the model
     checkpoint_every_steps: int = 0  # also write last.pt every K optimizer steps; 0: at epoch ends only
+    data_path: str = "loader"  # "loader": DataLoader + per-item CPU augmentation; "device": data on the device
     cache: str | None = None  # on-disk slice cache folder ("default": ~/.cache/tumorseg); None: decode into memory
     # filled by the Trainer: world size, per-process and effective batch, effective LR, precision, loader settings
     runtime: dict[str, Any] = field(default_factory=dict)

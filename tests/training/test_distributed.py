@@ -13,6 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 from tumorseg.config import TrainConfig
@@ -34,14 +35,15 @@ def _run(cfg: TrainConfig, tmp: Path, result_dir: Path, nproc: int) -> None:
     assert proc.returncode == 0, proc.stderr[-3000:]
 
 
-def test_two_gloo_ranks_match_one_process(tmp_path):
+@pytest.mark.parametrize("data_path", ["loader", "device"])
+def test_two_gloo_ranks_match_one_process(tmp_path, data_path):
     data = make_dataset(tmp_path / "data", n=48, size=32, seed=5, n_patients=12)  # 28 train slices, 12 val
 
     def cfg(name: str) -> TrainConfig:
         return TrainConfig(data=str(data), out=str(tmp_path / name), model="unet",
                            model_kwargs={"width": 4, "levels": 3, "num_res_units": 1}, loss="dice-bce",
                            image_size=32, epochs=1, batch_size=8, lr=3e-3, grid_every=0, evaluate_test=False,
-                           device="cpu")
+                           device="cpu", data_path=data_path)
 
     _run(cfg("ddp"), tmp_path, tmp_path / "ddp-out", nproc=2)
     _run(cfg("single"), tmp_path, tmp_path / "single-out", nproc=1)

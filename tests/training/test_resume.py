@@ -13,6 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 from tumorseg.config import TrainConfig
@@ -43,12 +44,16 @@ def _without_seconds(history):
     return [{k: v for k, v in row.items() if k != "seconds"} for row in history]
 
 
-def test_sigkill_mid_epoch_then_resume_is_exact(tmp_path):
+@pytest.mark.parametrize("data_path", ["loader", "device"])
+def test_sigkill_mid_epoch_then_resume_is_exact(tmp_path, data_path):
     data = make_dataset(tmp_path / "data", n=48, size=32, seed=3, n_patients=12)
-    ref = _child(_config(data, tmp_path / "ref"), tmp_path, "run")
+    ref_cfg = _config(data, tmp_path / "ref")
+    ref_cfg.data_path = data_path
+    ref = _child(ref_cfg, tmp_path, "run")
     assert ref.returncode == 0, ref.stderr
 
     cut = _config(data, tmp_path / "cut")
+    cut.data_path = data_path
     killed = _child(cut, tmp_path, "killat", "12")  # dies writing the checkpoint of step 12 (epoch 2, step 5)
     assert killed.returncode == -9, killed.stderr
     run = Path(cut.out)

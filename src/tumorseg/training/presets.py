@@ -8,6 +8,8 @@
 * ``bundled``: the recipe of the bundled default model: a narrow residual U-Net
   (width 8, 5 levels; 5× faster than ``seed-ae`` on a CPU) trained 30 epochs with
   strong augmentation; minutes on one GPU (``scripts/gpu_campaign.py``).
+  Its training data lives on the training device (``data_path="device"``, for a GPU; it works
+  on a CPU too).
 * ``best``: the strongest recipe measured for a GPU: the ``bundled`` recipe with
   a wider, deeper residual U-Net (width 32, 6 levels, 2 residual units; 26 M parameters,
   104 MB of weights, too slow for the bundled CPU default). On the same CV fold it beat
@@ -30,7 +32,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "bundled": dict(model="unet", model_kwargs={"width": 8, "levels": 5, "num_res_units": 1}, epochs=30,
                     batch_size=32, lr=2e-3, weight_decay=1e-4, optimizer="adamw", loss="dice-bce", image_size=256,
                     augment="mri", scheduler="cosine", warmup_epochs=2, select_metric="val_dice",
-                    early_stop_patience=0, calibrate=True, grid_every=5),
+                    early_stop_patience=0, calibrate=True, grid_every=5, data_path="device"),
 }
 # `best` is `bundled` with the wider, deeper network
 PRESETS["best"] = {**PRESETS["bundled"], "model_kwargs": {"width": 32, "levels": 6, "num_res_units": 2}}

@@ -29,6 +29,7 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from tumorseg.config import TrainConfig
+from tumorseg.data.augment import augment_params
 from tumorseg.data.dataset import SliceArrays, SliceDataset, channels_of
 from tumorseg.data.formats import describe_records
 from tumorseg.data.input_stats import training_stats
@@ -39,6 +40,7 @@ from tumorseg.evaluation.plots import loss_curve, prediction_grid
 from tumorseg.models import build_model, input_stride, returns_logits, to_probabilities
 from tumorseg.models.checkpoint import load_checkpoint, make_checkpoint, resolve_checkpoint, save_checkpoint
 from tumorseg.training import distributed as D
+from tumorseg.training.device_data import DeviceBatches, StepLosses, check_data_path, sequential_batches
 from tumorseg.training.losses import build_loss
 from tumorseg.training.signals import StopRequest, TrainingInterrupted
 from tumorseg.training.state import AugmentedItems, EpochSampler, Selector, build_scheduler, rng_state, set_rng_state
@@ -46,6 +48,7 @@ from tumorseg.training.state import AugmentedItems, EpochSampler, Selector, buil
 log = logging.getLogger(__name__)
 
 RESUME_FORMAT = 2  # layout of ``train_state`` in last.pt
+LOG_EVERY = 25  # steps between reads of the loss (progress bar) and, under DDP on the device path, stop checks
 PRECISIONS = ("auto", "bf16", "fp16", "fp32")
 
 
@@ -180,14 +183,13 @@ class Trainer:
                                 f"{env.world_size} processes; use {max(1, cfg.batch_size // env.world_size) * env.world_size}.")
         self.precision = resolve_precision(cfg.precision, self.device)
         self.selector = Selector(cfg.select_metric, cfg.early_stop_patience)  # validates the metric name now
-        self.transform = None
-        if cfg.augment not in ("none", "", None):
-            from tumorseg.data.transforms import build_transform
+        self.on_device = check_data_path(cfg.data_path) == "device"
+        from tumorseg.data.transforms import build_transform
 
-            self.transform = build_transform(cfg.augment, cfg.image_size)
+        self.transform = build_transform(cfg.augment, cfg.image_size)  # validates the name; None for "none"
         D.on_main(env, lambda: check_run_dir(self.out, space_needed(self.model)))
         self.per_rank = cfg.batch_size // env.world_size
-        self.workers = resolve_workers(cfg.num_workers, self.device, env.local_world_size)
+        self.workers = 0 if self.on_device else resolve_workers(cfg.num_workers, self.device, env.local_world_size)
         # progress, set by setup/restore and the loop
         self.history: list[dict[str, Any]] = []
         self.step_in_epoch = 0  # steps of the next epoch already done (a run resumed mid-epoch)
@@ -219,7 +221,7 @@ class Trainer:
             runtime={"world_size": env.world_size, "backend": env.backend, "device": self.device.type,
                      "per_process_batch_size": self.per_rank, "effective_batch_size": cfg.batch_size,
                      "effective_lr": cfg.lr, "precision": self.precision, "num_workers": self.workers,
-                     "pin_memory": self.device.type == "cuda"})
+                     "pin_memory": self.device.type == "cuda" and not self.on_device, "data_path": cfg.data_path})
         if env.is_main:  # the first file of the run: the data has been read and checked by now
             self.out.mkdir(parents=True, exist_ok=True)
             cfg.save(self.out / "config.json")
@@ -235,13 +237,18 @@ class Trainer:
         self.model.to(self.device)
         self.loss_fn = build_loss(cfg.loss, returns_logits(self.model))
         self.optimizer = _make_optimizer(cfg, self.model)
-        train_ds = AugmentedItems(SliceDataset(data["train"]), self.transform, cfg.seed)
-        self.sampler = EpochSampler(train_ds, env.world_size, env.rank, cfg.seed)
-        # own generator: creating an epoch's iterator then draws its worker seed from it, not from the global
-        # RNG that dropout uses (else a run resumed mid-epoch would be one draw off)
-        self.loader = DataLoader(train_ds, batch_size=self.per_rank, sampler=self.sampler, num_workers=self.workers,
-                                 pin_memory=self.device.type == "cuda", persistent_workers=self.workers > 0,
-                                 generator=torch.Generator().manual_seed(cfg.seed))
+        if self.on_device:  # batches made and augmented on the device; it is its own sampler
+            self.loader = self.sampler = DeviceBatches(
+                data["train"], self.device, self.per_rank, cfg.seed, augment_params(cfg.augment),
+                env.world_size, env.rank, channels_last=self.device.type == "cuda")
+        else:
+            train_ds = AugmentedItems(SliceDataset(data["train"]), self.transform, cfg.seed)
+            self.sampler = EpochSampler(train_ds, env.world_size, env.rank, cfg.seed)
+            # own generator: creating an epoch's iterator then draws its worker seed from it, not from the global
+            # RNG that dropout uses (else a run resumed mid-epoch would be one draw off)
+            self.loader = DataLoader(train_ds, batch_size=self.per_rank, sampler=self.sampler,
+                                     num_workers=self.workers, pin_memory=self.device.type == "cuda",
+                                     persistent_workers=self.workers > 0, generator=torch.Generator().manual_seed(cfg.seed))
         self.steps_per_epoch = math.ceil(self.sampler.num_samples / self.per_rank)
         self.scheduler = build_scheduler(cfg.scheduler, self.optimizer, round(cfg.warmup_epochs * self.steps_per_epoch),
                                          cfg.epochs * self.steps_per_epoch)
@@ -281,8 +288,9 @@ class Trainer:
         self._check_ranks_agree()
         return self.result()
 
-    def train_step(self, x: torch.Tensor, y: torch.Tensor) -> float:
-        """One optimizer step on a batch ``x (B, C, S, S)``, ``y (B, 1, S, S)``; returns its mean loss."""
+    def train_step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """One optimizer step on a batch ``x (B, C, S, S)``, ``y (B, 1, S, S)``; returns its mean loss as a 0-d
+        tensor on the device (reading it is a host sync: the loop does so only every ``LOG_EVERY`` steps)."""
         x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
         self.optimizer.zero_grad(set_to_none=True)
         with self.amp:
@@ -297,7 +305,7 @@ class Trainer:
         if self.scheduler is not None:
             self.scheduler.step()
         self.global_step += 1
-        return loss.item()  # the per-step losses are kept (exact resume), so one sync per step is needed anyway
+        return loss.detach()
 
     def train_epoch(self, epoch: int) -> torch.Tensor:
         """The training steps of ``epoch`` (the rest of them for a run resumed mid-epoch), checkpointing every
@@ -306,16 +314,20 @@ class Trainer:
         cfg, env = self.cfg, self.env
         skip = self.step_in_epoch
         self.sampler.set_epoch(epoch, skip=skip * self.per_rank)
-        local: list[tuple[float, int]] = []
+        local = StepLosses(self.steps_per_epoch - skip, self.device)  # on the device: no host sync per step
         self.net.train()
         bar = tqdm(self.loader, desc=f"epoch {epoch}/{cfg.epochs}", unit="batch", disable=not self.progress,
                    leave=False, initial=skip, total=self.steps_per_epoch)
+        # stop requests are checked every step; under DDP that is an all-reduce, so the device path does it
+        # every LOG_EVERY steps (a stop then comes a few steps later; the checkpoint says where)
+        check_every = LOG_EVERY if self.on_device and env.distributed else 1
         for x, y in bar:
-            value = self.train_step(x, y)
-            local.append((value * len(x), len(x)))
-            bar.set_postfix(loss=f"{value:.4f}")
+            loss = self.train_step(x, y)
+            local.add(loss, len(x))
+            if self.progress and len(local) % LOG_EVERY == 0:
+                bar.set_postfix(loss=f"{loss.item():.4f}")
             steps = skip + len(local)
-            halt = D.any_rank(env, self.stopper.requested)
+            halt = D.any_rank(env, self.stopper.requested) if len(local) % check_every == 0 else False
             every = cfg.checkpoint_every_steps
             if halt or (every and self.global_step % every == 0 and steps < self.steps_per_epoch):
                 self.save(epoch - 1, steps, self._step_losses(local, skip))
@@ -337,7 +349,9 @@ class Trainer:
         shard = val.subset(list(range(env.rank, len(val), env.world_size))) if env.distributed else val
         model.eval()
         sums = torch.zeros(4, dtype=torch.float64, device=self.device)  # loss·n, n, Σ Dice, Σ IoU
-        for x, y in DataLoader(SliceDataset(shard), batch_size=cfg.batch_size, shuffle=False):
+        batches = (sequential_batches(shard, self.device, cfg.batch_size) if self.on_device
+                   else DataLoader(SliceDataset(shard), batch_size=cfg.batch_size, shuffle=False))
+        for x, y in batches:
             x, y = x.to(self.device), y.to(self.device)
             output = model(x)
             dice, iou = dice_iou_tensors(to_probabilities(model, output) > cfg.threshold, y > 0.5)
@@ -427,14 +441,14 @@ class Trainer:
 
     # -- helpers --------------------------------------------------------------------------------------------
 
-    def _step_losses(self, local: list[tuple[float, int]], skip: int) -> torch.Tensor:
+    def _step_losses(self, local: StepLosses, skip: int) -> torch.Tensor:
         """Global per-step (loss sum, count) of the epoch so far: the resumed prefix (held by rank 0) plus the
-        all-reduced new steps."""
+        all-reduced new steps (read from the device here: one host sync)."""
         t = torch.zeros(skip + len(local), 2, dtype=torch.float64)
         if len(self.prefix):
             t[:skip] = self.prefix
-        if local:
-            t[skip:] = torch.tensor(local, dtype=torch.float64)
+        if len(local):
+            t[skip:] = local.cpu()
         return D.all_reduce_sum(self.env, t)
 
     def _stopped(self, epoch: int, steps: int) -> TrainingInterrupted:
