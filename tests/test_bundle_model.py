@@ -10,7 +10,7 @@ from conftest import tiny_checkpoint
 from tumorseg.data import read_dataset
 from tumorseg.data.splits import save_split
 from tumorseg.inference.onnx import file_sha256
-from tumorseg.models import zoo
+from tumorseg.models import listing, zoo
 from tumorseg.models.checkpoint import load_checkpoint, save_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -66,4 +66,4 @@ def test_bundled_files_are_what_the_registry_reads(synthetic_dataset, tmp_path, 
     run = _run(tmp_path, synthetic_dataset)
     monkeypatch.setattr(zoo, "BUNDLED_DIR", tmp_path / "bundled")
     bundle_model.bundle(run, "flair", onnx=False)
-    assert zoo.get("flair").installed and zoo.describe(zoo.get("flair"))["cv"] == "test Dice 0.600"
+    assert zoo.get("flair").installed and listing.describe(zoo.get("flair"))["cv"] == "test Dice 0.600"

@@ -248,7 +248,7 @@ def _cmd_predict(a: argparse.Namespace) -> int:
 
 
 def _cmd_models(a: argparse.Namespace) -> int:
-    from tumorseg.models.zoo import models_table
+    from tumorseg.models.listing import models_table
 
     print(models_table())
     return 0

@@ -65,7 +65,7 @@ def test_bundled_model_on_another_dataset(synthetic_dataset, tmp_path, capsys):
     assert main(["evaluate", "--data", str(synthetic_dataset), "--out", str(tmp_path / "ev"), "--no-progress",
                  "--device", "cpu"]) == 2
     err = capsys.readouterr().err
-    assert "default.pt has no 'test' part" in err and "--split all" in err and "none of the 0" not in err
+    assert "t1c.pt has no 'test' part" in err and "--split all" in err and "none of the 0" not in err
     assert main(["evaluate", "--data", str(synthetic_dataset), "--split", "all", "--out", str(tmp_path / "ev"),
                  "--no-progress", "--device", "cpu"]) == 0
     metrics = json.loads((tmp_path / "ev" / "metrics.json").read_text())

@@ -21,7 +21,7 @@ def _empty_model(tmp_path, **pre):
     """A tiny checkpoint that never finds a tumour (threshold above every probability)."""
     path = tiny_checkpoint(tmp_path / "never.pt", image_size=32, **pre)
     ckpt = load_checkpoint(path)
-    ckpt["postprocess"] = {"threshold": 1.5, "tta": False, "min_component_px": 0}
+    ckpt["postprocess"] = {"threshold": 1.0, "tta": False, "min_component_px": 0}
     save_checkpoint(ckpt, path)
     return path
 
@@ -44,7 +44,7 @@ def test_report_counts_tumour_slices_of_a_volume(tmp_path):
     vol = shared_data("samples", "brats", "BraTS-GLI-00001-000", "BraTS-GLI-00001-000-t1c.nii.gz")
     ckpt = tiny_checkpoint(tmp_path / "all.pt", image_size=32)
     c = load_checkpoint(ckpt)
-    c["postprocess"] = {"threshold": -1.0}  # every pixel is "tumour"
+    c["postprocess"] = {"threshold": 0.0}  # every pixel with p > 0 is "tumour"
     save_checkpoint(c, ckpt)
     [r] = predict_inputs([vol], ckpt, tmp_path / "out", progress=False, backend="torch").results
     # slices without brain (all zero) are never predicted, so they stay empty
@@ -96,7 +96,9 @@ def test_training_stats_and_far_off_band():
     assert far_off([bright], None) is None and far_off([bright], {}) is None
 
 
-@pytest.mark.parametrize("name,warned", [("T1c_subtrMeanDivStd.nii.gz", True), ("BraTS-GLI-00001-000-t1c.nii.gz", False)])
+# both real volumes, z-scored and int16, land in the training brightness band once scaled per volume
+# (data.formats.scaling): no warning; the warning itself is checked on slices in the test above
+@pytest.mark.parametrize("name,warned", [("T1c_subtrMeanDivStd.nii.gz", False), ("BraTS-GLI-00001-000-t1c.nii.gz", False)])
 def test_unusual_volume_is_predicted_with_a_warning(tmp_path, caplog, name, warned):
     case = "brats_2013_pat0001_1" if name.startswith("T1c_") else "BraTS-GLI-00001-000"
     vol = shared_data("samples", "brats", case, name)

@@ -156,7 +156,8 @@ def test_source_without_study_uid_warns_and_keeps_other_outputs(tmp_path, bright
         del ds.StudyInstanceUID
         ds.save_as(p)
     with caplog.at_level(logging.WARNING):
-        written = predict_volumes([tmp_path / "s"], bright, tmp_path / "out", progress=False)
+        [result] = predict_volumes([tmp_path / "s"], bright, tmp_path / "out", progress=False)
+    written = result.outputs
     assert written[-1].name == "s_mask.nii.gz" and not (tmp_path / "out" / "s_seg.dcm").exists()
     assert "lacks StudyInstanceUID" in caplog.text
     with pytest.raises(DataError, match="lacks StudyInstanceUID"):

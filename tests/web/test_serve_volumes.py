@@ -28,7 +28,7 @@ def client(tmp_path_factory):
     pred = Predictor.from_checkpoint(tiny_checkpoint(tmp_path_factory.mktemp("web") / "m.pt"), "cpu", backend="torch")
     pred.probabilities = lambda slices, batch_size=16: [(s >= 128).astype(np.float32) for s in slices]
     pred.post["min_component_px"] = 0
-    return TestClient(create_app(pred, max_upload_mb=5))
+    return TestClient(create_app(pred, max_upload_mb=5), base_url="http://127.0.0.1:8000")
 
 
 def _png(b64: str) -> np.ndarray:

@@ -264,8 +264,8 @@ def predict_inputs(
     report = PredictReport()
     volumes, images = split_volume_inputs(inputs)  # NIfTI/DICOM: geometry-keeping outputs, see tumorseg.inference.volumes
     files = collect_inputs(images, None if strict else report.failed) if images or not volumes else []
-    out.mkdir(parents=True, exist_ok=True)
     is_volume = set(volumes)
+    groups = []
     for model, items in plan_models([*volumes, *files], checkpoint).items():
         vols = [p for p in items if p in is_volume]
         imgs = [p for p in items if p not in is_volume]
@@ -274,6 +274,9 @@ def predict_inputs(
                                               export_if_missing=len(imgs) + 64 * len(vols) >= EXPORT_PAYS_OFF)
         if checkpoint is not None:
             log.info("model: %s (--model %s)", predictor.label, checkpoint)
+        groups.append((predictor, vols, imgs))
+    out.mkdir(parents=True, exist_ok=True)  # only now that every model is known to load
+    for predictor, vols, imgs in groups:
         _predict_group(predictor, vols, imgs, out, report, with_overlay, batch_size, progress, strict)
     report.written = [p for r in report.results for p in r.outputs]
     report.failed_csv = write_failures(report.failed, out)
