@@ -107,7 +107,7 @@ def test_written_results_and_cv_aggregate(rows, tmp_path):
 
 
 def _constant_model(tmp_path, threshold: float):
-    """A tiny checkpoint whose threshold makes every mask empty (> 1) or full (< 0)."""
+    """A tiny checkpoint whose threshold makes every mask empty (1: no probability exceeds it) or full (0)."""
     path = tiny_checkpoint(tmp_path / f"m{threshold}.pt", image_size=32)
     ckpt = load_checkpoint(path)
     ckpt["postprocess"] = {"threshold": threshold, "tta": False, "min_component_px": 0}
@@ -118,7 +118,7 @@ def _constant_model(tmp_path, threshold: float):
 def test_empty_predictions_on_real_lgg_slices(tmp_path):
     """samples/lgg: 23 slices of one patient, 8 with a tumour, 15 tumour-free."""
     data = shared_data("samples", "lgg")
-    s = evaluate(_constant_model(tmp_path, 1.5), data, tmp_path / "ev", split="all", device="cpu")
+    s = evaluate(_constant_model(tmp_path, 1.0), data, tmp_path / "ev", split="all", device="cpu")
     p = s["presence"]
     assert (p["tp"], p["fn"], p["fp"], p["tn"]) == (0, 8, 0, 15)
     assert p["sensitivity"] == 0.0 and p["specificity"] == 1.0 and p["fp_slice_rate"] == 0.0
@@ -129,7 +129,7 @@ def test_empty_predictions_on_real_lgg_slices(tmp_path):
 
 def test_full_predictions_on_real_lgg_slices(tmp_path):
     data = shared_data("samples", "lgg")
-    s = evaluate(_constant_model(tmp_path, -1.0), data, tmp_path / "ev", split="all", device="cpu")
+    s = evaluate(_constant_model(tmp_path, 0.0), data, tmp_path / "ev", split="all", device="cpu")
     p = s["presence"]
     assert (p["tp"], p["fn"], p["fp"], p["tn"]) == (8, 0, 15, 0) and p["specificity"] == 0.0
     assert s["by_presence"]["tumour_free"]["mean_dice"] == 0.0
