@@ -24,8 +24,6 @@ import argparse
 import io
 import json
 import os
-import socket
-import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -34,17 +32,10 @@ from pathlib import Path
 import httpx
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
+from _server import local_server  # 127.0.0.1 only: this benchmark talks to a server it started
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 import hostile  # noqa: E402  (the builders the tests use)
-
-HOST = "127.0.0.1"  # this benchmark only ever talks to a server it started on this machine
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
 
 
 def _kb(pid: int, key: str) -> int:
@@ -128,46 +119,26 @@ def main(argv: list[str] | None = None) -> int:
     if not Path("/proc/self/clear_refs").exists():
         print("needs Linux /proc (VmHWM, clear_refs)", file=sys.stderr)
         return 1
-    port = _free_port()
-    base = f"http://{HOST}:{port}"
-    cmd = [sys.executable, "-m", "tumorseg", "serve", "--host", HOST, "--port", str(port), "--backend", a.backend,
-           "--max-concurrent", str(a.max_concurrent)] + (["--model", a.model] if a.model else [])
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src") + os.pathsep + os.environ.get("PYTHONPATH", "")}
     hostile_files = {name: build() for name, build in hostile.TABLE.items()}
     largest = _largest_accepted()
-    server = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    args = ["--backend", a.backend, "--max-concurrent", str(a.max_concurrent)] + (["--model", a.model] if a.model else [])
     try:
-        t0 = time.perf_counter()
-        while True:
-            if server.poll() is not None:
-                print(server.stderr.read(), file=sys.stderr)
-                return 1
-            try:
-                health = HTTP.get(base + "/api/health", timeout=2).json()
-                break
-            except httpx.HTTPError:
-                if time.perf_counter() - t0 > 300:
-                    print("server did not start within 300 s", file=sys.stderr)
-                    return 1
-                time.sleep(0.5)
-        idle_mb = _kb(server.pid, "VmRSS") / 1024
-        # warm-up: a 16-slice volume makes the model allocate its working memory for a batch of 16 once (ONNX
-        # Runtime keeps that arena); the per-upload peaks below are then what each upload adds
-        warm = _send(base, "warmup.nii.gz", hostile.nifti_gz_pattern((256, 256, 16)), a.timeout)
-        warm_mb = _kb(server.pid, "VmRSS") / 1024
-        groups = {
-            "hostile": _measure(server.pid, base, hostile_files, 1, a.timeout),
-            "hostile_3_at_once": _measure(server.pid, base, {k: hostile_files[k] for k in (
-                "nifti_gz_261kB_256MiB", "dicom_deflate_12000sq_frame", "png_50000sq")}, 3, a.timeout),
-            "largest_accepted": _measure(server.pid, base, largest, 1, a.timeout),
-            "largest_accepted_concurrent": _measure(server.pid, base, largest, a.max_concurrent, a.timeout),
-        }
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        with local_server(args) as (base, health, _, pid):
+            idle_mb = _kb(pid, "VmRSS") / 1024
+            # warm-up: one small volume makes the model allocate its working memory once (ONNX Runtime keeps that
+            # arena); the per-upload peaks below are then what each upload adds
+            warm = _send(base, "warmup.nii.gz", hostile.nifti_gz_pattern((256, 256, 16)), a.timeout)
+            warm_mb = _kb(pid, "VmRSS") / 1024
+            groups = {
+                "hostile": _measure(pid, base, hostile_files, 1, a.timeout),
+                "hostile_3_at_once": _measure(pid, base, {k: hostile_files[k] for k in (
+                    "nifti_gz_261kB_256MiB", "dicom_deflate_12000sq_frame", "png_50000sq")}, 3, a.timeout),
+                "largest_accepted": _measure(pid, base, largest, 1, a.timeout),
+                "largest_accepted_concurrent": _measure(pid, base, largest, a.max_concurrent, a.timeout),
+            }
+    except RuntimeError as exc:
+        print(exc, file=sys.stderr)
+        return 1
     peak = {g: max(r["peak_rss_mb"] for r in rows) for g, rows in groups.items()}
     hostile_ok = all(400 <= s < 500 or (r["upload"] == "nifti_gz_small_header_trailing_bomb" and s == 200)
                      for g in ("hostile", "hostile_3_at_once") for r in groups[g] for s in r["status"])

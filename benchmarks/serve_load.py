@@ -15,8 +15,6 @@ import argparse
 import asyncio
 import json
 import os
-import socket
-import subprocess
 import sys
 import time
 from collections import Counter
@@ -25,14 +23,9 @@ from pathlib import Path
 import httpx
 import numpy as np
 
-HOST = "127.0.0.1"  # this benchmark only ever talks to a server it started on this machine
+from _server import local_server  # 127.0.0.1 only: this benchmark talks to a server it started
+
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
 
 
 def _sample_image() -> tuple[str, bytes]:
@@ -101,34 +94,13 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
     if a.clients < 1 or a.clients > 256 or a.requests < 1 or a.requests > 1000:
         ap.error("keep --clients in 1..256 and --requests in 1..1000")
-    port = _free_port()
-    base = f"http://{HOST}:{port}"
-    cmd = [sys.executable, "-m", "tumorseg", "serve", "--host", HOST, "--port", str(port), "--backend", a.backend]
-    if a.model:
-        cmd += ["--model", a.model]
-    server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    args = ["--backend", a.backend] + (["--model", a.model] if a.model else [])
     try:
-        t0 = time.perf_counter()
-        while True:  # model load (and ONNX export on first use) happen before the port opens
-            if server.poll() is not None:
-                print(server.stderr.read(), file=sys.stderr)
-                return 1
-            try:
-                health = httpx.get(base + "/api/health", timeout=2).json()
-                break
-            except httpx.HTTPError:
-                if time.perf_counter() - t0 > 180:
-                    print("server did not start within 180 s", file=sys.stderr)
-                    return 1
-                time.sleep(0.5)
-        startup_s = time.perf_counter() - t0
-        result = asyncio.run(_run(base, a.clients, a.requests, a.max_seconds))
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        with local_server(args, start_timeout_s=180) as (base, health, startup_s, _):
+            result = asyncio.run(_run(base, a.clients, a.requests, a.max_seconds))
+    except RuntimeError as exc:
+        print(exc, file=sys.stderr)
+        return 1
     report = {"command": "python benchmarks/serve_load.py " + " ".join(argv if argv is not None else sys.argv[1:]),
               "server": {**health, "startup_s": round(startup_s, 1), "url": base},
               "machine": {"logical_cpus": os.cpu_count(), "load_avg_at_end": os.getloadavg()}, **result}

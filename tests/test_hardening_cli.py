@@ -297,6 +297,8 @@ def test_missing_extra_names_the_pip_command(capsys, ckpt, tmp_path, monkeypatch
     line = error_line(err)
     assert rc == 2 and "pip install 'tumorseg[onnx]'" in line
     assert not (tmp_path / "m.onnx").exists()
+    uvicorn = pytest.importorskip("uvicorn")
+    monkeypatch.setattr(uvicorn, "run", lambda *a, **k: pytest.fail("the server was started"))
     monkeypatch.setitem(sys.modules, "fastapi", None)
     monkeypatch.delitem(sys.modules, "tumorseg.web.app", raising=False)
     rc, err = run(capsys, ["serve", "--model", str(ckpt), "--port", "8765"])

@@ -90,7 +90,7 @@ def choose_backend(backend: str, device: torch.device) -> str:
         return "onnx" if device.type == "cpu" and onnx_available() else "torch"
     if backend == "onnx":
         if not onnx_available():
-            raise TumorsegError("backend 'onnx' needs onnx and onnxruntime: pip install onnx onnxruntime onnxscript.")
+            raise TumorsegError("backend 'onnx' needs onnx and onnxruntime: pip install 'tumorseg[onnx]'.")
         if device.type != "cpu":
             raise TumorsegError(f"backend 'onnx' runs on the CPU; use --device cpu or --backend torch for {device}.")
     return backend

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tumorseg import limits
 from tumorseg.data.formats._common import Loaded, finite_range, natural_key, require, to_uint8
 from tumorseg.data.records import SliceRecord
 from tumorseg.errors import DataError
@@ -174,6 +175,9 @@ def load(record: SliceRecord) -> Loaded:
     f, where = _open_h5(record.image, record.option("member"))
     with f:
         cj = _cjdata(f, where)
+        for name in ("image", "tumorMask"):  # HDF5 datasets declare their shape: checked before reading (bombs)
+            if name in cj and len(cj[name].shape) == 2:
+                limits.check_image(*cj[name].shape, f"{where}: cjdata.{name}", 1, cj[name].dtype.itemsize)
         raw = np.asarray(cj["image"][()]).T  # h5py gives MATLAB's column-major array transposed
         tmask = np.asarray(cj["tumorMask"][()]).T if "tumorMask" in cj else np.zeros(raw.shape, np.uint8)
     if raw.ndim != 2:
