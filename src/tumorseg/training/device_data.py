@@ -130,10 +130,10 @@ class DeviceBatches:
     def batch(self, idx: torch.Tensor, step: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Items ``idx`` (a device tensor) as the ``step``-th batch of the current epoch: gathered, made float,
         augmented with the generator of ``(seed, epoch, step, rank)``."""
-        images, masks = to_float(self.images.index_select(0, idx), self.masks.index_select(0, idx))
-        if self.augment is not None:
-            self.generator.manual_seed(derived_seed(self.seed, self.epoch, step, self.rank))
-            with one_thread(self.device):  # on a CPU: small ops, see one_thread
+        with one_thread(self.device):  # on a CPU: cheap element-wise ops that threads only slow down when busy
+            images, masks = to_float(self.images.index_select(0, idx), self.masks.index_select(0, idx))
+            if self.augment is not None:
+                self.generator.manual_seed(derived_seed(self.seed, self.epoch, step, self.rank))
                 images, masks = augment_batch(images, masks, self.augment, self.generator)
         if self.channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
