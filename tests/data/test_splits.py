@@ -62,3 +62,25 @@ def test_one_grouping_rule_for_every_split():
     assert [len(f) for f in folds] == [2, 2, 2] and sorted(sum(folds, [])) == sorted(r.case_id for r in two)
     with pytest.raises(ValueError):
         kfold_split(two, folds=3, fold=3)
+
+
+def test_kfold_keeps_each_patient_in_one_test_fold_and_tests_everyone_once():
+    from tumorseg.data.splits import kfold_split
+
+    recs = _records(n_patients=23)  # 1 to 8 slices per patient, 88 slices
+    patient = {r.case_id: r.patient for r in recs}
+    folds = [kfold_split(recs, folds=5, fold=k, seed=4) for k in range(5)]
+    tests = [f["test"] for f in folds]
+    assert sorted(c for t in tests for c in t) == sorted(patient)  # every slice tested exactly once
+    tested = [{patient[c] for c in t} for t in tests]
+    for i in range(5):
+        for j in range(i + 1, 5):
+            assert not tested[i] & tested[j], (i, j)  # a patient's slices never split over two test folds
+    for f in folds:
+        owners = {name: {patient[c] for c in f[name]} for name in ("train", "val", "test")}
+        assert not (owners["train"] & owners["val"] or owners["train"] & owners["test"] or owners["val"] & owners["test"])
+        assert sorted(f["train"] + f["val"] + f["test"]) == sorted(patient)
+    sizes = [len(t) for t in tests]
+    assert max(sizes) - min(sizes) <= 8  # dealt largest patient first into the emptiest fold: within one patient
+    again = kfold_split(list(reversed(recs)), folds=5, fold=2, seed=4)["test"]
+    assert sorted(again) == sorted(tests[2])  # independent of the order the records come in
