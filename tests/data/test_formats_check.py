@@ -63,7 +63,7 @@ def test_missing_partner_is_reported_not_crashed(tmp_path):
 
 def test_nan_voxels_and_duplicates(tmp_path):
     nib = pytest.importorskip("nibabel")
-    h5py = pytest.importorskip("h5py")
+    pytest.importorskip("h5py")  # write_mat below writes MATLAB v7.3 (HDF5) files
     case = tmp_path / "nan" / "c1"
     case.mkdir(parents=True)
     vol = np.ones((8, 8, 4), np.float32)
@@ -81,8 +81,11 @@ def test_nan_voxels_and_duplicates(tmp_path):
         (tmp_path / "fs" / sub).mkdir(parents=True)
         write_mat(tmp_path / "fs" / sub / "1.mat", *slice_pair())
     r = check_dataset(tmp_path / "fs")
-    assert r.format == "figshare-mat" and any("duplicate name: '1'" in p.message for p in r.problems)
-    assert h5py  # used through write_mat
+    dup = [p for p in r.problems if "duplicate name: '1'" in p.message]
+    assert r.format == "figshare-mat" and len(dup) == 1
+    # the report names both files, so the user can tell which copy to remove
+    assert "brainTumorDataPublic_767-1532" in dup[0].file + dup[0].message
+    assert "brainTumorDataPublic_1-766" in dup[0].file + dup[0].message
 
 
 def test_cli_exit_status_and_train_stops_with_the_report(tmp_path, capsys):

@@ -6,17 +6,50 @@ from tumorseg.models import MODELS, build_model, input_stride, returns_logits, t
 from tumorseg.models.seed_ae import SegmentationAE
 
 
+# The original course project's network, as its description gives it (models/seed_ae.py, README: "a convolutional
+# autoencoder"): five encoder blocks Conv2d -> ReLU -> MaxPool2d(2), channels 1->32->64->128->256->512, kernels
+# 7, 5, 3, 3, 3, "same" padding; a decoder of five ConvTranspose2d (kernel 2, stride 2) 512->256->128->64->32->1
+# with ReLU between them and a final Sigmoid; no skips, no normalisation. Written out by hand, layer by layer:
+ORIGINAL_LAYERS = [
+    ("Conv2d", 1, 32, 7), ("ReLU",), ("MaxPool2d", 2),
+    ("Conv2d", 32, 64, 5), ("ReLU",), ("MaxPool2d", 2),
+    ("Conv2d", 64, 128, 3), ("ReLU",), ("MaxPool2d", 2),
+    ("Conv2d", 128, 256, 3), ("ReLU",), ("MaxPool2d", 2),
+    ("Conv2d", 256, 512, 3), ("ReLU",), ("MaxPool2d", 2),
+    ("ConvTranspose2d", 512, 256, 2), ("ReLU",),
+    ("ConvTranspose2d", 256, 128, 2), ("ReLU",),
+    ("ConvTranspose2d", 128, 64, 2), ("ReLU",),
+    ("ConvTranspose2d", 64, 32, 2), ("ReLU",),
+    ("ConvTranspose2d", 32, 1, 2), ("Sigmoid",),
+]
+# parameters: k*k*cin*cout + cout per layer
+# encoder 7*7*1*32+32 = 1,600; 5*5*32*64+64 = 51,264; 9*64*128+128 = 73,856; 9*128*256+256 = 295,168;
+#         9*256*512+512 = 1,180,160  -> 1,602,048
+# decoder 4*512*256+256 = 524,544; 4*256*128+128 = 131,200; 4*128*64+64 = 32,832; 4*64*32+32 = 8,224; 4*32*1+1 = 129
+#         -> 696,929; total 2,298,977
+ORIGINAL_PARAMETERS = 2_298_977
+
+
+def _describe(layer: torch.nn.Module) -> tuple:
+    name = type(layer).__name__
+    if isinstance(layer, (torch.nn.Conv2d, torch.nn.ConvTranspose2d)):
+        return (name, layer.in_channels, layer.out_channels, layer.kernel_size[0])
+    if isinstance(layer, torch.nn.MaxPool2d):
+        return (name, layer.kernel_size)
+    return (name,)
+
+
 def test_seed_ae_architecture_is_the_original():
     m = SegmentationAE()
-    convs = [l for l in m.encoder if isinstance(l, torch.nn.Conv2d)]
-    assert [c.in_channels for c in convs] == [1, 32, 64, 128, 256]
-    assert [c.out_channels for c in convs] == [32, 64, 128, 256, 512]
-    assert [c.kernel_size[0] for c in convs] == [7, 5, 3, 3, 3]
-    assert sum(isinstance(l, torch.nn.MaxPool2d) for l in m.encoder) == 5
-    ups = [l for l in m.decoder if isinstance(l, torch.nn.ConvTranspose2d)]
-    assert [(u.in_channels, u.out_channels) for u in ups] == [(512, 256), (256, 128), (128, 64), (64, 32), (32, 1)]
-    assert isinstance(m.decoder[-1], torch.nn.Sigmoid)
-    assert sum(p.numel() for p in m.parameters()) == 2_298_977
+    layers = [l for l in m.modules() if not list(l.children())]  # the leaves, in forward order
+    assert [_describe(l) for l in layers] == ORIGINAL_LAYERS
+    for conv in (l for l in layers if isinstance(l, torch.nn.Conv2d)):
+        assert conv.padding == "same" and conv.stride == (1, 1)
+    for up in (l for l in layers if isinstance(l, torch.nn.ConvTranspose2d)):
+        assert up.stride == (2, 2)  # each exactly doubles the size: 8x8 back to 256x256
+    assert sum(p.numel() for p in m.parameters()) == ORIGINAL_PARAMETERS
+    with torch.no_grad():
+        assert m.encoder(torch.zeros(1, 1, 256, 256)).shape == (1, 512, 8, 8)  # five halvings of 256
 
 
 def test_seed_ae_shape_and_range():

@@ -64,6 +64,11 @@ def predict_probabilities(
 
 
 BACKENDS = ("auto", "onnx", "torch")
+# The auto backend runs calls of fewer images than this in PyTorch eager, larger ones in ONNX Runtime. Measured on
+# a 2-core CPU with the bundled model (benchmarks/results/inference.json, whole Predictor path, ms per slice p50):
+# batch 1: ONNX 7.6 vs eager 8.8 at 256² (1.17x), 16.0 vs 10.2 at 512² (0.64x: slower); batch 16: ONNX 6.8 vs 16.7
+# at 256² (2.5x), 8.2 vs 17.7 at 512² (2.2x). Batch 1 (one uploaded image, one file) is a wash at best for ONNX.
+ONNX_MIN_BATCH = 2
 
 
 def onnx_available() -> bool:
@@ -76,10 +81,12 @@ def onnx_available() -> bool:
 
 
 def choose_backend(backend: str, device: torch.device) -> str:
-    """Resolve ``"auto"`` to the fastest backend here: ONNX Runtime on CPU when installed, else PyTorch.
+    """Resolve ``"auto"``: ONNX Runtime on CPU when installed (for batches; see :data:`ONNX_MIN_BATCH`), else PyTorch.
 
-    (ONNX Runtime runs the tumorseg models 2–3× faster than PyTorch eager on
-    CPU; on CUDA, PyTorch is used.)
+    ONNX Runtime runs the bundled model about 2.2–2.5× faster than PyTorch
+    eager per slice at batch 16 on a 2-core CPU, but not at batch 1 (0.64× to
+    1.17×), so an auto :class:`Predictor` keeps both and runs single images in
+    PyTorch. On CUDA, PyTorch is used.
 
     Raises:
         TumorsegError: unknown backend, or ``"onnx"`` asked for without onnxruntime or on a GPU device.
@@ -113,9 +120,13 @@ def onnx_probabilities(onnx_model, images: np.ndarray, batch_size: int = 16, tta
 class Predictor:
     """A model plus its preprocessing and threshold, ready for images of any size.
 
-    Runs on PyTorch (``model``) or on ONNX Runtime (``onnx``, an
-    :class:`tumorseg.inference.onnx.OnnxModel`; then ``model`` may be ``None``).
-    ``tta`` overrides the checkpoint's stored test-time-augmentation choice.
+    Runs on PyTorch (``model``), on ONNX Runtime (``onnx``, an
+    :class:`tumorseg.inference.onnx.OnnxModel`; then ``model`` may be ``None``)
+    or, given both, on each where it is faster: calls of fewer than
+    :data:`ONNX_MIN_BATCH` images in PyTorch eager, larger ones in ONNX Runtime
+    (``backend`` is then ``"onnx+torch"``; :meth:`backend_for` says which one
+    a call of ``n`` images uses). ``tta`` overrides the checkpoint's stored
+    test-time-augmentation choice.
 
     Example::
 
@@ -127,7 +138,7 @@ class Predictor:
                  onnx=None, tta: bool | None = None):
         self.model = model.to(device).eval() if model is not None else None
         self.onnx = onnx
-        self.backend = "onnx" if onnx is not None else "torch"
+        self.backend = "torch" if onnx is None else "onnx" if model is None else "onnx+torch"
         self.checkpoint = checkpoint
         self.device = device
         self.source = source
@@ -151,10 +162,11 @@ class Predictor:
 
         ``backend``: ``"onnx"`` (ONNX Runtime; the checkpoint is exported once
         and cached, see :func:`tumorseg.inference.onnx.cached_onnx`), ``"torch"``, or
-        ``"auto"``: ONNX Runtime on CPU when installed (:func:`choose_backend`)
-        and an export is ready (beside the checkpoint or cached) or
+        ``"auto"``: on CPU with ONNX Runtime installed (:func:`choose_backend`)
+        and an export ready (beside the checkpoint or cached) or
         ``export_if_missing`` (worth its few seconds for many images or a
-        server), otherwise PyTorch.
+        server), both: PyTorch for single images, ONNX Runtime for batches;
+        otherwise PyTorch.
         """
         dev = resolve_device(device)
         if path is not None and str(path).lower().endswith(".onnx"):
@@ -175,13 +187,19 @@ class Predictor:
 
             onnx_path = cached_onnx(path) if backend == "onnx" or export_if_missing else find_onnx(path)
             onnx_model = OnnxModel(onnx_path) if onnx_path is not None else None
-        model = model_from_checkpoint(ckpt, path) if onnx_model is None else None
+        model = model_from_checkpoint(ckpt, path) if onnx_model is None or backend == "auto" else None
         return cls(model, ckpt, dev, str(path), onnx=onnx_model, tta=tta)
+
+    def backend_for(self, n: int) -> str:
+        """``"onnx"`` or ``"torch"``: what a call with ``n`` images runs on."""
+        if self.onnx is None:
+            return "torch"
+        return "onnx" if self.model is None or n >= ONNX_MIN_BATCH else "torch"
 
     def predict_small(self, images: np.ndarray, batch_size: int = 16) -> np.ndarray:
         """Probabilities ``(N, S, S) float32`` for images already at the model's size (``uint8``)."""
         tta = bool(self.post["tta"])
-        if self.onnx is not None:
+        if self.backend_for(min(len(images), batch_size)) == "onnx":
             return onnx_probabilities(self.onnx, images, batch_size, tta=tta)
         return predict_probabilities(self.model, images, self.device, batch_size, tta=tta)
 

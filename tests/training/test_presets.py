@@ -1,0 +1,45 @@
+"""Preset and flag precedence: defaults < --preset < the flags given on the command line."""
+
+import pytest
+
+from tumorseg.cli import _train_config, build_parser
+from tumorseg.errors import TumorsegError
+from tumorseg.training.presets import PRESETS
+
+
+def _cfg(*flags):
+    return _train_config(build_parser().parse_args(["train", "--data", "D", "--out", "O", *flags]), "O")
+
+
+def test_a_flag_overrides_only_its_own_preset_value():
+    cfg = _cfg("--preset", "cpu-fast", "--epochs", "3")
+    assert cfg.epochs == 3
+    fast = PRESETS["cpu-fast"]
+    for key in ("model", "model_kwargs", "batch_size", "lr", "weight_decay", "optimizer", "loss", "augment",
+                "scheduler", "warmup_epochs", "select_metric", "early_stop_patience", "calibrate"):
+        assert getattr(cfg, key) == fast[key], key
+    assert (cfg.data, cfg.out) == ("D", "O")
+
+
+def test_without_a_preset_the_defaults_are_the_original_project():
+    cfg = _cfg("--lr", "0.01")
+    assert (cfg.model, cfg.epochs, cfg.batch_size, cfg.lr, cfg.loss, cfg.optimizer) == ("seed-ae", 10, 64, 0.01,
+                                                                                        "dice", "adam")
+
+
+def test_changing_the_model_drops_the_presets_model_kwargs():
+    cfg = _cfg("--preset", "cpu-fast", "--model", "attention-unet")
+    assert (cfg.model, cfg.model_kwargs) == ("attention-unet", {})  # width/levels/num_res_units were unet's
+    assert (cfg.lr, cfg.loss, cfg.epochs) == (2e-3, "dice-bce", 12)  # the rest of the recipe stays
+    same = _cfg("--preset", "cpu-fast", "--model", "unet")
+    assert same.model_kwargs == PRESETS["cpu-fast"]["model_kwargs"]
+
+
+def test_model_kwargs_merge_into_the_presets():
+    cfg = _cfg("--preset", "best", "--model-kwargs", '{"width": 16}')
+    assert cfg.model_kwargs == {"width": 16, "levels": 6, "num_res_units": 2}
+
+
+def test_unknown_preset_suggests_the_closest():
+    with pytest.raises(TumorsegError, match="Did you mean 'cpu-fast'"):
+        _cfg("--preset", "cpu_fast")
