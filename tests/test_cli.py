@@ -29,7 +29,7 @@ def test_train_evaluate_predict_summary(synthetic_dataset, tmp_path, capsys):
     assert stats["n_slices"] > 0 and len(stats["fg_median"][0]) == 3
 
     rc = main(["evaluate", "--data", str(synthetic_dataset), "--model", str(run / "best.pt"),
-               "--split", "all", "--include-training-slices", "--out", str(tmp_path / "ev"), "--no-progress"])
+               "--split", "all", "--out", str(tmp_path / "ev"), "--no-progress"])
     assert rc == 0
     metrics = json.loads((tmp_path / "ev" / "metrics.json").read_text())
     rows = list(csv.DictReader(open(tmp_path / "ev" / "per_case.csv")))
