@@ -3,7 +3,6 @@
 import pytest
 
 from tumorseg.cli import _train_config, build_parser
-from tumorseg.errors import TumorsegError
 from tumorseg.training.presets import PRESETS
 
 
