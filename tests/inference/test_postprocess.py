@@ -6,6 +6,7 @@ from tumorseg.data.records import SliceRecord
 from tumorseg.data.transforms import build_transform
 from tumorseg.inference.calibrate import calibrate
 from tumorseg.inference.postprocess import binarize, remove_small_components
+from tumorseg.models.base import SegmentationModel
 
 
 def test_small_components_removed_but_largest_kept():
@@ -28,7 +29,7 @@ def test_binarize_scales_min_size_with_resolution():
     assert binarize(prob, 0.5, min_component_px=2, model_size=32)[35, 35]
 
 
-class _Const(torch.nn.Module):
+class _Const(SegmentationModel):
     """Returns the input itself as a probability map (image intensities = probabilities)."""
     returns_logits = False
 

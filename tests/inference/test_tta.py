@@ -3,15 +3,15 @@ flip-invariant, on both backends' code paths)."""
 
 import numpy as np
 import torch
-from torch import nn
 
 from tumorseg.inference.predictor import onnx_probabilities, predict_probabilities
+from tumorseg.models.base import SegmentationModel
 
 S = 8
 RAMP = np.tile(np.linspace(0.0, 1.0, S, dtype=np.float32), (S, 1))  # (S, S): 0 at the left edge, 1 at the right
 
 
-class Ramp(nn.Module):
+class Ramp(SegmentationModel):
     """Output = input × a left-to-right ramp: flipping the input left-right does not flip the output."""
 
     returns_logits = False

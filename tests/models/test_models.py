@@ -94,3 +94,45 @@ def test_unet_learns_the_background_bias_of_sparse_masks():
         opt.step()
     assert loss.item() < 0.15
     assert torch.sigmoid(model(x))[y == 0].mean() < 0.1
+
+
+@pytest.mark.parametrize("name, stride, logits, padded", [("seed-ae", 32, False, "64×64"),
+                                                          ("unet", 16, True, "48×32"),
+                                                          ("attention-unet", 16, True, "48×32"),
+                                                          ("dynunet", 32, True, "64×64")])
+def test_every_model_declares_what_it_needs(name, stride, logits, padded):
+    from tumorseg.models.base import SegmentationModel
+
+    model = build_model(name)
+    assert isinstance(model, SegmentationModel)
+    assert (input_stride(model), returns_logits(model)) == (stride, logits)  # declared, not guessed
+    with pytest.raises(ValueError, match=f"input 40×{stride + 8} is not a multiple of {stride}.*pad it to {padded}"):
+        model(torch.zeros(1, 1, 40, stride + 8))  # 40 and stride + 8 round up to the next multiples
+
+
+def test_the_protocol_sees_through_wrappers_and_refuses_plain_modules():
+    class Wrapper(torch.nn.Module):  # like DistributedDataParallel: the network in .module
+        def __init__(self, module):
+            super().__init__()
+            self.module = module
+
+    inner = build_model("seed-ae", width=4)
+    assert not returns_logits(Wrapper(inner)) and input_stride(Wrapper(Wrapper(inner))) == 32
+    with pytest.raises(TumorsegError, match="subclass tumorseg.models.base.SegmentationModel"):
+        returns_logits(torch.nn.Conv2d(1, 1, 1))
+
+
+@pytest.mark.parametrize("name, monai_class, kwargs", [
+    ("attention-unet", "AttentionUnet", dict(spatial_dims=2, in_channels=1, out_channels=1,
+                                             channels=(16, 32, 64, 128, 256), strides=(2, 2, 2, 2))),
+    ("dynunet", "DynUNet", dict(spatial_dims=2, in_channels=1, out_channels=1, kernel_size=[3] * 6,
+                                strides=[1] + [2] * 5, upsample_kernel_size=[2] * 5,
+                                filters=[16, 32, 64, 128, 256, 320], norm_name="instance", res_block=True)),
+])
+def test_monai_models_keep_monais_parameter_names(name, monai_class, kwargs):
+    """Checkpoints saved when these were plain MONAI modules still load: same names, same shapes."""
+    import monai.networks.nets as nets
+
+    ours = build_model(name).state_dict()
+    theirs = getattr(nets, monai_class)(**kwargs).state_dict()
+    assert {k: v.shape for k, v in ours.items()} == {k: v.shape for k, v in theirs.items()}

@@ -68,6 +68,7 @@ BACKENDS = ("auto", "onnx", "torch")
 # a 2-core CPU with the bundled model (benchmarks/results/inference.json, whole Predictor path, ms per slice p50):
 # batch 1: ONNX 7.6 vs eager 8.8 at 256² (1.17x), 16.0 vs 10.2 at 512² (0.64x: slower); batch 16: ONNX 6.8 vs 16.7
 # at 256² (2.5x), 8.2 vs 17.7 at 512² (2.2x). Batch 1 (one uploaded image, one file) is a wash at best for ONNX.
+# Batches of 2-15 were not measured on the idle machine; ONNX takes them, as the batch-16 gain suggests.
 ONNX_MIN_BATCH = 2
 
 

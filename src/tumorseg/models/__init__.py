@@ -1,15 +1,17 @@
 """Models: the registry (this module), the architectures, checkpoints and summaries.
 
+* :mod:`.base`: the model protocol (``SegmentationModel``: ``returns_logits``, ``stride``, ``check_input_shape``).
 * :mod:`.seed_ae`: the original course project's autoencoder; :mod:`.monai_nets`: MONAI U-Nets.
 * :mod:`.checkpoint`: self-describing checkpoints, written atomically, read without unpickling code.
 * :mod:`.summary`: layer table and parameter count (``tumorseg summary``).
 * :mod:`.zoo`: the bundled, named models (``t1c``, ``flair``) in ``bundled/`` and ``--model`` resolution.
 
-``MODELS`` maps a name to a constructor taking ``in_channels``/``out_channels``
-(plus model-specific keyword arguments). Every model maps ``(B, C, H, W)`` to
-``(B, 1, H, W)``; models whose class sets ``returns_logits = False`` (only the
-faithful ``seed-ae``) end in a Sigmoid, all others return logits. Use
-:func:`to_probabilities` rather than guessing.
+``MODELS`` maps a name to a :class:`~tumorseg.models.base.SegmentationModel`
+class taking ``in_channels``/``out_channels`` (plus model-specific keyword
+arguments). Every model maps ``(B, C, H, W)`` to ``(B, 1, H, W)`` and declares
+``returns_logits`` (``False`` only for the faithful ``seed-ae``, which ends in
+a Sigmoid) and ``stride`` (see :mod:`.base`). Use :func:`to_probabilities`
+rather than guessing.
 """
 
 from __future__ import annotations
@@ -20,18 +22,19 @@ import torch
 from torch import nn
 
 from tumorseg.errors import TumorsegError, did_you_mean
-from tumorseg.models.monai_nets import attention_unet, dynunet, residual_unet
+from tumorseg.models.base import SegmentationModel, unwrap
+from tumorseg.models.monai_nets import AttentionUNet, NnUNet, ResidualUNet
 from tumorseg.models.seed_ae import SegmentationAE
 
-MODELS: dict[str, Callable[..., nn.Module]] = {
+MODELS: dict[str, Callable[..., SegmentationModel]] = {
     "seed-ae": SegmentationAE,
-    "unet": residual_unet,
-    "attention-unet": attention_unet,
-    "dynunet": dynunet,
+    "unet": ResidualUNet,
+    "attention-unet": AttentionUNet,
+    "dynunet": NnUNet,
 }
 
 
-def build_model(name: str, **kwargs) -> nn.Module:
+def build_model(name: str, **kwargs) -> SegmentationModel:
     """Instantiate the registered model ``name``.
 
     Raises:
@@ -47,14 +50,15 @@ def build_model(name: str, **kwargs) -> nn.Module:
 
 
 def returns_logits(model: nn.Module) -> bool:
-    return getattr(model, "returns_logits", True)
+    """Whether ``model`` (or the :class:`SegmentationModel` inside its DDP/compile wrapper) returns logits."""
+    return unwrap(model).returns_logits
 
 
 def to_probabilities(model: nn.Module, output: torch.Tensor) -> torch.Tensor:
     """Map a model's raw output to foreground probabilities in [0, 1]."""
-    return torch.sigmoid(output) if returns_logits(model) else output
+    return unwrap(model).probabilities(output)
 
 
 def input_stride(model: nn.Module) -> int:
     """Side lengths the model accepts must be multiples of this."""
-    return getattr(model, "stride", 16)
+    return unwrap(model).stride

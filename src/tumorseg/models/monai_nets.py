@@ -1,7 +1,7 @@
 """Real segmentation networks from MONAI, configured for 2-D single-class tumour masks.
 
-All return logits ``(B, 1, H, W)`` for input ``(B, C, H, W)`` with H, W
-multiples of ``model.stride``.
+All are :class:`tumorseg.models.base.SegmentationModel` subclasses that return logits
+``(B, 1, H, W)`` for input ``(B, C, H, W)`` with H, W multiples of ``model.stride``.
 
 * ``unet``: MONAI ``UNet`` with residual units (Kerfoot et al. 2018) and
   instance norm; ``width`` sets the first level's channels (doubling per level).
@@ -23,47 +23,64 @@ from __future__ import annotations
 from monai.networks.nets import AttentionUnet, DynUNet, UNet
 from torch import nn
 
+from tumorseg.models.base import SegmentationModel
+
 
 def _channels(width: int, levels: int) -> tuple[int, ...]:
     return tuple(width * 2**i for i in range(levels))
 
 
-def _tag(model: nn.Module, stride: int) -> nn.Module:
-    model.returns_logits = True
-    model.stride = stride
-    return model
+class ResidualUNet(SegmentationModel):
+    """Residual U-Net; ``levels`` resolutions (stride ``2**(levels-1)``), then PReLU and a 1×1 head.
+
+    The submodules ``body``/``act``/``head`` keep the parameter names of the
+    ``nn.Sequential`` this once was, so every saved checkpoint still loads.
+    """
+
+    def __init__(self, in_channels: int = 1, out_channels: int = 1, width: int = 16, levels: int = 5,
+                 num_res_units: int = 2, dropout: float = 0.0):
+        super().__init__()
+        self.body = UNet(
+            spatial_dims=2, in_channels=in_channels, out_channels=width,
+            channels=_channels(width, levels), strides=(2,) * (levels - 1),
+            num_res_units=num_res_units, norm="instance", dropout=dropout,
+        )
+        self.act = nn.PReLU()
+        self.head = nn.Conv2d(width, out_channels, kernel_size=1)
+        self.stride = 2 ** (levels - 1)
+
+    def forward(self, x):
+        self.check_input_shape(x)
+        return self.head(self.act(self.body(x)))
 
 
-def residual_unet(in_channels: int = 1, out_channels: int = 1, width: int = 16, levels: int = 5,
-                  num_res_units: int = 2, dropout: float = 0.0) -> nn.Module:
-    """Residual U-Net; ``levels`` resolutions (stride ``2**(levels-1)``)."""
-    body = UNet(
-        spatial_dims=2, in_channels=in_channels, out_channels=width,
-        channels=_channels(width, levels), strides=(2,) * (levels - 1),
-        num_res_units=num_res_units, norm="instance", dropout=dropout,
-    )
-    net = nn.Sequential()
-    net.add_module("body", body)
-    net.add_module("act", nn.PReLU())
-    net.add_module("head", nn.Conv2d(width, out_channels, kernel_size=1))
-    return _tag(net, 2 ** (levels - 1))
+class AttentionUNet(SegmentationModel, AttentionUnet):
+    """MONAI's ``AttentionUnet`` itself (same parameter names), declaring logits and its stride."""
+
+    def __init__(self, in_channels: int = 1, out_channels: int = 1, width: int = 16, levels: int = 5,
+                 dropout: float = 0.0):
+        super().__init__(spatial_dims=2, in_channels=in_channels, out_channels=out_channels,
+                         channels=_channels(width, levels), strides=(2,) * (levels - 1), dropout=dropout)
+        self.stride = 2 ** (levels - 1)
+
+    def forward(self, x):
+        self.check_input_shape(x)
+        return AttentionUnet.forward(self, x)
 
 
-def attention_unet(in_channels: int = 1, out_channels: int = 1, width: int = 16, levels: int = 5,
-                   dropout: float = 0.0) -> nn.Module:
-    net = AttentionUnet(
-        spatial_dims=2, in_channels=in_channels, out_channels=out_channels,
-        channels=_channels(width, levels), strides=(2,) * (levels - 1), dropout=dropout,
-    )
-    return _tag(net, 2 ** (levels - 1))
+class NnUNet(SegmentationModel, DynUNet):
+    """MONAI's ``DynUNet`` itself, nnU-Net style: first level at full resolution, then ``levels - 1`` stride-2
+    levels; deep supervision off."""
 
+    def __init__(self, in_channels: int = 1, out_channels: int = 1, width: int = 16, levels: int = 6):
+        filters = [min(width * 2**i, 320) for i in range(levels)]
+        super().__init__(
+            spatial_dims=2, in_channels=in_channels, out_channels=out_channels,
+            kernel_size=[3] * levels, strides=[1] + [2] * (levels - 1), upsample_kernel_size=[2] * (levels - 1),
+            filters=filters, norm_name="instance", deep_supervision=False, res_block=True,
+        )
+        self.stride = 2 ** (levels - 1)
 
-def dynunet(in_channels: int = 1, out_channels: int = 1, width: int = 16, levels: int = 6) -> nn.Module:
-    """nnU-Net-style network: first level at full resolution, then ``levels - 1`` stride-2 levels."""
-    filters = [min(width * 2**i, 320) for i in range(levels)]
-    net = DynUNet(
-        spatial_dims=2, in_channels=in_channels, out_channels=out_channels,
-        kernel_size=[3] * levels, strides=[1] + [2] * (levels - 1), upsample_kernel_size=[2] * (levels - 1),
-        filters=filters, norm_name="instance", deep_supervision=False, res_block=True,
-    )
-    return _tag(net, 2 ** (levels - 1))
+    def forward(self, x):
+        self.check_input_shape(x)
+        return DynUNet.forward(self, x)

@@ -17,10 +17,12 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from tumorseg.models.base import SegmentationModel
 
-class SegmentationAE(nn.Module):
-    returns_logits = False
-    stride = 32
+
+class SegmentationAE(SegmentationModel):
+    returns_logits = False  # ends in a Sigmoid, as the original did
+    stride = 32  # five MaxPool2d(2)
 
     def __init__(self, in_channels: int = 1, out_channels: int = 1, width: int = 32):
         super().__init__()
@@ -38,4 +40,5 @@ class SegmentationAE(nn.Module):
         self.decoder = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.check_input_shape(x)
         return self.decoder(self.encoder(x))
