@@ -23,11 +23,12 @@ def test_bundled_model_is_small_weights_only_and_calibrated():
     assert m.get("test_images", 0) > 0 or m.get("cv_folds", 0) >= 2
 
 
-def test_bundled_model_names_no_path_of_the_training_machine():
+@pytest.mark.parametrize("name", list(zoo.BUNDLED))
+def test_bundled_model_names_no_path_of_the_training_machine(name):
     """Regression: the shipped checkpoint stored config.data = '/root/fs', the training machine's data folder."""
     from tumorseg.models.checkpoint import MACHINE_PATH_KEYS
 
-    cfg = load_checkpoint(DEFAULT_MODEL)["config"]
+    cfg = load_checkpoint(zoo.get(name).checkpoint)["config"]
     assert {k: cfg.get(k) for k in MACHINE_PATH_KEYS} == dict.fromkeys(MACHINE_PATH_KEYS)
     assert not [v for v in cfg.values() if isinstance(v, str) and ("/" in v or "\\" in v)]
 
