@@ -21,21 +21,6 @@ _OVERRIDABLE = ("model", "epochs", "batch_size", "lr", "image_size", "loss", "op
                 "intensity", "init_from", "split_file", "max_fp_rate", "data_path")
 
 
-def _json_kwargs(text: str | None) -> dict:
-    """``--model-kwargs`` JSON as a dict, or a clear error."""
-    import json
-
-    if not text:
-        return {}
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise TumorsegError(f"--model-kwargs is not valid JSON ({e.msg}): {text!r}. Example: '{{\"width\": 16}}'") from None
-    if not isinstance(value, dict):
-        raise TumorsegError(f"--model-kwargs must be a JSON object like '{{\"width\": 16}}', got {text!r}")
-    return value
-
-
 def _train_config(a: argparse.Namespace, out: str):
     """TrainConfig from defaults, then the preset, then the flags actually given."""
     from tumorseg.config import TrainConfig
@@ -49,26 +34,14 @@ def _train_config(a: argparse.Namespace, out: str):
         if getattr(a, key, None) is not None:
             values[key] = getattr(a, key)
     if a.model_kwargs:
-        values["model_kwargs"] = {**values.get("model_kwargs", {}), **_json_kwargs(a.model_kwargs)}
+        values["model_kwargs"] = {**values.get("model_kwargs", {}), **a.model_kwargs}
     elif a.model is not None and a.preset and a.model != preset(a.preset)["model"]:
         values["model_kwargs"] = {}  # the preset's kwargs belong to the preset's model
     if a.calibrate:
         values["calibrate"] = True
     if getattr(a, "split", None):
-        values["split_fractions"] = _fractions(a.split)
+        values["split_fractions"] = a.split
     return TrainConfig.from_dict(values)
-
-
-def _fractions(text: str) -> tuple[float, float, float]:
-    """``--split 0.9,0.1,0`` as three fractions summing to 1, or a clear error."""
-    try:
-        parts = tuple(float(x) for x in text.split(","))
-    except ValueError:
-        parts = ()
-    if len(parts) != 3 or min(parts) < 0 or abs(sum(parts) - 1) > 1e-6 or parts[0] <= 0 or parts[1] <= 0:
-        raise TumorsegError(f"--split {text!r}: give TRAIN,VAL,TEST fractions summing to 1 with TRAIN and VAL > 0, "
-                            "e.g. 0.7,0.2,0.1 (the default) or 0.9,0.1,0 to train on everything but a val part.")
-    return parts
 
 
 def _cmd_train(a: argparse.Namespace) -> int:
@@ -121,9 +94,11 @@ def _cmd_report(a: argparse.Namespace) -> int:
 def _add_train_options(p: argparse.ArgumentParser, data_required: bool = True) -> None:
     p.add_argument("--data", required=data_required, help="dataset folder (e.g. images/ + masks/ [+ metadata.csv])")
     p.add_argument("--format", default="auto", help="dataset format (default: auto-detect)")
-    p.add_argument("--preset", default=None, type=T.PRESET, help="named recipe: original, cpu-fast, bundled, best (flags given override it)")
+    p.add_argument("--preset", default=None, type=T.PRESET,
+                   help="named recipe: original, cpu-fast, bundled, best (flags given override it)")
     p.add_argument("--model", default=None, help="registered model name (default: seed-ae)")
-    p.add_argument("--model-kwargs", default=None, help='model options as JSON, e.g. \'{"width": 16}\'')
+    p.add_argument("--model-kwargs", default=None, type=T.json_object,
+                   help='model options as JSON, e.g. \'{"width": 16}\'')
     p.add_argument("--epochs", type=T.EPOCHS, default=None, help="default: 10")
     p.add_argument("--batch-size", type=T.BATCH_SIZE, default=None, help="default: 64")
     p.add_argument("--lr", type=T.LR, default=None, help="default: 1e-3")
@@ -277,7 +252,7 @@ def _cmd_summary(a: argparse.Namespace) -> int:
     from tumorseg.models.summary import model_summary
 
     print(model_summary(a.model, image_size=a.image_size, in_channels=a.in_channels, depth=a.depth,
-                        **_json_kwargs(a.model_kwargs)))
+                        **(a.model_kwargs or {})))
     return 0
 
 
@@ -312,7 +287,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true",
                    help="start over in an --out that already holds a run (deletes its checkpoints, history, grids)")
     p.add_argument("--resume", default=None, metavar="RUN_DIR", help="continue RUN_DIR from its last.pt")
-    p.add_argument("--split", default=None, metavar="TRAIN,VAL,TEST",
+    p.add_argument("--split", default=None, metavar="TRAIN,VAL,TEST", type=T.fractions,
                    help="split fractions (default 0.7,0.2,0.1; 0.9,0.1,0: train on all but a val part, no test)")
     _add_common(p)
     p.set_defaults(func=_cmd_train)
@@ -422,7 +397,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("summary", help="print a model's layer table and parameter count")
     p.add_argument("--model", default="seed-ae", help="registered model name")
-    p.add_argument("--model-kwargs", default=None, help='model options as JSON, e.g. \'{"width": 16}\'')
+    p.add_argument("--model-kwargs", default=None, type=T.json_object,
+                   help='model options as JSON, e.g. \'{"width": 16}\'')
     p.add_argument("--image-size", type=T.IMAGE_SIZE, default=256)
     p.add_argument("--in-channels", type=T.CHANNELS, default=1)
     p.add_argument("--depth", type=T.int_in(0, 10, "--depth 3"), default=3, help="nesting depth of the table")

@@ -10,6 +10,7 @@ status 2. Names (losses, schedulers, ...) answer a typo with "did you mean".
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import re
 from collections.abc import Callable, Iterable
@@ -103,6 +104,30 @@ def out_file(text: str) -> str:
     return text
 
 
+def json_object(text: str) -> dict:
+    """``--model-kwargs``: a JSON object such as ``{"width": 16}`` (keys are checked against the model later)."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise argparse.ArgumentTypeError(f"not valid JSON ({e.msg}): {text!r}. Example: '{{\"width\": 16}}'") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"must be a JSON object like '{{\"width\": 16}}', not {text!r}")
+    return value
+
+
+def fractions(text: str) -> tuple[float, float, float]:
+    """``--split 0.9,0.1,0``: three fractions summing to 1 with TRAIN and VAL > 0."""
+    try:
+        parts = tuple(float(x) for x in text.split(","))
+    except ValueError:
+        parts = ()
+    if len(parts) != 3 or not all(map(math.isfinite, parts)) or min(parts) < 0 or abs(sum(parts) - 1) > 1e-6 \
+            or parts[0] <= 0 or parts[1] <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: give TRAIN,VAL,TEST fractions summing to 1 with TRAIN and VAL "
+                                         "> 0, e.g. 0.7,0.2,0.1 (the default) or 0.9,0.1,0 (all but a val part)")
+    return parts  # type: ignore[return-value]
+
+
 def device(text: str) -> str:
     """``auto``, ``cpu``, ``cuda`` or ``cuda:N`` (whether that GPU exists is checked when it is used)."""
     if not re.fullmatch(r"auto|cpu|cuda(:\d{1,2})?", text):
@@ -167,4 +192,4 @@ MEGABYTES = float_in(0.0, 4096.0, lo_open=True, example="--max-upload-mb 50")
 CHANNELS = int_in(1, 64, "--in-channels 1")
 
 
-__all__ = ["Parser", "device", "float_in", "int_in", "name_in", "out_dir", "out_file"]
+__all__ = ["Parser", "device", "float_in", "fractions", "int_in", "json_object", "name_in", "out_dir", "out_file"]

@@ -230,9 +230,12 @@ def test_real_server_rss_stays_bounded(ckpt, bombs, tmp_path):
             time.sleep(0.3)
         baseline = _status_kb(server.pid, "VmRSS")
 
-        def send(name: str) -> int:
-            body, ctype = hostile.multipart("x.bin", bombs[name])
+        def send_bytes(data: bytes) -> int:
+            body, ctype = hostile.multipart("x.bin", data)
             return http.post(base + "/api/segment", content=body, headers={"content-type": ctype}).status_code
+
+        def send(name: str) -> int:
+            return send_bytes(bombs[name])
 
         statuses = {name: send(name) for name in sorted(bombs)}
         with ThreadPoolExecutor(3) as pool:  # "three at once"
@@ -241,6 +244,11 @@ def test_real_server_rss_stays_bounded(ckpt, bombs, tmp_path):
         r = http.post(base + "/api/segment", headers={"host": "attacker.example", "origin": "http://attacker.example"},
                       files={"file": ("x.png", _png())})
         growth_mb = (_status_kb(server.pid, "VmHWM") - baseline) / 1024
+        # the largest image accepted (4096², the UPLOADS pixel cap): docs/inference.md states ~320 MB per request
+        Path(f"/proc/{server.pid}/clear_refs").write_text("5")  # peak := current
+        before = _status_kb(server.pid, "VmRSS")
+        at_cap = send_bytes(hostile.png_zeros(4096, 4096))
+        cap_mb = (_status_kb(server.pid, "VmHWM") - before) / 1024
     finally:
         http.close()
         server.terminate()
@@ -254,3 +262,4 @@ def test_real_server_rss_stays_bounded(ckpt, bombs, tmp_path):
         assert all(400 <= c < 500 or (name == "nifti_gz_small_header_trailing_bomb" and c == 200) for c in codes), \
             (name, codes)
     assert growth_mb < 300, f"peak RSS grew by {growth_mb:.0f} MB"
+    assert at_cap == 200 and cap_mb < 450, f"a 4096² upload: status {at_cap}, peak RSS +{cap_mb:.0f} MB"
