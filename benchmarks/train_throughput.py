@@ -18,8 +18,13 @@ paths; ``--warmup`` steps each, then ``--rounds`` rounds of ``--steps`` timed
 steps per path, alternating which path goes first (fair under a machine whose
 load changes). It also times the data alone (batches made, no network).
 
-    python benchmarks/train_throughput.py                    # CPU: small, about 2-3 minutes on 2 cores
-    python benchmarks/train_throughput.py --out benchmarks/results/train_throughput_cuda.json  # on a GPU
+    python benchmarks/train_throughput.py                    # CPU: small, about 2-3 minutes on 2 idle cores
+    python benchmarks/train_throughput.py --sync-debug --out $OUT/train_throughput_cuda.json   # on a GPU
+
+On a GPU the defaults are batch 32 at 256², 10 warm-up and 2 × 30 timed steps per path and network
+(about a minute on an H100; ``--compile`` adds compile time). ``--sync-debug`` makes CUDA warn at any
+host sync inside the device path's timed steps. The device machine needs the MONAI and torchinfo
+wheels (see ``scripts/gpu_campaign.py``).
 
 Data: the first slices of ``../shared/data/figshare`` (synthetic phantoms when it is absent).
 """
@@ -27,6 +32,7 @@ Data: the first slices of ``../shared/data/figshare`` (synthetic phantoms when i
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -77,6 +83,19 @@ def _trainer(data_dir: str, arrays, a: argparse.Namespace, net: str, path: str, 
     return trainer, iter(trainer.loader)  # one epoch holds every step this benchmark takes
 
 
+@contextlib.contextmanager
+def _sync_debug(on: bool) -> Iterator[None]:
+    """``torch.cuda.set_sync_debug_mode("warn")`` inside the block when ``on`` (the final read excepted)."""
+    if not on:
+        yield
+        return
+    torch.cuda.set_sync_debug_mode("warn")
+    try:
+        yield
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+
+
 def _steps(trainer: Trainer, batches: Iterator, n: int, read_every_step: bool) -> float:
     """Seconds for ``n`` training steps, the device's queue drained at the end."""
     losses = StepLosses(n, trainer.device)
@@ -87,6 +106,8 @@ def _steps(trainer: Trainer, batches: Iterator, n: int, read_every_step: bool) -
         if read_every_step:
             loss.item()  # what the trainer did after every step until now
         losses.add(loss, len(x))
+    if trainer.device.type == "cuda":
+        torch.cuda.set_sync_debug_mode("default")  # (--sync-debug) the one read below is meant
     losses.cpu()  # the device path's one read per logging interval
     _sync(trainer.device)
     return time.perf_counter() - t0
@@ -114,7 +135,10 @@ def measure(a: argparse.Namespace, tmp: Path) -> dict:
             _steps(t, it, a.warmup, read_every_step=p == "loader")
         for r in range(a.rounds):
             for p in (("loader", "device") if r % 2 == 0 else ("device", "loader")):
-                times[p] += _steps(*trainers[p], a.steps, read_every_step=p == "loader")
+                # --sync-debug: CUDA warns at every host sync inside the device path's steps (there should be none)
+                debug = a.sync_debug and p == "device" and trainers[p][0].device.type == "cuda"
+                with _sync_debug(debug):
+                    times[p] += _steps(*trainers[p], a.steps, read_every_step=p == "loader")
         n_img = a.rounds * a.steps * a.batch_size
         row = {p: {"images_per_s": round(n_img / times[p], 2), "ms_per_step": round(1000 * times[p] / (a.rounds * a.steps), 1)}
                for p in trainers}
@@ -148,6 +172,8 @@ def main() -> int:
     ap.add_argument("--steps", type=int, default=None, help="timed steps per path per round (default: 30 GPU, 2 CPU)")
     ap.add_argument("--data-batches", type=int, default=None, help="batches timed for the data alone")
     ap.add_argument("--compile", action="store_true", help="torch.compile the model (both paths)")
+    ap.add_argument("--sync-debug", action="store_true",
+                    help="CUDA: warn at every host sync in the device path's timed steps (expect none)")
     ap.add_argument("--out", default=None, help="default: benchmarks/results/train_throughput_{cpu,cuda}.json")
     ap.add_argument("--note", default="")
     a = ap.parse_args()
@@ -166,8 +192,9 @@ def main() -> int:
         "benchmark": "tumorseg training throughput: DataLoader path (per-item CPU augmentation, .item() every step) "
                      "vs device path (data resident on the device, batched augmentation there, no per-step sync)",
         "command": "python benchmarks/train_throughput.py " + " ".join(
-            f"--{k.replace('_', '-')} {v}" for k, v in vars(a).items() if k not in ("out", "note", "compile", "data"))
-                   + (" --compile" if a.compile else ""),
+            f"--{k.replace('_', '-')} {v}" for k, v in vars(a).items()
+            if k not in ("out", "note", "compile", "sync_debug", "data"))
+                   + (" --compile" if a.compile else "") + (" --sync-debug" if a.sync_debug else ""),
         "settings": {k: v for k, v in vars(a).items() if k not in ("out", "note")},
         "device": torch.cuda.get_device_name(device) if gpu else platform.processor() or "cpu",
         "machine": {"logical_cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
