@@ -18,7 +18,7 @@ paths; ``--warmup`` steps each, then ``--rounds`` rounds of ``--steps`` timed
 steps per path, alternating which path goes first (fair under a machine whose
 load changes). It also times the data alone (batches made, no network).
 
-    python benchmarks/train_throughput.py                    # CPU: small, about 2-3 minutes on 2 idle cores
+    python benchmarks/train_throughput.py                    # CPU: about 2 minutes on 2 idle cores
     python benchmarks/train_throughput.py --sync-debug --out $OUT/train_throughput_cuda.json   # on a GPU
 
 On a GPU the defaults are batch 32 at 256², 10 warm-up and 2 × 30 timed steps per path and network
@@ -164,12 +164,12 @@ def main() -> int:
     ap.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "figshare"))
     ap.add_argument("--device", default="auto")
     ap.add_argument("--nets", default="w8,w32", help="comma-separated: w8 (bundled), w32 (best)")
-    ap.add_argument("--batch-size", type=int, default=None, help="default: 32 on a GPU, 8 on a CPU")
-    ap.add_argument("--image-size", type=int, default=None, help="default: 256 on a GPU, 128 on a CPU")
+    ap.add_argument("--batch-size", type=int, default=None, help="default: 32 on a GPU, 16 on a CPU")
+    ap.add_argument("--image-size", type=int, default=256)
     ap.add_argument("--augment", default="mri")
     ap.add_argument("--warmup", type=int, default=None, help="untimed steps per path (default: 10 GPU, 1 CPU)")
-    ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--steps", type=int, default=None, help="timed steps per path per round (default: 30 GPU, 2 CPU)")
+    ap.add_argument("--rounds", type=int, default=None, help="default: 2 on a GPU, 4 on a CPU")
+    ap.add_argument("--steps", type=int, default=None, help="timed steps per path per round (default: 30 GPU, 3 CPU)")
     ap.add_argument("--data-batches", type=int, default=None, help="batches timed for the data alone")
     ap.add_argument("--compile", action="store_true", help="torch.compile the model (both paths)")
     ap.add_argument("--sync-debug", action="store_true",
@@ -179,10 +179,10 @@ def main() -> int:
     a = ap.parse_args()
     device = resolve_device(a.device)
     gpu = device.type == "cuda"
-    a.batch_size = a.batch_size or (32 if gpu else 8)
-    a.image_size = a.image_size or (256 if gpu else 128)
+    a.batch_size = a.batch_size or (32 if gpu else 16)
     a.warmup = a.warmup if a.warmup is not None else (10 if gpu else 1)
-    a.steps = a.steps or (30 if gpu else 2)
+    a.rounds = a.rounds or (2 if gpu else 4)
+    a.steps = a.steps or (30 if gpu else 3)
     a.data_batches = a.data_batches or (50 if gpu else 8)
     out = Path(a.out or ROOT / "benchmarks" / "results" / f"train_throughput_{device.type}.json")
     t0 = time.time()

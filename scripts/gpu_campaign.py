@@ -116,12 +116,15 @@ def _tar(files: list[Path], root: Path, max_bytes: int) -> tuple[bytes, list[str
     buf, left_out, total = io.BytesIO(), [], 0
     with tarfile.open(fileobj=buf, mode="w:gz") as tar:
         for p in files:
-            size = p.stat().st_size + 1024
-            if total + size > max_bytes:
-                left_out.append(str(p.relative_to(root)))
+            try:
+                size = p.stat().st_size + 1024
+                if total + size > max_bytes:
+                    left_out.append(str(p.relative_to(root)))
+                    continue
+                tar.add(p, arcname=str(p.relative_to(root)))
+                total += size
+            except FileNotFoundError:  # a running job replaced or removed it meanwhile: the next pack has it
                 continue
-            total += size
-            tar.add(p, arcname=str(p.relative_to(root)))
     return buf.getvalue(), left_out
 
 
