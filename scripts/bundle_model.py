@@ -60,12 +60,8 @@ def train_stats(run_dir: Path, ckpt: dict) -> dict:
     records = [r for r in read_dataset(cfg["data"], cfg.get("data_format", "auto"), **cfg.get("data_options", {}))
                if r.case_id in wanted]
     keep = np.unique(np.linspace(0, len(records) - 1, min(len(records), MAX_SLICES)).round().astype(int))
-    images = load_slices([records[i] for i in keep], int(ckpt["preprocessing"]["image_size"])).images
-    mode = ckpt["preprocessing"].get("intensity", "none")
-    if mode != "none":  # what the model saw in training
-        from tumorseg.data.intensity import normalise
-
-        images = np.stack([normalise(im, mode) for im in images])
+    pre = ckpt["preprocessing"]  # normalised as in training: what the model saw
+    images = load_slices([records[i] for i in keep], int(pre["image_size"]), intensity=pre.get("intensity", "none")).images
     return training_stats(images)
 
 

@@ -24,6 +24,7 @@ from tqdm.auto import tqdm
 from tumorseg.data.dataset import SliceArrays, resize_channels
 from tumorseg.data.formats import detect_format, load_record, read_dataset
 from tumorseg.data.imageio import resize_mask
+from tumorseg.data.intensity import normalise
 from tumorseg.data.records import SliceRecord
 from tumorseg.errors import DataError
 
@@ -142,7 +143,6 @@ def inspect_records(records: list[SliceRecord], image_size: int | None = None, p
     Arrays are only built when ``image_size`` is given and no slice failed; their images are normalised
     with ``intensity`` (:mod:`tumorseg.data.intensity`) before resizing, as :func:`load_slice` does.
     """
-    from tumorseg.data.intensity import normalise
 
     c = _Collector()
     _structure(records, c.problems)

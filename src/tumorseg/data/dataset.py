@@ -16,6 +16,7 @@ from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
 from tumorseg.data.imageio import resize_image, resize_mask
+from tumorseg.data.intensity import normalise
 from tumorseg.data.records import SliceRecord
 from tumorseg.errors import DataError
 
@@ -63,8 +64,6 @@ def load_slice(record: SliceRecord, image_size: int, intensity: str = "none") ->
             than its image.
     """
     from tumorseg.data.formats import load_record
-
-    from tumorseg.data.intensity import normalise
 
     loaded = load_record(record)
     return resize_channels(normalise(loaded.image, intensity), image_size), resize_mask(loaded.mask, image_size)
