@@ -22,6 +22,12 @@ ONNX Runtime at once) and, with ``--card``, copies the model card to
   ``predict`` can warn about inputs far from them.
 
 The numbers to put in the card are printed at the end.
+
+    python scripts/bundle_model.py --name t1c --set largest_component_3d=true
+
+changes post-processing settings (:mod:`tumorseg.inference.postprocess`) of an
+installed bundled model instead: ``NAME.pt`` is rewritten and re-exported to
+``NAME.onnx``/``NAME.json``; everything else stays as it was.
 """
 
 from __future__ import annotations
@@ -107,13 +113,47 @@ def bundle(run_dir: Path, name: str, cv: Path | None = None, card: Path | None =
     return target
 
 
+def set_postprocess(name: str, values: dict, onnx: bool = True, dest: Path | None = None) -> Path:
+    """Update the ``postprocess`` settings of the bundled model ``name`` in ``dest`` (default: the package's
+    bundled folder) with ``values`` (known keys only) and re-export its ONNX file. Returns the checkpoint path."""
+    from tumorseg.inference.postprocess import DEFAULTS
+
+    unknown = sorted(set(values) - set(DEFAULTS))
+    if unknown:
+        raise SystemExit(f"--set {unknown[0]}: not a post-processing setting; known: {', '.join(DEFAULTS)}")
+    target = Path(dest or zoo.BUNDLED_DIR) / f"{zoo.get(name).name}.pt"
+    ckpt = load_checkpoint(target)
+    ckpt["postprocess"] = {**(ckpt.get("postprocess") or {}), **values}
+    save_checkpoint(ckpt, target)
+    print(f"{target}: postprocess {ckpt['postprocess']}")
+    if onnx:
+        from tumorseg.inference.onnx import export_onnx
+
+        export_onnx(target, target.with_suffix(".onnx"))
+    return target
+
+
+def _setting(text: str) -> tuple[str, object]:
+    key, sep, value = text.partition("=")
+    if not sep:
+        raise argparse.ArgumentTypeError(f"--set {text}: give KEY=VALUE, e.g. largest_component_3d=true")
+    return key, json.loads(value)
+
+
 if __name__ == "__main__":
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("run_dir", type=Path)
+    p.add_argument("run_dir", type=Path, nargs="?", help="finished run to bundle (not with --set)")
+    p.add_argument("--set", dest="settings", type=_setting, action="append", default=None, metavar="KEY=VALUE",
+                   help="change a post-processing setting of the installed model NAME instead of bundling a run")
     p.add_argument("--name", required=True, choices=list(zoo.BUNDLED), help="bundled model name")
     p.add_argument("--cv", type=Path, default=None, help="cross-validation folder of the same recipe (cv_summary.json)")
     p.add_argument("--card", type=Path, default=None, help="model card (Markdown) to install as NAME.md")
     p.add_argument("--hardware", default=None, help="where it was trained, e.g. 'NVIDIA H200'")
     p.add_argument("--no-onnx", action="store_true", help="skip the ONNX export (NAME.onnx, NAME.json)")
     a = p.parse_args()
+    if a.settings:
+        set_postprocess(a.name, dict(a.settings), onnx=not a.no_onnx)
+        raise SystemExit(0)
+    if a.run_dir is None:
+        p.error("give RUN_DIR to bundle, or --set KEY=VALUE to change an installed model")
     bundle(a.run_dir, a.name, a.cv, a.card, a.hardware, onnx=not a.no_onnx)

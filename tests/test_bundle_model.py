@@ -60,6 +60,14 @@ def test_bundle_writes_named_files_with_metrics_modality_and_stats(synthetic_dat
     meta = json.loads((tmp_path / "bundled" / "flair.json").read_text())
     assert meta["checkpoint_sha256"] == file_sha256(out) and meta["preprocessing"]["modality"] == "flair"
     assert (tmp_path / "bundled" / "flair.md").read_text() == card.read_text()
+    before = dict(ckpt.get("postprocess") or {})
+    bundle_model.set_postprocess("flair", {"largest_component_3d": True}, dest=tmp_path / "bundled")
+    after = load_checkpoint(out)
+    assert after["postprocess"] == {**before, "largest_component_3d": True} and after["metrics"] == m
+    meta = json.loads((tmp_path / "bundled" / "flair.json").read_text())
+    assert meta["postprocess"]["largest_component_3d"] is True and meta["checkpoint_sha256"] == file_sha256(out)
+    with pytest.raises(SystemExit, match="not a post-processing setting"):
+        bundle_model.set_postprocess("flair", {"largest": True}, dest=tmp_path / "bundled")
 
 
 def test_bundled_files_are_what_the_registry_reads(synthetic_dataset, tmp_path, monkeypatch):

@@ -18,7 +18,8 @@ log = logging.getLogger("tumorseg")
 _OVERRIDABLE = ("model", "epochs", "batch_size", "lr", "image_size", "loss", "optimizer", "weight_decay",
                 "augment", "scheduler", "warmup_epochs", "select_metric", "early_stop_patience",
                 "grad_clip", "precision", "compile", "checkpoint_every_steps", "cache", "grid_every",
-                "intensity", "init_from", "split_file", "max_fp_rate", "data_path")
+                "intensity", "init_from", "split_file", "max_fp_rate", "calibrate_objective",
+                "data_path")
 
 
 def _train_config(a: argparse.Namespace, out: str):
@@ -79,7 +80,7 @@ def _cmd_cv(a: argparse.Namespace) -> int:
 def _cmd_calibrate(a: argparse.Namespace) -> int:
     from tumorseg.training.fit import recalibrate
 
-    post = recalibrate(a.run_dir, a.max_fp_rate, progress=not a.no_progress)
+    post = recalibrate(a.run_dir, a.max_fp_rate, progress=not a.no_progress, objective=a.objective)
     print(f"{a.run_dir}/best.pt: post-processing {post}")
     return 0
 
@@ -135,6 +136,9 @@ def _add_train_options(p: argparse.ArgumentParser, data_required: bool = True) -
                    help="start from this checkpoint's weights (fine-tuning; 'default' = the bundled model)")
     p.add_argument("--max-fp-rate", type=T.float_in(0.0, 1.0, example="--max-fp-rate 0.05"), default=None, metavar="F",
                    help="calibration: most tumour-free val slices that may be marked (default 0.03)")
+    p.add_argument("--calibrate-objective", default=None, choices=["slice-dice", "volume-dice"],
+                   help="calibration maximises mean Dice of val tumour slices (slice-dice, default) or mean "
+                        "per-patient Dice of the whole stack (volume-dice: data that are volumes, e.g. LGG)")
     p.add_argument("--split-file", default=None, metavar="JSON",
                    help="use this split.json (train/val/test case ids) instead of splitting")
     p.add_argument("--grid-every", type=T.COUNT, default=None, metavar="N",
@@ -303,8 +307,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("calibrate", help="choose a finished run's threshold/clean-up/presence gate again on its val split")
     p.add_argument("run_dir", help="a run directory written by 'tumorseg train'")
-    p.add_argument("--max-fp-rate", type=float, default=None, metavar="F",
-                   help="most tumour-free val slices that may be marked (default: the run's, 0.03)")
+    p.add_argument("--max-fp-rate", type=T.float_in(0.0, 1.0, example="--max-fp-rate 0.05"), default=None,
+                   metavar="F", help="most tumour-free val slices that may be marked (default: the run's, 0.03)")
+    p.add_argument("--objective", default=None, choices=["slice-dice", "volume-dice"],
+                   help="what calibration maximises (default: the run's; see train --calibrate-objective)")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     p.set_defaults(func=_cmd_calibrate)
 

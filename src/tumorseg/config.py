@@ -46,6 +46,7 @@ class TrainConfig:
     max_slices: int | None = None  # use only the first N slices (smoke tests, demos)
     calibrate: bool = False  # choose threshold/TTA/clean-up on val after training (stored in best.pt)
     max_fp_rate: float = 0.03  # calibration: most tumour-free val slices that may be marked (when val has them)
+    calibrate_objective: str = "slice-dice"  # or "volume-dice": mean per-patient pooled Dice (LGG-style volumes)
     split_file: str | None = None  # a split.json to use instead of splitting (cross-validation folds)
     # training recipe (defaults: the original project's constant-LR Adam, no augmentation, best = lowest val loss)
     scheduler: str = "none"  # "none" or "cosine" (per-iteration, after a linear warm-up of warmup_epochs)

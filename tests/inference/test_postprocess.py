@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 import torch
 
 from tumorseg.data.dataset import SliceArrays
@@ -105,3 +106,78 @@ def test_calibration_grid_gives_the_masks_apply_gives():
         seen += 1
     assert seen == 6
     assert apply(probs[0], {"threshold": 0.6}).shape == (24, 24)
+
+
+def test_volume_dice_objective_prefers_the_whole_lesion_over_slice_averages():
+    # per patient: one large tumour (12×12, p 0.9 core, p 0.32 rim) and three small ones (4×4 at p 0.9, with a
+    # p 0.32 halo outside the truth). Threshold 0.3 outlines the large lesion fully but adds halos to the small ones:
+    # worse mean slice Dice (0.71 vs 0.85), better Dice of the pooled stack (0.87 vs 0.61).
+    images = np.zeros((8, 32, 32), np.uint8)
+    masks = np.zeros((8, 32, 32), bool)
+    for p in range(2):
+        big = 4 * p
+        masks[big, 4:16, 4:16] = True
+        images[big, 4:16, 4:16] = 82
+        images[big, 7:13, 7:13] = 230
+        for i in range(big + 1, big + 4):
+            images[i, 9:15, 9:15] = 82
+            images[i, 10:14, 10:14] = 230
+            masks[i, 10:14, 10:14] = True
+    recs = [SliceRecord(f"{i}", f"{i}.png", patient=f"P{i // 4}") for i in range(8)]
+    val = SliceArrays(images, masks, recs)
+    by_slice = calibrate(_Const(), val, try_tta=False)
+    by_volume = calibrate(_Const(), val, try_tta=False, objective="volume-dice")
+    assert by_slice["threshold"] > 0.32 and by_slice["objective"] == "slice-dice"
+    assert by_volume["threshold"] == 0.3 and by_volume["min_component_px"] == 0
+    assert by_volume["val_volume_dice"] == pytest.approx(2 * 192 / (252 + 192))
+    assert by_slice["val_dice"] > by_volume["val_dice"]
+    with pytest.raises(ValueError, match="objective"):
+        calibrate(_Const(), val, try_tta=False, objective="pixels")
+
+
+def test_largest_3d_component_keeps_the_lesion_and_respects_volume_gaps():
+    from tumorseg.inference.postprocess import apply_volumes, keep_largest_3d
+
+    stack = np.zeros((6, 16, 16), bool)
+    stack[1:4, 4:10, 4:10] = True  # the lesion: 3 adjacent slices
+    stack[5, 0:2, 0:2] = True  # a false alarm, far away
+    stack[0, 12:14, 12:14] = True
+    kept = keep_largest_3d(stack)
+    assert kept[1:4].sum() == 3 * 36 and not kept[0].any() and not kept[5].any()
+    assert not keep_largest_3d(np.zeros((3, 4, 4), bool)).any()
+    # records: patient A slices 0..5 given out of order, slice 3 missing (a gap), patient B a single slice
+    order = [5, 0, 2, 1, 4]
+    recs = [SliceRecord(f"A_{z}", "a.tif", patient="A", slice_index=z) for z in order] + \
+        [SliceRecord("B_0", "b.tif", patient="B", slice_index=0), SliceRecord("x", "x.png")]
+    masks = np.zeros((7, 16, 16), bool)
+    masks[[1, 3, 2]] = stack[[0, 1, 2]]  # slices 0, 1, 2 of the stack
+    masks[4] = True  # slice 4: a big blob, cut off from slices 0-2 by the missing slice 3
+    masks[5, 0:2, 0:2] = masks[6, 0:2, 0:2] = True
+    post = {"largest_component_3d": True}
+    out = apply_volumes(masks, post, recs)
+    assert out[4].all() and not out[[0, 1, 2, 3]].any()  # across the gap nothing connects: slice 4 wins alone
+    assert out[5].sum() == 4 and out[6].sum() == 4  # a one-slice patient and a record without index: untouched
+    assert apply_volumes(masks, {"largest_component_3d": False}, recs) is masks
+
+
+def test_volume_calibration_turns_on_the_3d_rule_when_false_alarms_are_scattered():
+    # two patients × 6 slices: a bright lesion on slices 1-3, and on slices 4-5 a small bright false alarm
+    # (as bright as the lesion, so no threshold or gate separates them; only 3-D connectivity does)
+    images = np.zeros((12, 32, 32), np.uint8)
+    masks = np.zeros((12, 32, 32), bool)
+    recs = []
+    for p in range(2):
+        for z in range(6):
+            i = 6 * p + z
+            recs.append(SliceRecord(f"P{p}_{z}", f"P{p}_{z}.tif", patient=f"P{p}", slice_index=z))
+            if 1 <= z <= 3:
+                masks[i, 8:20, 8:20] = True
+                images[i, 8:20, 8:20] = 230
+            elif z >= 4:
+                images[i, 22:32, 22:32] = 230  # 100 px: no size gate of the grid keeps the 144-px lesion only
+    val = SliceArrays(images, masks, recs)
+    best = calibrate(_Const(), val, try_tta=False, objective="volume-dice", max_fp_rate=0.0)
+    assert best["largest_component_3d"] is True
+    assert best["val_fp_rate"] == 0.0 and best["val_volume_dice"] == pytest.approx(1.0)
+    flat = calibrate(_Const(), val, try_tta=False, max_fp_rate=1.0)
+    assert flat["largest_component_3d"] is False  # slice-dice calibration never turns it on

@@ -162,3 +162,49 @@ def test_source_without_study_uid_warns_and_keeps_other_outputs(tmp_path, bright
     assert "lacks StudyInstanceUID" in caplog.text
     with pytest.raises(DataError, match="lacks StudyInstanceUID"):
         write_seg(np.zeros((3, 24, 32), bool), [pydicom.dcmread(p) for p in paths], tmp_path / "x.dcm")
+
+
+def _scan_with_false_alarm(path):
+    """A 20×16×8 volume: the "tumour" (bright) on slices 2-4, a small bright false alarm on slice 7."""
+    vol = np.zeros((20, 16, 8), np.int16)
+    vol[2:18, 2:14, :] = 300
+    vol[5:9, 4:8, 2:5] = 900
+    vol[14:16, 10:12, 7] = 900
+    nib.save(nib.Nifti1Image(vol, np.eye(4)), str(path))
+    return vol
+
+
+@pytest.mark.parametrize("largest", [False, True])
+def test_volume_rule_keeps_the_largest_3d_component(tmp_path, bright, largest):
+    _scan_with_false_alarm(tmp_path / "scan.nii.gz")
+    bright.post["largest_component_3d"] = largest
+    [result] = predict_volumes([tmp_path / "scan.nii.gz"], bright, tmp_path / "out", progress=False)
+    mask = np.asarray(nib.load(str(result.outputs[0])).dataobj) > 0
+    assert mask[..., 2:5].sum() == 4 * 4 * 3
+    assert mask[..., 7].any() != largest
+    assert result.n_tumour == (3 if largest else 4)
+
+
+def test_lgg_patient_folder_gets_the_volume_rule_like_evaluate(tmp_path, bright):
+    folder = tmp_path / "TCGA_XX_0001_20000101"
+    folder.mkdir()
+    for n in range(1, 7):
+        img = np.full((24, 24), 60, np.uint8)
+        if 2 <= n <= 4:
+            img[6:14, 6:14] = 220  # the lesion, slices 2-4
+        if n == 6:
+            img[20:23, 20:23] = 220  # a false alarm
+        Image.fromarray(img).save(folder / f"{folder.name}_{n}.tif")
+    Image.fromarray(np.zeros((24, 24), np.uint8)).save(tmp_path / "other_6.tif")  # not an LGG slice name
+    bright.post["largest_component_3d"] = True
+    from tumorseg.inference.files import PredictReport, _predict_group
+
+    report = PredictReport()
+    (tmp_path / "out").mkdir()
+    files = [*sorted(folder.glob("*.tif")), tmp_path / "other_6.tif"]
+    _predict_group(bright, [], files, tmp_path / "out", report, True, 4, False, True)
+    marked = {r.source.name: r.n_tumour for r in report.results}
+    assert marked[f"{folder.name}_6.tif"] == 0 and marked[f"{folder.name}_3.tif"] == 1
+    assert not np.asarray(Image.open(tmp_path / "out" / f"{folder.name}_6.png")).any()
+    assert np.asarray(Image.open(tmp_path / "out" / f"{folder.name}_3.png")).sum() == 64 * 255
+    assert (tmp_path / "out" / f"{folder.name}_6_overlay.png").is_file()

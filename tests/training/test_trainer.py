@@ -74,3 +74,23 @@ def test_init_from_starts_from_the_checkpoints_weights_and_refuses_another_netwo
     t2 = Trainer(other, env, progress=False)
     with pytest.raises(CheckpointError, match="--init-from needs the same network"):
         t2.setup(prepare_data(other, t2.out, env, progress=False))
+
+
+def test_one_channel_weights_start_a_three_channel_network_with_the_same_output():
+    import torch
+
+    from tumorseg.models import build_model
+    from tumorseg.training.trainer import inflate_input_channels
+
+    torch.manual_seed(0)
+    one = build_model("unet", in_channels=1, width=8, levels=3).eval()
+    three = build_model("unet", in_channels=3, width=8, levels=3).eval()
+    three.load_state_dict(inflate_input_channels(one.state_dict(), three.state_dict()))
+    x = torch.rand(2, 1, 32, 32)
+    with torch.no_grad():
+        assert torch.allclose(three(x.repeat(1, 3, 1, 1)), one(x), atol=1e-5)
+        assert not torch.allclose(three(torch.cat([x, 0 * x, 0 * x], 1)), one(x), atol=1e-3)
+    # a mismatch that is not the input channels is left for load_state_dict to refuse
+    wide = build_model("unet", in_channels=3, width=16, levels=3)
+    with pytest.raises(RuntimeError):
+        wide.load_state_dict(inflate_input_channels(one.state_dict(), wide.state_dict()))

@@ -88,3 +88,18 @@ def test_dicom_summary_and_plain_images_have_none(client):
     buf = io.BytesIO()
     Image.fromarray(np.zeros((32, 32), np.uint8)).save(buf, format="PNG")
     assert _post(client, buf.getvalue(), "x.png")["summary"] is None
+
+
+def test_volume_upload_keeps_the_largest_3d_component_when_the_model_says_so(tmp_path):
+    pred = Predictor.from_checkpoint(tiny_checkpoint(tmp_path / "m.pt"), "cpu", backend="torch")
+    pred.probabilities = lambda slices, batch_size=16: [(s >= 128).astype(np.float32) for s in slices]
+    pred.post.update(min_component_px=0, largest_component_3d=True)
+    web = TestClient(create_app(pred, max_upload_mb=5), base_url="http://127.0.0.1:8000")
+    vol = np.zeros((16, 16, 5), np.int16)
+    vol[2:14, 2:14, :] = 100
+    vol[4:8, 4:8, 0:3] = 900  # the lesion on slices 0-2
+    vol[12:14, 12:14, 4] = 900  # a false alarm on slice 4
+    nib.save(nib.Nifti1Image(vol, np.eye(4)), str(tmp_path / "v.nii"))
+    res = _post(web, (tmp_path / "v.nii").read_bytes(), "v.nii")
+    assert [s["area_px"] for s in res["slices"]] == [16, 16, 16, 0, 0]
+    assert res["summary"]["slices_with_tumour"] == 3

@@ -78,11 +78,12 @@ def score_arrays(
     """Predict ``arrays`` and score each image. Returns (rows, predicted masks ``(N, S, S) bool``).
 
     ``post`` (a checkpoint's post-processing settings) overrides ``threshold``
-    and adds test-time flips and small-component removal.
+    and adds test-time flips, small-component removal, the presence gate and, for slices that form volumes
+    (records with patient and slice index), the largest-3-D-component rule.
     """
     post = post or {"threshold": threshold}
     probs = predict_probabilities(model, arrays.images, device, batch_size, tta=bool(post.get("tta", False)))
-    preds = postprocess.apply(probs, post)
+    preds = postprocess.apply_volumes(postprocess.apply(probs, post), post, arrays.records)
     return score_masks(preds, arrays, distances), preds
 
 

@@ -30,8 +30,11 @@ import numpy as np
 from PIL import Image
 from tqdm.auto import tqdm
 
-from tumorseg.data.imageio import IMAGE_SUFFIXES, write_mask_png
+from tumorseg.data.formats.lgg import slice_number
+from tumorseg.data.imageio import IMAGE_SUFFIXES, read_mask, write_mask_png
+from tumorseg.data.records import SliceRecord
 from tumorseg.errors import DataError, TumorsegError
+from tumorseg.inference.postprocess import apply_volumes
 from tumorseg.inference.predictor import Predictor
 from tumorseg.inference.volumes import Prediction, far_off_note, predict_volumes, read_for_model, split_volume_inputs
 
@@ -296,6 +299,7 @@ def _predict_group(predictor: Predictor, volumes: list[Path], files: list[Path],
                 raise
             report.failed.append((volume, str(exc).removeprefix(f"{volume}: ")))
     unusual = 0
+    first = len(report.results)
     bar = tqdm(total=len(files), desc="predicting", unit="img", disable=not progress)
     for batch in _prefetch(files, batch_size, lambda p: read_for_model(p, predictor), strict):
         good = [(path, image) for path, image, _ in batch if image is not None]
@@ -310,14 +314,47 @@ def _predict_group(predictor: Predictor, volumes: list[Path], files: list[Path],
             target = out / f"{path.stem}.png"
             write_mask_png(mask, target)
             if with_overlay:
-                shown = image if image.ndim == 2 else image[image.shape[0] // 2]  # (C, H, W): middle channel
-                Image.fromarray(overlay(shown, mask)).save(out / f"{path.stem}_overlay.png")
+                _save_overlay(image, mask, out / f"{path.stem}_overlay.png")
             report.results.append(Prediction.of(path, [target], mask[None], predictor))
         bar.update(len(batch))
     bar.close()
+    if predictor.post.get("largest_component_3d"):
+        _volume_pass(report.results[first:], predictor, out, with_overlay)
     if unusual > MAX_WARNINGS:
         log.warning("%d of %d images in all look unusual for model '%s' (the first %d are named above).",
                     unusual, len(files), predictor.label, MAX_WARNINGS)
+
+
+def _save_overlay(image: np.ndarray, mask: np.ndarray, target: Path) -> None:
+    """The mask over the image (``(C, H, W)``: its middle channel) as an RGB PNG."""
+    shown = image if image.ndim == 2 else image[image.shape[0] // 2]
+    Image.fromarray(overlay(shown, mask)).save(target)
+
+
+def _volume_pass(results: list[Prediction], predictor: Predictor, out: Path, with_overlay: bool) -> None:
+    """Slices predicted one by one that form a volume (an LGG patient folder's ``<patient>_<n>.tif``) get the
+    checkpoint's volume rule (``largest_component_3d``, :func:`tumorseg.inference.postprocess.apply_volumes`) as
+    ``evaluate`` applies it: their written masks are read back (memory: one patient at a time), and the ones it
+    changes are written again (with their overlays), their :class:`Prediction` updated."""
+    by_patient: dict[Path, list[Prediction]] = {}
+    for r in results:
+        if slice_number(r.source) is not None:
+            by_patient.setdefault(r.source.parent, []).append(r)
+    for folder, preds in by_patient.items():
+        masks = [read_mask(r.outputs[0]) for r in preds]
+        if len(preds) < 2 or len({m.shape for m in masks}) > 1:
+            continue
+        stack = np.stack(masks)
+        recs = [SliceRecord(r.source.stem, r.source, patient=str(folder), slice_index=slice_number(r.source))
+                for r in preds]
+        kept = apply_volumes(stack, predictor.post, recs)
+        for r, before, after in zip(preds, stack, kept):
+            if np.array_equal(before, after):
+                continue
+            write_mask_png(after, r.outputs[0])
+            r.n_tumour = int(after.any())
+            if with_overlay:
+                _save_overlay(read_for_model(r.source, predictor), after, out / f"{r.source.stem}_overlay.png")
 
 
 def predict_files(inputs: Sequence[str | Path], checkpoint: str | Path | None, out: str | Path,

@@ -16,6 +16,16 @@ never erases a small real tumour): a slice is reported tumour-free when its
 highest probability is below ``presence_prob`` or its largest component has
 fewer than ``presence_px`` pixels (at the model's resolution). Both are 0
 (off) unless calibration on validation data with tumour-free slices chose them.
+
+**Volumes** (``largest_component_3d``, off unless chosen): when the slices
+form a volume (a NIfTI file, a DICOM series, an LGG patient's numbered
+slices), only the largest 26-connected component of the whole stack is kept
+(:func:`keep_largest_3d`; the "remove all but the largest component" step
+of nnU-Net's post-processing). A slice-wise model's false alarms are small,
+scattered blobs on many slices; a glioma is one connected lesion across
+neighbouring slices, so this empties most falsely marked slices. It would
+drop all but one lesion of a multifocal tumour. :func:`apply_volumes` applies
+it to scored slices grouped by volume; ``predict`` to each volume it reads.
 """
 
 from __future__ import annotations
@@ -27,7 +37,7 @@ import numpy as np
 from scipy import ndimage
 
 DEFAULTS: dict[str, Any] = {"threshold": 0.5, "tta": False, "min_component_px": 0, "presence_prob": 0.0,
-                            "presence_px": 0}
+                            "presence_px": 0, "largest_component_3d": False}
 
 
 def settings(checkpoint: dict[str, Any]) -> dict[str, Any]:
@@ -104,6 +114,46 @@ def apply(probs: np.ndarray, post: dict[str, Any], model_size: int | None = None
     if probs.ndim == 2:
         return binarize(probs, *args)
     return np.stack([binarize(m, *args) for m in probs]) if len(probs) else probs > args[0]
+
+
+def keep_largest_3d(masks: np.ndarray) -> np.ndarray:
+    """The largest 26-connected component of a ``(Z, H, W) bool`` stack of adjacent slices (``scipy.ndimage``);
+    an empty stack is returned as is. Ties: the component met first in C order."""
+    if not masks.any():
+        return masks
+    labels, _ = ndimage.label(masks, structure=np.ones((3, 3, 3), bool))
+    sizes = np.bincount(labels.ravel())
+    sizes[0] = 0
+    return labels == int(np.argmax(sizes))
+
+
+def volume_groups(records: Sequence[Any]) -> list[list[int]]:
+    """Indices of ``records`` (:class:`~tumorseg.data.records.SliceRecord`) that form volumes, each list sorted by
+    ``slice_index``: slices of one patient (and, for NIfTI records, one volume file) that all have a
+    ``slice_index``. Records without patient or slice index belong to no group."""
+    groups: dict[tuple, list[int]] = {}
+    for i, r in enumerate(records):
+        if r.patient is None or r.slice_index is None:
+            continue
+        key = (r.patient, str(r.image) if r.loader == "nifti" else None)
+        groups.setdefault(key, []).append(i)
+    return [sorted(g, key=lambda i: records[i].slice_index) for g in groups.values() if len(g) > 1]
+
+
+def apply_volumes(masks: np.ndarray, post: dict[str, Any], records: Sequence[Any]) -> np.ndarray:
+    """``masks (N, H, W) bool`` of slices described by ``records``, with ``largest_component_3d`` applied to
+    each volume among them (:func:`volume_groups`). Slices missing from a volume (e.g. tumour-free slices
+    left out when sampling) stay gaps: components never connect across them. Returns a new array (or
+    ``masks`` itself when the setting is off)."""
+    if not post.get("largest_component_3d") or not len(masks):
+        return masks
+    out = masks.copy()
+    for group in volume_groups(records):
+        z = np.array([records[i].slice_index for i in group])
+        stack = np.zeros((int(z.max() - z.min()) + 1, *masks.shape[1:]), bool)
+        stack[z - z.min()] = masks[group]
+        out[group] = keep_largest_3d(stack)[z - z.min()]
+    return out
 
 
 def variants(probs: np.ndarray, thresholds: Sequence[float], min_pxs: Sequence[int]

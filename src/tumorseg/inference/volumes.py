@@ -46,6 +46,7 @@ from tumorseg.data.formats.scaling import volume_to_uint8
 from tumorseg.data.imageio import open_image, read_gray, write_mask_png
 from tumorseg.data.input_stats import far_off
 from tumorseg.errors import DataError
+from tumorseg.inference.postprocess import keep_largest_3d
 from tumorseg.inference.predictor import Predictor
 from tumorseg.inference.summary import VolumeSummary, summarise, write_summaries
 
@@ -131,7 +132,9 @@ def read_for_model(path: Path, predictor: Predictor) -> np.ndarray:
 
 
 def _predict_stack(slices: list[np.ndarray], predictor: Predictor, batch_size: int, bar) -> np.ndarray:
-    """Binary masks ``(N, H, W) bool`` for 2-D slices; all-zero slices get empty masks without running the model."""
+    """Binary masks ``(N, H, W) bool`` for the slices of one volume; all-zero slices get empty masks without running
+    the model; the checkpoint's ``largest_component_3d`` (:mod:`tumorseg.inference.postprocess`) is applied to the
+    stack when it has more than one slice."""
     masks = np.zeros((len(slices), *slices[0].shape[-2:]), dtype=bool)
     todo = [i for i, s in enumerate(slices) if s.any()]
     for start in range(0, len(todo), batch_size):
@@ -140,6 +143,8 @@ def _predict_stack(slices: list[np.ndarray], predictor: Predictor, batch_size: i
             masks[i] = predictor.binarize(prob)
         bar.update(len(idx))
     bar.update(len(slices) - len(todo))
+    if predictor.post.get("largest_component_3d") and len(masks) > 1:
+        masks = keep_largest_3d(masks)
     return masks
 
 

@@ -119,9 +119,11 @@ def resume(run_dir: str | Path, progress: bool = True) -> Path:
     return fit(cfg, progress=progress, resume=True)
 
 
-def recalibrate(run_dir: str | Path, max_fp_rate: float | None = None, progress: bool = True) -> dict[str, Any]:
+def recalibrate(run_dir: str | Path, max_fp_rate: float | None = None, progress: bool = True,
+                objective: str | None = None) -> dict[str, Any]:
     """Choose the post-processing of ``run_dir/best.pt`` again on the run's own val split (no retraining), e.g.
-    for another operating point (``max_fp_rate``), then re-score its test split. Returns the new settings.
+    for another operating point (``max_fp_rate``) or ``objective`` (``"slice-dice"``/``"volume-dice"``), then
+    re-score its test split. Returns the new settings (stored in ``best.pt``).
 
     Raises:
         TumorsegError: ``run_dir`` is not a finished run (no config.json/split.json/best.pt).
@@ -133,7 +135,8 @@ def recalibrate(run_dir: str | Path, max_fp_rate: float | None = None, progress:
                             "finished.")
     cfg = TrainConfig.load(run_dir / "config.json")
     cfg = replace(cfg, out=str(run_dir), calibrate=True,
-                  max_fp_rate=cfg.max_fp_rate if max_fp_rate is None else max_fp_rate)
+                  max_fp_rate=cfg.max_fp_rate if max_fp_rate is None else max_fp_rate,
+                  calibrate_objective=cfg.calibrate_objective if objective is None else objective)
     if not 0 <= cfg.max_fp_rate <= 1:
         raise TumorsegError(f"--max-fp-rate {cfg.max_fp_rate}: give a fraction between 0 and 1 (e.g. 0.05).")
     from tumorseg.device import resolve_device
@@ -184,11 +187,15 @@ def finish(cfg: TrainConfig, out: Path, data: dict[str, SliceArrays], device: to
     best = model_from_checkpoint(ckpt).to(device)
     post = settings(ckpt)
     if cfg.calibrate and len(data["val"]):
-        found = calibrate(best, data["val"], device, cfg.batch_size, max_fp_rate=cfg.max_fp_rate)
-        post = {k: found[k] for k in ("threshold", "tta", "min_component_px", "presence_prob", "presence_px")}
+        found = calibrate(best, data["val"], device, cfg.batch_size, max_fp_rate=cfg.max_fp_rate,
+                          objective=cfg.calibrate_objective)
+        post = {k: found[k] for k in ("threshold", "tta", "min_component_px", "presence_prob", "presence_px",
+                                      "largest_component_3d")}
         ckpt["postprocess"] = post
         ckpt["metrics"] = {**ckpt.get("metrics", {}), "val_dice_calibrated": found["val_dice"],
-                           "val_fp_rate_calibrated": found["val_fp_rate"], "val_detection_calibrated": found["val_detection"]}
+                           "val_fp_rate_calibrated": found["val_fp_rate"], "val_detection_calibrated": found["val_detection"],
+                           "calibrate_objective": found["objective"],
+                           **({"val_volume_dice_calibrated": found["val_volume_dice"]} if "val_volume_dice" in found else {})}
         save_checkpoint(ckpt, out / "best.pt")
     if cfg.evaluate_test and len(data["test"]):
         rows, preds = score_arrays(best, data["test"], device, batch_size=cfg.batch_size, post=post)

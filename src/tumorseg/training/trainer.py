@@ -118,8 +118,27 @@ class TrainResult:
     stopped_early: bool = False
 
 
+def inflate_input_channels(source: dict[str, torch.Tensor], target: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """``source`` weights made to fit a network that takes more input channels: every 4-D convolution weight
+    ``(O, C_src, k, k)`` whose target is ``(O, C, k, k)`` with ``C`` a multiple of ``C_src`` is repeated over the
+    new channels and scaled by ``C_src / C`` (so a slice given in all ``C`` channels gives the same output as
+    before). Everything else is returned unchanged, so any other mismatch still fails in ``load_state_dict``.
+    """
+    out = dict(source)
+    for key, w in source.items():
+        t = target.get(key)
+        if (t is not None and w.ndim == 4 and t.ndim == 4 and w.shape[0] == t.shape[0] and w.shape[2:] == t.shape[2:]
+                and t.shape[1] != w.shape[1] and t.shape[1] % w.shape[1] == 0):
+            reps = t.shape[1] // w.shape[1]
+            out[key] = w.repeat(1, reps, 1, 1) / reps
+            log.info("--init-from: %s inflated from %d to %d input channels", key, w.shape[1], t.shape[1])
+    return out
+
+
 def init_weights(model: torch.nn.Module, path: str) -> None:
     """Load the weights of checkpoint ``path`` (``--init-from``; ``default`` = the bundled model) into ``model``.
+    A one-channel checkpoint can start a multi-channel network (:func:`inflate_input_channels`), e.g. the ``t1c``
+    model starting the 3-channel LGG network.
 
     Raises:
         CheckpointError: the checkpoint's network differs from ``model`` (the message names the model and
@@ -128,7 +147,7 @@ def init_weights(model: torch.nn.Module, path: str) -> None:
     src = resolve_checkpoint(path)
     ckpt = load_checkpoint(src)
     try:
-        model.load_state_dict(ckpt["state_dict"])
+        model.load_state_dict(inflate_input_channels(ckpt["state_dict"], model.state_dict()))
     except RuntimeError:
         m = ckpt.get("model", {})
         raise CheckpointError(f"{src}: --init-from needs the same network; it holds {m.get('name')} "

@@ -11,7 +11,8 @@ pre-contrast, FLAIR, post-contrast; the masks outline the FLAIR abnormality.
 ``channels="flair"`` (default) keeps FLAIR only, ``"all"`` keeps the three
 (models then need ``in_channels=3``); ``"pre"``, ``"post"`` or a comma list
 (``"flair,post"``) pick others. Images are already 8-bit and used as they
-are. Patient = folder. Many slices have empty masks.
+are. Patient = folder; a slice's ``slice_index`` is the file's number ``<n>`` (a patient's slices form a
+volume). Many slices have empty masks.
 """
 
 from __future__ import annotations
@@ -52,6 +53,15 @@ def _is_mask(p: Path) -> bool:
     return p.stem.endswith("_mask")
 
 
+def slice_number(p: Path) -> int | None:
+    """``n`` for an LGG slice file ``<patient>/<patient>_<n>.tif`` (its place in the patient's volume), else
+    ``None`` (masks, other names, other suffixes)."""
+    prefix, _, n = p.stem.rpartition("_")
+    if p.suffix.lower() in _SUFFIXES and prefix == p.parent.name and n.isdigit():
+        return int(n)
+    return None
+
+
 def patient_dirs(path: Path) -> list[Path]:
     """``[path]`` when it is one patient folder (has ``*_mask.tif``), else its patient subfolders (maybe none)."""
     if any(_is_mask(p) for p in path.glob("*_mask.tif*")):
@@ -86,7 +96,7 @@ def read(path: Path, channels: str | None = "flair") -> list[SliceRecord]:
                 missing.append(img)
                 continue
             records.append(SliceRecord(
-                case_id=img.stem, image=img, mask=mask, patient=d.name, loader="lgg",
+                case_id=img.stem, image=img, mask=mask, patient=d.name, loader="lgg", slice_index=slice_number(img),
                 options=(("channels", picked), ("channel_names", names)),
             ))
         orphans += masks.values()
