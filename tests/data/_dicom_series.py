@@ -54,3 +54,13 @@ def write_mr_series(folder: Path, pixels: np.ndarray, spacing=(0.8, 0.6), step=3
         ds.save_as(path, enforce_file_format=True)
         paths.append(path)
     return paths
+
+
+def series_pixels(n=4, rows=24, cols=32) -> np.ndarray:
+    """``(n, rows, cols) int16``: brain 300 with a bright block (900) in slices 1 and 2 only; slice 0 and 3 have
+    no tumour."""
+    pix = np.zeros((n, rows, cols), np.int16)
+    pix[:, 3:21, 4:28] = 300
+    pix[1, 6:10, 8:14] = 900
+    pix[2, 7:9, 9:12] = 900
+    return pix

@@ -19,7 +19,8 @@ pydicom = pytest.importorskip("pydicom")
 hd = pytest.importorskip("highdicom")
 
 from conftest import shared_data, tiny_checkpoint  # noqa: E402
-from data._dicom_series import write_mr_series  # noqa: E402
+from data._dicom_series import series_pixels, write_mr_series  # noqa: E402
+from data._geometry import flipped_affine  # noqa: E402
 from tumorseg.data.formats.dicom import read_dicom_series  # noqa: E402
 from tumorseg.data.formats.dicom_seg import SEGMENT_LABEL, read_seg_mask, write_seg  # noqa: E402
 from tumorseg.errors import DataError  # noqa: E402
@@ -35,15 +36,6 @@ def bright(tmp_path):
     pred.probabilities = lambda slices, batch_size=16: [(s >= 128).astype(np.float32) for s in slices]
     pred.post["min_component_px"] = 0
     return pred
-
-
-def flipped_affine():
-    """LPS-like, rotated and offset, 1.2 × 0.9 × 2.5 mm."""
-    a = np.diag([-1.2, -0.9, 2.5, 1.0])
-    c, s = np.cos(0.2), np.sin(0.2)
-    a[:3, :3] = np.array([[c, -s, 0], [s, c, 0], [0, 0, 1]]) @ a[:3, :3]
-    a[:3, 3] = [40.0, 30.0, -12.0]
-    return a
 
 
 def test_nifti_mask_keeps_geometry_and_summary_matches_it(tmp_path, bright):
@@ -88,15 +80,6 @@ def test_real_brats_summary_line(tmp_path, bright, caplog):
     assert row["tumour_voxels"] == int(mask.sum()) and row["n_slices"] == 155
     assert row["volume_ml"] == pytest.approx(mask.sum() / 1000)  # 1 mm isotropic
     assert f"tumour in {row['slices_with_tumour']}/155 slices" in caplog.text
-
-
-def series_pixels(n=4, rows=24, cols=32):
-    """Brain 300 with a bright block (900) in slices 1 and 2 only; slice 0 and 3 have no tumour."""
-    pix = np.zeros((n, rows, cols), np.int16)
-    pix[:, 3:21, 4:28] = 300
-    pix[1, 6:10, 8:14] = 900
-    pix[2, 7:9, 9:12] = 900
-    return pix
 
 
 def test_dicom_series_gives_a_seg_referencing_the_source(tmp_path, bright):

@@ -53,7 +53,7 @@ def open_image(path: str | Path) -> Image.Image:
     return img
 
 
-def _open(path: Path) -> Image.Image:
+def open_decoded(path: Path) -> Image.Image:
     """:func:`open_image` and decode it, with every decoder failure as a one-line :class:`DataError`."""
     img = open_image(path)
     try:
@@ -73,8 +73,11 @@ def read_gray(path: str | Path) -> np.ndarray:
     Colour images are converted with ITU-R 601 luma (PIL ``"L"``); 16-bit
     images are rescaled by their own min/max into 0..255.
     """
-    path = Path(path)
-    img = _open(path)
+    return gray(open_decoded(Path(path)))
+
+
+def gray(img: Image.Image) -> np.ndarray:
+    """A decoded image (:func:`open_image` + ``load``) as ``(H, W) uint8``, converted as :func:`read_gray` says."""
     if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
         arr = np.asarray(img, dtype=np.float64)
         lo, hi = float(arr.min()), float(arr.max())
@@ -97,7 +100,7 @@ def read_mask(path: str | Path) -> np.ndarray:
     silently change its meaning.
     """
     path = Path(path)
-    arr = np.asarray(_open(path).convert("L"), dtype=np.uint8)
+    arr = np.asarray(open_decoded(path).convert("L"), dtype=np.uint8)
     values = np.unique(arr)
     if values.max(initial=0) <= 1:
         return arr > 0

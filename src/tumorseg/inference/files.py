@@ -1,8 +1,9 @@
 """File-level prediction: image files, folders and volumes in, masks (and overlays) out.
 
-Each 2-D mask is ``<stem>.png``, one 8-bit channel with values 0/255 and the
-input's own width and height. Overlays (``<stem>_overlay.png``) draw the mask
-in red over the image with its outline. Volumes: see :mod:`tumorseg.inference.volumes`.
+Inputs are read and masks written through :mod:`tumorseg.io`. Each 2-D mask is
+``<stem>.png``, one 8-bit channel with values 0/255 and the input's own width
+and height. Overlays (``<stem>_overlay.png``) draw the mask in red over the
+image with its outline. Volumes: see :mod:`tumorseg.inference.volumes`.
 
 Without ``--model`` every input gets the bundled model that fits it
 (:mod:`tumorseg.inference.choose`; one ``model: NAME (reason)`` line is logged
@@ -36,7 +37,8 @@ from tumorseg.data.records import SliceRecord
 from tumorseg.errors import DataError, TumorsegError
 from tumorseg.inference.postprocess import apply_volumes
 from tumorseg.inference.predictor import Predictor
-from tumorseg.inference.volumes import Prediction, far_off_note, predict_volumes, read_for_model, split_volume_inputs
+from tumorseg.inference.volumes import Prediction, far_off_note, predict_volumes, read_model_input, split_volume_inputs
+from tumorseg.io import write_mask
 
 log = logging.getLogger(__name__)
 
@@ -110,10 +112,10 @@ def overlay(image: np.ndarray, mask: np.ndarray, alpha: float = 0.45) -> np.ndar
     return rgb.astype(np.uint8)
 
 
-Read = tuple[Path, "np.ndarray | None", "str | None"]  # (path, image or None, reason it failed or None)
+Read = tuple[Path, "object | None", "str | None"]  # (path, what read(path) gave or None, reason it failed or None)
 
 
-def _prefetch(files: Sequence[Path], batch_size: int, read: Callable[[Path], np.ndarray],
+def _prefetch(files: Sequence[Path], batch_size: int, read: Callable[[Path], object],
               strict: bool = True) -> Iterator[list[Read]]:
     """Yield batches of ``(path, read(path), None)``, reading ahead in one background thread.
 
@@ -301,18 +303,17 @@ def _predict_group(predictor: Predictor, volumes: list[Path], files: list[Path],
     unusual = 0
     first = len(report.results)
     bar = tqdm(total=len(files), desc="predicting", unit="img", disable=not progress)
-    for batch in _prefetch(files, batch_size, lambda p: read_for_model(p, predictor), strict):
-        good = [(path, image) for path, image, _ in batch if image is not None]
+    for batch in _prefetch(files, batch_size, lambda p: read_model_input(p, predictor), strict):
+        good = [(path, *read) for path, read, _ in batch if read is not None]  # (path, image, properties)
         report.failed += [(path, reason) for path, _, reason in batch if reason is not None]
-        probs = predictor.probabilities([image for _, image in good], batch_size) if good else []
-        for (path, image), prob in zip(good, probs):
+        probs = predictor.probabilities([image for _, image, _ in good], batch_size) if good else []
+        for (path, image, props), prob in zip(good, probs):
             note = far_off_note(path, [image], predictor)
             unusual += note is not None
             if note and unusual <= MAX_WARNINGS:
                 log.warning("%s", note)
             mask = predictor.binarize(prob)
-            target = out / f"{path.stem}.png"
-            write_mask_png(mask, target)
+            [target] = write_mask(mask[None], props, out)  # out/<stem>.png, the input's size
             if with_overlay:
                 _save_overlay(image, mask, out / f"{path.stem}_overlay.png")
             report.results.append(Prediction.of(path, [target], mask[None], predictor))
@@ -354,7 +355,7 @@ def _volume_pass(results: list[Prediction], predictor: Predictor, out: Path, wit
             write_mask_png(after, r.outputs[0])
             r.n_tumour = int(after.any())
             if with_overlay:
-                _save_overlay(read_for_model(r.source, predictor), after, out / f"{r.source.stem}_overlay.png")
+                _save_overlay(read_model_input(r.source, predictor)[0], after, out / f"{r.source.stem}_overlay.png")
 
 
 def predict_files(inputs: Sequence[str | Path], checkpoint: str | Path | None, out: str | Path,

@@ -1,21 +1,15 @@
 """Prediction inputs beyond 2-D image files: NIfTI volumes, BraTS case folders, DICOM files and series.
 
-Outputs keep the input's geometry:
+Every input is read and its mask written through :mod:`tumorseg.io`, so outputs keep the input's geometry
+(the files are listed there):
 
 * NIfTI file ``x.nii.gz`` or BraTS case folder ``<case>/`` -> ``OUT/<name>_mask.nii.gz``:
   the input's shape, affine and header geometry (qform/sform), ``uint8`` 0/1.
   Slices are predicted along the third array axis (axial in BraTS);
   slices without brain (all zero) get an empty mask.
-* DICOM file ``x.dcm`` -> ``OUT/x.png`` (the slice's rows × columns, 0/255;
-  a multi-frame file: ``OUT/x/x_NNN.png`` per frame).
-* DICOM series folder ``<series>/`` (one series, sorted by
-  ImagePositionPatient along the slice normal, else InstanceNumber) ->
-  ``OUT/<series>/<series>_NNN.png`` per slice and ``OUT/<series>_mask.nii.gz``
-  with the affine built from the DICOM geometry (converted to RAS).
-* Every DICOM input also gives ``OUT/<name>_seg.dcm``, a DICOM Segmentation
-  referencing the source images (:mod:`tumorseg.data.formats.dicom_seg`),
-  when highdicom is installed and the source carries what a SEG must copy
-  (otherwise a warning, and the other files as usual).
+* DICOM file ``x.dcm`` -> ``OUT/x.png`` (a multi-frame file: ``OUT/x/x_NNN.png``);
+  a series folder -> ``OUT/<series>/<series>_NNN.png`` and ``OUT/<series>_mask.nii.gz``;
+  both also ``OUT/<name>_seg.dcm``, a DICOM Segmentation referencing the source images.
 * Every volume input adds a row to ``OUT/summary.json`` and ``OUT/summary.csv``
   (slices with tumour, volume in mL, longest axial diameter:
   :mod:`tumorseg.inference.summary`), logged as one line per volume.
@@ -28,26 +22,22 @@ background 0 — as the NIfTI reader does for training.
 
 from __future__ import annotations
 
-import importlib.util
+import dataclasses
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import UnidentifiedImageError
 from tqdm.auto import tqdm
 
 from tumorseg.data.formats import lgg, nifti
-from tumorseg.data.formats._common import require
-from tumorseg.data.formats.dicom import dicom_pixels, dicom_spacing, is_dicom_file, read_dicom, read_dicom_series
-from tumorseg.data.formats.dicom_seg import write_seg
-from tumorseg.data.formats.scaling import volume_to_uint8
-from tumorseg.data.imageio import open_image, read_gray, write_mask_png
+from tumorseg.data.formats.dicom import is_dicom_file
 from tumorseg.data.input_stats import far_off
 from tumorseg.errors import DataError
 from tumorseg.inference.postprocess import keep_largest_3d
 from tumorseg.inference.predictor import Predictor
+from tumorseg.io import ImageIO, Properties, luma, read_input, write_mask
 from tumorseg.inference.summary import VolumeSummary, summarise, write_summaries
 
 log = logging.getLogger(__name__)
@@ -95,8 +85,9 @@ def split_volume_inputs(inputs: Sequence[str | Path]) -> tuple[list[Path], list[
     return [Path(v) for v in volumes], images
 
 
-def read_for_model(path: Path, predictor: Predictor) -> np.ndarray:
-    """Read a 2-D image file as the checkpoint's input: ``(H, W)`` or ``(C, H, W) uint8``.
+def read_model_input(path: Path, predictor: Predictor) -> tuple[np.ndarray, Properties]:
+    """Read a 2-D image file (:class:`tumorseg.io.ImageIO`) as the checkpoint's input: ``(H, W)`` or
+    ``(C, H, W) uint8``, and its :class:`~tumorseg.io.Properties` (for writing its mask).
 
     A colour image whose channels are equal is grayscale; a colour PNG/JPG for
     a one-channel model is converted to luma (a photo, not a stack). A
@@ -107,28 +98,26 @@ def read_for_model(path: Path, predictor: Predictor) -> np.ndarray:
     any other channel mismatch is refused by :meth:`Predictor.check_channels`,
     never averaged away.
     """
-    try:
-        with open_image(path) as im:  # refuses a declared size over tumorseg.limits before decoding
-            arr = np.asarray(im) if im.mode in ("RGB", "RGBA") else None
-    except (UnidentifiedImageError, OSError):
-        arr = None  # read_gray raises the usual "not a readable image" error
+    array, props = ImageIO().read(path)  # (1, H, W) or (1, 3, H, W); the declared size checked first
+    image = array[0]
     stack_file = path.suffix.lower() in (".tif", ".tiff")
     picked = predictor.checkpoint["preprocessing"].get("reader_options", {}).get("channels")
     if not picked and stack_file and predictor.in_channels == 1 and predictor.modality in ("flair", "t1c"):
         picked = lgg.parse_channels(predictor.modality)  # a FLAIR model reads the FLAIR channel, T1c post-contrast
     stack = stack_file or predictor.in_channels > 1 or picked
-    if arr is None or (np.array_equal(arr[..., 0], arr[..., 1]) and np.array_equal(arr[..., 1], arr[..., 2])):
-        image = read_gray(path)
-    elif not stack:  # a colour picture (PNG/JPG) for a one-channel model: luma, as the 2-D pipeline always did
+    if image.ndim == 3 and not stack:  # a colour picture (PNG/JPG) for a one-channel model: luma, as always
         log.warning("%s: colour image converted to grayscale for a one-channel model", path)
-        image = read_gray(path)
-    else:  # a channel stack (LGG TIFF: pre-contrast, FLAIR, post-contrast)
-        image = np.moveaxis(arr[..., :3], -1, 0)  # (3, H, W)
-        if picked and len(picked) == predictor.in_channels:
-            image = image[list(picked)]
-            image = image[0] if len(picked) == 1 else image
+        image = luma(image)
+    elif image.ndim == 3 and picked and len(picked) == predictor.in_channels:  # LGG: pre-contrast, FLAIR, post
+        image = image[list(picked)]
+        image = image[0] if len(picked) == 1 else image
     predictor.check_channels(image, str(path))
-    return image
+    return image, props
+
+
+def read_for_model(path: Path, predictor: Predictor) -> np.ndarray:
+    """:func:`read_model_input` without the properties."""
+    return read_model_input(path, predictor)[0]
 
 
 def _predict_stack(slices: list[np.ndarray], predictor: Predictor, batch_size: int, bar) -> np.ndarray:
@@ -148,101 +137,49 @@ def _predict_stack(slices: list[np.ndarray], predictor: Predictor, batch_size: i
     return masks
 
 
-def predict_nifti(path: Path, predictor: Predictor, out: Path, batch_size: int = 16,
-                  progress: bool = True) -> Prediction:
-    """Predict a NIfTI volume or a BraTS case folder; write ``out/<name>_mask.nii.gz`` (see module docstring).
+def read_volume_input(path: Path, predictor: Predictor) -> tuple[np.ndarray, Properties]:
+    """A NIfTI file, BraTS case folder, DICOM file or series as ``(Z, H, W)`` (``(Z, C, H, W)`` for a
+    multi-modality case) ``uint8`` slices and the :class:`~tumorseg.io.Properties` its mask is written with.
 
     A case folder gives the model its modality: the checkpoint's reader option, else
-    :attr:`Predictor.modality` (``t1c`` → ``-t1c``/``_t1ce``/``*t1c*``), else FLAIR.
+    :attr:`Predictor.modality` (``t1c`` → ``-t1c``/``_t1ce``/``*t1c*``), else FLAIR; its outputs are named
+    after the folder.
     """
-    opts = predictor.checkpoint["preprocessing"].get("reader_options", {})
-    if path.is_dir():
+    kind = input_kind(path)
+    if kind not in ("nifti", "nifti-case"):
+        return read_input(path)
+    images = [path]
+    if kind == "nifti-case":
+        opts = predictor.checkpoint["preprocessing"].get("reader_options", {})
         images, _, _ = nifti.find_case_files(path, opts.get("modality") or predictor.modality or "flair")
-        name = path.name
-    else:
-        images, name = [path], nifti.nifti_stem(path)
     if len(images) != predictor.in_channels:
         raise DataError(
             f"{path}: gives {len(images)} modality volume(s) but the model was trained on {predictor.in_channels} "
             f"channel(s) ({', '.join(predictor.checkpoint['preprocessing'].get('channels', []))}). "
             "Pass the case folder so the model's modalities are found."
         )
-    vols = [nifti.read_volume(p)[0] for p in images]  # each (X, Y, Z) uint8
-    if len({v.shape for v in vols}) > 1:
-        raise DataError(f"{path}: modality volumes differ in shape ({[v.shape for v in vols]}).")
-    vol = vols[0] if len(vols) == 1 else np.stack(vols)  # (X, Y, Z) or (C, X, Y, Z)
-    slices = [vol[..., k] for k in range(vol.shape[-1])]
-    warn_if_far_off(images[0] if len(images) == 1 else path, slices, predictor)
-    bar = tqdm(total=len(slices), desc=f"predicting {name}", unit="slice", disable=not progress, leave=False)
-    masks = _predict_stack(slices, predictor, batch_size, bar)  # (Z, X, Y)
+    read = [read_input(p) for p in images]  # each (Z, X, Y) uint8
+    if len({a.shape for a, _ in read}) > 1:
+        raise DataError(f"{path}: modality volumes differ in shape ({[a.shape for a, _ in read]}).")
+    array, props = read[0] if len(read) == 1 else (np.stack([a for a, _ in read], axis=1), read[0][1])  # (Z, C, X, Y)
+    return array, dataclasses.replace(props, name=path.name if kind == "nifti-case" else props.name, shape=array.shape)
+
+
+def predict_volume(path: Path, predictor: Predictor, out: Path, batch_size: int = 16,
+                   progress: bool = True) -> Prediction:
+    """Predict one NIfTI volume, BraTS case folder, DICOM file or series into ``out`` (see module docstring)."""
+    array, props = read_volume_input(path, predictor)
+    slices = list(array)
+    warn_if_far_off(path, slices, predictor)
+    bar = tqdm(total=len(slices), desc=f"predicting {props.name}", unit="slice",
+               disable=not progress or len(slices) == 1, leave=False)
+    masks = _predict_stack(slices, predictor, batch_size, bar)  # (Z, H, W)
     bar.close()
-    target = nifti.save_mask_like(np.moveaxis(masks, 0, -1), images[0], out / f"{name}_mask.nii.gz")
-    vx = nifti.voxel_mm(images[0])  # (X, Y, Z)
-    summary = summarise(masks, (vx[2], vx[0], vx[1]) if vx else None, name)
-    summary.mask = target.name
-    return Prediction.of(path, [target], masks, predictor, summary)
-
-
-def _seg(masks: np.ndarray, sources: list, target: Path, predictor: Predictor, where: Path) -> list[Path]:
-    """Write the DICOM SEG beside the other outputs; a source that cannot carry one only costs a warning."""
-    if importlib.util.find_spec("highdicom") is None:
-        log.warning("%s not written: DICOM SEG output needs highdicom (pip install 'tumorseg[formats]')", target.name)
-        return []
-    try:
-        return [write_seg(masks, sources, target, predictor.name, where)]
-    except DataError as exc:
-        log.warning("%s The other mask files are written all the same.", exc)
-        return []
-
-
-def predict_dicom(path: Path, predictor: Predictor, out: Path, batch_size: int = 16,
-                  progress: bool = True) -> Prediction:
-    """One DICOM file -> ``out/<stem>.png`` (or a PNG per frame) and ``out/<stem>_seg.dcm``; a series folder ->
-    PNG per slice, a NIfTI mask volume and ``out/<series>_seg.dcm`` (see module docstring)."""
-    if path.is_file():
-        ds = read_dicom(path)
-        pixels = dicom_pixels(ds, path)
-        frames = pixels if pixels.ndim == 3 else pixels[None]  # multi-frame files: (frames, rows, cols)
-        slices = list(volume_to_uint8(frames))
-        warn_if_far_off(path, slices, predictor)
-        masks = _predict_stack(slices, predictor, batch_size, tqdm(disable=True))
-        if len(masks) == 1:
-            written = [out / f"{path.stem}.png"]
-        else:
-            written = [out / path.stem / f"{path.stem}_{i:03d}.png" for i in range(len(masks))]
-            written[0].parent.mkdir(parents=True, exist_ok=True)
-        for m, t in zip(masks, written):
-            write_mask_png(m, t)
-        sp = dicom_spacing(ds)  # (row, col, slice)
-        summary = summarise(masks, (sp[2], sp[0], sp[1]) if sp else None, path.stem)
-        summary.mask = str(written[0].relative_to(out).parent if len(masks) > 1 else written[0].name)
-        written += _seg(masks, [ds], out / f"{path.stem}_seg.dcm", predictor, path)
-        return Prediction.of(path, written, masks, predictor, summary)
-    volume, affine, dss = read_dicom_series(path)
-    scaled = volume_to_uint8(volume)  # (Z, rows, cols), one scale for the whole series
-    del volume
-    warn_if_far_off(path, list(scaled), predictor)
-    bar = tqdm(total=len(scaled), desc=f"predicting {path.name}", unit="slice", disable=not progress, leave=False)
-    masks = _predict_stack(list(scaled), predictor, batch_size, bar)  # (Z, rows, cols)
-    bar.close()
-    folder = out / path.name
-    folder.mkdir(parents=True, exist_ok=True)
-    written = []
-    for i, m in enumerate(masks):
-        write_mask_png(m, folder / f"{path.name}_{i:03d}.png")
-        written.append(folder / f"{path.name}_{i:03d}.png")
-    nib = require("nibabel", "writing NIfTI masks")
-    vol = np.transpose(masks, (2, 1, 0)).astype(np.uint8)  # (Z, rows, cols) -> (cols, rows, Z)
-    target = out / f"{path.name}_mask.nii.gz"
-    img = nib.Nifti1Image(vol, affine)
-    img.set_qform(affine, code=1)
-    img.set_sform(affine, code=1)
-    nib.save(img, str(target))
-    col_mm, row_mm, step_mm = np.linalg.norm(affine[:3, :3], axis=0)  # affine axes: (cols, rows, slices)
-    sp = dicom_spacing(dss[0])
-    summary = summarise(masks, (step_mm if len(dss) > 1 else (sp[2] if sp else None), row_mm, col_mm), path.name)
-    summary.mask = target.name
-    written += [target] + _seg(masks, dss, out / f"{path.name}_seg.dcm", predictor, path)
+    written = write_mask(masks, props, out, predictor.name)
+    summary = summarise(masks, props.spacing_mm, props.name)
+    volume_file = [p for p in written if nifti.is_nifti(p)]
+    main = volume_file[0] if volume_file else written[0]
+    summary.mask = str(main.relative_to(out) if len(masks) == 1 or volume_file else main.relative_to(out).parent)
     return Prediction.of(path, written, masks, predictor, summary)
 
 
@@ -257,9 +194,7 @@ def predict_volumes(inputs: Sequence[Path], predictor: Predictor, out: Path, bat
     done: list[Prediction] = []
     out.mkdir(parents=True, exist_ok=True)
     for path in inputs:
-        kind = input_kind(path)
-        predict = predict_nifti if kind in ("nifti", "nifti-case") else predict_dicom
-        result = predict(path, predictor, out, batch_size, progress)
+        result = predict_volume(path, predictor, out, batch_size, progress)
         result.summary.input = str(path)
         log.info("%s -> %s", result.summary.line(), result.outputs[-1])
         done.append(result)

@@ -39,6 +39,7 @@ from tumorseg.data.formats.orientation import to_display
 from tumorseg.errors import TumorsegError
 from tumorseg.inference.postprocess import keep_largest_3d
 from tumorseg.inference.summary import summarise
+from tumorseg.io import write_mask
 from tumorseg.web.guards import Admission, RequestGuard, allowed_hosts
 from tumorseg.web.uploads import SUPPORTED, Decoded, UnsupportedUpload, decode, private_workdir, sniff
 
@@ -205,10 +206,8 @@ def segment_decoded(predictor, dec: Decoded, lock: threading.Lock, batch_size: i
         pixel_spacing_mm=list(dec.spacing_mm) if dec.spacing_mm else None, unit="mm2" if px_mm2 else "px",
         threshold=predictor.threshold, slices=slices, summary=_summary(masks, dec), tumour_found=total > 0,
         n_tumour_slices=sum(s.area_px > 0 for s in slices))
-    if dec.nifti is not None:
-        from tumorseg.data.formats.nifti import save_mask_like
-
-        target = save_mask_like(np.stack(masks, axis=-1), dec.nifti, dec.nifti.parent / "mask.nii.gz")
+    if dec.kind == "nifti":  # the mask volume with the upload's geometry, written beside it in the private workdir
+        [target] = write_mask(np.stack(masks), dec.properties, dec.properties.source.parent, predictor.name)
         out["mask_nifti"] = base64.b64encode(target.read_bytes()).decode("ascii")
     return out
 

@@ -3,8 +3,8 @@
 The file type is sniffed from the bytes (never from the client's file name or
 content type); the bytes are written under a fixed name into a private
 temporary folder (mode 0700) that is removed afterwards, and read with the
-same readers ``tumorseg predict`` uses (:mod:`tumorseg.data.formats.dicom`, :mod:`tumorseg.inference.volumes`,
-:mod:`tumorseg.data.formats.nifti`).
+same readers ``tumorseg predict`` uses (:mod:`tumorseg.io`; images as
+:func:`tumorseg.inference.volumes.read_model_input` gives them to a model).
 
 Sizes are checked from headers before anything is decoded, against
 :data:`tumorseg.limits.UPLOADS` (the caller decodes inside
@@ -26,6 +26,7 @@ import numpy as np
 
 from tumorseg import limits
 from tumorseg.errors import DataError, TumorsegError
+from tumorseg.io import DicomIO, NiftiIO, Properties
 
 GZIP = 16 + zlib.MAX_WBITS
 
@@ -43,19 +44,33 @@ class Decoded:
 
     ``slices``: 2-D slices ``(H, W)`` or ``(C, H, W)`` ``uint8`` (one for an
     image, Z for a volume, in the volume's third-axis order).
-    ``spacing_mm``: ``(row, column)`` pixel spacing when the file carries it.
-    ``nifti``: path of the uploaded volume (for writing a mask with its geometry).
+    ``properties``: what the reader (:mod:`tumorseg.io`) knows of the uploaded file; a mask written with
+    :func:`tumorseg.io.write_mask` keeps its geometry.
     ``display``: nibabel orientation transform that turns a slice into the
     radiological view (:mod:`tumorseg.data.formats.orientation`); ``None``: shown as stored.
     """
 
     kind: str  # "image", "dicom" or "nifti"
     slices: list[np.ndarray]
-    spacing_mm: tuple[float, float] | None = None
-    slice_mm: float | None = None
-    nifti: Path | None = None
+    properties: Properties
     notes: list[str] = field(default_factory=list)
-    display: np.ndarray | None = None
+    display: np.ndarray | None = field(init=False)
+
+    def __post_init__(self) -> None:
+        # computed here, inside decode(): a file whose geometry cannot be oriented is a bad upload (400)
+        self.display = self.properties.display()
+
+    @property
+    def spacing_mm(self) -> tuple[float, float] | None:
+        """``(row, column)`` pixel spacing when the file carries it."""
+        sp = self.properties.spacing_mm
+        return (sp[1], sp[2]) if sp else None
+
+    @property
+    def slice_mm(self) -> float | None:
+        """Slice spacing (or thickness) in mm when the file carries it."""
+        sp = self.properties.spacing_mm
+        return sp[0] if sp else None
 
 
 def sniff(data: bytes) -> str | None:
@@ -135,7 +150,7 @@ def decode(data: bytes, predictor, workdir: Path) -> Decoded:
 
 def _decode_image(data: bytes, kind: str, predictor, workdir: Path) -> Decoded:
     from tumorseg.data.imageio import open_image
-    from tumorseg.inference.volumes import read_for_model
+    from tumorseg.inference.volumes import read_model_input
 
     path = workdir / f"upload.{ {'jpeg': 'jpg', 'tiff': 'tif'}.get(kind, kind) }"
     path.write_bytes(data)
@@ -145,47 +160,26 @@ def _decode_image(data: bytes, kind: str, predictor, workdir: Path) -> Decoded:
         raise
     except DataError:
         raise DataError(f"the file looks like {kind.upper()} but cannot be read (truncated or corrupt).") from None
-    image = read_for_model(path, predictor)
-    return Decoded("image", [image])
+    image, props = read_model_input(path, predictor)
+    return Decoded("image", [image], props)
 
 
 def _decode_dicom(data: bytes, predictor, workdir: Path) -> Decoded:
-    from tumorseg.data.formats.dicom import dicom_orientation, dicom_pixels, dicom_spacing, read_dicom
-    from tumorseg.data.formats.orientation import dicom_slice_affine, display_ornt
-    from tumorseg.data.formats.scaling import volume_to_uint8
-
     path = workdir / "upload.dcm"
     path.write_bytes(data)
-    ds = read_dicom(path)
-    if int(getattr(ds, "SamplesPerPixel", 1) or 1) != 1:
-        raise DataError("the DICOM file holds a colour image; upload a grayscale MRI slice.")
-    pixels = dicom_pixels(ds, Path("upload.dcm"))
-    frames = pixels if pixels.ndim == 3 else pixels[None]  # multi-frame: (frames, rows, cols)
-    if frames.ndim != 3:
-        raise DataError(f"DICOM pixel data of shape {pixels.shape} is not a grayscale image.")
-    spacing = dicom_spacing(ds)  # (row, column, slice) mm
-    slices = list(volume_to_uint8(frames))  # one scale for all frames
+    array, props = DicomIO().read(path)  # (frames, rows, cols) uint8, one scale for all frames
+    slices = list(array)
     for s in slices:
         predictor.check_channels(s, "the DICOM file")
-    iop = dicom_orientation(ds)
-    return Decoded("dicom", slices, spacing[:2] if spacing else None, spacing[2] if spacing else None,
-                   display=display_ornt(dicom_slice_affine(iop)) if iop else None)
+    return Decoded("dicom", slices, props)
 
 
 def _decode_nifti(path: Path, predictor) -> Decoded:
-    from tumorseg.data.formats import nifti
-
     if predictor.in_channels != 1:
         raise DataError(f"the model needs {predictor.in_channels} modalities; upload one-channel models' volumes "
                         "only (multi-modality cases: use 'tumorseg predict CASE_FOLDER').")
-    vol = nifti.read_volume(path, cache=False)[0]  # (X, Y, Z) uint8; read once, so not kept in the cache
-    import nibabel
-
-    from tumorseg.data.formats.orientation import display_ornt
-
-    vx = nifti.voxel_mm(path)  # (X, Y, Z) mm, or None
-    return Decoded("nifti", [vol[..., k] for k in range(vol.shape[-1])], vx[:2] if vx else None,
-                   vx[2] if vx else None, nifti=path, display=display_ornt(nibabel.load(str(path)).affine))
+    array, props = NiftiIO(cache=False).read(path)  # (Z, X, Y) uint8; read once, so not kept in the cache
+    return Decoded("nifti", list(array), props)
 
 
 def private_workdir() -> tempfile.TemporaryDirectory:

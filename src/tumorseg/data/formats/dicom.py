@@ -1,7 +1,8 @@
 """DICOM reading: single files and one-series folders, with geometry (the RAS affine).
 
-Predicting DICOM (PNG per slice, NIfTI mask volume) is :mod:`tumorseg.inference.volumes`;
-the web page reads uploads with the same functions. Needs ``pydicom`` (the ``formats`` extra).
+Reading a DICOM input for prediction, and writing its masks (PNG per slice, NIfTI mask volume,
+DICOM SEG), is :class:`tumorseg.io.DicomIO`, built on these functions; ``tumorseg predict`` and the
+web page both read through it. Needs ``pydicom`` (the ``formats`` extra).
 """
 
 from __future__ import annotations

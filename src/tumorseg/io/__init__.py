@@ -1,0 +1,76 @@
+"""Reading one input (image, NIfTI volume, DICOM file or series) as ``(array, properties)``, and writing a
+mask back with the input's geometry: the one reading path of ``tumorseg predict`` and ``tumorseg serve``.
+
+>>> array, props = read_input("case-t2f.nii.gz")       # (Z, H, W) uint8, Properties
+>>> write_mask(array >= 128, props, Path("out"))      # [out/case-t2f_mask.nii.gz], the source's affine
+
+=======================  ============================  ==========================================================
+input                    reader (:func:`reader_for`)   mask written (``OUT/...``)
+=======================  ============================  ==========================================================
+``.png .jpg .tif ...``   :class:`ImageIO`              ``<stem>.png`` (0/255, the image's size)
+``.nii``, ``.nii.gz``    :class:`NiftiIO`              ``<stem>_mask.nii.gz`` (shape, affine, header geometry)
+``.dcm`` / ``DICM``      :class:`DicomIO`              ``<stem>.png`` (per frame: ``<stem>/<stem>_NNN.png``),
+                                                       ``<stem>_seg.dcm``
+series folder            :class:`DicomIO`              ``<name>/<name>_NNN.png``, ``<name>_mask.nii.gz``,
+                                                       ``<name>_seg.dcm``
+=======================  ============================  ==========================================================
+
+The array layout and :class:`Properties` are described in :mod:`tumorseg.io.base`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from tumorseg.data.formats.dicom import is_dicom_file
+from tumorseg.data.formats.nifti import is_nifti
+from tumorseg.data.imageio import IMAGE_SUFFIXES
+from tumorseg.errors import DataError
+from tumorseg.io.base import Properties, ReaderWriter
+from tumorseg.io.dicom import DicomIO
+from tumorseg.io.image import ImageIO, luma
+from tumorseg.io.nifti import NiftiIO
+
+SUPPORTED = f"{', '.join(IMAGE_SUFFIXES)}, .nii, .nii.gz, .dcm (or a DICOM series folder)"
+WRITERS: dict[str, ReaderWriter] = {"image": ImageIO(), "nifti": NiftiIO(), "dicom": DicomIO()}
+
+
+def reader_for(path: str | Path) -> ReaderWriter:
+    """The reader of ``path``, chosen by file type: NIfTI by name (``.nii``/``.nii.gz``), DICOM by ``.dcm`` or
+    the ``DICM`` preamble of a file without suffix, images by :data:`~tumorseg.data.imageio.IMAGE_SUFFIXES`,
+    and a folder holding DICOM files as one series.
+
+    Raises:
+        DataError: anything else (one line naming the file and the supported types).
+    """
+    path = Path(path)
+    if path.is_dir():
+        if any(p.is_file() and is_dicom_file(p) for p in path.iterdir()):
+            return WRITERS["dicom"]
+        raise DataError(f"{path}: a folder without DICOM files; give one file (supported: {SUPPORTED}).")
+    if is_nifti(path):
+        return WRITERS["nifti"]
+    if is_dicom_file(path):
+        return WRITERS["dicom"]
+    if path.suffix.lower() in IMAGE_SUFFIXES:
+        return WRITERS["image"]
+    if not path.exists():
+        raise DataError(f"{path}: no such file or folder.")
+    raise DataError(f"{path}: unsupported file type '{path.suffix}'. Supported: {SUPPORTED}.")
+
+
+def read_input(path: str | Path) -> tuple[np.ndarray, Properties]:
+    """``reader_for(path).read(path)``: ``(array, properties)`` (see :mod:`tumorseg.io.base`)."""
+    return reader_for(path).read(Path(path))
+
+
+def write_mask(mask: np.ndarray, properties: Properties, out: str | Path, algorithm: str = "model") -> list[Path]:
+    """Write ``mask`` ``(Z, H, W) bool`` into the folder ``out`` with the geometry of ``properties``' source
+    (by its kind; the files are listed in the module docstring). Returns the files written."""
+    return WRITERS[properties.kind].write_mask(mask, properties, Path(out), algorithm)
+
+
+__all__ = ["DicomIO", "ImageIO", "NiftiIO", "Properties", "ReaderWriter", "SUPPORTED", "WRITERS", "luma",
+           "read_input", "reader_for", "write_mask"]

@@ -1,0 +1,110 @@
+"""The reader/writer contract: ``read(path) -> (array, properties)``, ``write_mask(mask, properties, out)``.
+
+Modelled on nnU-Net's ``imageio/base_reader_writer.py``: a reader returns the
+pixels in one layout plus what is needed to put a mask back where the pixels
+came from; the writer takes that back, so every output keeps its source's
+geometry (an image's size, a NIfTI's affine and header, a DICOM series' UIDs).
+
+Array layout, for every kind:
+
+* ``(Z, H, W) uint8``: Z slices of H rows × W columns (a 2-D image is ``Z = 1``;
+  a NIfTI volume ``(X, Y, Z)`` is read as ``(Z, X, Y)``: slice k is ``vol[:, :, k]``);
+* ``(Z, C, H, W) uint8`` for a colour image whose channels differ (``Z = 1``,
+  ``C = 3``: an LGG TIFF's pre-contrast, FLAIR, post-contrast, or a colour
+  photo); which channel a model gets is the caller's choice
+  (:func:`tumorseg.inference.volumes.read_model_input`).
+
+Intensities are those the model is fed: 8-bit images as stored (16-bit ones by
+their own min/max), volumes and DICOM by one foreground-percentile scale per
+volume (:func:`tumorseg.data.formats.scaling.volume_to_uint8`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from tumorseg.errors import DataError
+
+Kind = Literal["image", "nifti", "dicom"]
+
+
+@dataclass
+class Properties:
+    """What a reader knows about its source, and what :meth:`ReaderWriter.write_mask` needs to restore it.
+
+    Attributes:
+        source: the file (or DICOM series folder) read.
+        kind: ``"image"`` (PNG/JPEG/TIFF/BMP), ``"nifti"`` or ``"dicom"``.
+        name: the stem outputs are named after (``scan`` for ``scan.nii.gz``, the folder name of a series).
+        shape: shape of the array read: ``(Z, H, W)`` or ``(Z, C, H, W)``.
+        source_shape: the array's shape in the source (a NIfTI's ``(X, Y, Z)``, a DICOM file's pixel array).
+        spacing_mm: ``(slice, row, column)`` spacing in mm, matching the array's axes; the slice spacing may
+            be ``None`` (one DICOM slice without thickness); ``None`` when the file gives no spacing.
+        affine: NIfTI: the header's voxel-to-RAS affine of ``(X, Y, Z)``; DICOM series: the RAS affine of
+            the ``(columns, rows, slices)`` NIfTI mask written for it; ``None`` otherwise.
+        orientation: DICOM ImageOrientationPatient (six direction cosines, LPS), when given.
+        datasets: DICOM: the source pydicom datasets in array order (what a DICOM SEG references).
+        series: DICOM: a series folder (``True``) rather than one file.
+    """
+
+    source: Path
+    kind: Kind
+    name: str
+    shape: tuple[int, ...]
+    source_shape: tuple[int, ...]
+    spacing_mm: tuple[float | None, float, float] | None = None
+    affine: np.ndarray | None = None
+    orientation: tuple[float, ...] | None = None
+    datasets: list = field(default_factory=list, repr=False)
+    series: bool = False
+
+    def display(self) -> np.ndarray | None:
+        """The nibabel orientation transform that shows a slice ``array[k]`` in the radiological view
+        (:mod:`tumorseg.data.formats.orientation`); ``None``: shown as stored (images, DICOM without
+        orientation)."""
+        from tumorseg.data.formats.orientation import dicom_slice_affine, display_ornt
+
+        if self.kind == "nifti" and self.affine is not None:
+            return display_ornt(self.affine)
+        if self.kind == "dicom" and self.orientation is not None:
+            return display_ornt(dicom_slice_affine(self.orientation))
+        return None
+
+    def check_mask(self, mask: np.ndarray) -> np.ndarray:
+        """``mask`` as ``(Z, H, W) bool``, refused unless it matches the array read.
+
+        Raises:
+            DataError: naming the source, the mask's shape and the one expected.
+        """
+        mask = np.asarray(mask)
+        want = (self.shape[0], *self.shape[-2:])
+        if mask.shape != want:
+            raise DataError(f"{self.source}: mask shape {mask.shape} differs from the input's {want} (Z, H, W).")
+        return mask.astype(bool, copy=False)
+
+
+class ReaderWriter:
+    """One format's reader and mask writer (see the module docstring for the array layout)."""
+
+    kind: Kind
+
+    def read(self, path: Path) -> tuple[np.ndarray, Properties]:
+        """``(array, properties)`` of ``path``; sizes are checked against :mod:`tumorseg.limits` before decoding.
+
+        Raises:
+            DataError: unreadable, over the limits, or not this format (one line naming the file).
+        """
+        raise NotImplementedError
+
+    def write_mask(self, mask: np.ndarray, properties: Properties, out: Path, algorithm: str = "model") -> list[Path]:
+        """Write ``mask`` (``(Z, H, W) bool``, the array's slices) into the folder ``out`` with the source's
+        geometry; returns the files written. ``algorithm`` names the model in outputs that record it (DICOM SEG).
+
+        Raises:
+            DataError: the mask does not match the source.
+        """
+        raise NotImplementedError

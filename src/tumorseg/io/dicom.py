@@ -1,0 +1,112 @@
+"""DICOM files and one-series folders: read as slices; masks written as PNG (+ NIfTI for a series) and DICOM SEG.
+
+Outputs (``OUT`` is the folder given to :meth:`DicomIO.write_mask`):
+
+* one file ``x.dcm`` -> ``OUT/x.png`` (the slice's rows × columns, 0/255;
+  a multi-frame file: ``OUT/x/x_NNN.png`` per frame);
+* a series folder ``<series>/`` (one series, sorted by ImagePositionPatient
+  along the slice normal, else InstanceNumber:
+  :func:`~tumorseg.data.formats.dicom.read_dicom_series`) ->
+  ``OUT/<series>/<series>_NNN.png`` per slice and ``OUT/<series>_mask.nii.gz``
+  with the affine built from the DICOM geometry (converted to RAS);
+* either also gives ``OUT/<name>_seg.dcm``, a DICOM Segmentation referencing
+  the source images (:mod:`tumorseg.data.formats.dicom_seg`), when highdicom
+  is installed and the source carries what a SEG must copy (otherwise a
+  warning, and the other files as usual).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from tumorseg.data.formats._common import require
+from tumorseg.data.formats.dicom import (dicom_orientation, dicom_pixels, dicom_spacing, read_dicom,
+                                         read_dicom_series)
+from tumorseg.data.formats.dicom_seg import write_seg
+from tumorseg.data.formats.scaling import volume_to_uint8
+from tumorseg.data.imageio import write_mask_png
+from tumorseg.errors import DataError
+from tumorseg.io.base import Properties, ReaderWriter
+
+log = logging.getLogger(__name__)
+
+
+class DicomIO(ReaderWriter):
+    """One DICOM file (single- or multi-frame) or a folder holding one series.
+
+    ``read`` gives ``(Z, rows, cols) uint8``: the frames of a file, or the
+    series' slices in geometric order, after RescaleSlope/Intercept, scaled with
+    one scale for all of them (:func:`~tumorseg.data.formats.scaling.volume_to_uint8`).
+    The pixel header is checked against :mod:`tumorseg.limits` before decoding
+    (:func:`~tumorseg.data.formats.dicom.check_pixel_header`); colour DICOM is refused.
+    """
+
+    kind = "dicom"
+
+    def read(self, path: Path) -> tuple[np.ndarray, Properties]:
+        path = Path(path)
+        if path.is_dir():
+            volume, affine, dss = read_dicom_series(path)  # (Z, rows, cols) float32
+            source_shape = volume.shape
+            array = volume_to_uint8(volume)  # one scale for the whole series
+            del volume
+            col_mm, row_mm, step_mm = np.linalg.norm(affine[:3, :3], axis=0)  # affine axes: (cols, rows, slices)
+            sp = dicom_spacing(dss[0])
+            spacing = (step_mm if len(dss) > 1 else (sp[2] if sp else None), row_mm, col_mm)
+            iop = dicom_orientation(dss[0])
+            return array, Properties(path, "dicom", path.name, array.shape, source_shape,
+                                     tuple(float(s) if s is not None else None for s in spacing), affine,
+                                     tuple(iop) if iop else None, dss, series=True)
+        ds = read_dicom(path)
+        if int(getattr(ds, "SamplesPerPixel", 1) or 1) != 1:
+            raise DataError(f"{path}: the DICOM file holds a colour image; give a grayscale MRI slice.")
+        pixels = dicom_pixels(ds, path)
+        frames = pixels if pixels.ndim == 3 else pixels[None]  # multi-frame files: (frames, rows, cols)
+        if frames.ndim != 3:
+            raise DataError(f"{path}: DICOM pixel data of shape {pixels.shape} is not a grayscale image.")
+        array = volume_to_uint8(frames)  # one scale for all frames
+        sp = dicom_spacing(ds)  # (row, col, slice)
+        iop = dicom_orientation(ds)
+        return array, Properties(path, "dicom", path.stem, array.shape, pixels.shape,
+                                 (sp[2], sp[0], sp[1]) if sp else None, None, tuple(iop) if iop else None, [ds])
+
+    def write_mask(self, mask: np.ndarray, properties: Properties, out: Path, algorithm: str = "model") -> list[Path]:
+        mask = properties.check_mask(mask)  # (Z, rows, cols)
+        out, name = Path(out), properties.name
+        if len(mask) == 1 and not properties.series:
+            written = [out / f"{name}.png"]
+        else:
+            written = [out / name / f"{name}_{i:03d}.png" for i in range(len(mask))]
+        written[0].parent.mkdir(parents=True, exist_ok=True)
+        for m, target in zip(mask, written):
+            write_mask_png(m, target)
+        if properties.series:
+            written.append(self._nifti(mask, properties.affine, out / f"{name}_mask.nii.gz"))
+        return written + self._seg(mask, properties, out / f"{name}_seg.dcm", algorithm)
+
+    @staticmethod
+    def _nifti(mask: np.ndarray, affine: np.ndarray, target: Path) -> Path:
+        """A series' mask ``(Z, rows, cols)`` as a ``(cols, rows, Z) uint8`` NIfTI with the series' RAS affine."""
+        nib = require("nibabel", "writing NIfTI masks")
+        img = nib.Nifti1Image(np.transpose(mask, (2, 1, 0)).astype(np.uint8), affine)
+        img.set_qform(affine, code=1)
+        img.set_sform(affine, code=1)
+        nib.save(img, str(target))
+        return target
+
+    @staticmethod
+    def _seg(mask: np.ndarray, properties: Properties, target: Path, algorithm: str) -> list[Path]:
+        """The DICOM SEG beside the other outputs; a source that cannot carry one only costs a warning."""
+        if importlib.util.find_spec("highdicom") is None:
+            log.warning("%s not written: DICOM SEG output needs highdicom (pip install 'tumorseg[formats]')",
+                        target.name)
+            return []
+        try:
+            return [write_seg(mask, properties.datasets, target, algorithm, properties.source)]
+        except DataError as exc:
+            log.warning("%s The other mask files are written all the same.", exc)
+            return []

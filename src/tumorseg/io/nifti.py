@@ -1,0 +1,45 @@
+"""NIfTI volumes (``.nii``, ``.nii.gz``): read as axial slices, masks written with the source's affine and header."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from tumorseg.data.formats import nifti
+from tumorseg.data.formats._common import require
+from tumorseg.io.base import Properties, ReaderWriter
+
+
+@dataclass
+class NiftiIO(ReaderWriter):
+    """One 3-D NIfTI volume.
+
+    ``read`` gives ``(Z, X, Y) uint8``: slice k is the volume's ``[:, :, k]``
+    (the third array axis: axial in BraTS), scaled once per volume
+    (:func:`tumorseg.data.formats.nifti.read_volume`; its declared size checked
+    against :mod:`tumorseg.limits` before any voxel is decoded). ``write_mask``
+    writes ``OUT/<stem>_mask.nii.gz``: ``uint8`` 0/1 with the source's shape,
+    affine and header geometry (qform/sform codes included).
+
+    ``cache``: keep the last few volumes read in memory (training, CLI); ``False`` for a file read once
+    (a web upload).
+    """
+
+    cache: bool = True
+    kind = "nifti"
+
+    def read(self, path: Path) -> tuple[np.ndarray, Properties]:
+        path = Path(path)
+        vol = nifti.read_volume(path, cache=self.cache)[0]  # (X, Y, Z) uint8
+        affine = require("nibabel", "reading NIfTI volumes").load(str(path)).affine  # header only
+        vx = nifti.voxel_mm(path)  # (X, Y, Z) mm, or None
+        array = np.moveaxis(vol, -1, 0)  # (X, Y, Z) -> (Z, X, Y), a view: array[k] is vol[:, :, k]
+        return array, Properties(path, "nifti", nifti.nifti_stem(path), array.shape, vol.shape,
+                                 (vx[2], vx[0], vx[1]) if vx else None, affine)
+
+    def write_mask(self, mask: np.ndarray, properties: Properties, out: Path, algorithm: str = "model") -> list[Path]:
+        mask = properties.check_mask(mask)  # (Z, X, Y)
+        target = Path(out) / f"{properties.name}_mask.nii.gz"
+        return [nifti.save_mask_like(np.moveaxis(mask, 0, -1), properties.source, target)]
