@@ -43,7 +43,8 @@ def test_cv_holds_each_patient_out_once(synthetic_dataset, tmp_path):
     from tumorseg.models.checkpoint import load_checkpoint
 
     post = load_checkpoint(tmp_path / "cv" / "fold_0" / "best.pt")["postprocess"]
-    assert set(post) == {"threshold", "tta", "min_component_px", "presence_prob", "presence_px"}
+    assert set(post) == {"threshold", "tta", "min_component_px", "presence_prob", "presence_px",
+                               "largest_component_3d"}
 
     html_path = tmp_path / "cv" / "report.html"
     assert main(["report", str(tmp_path / "cv")]) == 0
