@@ -28,6 +28,8 @@ def describe(entry: zoo.BundledModel) -> dict[str, Any]:
         row["cv"] = f"test Dice {m['test_dice']:.3f}"
     elif "val_dice" in m:
         row["cv"] = f"val Dice {m['val_dice']:.3f}"
+    if "cv_volume_dice_mean" in m:  # volumes (LGG): the per-volume Dice is the figure that matters
+        row["cv"] += f", per-volume Dice {m['cv_volume_dice_mean']:.3f} ± {m.get('cv_volume_dice_std', 0):.3f}"
     for key, label in (("cv_sensitivity_mean", "sens"), ("cv_specificity_mean", "spec")):
         if key in m:
             row["cv"] += f", {label} {m[key]:.2f}"
