@@ -200,7 +200,7 @@ def _cmd_evaluate(a: argparse.Namespace) -> int:
     else:  # a bundled model: beside the data would be surprising, so here
         out = f"eval-{a.model or 'auto'}-{a.split}"
     m = evaluate(a.model, a.data, out, split=a.split, data_format=a.format, device=a.device, batch_size=a.batch_size,
-                 data_options=_data_options(a), include_training=a.include_training_slices)
+                 data_options=_data_options(a), include_training=a.include_training_slices, one_lesion=a.one_lesion)
     note = "".join(f"; {m[k]} {what}" for k, what in (("training_slices_left_out", "training slices left out"),
                                                       ("training_slices_included", "of them training slices"))
                    if k in m)
@@ -214,7 +214,8 @@ def _cmd_predict(a: argparse.Namespace) -> int:
     from tumorseg.inference.files import predict_inputs
 
     r = predict_inputs(a.inputs, a.model, a.out, with_overlay=a.overlay, device=a.device, batch_size=a.batch_size,
-                       progress=not a.no_progress, backend=a.backend, tta=a.tta, strict=a.strict)
+                       progress=not a.no_progress, backend=a.backend, tta=a.tta, strict=a.strict,
+                       one_lesion=a.one_lesion)
     for line in r.summary_lines():
         print(line)
     print(f"{len(r.written)} masks written to {a.out}")
@@ -271,6 +272,13 @@ def _cmd_demo(a: argparse.Namespace) -> int:
     print(f"demo finished in {time.time() - t0:.0f} s. Look at {run}/loss_curve.png, {run}/grids/, "
           f"{run}/test/metrics.json and {a.out}/predictions/")
     return 0
+
+
+def _add_one_lesion(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--one-lesion", action=argparse.BooleanOptionalAction, default=None,
+                   help="volumes: keep only the largest 3-D connected lesion (--one-lesion) or every lesion "
+                        "(--no-one-lesion, e.g. multifocal tumours); default: as stored in the model "
+                        "(largest_component_3d; on for the bundled models)")
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
@@ -330,6 +338,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--include-training-slices", action="store_true",
                    help="with --split all, score the slices the checkpoint was trained/validated on too (their "
                         "scores overstate accuracy on new data)")
+    _add_one_lesion(p)
     p.add_argument("--format", default="auto", help="dataset format (default: the checkpoint's, else auto-detect)")
     _add_data_options(p)
     p.add_argument("--out", default=None, type=T.out_dir, help="output folder (default: beside the checkpoint, eval-SPLIT)")
@@ -347,6 +356,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="auto (default: ONNX Runtime on CPU when installed, else PyTorch), onnx or torch")
     p.add_argument("--tta", action=argparse.BooleanOptionalAction, default=None,
                    help="average predictions over flips (default: as stored in the checkpoint)")
+    _add_one_lesion(p)
     p.add_argument("--out", required=True, type=T.out_dir, help="folder for <stem>.png masks")
     p.add_argument("--overlay", action="store_true", help="also write <stem>_overlay.png")
     p.add_argument("--batch-size", type=T.BATCH_SIZE, default=16)

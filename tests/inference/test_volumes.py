@@ -191,3 +191,20 @@ def test_lgg_patient_folder_gets_the_volume_rule_like_evaluate(tmp_path, bright)
     assert not np.asarray(Image.open(tmp_path / "out" / f"{folder.name}_6.png")).any()
     assert np.asarray(Image.open(tmp_path / "out" / f"{folder.name}_3.png")).sum() == 64 * 255
     assert (tmp_path / "out" / f"{folder.name}_6_overlay.png").is_file()
+
+
+def test_one_lesion_flag_overrides_the_models_setting(tmp_path, bright, monkeypatch):
+    import tumorseg.inference.files as files
+
+    _scan_with_false_alarm(tmp_path / "scan.nii.gz")
+    bright.post["largest_component_3d"] = True
+    monkeypatch.setattr(files.Predictor, "from_checkpoint", classmethod(lambda cls, *a, **k: bright))
+    from tumorseg.cli import main
+
+    assert main(["predict", str(tmp_path / "scan.nii.gz"), "--model", "t1c", "--out", str(tmp_path / "all"),
+                 "--no-one-lesion", "--no-progress"]) == 0
+    assert np.asarray(nib.load(str(tmp_path / "all" / "scan_mask.nii.gz")).dataobj)[..., 7].any()
+    bright.post["largest_component_3d"] = True  # a fresh predictor per command in real use
+    assert main(["predict", str(tmp_path / "scan.nii.gz"), "--model", "t1c", "--out", str(tmp_path / "one"),
+                 "--no-progress"]) == 0
+    assert not np.asarray(nib.load(str(tmp_path / "one" / "scan_mask.nii.gz")).dataobj)[..., 7].any()

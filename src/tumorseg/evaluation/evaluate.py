@@ -275,6 +275,7 @@ def evaluate(
     batch_size: int = 16,
     data_options: dict[str, Any] | None = None,
     include_training: bool = False,
+    one_lesion: bool | None = None,
 ) -> dict[str, Any]:
     """Evaluate a checkpoint on a dataset.
 
@@ -293,6 +294,8 @@ def evaluate(
             :func:`cases_to_score`).
         include_training: with ``"all"``, score the training/validation slices too
             (``metrics.json`` then says how many: ``training_slices_included``).
+        one_lesion: keep only the largest 3-D component per volume (``True``), keep every lesion (``False``);
+            ``None``: as the checkpoint says (``largest_component_3d``, :mod:`tumorseg.inference.postprocess`).
 
     Raises:
         DataError: nothing of the asked split is in ``data`` (see :func:`cases_to_score`).
@@ -318,11 +321,14 @@ def evaluate(
     model.to(dev)
     pre = ckpt["preprocessing"]
     arrays = load_slices(records, int(pre["image_size"]), intensity=pre.get("intensity", "none"))
-    rows, preds = score_arrays(model, arrays, dev, batch_size=batch_size, post=postprocess.settings(ckpt))
+    post = postprocess.settings(ckpt)
+    if one_lesion is not None:
+        post["largest_component_3d"] = bool(one_lesion)
+    rows, preds = score_arrays(model, arrays, dev, batch_size=batch_size, post=post)
     summary = write_results(
         rows, arrays, preds, Path(out),
         extra={"checkpoint": str(checkpoint), "model": ckpt["model"]["name"], "data": str(data), "split": split,
-               **extra},
+               "largest_component_3d": bool(post["largest_component_3d"]), **extra},
     )
     log.info("mean Dice %.4f, mean IoU %.4f on %d images", summary["mean_dice"], summary["mean_iou"], summary["n_images"])
     return summary

@@ -242,6 +242,7 @@ def predict_inputs(
     backend: str = "auto",
     tta: bool | None = None,
     strict: bool = False,
+    one_lesion: bool | None = None,
 ) -> PredictReport:
     """Predict every input (image files, folders, NIfTI/DICOM volumes) into ``out``.
 
@@ -253,7 +254,8 @@ def predict_inputs(
     ``batch_size`` by a background thread (at most two batches ahead), so
     memory stays flat however large the folder is. ``backend`` is
     ``auto``/``onnx``/``torch`` (see :meth:`Predictor.from_checkpoint`);
-    ``tta`` overrides the checkpoint's setting. Without ``strict``, an input
+    ``tta`` overrides the checkpoint's setting, ``one_lesion`` its
+    ``largest_component_3d`` (one lesion per volume). Without ``strict``, an input
     that cannot be read (corrupt, too large, wrong channels, missing) is
     skipped and listed in ``report.failed`` and ``out/failed.csv``; with
     ``strict`` the first one raises.
@@ -277,6 +279,8 @@ def predict_inputs(
         # auto backend: an ONNX export (a few seconds, cached) pays off from about a hundred slices on a CPU
         predictor = Predictor.from_checkpoint(model, device, backend=backend, tta=tta,
                                               export_if_missing=len(imgs) + 64 * len(vols) >= EXPORT_PAYS_OFF)
+        if one_lesion is not None:
+            predictor.post["largest_component_3d"] = bool(one_lesion)
         if checkpoint is not None:
             log.info("model: %s (--model %s)", predictor.label, checkpoint)
         groups.append((predictor, vols, imgs))
