@@ -50,6 +50,23 @@ TOP_K = 25  # settings re-scored with the largest-3-D-component rule (each costs
 OBJECTIVES = ("slice-dice", "volume-dice")
 
 
+def _pixel_counts(preds: np.ndarray, truth: torch.Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per slice of ``preds (N, S, S) bool``: Dice against ``truth`` (the empty rule), predicted and true-positive
+    pixel counts, each ``(N,) float64``."""
+    pt = torch.from_numpy(preds)
+    dice = np.asarray(dice_iou(pt, truth)[0], dtype=np.float64)
+    pred_px = preds.reshape(len(preds), -1).sum(1).astype(np.float64)
+    tp_px = (pt & truth).flatten(1).sum(1).double().numpy()
+    return dice, pred_px, tp_px
+
+
+def _rank(fp: float | None, score: float, max_fp_rate: float) -> tuple:
+    """Sort key of a candidate: eligible first, then fewer false positives only while none is eligible, then
+    the objective."""
+    ok = fp is None or fp <= max_fp_rate + 1e-12
+    return ok, 0.0 if ok else -fp, score
+
+
 def _per_patient_volume_dice(patients: np.ndarray, n_patients: int, tp: np.ndarray, pred: np.ndarray,
                              truth_sum: np.ndarray) -> float:
     """Mean per-patient pooled Dice. ``patients``: ``(N,)`` int codes; ``tp``/``pred``: ``(N,)`` pixel counts after
@@ -93,12 +110,8 @@ def calibrate(model: nn.Module, val: SliceArrays, device: torch.device | str = "
         probs = maps[tta] = predict_probabilities(model, val.images, device, batch_size, tta=tta)
         peak = probs.reshape(len(probs), -1).max(1)
         for thr, min_px, preds, largest in variants(probs, THRESHOLDS, MIN_COMPONENT_PX):
-            pt = torch.from_numpy(preds)
-            dice = dice_iou(pt, truth)[0]
-            pred_px = preds.reshape(len(preds), -1).sum(1).astype(np.float64)
+            dice, pred_px, tp_px = _pixel_counts(preds, truth)
             marked = pred_px > 0
-            if by_volume:
-                tp_px = (pt & truth).flatten(1).sum(1).double().numpy()
             for pp, px in gates:
                 gated = (peak < pp) | (largest < px)
                 d = np.where(gated, negative.astype(np.float64), dice)
@@ -114,9 +127,7 @@ def calibrate(model: nn.Module, val: SliceArrays, device: torch.device | str = "
                 if by_volume:
                     score = found["val_volume_dice"] = _per_patient_volume_dice(
                         patients, len(codes), np.where(gated, 0.0, tp_px), np.where(gated, 0.0, pred_px), truth_sum)
-                ok = fp is None or fp <= max_fp_rate + 1e-12
-                # eligible first, then fewer false positives only while none is eligible, then the objective
-                candidates.append(((ok, 0.0 if ok else -fp, score), found))
+                candidates.append((_rank(fp, score, max_fp_rate), found))
     if by_volume and volume_groups(val.records):
         # the best settings, and the best by the objective alone (the rule removes false positives, so those
         # may become eligible)
@@ -124,19 +135,14 @@ def calibrate(model: nn.Module, val: SliceArrays, device: torch.device | str = "
         pool += sorted(candidates, key=lambda c: c[0][2], reverse=True)[:TOP_K]
         for _, found in {id(f): (k, f) for k, f in pool}.values():
             post = {**found, "largest_component_3d": True}
-            preds = apply_volumes(apply(maps[found["tta"]], post), post, val.records)
-            pt = torch.from_numpy(preds)
-            dice = np.asarray(dice_iou(pt, truth)[0], dtype=np.float64)
-            pred_px = preds.reshape(len(preds), -1).sum(1).astype(np.float64)
-            tp_px = (pt & truth).flatten(1).sum(1).double().numpy()
+            dice, pred_px, tp_px = _pixel_counts(apply_volumes(apply(maps[found["tta"]], post), post, val.records), truth)
             m = pred_px > 0
             fp = float(m[negative].mean()) if has_neg else None
             score = _per_patient_volume_dice(patients, len(codes), tp_px, pred_px, truth_sum)
             post.update(val_dice=float(dice[positive].mean()) if has_pos else float(dice.mean()),
                         val_fp_rate=fp, val_detection=float(m[positive].mean()) if has_pos else None,
                         val_volume_dice=score)
-            ok = fp is None or fp <= max_fp_rate + 1e-12
-            candidates.append(((ok, 0.0 if ok else -fp, score), post))
+            candidates.append((_rank(fp, score, max_fp_rate), post))
     best = max(candidates, key=lambda c: c[0])[1]
     best["val_dice_default"] = default
     log.info("calibration on %d val slices (%d tumour-free): %s", len(val), int(negative.sum()), best)

@@ -127,6 +127,14 @@ def keep_largest_3d(masks: np.ndarray) -> np.ndarray:
     return labels == int(np.argmax(sizes))
 
 
+def apply_volume(masks: np.ndarray, post: dict[str, Any]) -> np.ndarray:
+    """The ``largest_component_3d`` rule of ``post`` on one volume's ``(Z, H, W) bool`` masks (adjacent slices,
+    no gaps); a single slice, or the rule off, returns ``masks`` unchanged."""
+    if post.get("largest_component_3d") and len(masks) > 1:
+        return keep_largest_3d(masks)
+    return masks
+
+
 def volume_groups(records: Sequence[Any]) -> list[list[int]]:
     """Indices of ``records`` (:class:`~tumorseg.data.records.SliceRecord`) that form volumes, each list sorted by
     ``slice_index``: slices of one patient (and, for NIfTI records, one volume file) that all have a
@@ -152,7 +160,7 @@ def apply_volumes(masks: np.ndarray, post: dict[str, Any], records: Sequence[Any
         z = np.array([records[i].slice_index for i in group])
         stack = np.zeros((int(z.max() - z.min()) + 1, *masks.shape[1:]), bool)
         stack[z - z.min()] = masks[group]
-        out[group] = keep_largest_3d(stack)[z - z.min()]
+        out[group] = apply_volume(stack, post)[z - z.min()]
     return out
 
 

@@ -35,7 +35,7 @@ from tumorseg.data.formats import lgg, nifti
 from tumorseg.data.formats.dicom import is_dicom_file
 from tumorseg.data.input_stats import far_off
 from tumorseg.errors import DataError
-from tumorseg.inference.postprocess import keep_largest_3d
+from tumorseg.inference.postprocess import apply_volume
 from tumorseg.inference.predictor import Predictor
 from tumorseg.io import ImageIO, Properties, luma, read_input, write_mask
 from tumorseg.inference.summary import VolumeSummary, summarise, write_summaries
@@ -132,9 +132,7 @@ def _predict_stack(slices: list[np.ndarray], predictor: Predictor, batch_size: i
             masks[i] = predictor.binarize(prob)
         bar.update(len(idx))
     bar.update(len(slices) - len(todo))
-    if predictor.post.get("largest_component_3d") and len(masks) > 1:
-        masks = keep_largest_3d(masks)
-    return masks
+    return apply_volume(masks, predictor.post)
 
 
 def read_volume_input(path: Path, predictor: Predictor) -> tuple[np.ndarray, Properties]:

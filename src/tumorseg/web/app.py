@@ -37,7 +37,7 @@ from pydantic import BaseModel
 from tumorseg import __version__, limits
 from tumorseg.data.formats.orientation import to_display
 from tumorseg.errors import TumorsegError
-from tumorseg.inference.postprocess import keep_largest_3d
+from tumorseg.inference.postprocess import apply_volume
 from tumorseg.inference.summary import summarise
 from tumorseg.io import write_mask
 from tumorseg.web.guards import Admission, RequestGuard, allowed_hosts
@@ -184,8 +184,8 @@ def segment_decoded(predictor, dec: Decoded, lock: threading.Lock, batch_size: i
             probs = predictor.probabilities([dec.slices[i] for i in idx], batch_size)
         for i, p in zip(idx, probs):
             masks[i] = predictor.binarize(p)
-    if predictor.post.get("largest_component_3d") and len(masks) > 1:  # a volume: as predict does
-        masks = list(keep_largest_3d(np.stack(masks)))
+    if len(masks) > 1:  # a volume: the model's one-lesion rule, as predict applies it
+        masks = list(apply_volume(np.stack(masks), predictor.post))
     px_mm2 = dec.spacing_mm[0] * dec.spacing_mm[1] if dec.spacing_mm else None
     slices = []
     for i, (image, mask) in enumerate(zip(dec.slices, masks)):
