@@ -61,7 +61,8 @@ def test_seed_ae_shape_and_range():
     assert not returns_logits(m)
 
 
-@pytest.mark.parametrize("name", sorted(MODELS))
+# gated-unet's gate is a hard switch (no gradient) trained on its own: tests/models/test_presence_gate.py
+@pytest.mark.parametrize("name", sorted(set(MODELS) - {"gated-unet"}))
 def test_every_model_forward_backward(name):
     model = build_model(name, in_channels=1)
     s = input_stride(model)

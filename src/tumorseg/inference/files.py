@@ -306,7 +306,7 @@ def _predict_group(predictor: Predictor, volumes: list[Path], files: list[Path],
             report.failed.append((volume, str(exc).removeprefix(f"{volume}: ")))
     unusual = 0
     first = len(report.results)
-    bar = tqdm(total=len(files), desc="predicting", unit="img", disable=not progress)
+    bar = tqdm(total=len(files), desc="predicting", unit="img", disable=not progress or not files)
     for batch in _prefetch(files, batch_size, lambda p: read_model_input(p, predictor), strict):
         good = [(path, *read) for path, read, _ in batch if read is not None]  # (path, image, properties)
         report.failed += [(path, reason) for path, _, reason in batch if reason is not None]

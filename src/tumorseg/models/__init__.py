@@ -1,7 +1,8 @@
 """Models: the registry (this module), the architectures, checkpoints and summaries.
 
 * :mod:`.base`: the model protocol (``SegmentationModel``: ``returns_logits``, ``stride``, ``check_input_shape``).
-* :mod:`.seed_ae`: the original course project's autoencoder; :mod:`.monai_nets`: MONAI U-Nets.
+* :mod:`.seed_ae`: the original course project's autoencoder; :mod:`.monai_nets`: MONAI U-Nets;
+  :mod:`.presence`: the tumour-presence gate and the U-Net it gates (``gated-unet``).
 * :mod:`.checkpoint`: self-describing checkpoints, written atomically, read without unpickling code.
 * :mod:`.summary`: layer table and parameter count (``tumorseg summary``).
 * :mod:`.zoo`: the bundled, named models (``t1c``, ``flair``) in ``bundled/`` and ``--model`` resolution.
@@ -24,6 +25,7 @@ from torch import nn
 from tumorseg.errors import TumorsegError, did_you_mean
 from tumorseg.models.base import SegmentationModel, unwrap
 from tumorseg.models.monai_nets import AttentionUNet, NnUNet, ResidualUNet
+from tumorseg.models.presence import GatedUNet
 from tumorseg.models.seed_ae import SegmentationAE
 
 MODELS: dict[str, Callable[..., SegmentationModel]] = {
@@ -31,6 +33,7 @@ MODELS: dict[str, Callable[..., SegmentationModel]] = {
     "unet": ResidualUNet,
     "attention-unet": AttentionUNet,
     "dynunet": NnUNet,
+    "gated-unet": GatedUNet,
 }
 
 

@@ -24,7 +24,8 @@ MAX_CHANNELS = 64
 # (min, max) of keyword arguments by name, for every registered model that takes them
 BOUNDS: dict[str, tuple[float, float]] = {
     "width": (1, 1024), "levels": (1, 12), "num_res_units": (0, 8), "in_channels": (1, MAX_CHANNELS),
-    "out_channels": (1, MAX_CHANNELS), "dropout": (0.0, 0.99),
+    "out_channels": (1, MAX_CHANNELS), "dropout": (0.0, 0.99), "gate_width": (1, 1024),
+    "gate_threshold": (-1e4, 1e4),
 }
 
 

@@ -192,6 +192,9 @@ class Trainer:
         self.out = Path(cfg.out)
         self.last = load_resume_state(self.out) if resume else None  # refuse a bad last.pt before reading data
         seed_everything(cfg.seed)
+        if cfg.model == "gated-unet":
+            raise TumorsegError("--model gated-unet is not trained directly: train a 'unet', then add the presence gate "
+                                "with scripts/train_presence_gate.py --unet RUN/best.pt.")
         self.model = build_model(cfg.model, **cfg.model_kwargs)  # validates the name before reading data
         stride = input_stride(self.model)
         if cfg.image_size % stride:
