@@ -64,7 +64,7 @@ TRAIN_BAD = [
     (["--model-kwargs", '{"width": -8}'], "out of range"), (["--model-kwargs", '{"width": "8"}'], "must be int"),
     (["--model-kwargs", '{"width": 4096}'], "out of range"), (["--model", "unett"], "did you mean 'unet'"),
     (["--model", "unet", "--model-kwargs", '{"width": 1024, "levels": 8}'], "parameters"),
-    (["--model", "gated-unet"], "train_presence_gate.py"),
+    (["--model", "gated-unet"], "train_presence_gate.py"), (["--model", "ensemble"], "tumorseg ensemble"),
     (["--image-size", "40"], "multiple of"),
 ]
 

@@ -245,6 +245,17 @@ def _cmd_export(a: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_ensemble(a: argparse.Namespace) -> int:
+    from tumorseg.models.checkpoint import save_checkpoint
+    from tumorseg.models.ensemble import make_ensemble
+
+    ckpt = make_ensemble(a.checkpoints)
+    save_checkpoint(ckpt, a.out)
+    print(f"ensemble of {len(a.checkpoints)} models written to {a.out} (post-processing of {a.checkpoints[0]}); "
+          f"use it as --model {a.out}")
+    return 0
+
+
 def _cmd_serve(a: argparse.Namespace) -> int:
     from tumorseg.web.server import serve
 
@@ -371,6 +382,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="output .onnx file (a .json with the metadata is written beside it)")
     p.add_argument("--opset", type=T.int_in(13, 30, "--opset 18"), default=18)
     p.set_defaults(func=_cmd_export)
+
+    p = sub.add_parser("ensemble", help="combine checkpoints (e.g. the CV fold models) into one that averages them")
+    p.add_argument("checkpoints", nargs="+", help="2 to 16 checkpoint files or bundled names that read input alike; "
+                   "the first one's threshold and clean-up settings are used")
+    p.add_argument("--out", required=True, type=T.out_file, help="the ensemble checkpoint to write (.pt)")
+    p.set_defaults(func=_cmd_ensemble)
 
     p = sub.add_parser("serve", help="web page and JSON API for segmenting uploaded images (FastAPI + uvicorn)")
     p.add_argument("--model", default=None, help="bundled model (t1c, flair), checkpoint file or .onnx (default: "

@@ -21,7 +21,6 @@ beside it (``model.onnx`` → ``model.json``).
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import logging
 import warnings
@@ -37,7 +36,8 @@ from tumorseg.config import cache_root
 from tumorseg.errors import CheckpointError, TumorsegError
 from tumorseg.inference.postprocess import settings
 from tumorseg.models import returns_logits
-from tumorseg.models.checkpoint import atomic_write, load_checkpoint, model_from_checkpoint, resolve_checkpoint
+from tumorseg.models.checkpoint import (atomic_write, file_sha256, load_checkpoint, model_from_checkpoint,
+                                       resolve_checkpoint)
 
 log = logging.getLogger(__name__)
 
@@ -73,14 +73,6 @@ def _quiet_loggers(*names: str):
     finally:
         for lg, level in zip(loggers, levels):
             lg.setLevel(level)
-
-
-def file_sha256(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def onnx_metadata(ckpt: dict[str, Any], sha256: str = "") -> dict[str, Any]:

@@ -2,7 +2,8 @@
 
 * :mod:`.base`: the model protocol (``SegmentationModel``: ``returns_logits``, ``stride``, ``check_input_shape``).
 * :mod:`.seed_ae`: the original course project's autoencoder; :mod:`.monai_nets`: MONAI U-Nets;
-  :mod:`.presence`: the tumour-presence gate and the U-Net it gates (``gated-unet``).
+  :mod:`.presence`: the tumour-presence gate and the U-Net it gates (``gated-unet``);
+  :mod:`.ensemble`: several trained networks averaged as one model (``ensemble``, e.g. the CV fold models).
 * :mod:`.checkpoint`: self-describing checkpoints, written atomically, read without unpickling code.
 * :mod:`.summary`: layer table and parameter count (``tumorseg summary``).
 * :mod:`.zoo`: the bundled, named models (``t1c``, ``flair``) in ``bundled/`` and ``--model`` resolution.
@@ -24,6 +25,7 @@ from torch import nn
 
 from tumorseg.errors import TumorsegError, did_you_mean
 from tumorseg.models.base import SegmentationModel, unwrap
+from tumorseg.models.ensemble import Ensemble
 from tumorseg.models.monai_nets import AttentionUNet, NnUNet, ResidualUNet
 from tumorseg.models.presence import GatedUNet
 from tumorseg.models.seed_ae import SegmentationAE
@@ -34,6 +36,7 @@ MODELS: dict[str, Callable[..., SegmentationModel]] = {
     "attention-unet": AttentionUNet,
     "dynunet": NnUNet,
     "gated-unet": GatedUNet,
+    "ensemble": Ensemble,
 }
 
 

@@ -18,6 +18,7 @@ refuses any pickled object that would run code::
 
 from __future__ import annotations
 
+import hashlib
 import os
 import pickle
 import re
@@ -115,6 +116,15 @@ def without_machine_paths(ckpt: dict[str, Any]) -> dict[str, Any]:
 
 BUNDLED_DIR = Path(__file__).parent / "bundled"  # src/tumorseg/models/bundled/ (see tumorseg.models.zoo)
 DEFAULT_MODEL = BUNDLED_DIR / "t1c.pt"  # the model used when --model is "default" (an alias of "t1c")
+
+
+def file_sha256(path: str | Path) -> str:
+    """SHA-256 of a file's bytes (hex), read in 1 MiB blocks: identifies a checkpoint in exports and ensembles."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def resolve_checkpoint(name: str | Path | None) -> Path:

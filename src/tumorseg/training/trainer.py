@@ -172,6 +172,13 @@ def load_resume_state(out: Path) -> dict[str, Any]:
     return ckpt
 
 
+# models assembled from trained checkpoints, and how
+BUILT_FROM_CHECKPOINTS = {
+    "gated-unet": "train a 'unet', then add the presence gate with scripts/train_presence_gate.py --unet RUN/best.pt.",
+    "ensemble": "train its members, then combine them with 'tumorseg ensemble A.pt B.pt ... --out ENS.pt'.",
+}
+
+
 class Trainer:
     """One training run: a short loop over named steps, with every piece of state on the object.
 
@@ -192,9 +199,8 @@ class Trainer:
         self.out = Path(cfg.out)
         self.last = load_resume_state(self.out) if resume else None  # refuse a bad last.pt before reading data
         seed_everything(cfg.seed)
-        if cfg.model == "gated-unet":
-            raise TumorsegError("--model gated-unet is not trained directly: train a 'unet', then add the presence gate "
-                                "with scripts/train_presence_gate.py --unet RUN/best.pt.")
+        if cfg.model in BUILT_FROM_CHECKPOINTS:
+            raise TumorsegError(f"--model {cfg.model} is not trained directly: {BUILT_FROM_CHECKPOINTS[cfg.model]}")
         self.model = build_model(cfg.model, **cfg.model_kwargs)  # validates the name before reading data
         stride = input_stride(self.model)
         if cfg.image_size % stride:

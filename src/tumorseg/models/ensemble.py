@@ -1,0 +1,110 @@
+"""Several trained networks as one model: the mean of their probabilities (e.g. the K models of a cross-validation).
+
+nnU-Net predicts with the ensemble of its five fold models; tumorseg can too, for users who want accuracy over
+speed. An ensemble is an ordinary checkpoint (``--model ensemble``), so ``predict``, ``evaluate``, ``serve`` and
+the ONNX export take it like any other file:
+
+* :class:`Ensemble`: ``members`` is a list of ``{"name": ..., "kwargs": {...}}`` model specs (2 to
+  :data:`MAX_MEMBERS`, no nesting); the output for ``(B, C, H, W)`` input is the logit of the mean of the members'
+  foreground probabilities, ``(B, 1, H, W)``. Parameter names ``members.<i>.<member's own name>``.
+* :func:`make_ensemble`: checkpoints → one ensemble checkpoint. The members must read their input the same way
+  (image size, channels, intensity normalisation, loader); preprocessing, modality and post-processing are the
+  first member's (its calibrated threshold, TTA and clean-up settings; calibrate the ensemble itself to choose
+  others). ``tumorseg ensemble A.pt B.pt ... --out ENS.pt`` is the command line.
+
+Cost: one forward pass per member (K times the time of one model).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from tumorseg.errors import CheckpointError
+from tumorseg.models.base import SegmentationModel
+
+MAX_MEMBERS = 16
+# preprocessing entries that must agree between members: they decide what the network sees
+SAME_INPUT = ("image_size", "in_channels", "scale", "intensity", "loader", "channels")
+_EPS = 1e-6
+
+
+class Ensemble(SegmentationModel):
+    """Mean of the members' probabilities, returned as logits ``(B, 1, H, W)`` (clamped to [1e-6, 1 - 1e-6]
+    before the logit, so the output stays finite). ``stride``: the least common multiple of the members'."""
+
+    def __init__(self, members: list | None = None, in_channels: int = 1, out_channels: int = 1):
+        super().__init__()
+        from tumorseg.models import build_model
+
+        if not isinstance(members, list) or not 2 <= len(members) <= MAX_MEMBERS:
+            raise ValueError(f"an ensemble needs a list of 2 to {MAX_MEMBERS} member models")
+        nets = []
+        for spec in members:
+            if not isinstance(spec, dict) or not isinstance(spec.get("name"), str) \
+                    or not isinstance(spec.get("kwargs", {}), dict):
+                raise ValueError("each ensemble member must be {'name': str, 'kwargs': dict}")
+            if spec["name"] == "ensemble":
+                raise ValueError("ensembles do not nest")
+            kw = spec.get("kwargs", {})
+            if kw.get("in_channels", 1) != in_channels:
+                raise ValueError(f"member '{spec['name']}' takes {kw.get('in_channels', 1)} channels, "
+                                 f"the ensemble {in_channels}")
+            nets.append(build_model(spec["name"], **kw))
+        self.members = nn.ModuleList(nets)
+        self.stride = math.lcm(*(int(m.stride) for m in nets))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.check_input_shape(x)
+        p = torch.stack([m.probabilities(m(x)) for m in self.members]).mean(0)
+        return torch.logit(p.clamp(_EPS, 1 - _EPS))
+
+
+def make_ensemble(checkpoints: list[str | Path]) -> dict[str, Any]:
+    """One ensemble checkpoint dict from 2 to :data:`MAX_MEMBERS` checkpoint files or bundled names.
+
+    Raises:
+        CheckpointError: fewer than 2 or more than :data:`MAX_MEMBERS`, an ensemble among them, or members that
+            read their input differently (naming the first difference).
+    """
+    from tumorseg import __version__
+    from tumorseg.models import zoo
+    from tumorseg.models.checkpoint import FORMAT, FORMAT_VERSION, file_sha256, load_checkpoint, resolve_checkpoint
+
+    if not 2 <= len(checkpoints) <= MAX_MEMBERS:
+        raise CheckpointError(f"an ensemble needs 2 to {MAX_MEMBERS} checkpoints, not {len(checkpoints)}.")
+    paths = [resolve_checkpoint(c) for c in checkpoints]
+    ckpts = [load_checkpoint(p) for p in paths]
+    first = ckpts[0]["preprocessing"]
+    for path, ck in zip(paths[1:], ckpts[1:]):
+        if ck["model"]["name"] == "ensemble":
+            raise CheckpointError(f"{path}: is an ensemble already; list its members instead.")
+        for key in SAME_INPUT:
+            if ck["preprocessing"].get(key) != first.get(key):
+                raise CheckpointError(f"{path}: reads its input differently from {paths[0]} ({key}: "
+                                      f"{ck['preprocessing'].get(key)!r} vs {first.get(key)!r}); an ensemble's "
+                                      "members must share image size, channels and normalisation.")
+    if ckpts[0]["model"]["name"] == "ensemble":
+        raise CheckpointError(f"{paths[0]}: is an ensemble already; list its members instead.")
+    members = [{"name": ck["model"]["name"], "kwargs": dict(ck["model"].get("kwargs", {}))} for ck in ckpts]
+    state = {f"members.{i}.{k}": v for i, ck in enumerate(ckpts) for k, v in ck["state_dict"].items()}
+    pre = dict(first)
+    modality = zoo.modality_of(ckpts[0], paths[0])  # e.g. "t1c" for the bundled file, which does not store it
+    if modality and not pre.get("modality"):
+        pre["modality"] = modality
+    out: dict[str, Any] = {
+        "format": FORMAT, "format_version": FORMAT_VERSION, "tumorseg_version": __version__,
+        "model": {"name": "ensemble", "kwargs": {"members": members, "in_channels": int(first.get("in_channels", 1))}},
+        "preprocessing": pre,
+        "state_dict": state,
+        "metrics": {"ensemble_members": len(ckpts)},
+        "ensemble_of": [{"file": p.name, "sha256": file_sha256(p), "metrics": ck.get("metrics", {})}
+                        for p, ck in zip(paths, ckpts)],
+    }
+    if ckpts[0].get("postprocess") is not None:
+        out["postprocess"] = dict(ckpts[0]["postprocess"])
+    return out

@@ -1,0 +1,92 @@
+"""Ensembles: the mean of the members' probabilities, one ordinary checkpoint (load, predict, ONNX), clear refusals."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from tumorseg.cli import main
+from tumorseg.errors import CheckpointError
+from tumorseg.models import build_model
+from tumorseg.models.checkpoint import load_checkpoint, make_checkpoint, model_from_checkpoint, save_checkpoint
+from tumorseg.models.ensemble import make_ensemble
+
+KW = {"width": 4, "levels": 3, "num_res_units": 1}
+PRE = {"image_size": 32, "in_channels": 1, "threshold": 0.5}
+
+
+def _ckpt(path, seed, name="unet", kwargs=KW, **pre):
+    torch.manual_seed(seed)
+    model = build_model(name, **kwargs)
+    save_checkpoint(make_checkpoint(name, kwargs, model, {**PRE, **pre}, postprocess={"threshold": 0.4 + seed / 100}),
+                    path)
+    return path
+
+
+def test_output_is_the_mean_of_member_probabilities():
+    torch.manual_seed(0)
+    specs = [{"name": "unet", "kwargs": KW}, {"name": "unet", "kwargs": {**KW, "levels": 4}}]
+    ens = build_model("ensemble", members=specs).eval()
+    assert ens.stride == 8  # lcm(4, 8)
+    x = torch.rand(2, 1, 32, 32)
+    with torch.no_grad():
+        want = torch.stack([torch.sigmoid(m(x)) for m in ens.members]).mean(0)
+        got = torch.sigmoid(ens(x))
+    assert torch.allclose(got, want, atol=1e-5) and torch.isfinite(ens(x)).all()
+
+
+def test_make_ensemble_checkpoint_loads_predicts_and_exports(tmp_path):
+    paths = [_ckpt(tmp_path / f"m{i}.pt", i) for i in range(3)]
+    assert main(["ensemble", *map(str, paths), "--out", str(tmp_path / "ens.pt")]) == 0
+    ckpt = load_checkpoint(tmp_path / "ens.pt")
+    assert ckpt["model"]["name"] == "ensemble" and len(ckpt["ensemble_of"]) == 3
+    assert ckpt["postprocess"]["threshold"] == pytest.approx(0.40)  # the first member's
+    ens = model_from_checkpoint(ckpt)
+    members = [model_from_checkpoint(load_checkpoint(p)) for p in paths]
+    x = torch.rand(2, 1, 32, 32)
+    with torch.no_grad():
+        want = torch.stack([torch.sigmoid(m(x)) for m in members]).mean(0)[:, 0].numpy()
+        assert np.allclose(torch.sigmoid(ens(x))[:, 0].numpy(), want, atol=1e-5)
+
+    from tumorseg.inference.predictor import Predictor
+
+    p = Predictor.from_checkpoint(tmp_path / "ens.pt", backend="torch")
+    img = (np.random.default_rng(0).random((40, 48)) * 255).astype(np.uint8)
+    assert p.predict(img).shape == (40, 48)
+
+    pytest.importorskip("onnxruntime")
+    from tumorseg.inference.onnx import OnnxModel, export_onnx
+
+    export_onnx(tmp_path / "ens.pt", tmp_path / "ens.onnx")
+    got = OnnxModel(tmp_path / "ens.onnx").run((x[:, 0].numpy() * 255).astype(np.float32))
+    assert np.allclose(got, want, atol=1e-4)
+
+
+def test_members_must_read_input_alike(tmp_path, capsys):
+    a = _ckpt(tmp_path / "a.pt", 0)
+    b = _ckpt(tmp_path / "b.pt", 1, image_size=64)
+    with pytest.raises(CheckpointError, match="image_size"):
+        make_ensemble([a, b])
+    with pytest.raises(CheckpointError, match="2 to 16"):
+        make_ensemble([a])
+    assert main(["ensemble", str(a), str(b), "--out", str(tmp_path / "e.pt")]) != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "b.pt" in err[0] and "Traceback" not in err[0]
+    assert not (tmp_path / "e.pt").exists()
+
+
+def test_ensembles_do_not_nest_and_bad_member_specs_are_refused(tmp_path):
+    a, b = _ckpt(tmp_path / "a.pt", 0), _ckpt(tmp_path / "b.pt", 1)
+    save_checkpoint(make_ensemble([a, b]), tmp_path / "e.pt")
+    with pytest.raises(CheckpointError, match="ensemble already"):
+        make_ensemble([tmp_path / "e.pt", a])
+    bad = load_checkpoint(tmp_path / "e.pt")
+    bad["model"]["kwargs"]["members"] = [{"name": "ensemble", "kwargs": {}}, {"name": "unet", "kwargs": KW}]
+    torch.save(bad, tmp_path / "bad.pt")
+    with pytest.raises(CheckpointError, match="do not nest"):
+        load_checkpoint(tmp_path / "bad.pt")
+    bad["model"]["kwargs"]["members"] = "unet"
+    torch.save(bad, tmp_path / "bad2.pt")
+    with pytest.raises(CheckpointError, match="2 to 16"):
+        load_checkpoint(tmp_path / "bad2.pt")
