@@ -90,3 +90,18 @@ def test_ensembles_do_not_nest_and_bad_member_specs_are_refused(tmp_path):
     torch.save(bad, tmp_path / "bad2.pt")
     with pytest.raises(CheckpointError, match="2 to 16"):
         load_checkpoint(tmp_path / "bad2.pt")
+
+
+def test_split_is_kept_when_shared_and_merged_into_train_otherwise(tmp_path):
+    a, b, c = (_ckpt(tmp_path / f"{n}.pt", i) for i, n in enumerate("abc"))
+    for path, split in ((a, {"train": ["1", "2"], "val": ["3"], "test": ["4"]}),
+                        (b, {"train": ["1", "2"], "val": ["3"], "test": ["4"]}),
+                        (c, {"train": ["4", "2"], "val": ["1"], "test": ["3"]})):
+        ck = load_checkpoint(path)
+        ck["split"], ck["split_patients"] = split, {"1": "p1", "4": "p4"}
+        save_checkpoint(ck, path)
+    same = make_ensemble([a, b])
+    assert same["split"] == {"train": ["1", "2"], "val": ["3"], "test": ["4"]}
+    mixed = make_ensemble([a, b, c])
+    assert mixed["split"] == {"train": ["1", "2", "3", "4"], "val": [], "test": []}  # all seen: no test part
+    assert mixed["split_patients"] == {"1": "p1", "4": "p4"}

@@ -10,7 +10,9 @@ the ONNX export take it like any other file:
 * :func:`make_ensemble`: checkpoints → one ensemble checkpoint. The members must read their input the same way
   (image size, channels, intensity normalisation, loader); preprocessing, modality and post-processing are the
   first member's (its calibrated threshold, TTA and clean-up settings; calibrate the ensemble itself to choose
-  others). ``tumorseg ensemble A.pt B.pt ... --out ENS.pt`` is the command line.
+  others). The members' train/val/test split is kept when they share one, else every slice any member saw counts
+  as trained on (:func:`_merged_split`), so ``evaluate`` never scores an ensemble on its members' training slices.
+  ``tumorseg ensemble A.pt B.pt ... --out ENS.pt`` is the command line.
 
 Cost: one forward pass per member (K times the time of one model).
 """
@@ -107,4 +109,22 @@ def make_ensemble(checkpoints: list[str | Path]) -> dict[str, Any]:
     }
     if ckpts[0].get("postprocess") is not None:
         out["postprocess"] = dict(ckpts[0]["postprocess"])
+    out.update(_merged_split(ckpts))
     return out
+
+
+def _merged_split(ckpts: list[dict[str, Any]]) -> dict[str, Any]:
+    """What the ensemble has seen, for ``evaluate``: the members' ``split`` when they all share one (models of one
+    fold: ``--split test`` scores that fold's test slices); otherwise every slice any member trained or validated on,
+    as ``train`` (a CV fold ensemble has no test part; ``--split all`` then scores only slices none of them saw)."""
+    splits = [ck.get("split") for ck in ckpts]
+    patients: dict[str, Any] = {}
+    for ck in ckpts:
+        patients.update(ck.get("split_patients") or {})
+    extra: dict[str, Any] = {"split_patients": patients} if patients else {}
+    if any(not isinstance(sp, dict) for sp in splits):
+        return extra
+    if all(sp == splits[0] for sp in splits):
+        return {"split": splits[0], **extra}
+    seen = sorted({c for sp in splits for part in ("train", "val") for c in sp.get(part, [])})
+    return {"split": {"train": seen, "val": [], "test": []}, **extra}
