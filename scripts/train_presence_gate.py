@@ -101,8 +101,8 @@ def subset(a: dict[str, np.ndarray], fs_idx: np.ndarray, lgg_idx: np.ndarray, pr
 def external(model, a: dict[str, np.ndarray], thr: float) -> dict[str, float]:
     """The gate on the BraTS samples (never trained or tuned on): share of tumour-free / tumour slices kept."""
     out = {}
+    on = scores(model, a["b13_images"]) >= thr  # b13all: the same slices, labelled with every tumour label
     for name in ("b13", "b13all"):
-        on = scores(model, a[f"{name}_images"]) >= thr
         p = a[f"{name}_present"]
         out[f"{name}_tumour_free_marked"] = float(on[~p].mean())
         out[f"{name}_tumour_kept"] = float(on[p].mean())
@@ -163,18 +163,16 @@ def main(argv: list[str] | None = None) -> int:
               "history": history, "threshold": thr, "external": external(model, a, thr)}
     if len(test_fs):
         s_fs, s_lgg = scores(model, a["fs_images"][test_fs]), scores(model, a["lgg_images"][test_lgg])
-        logits = np.concatenate([s_fs, s_lgg])
-        truth = np.concatenate([np.ones(len(test_fs), bool), a["lgg_present"][test_lgg]])
-        on = logits >= thr
+        on_fs, on_lgg, lgg_present = s_fs >= thr, s_lgg >= thr, a["lgg_present"][test_lgg]
         result["test"] = {
-            "figshare_kept": float(on[:len(test_fs)].mean()),
-            "figshare_kept_by_class": {c: float(on[:len(test_fs)][a["fs_label"][test_fs] == c].mean())
+            "figshare_kept": float(on_fs.mean()),
+            "figshare_kept_by_class": {c: float(on_fs[a["fs_label"][test_fs] == c].mean())
                                        for c in np.unique(a["fs_label"][test_fs])},
-            "lgg_tumour_free_marked": float(on[len(test_fs):][~a["lgg_present"][test_lgg]].mean()),
-            "lgg_tumour_kept": float(on[len(test_fs):][a["lgg_present"][test_lgg]].mean()),
+            "lgg_tumour_free_marked": float(on_lgg[~lgg_present].mean()),
+            "lgg_tumour_kept": float(on_lgg[lgg_present].mean()),
             "figshare_slices": len(test_fs), "lgg_slices": len(test_lgg),
             "lgg_patients": sorted(set(a["lgg_patient"][test_lgg].tolist())),
-            "auc": float(roc_auc_score(truth, logits)),
+            "auc": float(roc_auc_score(np.r_[np.ones(len(s_fs), bool), lgg_present], np.r_[s_fs, s_lgg])),
         }
         with open(args.out / f"fold_{args.fold}_scores.csv", "w", newline="") as f:
             w = csv.writer(f)
@@ -191,8 +189,8 @@ def main(argv: list[str] | None = None) -> int:
         torch.save(model.state_dict(), args.out / "gate.pt")
         if args.out_checkpoint:
             ckpt = dict(unet)
-            gkw = gated_kwargs(kw, int(kw.get("width", 8)), thr)
-            ckpt["model"] = {"name": "gated-unet", "kwargs": {**gkw, "gate_standardise": args.standardise}}
+            ckpt["model"] = {"name": "gated-unet",
+                             "kwargs": gated_kwargs(kw, int(kw.get("width", 8)), thr, args.standardise)}
             ckpt["state_dict"] = {**unet["state_dict"], **{f"gate.{k}": v for k, v in model.state_dict().items()}}
             ckpt["presence_gate"] = {k: v for k, v in result.items() if k != "history"}
             save_checkpoint(ckpt, args.out_checkpoint)

@@ -82,16 +82,15 @@ def make_ensemble(checkpoints: list[str | Path]) -> dict[str, Any]:
     paths = [resolve_checkpoint(c) for c in checkpoints]
     ckpts = [load_checkpoint(p) for p in paths]
     first = ckpts[0]["preprocessing"]
-    for path, ck in zip(paths[1:], ckpts[1:]):
+    for path, ck in zip(paths, ckpts):
         if ck["model"]["name"] == "ensemble":
             raise CheckpointError(f"{path}: is an ensemble already; list its members instead.")
+    for path, ck in zip(paths[1:], ckpts[1:]):
         for key in SAME_INPUT:
             if ck["preprocessing"].get(key) != first.get(key):
                 raise CheckpointError(f"{path}: reads its input differently from {paths[0]} ({key}: "
                                       f"{ck['preprocessing'].get(key)!r} vs {first.get(key)!r}); an ensemble's "
                                       "members must share image size, channels and normalisation.")
-    if ckpts[0]["model"]["name"] == "ensemble":
-        raise CheckpointError(f"{paths[0]}: is an ensemble already; list its members instead.")
     members = [{"name": ck["model"]["name"], "kwargs": dict(ck["model"].get("kwargs", {}))} for ck in ckpts]
     state = {f"members.{i}.{k}": v for i, ck in enumerate(ckpts) for k, v in ck["state_dict"].items()}
     pre = dict(first)

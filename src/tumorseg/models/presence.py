@@ -116,6 +116,8 @@ class GatedUNet(ResidualUNet):
         return torch.where(on, logits, torch.full_like(logits, OFF_LOGIT))
 
 
-def gated_kwargs(unet_kwargs: dict[str, Any], gate_width: int, gate_threshold: float) -> dict[str, Any]:
+def gated_kwargs(unet_kwargs: dict[str, Any], gate_width: int, gate_threshold: float,
+                 gate_standardise: bool = False) -> dict[str, Any]:
     """Model kwargs of a ``gated-unet`` around a ``unet`` with ``unet_kwargs``."""
-    return {**unet_kwargs, "gate_width": int(gate_width), "gate_threshold": float(gate_threshold)}
+    return {**unet_kwargs, "gate_width": int(gate_width), "gate_threshold": float(gate_threshold),
+            "gate_standardise": bool(gate_standardise)}

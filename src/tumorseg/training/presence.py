@@ -83,14 +83,13 @@ def val_summary(logits: np.ndarray, data: PresenceSet, keep: float) -> dict[str,
     ROC AUC over all slices."""
     from sklearn.metrics import roc_auc_score
 
-    thr = operating_threshold(logits[data.reference & data.present], keep)
+    ref, neg, other = data.reference & data.present, ~data.present, data.present & ~data.reference
+    thr = operating_threshold(logits[ref], keep)
     on = logits >= thr
-    neg, other = ~data.present, data.present & ~data.reference
-    out = {"threshold": thr, "ref_kept": float(on[data.reference & data.present].mean()),
-           "fp_rate": float(on[neg].mean()) if neg.any() else float("nan"),
-           "other_pos_kept": float(on[other].mean()) if other.any() else float("nan"),
-           "auc": float(roc_auc_score(data.present, logits)) if neg.any() and data.present.any() else float("nan")}
-    return out
+    return {"threshold": thr, "ref_kept": float(on[ref].mean()),
+            "fp_rate": float(on[neg].mean()) if neg.any() else float("nan"),
+            "other_pos_kept": float(on[other].mean()) if other.any() else float("nan"),
+            "auc": float(roc_auc_score(data.present, logits)) if neg.any() and data.present.any() else float("nan")}
 
 
 def train_presence(train: PresenceSet, val: PresenceSet, *, in_channels: int = 1, width: int = 8,
