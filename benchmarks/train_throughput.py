@@ -55,7 +55,8 @@ from tumorseg.training.presets import preset
 from tumorseg.training.trainer import Trainer
 
 ROOT = Path(__file__).resolve().parents[1]
-NETS = {"w8": preset("bundled")["model_kwargs"], "w32": preset("best")["model_kwargs"]}
+NETS = {"w8": preset("bundled")["model_kwargs"], "w32": preset("best")["model_kwargs"],
+        "w12": preset("servable")["model_kwargs"]}
 
 
 def _sync(device: torch.device) -> None:
@@ -163,7 +164,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "figshare"))
     ap.add_argument("--device", default="auto")
-    ap.add_argument("--nets", default="w8,w32", help="comma-separated: w8 (bundled), w32 (best)")
+    ap.add_argument("--nets", default="w8,w32", help="comma-separated: w8 (bundled), w32 (best), w12 (servable)")
     ap.add_argument("--batch-size", type=int, default=None, help="default: 32 on a GPU, 16 on a CPU")
     ap.add_argument("--image-size", type=int, default=256)
     ap.add_argument("--augment", default="mri")

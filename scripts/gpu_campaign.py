@@ -18,15 +18,21 @@ CPU cores no longer limit them). Then:
   ``campaign.json``  jobs, timings, CV summaries;
   ``results.tar.gz``  every small text result: metrics, per-case CSVs, histories, configs, splits, logs;
   ``plots.tar.gz``   loss curves and prediction grids (while under ``--max-file-mib``);
-  ``final_best.pt``  the final model (calibrated ``best.pt``; left out, with a note, when over the limit).
+  ``final_best.pt``  the final model (calibrated ``best.pt``); over 15 MiB it comes in parts
+                     ``final_best.pt.000``, ``.001``, ... (``cat final_best.pt.* > best.pt``), at most 3.
 
-  That is 4 files of at most 15 MiB: inside what the device tool returns (8 files, 16 MiB each).
+  That is at most 6 files of at most 15 MiB: inside what the device tool returns (8 files, 16 MiB each,
+  64 MiB in all, so keep ``--max-file-mib`` at 10 when the checkpoint needs parts).
 
 The recipe campaign (9 minutes of an H100/H200 in all)::
 
-    python scripts/gpu_campaign.py --data DATA --runs runs/gpu --preset bundled --pack-dir $OUT
+    python scripts/gpu_campaign.py --data DATA --runs runs/gpu --preset servable --compare bundled --pack-dir $OUT
 
-``--train-args`` adds ``tumorseg`` flags to every job (e.g. ``"--epochs 60 --augment strong"``). The
+Every job gets ``--time-budget`` (default: the deadline less 60 s): after its first epoch it plans how many
+epochs fit, at most its preset's, and anneals its learning rate over them, so jobs end on time with a finished
+schedule rather than being cut (the deadline's SIGTERM stays as the backstop). ``--compare`` adds the CV of a
+second preset on the same folds (the previous recipe, say). ``--train-args`` adds ``tumorseg`` flags to every
+job (e.g. ``"--epochs 60 --augment strong"``). The
 older campaigns stay available: ``--campaign bundled`` (the recipe plus the seed model's CV and fold-0
 comparisons), ``best-cv``, and their tiny ``smoke`` versions; ``tests/test_gpu_campaign.py`` rehearses
 the recipe campaign on the CPU with two folds of tiny synthetic data.
@@ -73,13 +79,17 @@ def recipe_jobs(preset: str, data: str, runs: Path, folds: int = 5, common: list
 
 
 def campaign_jobs(name: str, data: str, runs: Path, workers: int, preset: str = "bundled", folds: int = 5,
-                  train_args: list[str] | None = None) -> dict[str, list[str]]:
-    """Job name -> ``tumorseg`` arguments. ``recipe``: CV + final of ``preset``; the others as in the docstring."""
+                  train_args: list[str] | None = None, compare: str | None = None) -> dict[str, list[str]]:
+    """Job name -> ``tumorseg`` arguments. ``recipe``: CV + final of ``preset`` (and, with ``compare``, the CV of
+    that preset on the same folds: the folds depend only on the data and the seed); the others as in the
+    docstring."""
     common = ["--no-progress", "--workers", str(workers)]
     tiny = ["--max-slices", "400", "--epochs", "1", "--image-size", "64"] if name.startswith("smoke") else []
     extra = [*tiny, *(train_args or [])]
     if name == "recipe":
         jobs = recipe_jobs(preset, data, runs, folds, common)
+        if compare:
+            jobs |= {k: v for k, v in recipe_jobs(compare, data, runs, folds, common).items() if k.startswith("cv-")}
     elif name in ("best-cv", "smoke-best-cv"):
         # 5-fold CV of the `best` preset (after the fold-0 comparison of the bundled campaign chose it)
         jobs = {k: v for k, v in recipe_jobs("best", data, runs, 5, common).items() if k.startswith("cv-")}
@@ -128,11 +138,13 @@ def _tar(files: list[Path], root: Path, max_bytes: int) -> tuple[bytes, list[str
     return buf.getvalue(), left_out
 
 
-def pack(runs: Path, dest: Path, meta: dict, final_run: Path | None = None, max_bytes: int = 15 * MiB) -> dict:
+def pack(runs: Path, dest: Path, meta: dict, final_run: Path | None = None, max_bytes: int = 15 * MiB,
+         max_parts: int = 3) -> dict:
     """Refresh ``dest`` (see the module docstring); returns what was written and left out (also in campaign.json).
 
     Resume state (``last.pt``) and fold checkpoints stay behind; ``final_run/best.pt`` comes as ``final_best.pt``
-    when it is at most ``max_bytes``.
+    when it is at most ``max_bytes``, else in up to ``max_parts`` files ``final_best.pt.000``, ``.001``, ...
+    of at most ``max_bytes`` each (join them with ``cat``).
     """
     dest.mkdir(parents=True, exist_ok=True)
     files = sorted(p for p in runs.rglob("*") if p.is_file() and not p.name.startswith("."))
@@ -143,12 +155,18 @@ def pack(runs: Path, dest: Path, meta: dict, final_run: Path | None = None, max_
     info: dict = {"packed_at_s": meta.get("elapsed_s"), "left_out": left_text + left_plots}
     best = final_run / "best.pt" if final_run else None
     if best is not None and best.exists():
-        size = best.stat().st_size
-        if size <= max_bytes:
-            _atomic_write(dest / "final_best.pt", best.read_bytes())
-            info["final_checkpoint"] = {"from": str(best), "bytes": size}
+        data = best.read_bytes()
+        parts = -(-len(data) // max_bytes)
+        if parts <= max_parts:  # one file, or parts to join with `cat final_best.pt.* > best.pt`
+            names = ["final_best.pt"] if parts == 1 else [f"final_best.pt.{i:03d}" for i in range(parts)]
+            for old in dest.glob("final_best.pt*"):
+                if old.name not in names:
+                    old.unlink()
+            for i, name in enumerate(names):
+                _atomic_write(dest / name, data[i * max_bytes:(i + 1) * max_bytes])
+            info["final_checkpoint"] = {"from": str(best), "bytes": len(data), "files": names}
         else:
-            info["left_out"].append(f"{best} ({size / MiB:.0f} MiB > {max_bytes / MiB:.0f} MiB)")
+            info["left_out"].append(f"{best} ({len(data) / MiB:.0f} MiB > {max_parts} × {max_bytes / MiB:.0f} MiB)")
     _atomic_write(dest / "campaign.json", json.dumps({**meta, "pack": info}, indent=2).encode())
     return info
 
@@ -265,7 +283,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--campaign", default="recipe", choices=["recipe", "bundled", "best-cv", "smoke", "smoke-best-cv"])
     ap.add_argument("--preset", default="bundled", help="recipe campaign: the preset to cross-validate and train")
     ap.add_argument("--folds", type=int, default=5, help="recipe campaign: CV folds")
+    ap.add_argument("--compare", default=None, help="recipe campaign: also cross-validate this preset on the same "
+                                                    "folds (e.g. the previous recipe)")
     ap.add_argument("--train-args", default="", help='tumorseg flags added to every job, e.g. "--epochs 60"')
+    ap.add_argument("--time-budget-s", type=float, default=None,
+                    help="each job's --time-budget (it plans its epochs to fit, at most its preset's); default: "
+                         "deadline - 60 s (the jobs then calibrate and score test before the deadline); 0: none")
     ap.add_argument("--only", default=None, help="comma-separated job names to run (default: all)")
     ap.add_argument("--deadline-s", type=float, default=330, help="stop training jobs after this many seconds")
     ap.add_argument("--total-s", type=float, default=None,
@@ -284,13 +307,16 @@ def main(argv: list[str] | None = None) -> int:
     a.total_s = a.total_s or a.deadline_s + 180
     runs = Path(a.runs)
     runs.mkdir(parents=True, exist_ok=True)
-    jobs = campaign_jobs(a.campaign, a.data, runs, a.workers, a.preset, a.folds, shlex.split(a.train_args))
+    budget = a.deadline_s - 60 if a.time_budget_s is None else a.time_budget_s
+    train_args = [*(["--time-budget", f"{budget:g}"] if budget > 0 else []), *shlex.split(a.train_args)]
+    jobs = campaign_jobs(a.campaign, a.data, runs, a.workers, a.preset, a.folds, train_args, a.compare)
     if a.only:
         jobs = {k: v for k, v in jobs.items() if k in a.only.split(",")}
     final = next((Path(v[v.index("--out") + 1]) for k, v in jobs.items() if k.startswith("final-")), None)
     import torch
 
-    meta = {"campaign": a.campaign, "preset": a.preset, "deadline_s": a.deadline_s, "total_s": a.total_s,
+    meta = {"campaign": a.campaign, "preset": a.preset, "compare": a.compare, "time_budget_s": budget,
+            "deadline_s": a.deadline_s, "total_s": a.total_s,
             "torch": torch.__version__, "device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu",
             "cpu_count": os.cpu_count(), "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())}
     print(json.dumps(meta), flush=True)

@@ -66,7 +66,14 @@ def test_pack_keeps_text_results_plots_and_a_small_final_checkpoint(tmp_path):
     plots = tarfile.open(dest / "plots.tar.gz").getnames()
     assert 0 < len(plots) < 4 and len(info["left_out"]) == 4 - len(plots)  # bounded: some plots left out
     assert json.loads((dest / "campaign.json").read_text())["pack"]["final_checkpoint"]["bytes"] == 3000
-    (runs / "final" / "best.pt").write_bytes(b"w" * 7000)  # now over the limit: left out, said so
+    weights = bytes(range(256)) * 50  # 12,800 bytes: over the limit, so in 3 parts that join back
+    (runs / "final" / "best.pt").write_bytes(weights)
+    info = campaign.pack(runs, dest, {}, runs / "final", max_bytes=6000)
+    parts = sorted(dest.glob("final_best.pt*"))
+    assert [p.name for p in parts] == ["final_best.pt.000", "final_best.pt.001", "final_best.pt.002"]
+    assert b"".join(p.read_bytes() for p in parts) == weights and info["final_checkpoint"]["files"] == [
+        p.name for p in parts]
+    (runs / "final" / "best.pt").write_bytes(b"w" * 20000)  # more than 3 parts: left out, said so
     info = campaign.pack(runs, dest, {}, runs / "final", max_bytes=6000)
     assert any("best.pt" in x for x in info["left_out"])
 
@@ -80,21 +87,34 @@ def test_recipe_campaign_rehearsed_on_the_cpu(tmp_path):
     data = make_dataset(tmp_path / "data", n=32, size=32, seed=0, n_patients=8)
     out = tmp_path / "out"
     args = ["--data", str(data), "--runs", str(tmp_path / "runs"), "--folds", "2", "--threads", "1",
-            "--train-args", "--epochs 1 --image-size 32 --batch-size 8 --device cpu --grid-every 0",
+            "--preset", "servable", "--compare", "bundled",
+            "--train-args", "--epochs 1 --image-size 64 --batch-size 8 --device cpu --grid-every 0",
             "--deadline-s", "1200", "--pack-dir", str(out)]  # generous: a busy shared machine is many times slower
     proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "gpu_campaign.py"), *args],
                           capture_output=True, text=True, timeout=1800)
     assert proc.returncode == 0, proc.stderr[-3000:]
     meta = json.loads((out / "campaign.json").read_text())
-    assert meta["stage"] == "done" and sorted(meta["jobs"]) == ["cv-bundled-f0", "cv-bundled-f1", "final-bundled"]
+    assert meta["stage"] == "done" and sorted(meta["jobs"]) == ["cv-bundled-f0", "cv-bundled-f1", "cv-servable-f0",
+                                                                "cv-servable-f1", "final-servable"]
     assert all(j["returncode"] == 0 and not j.get("cut_at_deadline") for j in meta["jobs"].values()), meta["jobs"]
-    assert meta["cv"]["cv-bundled"]["folds_done"] == ["fold_0", "fold_1"] and meta["cv"]["cv-bundled"]["n_images"] == 32
+    for recipe in ("cv-servable", "cv-bundled"):
+        assert meta["cv"][recipe]["folds_done"] == ["fold_0", "fold_1"] and meta["cv"][recipe]["n_images"] == 32
+    runs = tmp_path / "runs"
+    for fold in ("fold_0", "fold_1"):  # the two recipes' folds hold the same patients
+        assert ((runs / "cv-servable" / fold / "split.json").read_text()
+                == (runs / "cv-bundled" / fold / "split.json").read_text())
     names = tarfile.open(out / "results.tar.gz").getnames()
-    for name in ("runs/cv-bundled/fold_0/test/per_case.csv", "runs/cv-bundled/fold_1/test/per_case.csv",
-                 "runs/cv-bundled/cv_per_case.csv", "runs/final-bundled/history.csv", "runs/logs/final-bundled.log"):
+    for name in ("runs/cv-servable/fold_0/test/per_case.csv", "runs/cv-servable/fold_1/test/per_case.csv",
+                 "runs/cv-servable/cv_per_case.csv", "runs/cv-bundled/cv_per_case.csv",
+                 "runs/final-servable/history.csv", "runs/logs/final-servable.log"):
         assert name in names, name
-    final = load_checkpoint(out / "final_best.pt")
+    parts = sorted(out.glob("final_best.pt*"))  # the servable network's fp32 weights are ~26 MB: in parts
+    (tmp_path / "final.pt").write_bytes(b"".join(p.read_bytes() for p in parts))
+    final = load_checkpoint(tmp_path / "final.pt")
     assert final["config"]["data_path"] == "device" and "postprocess" in final  # calibrated on its val part
+    assert final["config"]["model_kwargs"]["levels"] == 6  # the servable network
+    plan = final["config"]["runtime"]["time_budget"]  # every job had --time-budget (deadline - 60 s): time to spare
+    assert plan["budget_s"] == 1140 and plan["epochs_planned"] == plan["epochs_asked"] == 1
 
 
 def test_split_flag_rejects_bad_fractions(tmp_path, capsys):

@@ -66,6 +66,8 @@ TRAIN_BAD = [
     (["--model", "unet", "--model-kwargs", '{"width": 1024, "levels": 8}'], "parameters"),
     (["--model", "gated-unet"], "train_presence_gate.py"), (["--model", "ensemble"], "tumorseg ensemble"),
     (["--image-size", "40"], "multiple of"),
+    (["--preset", "servable", "--image-size", "32"], "use at least 64"),
+    (["--time-budget", "soon"], "--time-budget"), (["--time-budget", "-1m"], "--time-budget"),
 ]
 
 

@@ -19,7 +19,7 @@ _OVERRIDABLE = ("model", "epochs", "batch_size", "lr", "image_size", "loss", "op
                 "augment", "scheduler", "warmup_epochs", "select_metric", "early_stop_patience",
                 "grad_clip", "precision", "compile", "checkpoint_every_steps", "cache", "grid_every",
                 "intensity", "init_from", "split_file", "max_fp_rate", "calibrate_objective",
-                "data_path")
+                "data_path", "time_budget_s")
 
 
 def _train_config(a: argparse.Namespace, out: str):
@@ -96,11 +96,14 @@ def _add_train_options(p: argparse.ArgumentParser, data_required: bool = True) -
     p.add_argument("--data", required=data_required, help="dataset folder (e.g. images/ + masks/ [+ metadata.csv])")
     p.add_argument("--format", default="auto", help="dataset format (default: auto-detect)")
     p.add_argument("--preset", default=None, type=T.PRESET,
-                   help="named recipe: original, cpu-fast, bundled, best (flags given override it)")
+                   help="named recipe: original, cpu-fast, bundled, best, servable (flags given override it)")
     p.add_argument("--model", default=None, help="registered model name (default: seed-ae)")
     p.add_argument("--model-kwargs", default=None, type=T.json_object,
                    help='model options as JSON, e.g. \'{"width": 16}\'')
-    p.add_argument("--epochs", type=T.EPOCHS, default=None, help="default: 10")
+    p.add_argument("--epochs", type=T.EPOCHS, default=None, help="default: 10 (with --time-budget: the most)")
+    p.add_argument("--time-budget", dest="time_budget_s", type=T.DURATION, default=None, metavar="TIME",
+                   help="train for about this long (e.g. 300, 90s, 20m, 1.5h; data reading included): after "
+                        "epoch 1 the run plans how many epochs fit, at most --epochs, and anneals over them")
     p.add_argument("--batch-size", type=T.BATCH_SIZE, default=None, help="default: 64")
     p.add_argument("--lr", type=T.LR, default=None, help="default: 1e-3")
     p.add_argument("--image-size", type=T.IMAGE_SIZE, default=None, help="default: 256")

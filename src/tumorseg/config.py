@@ -27,7 +27,11 @@ class TrainConfig:
     data_options: dict[str, Any] = field(default_factory=dict)
     # filled by the Trainer from the data read: channel names, normalisation, reader options prediction must repeat
     input_spec: dict[str, Any] = field(default_factory=dict)
-    epochs: int = 10
+    epochs: int = 10  # with time_budget_s: the most epochs
+    # seconds the training may take (data reading included; calibration and test scoring come after); 0: no
+    # budget. After epoch 1 the run plans how many epochs fit (at most `epochs`) and keeps to that number,
+    # so the cosine schedule still ends at zero; the plan is written to config.json (runtime.time_budget)
+    time_budget_s: float = 0.0
     batch_size: int = 64
     lr: float = 1e-3
     weight_decay: float = 0.0

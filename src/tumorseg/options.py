@@ -104,6 +104,20 @@ def out_file(text: str) -> str:
     return text
 
 
+def duration(text: str) -> float:
+    """Seconds from ``300``, ``90s``, ``20m`` or ``1.5h`` (more than 0, at most a week)."""
+    units = {"s": 1.0, "m": 60.0, "h": 3600.0}
+    t = text.strip().lower()
+    scale = units.get(t[-1:], None)
+    try:
+        value = float(t[:-1] if scale else t) * (scale or 1.0)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value <= 0 or value > 7 * 24 * 3600:
+        raise argparse.ArgumentTypeError(f"must be a time like 300, 90s, 20m or 1.5h (at most a week), not {text!r}")
+    return value
+
+
 def json_object(text: str) -> dict:
     """``--model-kwargs``: a JSON object such as ``{"width": 16}`` (keys are checked against the model later)."""
     try:
@@ -180,6 +194,7 @@ OPTIMIZER = name_in(lambda: ("adam", "adamw"))
 BATCH_SIZE = int_in(1, 4096, "--batch-size 16")
 IMAGE_SIZE = int_in(16, 4096, "--image-size 256")
 EPOCHS = int_in(1, 100_000, "--epochs 10")
+DURATION = duration
 LR = float_in(0.0, 10.0, lo_open=True, example="--lr 1e-3")
 NON_NEGATIVE = float_in(0.0)
 COUNT = int_in(0)

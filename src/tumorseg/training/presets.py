@@ -14,6 +14,11 @@
   a wider, deeper residual U-Net (width 32, 6 levels, 2 residual units; 26 M parameters,
   104 MB of weights, too slow for the bundled CPU default). On the same CV fold it beat
   width 16 at 256² and at 384² (see MODEL_CARD.md).
+* ``servable``: sized for what a shipped model may cost a CPU (30 ms per 512² slice at batch 16 on
+  2 cores with ONNX Runtime, where the limit is 60; 3.7 M parameters: 7.3 MB as fp16 plus a 15 MB
+  ONNX file, under the 25 MB limit): a width-12 residual U-Net with 6 levels (12…384 channels) and 2
+  residual units at 384², the ``bundled`` recipe otherwise, up to 200 epochs — meant for a GPU,
+  usually with ``--time-budget`` (``scripts/gpu_campaign.py``).
 """
 
 from __future__ import annotations
@@ -36,6 +41,9 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 # `best` is `bundled` with the wider, deeper network
 PRESETS["best"] = {**PRESETS["bundled"], "model_kwargs": {"width": 32, "levels": 6, "num_res_units": 2}}
+# `servable`: deeper than `bundled`, at 384², trained longer; sized for the CPU limits of a shipped model
+PRESETS["servable"] = {**PRESETS["bundled"], "model_kwargs": {"width": 12, "levels": 6, "num_res_units": 2},
+                       "image_size": 384, "epochs": 200}
 
 
 def preset(name: str) -> dict[str, Any]:

@@ -196,6 +196,7 @@ class Trainer:
 
     def __init__(self, cfg: TrainConfig, env: D.DistEnv, resume: bool = False, progress: bool = True):
         self.cfg, self.env, self.device, self.progress = cfg, env, env.device, progress
+        self.started = time.time()  # --time-budget counts from here (data reading included)
         self.out = Path(cfg.out)
         self.last = load_resume_state(self.out) if resume else None  # refuse a bad last.pt before reading data
         seed_everything(cfg.seed)
@@ -206,6 +207,9 @@ class Trainer:
         if cfg.image_size % stride:
             raise TumorsegError(f"--image-size {cfg.image_size} is not a multiple of {stride}, which {cfg.model} needs; "
                                 f"use {max(stride, round(cfg.image_size / stride) * stride)}.")
+        if stride > 1 and cfg.image_size // stride < 2:  # instance norm needs more than one value per channel
+            raise TumorsegError(f"--image-size {cfg.image_size} leaves 1×1 pixel at the deepest level of {cfg.model} "
+                                f"{cfg.model_kwargs}; use at least {2 * stride} or fewer levels.")
         if cfg.batch_size % env.world_size:
             raise TumorsegError(f"--batch-size {cfg.batch_size} (the global batch) is not divisible by the "
                                 f"{env.world_size} processes; use {max(1, cfg.batch_size // env.world_size) * env.world_size}.")
@@ -249,7 +253,9 @@ class Trainer:
             runtime={"world_size": env.world_size, "backend": env.backend, "device": self.device.type,
                      "per_process_batch_size": self.per_rank, "effective_batch_size": cfg.batch_size,
                      "effective_lr": cfg.lr, "precision": self.precision, "num_workers": self.workers,
-                     "pin_memory": self.device.type == "cuda" and not self.on_device, "data_path": cfg.data_path})
+                     "pin_memory": self.device.type == "cuda" and not self.on_device, "data_path": cfg.data_path,
+                     # a resumed run keeps the epochs its time budget planned
+                     **{k: cfg.runtime[k] for k in ("time_budget",) if k in cfg.runtime}})
         if env.is_main:  # the first file of the run: the data has been read and checked by now
             self.out.mkdir(parents=True, exist_ok=True)
             cfg.save(self.out / "config.json")
@@ -263,6 +269,8 @@ class Trainer:
             return
 
         self.model.to(self.device)
+        if self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True  # fixed input size: let cuDNN pick its fastest kernels
         self.loss_fn = build_loss(cfg.loss, returns_logits(self.model))
         self.optimizer = _make_optimizer(cfg, self.model)
         if self.on_device:  # batches made and augmented on the device; it is its own sampler
@@ -307,14 +315,45 @@ class Trainer:
             for epoch in range(self.epoch_done + 1, self.cfg.epochs + 1):
                 if self.finished:
                     break
-                t0 = time.time()
+                t0, skipped = time.time(), self.step_in_epoch
                 per_step = self.train_epoch(epoch)  # (steps, 2): global loss sum and count of each step
                 self.step_losses[epoch] = (per_step[:, 0] / per_step[:, 1]).tolist()
                 row = {"epoch": epoch, "train_loss": float(per_step[:, 0].sum() / per_step[:, 1].sum()),
                        **self.validate(), "lr": self.optimizer.param_groups[0]["lr"], "seconds": time.time() - t0}
+                if self.cfg.time_budget_s and "time_budget" not in self.cfg.runtime:
+                    self.plan_epochs(row["seconds"] * self.steps_per_epoch / max(1, self.steps_per_epoch - skipped))
                 self.on_epoch_end(epoch, row)
         self._check_ranks_agree()
         return self.result()
+
+    def plan_epochs(self, epoch_s: float) -> int:
+        """Fit the run into ``cfg.time_budget_s``, called once after its first epoch took ``epoch_s`` seconds.
+
+        Plans ``1 + floor(0.95 × time left / epoch_s)`` epochs (at most ``cfg.epochs``, at least the one done;
+        under DDP every rank plans from the slowest one), rebuilds the LR schedule over them (the learning rate
+        of the next step is unchanged: the plan comes inside the warm-up or at the same point of it), and writes
+        the plan to ``config.json`` (``runtime.time_budget``), which a resumed run then keeps.
+        """
+        cfg, env = self.cfg, self.env
+        measured = D.gather_objects(env, (cfg.time_budget_s - (time.time() - self.started), epoch_s))
+        left, epoch_s = min(m[0] for m in measured), max(m[1] for m in measured)
+        planned = min(cfg.epochs, max(self.epoch_done + 1, 1 + math.floor(0.95 * max(left, 0.0) / max(epoch_s, 1e-6))))
+        plan = {"budget_s": cfg.time_budget_s, "first_epoch_s": round(epoch_s, 2), "left_after_it_s": round(left, 1),
+                "epochs_asked": cfg.epochs, "epochs_planned": planned}
+        self.cfg = replace(cfg, epochs=planned, runtime={**cfg.runtime, "time_budget": plan})
+        if self.scheduler is not None and planned != cfg.epochs:
+            lrs, state = [g["lr"] for g in self.optimizer.param_groups], self.scheduler.state_dict()
+            self.scheduler = build_scheduler(cfg.scheduler, self.optimizer,
+                                             round(cfg.warmup_epochs * self.steps_per_epoch),
+                                             planned * self.steps_per_epoch)
+            self.scheduler.load_state_dict(state)
+            for g, lr in zip(self.optimizer.param_groups, lrs):
+                g["lr"] = lr
+        if env.is_main:
+            self.cfg.save(self.out / "config.json")
+            log.info("time budget %.0f s: the first epoch took %.1f s, so %d of at most %d epochs",
+                     cfg.time_budget_s, epoch_s, planned, cfg.epochs)
+        return planned
 
     def train_step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """One optimizer step on a batch ``x (B, C, S, S)``, ``y (B, 1, S, S)``; returns its mean loss as a 0-d
