@@ -29,7 +29,7 @@ class TrainConfig:
     input_spec: dict[str, Any] = field(default_factory=dict)
     epochs: int = 10  # with time_budget_s: the most epochs
     # seconds the training may take (data reading included; calibration and test scoring come after); 0: no
-    # budget. After epoch 1 the run plans how many epochs fit (at most `epochs`) and keeps to that number,
+    # budget. After epoch 2 the run plans how many epochs fit (at most `epochs`) and keeps to that number,
     # so the cosine schedule still ends at zero; the plan is written to config.json (runtime.time_budget)
     time_budget_s: float = 0.0
     batch_size: int = 64

@@ -121,3 +121,22 @@ def test_hd95_prints_no_monai_deprecation_warning():
         warnings.simplefilter("always")
         hd95(a, b)
     assert not [w for w in caught if issubclass(w.category, (FutureWarning, DeprecationWarning))], caught
+
+
+def test_confusion_counts_match_a_float_computation_with_empty_and_full_slices():
+    from tumorseg.evaluation.metrics import confusion
+
+    g = torch.Generator().manual_seed(0)
+    pred = torch.rand(6, 1, 37, 41, generator=g) > 0.7
+    truth = torch.rand(6, 1, 37, 41, generator=g) > 0.6
+    pred[0] = False  # a missed slice
+    truth[1] = False  # a false alarm
+    pred[2] = truth[2] = False  # nothing to find, nothing found
+    pred[3] = truth[3] = True
+    tp, fp, fn = confusion(pred, truth)
+    p, t = pred.flatten(1).double(), truth.flatten(1).double()
+    assert tp.dtype == fp.dtype == fn.dtype == torch.int64 and tp.shape == (6,)
+    assert torch.equal(tp.double(), (p * t).sum(1))
+    assert torch.equal(fp.double(), (p * (1 - t)).sum(1))
+    assert torch.equal(fn.double(), ((1 - p) * t).sum(1))
+    assert tp[3] == 37 * 41 and fp[3] == fn[3] == 0

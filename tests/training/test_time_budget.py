@@ -25,24 +25,30 @@ def _trainer(data, out, **kw) -> Trainer:
 
 def test_the_plan_fits_the_time_left_and_reshapes_the_schedule_without_a_jump(synthetic_dataset, tmp_path):
     t = _trainer(synthetic_dataset, tmp_path / "run", epochs=50, time_budget_s=100.0)
-    t.started = time.time() - 10.0  # 10 s spent reading data and on epoch 1: about 90 s left
-    for _ in range(t.steps_per_epoch):  # epoch 1's steps (inside the 2-epoch warm-up)
+    t.started = time.time() - 10.0  # 10 s spent reading data and on epochs 1-2: about 90 s left
+    assert t.plan_epochs(1, epoch_s=5.0) is None  # epoch 1 pays for start-up: too early to plan
+    for _ in range(2 * t.steps_per_epoch):  # epochs 1-2's steps (the 2-epoch warm-up)
         t.optimizer.step()
         t.scheduler.step()
     lr_before = t.optimizer.param_groups[0]["lr"]
-    planned = t.plan_epochs(epoch_s=10.0)
-    assert planned == 9  # 1 + floor(0.95 × ~90 / 10)
-    assert t.cfg.epochs == 9 and t.optimizer.param_groups[0]["lr"] == lr_before
+    planned = t.plan_epochs(2, epoch_s=10.0)
+    assert planned == 10  # 2 + floor(0.95 × ~90 / 10)
+    assert t.cfg.epochs == 10 and t.optimizer.param_groups[0]["lr"] == lr_before
     saved = json.loads((t.out / "config.json").read_text())
-    assert saved["epochs"] == 9
+    assert saved["epochs"] == 10
     assert saved["runtime"]["time_budget"]["epochs_asked"] == 50
-    assert saved["runtime"]["time_budget"]["epochs_planned"] == 9
-    # the cosine now ends at the 9th epoch: the last step's factor is ~0, half way it is ~0.5
-    total = 9 * t.steps_per_epoch
+    assert saved["runtime"]["time_budget"]["epochs_planned"] == 10
+    # the cosine now runs from the end of the warm-up to the 10th epoch: ~0 at the end, ~0.5 half way
+    total, warm = 10 * t.steps_per_epoch, 2 * t.steps_per_epoch
     factor = t.scheduler.lr_lambdas[0]
-    assert factor(total - 1) < 0.01 and factor(total) == pytest.approx(0.0)
-    warm = 2 * t.steps_per_epoch
+    assert factor(warm) == pytest.approx(1.0) and factor(total) == pytest.approx(0.0) and factor(total - 1) < 0.01
     assert factor(warm + (total - warm) // 2) == pytest.approx(0.5, abs=0.1)
+
+
+def test_a_spent_budget_stops_the_run_after_epoch_1(synthetic_dataset, tmp_path):
+    t = _trainer(synthetic_dataset, tmp_path / "run", epochs=50, time_budget_s=100.0)
+    t.started = time.time() - 101.0
+    assert t.plan_epochs(1, epoch_s=50.0) == 1 and t.cfg.epochs == 1
 
 
 def test_a_run_stops_at_the_planned_epoch_and_a_resume_keeps_the_plan(synthetic_dataset, tmp_path):

@@ -33,9 +33,20 @@ DICE_RULE = ("truth and prediction both empty -> Dice 1 (nothing to find, nothin
 
 
 def confusion(pred: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Per-image ``(tp, fp, fn)`` for boolean ``(B, ...)`` tensors, each ``(B,)`` int64."""
+    """Per-image ``(tp, fp, fn)`` for boolean ``(B, ...)`` tensors, each ``(B,)`` int64 on the inputs' device.
+
+    On the CPU the counts come from NumPy's ``count_nonzero``: torch's sum of a bool tensor converts every
+    element first and was ~80× slower (0.6 s against 8 ms for 120 slices of 384², one thread), which made
+    calibration (90 settings × 2) take minutes.
+    """
     pred = pred.bool().flatten(1)
     target = target.bool().flatten(1)
+    if pred.device.type == "cpu" and target.device.type == "cpu":
+        p, t = pred.numpy(), target.numpy()
+        tp = np.count_nonzero(p & t, axis=1)
+        counts = (torch.from_numpy(np.asarray(c, dtype=np.int64)) for c in
+                  (tp, np.count_nonzero(p, axis=1) - tp, np.count_nonzero(t, axis=1) - tp))
+        return tuple(counts)  # type: ignore[return-value]
     tp = (pred & target).sum(1)
     fp = (pred & ~target).sum(1)
     fn = (~pred & target).sum(1)
@@ -51,7 +62,12 @@ def dice_iou(pred: torch.Tensor, target: torch.Tensor) -> tuple[np.ndarray, np.n
 def dice_iou_tensors(pred: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """:func:`dice_iou` as two ``(B,)`` float64 tensors on the inputs' device (no copy to the host: validation
     sums them on the GPU)."""
-    tp, fp, fn = (t.double() for t in confusion(pred, target))
+    return dice_iou_from_counts(*confusion(pred, target))
+
+
+def dice_iou_from_counts(tp: torch.Tensor, fp: torch.Tensor, fn: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-image Dice and IoU (float64, the empty rule above) from :func:`confusion`'s ``(B,)`` counts."""
+    tp, fp, fn = tp.double(), fp.double(), fn.double()
     denom_d = 2 * tp + fp + fn
     denom_i = tp + fp + fn
     empty = denom_d == 0

@@ -35,7 +35,7 @@ import torch
 from torch import nn
 
 from tumorseg.data import SliceArrays
-from tumorseg.evaluation.metrics import dice_iou
+from tumorseg.evaluation.metrics import confusion, dice_iou_from_counts
 from tumorseg.inference.postprocess import apply, apply_volumes, variants, volume_groups
 from tumorseg.inference.predictor import predict_probabilities
 
@@ -53,11 +53,9 @@ OBJECTIVES = ("slice-dice", "volume-dice")
 def _pixel_counts(preds: np.ndarray, truth: torch.Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per slice of ``preds (N, S, S) bool``: Dice against ``truth`` (the empty rule), predicted and true-positive
     pixel counts, each ``(N,) float64``."""
-    pt = torch.from_numpy(preds)
-    dice = np.asarray(dice_iou(pt, truth)[0], dtype=np.float64)
-    pred_px = preds.reshape(len(preds), -1).sum(1).astype(np.float64)
-    tp_px = (pt & truth).flatten(1).sum(1).double().numpy()
-    return dice, pred_px, tp_px
+    tp, fp, fn = confusion(torch.from_numpy(preds), truth)
+    dice = dice_iou_from_counts(tp, fp, fn)[0].numpy()
+    return dice, (tp + fp).double().numpy(), tp.double().numpy()
 
 
 def _rank(fp: float | None, score: float, max_fp_rate: float) -> tuple:

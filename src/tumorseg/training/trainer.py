@@ -48,6 +48,7 @@ from tumorseg.training.state import AugmentedItems, EpochSampler, Selector, buil
 log = logging.getLogger(__name__)
 
 RESUME_FORMAT = 2  # layout of ``train_state`` in last.pt
+PLAN_AFTER_EPOCH = 2  # --time-budget plans from this epoch's time (epoch 1 also pays for start-up)
 LOG_EVERY = 25  # steps between reads of the loss (progress bar) and, under DDP on the device path, stop checks
 PRECISIONS = ("auto", "bf16", "fp16", "fp32")
 
@@ -207,7 +208,8 @@ class Trainer:
         if cfg.image_size % stride:
             raise TumorsegError(f"--image-size {cfg.image_size} is not a multiple of {stride}, which {cfg.model} needs; "
                                 f"use {max(stride, round(cfg.image_size / stride) * stride)}.")
-        if stride > 1 and cfg.image_size // stride < 2:  # instance norm needs more than one value per channel
+        instance_norm = any(isinstance(m, torch.nn.modules.instancenorm._InstanceNorm) for m in self.model.modules())
+        if instance_norm and cfg.image_size // stride < 2:  # instance norm needs more than one value per channel
             raise TumorsegError(f"--image-size {cfg.image_size} leaves 1×1 pixel at the deepest level of {cfg.model} "
                                 f"{cfg.model_kwargs}; use at least {2 * stride} or fewer levels.")
         if cfg.batch_size % env.world_size:
@@ -321,25 +323,31 @@ class Trainer:
                 row = {"epoch": epoch, "train_loss": float(per_step[:, 0].sum() / per_step[:, 1].sum()),
                        **self.validate(), "lr": self.optimizer.param_groups[0]["lr"], "seconds": time.time() - t0}
                 if self.cfg.time_budget_s and "time_budget" not in self.cfg.runtime:
-                    self.plan_epochs(row["seconds"] * self.steps_per_epoch / max(1, self.steps_per_epoch - skipped))
+                    self.plan_epochs(epoch, row["seconds"] * self.steps_per_epoch / max(1, self.steps_per_epoch - skipped))
                 self.on_epoch_end(epoch, row)
         self._check_ranks_agree()
         return self.result()
 
-    def plan_epochs(self, epoch_s: float) -> int:
-        """Fit the run into ``cfg.time_budget_s``, called once after its first epoch took ``epoch_s`` seconds.
+    def plan_epochs(self, epoch: int, epoch_s: float) -> int | None:
+        """Fit the run into ``cfg.time_budget_s``, given that ``epoch`` just ended and took ``epoch_s`` seconds.
 
-        Plans ``1 + floor(0.95 × time left / epoch_s)`` epochs (at most ``cfg.epochs``, at least the one done;
-        under DDP every rank plans from the slowest one), rebuilds the LR schedule over them (the learning rate
-        of the next step is unchanged: the plan comes inside the warm-up or at the same point of it), and writes
-        the plan to ``config.json`` (``runtime.time_budget``), which a resumed run then keeps.
+        The plan is made once, at the end of epoch :data:`PLAN_AFTER_EPOCH` (the first epoch also pays for
+        start-up: on a shared H200 it took 3–8 times a later one), or at the end of epoch 1 when the budget is
+        already spent (the run then stops there). It is ``epoch + floor(0.95 × time left / epoch_s)`` epochs, at
+        most ``cfg.epochs`` (under DDP every rank plans from the slowest one). The LR schedule is rebuilt over
+        the planned epochs with the learning rate of the next step unchanged (with the default 2 warm-up epochs
+        the plan comes exactly where the cosine begins; with a shorter warm-up the cosine's position shifts,
+        a small step in the learning rate). The plan goes to ``config.json`` (``runtime.time_budget``), which a
+        resumed run keeps. Returns the planned epochs, or ``None`` when it is too early to plan.
         """
         cfg, env = self.cfg, self.env
         measured = D.gather_objects(env, (cfg.time_budget_s - (time.time() - self.started), epoch_s))
         left, epoch_s = min(m[0] for m in measured), max(m[1] for m in measured)
-        planned = min(cfg.epochs, max(self.epoch_done + 1, 1 + math.floor(0.95 * max(left, 0.0) / max(epoch_s, 1e-6))))
-        plan = {"budget_s": cfg.time_budget_s, "first_epoch_s": round(epoch_s, 2), "left_after_it_s": round(left, 1),
-                "epochs_asked": cfg.epochs, "epochs_planned": planned}
+        if epoch < min(PLAN_AFTER_EPOCH, cfg.epochs) and left > 0:
+            return None
+        planned = min(cfg.epochs, epoch + math.floor(0.95 * max(left, 0.0) / max(epoch_s, 1e-6)))
+        plan = {"budget_s": cfg.time_budget_s, "planned_after_epoch": epoch, "epoch_s": round(epoch_s, 2),
+                "left_s": round(left, 1), "epochs_asked": cfg.epochs, "epochs_planned": planned}
         self.cfg = replace(cfg, epochs=planned, runtime={**cfg.runtime, "time_budget": plan})
         if self.scheduler is not None and planned != cfg.epochs:
             lrs, state = [g["lr"] for g in self.optimizer.param_groups], self.scheduler.state_dict()
@@ -351,8 +359,8 @@ class Trainer:
                 g["lr"] = lr
         if env.is_main:
             self.cfg.save(self.out / "config.json")
-            log.info("time budget %.0f s: the first epoch took %.1f s, so %d of at most %d epochs",
-                     cfg.time_budget_s, epoch_s, planned, cfg.epochs)
+            log.info("time budget %.0f s: epoch %d took %.1f s with %.0f s left, so %d of at most %d epochs",
+                     cfg.time_budget_s, epoch, epoch_s, left, planned, cfg.epochs)
         return planned
 
     def train_step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
