@@ -21,7 +21,11 @@ ONNX Runtime at once) and, with ``--card``, copies the model card to
   data named in ``config.json`` and the ``train`` ids of ``split.json``, so
   ``predict`` can warn about inputs far from them.
 
-The numbers to put in the card are printed at the end.
+The numbers to put in the card are printed at the end. ``--fp16`` stores the
+weights as float16 (half the bytes in the wheel; they load back into the
+float32 network, and ``NAME.onnx`` is exported from them): for networks like
+``--preset servable`` (3.7 M parameters) whose float32 ``.pt`` and ``.onnx``
+together would pass the 25 MB a bundled model may take.
 
     python scripts/bundle_model.py --name t1c --set largest_component_3d=true
 
@@ -38,6 +42,7 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from tumorseg.data import load_slices, read_dataset
 from tumorseg.data.input_stats import MAX_SLICES, training_stats
@@ -71,9 +76,17 @@ def train_stats(run_dir: Path, ckpt: dict) -> dict:
     return training_stats(images)
 
 
+def half_weights(ckpt: dict) -> dict:
+    """``ckpt`` with its float32 weights stored as float16 (half the bytes; loading casts them back to float32:
+    ``load_state_dict`` copies into the network's own dtype). Other tensors (counters, ints) stay as they are."""
+    sd = ckpt["state_dict"]
+    return {**ckpt, "state_dict": {k: v.half() if v.dtype == torch.float32 else v for k, v in sd.items()}}
+
+
 def bundle(run_dir: Path, name: str, cv: Path | None = None, card: Path | None = None,
-           hardware: str | None = None, onnx: bool = True, dest: Path | None = None) -> Path:
-    """Write ``NAME.pt`` (+ ``.onnx``, ``.json``, ``.md``) into ``dest`` (default: the package's bundled folder)."""
+           hardware: str | None = None, onnx: bool = True, dest: Path | None = None, fp16: bool = False) -> Path:
+    """Write ``NAME.pt`` (+ ``.onnx``, ``.json``, ``.md``) into ``dest`` (default: the package's bundled folder);
+    ``fp16``: store the weights as float16 (the ONNX file stays float32, exported from the stored weights)."""
     entry = zoo.get(name)
     dest = Path(dest or zoo.BUNDLED_DIR)
     ckpt = load_checkpoint(run_dir / "best.pt")
@@ -97,6 +110,8 @@ def bundle(run_dir: Path, name: str, cv: Path | None = None, card: Path | None =
     if not pre.get("input_stats"):
         pre["input_stats"] = train_stats(run_dir, ckpt)  # reads the data named in the run's config.json
     ckpt = without_machine_paths(ckpt)  # ship no path of the training machine
+    if fp16:
+        ckpt = half_weights(ckpt)
     target = dest / f"{entry.name}.pt"
     save_checkpoint(ckpt, target)
     print(f"{target}: {target.stat().st_size / 1e6:.1f} MB")
@@ -150,10 +165,11 @@ if __name__ == "__main__":
     p.add_argument("--card", type=Path, default=None, help="model card (Markdown) to install as NAME.md")
     p.add_argument("--hardware", default=None, help="where it was trained, e.g. 'NVIDIA H200'")
     p.add_argument("--no-onnx", action="store_true", help="skip the ONNX export (NAME.onnx, NAME.json)")
+    p.add_argument("--fp16", action="store_true", help="store the weights as float16 (half the size in the wheel)")
     a = p.parse_args()
     if a.settings:
         set_postprocess(a.name, dict(a.settings), onnx=not a.no_onnx)
         raise SystemExit(0)
     if a.run_dir is None:
         p.error("give RUN_DIR to bundle, or --set KEY=VALUE to change an installed model")
-    bundle(a.run_dir, a.name, a.cv, a.card, a.hardware, onnx=not a.no_onnx)
+    bundle(a.run_dir, a.name, a.cv, a.card, a.hardware, onnx=not a.no_onnx, fp16=a.fp16)

@@ -75,3 +75,27 @@ def test_bundled_files_are_what_the_registry_reads(synthetic_dataset, tmp_path, 
     monkeypatch.setattr(zoo, "BUNDLED_DIR", tmp_path / "bundled")
     bundle_model.bundle(run, "flair", onnx=False)
     assert zoo.get("flair").installed and listing.describe(zoo.get("flair"))["cv"] == "test Dice 0.600"
+
+
+def test_fp16_storage_halves_the_file_and_predicts_like_the_float32_weights(synthetic_dataset, tmp_path):
+    import numpy as np
+    import torch
+
+    from tumorseg.inference.predictor import Predictor
+
+    run = _run(tmp_path, synthetic_dataset)
+    full = bundle_model.bundle(run, "flair", onnx=False, dest=tmp_path / "fp32")
+    half = bundle_model.bundle(run, "flair", onnx=False, dest=tmp_path / "fp16", fp16=True)
+    sd = load_checkpoint(half)["state_dict"]
+    assert {v.dtype for v in sd.values() if v.is_floating_point()} == {torch.float16}
+    assert half.stat().st_size < 0.7 * full.stat().st_size
+    image = (np.random.default_rng(0).random((48, 48)) * 255).astype(np.uint8)
+    p32 = Predictor.from_checkpoint(full, "cpu", backend="torch", tta=False).probabilities([image], 1)[0]
+    p16 = Predictor.from_checkpoint(half, "cpu", backend="torch", tta=False).probabilities([image], 1)[0]
+    assert np.abs(p32 - p16).max() < 0.02  # the network runs in float32 either way; only rounding of the weights
+    if importlib.util.find_spec("onnxruntime") is not None:  # the ONNX file is exported from the fp16 weights
+        from tumorseg.inference.onnx import export_onnx
+
+        onnx = export_onnx(half, tmp_path / "fp16" / "flair.onnx")
+        po = Predictor.from_checkpoint(onnx, "cpu", backend="onnx", tta=False).probabilities([image], 1)[0]
+        assert np.abs(po - p16).max() < 1e-3
