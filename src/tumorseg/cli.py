@@ -103,7 +103,8 @@ def _add_train_options(p: argparse.ArgumentParser, data_required: bool = True) -
     p.add_argument("--epochs", type=T.EPOCHS, default=None, help="default: 10 (with --time-budget: the most)")
     p.add_argument("--time-budget", dest="time_budget_s", type=T.DURATION, default=None, metavar="TIME",
                    help="train for about this long (e.g. 300, 90s, 20m, 1.5h; data reading included): after "
-                        "epoch 2 the run plans how many epochs fit, at most --epochs, and anneals over them")
+                        "epoch 2 the run plans how many epochs fit, at most --epochs, and anneals over them; "
+                        "off: no budget (cpu-fast has 25m)")
     p.add_argument("--batch-size", type=T.BATCH_SIZE, default=None, help="default: 64")
     p.add_argument("--lr", type=T.LR, default=None, help="default: 1e-3")
     p.add_argument("--image-size", type=T.IMAGE_SIZE, default=None, help="default: 256")

@@ -105,16 +105,19 @@ def out_file(text: str) -> str:
 
 
 def duration(text: str) -> float:
-    """Seconds from ``300``, ``90s``, ``20m`` or ``1.5h`` (more than 0, at most a week)."""
+    """Seconds from ``300``, ``90s``, ``20m`` or ``1.5h`` (more than 0, at most a week); ``off`` → 0 (no budget)."""
     units = {"s": 1.0, "m": 60.0, "h": 3600.0}
     t = text.strip().lower()
+    if t == "off":
+        return 0.0
     scale = units.get(t[-1:], None)
     try:
         value = float(t[:-1] if scale else t) * (scale or 1.0)
     except ValueError:
         value = math.nan
     if not math.isfinite(value) or value <= 0 or value > 7 * 24 * 3600:
-        raise argparse.ArgumentTypeError(f"must be a time like 300, 90s, 20m or 1.5h (at most a week), not {text!r}")
+        raise argparse.ArgumentTypeError(f"must be a time like 300, 90s, 20m or 1.5h (at most a week), or off, "
+                                         f"not {text!r}")
     return value
 
 

@@ -15,7 +15,7 @@ def test_a_flag_overrides_only_its_own_preset_value():
     assert cfg.epochs == 3
     fast = PRESETS["cpu-fast"]
     for key in ("model", "model_kwargs", "batch_size", "lr", "weight_decay", "optimizer", "loss", "augment",
-                "scheduler", "warmup_epochs", "select_metric", "early_stop_patience", "calibrate"):
+                "scheduler", "warmup_epochs", "select_metric", "early_stop_patience", "calibrate", "time_budget_s"):
         assert getattr(cfg, key) == fast[key], key
     assert (cfg.data, cfg.out) == ("D", "O")
 
@@ -29,7 +29,7 @@ def test_without_a_preset_the_defaults_are_the_original_project():
 def test_changing_the_model_drops_the_presets_model_kwargs():
     cfg = _cfg("--preset", "cpu-fast", "--model", "attention-unet")
     assert (cfg.model, cfg.model_kwargs) == ("attention-unet", {})  # width/levels/num_res_units were unet's
-    assert (cfg.lr, cfg.loss, cfg.epochs) == (2e-3, "dice-bce", 12)  # the rest of the recipe stays
+    assert (cfg.lr, cfg.loss, cfg.epochs, cfg.time_budget_s) == (2e-3, "dice-bce", 40, 1500)  # the rest stays
     same = _cfg("--preset", "cpu-fast", "--model", "unet")
     assert same.model_kwargs == PRESETS["cpu-fast"]["model_kwargs"]
 
@@ -43,3 +43,8 @@ def test_unknown_preset_suggests_the_closest(capsys):
     with pytest.raises(SystemExit) as exc:  # refused when parsed, before any config is built
         _cfg("--preset", "cpu_fast")
     assert exc.value.code == 2 and "Did you mean 'cpu-fast'" in capsys.readouterr().err
+
+
+def test_time_budget_off_restores_a_fixed_epoch_count():
+    cfg = _cfg("--preset", "cpu-fast", "--epochs", "12", "--time-budget", "off")
+    assert (cfg.epochs, cfg.time_budget_s) == (12, 0.0)

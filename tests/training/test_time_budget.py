@@ -69,7 +69,8 @@ def test_a_budget_larger_than_needed_leaves_the_epochs_as_asked(synthetic_datase
     assert json.loads((t.out / "config.json").read_text())["runtime"]["time_budget"]["epochs_planned"] == 2
 
 
-@pytest.mark.parametrize("text, seconds", [("300", 300.0), ("90s", 90.0), ("20m", 1200.0), ("1.5h", 5400.0)])
+@pytest.mark.parametrize("text, seconds", [("300", 300.0), ("90s", 90.0), ("20m", 1200.0), ("1.5h", 5400.0),
+                                           ("off", 0.0)])
 def test_durations_read_like_people_write_them(text, seconds):
     assert duration(text) == seconds
 
