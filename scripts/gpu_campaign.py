@@ -28,7 +28,7 @@ The recipe campaign (9 minutes of an H100/H200 in all)::
 
     python scripts/gpu_campaign.py --data DATA --runs runs/gpu --preset servable --compare bundled --pack-dir $OUT
 
-Every job gets ``--time-budget`` (default: the deadline less 60 s): after its first epoch it plans how many
+Every job gets ``--time-budget`` (default: the deadline less 60 s): after its second epoch it plans how many
 epochs fit, at most its preset's, and anneals its learning rate over them, so jobs end on time with a finished
 schedule rather than being cut (the deadline's SIGTERM stays as the backstop). ``--compare`` adds the CV of a
 second preset on the same folds (the previous recipe, say). ``--train-args`` adds ``tumorseg`` flags to every

@@ -338,7 +338,8 @@ class Trainer:
         the planned epochs with the learning rate of the next step unchanged (with the default 2 warm-up epochs
         the plan comes exactly where the cosine begins; with a shorter warm-up the cosine's position shifts,
         a small step in the learning rate). The plan goes to ``config.json`` (``runtime.time_budget``), which a
-        resumed run keeps. Returns the planned epochs, or ``None`` when it is too early to plan.
+        resumed run keeps (a run stopped before its plan counts its budget again from the resume). Returns the
+        planned epochs, or ``None`` when it is too early to plan.
         """
         cfg, env = self.cfg, self.env
         measured = D.gather_objects(env, (cfg.time_budget_s - (time.time() - self.started), epoch_s))
