@@ -43,10 +43,10 @@ def confusion(pred: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, t
     target = target.bool().flatten(1)
     if pred.device.type == "cpu" and target.device.type == "cpu":
         p, t = pred.numpy(), target.numpy()
-        tp = np.count_nonzero(p & t, axis=1)
-        counts = (torch.from_numpy(np.asarray(c, dtype=np.int64)) for c in
-                  (tp, np.count_nonzero(p, axis=1) - tp, np.count_nonzero(t, axis=1) - tp))
-        return tuple(counts)  # type: ignore[return-value]
+        tp = np.count_nonzero(p & t, axis=1).astype(np.int64)
+        fp = np.count_nonzero(p, axis=1) - tp
+        fn = np.count_nonzero(t, axis=1) - tp
+        return torch.from_numpy(tp), torch.from_numpy(fp), torch.from_numpy(fn)
     tp = (pred & target).sum(1)
     fp = (pred & ~target).sum(1)
     fn = (~pred & target).sum(1)
