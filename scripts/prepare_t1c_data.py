@@ -14,6 +14,14 @@ writes ``split.json``:
   (``--lgg-val``, ``--lgg-test`` patients); val and test hold post-contrast
   slices only (the input the model is for).
 
+``--mirror`` adds, for figshare *training* slices whose tumour lies in one
+hemisphere of an axial or coronal slice, a tumour-free copy (the tumour's half
+replaced by the mirrored healthy half) and a two-tumour copy
+(``tumorseg.data.mirror``): negatives from the same source as the positives, so
+that "figshare-looking" stops meaning "tumour". ``--lgg-positives`` adds the
+post-contrast channel of training patients' LGG tumour slices with their FLAIR
+masks, so that "LGG-looking" stops meaning "no tumour".
+
 figshare images are linked, not copied. Nothing here is written into the
 repository: pass an ``--out`` outside it.
 
@@ -33,6 +41,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from scipy import ndimage as ndi
+
+from tumorseg.data.mirror import find_midline, mirror_slice
 from tumorseg.models.checkpoint import load_checkpoint, resolve_checkpoint
 from tumorseg.data.formats.lgg import read_tif_channels
 from tumorseg.data.imageio import read_mask
@@ -47,6 +58,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--lgg-val", type=int, default=6)
     ap.add_argument("--lgg-test", type=int, default=6)
     ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--mirror", action="store_true", help="add mirrored figshare training slices (see above)")
+    ap.add_argument("--lgg-positives", action="store_true", help="add LGG training patients' tumour slices (post)")
     a = ap.parse_args(argv)
 
     base = load_checkpoint(resolve_checkpoint(a.base))
@@ -56,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     (a.out / "images").mkdir(parents=True, exist_ok=True)
     (a.out / "masks").mkdir(parents=True, exist_ok=True)
     rows, split = [], {"train": [], "val": [], "test": []}
+    n_mirror = [0, 0]  # [two-tumour copies, tumour-free copies]
 
     with open(a.figshare / "metadata.csv", newline="") as f:
         meta = {r["index"]: r for r in csv.DictReader(f) if r["split"] == "dev"}
@@ -67,6 +81,15 @@ def main(argv: list[str] | None = None) -> int:
                 link.symlink_to((a.figshare / sub / f"{idx}.png").resolve())
         rows.append({"index": idx, "patient_group": r["patient_group"], "label_name": r["label_name"], "source": "figshare"})
         split[where.get(idx, "train")].append(idx)
+        if a.mirror and where.get(idx, "train") == "train":
+            for cid, img, mask in _mirrored(a.figshare, idx):
+                Image.fromarray(img).save(a.out / "images" / f"{cid}.png")
+                Image.fromarray(mask.astype(np.uint8) * 255).save(a.out / "masks" / f"{cid}.png")
+                label = "no tumour" if not mask.any() else r["label_name"]
+                rows.append({"index": cid, "patient_group": r["patient_group"], "label_name": label,
+                             "source": "figshare-mirror"})
+                split["train"].append(cid)
+                n_mirror[label == "no tumour"] += 1
 
     patients = sorted(d for d in a.lgg.iterdir() if d.is_dir() and d.name.startswith("TCGA_"))
     order = patients[:]
@@ -79,7 +102,14 @@ def main(argv: list[str] | None = None) -> int:
         part = role.get(d.name, "train")
         for mask_path in sorted(d.glob("*_mask.tif")):
             if read_mask(mask_path).any():
-                continue  # a FLAIR abnormality: not a known tumour-free T1 slice
+                if a.lgg_positives and part == "train":  # a FLAIR abnormality: its post-contrast slice
+                    cid = f"{mask_path.stem[: -len('_mask')]}_post"
+                    img = read_tif_channels(mask_path.with_name(mask_path.name.replace("_mask", "")))
+                    Image.fromarray(img[2]).save(a.out / "images" / f"{cid}.png")
+                    Image.fromarray(read_mask(mask_path).astype(np.uint8) * 255).save(a.out / "masks" / f"{cid}.png")
+                    rows.append({"index": cid, "patient_group": d.name, "label_name": "lgg", "source": "lgg-post"})
+                    split[part].append(cid)
+                continue  # not a known tumour-free T1 slice
             img = read_tif_channels(mask_path.with_name(mask_path.name.replace("_mask", "")))
             channels = {"post": 2, "pre": 0} if part == "train" else {"post": 2}
             for name, c in channels.items():
@@ -95,8 +125,22 @@ def main(argv: list[str] | None = None) -> int:
         w.writerows(rows)
     (a.out / "split.json").write_text(json.dumps({"grouped_by": "patient", **split}, indent=1))
     print(json.dumps({"slices": {k: len(v) for k, v in split.items()}, "tumour_free": n_neg,
+                      "mirrored": {"tumour_free": n_mirror[1], "two_tumours": n_mirror[0]},
                       "lgg_patients": {k: sorted(p for p, r in role.items() if r == k) for k in ("val", "test")}}))
     return 0
+
+
+def _mirrored(root: Path, idx: str) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """The tumour-free and two-tumour mirror copies of figshare slice ``idx`` (none if it cannot be mirrored)."""
+    img = np.asarray(Image.open(root / "images" / f"{idx}.png").convert("L"))
+    mask = read_mask(root / "masks" / f"{idx}.png")
+    line = find_midline(img, ndi.binary_dilation(mask, iterations=6))
+    out = []
+    for keep, tag in (("healthy", "mirror_free"), ("tumour", "mirror_two")):
+        got = mirror_slice(img, mask, line, keep=keep)
+        if got is not None:
+            out.append((f"{idx}_{tag}", *got))
+    return out
 
 
 if __name__ == "__main__":

@@ -80,3 +80,27 @@ def test_presence_loss_is_built_by_name_and_needs_logits():
     assert isinstance(build_loss("dice-bce-presence", True), PresenceLoss)
     with pytest.raises(TumorsegError, match="needs a model that returns logits"):
         build_loss("dice-bce-presence", False)
+
+
+def test_batch_dice_bce_pools_the_batch_and_reaches_false_blobs_on_empty_slices():
+    import torch.nn.functional as F
+
+    from tumorseg.training.losses import build_loss
+
+    logits = torch.full((2, 1, 8, 8), -6.0)
+    logits[0, 0, :2, :2] = 0.0  # a doubtful false blob on a tumour-free slice
+    logits[1, 0, 4:8, 4:8] = 6.0  # the tumour of slice 1, found
+    target = torch.zeros(2, 1, 8, 8)
+    target[1, 0, 4:8, 4:8] = 1.0
+    p = torch.sigmoid(logits)
+    dice = 1 - (2 * (p * target).sum() + 1e-5) / (p.sum() + target.sum() + 1e-5)  # one Dice over the whole batch
+    bce = F.binary_cross_entropy_with_logits(logits, target)
+    loss = build_loss("batch-dice-bce", True)
+    assert float(loss(logits, target)) == pytest.approx(float(dice + bce), rel=1e-5)
+    lg = logits.clone().requires_grad_(True)
+    build_loss("batch-dice-bce", True)(lg, target).backward()
+    per_image = build_loss("dice-bce", True)
+    lg2 = logits.clone().requires_grad_(True)
+    per_image(lg2, target).backward()
+    # per image, only BCE (averaged over all pixels) pushes the empty slice's blob down; pooled, Dice does too
+    assert lg.grad[0, 0, 0, 0] > 2 * lg2.grad[0, 0, 0, 0] > 0

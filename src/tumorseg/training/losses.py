@@ -7,6 +7,11 @@
   the same, as in the evaluation metric, so small tumours are not drowned by
   large ones) + binary cross-entropy on logits.
 * ``dice-focal``: per-image soft Dice + focal loss (γ = 2).
+* ``batch-dice-bce``: soft Dice with the sums over the whole batch (as
+  nnU-Net trains 2-D nets) + binary cross-entropy. For stacks where most
+  slices are tumour-free (LGG), the per-image Dice ignores those slices and
+  weighs a slice's faint rim as much as a whole tumour; a batch behaves like a
+  small volume, the unit of the per-volume Dice that LGG results are scored by.
 * ``dice-bce-presence``: ``dice-bce`` plus an image-level "is there a tumour"
   term, for data with tumour-free slices: binary cross-entropy between the
   mean of each image's ``k`` = 16 highest logits and whether its mask is
@@ -29,7 +34,7 @@ from torch import nn
 
 from tumorseg.errors import TumorsegError, did_you_mean
 
-LOSSES = ("dice", "dice-bce", "dice-focal", "dice-bce-presence")
+LOSSES = ("dice", "dice-bce", "dice-focal", "dice-bce-presence", "batch-dice-bce")
 
 
 class PresenceLoss(nn.Module):
@@ -55,9 +60,11 @@ def build_loss(name: str, model_returns_logits: bool, smooth: float = 1e-6) -> n
         return DiceLoss(
             sigmoid=model_returns_logits, squared_pred=True, batch=True, smooth_nr=smooth, smooth_dr=smooth
         )
-    if name in ("dice-bce", "dice-focal", "dice-bce-presence"):
+    if name in ("dice-bce", "dice-focal", "dice-bce-presence", "batch-dice-bce"):
         if not model_returns_logits:
             raise TumorsegError(f"loss '{name}' needs a model that returns logits; seed-ae ends in a Sigmoid: use --loss dice.")
+        if name == "batch-dice-bce":
+            return DiceCELoss(sigmoid=True, batch=True, smooth_nr=1e-5, smooth_dr=1e-5)
         if name in ("dice-bce", "dice-bce-presence"):
             loss = DiceCELoss(sigmoid=True, batch=False, smooth_nr=1e-5, smooth_dr=1e-5)
             return PresenceLoss(loss) if name == "dice-bce-presence" else loss
