@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from tumorseg.inference.summary import longest_diameter, summarise, write_summaries
+from tumorseg.inference.summary import lesion_diameter, longest_diameter, summarise, write_summaries
 
 
 def stack():
@@ -62,6 +62,19 @@ def test_disc_diameter():
     yy, xx = np.mgrid[:64, :64]
     disc = (yy - 32) ** 2 + (xx - 32) ** 2 <= 20**2
     assert longest_diameter(disc, 0.5, 0.5) == pytest.approx(20.0, abs=0.01)  # 40 px between centres × 0.5 mm
+
+
+def test_diameter_is_measured_per_lesion_never_across_two():
+    m = np.zeros((1, 64, 64), bool)
+    m[0, 5:8, 5:15] = True  # a 3×10 lesion: 9 px between its far corners in columns, 2 in rows
+    m[0, 50:53, 50:53] = True  # a small second lesion far away
+    assert lesion_diameter(m[0]) == pytest.approx(np.hypot(2, 9))
+    assert longest_diameter(m[0]) > 60  # across both lesions: not a diameter of anything
+    assert summarise(m, (1.0, 1.0, 1.0)).max_diameter_mm == pytest.approx(np.hypot(2, 9), abs=0.01)
+    diag = np.zeros((8, 8), bool)
+    diag[[0, 1, 2], [0, 1, 2]] = True  # touching corners: one lesion (8-connected)
+    assert lesion_diameter(diag) == pytest.approx(np.hypot(2, 2))
+    assert lesion_diameter(np.zeros((4, 4), bool)) == 0.0
 
 
 def test_written_files(tmp_path):

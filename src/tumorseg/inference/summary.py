@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import numpy as np
+from scipy import ndimage as ndi
 from scipy.spatial import ConvexHull, QhullError
 from scipy.spatial.distance import pdist
 
@@ -35,9 +36,11 @@ class VolumeSummary:
         tumour_voxels: voxels in the whole mask.
         voxel_mm: ``[slice, row, column]`` spacing in mm (``None``: unknown).
         volume_ml: ``tumour_voxels`` × voxel volume / 1000 (``None``: spacing or slice spacing unknown).
-        max_diameter_mm: the longest distance between two tumour voxel
-            centres within one slice, over all slices (the axial diameter of
-            RANO-style reports for axial scans); ``None`` without tumour or pixel spacing.
+        max_diameter_mm: the longest distance between two voxel centres of one
+            lesion (an 8-connected region) within one slice, over all slices
+            and lesions (the per-lesion axial diameter of RANO-style reports for
+            axial scans; two separate blobs are never measured across); ``None``
+            without tumour or pixel spacing.
         largest_slice: index of the slice with the most tumour (``None``: none).
         input, mask: the input path and the mask file written (for the CSV).
     """
@@ -90,6 +93,15 @@ def longest_diameter(mask: np.ndarray, row_mm: float = 1.0, col_mm: float = 1.0)
     return float(pdist(pts).max())
 
 
+def lesion_diameter(mask: np.ndarray, row_mm: float = 1.0, col_mm: float = 1.0) -> float:
+    """The largest :func:`longest_diameter` of the 8-connected lesions of a 2-D ``mask`` (mm); 0.0 when empty."""
+    labels, n = ndi.label(mask, structure=np.ones((3, 3), bool))
+    if n <= 1:
+        return longest_diameter(mask, row_mm, col_mm)
+    return max(longest_diameter(labels[box] == i, row_mm, col_mm)
+               for i, box in enumerate(ndi.find_objects(labels), start=1) if box is not None)
+
+
 def summarise(masks: np.ndarray, spacing_mm: Sequence[float | None] | None = None, name: str = "") -> VolumeSummary:
     """Summary of a ``(Z, H, W)`` bool mask stack (one ``(H, W)`` image is one slice).
 
@@ -112,7 +124,7 @@ def summarise(masks: np.ndarray, spacing_mm: Sequence[float | None] | None = Non
         volume = round(total * spacing[0] * spacing[1] * spacing[2] / 1000.0, 4)
     diameter = None
     if total and in_plane:
-        diameter = round(max(longest_diameter(m, spacing[1], spacing[2]) for m, n in zip(masks, per_slice) if n), 2)
+        diameter = round(max(lesion_diameter(m, spacing[1], spacing[2]) for m, n in zip(masks, per_slice) if n), 2)
     return VolumeSummary(
         name=name, n_slices=len(masks), slices_with_tumour=int(np.count_nonzero(per_slice)), tumour_voxels=total,
         voxel_mm=spacing, volume_ml=volume, max_diameter_mm=diameter,
