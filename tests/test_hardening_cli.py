@@ -213,6 +213,13 @@ def test_predict_missing_and_unsupported_inputs_are_listed(capsys, ckpt, tmp_pat
     assert len(list((tmp_path / "o").glob("img_*.png"))) == 3
 
 
+def test_predict_empty_folder_names_images_and_volumes(capsys, ckpt, tmp_path):
+    (tmp_path / "empty").mkdir()
+    rc, err = run(capsys, ["predict", str(tmp_path / "empty"), "--model", str(ckpt), "--out", str(tmp_path / "o")])
+    line = error_line(err)
+    assert rc != 0 and "no images found" in line and ".png" in line and ".nii.gz" in line and "DICOM" in line
+
+
 # --- row 7: decompression bombs in predict, train and check-data -----------------------------------------------
 
 @pytest.mark.parametrize("kind", ["png", "tiff"])
