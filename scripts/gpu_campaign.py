@@ -45,6 +45,11 @@ back to back while the machine is warm: the first carries ``gpudata/a`` and copi
 ``gpudata/b`` and ``.whl``, completes ``/root/fs``, installs the wheels with
 ``pip install --no-deps --target /tmp/site``, sets ``PYTHONPATH=/tmp/site:$PWD/src`` and runs this
 script with ``--pack-dir $OUT``.
+
+The FLAIR campaign (LGG, per-volume Dice) needs one call: ``python scripts/pack_lgg.py --lgg
+../shared/data/lgg/kaggle_3m --out gpudata/lgg --keep flair`` (48 MiB: only the FLAIR channel, read pixel
+for pixel the same), carried with ``.whl``, then ``--data gpudata/lgg --preset flair-wide --compare flair``
+(both presets carry ``--format lgg --channels flair`` and the per-volume calibration).
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from data._phantom import phantom
+from data._phantom import lgg_folder, phantom
 
 ROOT = Path(__file__).resolve().parents[1]
 spec = importlib.util.spec_from_file_location("prepare_t1c_data", ROOT / "scripts" / "prepare_t1c_data.py")
@@ -32,20 +32,9 @@ def _figshare(root: Path) -> None:
         w.writerow(["9003", "PX", "PX", 1, "meningioma", 512, 512, "heldout"])  # held out: never read
 
 
-def _lgg(root: Path, n_patients: int = 3) -> None:
-    for p in range(n_patients):
-        d = root / f"TCGA_XX_{p:04d}_20000101"
-        d.mkdir(parents=True)
-        for k, tumour in ((1, False), (2, True)):
-            img, mask = phantom(0.0, tumour_at=(100, 90) if tumour else None)
-            rgb = np.stack([img // 2, img, img], -1)  # pre, FLAIR, post
-            Image.fromarray(rgb).save(d / f"{d.name}_{k}.tif")
-            Image.fromarray(mask.astype(np.uint8) * 255).save(d / f"{d.name}_{k}_mask.tif")
-
-
 def test_mirror_and_lgg_positives(tmp_path: Path, capsys) -> None:
     _figshare(tmp_path / "fs")
-    _lgg(tmp_path / "lgg")
+    lgg_folder(tmp_path / "lgg")
     out = tmp_path / "out"
     assert prepare.main(["--figshare", str(tmp_path / "fs"), "--lgg", str(tmp_path / "lgg"), "--out", str(out),
                          "--lgg-val", "1", "--lgg-test", "1", "--mirror", "--lgg-positives"]) == 0

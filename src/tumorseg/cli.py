@@ -31,6 +31,9 @@ def _train_config(a: argparse.Namespace, out: str):
                     "num_workers": a.workers, "max_slices": a.max_slices, "data_options": _data_options(a)}
     if a.preset:
         values.update(preset(a.preset))
+        values["data_options"] = {**values.get("data_options", {}), **_data_options(a)}  # flags win, per option
+        if a.format != "auto":  # a preset's dataset format (e.g. `flair`: lgg) unless --format is given
+            values["data_format"] = a.format
     for key in _OVERRIDABLE:
         if getattr(a, key, None) is not None:
             values[key] = getattr(a, key)

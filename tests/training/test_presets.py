@@ -48,3 +48,14 @@ def test_unknown_preset_suggests_the_closest(capsys):
 def test_time_budget_off_restores_a_fixed_epoch_count():
     cfg = _cfg("--preset", "cpu-fast", "--epochs", "12", "--time-budget", "off")
     assert (cfg.epochs, cfg.time_budget_s) == (12, 0.0)
+
+
+def test_flair_presets_carry_the_lgg_data_and_volume_calibration_and_flags_override_them():
+    cfg = _cfg("--preset", "flair")
+    assert (cfg.data_format, cfg.data_options, cfg.init_from) == ("lgg", {"channels": "flair"}, "default")
+    assert (cfg.calibrate_objective, cfg.max_fp_rate, cfg.intensity, cfg.epochs) == ("volume-dice", 0.1, "p99", 10)
+    wide = _cfg("--preset", "flair-wide")
+    assert wide.model_kwargs == PRESETS["servable"]["model_kwargs"] and wide.image_size == 256
+    assert wide.init_from is None and wide.data_format == "lgg" and wide.epochs == 100
+    mine = _cfg("--preset", "flair", "--channels", "all", "--format", "lgg")
+    assert mine.data_options == {"channels": "all"}

@@ -21,6 +21,11 @@
   ONNX file, under the 25 MB limit): a width-12 residual U-Net with 6 levels (12…384 channels) and 2
   residual units at 384², the ``bundled`` recipe otherwise, up to 200 epochs — meant for a GPU,
   usually with ``--time-budget`` (``scripts/gpu_campaign.py``).
+* ``flair``: the bundled ``flair`` model's recipe on the LGG set (``--format lgg --channels flair``
+  built in): ``bundled`` for 10 epochs at lr 1e-3 from the ``t1c`` weights, per-slice ``p99``
+  intensity, calibrated for per-volume Dice with at most 10 % of val tumour-free slices marked.
+* ``flair-wide``: ``flair`` with the ``servable`` network at 256², from scratch, up to 100 epochs:
+  the GPU candidate against the 0.82 per-volume Dice target (not yet run).
 """
 
 from __future__ import annotations
@@ -47,6 +52,16 @@ PRESETS["best"] = {**PRESETS["bundled"], "model_kwargs": {"width": 32, "levels":
 # `servable`: deeper than `bundled`, at 384², trained longer; sized for the CPU limits of a shipped model
 PRESETS["servable"] = {**PRESETS["bundled"], "model_kwargs": {"width": 12, "levels": 6, "num_res_units": 2},
                        "image_size": 384, "epochs": 200}
+
+# `flair`: the recipe of the bundled `flair` model (LGG FLAIR slices, started from the `t1c` weights, calibrated
+# for per-volume Dice with at most 10 % of val tumour-free slices marked); a CPU runs it in ~15 minutes a fold
+PRESETS["flair"] = {**PRESETS["bundled"], "epochs": 10, "lr": 1e-3, "warmup_epochs": 0.5, "intensity": "p99",
+                    "precision": "fp32", "init_from": "default", "calibrate_objective": "volume-dice",
+                    "max_fp_rate": 0.1, "data_format": "lgg", "data_options": {"channels": "flair"}}
+# `flair-wide`: the same data and calibration with the `servable` network at LGG's own 256², from scratch and
+# trained longer: the candidate for a GPU (`scripts/gpu_campaign.py --preset flair-wide --compare flair`)
+PRESETS["flair-wide"] = {**PRESETS["flair"], "model_kwargs": {"width": 12, "levels": 6, "num_res_units": 2},
+                         "epochs": 100, "lr": 2e-3, "warmup_epochs": 2, "init_from": None, "precision": "auto"}
 
 
 def preset(name: str) -> dict[str, Any]:
