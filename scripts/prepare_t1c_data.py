@@ -40,7 +40,6 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
-
 from scipy import ndimage as ndi
 
 from tumorseg.data.mirror import find_midline, mirror_slice
