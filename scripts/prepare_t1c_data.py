@@ -100,12 +100,13 @@ def main(argv: list[str] | None = None) -> int:
     for d in patients:
         part = role.get(d.name, "train")
         for mask_path in sorted(d.glob("*_mask.tif")):
-            if read_mask(mask_path).any():
+            mask = read_mask(mask_path)
+            if mask.any():
                 if a.lgg_positives and part == "train":  # a FLAIR abnormality: its post-contrast slice
                     cid = f"{mask_path.stem[: -len('_mask')]}_post"
                     img = read_tif_channels(mask_path.with_name(mask_path.name.replace("_mask", "")))
                     Image.fromarray(img[2]).save(a.out / "images" / f"{cid}.png")
-                    Image.fromarray(read_mask(mask_path).astype(np.uint8) * 255).save(a.out / "masks" / f"{cid}.png")
+                    Image.fromarray(mask.astype(np.uint8) * 255).save(a.out / "masks" / f"{cid}.png")
                     rows.append({"index": cid, "patient_group": d.name, "label_name": "lgg", "source": "lgg-post"})
                     split[part].append(cid)
                 continue  # not a known tumour-free T1 slice

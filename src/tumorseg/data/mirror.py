@@ -88,9 +88,13 @@ def reflect(array: np.ndarray, line: Midline, order: int = 1) -> np.ndarray:
     return ndi.affine_transform(np.asarray(array, np.float32), matrix, offset=offset, order=order, mode="constant")
 
 
+def _rotation(theta: float) -> np.ndarray:
+    return np.array([[np.cos(theta), -np.sin(theta)], [np.sin(theta), np.cos(theta)]])
+
+
 def _rotate(a: np.ndarray, cy: float, cx: float, theta: float, order: int) -> np.ndarray:
     # rotated[p] = a[M (p - c) + c]: a vertical line of the result is the line at angle theta of ``a``
-    m = np.array([[np.cos(theta), -np.sin(theta)], [np.sin(theta), np.cos(theta)]])
+    m = _rotation(theta)
     c = np.array([cy, cx])
     return ndi.affine_transform(a, m, offset=c - m @ c, order=order, mode="constant")
 
@@ -159,9 +163,8 @@ def find_midline(image: np.ndarray, exclude: np.ndarray | None = None, max_angle
     fine = max((at(coarse[3] + t) for t in np.deg2rad(np.arange(-2.0, 2.01, 0.5))), key=lambda b: b[0])
     r, col, iou, theta = fine
     # the axis is the vertical line x = col of the rotated copy: map a point of it back
-    m = np.array([[np.cos(theta), -np.sin(theta)], [np.sin(theta), np.cos(theta)]])
     c = np.array([cy, cx])
-    py, px = m @ (np.array([cy, col]) - c) + c
+    py, px = _rotation(theta) @ (np.array([cy, col]) - c) + c
     return Midline(float(py / scale), float(px / scale), float(theta), r, iou)
 
 
