@@ -160,24 +160,102 @@ def test_largest_3d_component_keeps_the_lesion_and_respects_volume_gaps():
     assert apply_volumes(masks, {"largest_component_3d": False}, recs) is masks
 
 
+def _two_patients(size: int) -> tuple[np.ndarray, np.ndarray, list[SliceRecord]]:
+    """Blank ``(12, size, size)`` images and masks of two patients × 6 numbered slices, and their records."""
+    recs = [SliceRecord(f"P{p}_{z}", f"P{p}_{z}.tif", patient=f"P{p}", slice_index=z) for p in range(2) for z in range(6)]
+    return np.zeros((12, size, size), np.uint8), np.zeros((12, size, size), bool), recs
+
+
 def test_volume_calibration_turns_on_the_3d_rule_when_false_alarms_are_scattered():
     # two patients × 6 slices: a bright lesion on slices 1-3, and on slices 4-5 a small bright false alarm
     # (as bright as the lesion, so no threshold or gate separates them; only 3-D connectivity does)
-    images = np.zeros((12, 32, 32), np.uint8)
-    masks = np.zeros((12, 32, 32), bool)
-    recs = []
-    for p in range(2):
-        for z in range(6):
-            i = 6 * p + z
-            recs.append(SliceRecord(f"P{p}_{z}", f"P{p}_{z}.tif", patient=f"P{p}", slice_index=z))
-            if 1 <= z <= 3:
-                masks[i, 8:20, 8:20] = True
-                images[i, 8:20, 8:20] = 230
-            elif z >= 4:
-                images[i, 22:32, 22:32] = 230  # 100 px: no size gate of the grid keeps the 144-px lesion only
+    images, masks, recs = _two_patients(32)
+    for i, z in ((i, r.slice_index) for i, r in enumerate(recs)):
+        if 1 <= z <= 3:
+            masks[i, 8:20, 8:20] = True
+            images[i, 8:20, 8:20] = 230
+        elif z >= 4:
+            images[i, 22:32, 22:32] = 230  # 100 px: no size gate of the grid keeps the 144-px lesion only
     val = SliceArrays(images, masks, recs)
     best = calibrate(_Const(), val, try_tta=False, objective="volume-dice", max_fp_rate=0.0)
     assert best["largest_component_3d"] is True
     assert best["val_fp_rate"] == 0.0 and best["val_volume_dice"] == pytest.approx(1.0)
     flat = calibrate(_Const(), val, try_tta=False, max_fp_rate=1.0)
     assert flat["largest_component_3d"] is False  # slice-dice calibration never turns it on
+
+
+def test_smooth_z_blends_neighbours_and_never_reaches_across_ends_or_gaps():
+    from tumorseg.inference.postprocess import smooth_z
+
+    p = np.zeros((4, 2, 2), np.float32)
+    p[1] = 1.0
+    out = smooth_z(p, 0.25)
+    assert out[:, 0, 0].tolist() == pytest.approx([0.25, 0.5, 0.25, 0.0])
+    ends = smooth_z(np.ones((3, 2, 2), np.float32), 0.25)  # the end slices use themselves: a flat stack stays flat
+    assert np.allclose(ends, 1.0)
+    gap = smooth_z(p, 0.25, present=np.array([True, True, False, True]))  # slice 2 missing: 3 is cut off from 1
+    assert gap[3, 0, 0] == 0.0 and gap[1, 0, 0] == pytest.approx(0.75)  # slice 1 uses itself for its missing 2
+    assert smooth_z(p, 0.0) is p and np.array_equal(smooth_z(p[:1], 0.3), p[:1])  # one slice: nothing to blend
+
+
+def test_hysteresis_keeps_only_components_with_a_confident_voxel():
+    from tumorseg.inference.postprocess import apply_volume, keep_seeded_3d
+
+    probs = np.zeros((3, 8, 8), np.float32)
+    probs[0:2, 0:3, 0:3] = 0.6
+    probs[1, 1, 1] = 0.97  # lesion 1: one confident voxel
+    probs[0:3, 5:8, 5:8] = 0.6  # lesion 2: faint everywhere, and larger
+    masks = probs > 0.5
+    kept = keep_seeded_3d(masks, probs, 0.95)
+    assert kept[:, 0:3, 0:3].sum() == 18 and not kept[:, 5:8, 5:8].any()
+    assert not keep_seeded_3d(masks, probs, 0.99).any()
+    # the order of the volume rules: hysteresis first, then the largest component of what is left
+    both = apply_volume(masks, {"hysteresis_prob": 0.95, "largest_component_3d": True}, probs)
+    assert np.array_equal(both, kept)
+    assert apply_volume(masks, {"largest_component_3d": True}, probs)[:, 5:8, 5:8].all()  # largest alone: lesion 2
+    assert apply_volume(masks, {"hysteresis_prob": 0.95}) is masks  # no probabilities: nothing to seed from
+
+
+def test_volume_paths_agree_evaluate_records_predict_stack_and_upload():
+    from tumorseg.inference.postprocess import VolumeMasks, apply_records, binarize_volume
+
+    rng = np.random.default_rng(1)
+    probs = rng.random((5, 16, 16)).astype(np.float32) ** 3
+    probs[1:4, 4:10, 4:10] = 0.9
+    post = {"threshold": 0.5, "z_smooth": 0.2, "hysteresis_prob": 0.85, "largest_component_3d": True,
+            "min_component_px": 3}
+    whole = binarize_volume(probs, post)
+    recs = [SliceRecord(f"A_{z}", "a.tif", patient="A", slice_index=z) for z in (3, 0, 4, 1, 2)]
+    by_records = apply_records(probs[[3, 0, 4, 1, 2]], post, recs)
+    assert np.array_equal(by_records, whole[[3, 0, 4, 1, 2]])
+    for rules in (post, {"threshold": 0.5, "largest_component_3d": True}):  # probabilities kept, or masks only
+        vm = VolumeMasks(5, (16, 16), rules)
+        assert (vm.probs is None) == (rules is not post)
+        for z in range(5):
+            vm.add(z, probs[z])
+        assert np.array_equal(vm.masks(), binarize_volume(probs, rules))
+    from scipy import ndimage
+
+    assert whole[1:4, 4:10, 4:10].all() and ndimage.label(whole, np.ones((3, 3, 3)))[1] == 1  # the lesion only
+
+
+def test_volume_calibration_chooses_hysteresis_for_a_faint_false_alarm_beside_two_lesions():
+    # per patient, slices 1-3: lesion A (confident core p 0.98 with a faint rim p 0.63 that is tumour too), a small
+    # second lesion B (p 0.98), and a faint false alarm (p 0.63, larger than B). Outlining A's rim needs a threshold
+    # under 0.63, which lets the false alarm in; one-lesion-per-volume would drop B; only a seed (p ≥ 0.95) picks both
+    images, masks, recs = _two_patients(40)
+    for i, z in ((i, r.slice_index) for i, r in enumerate(recs)):
+        if 1 <= z <= 3:
+            images[i, 2:16, 2:16] = 160
+            images[i, 5:13, 5:13] = 250
+            masks[i, 2:16, 2:16] = True
+            images[i, 30:34, 30:34] = 250
+            masks[i, 30:34, 30:34] = True
+            images[i, 2:12, 26:36] = 160
+    val = SliceArrays(images, masks, recs)
+    best = calibrate(_Const(), val, try_tta=False, objective="volume-dice", max_fp_rate=0.0)
+    assert best["hysteresis_prob"] == 0.95 and best["threshold"] < 0.63
+    assert best["val_volume_dice"] == pytest.approx(1.0)
+    from tumorseg.inference.postprocess import DEFAULTS
+
+    assert set(DEFAULTS) <= set(best)

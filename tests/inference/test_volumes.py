@@ -193,6 +193,38 @@ def test_lgg_patient_folder_gets_the_volume_rule_like_evaluate(tmp_path, bright)
     assert (tmp_path / "out" / f"{folder.name}_6_overlay.png").is_file()
 
 
+def test_lgg_patient_folder_gets_the_probability_rules_like_evaluate(tmp_path, bright):
+    # z-smoothing and hysteresis need the probabilities: the folder's slices are predicted again, one patient at a
+    # time, and the masks written are what evaluate's apply_records gives for the same probabilities
+    from tumorseg.data.records import SliceRecord
+    from tumorseg.inference.files import PredictReport, _predict_group
+    from tumorseg.inference.postprocess import apply_records
+
+    folder = tmp_path / "TCGA_XX_0002_20000101"
+    folder.mkdir()
+    slices = []
+    for n in range(1, 7):
+        img = np.full((24, 24), 60, np.uint8)
+        if 2 <= n <= 4:
+            img[6:14, 6:14] = 220  # the lesion, slices 2-4: probability 1 on the middle one after smoothing
+        if n == 6:
+            img[20:23, 20:23] = 220  # a one-slice false alarm: smoothing lowers it to 0.67, under the seed 0.95
+        Image.fromarray(img).save(folder / f"{folder.name}_{n}.tif")
+        slices.append(img)
+    bright.post.update(z_smooth=0.33, hysteresis_prob=0.95, largest_component_3d=False)
+    report = PredictReport()
+    (tmp_path / "out").mkdir()
+    _predict_group(bright, [], sorted(folder.glob("*.tif")), tmp_path / "out", report, False, 4, False, True)
+    marked = {r.source.name: r.n_tumour for r in report.results}
+    assert marked[f"{folder.name}_6.tif"] == 0 and marked[f"{folder.name}_3.tif"] == 1
+    recs = [SliceRecord(f"s{n}", f"{n}.tif", patient="P", slice_index=n) for n in range(1, 7)]
+    want = apply_records(np.stack(bright.probabilities(slices)), bright.post, recs, bright.image_size)
+    for n in range(1, 7):
+        got = np.asarray(Image.open(tmp_path / "out" / f"{folder.name}_{n}.png")) > 0
+        assert np.array_equal(got, want[n - 1]), n
+    assert want[1:4, 6:14, 6:14].all()
+
+
 def test_one_lesion_flag_overrides_the_models_setting(tmp_path, bright, monkeypatch):
     import tumorseg.inference.files as files
 

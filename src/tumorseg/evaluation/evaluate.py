@@ -79,11 +79,11 @@ def score_arrays(
 
     ``post`` (a checkpoint's post-processing settings) overrides ``threshold``
     and adds test-time flips, small-component removal, the presence gate and, for slices that form volumes
-    (records with patient and slice index), the largest-3-D-component rule.
+    (records with patient and slice index), the volume rules (:func:`tumorseg.inference.postprocess.apply_records`).
     """
     post = post or {"threshold": threshold}
     probs = predict_probabilities(model, arrays.images, device, batch_size, tta=bool(post.get("tta", False)))
-    preds = postprocess.apply_volumes(postprocess.apply(probs, post), post, arrays.records)
+    preds = postprocess.apply_records(probs, post, arrays.records)
     return score_masks(preds, arrays, distances), preds
 
 

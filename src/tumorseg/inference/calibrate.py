@@ -18,11 +18,13 @@ positives wins, ties broken by Dice). Without tumour-free slices the gate
 stays off, as before.
 
 With ``"volume-dice"`` and validation slices that form volumes (patient and
-slice index, e.g. LGG), the largest-3-D-component rule
-(``largest_component_3d``, :mod:`tumorseg.inference.postprocess`) is tried on
-top of the :data:`TOP_K` best settings found without it (and the
-:data:`TOP_K` best by the objective alone, which the rule may make eligible),
-and kept when it scores better.
+slice index, e.g. LGG), the volume settings of :mod:`tumorseg.inference.postprocess` are searched too:
+smoothing across slices (``z_smooth`` in :data:`Z_SMOOTH`) together with the grid above, and then the
+volume rules — hysteresis (``hysteresis_prob`` in :data:`HYSTERESIS_PROB`) and the largest-3-D-component
+rule (``largest_component_3d``) — on top of the :data:`TOP_K` best settings found without them (and the
+:data:`TOP_K` best by the objective alone, which the rules may make eligible) at each smoothing level, kept
+when they score better. Without smoothing the search is the one of earlier versions, so on the same val data
+the chosen settings score at least as well as theirs did.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from torch import nn
 
 from tumorseg.data import SliceArrays
 from tumorseg.evaluation.metrics import confusion, dice_iou_from_counts
-from tumorseg.inference.postprocess import apply, apply_volumes, variants, volume_groups
+from tumorseg.inference.postprocess import apply, apply_volumes, smooth_records, variants, volume_groups
 from tumorseg.inference.predictor import predict_probabilities
 
 log = logging.getLogger(__name__)
@@ -46,7 +48,9 @@ MIN_COMPONENT_PX = (0, 10, 25, 50, 100)  # at the model's resolution
 PRESENCE_PROB = (0.0, 0.7, 0.8, 0.9, 0.95, 0.98)
 PRESENCE_PX = (0, 25, 50, 100, 150, 200, 300)
 MAX_FP_RATE = 0.03
-TOP_K = 25  # settings re-scored with the largest-3-D-component rule (each costs a labelling of every val volume)
+TOP_K = 25  # settings re-scored with the volume rules (each costs a labelling of every val volume)
+Z_SMOOTH = (0.0, 0.2, 0.33)  # volume-dice on volumes only
+HYSTERESIS_PROB = (0.0, 0.95, 0.99)
 OBJECTIVES = ("slice-dice", "volume-dice")
 
 
@@ -80,7 +84,7 @@ def calibrate(model: nn.Module, val: SliceArrays, device: torch.device | str = "
     """Return the chosen settings and what they score on ``val``.
 
     Keys: ``threshold``, ``tta``, ``min_component_px``, ``presence_prob``,
-    ``presence_px``, ``largest_component_3d`` (the settings); ``val_dice`` (mean Dice over the slices
+    ``presence_px``, ``largest_component_3d``, ``z_smooth``, ``hysteresis_prob`` (the settings); ``val_dice`` (mean Dice over the slices
     with a tumour), ``val_volume_dice`` (mean per-patient Dice; ``objective="volume-dice"`` only),
     ``objective``, ``val_fp_rate`` (fraction of tumour-free slices marked;
     ``None`` without such slices), ``val_detection`` (fraction of tumour slices
@@ -103,44 +107,58 @@ def calibrate(model: nn.Module, val: SliceArrays, device: torch.device | str = "
     gates = [(pp, px) for pp in PRESENCE_PROB for px in PRESENCE_PX] if has_neg else [(0.0, 0)]
     candidates: list[tuple[tuple, dict[str, Any]]] = []
     default = None
-    maps: dict[bool, np.ndarray] = {}
+    volumes = by_volume and bool(volume_groups(val.records))
+    maps: dict[tuple[bool, float], np.ndarray] = {}
     for tta in ((False, True) if try_tta else (False,)):
-        probs = maps[tta] = predict_probabilities(model, val.images, device, batch_size, tta=tta)
-        peak = probs.reshape(len(probs), -1).max(1)
-        for thr, min_px, preds, largest in variants(probs, THRESHOLDS, MIN_COMPONENT_PX):
-            dice, pred_px, tp_px = _pixel_counts(preds, truth)
-            marked = pred_px > 0
-            for pp, px in gates:
-                gated = (peak < pp) | (largest < px)
-                d = np.where(gated, negative.astype(np.float64), dice)
-                m = marked & ~gated
-                pos_dice = float(d[positive].mean()) if has_pos else float(d.mean())
-                fp = float(m[negative].mean()) if has_neg else None
-                if not tta and thr == 0.5 and min_px == 0 and pp == 0 and px == 0:
-                    default = pos_dice
-                found = {"threshold": thr, "tta": tta, "min_component_px": min_px, "presence_prob": pp,
-                         "presence_px": px, "largest_component_3d": False, "val_dice": pos_dice, "val_fp_rate": fp,
-                         "val_detection": float(m[positive].mean()) if has_pos else None, "objective": objective}
-                score = pos_dice
-                if by_volume:
-                    score = found["val_volume_dice"] = _per_patient_volume_dice(
-                        patients, len(codes), np.where(gated, 0.0, tp_px), np.where(gated, 0.0, pred_px), truth_sum)
-                candidates.append((_rank(fp, score, max_fp_rate), found))
-    if by_volume and volume_groups(val.records):
-        # the best settings, and the best by the objective alone (the rule removes false positives, so those
-        # may become eligible)
-        pool = sorted(candidates, key=lambda c: c[0], reverse=True)[:TOP_K]
-        pool += sorted(candidates, key=lambda c: c[0][2], reverse=True)[:TOP_K]
+        raw = predict_probabilities(model, val.images, device, batch_size, tta=tta)
+        for a in Z_SMOOTH if volumes else (0.0,):
+            probs = maps[tta, a] = smooth_records(raw, val.records, a)
+            peak = probs.reshape(len(probs), -1).max(1)
+            for thr, min_px, preds, largest in variants(probs, THRESHOLDS, MIN_COMPONENT_PX):
+                dice, pred_px, tp_px = _pixel_counts(preds, truth)
+                marked = pred_px > 0
+                for pp, px in gates:
+                    gated = (peak < pp) | (largest < px)
+                    d = np.where(gated, negative.astype(np.float64), dice)
+                    m = marked & ~gated
+                    pos_dice = float(d[positive].mean()) if has_pos else float(d.mean())
+                    fp = float(m[negative].mean()) if has_neg else None
+                    if not tta and a == 0 and thr == 0.5 and min_px == 0 and pp == 0 and px == 0:
+                        default = pos_dice
+                    found = {"threshold": thr, "tta": tta, "min_component_px": min_px, "presence_prob": pp,
+                             "presence_px": px, "largest_component_3d": False, "z_smooth": a, "hysteresis_prob": 0.0,
+                             "val_dice": pos_dice, "val_fp_rate": fp,
+                             "val_detection": float(m[positive].mean()) if has_pos else None, "objective": objective}
+                    score = pos_dice
+                    if by_volume:
+                        score = found["val_volume_dice"] = _per_patient_volume_dice(
+                            patients, len(codes), np.where(gated, 0.0, tp_px), np.where(gated, 0.0, pred_px),
+                            truth_sum)
+                    candidates.append((_rank(fp, score, max_fp_rate), found))
+    if volumes:
+        # the best settings, and the best by the objective alone (the rules remove false positives, so those
+        # may become eligible), for each smoothing level apart (so the search includes the one without smoothing)
+        pool = []
+        for a in Z_SMOOTH:
+            level = [c for c in candidates if c[1]["z_smooth"] == a]
+            pool += sorted(level, key=lambda c: c[0], reverse=True)[:TOP_K]
+            pool += sorted(level, key=lambda c: c[0][2], reverse=True)[:TOP_K]
         for _, found in {id(f): (k, f) for k, f in pool}.values():
-            post = {**found, "largest_component_3d": True}
-            dice, pred_px, tp_px = _pixel_counts(apply_volumes(apply(maps[found["tta"]], post), post, val.records), truth)
-            m = pred_px > 0
-            fp = float(m[negative].mean()) if has_neg else None
-            score = _per_patient_volume_dice(patients, len(codes), tp_px, pred_px, truth_sum)
-            post.update(val_dice=float(dice[positive].mean()) if has_pos else float(dice.mean()),
-                        val_fp_rate=fp, val_detection=float(m[positive].mean()) if has_pos else None,
-                        val_volume_dice=score)
-            candidates.append((_rank(fp, score, max_fp_rate), post))
+            probs = maps[found["tta"], found["z_smooth"]]
+            masks = apply(probs, found)
+            for seed in HYSTERESIS_PROB:
+                for one_lesion in (False, True):
+                    if (seed == 0 and not one_lesion) or (seed and seed <= found["threshold"]):
+                        continue
+                    post = {**found, "largest_component_3d": one_lesion, "hysteresis_prob": seed}
+                    dice, pred_px, tp_px = _pixel_counts(apply_volumes(masks, post, val.records, probs), truth)
+                    m = pred_px > 0
+                    fp = float(m[negative].mean()) if has_neg else None
+                    score = _per_patient_volume_dice(patients, len(codes), tp_px, pred_px, truth_sum)
+                    post.update(val_dice=float(dice[positive].mean()) if has_pos else float(dice.mean()),
+                                val_fp_rate=fp, val_detection=float(m[positive].mean()) if has_pos else None,
+                                val_volume_dice=score)
+                    candidates.append((_rank(fp, score, max_fp_rate), post))
     best = max(candidates, key=lambda c: c[0])[1]
     best["val_dice_default"] = default
     log.info("calibration on %d val slices (%d tumour-free): %s", len(val), int(negative.sum()), best)

@@ -35,7 +35,7 @@ from tumorseg.data.formats.lgg import slice_number
 from tumorseg.data.imageio import IMAGE_SUFFIXES, read_mask, write_mask_png
 from tumorseg.data.records import SliceRecord
 from tumorseg.errors import DataError, TumorsegError
-from tumorseg.inference.postprocess import apply_volumes
+from tumorseg.inference.postprocess import apply_records, apply_volumes, needs_probabilities
 from tumorseg.inference.predictor import Predictor
 from tumorseg.inference.volumes import Prediction, far_off_note, predict_volumes, read_model_input, split_volume_inputs
 from tumorseg.io import write_mask
@@ -324,8 +324,8 @@ def _predict_group(predictor: Predictor, volumes: list[Path], files: list[Path],
             report.results.append(Prediction.of(path, [target], mask[None], predictor))
         bar.update(len(batch))
     bar.close()
-    if predictor.post.get("largest_component_3d"):
-        _volume_pass(report.results[first:], predictor, out, with_overlay)
+    if predictor.post.get("largest_component_3d") or needs_probabilities(predictor.post):
+        _volume_pass(report.results[first:], predictor, out, with_overlay, batch_size)
     if unusual > MAX_WARNINGS:
         log.warning("%d of %d images in all look unusual for model '%s' (the first %d are named above).",
                     unusual, len(files), predictor.label, MAX_WARNINGS)
@@ -337,11 +337,13 @@ def _save_overlay(image: np.ndarray, mask: np.ndarray, target: Path) -> None:
     Image.fromarray(overlay(shown, mask)).save(target)
 
 
-def _volume_pass(results: list[Prediction], predictor: Predictor, out: Path, with_overlay: bool) -> None:
+def _volume_pass(results: list[Prediction], predictor: Predictor, out: Path, with_overlay: bool,
+                 batch_size: int = 16) -> None:
     """Slices predicted one by one that form a volume (an LGG patient folder's ``<patient>_<n>.tif``) get the
-    checkpoint's volume rule (``largest_component_3d``, :func:`tumorseg.inference.postprocess.apply_volumes`) as
-    ``evaluate`` applies it: their written masks are read back (memory: one patient at a time), and the ones it
-    changes are written again (with their overlays), their :class:`Prediction` updated."""
+    checkpoint's volume rules (:mod:`tumorseg.inference.postprocess`) as ``evaluate`` applies them: their written
+    masks are read back (memory: one patient at a time) and the ones the rules change are written again (with their
+    overlays), their :class:`Prediction` updated. Rules that read probabilities (``z_smooth``,
+    ``hysteresis_prob``) need the patient's slices predicted once more (the first pass kept only masks)."""
     by_patient: dict[Path, list[Prediction]] = {}
     for r in results:
         if slice_number(r.source) is not None:
@@ -353,7 +355,11 @@ def _volume_pass(results: list[Prediction], predictor: Predictor, out: Path, wit
         stack = np.stack(masks)
         recs = [SliceRecord(r.source.stem, r.source, patient=str(folder), slice_index=slice_number(r.source))
                 for r in preds]
-        kept = apply_volumes(stack, predictor.post, recs)
+        if needs_probabilities(predictor.post):
+            probs = predictor.probabilities([read_model_input(r.source, predictor)[0] for r in preds], batch_size)
+            kept = apply_records(np.stack(probs), predictor.post, recs, predictor.image_size)
+        else:
+            kept = apply_volumes(stack, predictor.post, recs)
         for r, before, after in zip(preds, stack, kept):
             if np.array_equal(before, after):
                 continue

@@ -26,6 +26,16 @@ scattered blobs on many slices; a glioma is one connected lesion across
 neighbouring slices, so this empties most falsely marked slices. It would
 drop all but one lesion of a multifocal tumour. :func:`apply_volumes` applies
 it to scored slices grouped by volume; ``predict`` to each volume it reads.
+
+Two more volume settings use the probabilities, not only the masks (both off unless calibration chose them):
+``z_smooth`` = a blends each slice's probabilities with its two neighbours' before thresholding,
+``(1 - 2a)·p[z] + a·(p[z-1] + p[z+1])`` (a missing neighbour, at a volume's end or a gap, counts as the slice
+itself): a 2-D model sees one slice, a lesion spans several, so faint edge slices next to a confident one are
+raised and an isolated false alarm is lowered. ``hysteresis_prob`` keeps only the 3-D components (26-connected)
+that hold at least one voxel with probability ≥ it (hysteresis thresholding: the threshold outlines, the
+higher value decides that a lesion is there). Order: smoothing, threshold, clean-up and presence gate per
+slice, hysteresis, largest component. :func:`binarize_volume` does it all for one volume; :func:`apply_records`
+for scored slices described by records.
 """
 
 from __future__ import annotations
@@ -37,7 +47,7 @@ import numpy as np
 from scipy import ndimage
 
 DEFAULTS: dict[str, Any] = {"threshold": 0.5, "tta": False, "min_component_px": 0, "presence_prob": 0.0,
-                            "presence_px": 0, "largest_component_3d": False}
+                            "presence_px": 0, "largest_component_3d": False, "z_smooth": 0.0, "hysteresis_prob": 0.0}
 
 
 def settings(checkpoint: dict[str, Any]) -> dict[str, Any]:
@@ -127,12 +137,94 @@ def keep_largest_3d(masks: np.ndarray) -> np.ndarray:
     return labels == int(np.argmax(sizes))
 
 
-def apply_volume(masks: np.ndarray, post: dict[str, Any]) -> np.ndarray:
-    """The ``largest_component_3d`` rule of ``post`` on one volume's ``(Z, H, W) bool`` masks (adjacent slices,
-    no gaps); a single slice, or the rule off, returns ``masks`` unchanged."""
-    if post.get("largest_component_3d") and len(masks) > 1:
-        return keep_largest_3d(masks)
+def keep_seeded_3d(masks: np.ndarray, probs: np.ndarray, seed_prob: float) -> np.ndarray:
+    """Hysteresis: the 26-connected components of ``masks (Z, H, W) bool`` that hold a voxel whose ``probs``
+    (same shape) is ≥ ``seed_prob``; everything else is dropped (an empty result when none does)."""
+    if not masks.any():
+        return masks
+    labels, n = ndimage.label(masks, structure=np.ones((3, 3, 3), bool))
+    keep = np.zeros(n + 1, bool)
+    keep[labels[masks & (probs >= seed_prob)]] = True
+    keep[0] = False
+    return keep[labels]
+
+
+def needs_probabilities(post: dict[str, Any]) -> bool:
+    """Whether ``post``'s volume settings read the probabilities (``z_smooth``, ``hysteresis_prob``), so a
+    volume's probability maps must be kept until all its slices are predicted."""
+    return float(post.get("z_smooth") or 0) > 0 or float(post.get("hysteresis_prob") or 0) > 0
+
+
+def smooth_z(probs: np.ndarray, a: float, present: np.ndarray | None = None) -> np.ndarray:
+    """``(1 - 2a)·p[z] + a·(p[z-1] + p[z+1])`` over a ``(Z, H, W)`` stack of adjacent slices' probabilities
+    (float32 result, same shape). ``present`` ``(Z,) bool``: slices that exist (a gap's maps are ignored and its
+    neighbours use themselves instead); the two end slices also use themselves for the missing neighbour.
+    ``a`` in [0, 0.5); 0 returns ``probs`` unchanged."""
+    if a <= 0 or len(probs) < 2:
+        return probs
+    p = probs.astype(np.float32)
+    ok = np.ones(len(p), bool) if present is None else np.asarray(present, bool)
+    out = (1 - 2 * a) * p
+    for shift in (1, -1):
+        idx = np.arange(len(p)) - shift
+        valid = (idx >= 0) & (idx < len(p))
+        valid[valid] &= ok[idx[valid]]
+        src = np.where(valid, idx, np.arange(len(p))).clip(0, len(p) - 1)
+        out += a * p[src]
+    return out
+
+
+def apply_volume(masks: np.ndarray, post: dict[str, Any], probs: np.ndarray | None = None) -> np.ndarray:
+    """The volume rules of ``post`` on one volume's ``(Z, H, W) bool`` masks (adjacent slices, no gaps):
+    hysteresis (``hysteresis_prob``; needs the volume's ``probs``, same shape, as thresholded), then
+    ``largest_component_3d``. A single slice, or both rules off, returns ``masks`` unchanged."""
+    if len(masks) < 2:
+        return masks
+    seed = float(post.get("hysteresis_prob") or 0)
+    if seed > 0 and probs is not None:
+        masks = keep_seeded_3d(masks, probs, seed)
+    if post.get("largest_component_3d"):
+        masks = keep_largest_3d(masks)
     return masks
+
+
+def binarize_volume(probs: np.ndarray, post: dict[str, Any], model_size: int | None = None) -> np.ndarray:
+    """Masks ``(Z, H, W) bool`` of one volume from its slices' probabilities ``(Z, H, W)`` (adjacent slices):
+    ``z_smooth``, then :func:`apply` slice by slice, then :func:`apply_volume`. ``model_size`` as in
+    :func:`apply`."""
+    p = {**DEFAULTS, **post}
+    probs = smooth_z(probs, float(p["z_smooth"]))
+    return apply_volume(apply(probs, p, model_size), p, probs)
+
+
+class VolumeMasks:
+    """Collects one volume's slices as they are predicted and gives its masks with all of ``post``'s rules
+    (``predict``, the web page). Without probability-reading rules (:func:`needs_probabilities`) each slice is
+    thresholded at once and only ``(Z, H, W) bool`` is held; with them its probabilities are kept as float16
+    (2 bytes a voxel) until :meth:`masks`. Slices never added count as empty (probability 0).
+
+    >>> vm = VolumeMasks(3, (4, 4), {"threshold": 0.5}); vm.add(1, np.full((4, 4), 0.9)); vm.masks().sum()
+    16
+    """
+
+    def __init__(self, n: int, shape: tuple[int, int], post: dict[str, Any], model_size: int | None = None):
+        self.post, self.model_size = {**DEFAULTS, **post}, model_size
+        self.probs = np.zeros((n, *shape), np.float16) if needs_probabilities(post) else None
+        self._masks = None if self.probs is not None else np.zeros((n, *shape), bool)
+
+    def add(self, i: int, prob: np.ndarray) -> None:
+        """Slice ``i``'s ``(H, W)`` probabilities."""
+        if self.probs is not None:
+            self.probs[i] = prob
+        else:
+            self._masks[i] = apply(prob, self.post, self.model_size)
+
+    def masks(self) -> np.ndarray:
+        """``(Z, H, W) bool``: :func:`binarize_volume` of the kept probabilities, or the volume rules on the
+        slices' masks."""
+        if self.probs is not None:
+            return binarize_volume(self.probs, self.post, self.model_size)
+        return apply_volume(self._masks, self.post)
 
 
 def volume_groups(records: Sequence[Any]) -> list[list[int]]:
@@ -148,19 +240,55 @@ def volume_groups(records: Sequence[Any]) -> list[list[int]]:
     return [sorted(g, key=lambda i: records[i].slice_index) for g in groups.values() if len(g) > 1]
 
 
-def apply_volumes(masks: np.ndarray, post: dict[str, Any], records: Sequence[Any]) -> np.ndarray:
-    """``masks (N, H, W) bool`` of slices described by ``records``, with ``largest_component_3d`` applied to
-    each volume among them (:func:`volume_groups`). Slices missing from a volume (e.g. tumour-free slices
-    left out when sampling) stay gaps: components never connect across them. Returns a new array (or
-    ``masks`` itself when the setting is off)."""
-    if not post.get("largest_component_3d") or not len(masks):
+def _stacked(values: np.ndarray, group: list[int], records: Sequence[Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``values[group]`` placed at their slice indices in a gap-filled ``(Z, ...)`` stack (gaps zero), the row of
+    each group member, and which rows exist ``(Z,) bool``."""
+    z = np.array([records[i].slice_index for i in group])
+    rows = z - z.min()
+    stack = np.zeros((int(rows.max()) + 1, *values.shape[1:]), values.dtype)
+    stack[rows] = values[group]
+    present = np.zeros(len(stack), bool)
+    present[rows] = True
+    return stack, rows, present
+
+
+def apply_volumes(masks: np.ndarray, post: dict[str, Any], records: Sequence[Any],
+                  probs: np.ndarray | None = None) -> np.ndarray:
+    """``masks (N, H, W) bool`` of slices described by ``records``, with the volume rules (hysteresis when
+    ``probs (N, H, W)`` are given, ``largest_component_3d``) applied to each volume among them
+    (:func:`volume_groups`). Slices missing from a volume (e.g. tumour-free slices left out when sampling) stay
+    gaps: components never connect across them. Returns a new array (or ``masks`` itself when the rules are
+    off)."""
+    hysteresis = probs is not None and float(post.get("hysteresis_prob") or 0) > 0
+    if not (post.get("largest_component_3d") or hysteresis) or not len(masks):
         return masks
     out = masks.copy()
     for group in volume_groups(records):
-        z = np.array([records[i].slice_index for i in group])
-        stack = np.zeros((int(z.max() - z.min()) + 1, *masks.shape[1:]), bool)
-        stack[z - z.min()] = masks[group]
-        out[group] = apply_volume(stack, post)[z - z.min()]
+        stack, rows, _ = _stacked(masks, group, records)
+        pstack = _stacked(probs, group, records)[0] if hysteresis else None
+        out[group] = apply_volume(stack, post, pstack)[rows]
+    return out
+
+
+def apply_records(probs: np.ndarray, post: dict[str, Any], records: Sequence[Any],
+                  model_size: int | None = None) -> np.ndarray:
+    """Masks ``(N, H, W) bool`` for model-size probability maps ``(N, H, W)`` of slices described by ``records``
+    (``evaluate``, calibration): ``z_smooth`` within each volume (:func:`volume_groups`; neighbours across a gap
+    are not used), :func:`apply` per slice, then :func:`apply_volumes`."""
+    p = {**DEFAULTS, **post}
+    probs = smooth_records(probs, records, float(p["z_smooth"]))
+    return apply_volumes(apply(probs, p, model_size), p, records, probs)
+
+
+def smooth_records(probs: np.ndarray, records: Sequence[Any], a: float) -> np.ndarray:
+    """:func:`smooth_z` within each volume of ``records`` (:func:`volume_groups`) for their ``(N, H, W)``
+    probability maps; slices of no volume are unchanged. ``a`` 0 returns ``probs`` itself, else a new array."""
+    if a <= 0 or not len(probs):
+        return probs
+    out = probs.copy()
+    for group in volume_groups(records):
+        stack, rows, present = _stacked(probs, group, records)
+        out[group] = smooth_z(stack, a, present)[rows]
     return out
 
 

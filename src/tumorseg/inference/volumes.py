@@ -35,7 +35,7 @@ from tumorseg.data.formats import lgg, nifti
 from tumorseg.data.formats.dicom import is_dicom_file
 from tumorseg.data.input_stats import far_off
 from tumorseg.errors import DataError
-from tumorseg.inference.postprocess import apply_volume
+from tumorseg.inference.postprocess import VolumeMasks
 from tumorseg.inference.predictor import Predictor
 from tumorseg.io import ImageIO, Properties, luma, read_input, write_mask
 from tumorseg.inference.summary import VolumeSummary, summarise, write_summaries
@@ -122,17 +122,17 @@ def read_for_model(path: Path, predictor: Predictor) -> np.ndarray:
 
 def _predict_stack(slices: list[np.ndarray], predictor: Predictor, batch_size: int, bar) -> np.ndarray:
     """Binary masks ``(N, H, W) bool`` for the slices of one volume; all-zero slices get empty masks without running
-    the model; the checkpoint's ``largest_component_3d`` (:mod:`tumorseg.inference.postprocess`) is applied to the
-    stack when it has more than one slice."""
-    masks = np.zeros((len(slices), *slices[0].shape[-2:]), dtype=bool)
+    the model; the checkpoint's volume rules (``z_smooth``, ``hysteresis_prob``, ``largest_component_3d``;
+    :mod:`tumorseg.inference.postprocess`) are applied to the stack when it has more than one slice."""
+    volume = VolumeMasks(len(slices), slices[0].shape[-2:], predictor.post, predictor.image_size)
     todo = [i for i, s in enumerate(slices) if s.any()]
     for start in range(0, len(todo), batch_size):
         idx = todo[start : start + batch_size]
         for i, prob in zip(idx, predictor.probabilities([slices[i] for i in idx], batch_size)):
-            masks[i] = predictor.binarize(prob)
+            volume.add(i, prob)
         bar.update(len(idx))
     bar.update(len(slices) - len(todo))
-    return apply_volume(masks, predictor.post)
+    return volume.masks()
 
 
 def read_volume_input(path: Path, predictor: Predictor) -> tuple[np.ndarray, Properties]:

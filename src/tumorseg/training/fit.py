@@ -34,7 +34,7 @@ from tumorseg.data.splits import grouped_by, load_split, save_split
 from tumorseg.errors import DataError, TumorsegError
 from tumorseg.evaluation.evaluate import score_arrays, write_results
 from tumorseg.inference.calibrate import calibrate
-from tumorseg.inference.postprocess import settings
+from tumorseg.inference.postprocess import DEFAULTS as POSTPROCESS_DEFAULTS, settings
 from tumorseg.models.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
 from tumorseg.training import distributed as D
 from tumorseg.training import rundir
@@ -189,8 +189,7 @@ def finish(cfg: TrainConfig, out: Path, data: dict[str, SliceArrays], device: to
     if cfg.calibrate and len(data["val"]):
         found = calibrate(best, data["val"], device, cfg.batch_size, max_fp_rate=cfg.max_fp_rate,
                           objective=cfg.calibrate_objective)
-        post = {k: found[k] for k in ("threshold", "tta", "min_component_px", "presence_prob", "presence_px",
-                                      "largest_component_3d")}
+        post = {k: found[k] for k in POSTPROCESS_DEFAULTS}  # the settings, not the val scores
         ckpt["postprocess"] = post
         ckpt["metrics"] = {**ckpt.get("metrics", {}), "val_dice_calibrated": found["val_dice"],
                            "val_fp_rate_calibrated": found["val_fp_rate"], "val_detection_calibrated": found["val_detection"],

@@ -37,7 +37,7 @@ from pydantic import BaseModel
 from tumorseg import __version__, limits
 from tumorseg.data.formats.orientation import to_display
 from tumorseg.errors import TumorsegError
-from tumorseg.inference.postprocess import apply_volume
+from tumorseg.inference.postprocess import VolumeMasks
 from tumorseg.inference.summary import summarise
 from tumorseg.io import write_mask
 from tumorseg.web.guards import Admission, RequestGuard, allowed_hosts
@@ -176,16 +176,16 @@ def model_info(predictor) -> dict[str, Any]:
 
 def segment_decoded(predictor, dec: Decoded, lock: threading.Lock, batch_size: int = SERVE_BATCH) -> dict[str, Any]:
     """Predict every slice of an upload and build the :class:`SegmentResponse` fields (without time)."""
-    masks = [np.zeros(s.shape[-2:], bool) for s in dec.slices]
+    # a volume's slices share a shape: the model's volume rules (one lesion, ...), as predict applies them
+    volume = VolumeMasks(len(dec.slices), dec.slices[0].shape[-2:], predictor.post, predictor.image_size)
     todo = [i for i, s in enumerate(dec.slices) if dec.kind != "nifti" or s.any()]  # skip empty volume slices
     for start in range(0, len(todo), batch_size):
         idx = todo[start : start + batch_size]
         with lock:  # one model call at a time: on a few cores, parallel calls only thrash
             probs = predictor.probabilities([dec.slices[i] for i in idx], batch_size)
         for i, p in zip(idx, probs):
-            masks[i] = predictor.binarize(p)
-    if len(masks) > 1:  # a volume: the model's one-lesion rule, as predict applies it
-        masks = list(apply_volume(np.stack(masks), predictor.post))
+            volume.add(i, p)
+    masks = list(volume.masks())
     px_mm2 = dec.spacing_mm[0] * dec.spacing_mm[1] if dec.spacing_mm else None
     slices = []
     for i, (image, mask) in enumerate(zip(dec.slices, masks)):
