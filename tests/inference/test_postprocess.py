@@ -162,7 +162,8 @@ def test_largest_3d_component_keeps_the_lesion_and_respects_volume_gaps():
 
 def _two_patients(size: int) -> tuple[np.ndarray, np.ndarray, list[SliceRecord]]:
     """Blank ``(12, size, size)`` images and masks of two patients × 6 numbered slices, and their records."""
-    recs = [SliceRecord(f"P{p}_{z}", f"P{p}_{z}.tif", patient=f"P{p}", slice_index=z) for p in range(2) for z in range(6)]
+    recs = [SliceRecord(f"P{p}_{z}", f"P{p}_{z}.tif", patient=f"P{p}", slice_index=z)
+            for p in range(2) for z in range(6)]
     return np.zeros((12, size, size), np.uint8), np.zeros((12, size, size), bool), recs
 
 

@@ -83,9 +83,9 @@ def calibrate(model: nn.Module, val: SliceArrays, device: torch.device | str = "
               try_tta: bool = True, max_fp_rate: float = MAX_FP_RATE, objective: str = "slice-dice") -> dict[str, Any]:
     """Return the chosen settings and what they score on ``val``.
 
-    Keys: ``threshold``, ``tta``, ``min_component_px``, ``presence_prob``,
-    ``presence_px``, ``largest_component_3d``, ``z_smooth``, ``hysteresis_prob`` (the settings); ``val_dice`` (mean Dice over the slices
-    with a tumour), ``val_volume_dice`` (mean per-patient Dice; ``objective="volume-dice"`` only),
+    Keys: ``threshold``, ``tta``, ``min_component_px``, ``presence_prob``, ``presence_px``,
+    ``largest_component_3d``, ``z_smooth``, ``hysteresis_prob`` (the settings); ``val_dice`` (mean Dice over
+    the slices with a tumour), ``val_volume_dice`` (mean per-patient Dice; ``objective="volume-dice"`` only),
     ``objective``, ``val_fp_rate`` (fraction of tumour-free slices marked;
     ``None`` without such slices), ``val_detection`` (fraction of tumour slices
     with anything marked), ``val_dice_default`` (threshold 0.5, no TTA, no
