@@ -254,7 +254,7 @@ def test_volume_calibration_chooses_hysteresis_for_a_faint_false_alarm_beside_tw
             masks[i, 30:34, 30:34] = True
             images[i, 2:12, 26:36] = 160
     val = SliceArrays(images, masks, recs)
-    best = calibrate(_Const(), val, try_tta=False, objective="volume-dice", max_fp_rate=0.0)
+    best = calibrate(_Const(), val, try_tta=False, objective="volume-dice", max_fp_rate=0.0, progress=True)
     assert best["hysteresis_prob"] == 0.95 and best["threshold"] < 0.63
     assert best["val_volume_dice"] == pytest.approx(1.0)
     from tumorseg.inference.postprocess import DEFAULTS

@@ -143,7 +143,7 @@ def recalibrate(run_dir: str | Path, max_fp_rate: float | None = None, progress:
 
     device = resolve_device(cfg.device)
     data = prepare_data(cfg, run_dir, split_path=run_dir / "split.json", progress=progress)
-    finish(cfg, run_dir, data, device)
+    finish(cfg, run_dir, data, device, progress)
     return settings(load_checkpoint(run_dir / "best.pt"))
 
 
@@ -169,26 +169,28 @@ def _train(cfg: TrainConfig, env: D.DistEnv, progress: bool, resume: bool) -> Tr
     if trainer.finished:
         log.info("%s: training already finished; nothing to resume", out)
         if env.is_main and not (out / "test" / "metrics.json").exists():
-            finish(trainer.cfg, out, data, env.device)
+            finish(trainer.cfg, out, data, env.device, progress)
         result = trainer.result()
     else:
         result = trainer.run()
         if env.is_main:
-            finish(trainer.cfg, out, data, env.device)
+            finish(trainer.cfg, out, data, env.device, progress)
     # every rank waits for rank 0's final writes (calibration, test scores) before the group is torn down:
     # a rank destroying its Gloo group while a peer is still connected can abort in C++ at exit
     D.barrier(env)
     return result
 
 
-def finish(cfg: TrainConfig, out: Path, data: dict[str, SliceArrays], device: torch.device) -> None:
-    """After training: calibrate post-processing on val (if asked) into best.pt, then score test with it."""
+def finish(cfg: TrainConfig, out: Path, data: dict[str, SliceArrays], device: torch.device,
+           progress: bool = False) -> None:
+    """After training: calibrate post-processing on val (if asked) into best.pt, then score test with it;
+    ``progress``: a bar over the calibration's steps."""
     ckpt = load_checkpoint(out / "best.pt")
     best = model_from_checkpoint(ckpt).to(device)
     post = settings(ckpt)
     if cfg.calibrate and len(data["val"]):
         found = calibrate(best, data["val"], device, cfg.batch_size, max_fp_rate=cfg.max_fp_rate,
-                          objective=cfg.calibrate_objective)
+                          objective=cfg.calibrate_objective, progress=progress)
         post = {k: found[k] for k in POSTPROCESS_DEFAULTS}  # the settings, not the val scores
         ckpt["postprocess"] = post
         ckpt["metrics"] = {**ckpt.get("metrics", {}), "val_dice_calibrated": found["val_dice"],
