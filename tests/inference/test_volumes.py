@@ -194,8 +194,8 @@ def test_lgg_patient_folder_gets_the_volume_rule_like_evaluate(tmp_path, bright)
 
 
 def test_lgg_patient_folder_gets_the_probability_rules_like_evaluate(tmp_path, bright):
-    # z-smoothing and hysteresis need the probabilities: the folder's slices are predicted again, one patient at a
-    # time, and the masks written are what evaluate's apply_records gives for the same probabilities
+    # z-smoothing and hysteresis need the probabilities: they are kept until the folder's last slice (each slice
+    # predicted once), and the masks written are what evaluate's apply_records gives for the same probabilities
     from tumorseg.data.records import SliceRecord
     from tumorseg.inference.files import PredictReport, _predict_group
     from tumorseg.inference.postprocess import apply_records
@@ -214,9 +214,20 @@ def test_lgg_patient_folder_gets_the_probability_rules_like_evaluate(tmp_path, b
     bright.post.update(z_smooth=0.33, hysteresis_prob=0.95, largest_component_3d=False)
     report = PredictReport()
     (tmp_path / "out").mkdir()
-    _predict_group(bright, [], sorted(folder.glob("*.tif")), tmp_path / "out", report, False, 4, False, True)
+    model_calls = []
+    probabilities = bright.probabilities
+    bright.probabilities = lambda images, batch_size=16: model_calls.append(len(images)) or probabilities(images)
+    other = tmp_path / "TCGA_XX_0003_20000101"  # a second patient after the first: finished on its own
+    other.mkdir()
+    for n in (1, 2, 3):  # bright everywhere: its middle slice stays at 1 after smoothing and seeds all three
+        Image.fromarray(np.full((24, 24), 220, np.uint8)).save(other / f"{other.name}_{n}.tif")
+    files = [*sorted(folder.glob("*.tif")), *sorted(other.glob("*.tif"))]
+    _predict_group(bright, [], files, tmp_path / "out", report, False, 4, False, True)
+    assert sum(model_calls) == 9  # every slice once
+    bright.probabilities = probabilities
     marked = {r.source.name: r.n_tumour for r in report.results}
     assert marked[f"{folder.name}_6.tif"] == 0 and marked[f"{folder.name}_3.tif"] == 1
+    assert all(marked[f"{other.name}_{n}.tif"] for n in (1, 2, 3))
     recs = [SliceRecord(f"s{n}", f"{n}.tif", patient="P", slice_index=n) for n in range(1, 7)]
     want = apply_records(np.stack(bright.probabilities(slices)), bright.post, recs, bright.image_size)
     for n in range(1, 7):

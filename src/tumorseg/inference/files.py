@@ -297,7 +297,8 @@ def predict_inputs(
 def _predict_group(predictor: Predictor, volumes: list[Path], files: list[Path], out: Path, report: PredictReport,
                    with_overlay: bool, batch_size: int, progress: bool, strict: bool) -> None:
     """Predict one model's volumes, then its image files, appending to ``report.results`` (and, unless
-    ``strict``, the inputs that cannot be read to ``report.failed``)."""
+    ``strict``, the inputs that cannot be read to ``report.failed``). LGG patient folders among the files get the
+    model's volume rules as soon as their last slice is predicted (:class:`_PatientVolumes`)."""
     for volume in volumes:
         try:
             report.results += predict_volumes([volume], predictor, out, batch_size, progress)
@@ -306,7 +307,7 @@ def _predict_group(predictor: Predictor, volumes: list[Path], files: list[Path],
                 raise
             report.failed.append((volume, str(exc).removeprefix(f"{volume}: ")))
     unusual = 0
-    first = len(report.results)
+    patients = _PatientVolumes(files, predictor, out, with_overlay)
     bar = tqdm(total=len(files), desc="predicting", unit="img", disable=not progress or not files)
     for batch in _prefetch(files, batch_size, lambda p: read_model_input(p, predictor), strict):
         good = [(path, *read) for path, read, _ in batch if read is not None]  # (path, image, properties)
@@ -322,10 +323,10 @@ def _predict_group(predictor: Predictor, volumes: list[Path], files: list[Path],
             if with_overlay:
                 _save_overlay(image, mask, out / f"{path.stem}_overlay.png")
             report.results.append(Prediction.of(path, [target], mask[None], predictor))
+            patients.add(report.results[-1], prob)
+        patients.done(len(batch))
         bar.update(len(batch))
     bar.close()
-    if predictor.post.get("largest_component_3d") or needs_probabilities(predictor.post):
-        _volume_pass(report.results[first:], predictor, out, with_overlay, batch_size)
     if unusual > MAX_WARNINGS:
         log.warning("%d of %d images in all look unusual for model '%s' (the first %d are named above).",
                     unusual, len(files), predictor.label, MAX_WARNINGS)
@@ -337,36 +338,58 @@ def _save_overlay(image: np.ndarray, mask: np.ndarray, target: Path) -> None:
     Image.fromarray(overlay(shown, mask)).save(target)
 
 
-def _volume_pass(results: list[Prediction], predictor: Predictor, out: Path, with_overlay: bool,
-                 batch_size: int = 16) -> None:
+class _PatientVolumes:
     """Slices predicted one by one that form a volume (an LGG patient folder's ``<patient>_<n>.tif``) get the
-    checkpoint's volume rules (:mod:`tumorseg.inference.postprocess`) as ``evaluate`` applies them: their written
-    masks are read back (memory: one patient at a time) and the ones the rules change are written again (with their
-    overlays), their :class:`Prediction` updated. Rules that read probabilities (``z_smooth``,
-    ``hysteresis_prob``) need the patient's slices predicted once more (the first pass kept only masks)."""
-    by_patient: dict[Path, list[Prediction]] = {}
-    for r in results:
-        if slice_number(r.source) is not None:
-            by_patient.setdefault(r.source.parent, []).append(r)
-    for folder, preds in by_patient.items():
+    checkpoint's volume rules (:mod:`tumorseg.inference.postprocess`) as ``evaluate`` applies them, once the
+    folder's last slice among ``files`` is predicted: its masks are read back and the ones the rules change are
+    written again (with their overlays), their :class:`Prediction` updated. Rules that read probabilities
+    (``z_smooth``, ``hysteresis_prob``) use the probabilities kept for the folders still open — one
+    patient at a time when a folder's slices come together, as ``collect_inputs`` orders them."""
+
+    def __init__(self, files: Sequence[Path], predictor: Predictor, out: Path, with_overlay: bool):
+        self.predictor, self.out, self.with_overlay = predictor, out, with_overlay
+        self.on = bool(predictor.post.get("largest_component_3d")) or needs_probabilities(predictor.post)
+        self.keep_probs = needs_probabilities(predictor.post)
+        self.last: dict[Path, int] = {}  # folder -> position of its last slice in files
+        for i, f in enumerate(files):
+            if slice_number(f) is not None:
+                self.last[f.parent] = i
+        self.open: dict[Path, list[tuple[Prediction, np.ndarray | None]]] = {}
+        self.seen = 0
+
+    def add(self, result: Prediction, prob: np.ndarray) -> None:
+        """A predicted slice; kept (with its probabilities when the rules need them) if it belongs to a volume."""
+        if self.on and slice_number(result.source) is not None:
+            kept = prob if self.keep_probs else None  # float32, as evaluate has them: ~23 MB for 88 slices
+            self.open.setdefault(result.source.parent, []).append((result, kept))
+
+    def done(self, n: int) -> None:
+        """``n`` more of ``files`` were handled: finish every folder whose last slice is among them."""
+        self.seen += n
+        for folder in [f for f in self.open if self.last[f] < self.seen]:
+            self._finish(self.open.pop(folder), folder)
+
+    def _finish(self, slices: list[tuple[Prediction, np.ndarray | None]], folder: Path) -> None:
+        preds = [r for r, _ in slices]
         masks = [read_mask(r.outputs[0]) for r in preds]
         if len(preds) < 2 or len({m.shape for m in masks}) > 1:
-            continue
+            return
         stack = np.stack(masks)
         recs = [SliceRecord(r.source.stem, r.source, patient=str(folder), slice_index=slice_number(r.source))
                 for r in preds]
-        if needs_probabilities(predictor.post):
-            probs = predictor.probabilities([read_model_input(r.source, predictor)[0] for r in preds], batch_size)
-            kept = apply_records(np.stack(probs), predictor.post, recs, predictor.image_size)
+        if self.keep_probs:
+            kept = apply_records(np.stack([p for _, p in slices]), self.predictor.post, recs,
+                                 self.predictor.image_size)
         else:
-            kept = apply_volumes(stack, predictor.post, recs)
+            kept = apply_volumes(stack, self.predictor.post, recs)
         for r, before, after in zip(preds, stack, kept):
             if np.array_equal(before, after):
                 continue
             write_mask_png(after, r.outputs[0])
             r.n_tumour = int(after.any())
-            if with_overlay:
-                _save_overlay(read_model_input(r.source, predictor)[0], after, out / f"{r.source.stem}_overlay.png")
+            if self.with_overlay:
+                image = read_model_input(r.source, self.predictor)[0]
+                _save_overlay(image, after, self.out / f"{r.source.stem}_overlay.png")
 
 
 def predict_files(inputs: Sequence[str | Path], checkpoint: str | Path | None, out: str | Path,

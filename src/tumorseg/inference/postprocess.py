@@ -197,11 +197,16 @@ def binarize_volume(probs: np.ndarray, post: dict[str, Any], model_size: int | N
     return apply_volume(apply(probs, p, model_size), p, probs)
 
 
+FLOAT32_VOXELS = 1 << 26  # VolumeMasks keeps larger volumes' probabilities as float16
+
+
 class VolumeMasks:
     """Collects one volume's slices as they are predicted and gives its masks with all of ``post``'s rules
     (``predict``, the web page). Without probability-reading rules (:func:`needs_probabilities`) each slice is
-    thresholded at once and only ``(Z, H, W) bool`` is held; with them its probabilities are kept as float16
-    (2 bytes a voxel) until :meth:`masks`. Slices never added count as empty (probability 0).
+    thresholded at once and only ``(Z, H, W) bool`` is held; with them its probabilities are kept until
+    :meth:`masks`: float32 as ``evaluate`` has them up to :data:`FLOAT32_VOXELS` voxels (256 MB; a BraTS volume
+    is 9 M), float16 beyond (2 bytes a voxel; a pixel on the threshold may then differ). Slices never added
+    count as empty (probability 0).
 
     >>> vm = VolumeMasks(3, (4, 4), {"threshold": 0.5}); vm.add(1, np.full((4, 4), 0.9)); vm.masks().sum()
     16
@@ -209,7 +214,8 @@ class VolumeMasks:
 
     def __init__(self, n: int, shape: tuple[int, int], post: dict[str, Any], model_size: int | None = None):
         self.post, self.model_size = {**DEFAULTS, **post}, model_size
-        self.probs = np.zeros((n, *shape), np.float16) if needs_probabilities(post) else None
+        dtype = np.float32 if n * shape[0] * shape[1] <= FLOAT32_VOXELS else np.float16
+        self.probs = np.zeros((n, *shape), dtype) if needs_probabilities(post) else None
         self._masks = None if self.probs is not None else np.zeros((n, *shape), bool)
 
     def add(self, i: int, prob: np.ndarray) -> None:
