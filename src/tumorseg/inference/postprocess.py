@@ -5,7 +5,8 @@ implemented: :class:`~tumorseg.inference.predictor.Predictor`, ``evaluate`` and 
 The settings live in a checkpoint under ``"postprocess"`` (chosen on
 validation data only, never on test data)::
 
-    {"threshold": 0.5, "tta": false, "min_component_px": 0, "presence_prob": 0.0, "presence_px": 0}
+    {"threshold": 0.5, "tta": false, "min_component_px": 0, "presence_prob": 0.0, "presence_px": 0,
+     "largest_component_3d": false, "z_smooth": 0.0, "hysteresis_prob": 0.0}
 
 ``min_component_px`` is counted at the model's input resolution and scaled by
 area for other output sizes.
@@ -246,7 +247,8 @@ def volume_groups(records: Sequence[Any]) -> list[list[int]]:
     return [sorted(g, key=lambda i: records[i].slice_index) for g in groups.values() if len(g) > 1]
 
 
-def _stacked(values: np.ndarray, group: list[int], records: Sequence[Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _stacked(values: np.ndarray, group: list[int],
+             records: Sequence[Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``values[group]`` placed at their slice indices in a gap-filled ``(Z, ...)`` stack (gaps zero), the row of
     each group member, and which rows exist ``(Z,) bool``."""
     z = np.array([records[i].slice_index for i in group])
