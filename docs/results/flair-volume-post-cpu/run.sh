@@ -7,6 +7,8 @@ for k in 0 1 2 3 4; do   # two at a time, OMP_NUM_THREADS=1 each
   $TS calibrate runs/zs2-cv1-flair/fold_$k --objective volume-dice --max-fp-rate 0.1
 done
 python -c "from tumorseg.training.cv import aggregate; aggregate('runs/zs2-cv1-flair')"   # cv_summary.json
+cp -r runs/rc-cv3-flair runs/zs2-cv3-flair   # the 3-channel fold models, the same way (cv3_summary.json)
+for k in 0 1 2 3 4; do $TS calibrate runs/zs2-cv3-flair/fold_$k --objective volume-dice --max-fp-rate 0.1; done
 cp -r runs/final-flair1 runs/zs-final-flair1
 $TS calibrate runs/zs-final-flair1 --objective volume-dice --max-fp-rate 0.1
 python scripts/bundle_model.py runs/zs-final-flair1 --name flair --cv runs/zs2-cv1-flair \
