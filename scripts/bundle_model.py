@@ -128,6 +128,10 @@ def bundle(run_dir: Path, name: str, cv: Path | None = None, card: Path | None =
     return target
 
 
+RANGES = {"threshold": (0.0, 1.0), "presence_prob": (0.0, 1.0), "hysteresis_prob": (0.0, 1.0),
+          "z_smooth": (0.0, 0.5)}  # z_smooth 0.5 would give the slice itself no weight
+
+
 def set_postprocess(name: str, values: dict, onnx: bool = True, dest: Path | None = None) -> Path:
     """Update the ``postprocess`` settings of the bundled model ``name`` in ``dest`` (default: the package's
     bundled folder) with ``values`` (known keys only) and re-export its ONNX file. Returns the checkpoint path."""
@@ -136,6 +140,9 @@ def set_postprocess(name: str, values: dict, onnx: bool = True, dest: Path | Non
     unknown = sorted(set(values) - set(DEFAULTS))
     if unknown:
         raise SystemExit(f"--set {unknown[0]}: not a post-processing setting; known: {', '.join(DEFAULTS)}")
+    for key, (low, high) in RANGES.items():
+        if key in values and not (isinstance(values[key], (int, float)) and low <= values[key] < high):
+            raise SystemExit(f"--set {key}={values[key]}: give a number in [{low}, {high}) (0 turns it off).")
     target = Path(dest or zoo.BUNDLED_DIR) / f"{zoo.get(name).name}.pt"
     ckpt = load_checkpoint(target)
     ckpt["postprocess"] = {**(ckpt.get("postprocess") or {}), **values}

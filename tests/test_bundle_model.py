@@ -68,6 +68,10 @@ def test_bundle_writes_named_files_with_metrics_modality_and_stats(synthetic_dat
     assert meta["postprocess"]["largest_component_3d"] is True and meta["checkpoint_sha256"] == file_sha256(out)
     with pytest.raises(SystemExit, match="not a post-processing setting"):
         bundle_model.set_postprocess("flair", {"largest": True}, dest=tmp_path / "bundled")
+    with pytest.raises(SystemExit, match=r"z_smooth=0.6: give a number in \[0.0, 0.5\)"):
+        bundle_model.set_postprocess("flair", {"z_smooth": 0.6}, dest=tmp_path / "bundled")
+    with pytest.raises(SystemExit, match="hysteresis_prob"):
+        bundle_model.set_postprocess("flair", {"hysteresis_prob": "high"}, dest=tmp_path / "bundled")
 
 
 def test_bundled_files_are_what_the_registry_reads(synthetic_dataset, tmp_path, monkeypatch):
