@@ -32,7 +32,7 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from tumorseg.data.formats.lgg import slice_number
-from tumorseg.data.imageio import IMAGE_SUFFIXES, read_mask, write_mask_png
+from tumorseg.data.imageio import IMAGE_SUFFIXES, write_mask_png
 from tumorseg.data.records import SliceRecord
 from tumorseg.errors import DataError, TumorsegError
 from tumorseg.inference.postprocess import apply_records, apply_volumes, needs_probabilities
@@ -323,7 +323,7 @@ def _predict_group(predictor: Predictor, volumes: list[Path], files: list[Path],
             if with_overlay:
                 _save_overlay(image, mask, out / f"{path.stem}_overlay.png")
             report.results.append(Prediction.of(path, [target], mask[None], predictor))
-            patients.add(report.results[-1], prob)
+            patients.add(report.results[-1], mask, prob)
         patients.done(len(batch))
         bar.update(len(batch))
     bar.close()
@@ -341,8 +341,7 @@ def _save_overlay(image: np.ndarray, mask: np.ndarray, target: Path) -> None:
 class _PatientVolumes:
     """Slices predicted one by one that form a volume (an LGG patient folder's ``<patient>_<n>.tif``) get the
     checkpoint's volume rules (:mod:`tumorseg.inference.postprocess`) as ``evaluate`` applies them, once the
-    folder's last slice among ``files`` is predicted: its masks are read back and the ones the rules change are
-    written again (with their overlays), their :class:`Prediction` updated. Rules that read probabilities
+    folder's last slice among ``files`` is predicted: the masks the rules change are written again (with their overlays), their :class:`Prediction` updated. Rules that read probabilities
     (``z_smooth``, ``hysteresis_prob``) use the probabilities kept for the folders still open — one
     patient at a time when a folder's slices come together, as ``collect_inputs`` orders them."""
 
@@ -354,14 +353,15 @@ class _PatientVolumes:
         for i, f in enumerate(files):
             if slice_number(f) is not None:
                 self.last[f.parent] = i
-        self.open: dict[Path, list[tuple[Prediction, np.ndarray | None]]] = {}
+        self.open: dict[Path, list[tuple[Prediction, np.ndarray, np.ndarray | None]]] = {}  # result, mask, prob
         self.seen = 0
 
-    def add(self, result: Prediction, prob: np.ndarray) -> None:
-        """A predicted slice; kept (with its probabilities when the rules need them) if it belongs to a volume."""
+    def add(self, result: Prediction, mask: np.ndarray, prob: np.ndarray) -> None:
+        """A predicted slice, its mask as written and its probabilities; kept (the probabilities only when the
+        rules need them) if it belongs to a volume."""
         if self.on and slice_number(result.source) is not None:
             kept = prob if self.keep_probs else None  # float32, as evaluate has them: ~23 MB for 88 slices
-            self.open.setdefault(result.source.parent, []).append((result, kept))
+            self.open.setdefault(result.source.parent, []).append((result, mask, kept))
 
     def done(self, n: int) -> None:
         """``n`` more of ``files`` were handled: finish every folder whose last slice is among them."""
@@ -369,16 +369,16 @@ class _PatientVolumes:
         for folder in [f for f in self.open if self.last[f] < self.seen]:
             self._finish(self.open.pop(folder), folder)
 
-    def _finish(self, slices: list[tuple[Prediction, np.ndarray | None]], folder: Path) -> None:
-        preds = [r for r, _ in slices]
-        masks = [read_mask(r.outputs[0]) for r in preds]
+    def _finish(self, slices: list[tuple[Prediction, np.ndarray, np.ndarray | None]], folder: Path) -> None:
+        preds = [r for r, _, _ in slices]
+        masks = [m for _, m, _ in slices]
         if len(preds) < 2 or len({m.shape for m in masks}) > 1:
             return
         stack = np.stack(masks)
         recs = [SliceRecord(r.source.stem, r.source, patient=str(folder), slice_index=slice_number(r.source))
                 for r in preds]
         if self.keep_probs:
-            kept = apply_records(np.stack([p for _, p in slices]), self.predictor.post, recs,
+            kept = apply_records(np.stack([p for _, _, p in slices]), self.predictor.post, recs,
                                  self.predictor.image_size)
         else:
             kept = apply_volumes(stack, self.predictor.post, recs)
