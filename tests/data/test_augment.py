@@ -137,3 +137,45 @@ def test_one_thread_on_the_cpu_and_the_thread_count_comes_back():
             assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
+
+
+def _head(size: int = 128) -> torch.Tensor:
+    """``(1, 1, size, size)``: a bright scalp/skull ring (radius 0.40–0.46 of the size) round a dimmer brain
+    (radius < 0.36) with two dark "ventricles" inside; background 0."""
+    yy, xx = torch.meshgrid(torch.arange(size), torch.arange(size), indexing="ij")
+    r = ((yy - size / 2) ** 2 + (xx - size / 2) ** 2).sqrt() / size
+    img = torch.zeros(size, size)
+    img[r < 0.36] = 0.5
+    img[(r >= 0.40) & (r < 0.46)] = 0.9
+    img[(r < 0.08) & (xx < size / 2)] = 0.05
+    return img[None, None], r
+
+
+def test_brain_only_view_removes_the_ring_and_keeps_brain_and_tumour():
+    img, r = _head()
+    masks = torch.zeros_like(img)
+    masks[..., 60:68, 7:13] = 1.0  # a "meningioma" on the ring itself: must survive
+    p = AugmentParams(p_strip=1.0, strip_depth=0.24)  # depths 10-31 px at 128 px: the 8 px ring always goes
+    for seed in range(4):
+        out = A.strip_skull(img, masks, p, _gen(seed))
+        ring = (r >= 0.41) & (r < 0.45) & (masks[0, 0] == 0)
+        ring &= (torch.arange(128)[None, :] > 20)  # away from the kept tumour margin
+        assert float(out[0, 0][ring].max()) == 0.0
+        assert torch.equal(out[0, 0][r < 0.15], img[0, 0][r < 0.15])  # brain centre (and dark ventricle) intact
+        assert torch.equal(out * masks, img * masks)  # the tumour is never cut
+        assert float(out[0, 0][r > 0.48].max()) == 0.0  # background stays background
+
+
+def test_brain_only_view_off_draws_nothing_so_old_recipes_keep_their_streams():
+    images, masks = _batch(6, size=64)
+    base = augment_batch(images, masks, PRESETS["mri"], _gen(5))
+    same = augment_batch(images, masks, replace(PRESETS["mri"], strip_depth=0.07), _gen(5))  # p_strip 0
+    assert torch.equal(base[0], same[0]) and torch.equal(base[1], same[1])
+    stripped = augment_batch(images, masks, replace(PRESETS["mri-strip"], p_strip=1.0), _gen(5))
+    assert not torch.equal(base[0], stripped[0])
+
+
+@pytest.mark.parametrize("bad", [{"p_strip": 1.5}, {"strip_depth": -0.1}, {"strip_depth": 0.3}])
+def test_brain_only_view_ranges_are_checked(bad):
+    with pytest.raises(ValueError):
+        AugmentParams(**bad)
