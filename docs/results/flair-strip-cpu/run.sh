@@ -10,4 +10,4 @@ for k in 0 1 2 3 4; do
       --label-glob 'OT*' --empty-fraction 1 --split all --out runs/fstrip/b15f-fold_$k-$(basename $(dirname $m))
   done
 done
-python table.py comparison.json
+RUNS=runs python table.py comparison.json
