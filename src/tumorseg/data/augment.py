@@ -314,8 +314,8 @@ def strip_skull(images: torch.Tensor, masks: torch.Tensor, params: AugmentParams
     if len(idx) == 0:
         return images
     keep = torch.maximum(brain_masks(images[idx], depth[idx]), F.max_pool2d(masks[idx], 9, 1, 4))
-    out = images.clone()
     if _on_host(dev):
+        out = images.clone()
         out[idx] = images[idx] * keep
         return out
     return torch.where(on.view(n, 1, 1, 1), images * keep, images)
