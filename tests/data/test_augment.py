@@ -139,9 +139,9 @@ def test_one_thread_on_the_cpu_and_the_thread_count_comes_back():
         torch.set_num_threads(before)
 
 
-def _head(size: int = 128) -> torch.Tensor:
-    """``(1, 1, size, size)``: a bright scalp/skull ring (radius 0.40–0.46 of the size) round a dimmer brain
-    (radius < 0.36) with two dark "ventricles" inside; background 0."""
+def _head(size: int = 128) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(1, 1, size, size)`` image and ``(size, size)`` radius map: a bright scalp/skull ring (radius 0.40–0.46 of
+    the size) round a dimmer brain (radius < 0.36) with a dark half-disc "ventricle" inside; background 0."""
     yy, xx = torch.meshgrid(torch.arange(size), torch.arange(size), indexing="ij")
     r = ((yy - size / 2) ** 2 + (xx - size / 2) ** 2).sqrt() / size
     img = torch.zeros(size, size)

@@ -7,7 +7,8 @@ for AUG in mri mri-strip; do   # out: runs/t1c-scratch (mri, budget 95m -> 14 ep
     --time-budget 95m --intensity p99 --split-file DATA/split.json --device cpu --precision fp32 --max-fp-rate 0.03 \
     --out runs/t1c-$AUG &
 done; wait
-# scoring: eval.sh RUN/best.pt OUTDIR (figshare val, single LGG tumour-free slices, BraTS 2015 sample T1c, 6 LGG
+# scoring: ../t1c-mirror-cpu/eval.sh RUN/best.pt OUTDIR, the comparison set of the earlier t1c runs (figshare val,
+# single LGG tumour-free slices, BraTS 2015 sample T1c, 6 LGG
 # test patients as post-contrast volumes) -> eval-*.json; brain-only views of the figshare val slices:
 python strip_diag.py RUN/best.pt strip-diag.json DATA/split.json ../shared/data/figshare
 python strip_diag.py t1c strip-diag-bundled-t1c.json DATA/split.json ../shared/data/figshare
