@@ -376,7 +376,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="average predictions over flips (default: as stored in the checkpoint)")
     _add_one_lesion(p)
     p.add_argument("--out", required=True, type=T.out_dir, help="folder for <stem>.png masks")
-    p.add_argument("--overlay", action="store_true", help="also write <stem>_overlay.png")
+    p.add_argument("--overlay", action="store_true", help="also write <stem>_overlay.png (a volume: <name>_overlay.png, up to 16 slices in the radiological view)")
     p.add_argument("--batch-size", type=T.BATCH_SIZE, default=16)
     p.add_argument("--strict", action="store_true",
                    help="stop at the first unreadable input (default: predict the rest, list failures in failed.csv)")

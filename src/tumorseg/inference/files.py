@@ -35,6 +35,7 @@ from tumorseg.data.formats.lgg import slice_number
 from tumorseg.data.imageio import IMAGE_SUFFIXES, write_mask_png
 from tumorseg.data.records import SliceRecord
 from tumorseg.errors import DataError, TumorsegError
+from tumorseg.inference.montage import overlay
 from tumorseg.inference.postprocess import apply_records, apply_volumes, needs_probabilities
 from tumorseg.inference.predictor import Predictor
 from tumorseg.inference.volumes import Prediction, far_off_note, predict_volumes, read_model_input, split_volume_inputs
@@ -101,16 +102,6 @@ def collect_inputs(inputs: Sequence[str | Path], failed: list[tuple[Path, str]] 
         dup = next(s for s in stems if stems.count(s) > 1)
         raise DataError(f"two inputs would both be written as '{dup}.png'; rename one or predict them separately.")
     return found
-
-
-def overlay(image: np.ndarray, mask: np.ndarray, alpha: float = 0.45) -> np.ndarray:
-    """RGB ``(H, W, 3) uint8``: the grayscale image with the mask tinted red and outlined."""
-    rgb = np.repeat(image[..., None], 3, axis=2).astype(np.float32)
-    red = np.array([255, 40, 40], np.float32)
-    rgb[mask] = (1 - alpha) * rgb[mask] + alpha * red
-    edge = mask & ~(np.roll(mask, 1, 0) & np.roll(mask, -1, 0) & np.roll(mask, 1, 1) & np.roll(mask, -1, 1))
-    rgb[edge] = red
-    return rgb.astype(np.uint8)
 
 
 Read = tuple[Path, "object | None", "str | None"]  # (path, what read(path) gave or None, reason it failed or None)
@@ -301,7 +292,7 @@ def _predict_group(predictor: Predictor, volumes: list[Path], files: list[Path],
     model's volume rules as soon as their last slice is predicted (:class:`_PatientVolumes`)."""
     for volume in volumes:
         try:
-            report.results += predict_volumes([volume], predictor, out, batch_size, progress)
+            report.results += predict_volumes([volume], predictor, out, batch_size, progress, with_overlay)
         except TumorsegError as exc:
             if strict:
                 raise

@@ -10,6 +10,8 @@ Every input is read and its mask written through :mod:`tumorseg.io`, so outputs 
 * DICOM file ``x.dcm`` -> ``OUT/x.png`` (a multi-frame file: ``OUT/x/x_NNN.png``);
   a series folder -> ``OUT/<series>/<series>_NNN.png`` and ``OUT/<series>_mask.nii.gz``;
   both also ``OUT/<name>_seg.dcm``, a DICOM Segmentation referencing the source images.
+* With ``with_overlay`` (``predict --overlay``): ``OUT/<name>_overlay.png``, up to 16 slices with their
+  masks in the radiological view (:mod:`tumorseg.inference.montage`).
 * Every volume input adds a row to ``OUT/summary.json`` and ``OUT/summary.csv``
   (slices with tumour, volume in mL, longest axial diameter:
   :mod:`tumorseg.inference.summary`), logged as one line per volume.
@@ -29,12 +31,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 from tqdm.auto import tqdm
 
 from tumorseg.data.formats import lgg, nifti
 from tumorseg.data.formats.dicom import is_dicom_file
 from tumorseg.data.input_stats import far_off
 from tumorseg.errors import DataError
+from tumorseg.inference.montage import montage
 from tumorseg.inference.postprocess import VolumeMasks
 from tumorseg.inference.predictor import Predictor
 from tumorseg.io import ImageIO, Properties, luma, read_input, write_mask
@@ -164,8 +168,10 @@ def read_volume_input(path: Path, predictor: Predictor) -> tuple[np.ndarray, Pro
 
 
 def predict_volume(path: Path, predictor: Predictor, out: Path, batch_size: int = 16,
-                   progress: bool = True) -> Prediction:
-    """Predict one NIfTI volume, BraTS case folder, DICOM file or series into ``out`` (see module docstring)."""
+                   progress: bool = True, with_overlay: bool = False) -> Prediction:
+    """Predict one NIfTI volume, BraTS case folder, DICOM file or series into ``out`` (see module docstring);
+    ``with_overlay`` also writes ``out/<name>_overlay.png`` (:func:`tumorseg.inference.montage.montage`, the
+    radiological view; a picture, not listed among the masks in the outputs, as for 2-D images)."""
     array, props = read_volume_input(path, predictor)
     slices = list(array)
     warn_if_far_off(path, slices, predictor)
@@ -178,12 +184,15 @@ def predict_volume(path: Path, predictor: Predictor, out: Path, batch_size: int 
     volume_file = [p for p in written if nifti.is_nifti(p)]
     main = volume_file[0] if volume_file else written[0]
     summary.mask = str(main.relative_to(out) if len(masks) == 1 or volume_file else main.relative_to(out).parent)
+    if with_overlay:
+        Image.fromarray(montage(array, masks, props.display())).save(out / f"{props.name}_overlay.png")
     return Prediction.of(path, written, masks, predictor, summary)
 
 
 def predict_volumes(inputs: Sequence[Path], predictor: Predictor, out: Path, batch_size: int = 16,
-                    progress: bool = True) -> list[Prediction]:
-    """Predict every NIfTI/DICOM input into ``out``; one :class:`Prediction` per input.
+                    progress: bool = True, with_overlay: bool = False) -> list[Prediction]:
+    """Predict every NIfTI/DICOM input into ``out``; one :class:`Prediction` per input (``with_overlay``: and a
+    picture of each, see :func:`predict_volume`).
 
     With at least one input, also writes ``out/summary.json`` and
     ``out/summary.csv`` (one row per volume, :mod:`tumorseg.inference.summary`)
@@ -192,9 +201,9 @@ def predict_volumes(inputs: Sequence[Path], predictor: Predictor, out: Path, bat
     done: list[Prediction] = []
     out.mkdir(parents=True, exist_ok=True)
     for path in inputs:
-        result = predict_volume(path, predictor, out, batch_size, progress)
+        result = predict_volume(path, predictor, out, batch_size, progress, with_overlay)
         result.summary.input = str(path)
-        log.info("%s -> %s", result.summary.line(), result.outputs[-1])
+        log.info("%s -> %s", result.summary.line(), out / result.summary.mask)
         done.append(result)
     if done:
         write_summaries([r.summary for r in done], out)
