@@ -22,3 +22,10 @@ tumorseg evaluate --model runs/t1cft/cont/best.pt --one-lesion --data LGG_TEST6 
 tumorseg evaluate --model t1c --data LGG_TEST6 --format lgg --channels post --split all --out OUT   # -> eval-bundled-t1c-lgg6-vol.json
 python ../t1c-scratch-cpu/strip_diag.py runs/t1cft/cont/best.pt strip-diag-cont.json DATA/split.json ../shared/data/figshare
 python compare.py      # per class / size third on figshare val against the bundled t1c -> comparison.json
+# 3) (2026-11-28, later) 16 more epochs from cont/best.pt at 2e-4, 2 threads, ~145 s an epoch -> runs/t1cft/cont2;
+#    scored with eval.sh as above: figshare val 0.700 (256/264 found), single tumour-free LGG slices 10.4 %, BraTS 2015
+#    T1c 47/58 found, 32/74 marked (per-volume 0.486), 6 LGG volumes 42/92 found (0.210). Not kept: the run folder
+#    was on a VM that is gone (t1c.md gives these numbers).
+OMP_NUM_THREADS=2 tumorseg train --data DATA --preset bundled --augment mri-strip --loss dice-bce-presence \
+  --epochs 16 --time-budget 45m --lr 2e-4 --warmup-epochs 0.3 --batch-size 32 --init-from runs/t1cft/cont/best.pt \
+  --split-file DATA/split.json --device cpu --precision fp32 --max-fp-rate 0.03 --out runs/t1cft/cont2
