@@ -77,7 +77,22 @@ def aggregate(out: str | Path) -> dict[str, Any]:
         per_fold.append({"fold": fold_dir.name, **summarise(fold_rows)})
     if not rows:
         raise FileNotFoundError(f"{out}: no fold_*/test/per_case.csv yet")
-    summary: dict[str, Any] = {"folds_done": [f["fold"] for f in per_fold], "n_images": len(rows)}
+    summary = summarise_folds(per_fold)
+    summary["pooled"] = summarise(rows)
+    summary["per_fold"] = per_fold
+    (out / "cv_summary.json").write_text(json.dumps(summary, indent=2))
+    write_per_case(rows, out / "cv_per_case.csv")
+    return summary
+
+
+def summarise_folds(per_fold: list[dict[str, Any]]) -> dict[str, Any]:
+    """Mean and sd over folds of each fold's test summary (``summarise`` output plus a ``fold`` name).
+
+    Returns ``folds_done``, ``n_images`` (all folds) and ``<score>_mean_over_folds`` / ``_std_over_folds`` for the
+    per-image scores, presence sensitivity, specificity, false-positive slice rate and per-volume Dice; sd is 0
+    for one fold; a key that no fold has (say, no tumour-free slices anywhere) is left out."""
+    summary: dict[str, Any] = {"folds_done": [f["fold"] for f in per_fold],
+                               "n_images": int(sum(f["n_images"] for f in per_fold))}
     for key in SCORES:
         name = f"mean_{key}"
         if name in per_fold[0]:
@@ -92,8 +107,4 @@ def aggregate(out: str | Path) -> dict[str, Any]:
         if len(v):
             summary[f"{key}_mean_over_folds"] = float(v.mean())
             summary[f"{key}_std_over_folds"] = float(v.std(ddof=1)) if len(v) > 1 else 0.0
-    summary["pooled"] = summarise(rows)
-    summary["per_fold"] = per_fold
-    (out / "cv_summary.json").write_text(json.dumps(summary, indent=2))
-    write_per_case(rows, out / "cv_per_case.csv")
     return summary

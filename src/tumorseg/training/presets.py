@@ -23,7 +23,9 @@
   usually with ``--time-budget`` (``scripts/gpu_campaign.py``).
 * ``flair``: the bundled ``flair`` model's recipe on the LGG set (``--format lgg --channels flair``
   built in): ``bundled`` for 10 epochs at lr 1e-3 from the ``t1c`` weights, per-slice ``p99``
-  intensity, calibrated for per-volume Dice with at most 10 % of val tumour-free slices marked.
+  intensity, ``mri-strip`` augmentation (brain-only views, so skull-stripped BraTS FLAIR looks
+  familiar; before 2026-11-28 it was ``mri``), calibrated for per-volume Dice with at most 10 %
+  of val tumour-free slices marked.
 * ``flair-wide``: ``flair`` with the ``servable`` network at 256², from scratch, up to 100 epochs:
   the GPU candidate against the 0.82 per-volume Dice target (not yet run).
 """
@@ -56,6 +58,7 @@ PRESETS["servable"] = {**PRESETS["bundled"], "model_kwargs": {"width": 12, "leve
 # `flair`: the recipe of the bundled `flair` model (LGG FLAIR slices, started from the `t1c` weights, calibrated
 # for per-volume Dice with at most 10 % of val tumour-free slices marked); a CPU runs it in ~15 minutes a fold
 PRESETS["flair"] = {**PRESETS["bundled"], "epochs": 10, "lr": 1e-3, "warmup_epochs": 0.5, "intensity": "p99",
+                    "augment": "mri-strip",
                     "precision": "fp32", "init_from": "default", "calibrate_objective": "volume-dice",
                     "max_fp_rate": 0.1, "data_format": "lgg", "data_options": {"channels": "flair"}}
 # `flair-wide`: the same data and calibration with the `servable` network at LGG's own 256², from scratch and
