@@ -11,3 +11,16 @@ for k in 0 1 2 3 4; do
   done
 done
 RUNS=runs python table.py comparison.json
+# The shipped model (2026-11-28, 2 threads, while two seed-7 CV folds shared the machine; files in final/):
+python docs/results/flair-strip-cpu/cv_summary.py   # fold_K/test_metrics.json -> cv_summary.json (the fold folders are gone)
+OMP_NUM_THREADS=2 tumorseg train --data ../shared/data/lgg/kaggle_3m --preset flair --augment mri-strip --split 0.9,0.1,0 \
+  --out runs/final-fstrip/run
+python scripts/bundle_model.py runs/final-fstrip/run --name flair --cv docs/results/flair-strip-cpu \
+  --hardware '2-core AMD EPYC VM, CPU only (torch 2.13.0+cpu)'
+tumorseg evaluate --model flair --data ../shared/data/samples/lgg/TCGA_CS_4941_19960909 --format lgg --channels flair \
+  --split all --out OUT/lgg-sample                                                    # -> final/eval_lgg_sample.json
+tumorseg evaluate --model flair --data $S --format brats --modality flair --image-glob 'Flair_*' --label-glob 'OT*' \
+  --empty-fraction 1 --split all --out OUT/b15f                                       # -> final/eval_brats15_flair.json
+tumorseg predict ../shared/data/samples/brats/BraTS-GLI-00001-000 --model flair --overlay --out OUT/gli
+# -> final/predict_brats23_sample_summary.json (the previous flair: ..._previous.json); the overlay pictures are not
+#    kept here (they show the scan)
