@@ -61,6 +61,18 @@ def test_choice_for_real_files(parts, name, reason):
     assert choice.line().startswith(f"model: {want_name} (")
 
 
+def test_t1c_file_beside_a_flair_file_points_to_it():
+    case = shared_data("samples", "brats", "BraTS-GLI-00001-000")
+    reason = choose_model(case / "BraTS-GLI-00001-000-t1c.nii.gz").reason
+    assert "'BraTS-GLI-00001-000-t2f.nii.gz' is beside it" in reason and "predict the case folder" in reason
+
+
+def test_lone_t1c_file_gets_the_plain_reason(tmp_path):
+    (tmp_path / "alone-t1c.nii.gz").write_bytes(b"")  # the choice reads names only; no FLAIR beside it
+    (tmp_path / "other-t1n.nii.gz").write_bytes(b"")
+    assert choose_model(tmp_path / "alone-t1c.nii.gz").reason == "BraTS T1c file name '-t1c'"
+
+
 @pytest.mark.parametrize("parts,name", [
     (("samples", "brats", "BraTS-GLI-00001-000", "BraTS-GLI-00001-000-t2f.nii.gz"), "flair"),
     (("samples", "brats", "BraTS-GLI-00001-000"), "flair"),

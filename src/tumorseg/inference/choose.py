@@ -6,7 +6,8 @@ Rules, first match wins (file names compared case-insensitively):
 input                                                  model       why
 =====================================================  ==========  ===========================================
 NIfTI named ``*-t2f*``, ``*_flair*``, ``Flair_*``        ``flair``   BraTS new / old / 2015 (DeepMedic) FLAIR
-NIfTI named ``*-t1c*``, ``*_t1ce*``, ``T1c_*``           ``t1c``     BraTS T1 contrast-enhanced
+NIfTI named ``*-t1c*``, ``*_t1ce*``, ``T1c_*``           ``t1c``     BraTS T1 contrast-enhanced (the note points
+                                                                   to a FLAIR file of the case beside it)
 BraTS case folder with a FLAIR volume                  ``flair``   FLAIR shows the whole tumour (BraTS label)
 BraTS case folder with only a T1c volume               ``t1c``
 3-channel 8-bit TIFF (LGG: pre, FLAIR, post-contrast)  ``flair``   the FLAIR channel (1) is fed to the model
@@ -22,6 +23,7 @@ one-line reason that ``predict`` prints (``model: flair (BraTS FLAIR file name '
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -94,6 +96,18 @@ def _dicom_says_flair(path: Path) -> bool:
     return "flair" in text.lower()
 
 
+def _flair_beside(path: Path, look_at: int = 64) -> Path | None:
+    """A FLAIR-named NIfTI among the first ``look_at`` entries of ``path``'s folder (a BraTS case folder holds
+    4–5 files; a large folder is not scanned in full), else ``None``."""
+    try:
+        for p in itertools.islice(path.parent.iterdir(), look_at):
+            if p != path and nifti.is_nifti(p) and (modality_in_name(p.name) or ("",))[0] == "flair":
+                return p
+    except OSError:
+        return None
+    return None
+
+
 def _raw_choice(path: Path) -> Choice:
     if path.is_dir():
         niftis = sorted(p for p in path.iterdir() if nifti.is_nifti(p))
@@ -113,6 +127,9 @@ def _raw_choice(path: Path) -> Choice:
         return Choice(zoo.DEFAULT, "no FLAIR marker in the input; the default model")
     if nifti.is_nifti(path):
         hit = modality_in_name(path.name)
+        if hit and hit[0] == "t1c" and (flair := _flair_beside(path)) is not None:
+            return Choice("t1c", f"{hit[1]}; the FLAIR volume '{flair.name}' is beside it: on skull-stripped BraTS "
+                                 "volumes `flair` is far more reliable, so predict the case folder or that file")
         if hit:
             return Choice(*hit)
         return Choice(zoo.DEFAULT, "NIfTI file name names no modality (-t2f/_flair/Flair_ or -t1c/_t1ce/T1c_); "
