@@ -251,3 +251,29 @@ def test_one_lesion_flag_overrides_the_models_setting(tmp_path, bright, monkeypa
     assert main(["predict", str(tmp_path / "scan.nii.gz"), "--model", "t1c", "--out", str(tmp_path / "one"),
                  "--no-progress"]) == 0
     assert not np.asarray(nib.load(str(tmp_path / "one" / "scan_mask.nii.gz")).dataobj)[..., 7].any()
+
+
+def test_folder_of_case_folders_gives_each_case(tmp_path):
+    from tumorseg.inference.volumes import split_volume_inputs
+
+    root = tmp_path / "BraTS"
+    for case in ("case-2", "case-1"):
+        (root / case).mkdir(parents=True)
+        nib.save(nib.Nifti1Image(np.zeros((4, 4, 2), np.int16), np.eye(4)), str(root / case / f"{case}-t2f.nii.gz"))
+    (root / "notes").mkdir()  # a subfolder that is not a case is left alone
+    volumes, images = split_volume_inputs([root])
+    assert volumes == [root / "case-1", root / "case-2"] and images == []
+    Image.fromarray(np.zeros((4, 4), np.uint8)).save(root / "extra.png")  # files of its own: an image folder too
+    volumes, images = split_volume_inputs([root])
+    assert volumes == [root / "case-1", root / "case-2"] and images == [root]
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert split_volume_inputs([empty]) == ([], [empty])  # collect_inputs then says "no images found"
+
+
+def test_real_brats_download_layout():
+    from tumorseg.inference.volumes import split_volume_inputs
+
+    root = shared_data("samples", "brats")
+    volumes, images = split_volume_inputs([root])
+    assert [v.name for v in volumes] == ["BraTS-GLI-00001-000", "brats_2013_pat0001_1"] and images == []

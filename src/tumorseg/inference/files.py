@@ -96,7 +96,7 @@ def collect_inputs(inputs: Sequence[str | Path], failed: list[tuple[Path, str]] 
             bad(item, "no such file or folder.")
     if not found and not failed:
         raise DataError(f"no images found in {', '.join(map(str, inputs))} (supported: {', '.join(IMAGE_SUFFIXES)}; "
-                        "volumes: .nii/.nii.gz files, BraTS case folders, DICOM files or series folders).")
+                        "volumes: .nii/.nii.gz files, BraTS case folders, DICOM files or series folders, or folders of those).")
     stems = [p.stem for p in found]
     if len(set(stems)) != len(stems):
         dup = next(s for s in stems if stems.count(s) > 1)

@@ -82,11 +82,28 @@ def input_kind(path: Path) -> str | None:
 
 
 def split_volume_inputs(inputs: Sequence[str | Path]) -> tuple[list[Path], list[str | Path]]:
-    """Separate NIfTI/DICOM inputs (handled here) from image files/folders (handled by ``predict_files``)."""
+    """Separate NIfTI/DICOM inputs (handled here) from image files/folders (handled by ``predict_files``).
+
+    A folder of volume folders (a BraTS download: one case folder each; or one DICOM series folder each) gives
+    each of those subfolders, in name order; it stays an image folder too when it also holds files of its own
+    (its image files are predicted as well), and subfolders of other kinds are left alone (LGG patient
+    folders are image folders: :func:`tumorseg.inference.files.collect_inputs` reads those)."""
     volumes, images = [], []
     for item in inputs:
-        (volumes if input_kind(Path(item)) else images).append(item)
-    return [Path(v) for v in volumes], images
+        path = Path(item)
+        if input_kind(path):
+            volumes.append(path)
+            continue
+        cases = _volume_subfolders(path) if path.is_dir() else []
+        volumes += cases
+        if not cases or any(p.is_file() for p in path.iterdir()):
+            images.append(item)
+    return volumes, images
+
+
+def _volume_subfolders(folder: Path) -> list[Path]:
+    """The subfolders of ``folder`` that are BraTS case folders or DICOM series folders, by name."""
+    return sorted(p for p in folder.iterdir() if p.is_dir() and input_kind(p))
 
 
 def read_model_input(path: Path, predictor: Predictor) -> tuple[np.ndarray, Properties]:
