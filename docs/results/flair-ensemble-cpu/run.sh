@@ -1,4 +1,4 @@
-TS=/work/main/.venv/bin/tumorseg; R=/work/runs; LGG=/work/shared/data/lgg/kaggle_3m
+TS=.venv/bin/tumorseg; R=/work/runs; LGG=../shared/data/lgg/kaggle_3m
 for k in 0 1 2 3; do
   M="$R/rc-cv1-flair/fold_$k/best.pt $R/cvs-flair/fold_$k/best.pt"
   [ -f $R/cv20-flair-f$k/fold_$k/best.pt ] && M="$M $R/cv20-flair-f$k/fold_$k/best.pt"

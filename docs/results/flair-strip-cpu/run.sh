@@ -24,3 +24,11 @@ tumorseg evaluate --model flair --data $S --format brats --modality flair --imag
 tumorseg predict ../shared/data/samples/brats/BraTS-GLI-00001-000 --model flair --overlay --out OUT/gli
 # -> final/predict_brats23_sample_summary.json (the previous flair: ..._previous.json); the overlay pictures are not
 #    kept here (they show the scan)
+# Second seed of the same recipe on the same folds (2026-11-28, 1 thread each, two at a time; files in seed7/):
+for K in 0 1 2 3 4; do
+  OMP_NUM_THREADS=1 tumorseg train --data ../shared/data/lgg/kaggle_3m --preset flair --augment mri-strip --seed 7 \
+    --split-file docs/results/flair-cv-cpu/splits/fold_$K.json --out runs/fstrip7/fold_$K
+  tumorseg evaluate --model runs/fstrip7/fold_$K/best.pt --data $S --format brats --modality flair --image-glob 'Flair_*' \
+    --label-glob 'OT*' --empty-fraction 1 --split all --out runs/fstrip7/b15f-fold_$K
+done
+# seed7/cv_summary.json and seed7/comparison.json: python docs/results/flair-strip-cpu/seed7_summary.py

@@ -1,7 +1,7 @@
 """flair recipe vs + mri-strip, seed 42, same folds: LGG CV test metrics and the BraTS 2015 FLAIR sample per fold."""
 import json, os, sys
 import numpy as np
-R = os.environ.get("RUNS", "/work/runs")  # the folder that holds fstrip/ and zs2-cv1-flair/
+R = os.environ.get("RUNS", "runs")  # the folder that holds fstrip/ and zs2-cv1-flair/
 out = {"folds": {}}
 for k in range(5):
     row = {}

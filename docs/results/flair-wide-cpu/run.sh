@@ -1,5 +1,5 @@
 cd /work/main
 export OMP_NUM_THREADS=1
 for k in "$@"; do
-.venv/bin/tumorseg cv --data ../shared/data/lgg/kaggle_3m --preset flair-wide --epochs 40 --time-budget 33m --folds 5 --fold $k --out /work/runs/cv-flair-wide --no-progress > /work/runs/cv-flair-wide-$k.log 2>&1
+.venv/bin/tumorseg cv --data ../shared/data/lgg/kaggle_3m --preset flair-wide --epochs 40 --time-budget 33m --folds 5 --fold $k --out runs/cv-flair-wide --no-progress > runs/cv-flair-wide-$k.log 2>&1
 done

@@ -9,7 +9,7 @@ p = Predictor.from_checkpoint(ck, device="cpu", backend="torch")
 p.post["tta"] = True
 split = load_checkpoint(ck).get("split") or {}
 val = set(split.get("val", []))
-S = "/work/shared/data"
+S = "../shared/data"
 sets = {
  "fs-val": [r for r in read_dataset(f"{S}/figshare", "paired") if r.case_id in val],
  "lgg-neg": read_dataset("/work/data/lgg-neg-test", "paired"),
