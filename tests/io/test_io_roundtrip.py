@@ -119,3 +119,41 @@ def test_real_dicom_round_trip(tmp_path):
     assert seg.ReferencedSeriesSequence[0].SeriesInstanceUID == source.SeriesInstanceUID
     [ref] = seg.ReferencedSeriesSequence[0].ReferencedInstanceSequence
     assert ref.ReferencedSOPInstanceUID == source.SOPInstanceUID
+
+
+def _stored(tmp_path, name, vol, perm, zooms=(1.0, 1.0, 1.0)):
+    """``vol`` (an axial RAS volume with voxel sizes ``zooms``) saved with its axes reordered by ``perm``
+    (e.g. ``(1, 2, 0)``: stored as sagittal slices), the affine reordered alike: the same anatomy."""
+    affine = np.diag([*zooms, 1.0])[:, [*perm, 3]]
+    img = nib.Nifti1Image(np.ascontiguousarray(vol.transpose(perm)), affine)
+    img.header.set_xyzt_units("mm")
+    nib.save(img, str(tmp_path / name))
+    return tmp_path / name
+
+
+@pytest.mark.parametrize("perm, plane", [((1, 2, 0), "sagittal"), ((0, 2, 1), "coronal")])
+def test_isotropic_sagittal_or_coronal_volume_is_read_as_axial_slices(tmp_path, caplog, perm, plane):
+    rng = np.random.default_rng(0)
+    vol = rng.integers(0, 1000, (12, 10, 8)).astype(np.int16)  # (R-L, A-P, S-I)
+    axial, ap = read_input(_stored(tmp_path, "ax.nii.gz", vol, (0, 1, 2)))
+    with caplog.at_level("INFO"):
+        other, op = read_input(_stored(tmp_path, f"{plane}.nii.gz", vol, perm))
+    assert f"stored as {plane} slices; read as axial slices" in caplog.text
+    assert other.shape == axial.shape == (8, 12, 10) and np.array_equal(other, axial)  # the same slices
+    assert np.allclose(op.affine, ap.affine) and op.display() is not None
+    mask = rng.random(other.shape) > 0.7
+    [written] = write_mask(mask, op, tmp_path / "out")
+    back = nib.load(str(written))
+    assert back.shape == vol.transpose(perm).shape and np.allclose(back.affine, nib.load(str(op.source)).affine)
+    assert np.array_equal(np.asarray(back.dataobj) > 0, mask.transpose(1, 2, 0).transpose(perm))  # file's own layout
+
+
+def test_thick_slice_sagittal_volume_stays_in_its_plane_with_a_warning(tmp_path, caplog):
+    vol = np.random.default_rng(1).integers(0, 1000, (12, 10, 8)).astype(np.int16)
+    path = _stored(tmp_path, "sag5mm.nii.gz", vol, (1, 2, 0), zooms=(5.0, 1.0, 1.0))  # 5 mm between sagittal slices
+    with caplog.at_level("INFO"):
+        array, props = read_input(path)
+    assert array.shape == (12, 10, 8) and props.axes == (2, 0, 1)  # slice k = the file's [:, :, k]
+    assert "sagittal slices of 1×1×5 mm; predicted in that plane" in caplog.text
+    [written] = write_mask(array > 500, props, tmp_path / "out")
+    assert np.array_equal(np.asarray(nib.load(str(written)).dataobj) > 0, np.moveaxis(array > 500, 0, -1))

@@ -4,7 +4,8 @@
 for a volume (NIfTI file, BraTS case folder, DICOM series), one
 ``<name>_overlay.png``: a grid of up to 16 slices in the radiological view
 (:mod:`tumorseg.data.formats.orientation`), each with its mask tinted red and
-its slice index (the array's third-axis index, as in the mask file) in the
+its slice index (as read: the file's third-axis index, or the axial index of a
+sagittal/coronal volume read as axial slices) in the
 corner. The slices shown span the predicted tumour (first to last slice with
 a mask, the largest one always among them); when nothing was found they
 span the slices that hold brain, so "no tumour found" can be checked by eye.

@@ -8,7 +8,8 @@ geometry (an image's size, a NIfTI's affine and header, a DICOM series' UIDs).
 Array layout, for every kind:
 
 * ``(Z, H, W) uint8``: Z slices of H rows × W columns (a 2-D image is ``Z = 1``;
-  a NIfTI volume ``(X, Y, Z)`` is read as ``(Z, X, Y)``: slice k is ``vol[:, :, k]``);
+  a NIfTI volume ``(X, Y, Z)`` is read as ``(Z, X, Y)``: slice k is ``vol[:, :, k]``; a near-isotropic
+  sagittal or coronal one as axial slices, ``Properties.axes``);
 * ``(Z, C, H, W) uint8`` for a colour image whose channels differ (``Z = 1``,
   ``C = 3``: an LGG TIFF's pre-contrast, FLAIR, post-contrast, or a colour
   photo); which channel a model gets is the caller's choice
@@ -44,8 +45,11 @@ class Properties:
         source_shape: the array's shape in the source (a NIfTI's ``(X, Y, Z)``, a DICOM file's pixel array).
         spacing_mm: ``(slice, row, column)`` spacing in mm, matching the array's axes; the slice spacing may
             be ``None`` (one DICOM slice without thickness); ``None`` when the file gives no spacing.
-        affine: NIfTI: the header's voxel-to-RAS affine of ``(X, Y, Z)``; DICOM series: the RAS affine of
-            the ``(columns, rows, slices)`` NIfTI mask written for it; ``None`` otherwise.
+        affine: NIfTI: the header's voxel-to-RAS affine of the array's ``(H, W, Z)`` axes (the file's own
+            ``(X, Y, Z)`` unless ``axes`` reordered them); DICOM series: the RAS affine of the
+            ``(columns, rows, slices)`` NIfTI mask written for it; ``None`` otherwise.
+        axes: NIfTI: the source array's axes that became the array's ``(Z, H, W)``: ``(2, 0, 1)`` as stored;
+            another order when a sagittal/coronal volume is read as axial slices.
         orientation: DICOM ImageOrientationPatient (six direction cosines, LPS), when given.
         datasets: DICOM: the source pydicom datasets in array order (what a DICOM SEG references).
         series: DICOM: a series folder (``True``) rather than one file.
@@ -61,6 +65,7 @@ class Properties:
     orientation: tuple[float, ...] | None = None
     datasets: list = field(default_factory=list, repr=False)
     series: bool = False
+    axes: tuple[int, int, int] = (2, 0, 1)
 
     def display(self) -> np.ndarray | None:
         """The nibabel orientation transform that shows a slice ``array[k]`` in the radiological view

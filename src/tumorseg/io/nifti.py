@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -9,7 +10,10 @@ import numpy as np
 
 from tumorseg.data.formats import nifti
 from tumorseg.data.formats._common import require
+from tumorseg.data.formats.orientation import STORED_AXES, slice_axes
 from tumorseg.io.base import Properties, ReaderWriter
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -17,10 +21,12 @@ class NiftiIO(ReaderWriter):
     """One 3-D NIfTI volume.
 
     ``read`` gives ``(Z, X, Y) uint8``: slice k is the volume's ``[:, :, k]``
-    (the third array axis: axial in BraTS), scaled once per volume
+    (the third array axis: axial in BraTS) — unless the volume is stored as sagittal or coronal slices
+    with near-isotropic voxels: then its axes are reordered so that the slices are axial
+    (:func:`tumorseg.data.formats.orientation.slice_axes`; ``Properties.axes``). Scaled once per volume
     (:func:`tumorseg.data.formats.nifti.read_volume`; its declared size checked
     against :mod:`tumorseg.limits` before any voxel is decoded). ``write_mask``
-    writes ``OUT/<stem>_mask.nii.gz``: ``uint8`` 0/1 with the source's shape,
+    writes ``OUT/<stem>_mask.nii.gz``: ``uint8`` 0/1 in the source's own array layout, with its shape,
     affine and header geometry (qform/sform codes included).
 
     ``cache``: keep the last few volumes read in memory (training, CLI); ``False`` for a file read once
@@ -35,11 +41,20 @@ class NiftiIO(ReaderWriter):
         vol = nifti.read_volume(path, cache=self.cache)[0]  # (X, Y, Z) uint8
         affine = require("nibabel", "reading NIfTI volumes").load(str(path)).affine  # header only
         vx = nifti.voxel_mm(path)  # (X, Y, Z) mm, or None
-        array = np.moveaxis(vol, -1, 0)  # (X, Y, Z) -> (Z, X, Y), a view: array[k] is vol[:, :, k]
+        axes, plane = slice_axes(affine, vx)
+        if axes != STORED_AXES:
+            log.info("%s: stored as %s slices; read as axial slices (array axes reordered, no resampling), the "
+                     "mask written in the file's own layout", path.name, plane)
+        elif plane != "axial":
+            log.warning("%s: %s slices %s; predicted in that plane, though the models were trained on axial "
+                        "slices (a volume with near-isotropic voxels would be read as axial)", path.name, plane,
+                        "of unknown voxel size" if vx is None else "of %s mm" % "×".join(f"{v:g}" for v in vx))
+        array = vol.transpose(axes)  # (Z, H, W), a view; by default (X, Y, Z) -> (Z, X, Y): array[k] is vol[:, :, k]
+        cols = [axes[1], axes[2], axes[0], 3]
         return array, Properties(path, "nifti", nifti.nifti_stem(path), array.shape, vol.shape,
-                                 (vx[2], vx[0], vx[1]) if vx else None, affine)
+                                 tuple(vx[a] for a in axes) if vx else None, affine[:, cols], axes=axes)
 
     def write_mask(self, mask: np.ndarray, properties: Properties, out: Path, algorithm: str = "model") -> list[Path]:
-        mask = properties.check_mask(mask)  # (Z, X, Y)
+        mask = properties.check_mask(mask)  # (Z, H, W)
         target = Path(out) / f"{properties.name}_mask.nii.gz"
-        return [nifti.save_mask_like(np.moveaxis(mask, 0, -1), properties.source, target)]
+        return [nifti.save_mask_like(mask.transpose(np.argsort(properties.axes)), properties.source, target)]

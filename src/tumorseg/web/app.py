@@ -143,7 +143,8 @@ def _shown(image: np.ndarray) -> np.ndarray:
 
 
 def _for_display(a: np.ndarray, dec: Decoded) -> np.ndarray:
-    # only the pictures are turned (radiological view); masks and areas keep the file's own layout
+    # only the pictures are turned (radiological view); masks and areas keep the array layout read (the
+    # file's own, or axial slices of a near-isotropic sagittal/coronal volume); mask_nifti is in the file's own
     return to_display(a, dec.display)
 
 

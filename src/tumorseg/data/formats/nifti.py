@@ -203,9 +203,6 @@ def _read_volume(path: Path) -> tuple[np.ndarray, float, float, int, str]:
     an ``int16`` volume, :func:`voxels`)."""
     img, shape = open_nifti(path)
     raw = voxels(img, shape, path)
-    codes = require("nibabel", "reading NIfTI volumes").aff2axcodes(img.affine)
-    if codes[2] not in ("S", "I"):
-        log.warning("%s: third axis is %s, not axial; slices follow the array's third axis anyway", path, codes[2])
     try:
         scaled = volume_to_uint8(raw)
     except TypeError:
@@ -289,6 +286,10 @@ def read(
     for case in cases:
         images, label, naming = find_case_files(case, ",".join(mods), image_glob, label_glob)
         vol = read_volume(images[0])[0]
+        codes = require("nibabel", "reading NIfTI volumes").aff2axcodes(open_nifti(images[0])[0].affine)
+        if codes[2] not in ("S", "I"):
+            log.warning("%s: third axis is %s, not axial; its slices follow the array's third axis anyway",
+                        images[0], codes[2])
         brain = vol.reshape(-1, vol.shape[2]).any(axis=0)  # (Z,) slices that contain brain
         if label is None:
             log.warning("%s: no label volume; its slices are unlabelled (prediction only)", case)

@@ -27,6 +27,8 @@ from tumorseg.data.formats._common import require
 
 DISPLAY_CODES = {"sagittal": ("I", "P"), "coronal": ("I", "L"), "axial": ("P", "L")}
 PLANES = ("sagittal", "coronal", "axial")  # by the RAS world axis (0, 1, 2) of the slice normal
+STORED_AXES = (2, 0, 1)  # (slice, row, column) = the array's third, first, second axis: vol[:, :, k]
+MAX_RESLICE_RATIO = 2.0  # axial reading when the coarsest voxel side is at most this many times the finest
 
 
 def plane_of(affine: np.ndarray) -> str:
@@ -83,3 +85,33 @@ def dicom_slice_affine(orientation, row_mm: float = 1.0, col_mm: float = 1.0) ->
     lps[:3, 1] = along_row * col_mm
     lps[:3, 2] = normal / np.linalg.norm(normal)
     return np.diag([-1.0, -1.0, 1.0, 1.0]) @ lps  # DICOM LPS -> RAS
+
+
+def slice_axes(affine: np.ndarray, zooms: tuple[float, float, float] | None) -> tuple[tuple[int, int, int], str]:
+    """Which array axes of a 3-D volume give its slices, rows and columns for prediction, and the plane it is stored in.
+
+    The models are trained and checked on axial slices. A volume stored as axial slices (its third array
+    axis nearest the superior-inferior axis) is read as stored: ``STORED_AXES``, slice k = ``vol[:, :, k]``.
+    A sagittal or coronal volume whose voxels are near-isotropic (coarsest side ≤ ``MAX_RESLICE_RATIO`` × the
+    finest: a 3-D acquisition) is read as axial slices instead, by reordering the array's axes — no
+    resampling, no flips: slices along the superior-inferior axis, rows along right-left, columns along
+    anterior-posterior (BraTS' layout). A thick-slice sagittal/coronal volume, or one without voxel sizes,
+    stays in its stored plane (axial slices of it would be a few pixels wide).
+
+    Args:
+        affine: ``(4, 4)`` voxel-to-RAS affine of the array.
+        zooms: voxel sizes along the array's three axes, or ``None`` when unknown.
+
+    Returns:
+        ``(axes, plane)``: ``axes`` such that ``vol.transpose(axes)`` is ``(slices, rows, columns)``, and the
+        stored plane (``"axial"``, ``"coronal"``, ``"sagittal"``).
+    """
+    nib = require("nibabel", "orienting volumes")
+    ornt = nib.orientations.io_orientation(np.asarray(affine, float))  # (3, 2): RAS axis, direction per array axis
+    if np.isnan(ornt).any():  # a degenerate affine: no plane to speak of
+        return STORED_AXES, "axial"
+    world = [int(w) for w in ornt[:, 0]]
+    plane = PLANES[world[2]]
+    if plane == "axial" or zooms is None or min(zooms) <= 0 or max(zooms) > MAX_RESLICE_RATIO * min(zooms):
+        return STORED_AXES, plane
+    return (world.index(2), world.index(0), world.index(1)), plane
