@@ -140,7 +140,8 @@ def test_isotropic_sagittal_or_coronal_volume_is_read_as_axial_slices(tmp_path, 
         other, op = read_input(_stored(tmp_path, f"{plane}.nii.gz", vol, perm))
     assert f"stored as {plane} slices; read as axial slices" in caplog.text
     assert other.shape == axial.shape == (8, 12, 10) and np.array_equal(other, axial)  # the same slices
-    assert np.allclose(op.affine, ap.affine) and op.display() is not None
+    assert np.allclose(op.view_affine, ap.affine) and np.array_equal(op.display(), ap.display())  # shown alike
+    assert op.spacing_mm == ap.spacing_mm and ap.axes is None and op.axes is not None
     mask = rng.random(other.shape) > 0.7
     [written] = write_mask(mask, op, tmp_path / "out")
     back = nib.load(str(written))
@@ -153,7 +154,29 @@ def test_thick_slice_sagittal_volume_stays_in_its_plane_with_a_warning(tmp_path,
     path = _stored(tmp_path, "sag5mm.nii.gz", vol, (1, 2, 0), zooms=(5.0, 1.0, 1.0))  # 5 mm between sagittal slices
     with caplog.at_level("INFO"):
         array, props = read_input(path)
-    assert array.shape == (12, 10, 8) and props.axes == (2, 0, 1)  # slice k = the file's [:, :, k]
+    assert array.shape == (12, 10, 8) and props.axes is None  # slice k = the file's [:, :, k]
     assert "sagittal slices of 1×1×5 mm; predicted in that plane" in caplog.text
     [written] = write_mask(array > 500, props, tmp_path / "out")
     assert np.array_equal(np.asarray(nib.load(str(written)).dataobj) > 0, np.moveaxis(array > 500, 0, -1))
+
+
+def test_isotropic_sagittal_dicom_series_is_read_as_axial_slices_and_written_per_source_slice(tmp_path, caplog):
+    pytest.importorskip("highdicom")
+    from data._dicom_series import write_mr_series
+    from tumorseg.data.formats.dicom_seg import read_seg_mask
+    from tumorseg.data.formats.orientation import plane_of
+
+    pix = np.random.default_rng(2).integers(100, 800, (8, 12, 14)).astype(np.int16)  # (slices, rows, cols)
+    pix[3:5, 4:7, 5:9] = 1000  # one bright block: the "tumour"
+    # sagittal images: columns run anterior -> posterior, rows superior -> inferior, slices along right-left
+    paths = write_mr_series(tmp_path / "sag", pix, spacing=(1.0, 1.0), step=1.0, orientation=(0, 1, 0, 0, 0, -1))
+    with caplog.at_level("INFO"):
+        array, props = read_input(tmp_path / "sag")
+    assert "stored as sagittal slices; read as axial slices" in caplog.text
+    assert array.shape == (12, 8, 14) and plane_of(props.view_affine) == "axial"  # 12 axial slices of 8 × 14
+    mask = array == array.max()
+    written = write_mask(mask, props, tmp_path / "out")
+    assert [p.name for p in written[:8]] == [f"sag_{i:03d}.png" for i in range(8)]  # one per source image
+    back = np.stack([np.asarray(Image.open(p)) > 0 for p in written[:8]])
+    assert np.array_equal(back, pix == 1000)  # the source slices' own layout
+    assert np.array_equal(read_seg_mask(written[-1], [pydicom.dcmread(p) for p in paths]), pix == 1000)

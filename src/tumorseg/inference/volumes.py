@@ -6,7 +6,7 @@ Every input is read and its mask written through :mod:`tumorseg.io`, so outputs 
 * NIfTI file ``x.nii.gz`` or BraTS case folder ``<case>/`` -> ``OUT/<name>_mask.nii.gz``:
   the input's shape, affine and header geometry (qform/sform), ``uint8`` 0/1.
   Slices are predicted along the third array axis (axial in BraTS), or as axial slices of a
-  near-isotropic sagittal/coronal volume (:class:`tumorseg.io.NiftiIO`);
+  near-isotropic sagittal/coronal volume or series (:mod:`tumorseg.io`);
   slices without brain (all zero) get an empty mask.
 * DICOM file ``x.dcm`` -> ``OUT/x.png`` (a multi-frame file: ``OUT/x/x_NNN.png``);
   a series folder -> ``OUT/<series>/<series>_NNN.png`` and ``OUT/<series>_mask.nii.gz``;

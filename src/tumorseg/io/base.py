@@ -9,7 +9,7 @@ Array layout, for every kind:
 
 * ``(Z, H, W) uint8``: Z slices of H rows × W columns (a 2-D image is ``Z = 1``;
   a NIfTI volume ``(X, Y, Z)`` is read as ``(Z, X, Y)``: slice k is ``vol[:, :, k]``; a near-isotropic
-  sagittal or coronal one as axial slices, ``Properties.axes``);
+  sagittal or coronal volume or DICOM series as axial slices, ``Properties.axes``);
 * ``(Z, C, H, W) uint8`` for a colour image whose channels differ (``Z = 1``,
   ``C = 3``: an LGG TIFF's pre-contrast, FLAIR, post-contrast, or a colour
   photo); which channel a model gets is the caller's choice
@@ -45,11 +45,13 @@ class Properties:
         source_shape: the array's shape in the source (a NIfTI's ``(X, Y, Z)``, a DICOM file's pixel array).
         spacing_mm: ``(slice, row, column)`` spacing in mm, matching the array's axes; the slice spacing may
             be ``None`` (one DICOM slice without thickness); ``None`` when the file gives no spacing.
-        affine: NIfTI: the header's voxel-to-RAS affine of the array's ``(H, W, Z)`` axes (the file's own
-            ``(X, Y, Z)`` unless ``axes`` reordered them); DICOM series: the RAS affine of the
+        affine: NIfTI: the header's voxel-to-RAS affine of ``(X, Y, Z)``; DICOM series: the RAS affine of the
             ``(columns, rows, slices)`` NIfTI mask written for it; ``None`` otherwise.
-        axes: NIfTI: the source array's axes that became the array's ``(Z, H, W)``: ``(2, 0, 1)`` as stored;
-            another order when a sagittal/coronal volume is read as axial slices.
+        axes: ``None``: the array is in the reader's usual layout (a NIfTI's ``(Z, X, Y)``, a series'
+            ``(slices, rows, columns)``). Otherwise the volume was stored as sagittal or coronal slices and is read
+            as axial ones (:func:`tumorseg.data.formats.orientation.slice_axes`): the array is the usual layout
+            transposed by ``axes``; writers put masks back with :meth:`stored`.
+        view_affine: with ``axes``: the RAS affine of the array's ``(H, W, Z)`` axes (what :meth:`display` turns).
         orientation: DICOM ImageOrientationPatient (six direction cosines, LPS), when given.
         datasets: DICOM: the source pydicom datasets in array order (what a DICOM SEG references).
         series: DICOM: a series folder (``True``) rather than one file.
@@ -65,7 +67,8 @@ class Properties:
     orientation: tuple[float, ...] | None = None
     datasets: list = field(default_factory=list, repr=False)
     series: bool = False
-    axes: tuple[int, int, int] = (2, 0, 1)
+    axes: tuple[int, int, int] | None = None
+    view_affine: np.ndarray | None = field(default=None, repr=False)
 
     def display(self) -> np.ndarray | None:
         """The nibabel orientation transform that shows a slice ``array[k]`` in the radiological view
@@ -73,6 +76,8 @@ class Properties:
         orientation)."""
         from tumorseg.data.formats.orientation import dicom_slice_affine, display_ornt
 
+        if self.view_affine is not None:
+            return display_ornt(self.view_affine)
         if self.kind == "nifti" and self.affine is not None:
             return display_ornt(self.affine)
         if self.kind == "dicom" and self.orientation is not None:
@@ -90,6 +95,11 @@ class Properties:
         if mask.shape != want:
             raise DataError(f"{self.source}: mask shape {mask.shape} differs from the input's {want} (Z, H, W).")
         return mask.astype(bool, copy=False)
+
+    def stored(self, mask: np.ndarray) -> np.ndarray:
+        """A ``(Z, H, W)`` mask of the array read, in the reader's usual layout (undoes :attr:`axes`)."""
+        mask = self.check_mask(mask)
+        return mask if self.axes is None else mask.transpose(np.argsort(self.axes))
 
 
 class ReaderWriter:

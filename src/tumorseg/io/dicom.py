@@ -8,7 +8,9 @@ Outputs (``OUT`` is the folder given to :meth:`DicomIO.write_mask`):
   along the slice normal, else InstanceNumber:
   :func:`~tumorseg.data.formats.dicom.read_dicom_series`) ->
   ``OUT/<series>/<series>_NNN.png`` per slice and ``OUT/<series>_mask.nii.gz``
-  with the affine built from the DICOM geometry (converted to RAS);
+  with the affine built from the DICOM geometry (converted to RAS); a near-isotropic sagittal or
+  coronal series is read as axial slices (:func:`~tumorseg.data.formats.orientation.axial_view`),
+  and its masks are written back per source slice all the same;
 * either also gives ``OUT/<name>_seg.dcm``, a DICOM Segmentation referencing
   the source images (:mod:`tumorseg.data.formats.dicom_seg`), when highdicom
   is installed and the source carries what a SEG must copy (otherwise a
@@ -27,6 +29,7 @@ from tumorseg.data.formats._common import require
 from tumorseg.data.formats.dicom import (dicom_orientation, dicom_pixels, dicom_spacing, read_dicom,
                                          read_dicom_series)
 from tumorseg.data.formats.dicom_seg import write_seg
+from tumorseg.data.formats.orientation import axial_view
 from tumorseg.data.formats.scaling import volume_to_uint8
 from tumorseg.data.imageio import write_mask_png
 from tumorseg.errors import DataError
@@ -58,9 +61,13 @@ class DicomIO(ReaderWriter):
             sp = dicom_spacing(dss[0])
             spacing = (step_mm if len(dss) > 1 else (sp[2] if sp else None), row_mm, col_mm)
             iop = dicom_orientation(dss[0])
-            return array, Properties(path, "dicom", path.name, array.shape, source_shape,
-                                     tuple(float(s) if s is not None else None for s in spacing), affine,
-                                     tuple(iop) if iop else None, dss, series=True)
+            spacing = tuple(float(s) if s is not None else None for s in spacing)
+            axes, view, axial_spacing = (None, None, None) if len(dss) < 2 else axial_view(
+                affine, (col_mm, row_mm, step_mm), (2, 1, 0), path.name, log)
+            if axes is not None:  # a near-isotropic sagittal/coronal series, read as axial slices
+                array, spacing = array.transpose(axes), axial_spacing
+            return array, Properties(path, "dicom", path.name, array.shape, source_shape, spacing, affine,
+                                     tuple(iop) if iop else None, dss, series=True, axes=axes, view_affine=view)
         ds = read_dicom(path)
         if int(getattr(ds, "SamplesPerPixel", 1) or 1) != 1:
             raise DataError(f"{path}: the DICOM file holds a colour image; give a grayscale MRI slice.")
@@ -75,7 +82,7 @@ class DicomIO(ReaderWriter):
                                  (sp[2], sp[0], sp[1]) if sp else None, None, tuple(iop) if iop else None, [ds])
 
     def write_mask(self, mask: np.ndarray, properties: Properties, out: Path, algorithm: str = "model") -> list[Path]:
-        mask = properties.check_mask(mask)  # (Z, rows, cols)
+        mask = properties.stored(mask)  # (Z, rows, cols): the source slices, whatever the array read
         out, name = Path(out), properties.name
         if len(mask) == 1 and not properties.series:
             written = [out / f"{name}.png"]

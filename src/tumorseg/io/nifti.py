@@ -10,7 +10,7 @@ import numpy as np
 
 from tumorseg.data.formats import nifti
 from tumorseg.data.formats._common import require
-from tumorseg.data.formats.orientation import STORED_AXES, slice_axes
+from tumorseg.data.formats.orientation import STORED_AXES, axial_view
 from tumorseg.io.base import Properties, ReaderWriter
 
 log = logging.getLogger(__name__)
@@ -41,20 +41,14 @@ class NiftiIO(ReaderWriter):
         vol = nifti.read_volume(path, cache=self.cache)[0]  # (X, Y, Z) uint8
         affine = require("nibabel", "reading NIfTI volumes").load(str(path)).affine  # header only
         vx = nifti.voxel_mm(path)  # (X, Y, Z) mm, or None
-        axes, plane = slice_axes(affine, vx)
-        if axes != STORED_AXES:
-            log.info("%s: stored as %s slices; read as axial slices (array axes reordered, no resampling), the "
-                     "mask written in the file's own layout", path.name, plane)
-        elif plane != "axial":
-            log.warning("%s: %s slices %s; predicted in that plane, though the models were trained on axial "
-                        "slices (a volume with near-isotropic voxels would be read as axial)", path.name, plane,
-                        "of unknown voxel size" if vx is None else "of %s mm" % "×".join(f"{v:g}" for v in vx))
-        array = vol.transpose(axes)  # (Z, H, W), a view; by default (X, Y, Z) -> (Z, X, Y): array[k] is vol[:, :, k]
-        cols = [axes[1], axes[2], axes[0], 3]
-        return array, Properties(path, "nifti", nifti.nifti_stem(path), array.shape, vol.shape,
-                                 tuple(vx[a] for a in axes) if vx else None, affine[:, cols], axes=axes)
+        array = np.moveaxis(vol, -1, 0)  # (X, Y, Z) -> (Z, X, Y), a view: array[k] is vol[:, :, k]
+        spacing = (vx[2], vx[0], vx[1]) if vx else None
+        axes, view, axial_spacing = axial_view(affine, vx, STORED_AXES, path.name, log)
+        if axes is not None:  # a near-isotropic sagittal/coronal volume, read as axial slices
+            array, spacing = array.transpose(axes), axial_spacing
+        return array, Properties(path, "nifti", nifti.nifti_stem(path), array.shape, vol.shape, spacing, affine,
+                                 axes=axes, view_affine=view)
 
     def write_mask(self, mask: np.ndarray, properties: Properties, out: Path, algorithm: str = "model") -> list[Path]:
-        mask = properties.check_mask(mask)  # (Z, H, W)
         target = Path(out) / f"{properties.name}_mask.nii.gz"
-        return [nifti.save_mask_like(mask.transpose(np.argsort(properties.axes)), properties.source, target)]
+        return [nifti.save_mask_like(np.moveaxis(properties.stored(mask), 0, -1), properties.source, target)]

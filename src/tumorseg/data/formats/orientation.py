@@ -115,3 +115,32 @@ def slice_axes(affine: np.ndarray, zooms: tuple[float, float, float] | None) -> 
     if plane == "axial" or zooms is None or min(zooms) <= 0 or max(zooms) > MAX_RESLICE_RATIO * min(zooms):
         return STORED_AXES, plane
     return (world.index(2), world.index(0), world.index(1)), plane
+
+
+def axial_view(affine: np.ndarray, zooms: tuple[float, float, float] | None, usual: tuple[int, int, int], name: str,
+               log) -> tuple[tuple[int, int, int] | None, np.ndarray | None, tuple[float, float, float] | None]:
+    """What a reader needs to give a volume as axial slices (:func:`slice_axes`), relative to its usual layout.
+
+    Args:
+        affine, zooms: of the volume's ``(X, Y, Z)`` array (a NIfTI's own; a DICOM series' ``(cols, rows, slices)``).
+        usual: the ``(X, Y, Z)`` axes that make the reader's usual ``(Z, H, W)`` array (NIfTI ``(2, 0, 1)``,
+            a series ``(2, 1, 0)``).
+        name, log: the file named in the one-line note (info) or warning (a thick-slice non-axial volume).
+
+    Returns:
+        ``(axes, view_affine, spacing)``: ``axes`` transposes the usual array into axial slices, ``view_affine``
+        is the RAS affine of that array's ``(H, W, Z)``, ``spacing`` its ``(slice, row, column)`` mm;
+        ``(None, None, None)`` when the usual layout is kept.
+    """
+    axes, plane = slice_axes(affine, zooms)
+    if axes == STORED_AXES:
+        if plane != "axial":
+            log.warning("%s: %s slices %s; predicted in that plane, though the models were trained on axial "
+                        "slices (a volume with near-isotropic voxels would be read as axial)", name, plane,
+                        "of unknown voxel size" if zooms is None else "of %s mm" % "×".join(f"{v:g}" for v in zooms))
+        return None, None, None  # slices along the stored third axis, in the reader's usual layout
+    log.info("%s: stored as %s slices; read as axial slices (array axes reordered, no resampling), the "
+             "mask written in the file's own layout", name, plane)
+    inverse = np.argsort(usual)  # (X, Y, Z) axis -> position in the usual array
+    return (tuple(int(inverse[a]) for a in axes), np.asarray(affine, float)[:, [axes[1], axes[2], axes[0], 3]],
+            tuple(float(zooms[a]) for a in axes) if zooms is not None else None)
