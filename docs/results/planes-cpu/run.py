@@ -5,7 +5,7 @@ is saved again with its array axes reordered — stored as sagittal (axes 1, 2, 
 slices, the affine reordered alike, so the anatomy and the voxels are the same — and each copy is given
 to ``tumorseg predict`` with the bundled ``flair`` (FLAIR) and ``t1c`` (T1c) models. "stored plane"
 is the previous behaviour (slices along the file's third axis), obtained by making
-``tumorseg.io.nifti.slice_axes`` keep the stored axes; "now" is the reader as shipped. Per-volume Dice of
+``tumorseg.data.formats.orientation.slice_axes`` keep the stored axes; "now" is the reader as shipped. Per-volume Dice of
 the written mask against the case's label: whole tumour (labels > 0) for FLAIR, tumour core (1, 3, 4)
 for T1c. Run from the repository root (2-core CPU, ~3 minutes):
 
@@ -21,9 +21,8 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 
-import tumorseg.io.nifti as nifti_io
+import tumorseg.data.formats.orientation as orientation
 from tumorseg.cli import main as tumorseg
-from tumorseg.data.formats.orientation import STORED_AXES, slice_axes
 
 CASE = Path("../shared/data/samples/brats/brats_2013_pat0001_1")
 FILES = {"flair": "Flair_subtrMeanDivStd", "t1c": "T1c_subtrMeanDivStd"}
@@ -47,6 +46,7 @@ def dice(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def main() -> None:
+    slice_axes = orientation.slice_axes
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -55,16 +55,17 @@ def main() -> None:
             truth = {"flair": label > 0, "t1c": np.isin(label, (1, 3, 4))}
             for model, name in FILES.items():
                 src = save_reordered(name, perm, tmp)
-                for arm, rule in (("stored plane", lambda a, z: (STORED_AXES, "")), ("now", slice_axes)):
+                stored = lambda affine, zooms: (orientation.STORED_AXES, "axial")  # noqa: E731 (the previous reader)
+                for arm, rule in (("stored plane", stored), ("now", slice_axes)):
                     if plane == "axial" and arm == "now":
                         continue  # the same call for an axial file
-                    nifti_io.slice_axes = rule
+                    orientation.slice_axes = rule
                     out = tmp / f"{plane}-{model}-{arm.replace(' ', '_')}"
                     with contextlib.redirect_stdout(sys.stderr):  # predict's report lines; stdout is the JSON
                         assert tumorseg(["predict", str(src), "--model", model, "--out", str(out)]) == 0
                     mask = np.asanyarray(nib.load(str(next(out.glob("*_mask.nii.gz")))).dataobj) > 0
                     results[f"{plane}, {model}, {arm}"] = dice(mask, truth[model])
-            nifti_io.slice_axes = slice_axes
+            orientation.slice_axes = slice_axes
     print(json.dumps({"case": str(CASE), "per_volume_dice": results}, indent=1))
 
 

@@ -32,6 +32,7 @@ import numpy as np
 
 from tumorseg import limits
 from tumorseg.data.formats._common import Loaded, finite_range, natural_key, parse_int_set, require
+from tumorseg.data.formats.orientation import plane_of
 from tumorseg.data.formats.scaling import volume_to_uint8
 from tumorseg.data.records import SliceRecord
 from tumorseg.errors import DataError
@@ -286,10 +287,10 @@ def read(
     for case in cases:
         images, label, naming = find_case_files(case, ",".join(mods), image_glob, label_glob)
         vol = read_volume(images[0])[0]
-        codes = require("nibabel", "reading NIfTI volumes").aff2axcodes(open_nifti(images[0])[0].affine)
-        if codes[2] not in ("S", "I"):
-            log.warning("%s: third axis is %s, not axial; its slices follow the array's third axis anyway",
-                        images[0], codes[2])
+        plane = plane_of(open_nifti(images[0])[0].affine)  # header only
+        if plane != "axial":
+            log.warning("%s: stored as %s slices, not axial; its slices follow the array's third axis anyway",
+                        images[0], plane)
         brain = vol.reshape(-1, vol.shape[2]).any(axis=0)  # (Z,) slices that contain brain
         if label is None:
             log.warning("%s: no label volume; its slices are unlabelled (prediction only)", case)
