@@ -84,6 +84,39 @@ def test_slices_are_normalised_inside_the_brain_and_labels_are_remapped(tmp_path
     assert load_slices(multi, 32, progress=False).images.shape == (3, 2, 32, 32)
 
 
+def test_near_isotropic_sagittal_volume_is_read_as_the_same_axial_slices(tmp_path, caplog):
+    """Training and evaluate read a sagittally stored 3-D volume as axial slices, as predict does; thick
+    sagittal slices stay in their plane, with a warning."""
+    img, lab = volumes()
+    iso = np.diag([1.0, 1.0, 1.2, 1.0])
+    perm = (1, 2, 0)  # stored as sagittal slices: array axes (Y, Z, X), the affine's columns alike
+    for name, arr_img, arr_lab, aff in (("axial", img, lab, iso),
+                                         ("sagittal", img.transpose(perm), lab.transpose(perm), iso[:, [1, 2, 0, 3]])):
+        d = tmp_path / name / "case"
+        d.mkdir(parents=True)
+        nib.save(nib.Nifti1Image(arr_img, aff), str(d / "case-t2f.nii.gz"))
+        nib.save(nib.Nifti1Image(arr_lab, aff), str(d / "case-seg.nii.gz"))
+    axial = read_dataset(tmp_path / "axial", empty_fraction=1.0)
+    with caplog.at_level("INFO"):
+        sag = read_dataset(tmp_path / "sagittal", empty_fraction=1.0)
+    assert "read as axial slices" in caplog.text
+    assert [r.slice_index for r in sag] == [r.slice_index for r in axial] == list(range(2, 10))
+    for a, b in zip(axial, sag):
+        la, lb = load_record(a), load_record(b)
+        assert la.image.shape == SHAPE[:2] and np.array_equal(la.image, lb.image)
+        assert np.array_equal(la.mask, lb.mask) and np.array_equal(lb.mask, lab[:, :, a.slice_index] > 0)
+    thick = tmp_path / "thick" / "case"
+    thick.mkdir(parents=True)
+    aff = np.diag([4.0, 1.0, 1.0, 1.0])[:, [1, 2, 0, 3]]  # sagittal, 4 mm between slices
+    nib.save(nib.Nifti1Image(img.transpose(perm), aff), str(thick / "case-t2f.nii.gz"))
+    nib.save(nib.Nifti1Image(lab.transpose(perm), aff), str(thick / "case-seg.nii.gz"))
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        recs = read_dataset(tmp_path / "thick", empty_fraction=1.0)
+    assert "sagittal slices of thick" in caplog.text
+    assert load_record(recs[0]).image.shape == img.transpose(perm).shape[:2]  # the stored plane
+
+
 def test_old_naming_and_unexpected_labels(tmp_path):
     write_case(tmp_path / "old", "BraTS2021_00001", naming="old", top_label=4)
     assert len(read_dataset(tmp_path / "old", modality="t1c", empty_fraction=0)) == 3

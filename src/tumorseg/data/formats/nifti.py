@@ -8,7 +8,10 @@ Naming understood (per case folder ``DIR/<case>/``, or ``DIR`` itself being one 
   ``OTMultiClass.nii.gz``, the DeepMedic layout); without them a file whose
   name contains the modality (``flair``) and one named ``*seg*``/``OT*``/``*label*``.
 
-Slices are taken along the third array axis (axial in BraTS). Each volume is
+Slices are axial: taken along the third array axis (axial in BraTS), except that a near-isotropic volume
+stored as sagittal or coronal slices is read as axial slices by reordering its axes, exactly as ``predict``
+reads it (:func:`tumorseg.data.formats.orientation.slice_axes`; the record's ``axes`` option, absent for the
+stored layout); a thick-slice sagittal/coronal volume stays in its stored plane, with a warning. Each volume is
 scaled to ``uint8`` by its 0.5–99.5 percentiles over the foreground (the
 brain: voxels other than the background, which is 0 for ``int16`` BraTS and
 the constant minimum for z-scored ``*_subtrMeanDivStd`` files); background
@@ -32,7 +35,7 @@ import numpy as np
 
 from tumorseg import limits
 from tumorseg.data.formats._common import Loaded, finite_range, natural_key, parse_int_set, require
-from tumorseg.data.formats.orientation import plane_of
+from tumorseg.data.formats.orientation import STORED_AXES, slice_axes
 from tumorseg.data.formats.scaling import volume_to_uint8
 from tumorseg.data.records import SliceRecord
 from tumorseg.errors import DataError
@@ -286,26 +289,31 @@ def read(
     records = []
     for case in cases:
         images, label, naming = find_case_files(case, ",".join(mods), image_glob, label_glob)
-        vol = read_volume(images[0])[0]
-        plane = plane_of(open_nifti(images[0])[0].affine)  # header only
+        axes, plane = slice_axes(open_nifti(images[0])[0].affine, voxel_mm(images[0]))  # header only
         if plane != "axial":
-            log.warning("%s: stored as %s slices, not axial; its slices follow the array's third axis anyway",
-                        images[0], plane)
-        brain = vol.reshape(-1, vol.shape[2]).any(axis=0)  # (Z,) slices that contain brain
+            if axes == STORED_AXES:
+                log.warning("%s: %s slices of thick or unknown voxels; its slices follow the array's third axis",
+                            images[0], plane)
+            else:
+                log.info("%s: stored as %s slices; read as axial slices (array axes reordered)", images[0], plane)
+        vol = read_volume(images[0])[0].transpose(axes)  # (Z, H, W) axial slices
+        brain = vol.reshape(vol.shape[0], -1).any(axis=1)  # (Z,) slices that contain brain
         if label is None:
             log.warning("%s: no label volume; its slices are unlabelled (prediction only)", case)
             keep = np.flatnonzero(brain)
         else:
-            lab = read_labels(label, naming)
+            lab = read_labels(label, naming).transpose(axes)
             if lab.shape != vol.shape:
                 raise DataError(f"{label}: label volume is {lab.shape} but {images[0].name} is {vol.shape}.")
-            has_tumour = tumour(lab, chosen).reshape(-1, lab.shape[2]).any(axis=0)
+            has_tumour = tumour(lab, chosen).reshape(lab.shape[0], -1).any(axis=1)
             empty = np.flatnonzero(brain & ~has_tumour)
             rng = np.random.default_rng(zlib.crc32(case.name.encode()))
             picked = rng.choice(empty, size=int(round(frac * len(empty))), replace=False) if len(empty) else empty
             keep = np.union1d(np.flatnonzero(has_tumour), picked)
         opts = (("images", tuple(images)), ("labels", chosen), ("naming", naming),
                 ("channel_names", tuple(mods) if not image_glob else (image_glob,)))
+        if axes != STORED_AXES:
+            opts += (("axes", tuple(int(a) for a in axes)),)
         for k in keep.tolist():
             records.append(SliceRecord(
                 case_id=f"{case.name}_z{k:03d}", image=images[0], mask=label, patient=patient_of(case.name),
@@ -315,14 +323,17 @@ def read(
 
 
 def load(record: SliceRecord) -> Loaded:
-    """Axial slice ``record.slice_index``: image ``(X, Y) uint8`` (or ``(C, X, Y)``), mask ``(X, Y) bool``."""
+    """Axial slice ``record.slice_index``: image ``(H, W) uint8`` (or ``(C, H, W)``), mask ``(H, W) bool``;
+    ``(H, W)`` = the array's first two axes, or those the record's ``axes`` option names."""
     k = record.slice_index
+    axes = record.option("axes", STORED_AXES)
     chans, lo, hi, bad, dtype = [], np.inf, -np.inf, 0, "float32"
     for p in record.option("images", (record.image,)):
         vol, vlo, vhi, vbad, dtype = read_volume(Path(p))
-        if not 0 <= k < vol.shape[2]:
-            raise DataError(f"{p}: slice {k} is outside the volume's {vol.shape[2]} axial slices.")
-        chans.append(vol[:, :, k])
+        vol = vol.transpose(axes)
+        if not 0 <= k < vol.shape[0]:
+            raise DataError(f"{p}: slice {k} is outside the volume's {vol.shape[0]} axial slices.")
+        chans.append(np.ascontiguousarray(vol[k]))
         lo, hi, bad = min(lo, vlo), max(hi, vhi), bad + vbad
     if len({c.shape for c in chans}) > 1:
         raise DataError(f"{record.image.parent}: the modalities' volumes differ in size; resample them to one grid.")
@@ -330,10 +341,10 @@ def load(record: SliceRecord) -> Loaded:
     if record.mask is None:
         mask = np.zeros(chans[0].shape, bool)
     else:
-        lab = read_labels(Path(record.mask), record.option("naming", "generic"))
-        if lab.shape[:2] != chans[0].shape:
+        lab = read_labels(Path(record.mask), record.option("naming", "generic")).transpose(axes)
+        if lab.shape[1:] != chans[0].shape or not 0 <= k < lab.shape[0]:
             raise DataError(f"{record.mask}: label volume is {lab.shape} but {record.image.name} slices are {chans[0].shape}.")
-        mask = tumour(lab[:, :, k], record.option("labels"))
+        mask = tumour(np.ascontiguousarray(lab[k]), record.option("labels"))
     return Loaded(image, mask, lo, hi, dtype, bad)
 
 
