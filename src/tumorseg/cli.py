@@ -256,10 +256,12 @@ def _cmd_ensemble(a: argparse.Namespace) -> int:
     from tumorseg.models.checkpoint import save_checkpoint
     from tumorseg.models.ensemble import make_ensemble
 
-    ckpt = make_ensemble(a.checkpoints)
+    ckpt = make_ensemble(a.checkpoints, a.combine, a.agree_threshold, a.agree_radius)
     save_checkpoint(ckpt, a.out)
-    print(f"ensemble of {len(a.checkpoints)} models written to {a.out} (post-processing of {a.checkpoints[0]}); "
-          f"use it as --model {a.out}")
+    how = "averaging" if a.combine == "mean" else \
+        f"{a.checkpoints[0]}'s mask where the others agree (p >= {a.agree_threshold:g} within {a.agree_radius} px)"
+    print(f"ensemble of {len(a.checkpoints)} models ({how}) written to {a.out} (post-processing of "
+          f"{a.checkpoints[0]}); use it as --model {a.out}")
     return 0
 
 
@@ -394,6 +396,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("checkpoints", nargs="+", help="2 to 16 checkpoint files or bundled names that read input alike; "
                    "the first one's threshold and clean-up settings are used")
     p.add_argument("--out", required=True, type=T.out_file, help="the ensemble checkpoint to write (.pt)")
+    p.add_argument("--combine", choices=("mean", "agree"), default="mean",
+                   help="mean: average the probabilities (default); agree: the first model's mask, kept only where "
+                        "every other model finds a tumour nearby (e.g. a model that marks every slice paired with "
+                        "one trained on tumour-free slices)")
+    p.add_argument("--agree-threshold", type=T.float_in(0.0, 1.0, example="--agree-threshold 0.5"), default=0.5,
+                   help="with --combine agree: the other models' probability that counts as a tumour (default 0.5)")
+    p.add_argument("--agree-radius", type=T.int_in(0, 256, "--agree-radius 16"), default=0,
+                   help="with --combine agree: how far (px at the model's size) from the others' tumour the first "
+                        "model's mask may reach (default 0: pixel by pixel)")
     p.set_defaults(func=_cmd_ensemble)
 
     p = sub.add_parser("serve", help="web page and JSON API for segmenting uploaded images (FastAPI + uvicorn)")

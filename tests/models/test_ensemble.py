@@ -36,6 +36,74 @@ def test_output_is_the_mean_of_member_probabilities():
     assert torch.allclose(got, want, atol=1e-5) and torch.isfinite(ens(x)).all()
 
 
+class _Const(torch.nn.Module):
+    """A stand-in member whose probability map is fixed: ``prob`` everywhere, or only inside ``box``."""
+
+    returns_logits = True
+
+    def __init__(self, prob, box=None):
+        super().__init__()
+        self.prob, self.box = prob, box
+
+    def probabilities(self, out):
+        return torch.sigmoid(out)
+
+    def forward(self, x):
+        p = torch.full_like(x[:, :1], 1e-4)
+        if self.box is None:
+            p[:] = self.prob
+        else:
+            y0, y1, x0, x1 = self.box
+            p[..., y0:y1, x0:x1] = self.prob
+        return torch.logit(p)
+
+
+def test_agree_keeps_the_first_members_output_only_near_what_the_others_mark():
+    specs = [{"name": "unet", "kwargs": KW}, {"name": "unet", "kwargs": KW}]
+    ens = build_model("ensemble", members=specs, combine="agree", agree_threshold=0.5, agree_radius=2).eval()
+    ens.members = torch.nn.ModuleList([_Const(0.9), _Const(0.8, box=(10, 14, 10, 14))])
+    x = torch.rand(2, 1, 32, 32)
+    with torch.no_grad():
+        p = torch.sigmoid(ens(x))[0, 0]
+    kept = p > 0.5
+    assert kept[8:16, 8:16].all()                     # the box dilated by the radius
+    assert kept.sum() == 64 and torch.allclose(p[kept], torch.tensor(0.9))
+    assert p[~kept].max() < 1e-6                       # elsewhere: off
+    ens.members[1] = _Const(0.4)                       # the other member finds nothing above its threshold
+    with torch.no_grad():
+        assert torch.sigmoid(ens(x)).max() < 1e-6      # an empty slice
+    ens.agree_threshold = 0.3
+    with torch.no_grad():
+        assert torch.allclose(torch.sigmoid(ens(x)), torch.tensor(0.9))
+    with pytest.raises(ValueError, match="mean, agree"):
+        build_model("ensemble", members=specs, combine="vote")
+
+
+def test_agree_ensemble_from_the_command_line_loads_and_exports(tmp_path):
+    a, b = _ckpt(tmp_path / "a.pt", 0), _ckpt(tmp_path / "b.pt", 1)
+    out = tmp_path / "agree.pt"
+    assert main(["ensemble", str(a), str(b), "--combine", "agree", "--agree-threshold", "0.45",
+                 "--agree-radius", "3", "--out", str(out)]) == 0
+    ckpt = load_checkpoint(out)
+    kw = ckpt["model"]["kwargs"]
+    assert (kw["combine"], kw["agree_threshold"], kw["agree_radius"]) == ("agree", 0.45, 3)
+    ens = model_from_checkpoint(ckpt)
+    first, second = (model_from_checkpoint(load_checkpoint(p)) for p in (a, b))
+    x = torch.rand(2, 1, 32, 32)
+    with torch.no_grad():
+        near = torch.nn.functional.max_pool2d(torch.sigmoid(second(x)), 7, stride=1, padding=3) >= 0.45
+        want = torch.where(near, torch.sigmoid(first(x)), torch.zeros(()))[:, 0].numpy()
+        assert np.allclose(torch.sigmoid(ens(x))[:, 0].numpy(), want, atol=1e-5)
+    assert main(["ensemble", str(a), str(b), "--combine", "agree", "--agree-threshold", "1.5",
+                 "--out", str(tmp_path / "x.pt")]) != 0
+    pytest.importorskip("onnxruntime")
+    from tumorseg.inference.onnx import OnnxModel, export_onnx
+
+    export_onnx(out, tmp_path / "agree.onnx")
+    got = OnnxModel(tmp_path / "agree.onnx").run((x[:, 0].numpy() * 255).astype(np.float32))
+    assert np.allclose(got, want, atol=1e-4)
+
+
 def test_make_ensemble_checkpoint_loads_predicts_and_exports(tmp_path):
     paths = [_ckpt(tmp_path / f"m{i}.pt", i) for i in range(3)]
     assert main(["ensemble", *map(str, paths), "--out", str(tmp_path / "ens.pt")]) == 0

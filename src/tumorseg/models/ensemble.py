@@ -1,4 +1,5 @@
-"""Several trained networks as one model: the mean of their probabilities (e.g. the K models of a cross-validation).
+"""Several trained networks as one model: the mean of their probabilities (e.g. the K models of a cross-validation),
+or the first one's output where the others agree that a tumour is near (``combine="agree"``).
 
 nnU-Net predicts with the ensemble of its five fold models; tumorseg can too, for users who want accuracy over
 speed. An ensemble is an ordinary checkpoint (``--model ensemble``), so ``predict``, ``evaluate``, ``serve`` and
@@ -7,6 +8,13 @@ the ONNX export take it like any other file:
 * :class:`Ensemble`: ``members`` is a list of ``{"name": ..., "kwargs": {...}}`` model specs (2 to
   :data:`MAX_MEMBERS`, no nesting); the output for ``(B, C, H, W)`` input is the logit of the mean of the members'
   foreground probabilities, ``(B, 1, H, W)``. Parameter names ``members.<i>.<member's own name>``.
+* ``combine="agree"`` (a *consensus*): the first member draws the mask, the others only vote on where a tumour
+  may be. The output is the first member's logits wherever every other member's probability, max-pooled over a
+  ``(2·agree_radius + 1)²`` window, reaches ``agree_threshold``, and :data:`~tumorseg.models.presence.OFF_LOGIT`
+  (probability ~0) elsewhere: a slice on which another member finds nothing comes out empty, and a blob of the
+  first member far from anything the others mark is erased. Use it to pair a model that outlines tumours well
+  but marks something on every slice (the bundled ``t1c``, trained on tumour slices only) with one trained to
+  leave tumour-free slices empty. Plain tensor operations (``max_pool2d``, ``where``), so it exports to ONNX.
 * :func:`make_ensemble`: checkpoints → one ensemble checkpoint. The members must read their input the same way
   (image size, channels, intensity normalisation, loader); preprocessing, modality and post-processing are the
   first member's (its calibrated threshold, TTA and clean-up settings; calibrate the ensemble itself to choose
@@ -28,23 +36,34 @@ from torch import nn
 
 from tumorseg.errors import CheckpointError
 from tumorseg.models.base import SegmentationModel
+from tumorseg.models.presence import OFF_LOGIT
 
 MAX_MEMBERS = 16
+COMBINE = ("mean", "agree")
 # preprocessing entries that must agree between members: they decide what the network sees
 SAME_INPUT = ("image_size", "in_channels", "scale", "intensity", "loader", "channels")
 _EPS = 1e-6
 
 
 class Ensemble(SegmentationModel):
-    """Mean of the members' probabilities, returned as logits ``(B, 1, H, W)`` (clamped to [1e-6, 1 - 1e-6]
-    before the logit, so the output stays finite). ``stride``: the least common multiple of the members'."""
+    """``combine="mean"``: the mean of the members' probabilities, returned as logits ``(B, 1, H, W)`` (clamped
+    to [1e-6, 1 - 1e-6] before the logit, so the output stays finite). ``combine="agree"``: the first member's
+    logits where each other member's max-pooled probability is ``>= agree_threshold``, ``OFF_LOGIT`` elsewhere
+    (see the module doc; ``agree_radius`` 0 = pixel by pixel). ``stride``: the least common multiple of the
+    members'."""
 
-    def __init__(self, members: list | None = None, in_channels: int = 1, out_channels: int = 1):
+    def __init__(self, members: list | None = None, in_channels: int = 1, out_channels: int = 1,
+                 combine: str = "mean", agree_threshold: float = 0.5, agree_radius: int = 0):
         super().__init__()
         from tumorseg.models import build_model
 
         if not isinstance(members, list) or not 2 <= len(members) <= MAX_MEMBERS:
             raise ValueError(f"an ensemble needs a list of 2 to {MAX_MEMBERS} member models")
+        if combine not in COMBINE:
+            raise ValueError(f"combine {combine!r}: use one of {', '.join(COMBINE)}")
+        self.combine = combine
+        self.agree_threshold = float(agree_threshold)
+        self.agree_radius = int(agree_radius)
         nets = []
         for spec in members:
             if not isinstance(spec, dict) or not isinstance(spec.get("name"), str) \
@@ -62,12 +81,31 @@ class Ensemble(SegmentationModel):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self.check_input_shape(x)
+        if self.combine == "agree":
+            return self._agree(x)
         p = torch.stack([m.probabilities(m(x)) for m in self.members]).mean(0)
         return torch.logit(p.clamp(_EPS, 1 - _EPS))
 
+    def _agree(self, x: torch.Tensor) -> torch.Tensor:
+        first = self.members[0]
+        out = first(x)
+        if not first.returns_logits:
+            out = torch.logit(out.clamp(_EPS, 1 - _EPS))
+        r = self.agree_radius
+        keep = None
+        for m in self.members[1:]:
+            p = m.probabilities(m(x))
+            if r > 0:
+                p = nn.functional.max_pool2d(p, 2 * r + 1, stride=1, padding=r)
+            ok = p >= self.agree_threshold
+            keep = ok if keep is None else keep & ok
+        return torch.where(keep, out, torch.full_like(out, OFF_LOGIT))
 
-def make_ensemble(checkpoints: list[str | Path]) -> dict[str, Any]:
-    """One ensemble checkpoint dict from 2 to :data:`MAX_MEMBERS` checkpoint files or bundled names.
+
+def make_ensemble(checkpoints: list[str | Path], combine: str = "mean", agree_threshold: float = 0.5,
+                  agree_radius: int = 0) -> dict[str, Any]:
+    """One ensemble checkpoint dict from 2 to :data:`MAX_MEMBERS` checkpoint files or bundled names
+    (``combine``, ``agree_threshold``, ``agree_radius``: as :class:`Ensemble` takes them).
 
     Raises:
         CheckpointError: fewer than 2 or more than :data:`MAX_MEMBERS`, an ensemble among them, or members that
@@ -91,7 +129,12 @@ def make_ensemble(checkpoints: list[str | Path]) -> dict[str, Any]:
                 raise CheckpointError(f"{path}: reads its input differently from {paths[0]} ({key}: "
                                       f"{ck['preprocessing'].get(key)!r} vs {first.get(key)!r}); an ensemble's "
                                       "members must share image size, channels and normalisation.")
+    if combine not in COMBINE:
+        raise CheckpointError(f"combine {combine!r}: use one of {', '.join(COMBINE)}.")
     members = [{"name": ck["model"]["name"], "kwargs": dict(ck["model"].get("kwargs", {}))} for ck in ckpts]
+    kwargs: dict[str, Any] = {"members": members, "in_channels": int(first.get("in_channels", 1))}
+    if combine != "mean":
+        kwargs.update(combine=combine, agree_threshold=float(agree_threshold), agree_radius=int(agree_radius))
     state = {f"members.{i}.{k}": v for i, ck in enumerate(ckpts) for k, v in ck["state_dict"].items()}
     pre = dict(first)
     modality = zoo.modality_of(ckpts[0], paths[0])  # e.g. "t1c" for the bundled file, which does not store it
@@ -99,7 +142,7 @@ def make_ensemble(checkpoints: list[str | Path]) -> dict[str, Any]:
         pre["modality"] = modality
     out: dict[str, Any] = {
         "format": FORMAT, "format_version": FORMAT_VERSION, "tumorseg_version": __version__,
-        "model": {"name": "ensemble", "kwargs": {"members": members, "in_channels": int(first.get("in_channels", 1))}},
+        "model": {"name": "ensemble", "kwargs": kwargs},
         "preprocessing": pre,
         "state_dict": state,
         "metrics": {"ensemble_members": len(ckpts)},
