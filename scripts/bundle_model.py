@@ -48,6 +48,7 @@ from tumorseg.data import load_slices, read_dataset
 from tumorseg.data.input_stats import MAX_SLICES, training_stats
 from tumorseg.data.splits import load_split
 from tumorseg.models import zoo
+from tumorseg.options import post_setting
 from tumorseg.models.checkpoint import load_checkpoint, save_checkpoint, without_machine_paths
 
 
@@ -128,21 +129,15 @@ def bundle(run_dir: Path, name: str, cv: Path | None = None, card: Path | None =
     return target
 
 
-RANGES = {"threshold": (0.0, 1.0), "presence_prob": (0.0, 1.0), "hysteresis_prob": (0.0, 1.0),
-          "z_smooth": (0.0, 0.5)}  # z_smooth 0.5 would give the slice itself no weight
-
-
 def set_postprocess(name: str, values: dict, onnx: bool = True, dest: Path | None = None) -> Path:
     """Update the ``postprocess`` settings of the bundled model ``name`` in ``dest`` (default: the package's
     bundled folder) with ``values`` (known keys only) and re-export its ONNX file. Returns the checkpoint path."""
-    from tumorseg.inference.postprocess import DEFAULTS
+    from tumorseg.inference.postprocess import check_settings
 
-    unknown = sorted(set(values) - set(DEFAULTS))
-    if unknown:
-        raise SystemExit(f"--set {unknown[0]}: not a post-processing setting; known: {', '.join(DEFAULTS)}")
-    for key, (low, high) in RANGES.items():
-        if key in values and not (isinstance(values[key], (int, float)) and low <= values[key] < high):
-            raise SystemExit(f"--set {key}={values[key]}: give a number in [{low}, {high}) (0 turns it off).")
+    try:
+        check_settings(values)
+    except ValueError as e:
+        raise SystemExit(str(e)) from None
     target = Path(dest or zoo.BUNDLED_DIR) / f"{zoo.get(name).name}.pt"
     ckpt = load_checkpoint(target)
     ckpt["postprocess"] = {**(ckpt.get("postprocess") or {}), **values}
@@ -155,17 +150,10 @@ def set_postprocess(name: str, values: dict, onnx: bool = True, dest: Path | Non
     return target
 
 
-def _setting(text: str) -> tuple[str, object]:
-    key, sep, value = text.partition("=")
-    if not sep:
-        raise argparse.ArgumentTypeError(f"--set {text}: give KEY=VALUE, e.g. largest_component_3d=true")
-    return key, json.loads(value)
-
-
 if __name__ == "__main__":
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("run_dir", type=Path, nargs="?", help="finished run to bundle (not with --set)")
-    p.add_argument("--set", dest="settings", type=_setting, action="append", default=None, metavar="KEY=VALUE",
+    p.add_argument("--set", dest="settings", type=post_setting, action="append", default=None, metavar="KEY=VALUE",
                    help="change a post-processing setting of the installed model NAME instead of bundling a run")
     p.add_argument("--name", required=True, choices=list(zoo.BUNDLED), help="bundled model name")
     p.add_argument("--cv", type=Path, default=None, help="cross-validation folder of the same recipe (cv_summary.json)")

@@ -257,11 +257,13 @@ def _cmd_ensemble(a: argparse.Namespace) -> int:
     from tumorseg.models.ensemble import make_ensemble
 
     ckpt = make_ensemble(a.checkpoints, a.combine, a.agree_threshold, a.agree_radius)
+    if a.settings:
+        ckpt["postprocess"] = {**(ckpt.get("postprocess") or {}), **dict(a.settings)}
     save_checkpoint(ckpt, a.out)
     how = "averaging" if a.combine == "mean" else \
         f"{a.checkpoints[0]}'s mask where the others agree (p >= {a.agree_threshold:g} within {a.agree_radius} px)"
-    print(f"ensemble of {len(a.checkpoints)} models ({how}) written to {a.out} (post-processing of "
-          f"{a.checkpoints[0]}); use it as --model {a.out}")
+    post = f"post-processing of {a.checkpoints[0]}" + (f", with {dict(a.settings)}" if a.settings else "")
+    print(f"ensemble of {len(a.checkpoints)} models ({how}) written to {a.out} ({post}); use it as --model {a.out}")
     return 0
 
 
@@ -405,6 +407,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--agree-radius", type=T.int_in(0, 256, "--agree-radius 16"), default=0,
                    help="with --combine agree: how far (px at the model's size) from the others' tumour the first "
                         "model's mask may reach (default 0: pixel by pixel)")
+    p.add_argument("--set", dest="settings", type=T.post_setting, action="append", default=[], metavar="KEY=VALUE",
+                   help="change a post-processing setting of the ensemble (repeatable), e.g. presence_px=300; "
+                        "chosen on validation data, never test data")
     p.set_defaults(func=_cmd_ensemble)
 
     p = sub.add_parser("serve", help="web page and JSON API for segmenting uploaded images (FastAPI + uvicorn)")

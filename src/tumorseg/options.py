@@ -132,6 +132,25 @@ def json_object(text: str) -> dict:
     return value
 
 
+def post_setting(text: str) -> tuple[str, object]:
+    """``--set presence_px=300``: one post-processing setting, KEY=VALUE with a JSON value (``true``, ``0.7``),
+    checked by :func:`tumorseg.inference.postprocess.check_settings`."""
+    from tumorseg.inference.postprocess import check_settings
+
+    key, sep, raw = text.partition("=")
+    if not sep:
+        raise argparse.ArgumentTypeError(f"--set {text}: give KEY=VALUE, e.g. presence_px=300")
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        raise argparse.ArgumentTypeError(f"--set {text}: the value must be a number, true or false") from None
+    try:
+        check_settings({key.strip(): value})
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    return key.strip(), value
+
+
 def fractions(text: str) -> tuple[float, float, float]:
     """``--split 0.9,0.1,0``: three fractions summing to 1 with TRAIN and VAL > 0."""
     try:
@@ -210,4 +229,4 @@ MEGABYTES = float_in(0.0, 4096.0, lo_open=True, example="--max-upload-mb 50")
 CHANNELS = int_in(1, 64, "--in-channels 1")
 
 
-__all__ = ["Parser", "device", "float_in", "fractions", "int_in", "json_object", "name_in", "out_dir", "out_file"]
+__all__ = ["Parser", "device", "float_in", "fractions", "int_in", "json_object", "name_in", "post_setting", "out_dir", "out_file"]

@@ -96,6 +96,14 @@ def test_agree_ensemble_from_the_command_line_loads_and_exports(tmp_path):
         assert np.allclose(torch.sigmoid(ens(x))[:, 0].numpy(), want, atol=1e-5)
     assert main(["ensemble", str(a), str(b), "--combine", "agree", "--agree-threshold", "1.5",
                  "--out", str(tmp_path / "x.pt")]) != 0
+    gated = tmp_path / "gated.pt"
+    assert main(["ensemble", str(a), str(b), "--combine", "agree", "--set", "presence_px=300", "--set",
+                 "presence_prob=0.7", "--out", str(gated)]) == 0
+    post = load_checkpoint(gated)["postprocess"]
+    assert (post["presence_px"], post["presence_prob"]) == (300, 0.7)
+    for bad in ("presence_px=-1", "presence_pixels=3", "tta=0.5", "presence_px=1.5", "threshold"):
+        assert main(["ensemble", str(a), str(b), "--set", bad, "--out", str(tmp_path / "y.pt")]) != 0
+    assert not (tmp_path / "y.pt").exists()
     pytest.importorskip("onnxruntime")
     from tumorseg.inference.onnx import OnnxModel, export_onnx
 
@@ -142,6 +150,11 @@ def test_members_must_read_input_alike(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "b.pt" in err[0] and "Traceback" not in err[0]
     assert not (tmp_path / "e.pt").exists()
+    # a key left out means its default: an older checkpoint without "intensity" reads input like one with "none"
+    c = _ckpt(tmp_path / "c.pt", 2, intensity="none")
+    assert make_ensemble([a, c])["model"]["kwargs"]["members"]
+    with pytest.raises(CheckpointError, match="intensity"):
+        make_ensemble([a, _ckpt(tmp_path / "d.pt", 3, intensity="p99")])
 
 
 def test_ensembles_do_not_nest_and_bad_member_specs_are_refused(tmp_path):

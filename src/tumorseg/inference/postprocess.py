@@ -51,6 +51,33 @@ DEFAULTS: dict[str, Any] = {"threshold": 0.5, "tta": False, "min_component_px": 
                             "presence_px": 0, "largest_component_3d": False, "z_smooth": 0.0, "hysteresis_prob": 0.0}
 
 
+RANGES: dict[str, tuple[float, float]] = {"threshold": (0.0, 1.0), "presence_prob": (0.0, 1.0),
+                                          "hysteresis_prob": (0.0, 1.0), "z_smooth": (0.0, 0.5),
+                                          "min_component_px": (0, 65536), "presence_px": (0, 65536)}
+"""Allowed ``[low, high)`` of the numeric settings (``z_smooth`` 0.5 would give the slice itself no weight)."""
+
+
+def check_settings(values: dict[str, Any]) -> dict[str, Any]:
+    """``values`` (post-processing settings given by a user, e.g. ``--set presence_px=300``) if every key is known
+    and every number in :data:`RANGES`; ``tta`` and ``largest_component_3d`` must be ``true``/``false``.
+
+    Raises:
+        ValueError: naming the first bad setting and what to give instead.
+    """
+    for key, value in values.items():
+        if key not in DEFAULTS:
+            raise ValueError(f"--set {key}: not a post-processing setting; known: {', '.join(DEFAULTS)}")
+        if key in RANGES:
+            low, high = RANGES[key]
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value < high:
+                raise ValueError(f"--set {key}={value}: give a number in [{low}, {high}) (0 turns it off).")
+            if isinstance(DEFAULTS[key], int) and value != int(value):
+                raise ValueError(f"--set {key}={value}: give a whole number of pixels.")
+        elif not isinstance(value, bool):
+            raise ValueError(f"--set {key}={value}: give true or false.")
+    return values
+
+
 def settings(checkpoint: dict[str, Any]) -> dict[str, Any]:
     """Post-processing settings of a checkpoint, with defaults for older files."""
     out = dict(DEFAULTS)

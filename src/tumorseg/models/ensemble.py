@@ -42,6 +42,7 @@ MAX_MEMBERS = 16
 COMBINE = ("mean", "agree")
 # preprocessing entries that must agree between members: they decide what the network sees
 SAME_INPUT = ("image_size", "in_channels", "scale", "intensity", "loader", "channels")
+INPUT_DEFAULTS = {"in_channels": 1, "scale": "x/255", "intensity": "none"}  # what a checkpoint without the key means
 _EPS = 1e-6
 
 
@@ -125,9 +126,10 @@ def make_ensemble(checkpoints: list[str | Path], combine: str = "mean", agree_th
             raise CheckpointError(f"{path}: is an ensemble already; list its members instead.")
     for path, ck in zip(paths[1:], ckpts[1:]):
         for key in SAME_INPUT:
-            if ck["preprocessing"].get(key) != first.get(key):
+            mine, theirs = (d.get(key, INPUT_DEFAULTS.get(key)) for d in (ck["preprocessing"], first))
+            if mine != theirs:
                 raise CheckpointError(f"{path}: reads its input differently from {paths[0]} ({key}: "
-                                      f"{ck['preprocessing'].get(key)!r} vs {first.get(key)!r}); an ensemble's "
+                                      f"{mine!r} vs {theirs!r}); an ensemble's "
                                       "members must share image size, channels and normalisation.")
     if combine not in COMBINE:
         raise CheckpointError(f"combine {combine!r}: use one of {', '.join(COMBINE)}.")
