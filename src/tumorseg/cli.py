@@ -371,7 +371,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("predict", help="write a mask PNG per input image, at the input's size")
     p.add_argument("inputs", nargs="+", help="image files or folders (PNG/JPG/TIFF/BMP), NIfTI volumes or BraTS case "
                    "folders (-> <name>_mask.nii.gz), DICOM files or series folders (-> also <name>_seg.dcm); "
-                   "volumes add a row to OUT/summary.csv")
+                   "volumes and LGG patient folders add a row to OUT/summary.csv")
     p.add_argument("--model", default=None, help="bundled model (t1c, flair; see 'tumorseg models'), checkpoint file "
                    "or exported .onnx (default: per input, the bundled model that fits it)")
     p.add_argument("--backend", default="auto", choices=["auto", "onnx", "torch"],
@@ -396,7 +396,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("ensemble", help="combine checkpoints (e.g. the CV fold models) into one that averages them")
     p.add_argument("checkpoints", nargs="+", help="2 to 16 checkpoint files or bundled names that read input alike; "
-                   "the first one's threshold and clean-up settings are used")
+                   "the first one's threshold and clean-up settings are used (change them with --set)")
     p.add_argument("--out", required=True, type=T.out_file, help="the ensemble checkpoint to write (.pt)")
     p.add_argument("--combine", choices=("mean", "agree"), default="mean",
                    help="mean: average the probabilities (default); agree: the first model's mask, kept only where "

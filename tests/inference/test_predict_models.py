@@ -5,6 +5,7 @@ import logging
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from conftest import shared_data, tiny_checkpoint
 from tumorseg.cli import main
@@ -35,8 +36,9 @@ def test_predict_says_no_tumour_found_per_image_volume_and_folder(tmp_path, caps
     out = capsys.readouterr().out.splitlines()
     assert "BraTS-GLI-00001-000-t1c.nii.gz: no tumour found in any of its 155 slices (model never.pt)" in out
     assert "1089.png: no tumour found (model never.pt)" in out
-    assert "... and 15 more inputs with no tumour found" in out  # 25 empty inputs, 10 listed
-    assert "24 images: tumour found in 0, no tumour found in 24" in out
+    # the LGG patient's 23 slices: one line for the patient, not one per slice
+    assert f"{LGG_PATIENT}: no tumour found in any of its 23 slices (model never.pt)" in out
+    assert not any(line.startswith(f"{LGG_PATIENT}_") for line in out) and len(out) == 4
     assert out[-1] == f"25 masks written to {tmp_path / 'out'}"
 
 
@@ -120,3 +122,16 @@ def test_no_warning_without_stored_stats(tmp_path, caplog):
     predict_inputs([vol], tiny_checkpoint(tmp_path / "m.pt", image_size=32), tmp_path / "out", progress=False,
                    backend="torch")
     assert not [r for r in caplog.records if "unusual input" in r.message]
+
+
+def test_many_images_are_counted_and_only_the_first_empty_ones_listed(tmp_path, capsys):
+    folder = tmp_path / "pngs"
+    folder.mkdir()
+    for n in range(12):
+        Image.fromarray(np.full((32, 32), 10 * n, np.uint8)).save(folder / f"img{n:02d}.png")
+    assert main(["predict", str(folder), "--model", str(_empty_model(tmp_path)), "--out", str(tmp_path / "out"),
+                 "--no-progress", "--backend", "torch"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert "img00.png: no tumour found (model never.pt)" in out and "img11.png: no tumour found (model never.pt)" not in out
+    assert "... and 2 more inputs with no tumour found" in out
+    assert "12 images: tumour found in 0, no tumour found in 12" in out

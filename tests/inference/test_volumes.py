@@ -191,6 +191,33 @@ def test_lgg_patient_folder_gets_the_volume_rule_like_evaluate(tmp_path, bright)
     assert not np.asarray(Image.open(tmp_path / "out" / f"{folder.name}_6.png")).any()
     assert np.asarray(Image.open(tmp_path / "out" / f"{folder.name}_3.png")).sum() == 64 * 255
     assert (tmp_path / "out" / f"{folder.name}_6_overlay.png").is_file()
+    # one summary for the patient (the other file is no LGG slice), counted after the rule, slice numbers as named
+    [summary] = report.folders
+    assert (summary.name, summary.n_slices, summary.slices_with_tumour, summary.tumour_voxels) == \
+        (folder.name, 6, 3, 3 * 64)
+    assert summary.largest_slice == 2 and summary.volume_ml is None and summary.mask == f"{folder.name}_*.png"
+
+
+def test_summary_holds_every_volume_and_patient_folder_of_one_call(tmp_path, bright, monkeypatch):
+    # volumes are predicted one at a time and patient folders slice by slice: summary.json gets all of them
+    import tumorseg.inference.files as files
+
+    monkeypatch.setattr(files.Predictor, "from_checkpoint", classmethod(lambda cls, *a, **k: bright))
+    for name in ("a", "b"):
+        _scan_with_false_alarm(tmp_path / f"{name}.nii.gz")
+    folder = tmp_path / "TCGA_XX_0009_20000101"
+    folder.mkdir()
+    for n in range(1, 12):  # 11 slices: _10 and _11 sort before _2 by name
+        img = np.full((24, 24), 60, np.uint8)
+        img[4:8, 4:4 + n] = 220  # the most tumour on slice 11
+        Image.fromarray(img).save(folder / f"{folder.name}_{n}.tif")
+    report = files.predict_inputs([tmp_path / "a.nii.gz", tmp_path / "b.nii.gz", folder], "t1c", tmp_path / "out",
+                                  progress=False)
+    rows = json.loads((tmp_path / "out" / "summary.json").read_text())["volumes"]
+    assert [r["name"] for r in rows] == ["a", "b", folder.name] and len(report.summaries) == 3
+    assert (rows[2]["n_slices"], rows[2]["slices_with_tumour"], rows[2]["largest_slice"]) == (11, 11, 11)
+    with open(tmp_path / "out" / "summary.csv", newline="") as f:
+        assert [r["name"] for r in csv.DictReader(f)] == ["a", "b", folder.name]
 
 
 def test_lgg_patient_folder_gets_the_probability_rules_like_evaluate(tmp_path, bright):

@@ -38,6 +38,7 @@ from tumorseg.errors import DataError, TumorsegError
 from tumorseg.inference.montage import overlay
 from tumorseg.inference.postprocess import apply_records, apply_volumes, needs_probabilities
 from tumorseg.inference.predictor import Predictor
+from tumorseg.inference.summary import VolumeSummary, summarise, write_summaries
 from tumorseg.inference.volumes import Prediction, far_off_note, predict_volumes, read_model_input, split_volume_inputs
 from tumorseg.io import write_mask
 
@@ -167,21 +168,34 @@ class PredictReport:
     results: list[Prediction] = field(default_factory=list)
     failed: list[tuple[Path, str]] = field(default_factory=list)
     failed_csv: Path | None = None
+    folders: list[VolumeSummary] = field(default_factory=list)  # LGG patient folders predicted slice by slice
+
+    @property
+    def summaries(self) -> list[VolumeSummary]:
+        """One per volume input and per LGG patient folder, in the order they were predicted (``summary.json``)."""
+        return [r.summary for r in self.results if r.summary is not None] + self.folders
 
     def summary_lines(self, max_listed: int = 10) -> list[str]:
         """Plain-language lines for the terminal: "no tumour found" for each empty input (up to
-        ``max_listed``), and a count when there are several inputs."""
-        empty = [r for r in self.results if r.n_tumour == 0]
+        ``max_listed``), and a count when there are several inputs. Slices of an LGG patient folder are left out:
+        its summary line (logged when the folder was finished) speaks for them."""
+        in_folders = {Path(s.input) for s in self.folders}
+        results = [r for r in self.results if r.source.parent not in in_folders]
+        empty = [r for r in results if r.n_tumour == 0]
         lines = []
         for r in empty[:max_listed]:
             where = f" in any of its {r.n_slices} slices" if r.n_slices > 1 else ""
             lines.append(f"{r.source.name}: no tumour found{where} (model {r.model})")
         if len(empty) > max_listed:
             lines.append(f"... and {len(empty) - max_listed} more inputs with no tumour found")
-        for r in self.results:
+        for r in results:
             if r.n_tumour and r.n_slices > 1:
                 lines.append(f"{r.source.name}: tumour found in {r.n_tumour} of {r.n_slices} slices (model {r.model})")
-        images = [r for r in self.results if r.n_slices == 1]
+        for s in self.folders:
+            model = next((r.model for r in self.results if r.source.parent == Path(s.input)), "?")
+            found = f"tumour found in {s.slices_with_tumour} of" if s.tumour_found else "no tumour found in any of its"
+            lines.append(f"{s.name}: {found} {s.n_slices} slices (model {model})")
+        images = [r for r in results if r.n_slices == 1]
         if len(images) > 1:
             n_empty = sum(r.n_tumour == 0 for r in images)
             lines.append(f"{len(images)} images: tumour found in {len(images) - n_empty}, no tumour found in {n_empty}")
@@ -280,6 +294,8 @@ def predict_inputs(
     for predictor, vols, imgs in groups:
         _predict_group(predictor, vols, imgs, out, report, with_overlay, batch_size, progress, strict)
     report.written = [p for r in report.results for p in r.outputs]
+    if report.summaries:  # every model group's volumes and patient folders in one summary.json / summary.csv
+        write_summaries(report.summaries, out)
     report.failed_csv = write_failures(report.failed, out)
     log.debug("wrote %d files to %s; %d inputs failed", len(report.written), out, len(report.failed))
     return report
@@ -292,7 +308,8 @@ def _predict_group(predictor: Predictor, volumes: list[Path], files: list[Path],
     model's volume rules as soon as their last slice is predicted (:class:`_PatientVolumes`)."""
     for volume in volumes:
         try:
-            report.results += predict_volumes([volume], predictor, out, batch_size, progress, with_overlay)
+            report.results += predict_volumes([volume], predictor, out, batch_size, progress, with_overlay,
+                                              write_summary=False)
         except TumorsegError as exc:
             if strict:
                 raise
@@ -318,6 +335,7 @@ def _predict_group(predictor: Predictor, volumes: list[Path], files: list[Path],
         patients.done(len(batch))
         bar.update(len(batch))
     bar.close()
+    report.folders += patients.summaries
     if unusual > MAX_WARNINGS:
         log.warning("%d of %d images in all look unusual for model '%s' (the first %d are named above).",
                     unusual, len(files), predictor.label, MAX_WARNINGS)
@@ -332,9 +350,14 @@ def _save_overlay(image: np.ndarray, mask: np.ndarray, target: Path) -> None:
 class _PatientVolumes:
     """Slices predicted one by one that form a volume (an LGG patient folder's ``<patient>_<n>.tif``) get the
     checkpoint's volume rules (:mod:`tumorseg.inference.postprocess`) as ``evaluate`` applies them, once the
-    folder's last slice among ``files`` is predicted: the masks the rules change are written again (with their overlays), their :class:`Prediction` updated. Rules that read probabilities
+    folder's last slice among ``files`` is predicted: the masks the rules change are written again (with their
+    overlays), their :class:`Prediction` updated. Rules that read probabilities
     (``z_smooth``, ``hysteresis_prob``) use the probabilities kept for the folders still open — one
-    patient at a time when a folder's slices come together, as ``collect_inputs`` orders them."""
+    patient at a time when a folder's slices come together, as ``collect_inputs`` orders them.
+
+    Each finished folder also gets a :class:`~tumorseg.inference.summary.VolumeSummary` (in ``summaries``, its
+    line logged): slices with tumour and voxels — no mL, LGG slice files carry no voxel size — and
+    ``largest_slice`` = the slice number in the file names (``<patient>_<n>.tif``)."""
 
     def __init__(self, files: Sequence[Path], predictor: Predictor, out: Path, with_overlay: bool):
         self.predictor, self.out, self.with_overlay = predictor, out, with_overlay
@@ -346,11 +369,12 @@ class _PatientVolumes:
                 self.last[f.parent] = i
         self.open: dict[Path, list[tuple[Prediction, np.ndarray, np.ndarray | None]]] = {}  # result, mask, prob
         self.seen = 0
+        self.summaries: list[VolumeSummary] = []
 
     def add(self, result: Prediction, mask: np.ndarray, prob: np.ndarray) -> None:
         """A predicted slice, its mask as written and its probabilities; kept (the probabilities only when the
-        rules need them) if it belongs to a volume."""
-        if self.on and slice_number(result.source) is not None:
+        rules need them; a 256² bool mask is 64 kB) if it belongs to a volume."""
+        if slice_number(result.source) is not None:
             kept = prob if self.keep_probs else None  # float32, as evaluate has them: ~23 MB for 88 slices
             self.open.setdefault(result.source.parent, []).append((result, mask, kept))
 
@@ -361,11 +385,25 @@ class _PatientVolumes:
             self._finish(self.open.pop(folder), folder)
 
     def _finish(self, slices: list[tuple[Prediction, np.ndarray, np.ndarray | None]], folder: Path) -> None:
+        slices = sorted(slices, key=lambda s: slice_number(s[0].source))
         preds = [r for r, _, _ in slices]
         masks = [m for _, m, _ in slices]
-        if len(preds) < 2 or len({m.shape for m in masks}) > 1:
+        if len({m.shape for m in masks}) > 1:
             return
         stack = np.stack(masks)
+        if self.on and len(preds) > 1:
+            stack = self._apply_rules(slices, preds, stack, folder)
+        summary = summarise(stack, None, folder.name)
+        summary.input, summary.mask = str(folder), f"{folder.name}_*.png"
+        if summary.largest_slice is not None:
+            summary.largest_slice = slice_number(preds[summary.largest_slice].source)
+        log.info("%s", summary.line())
+        self.summaries.append(summary)
+
+    def _apply_rules(self, slices: list[tuple[Prediction, np.ndarray, np.ndarray | None]], preds: list[Prediction],
+                     stack: np.ndarray, folder: Path) -> np.ndarray:
+        """The volume rules on one folder's ``(Z, H, W)`` masks (slice-number order): masks they change are written
+        again; returns the masks as written."""
         recs = [SliceRecord(r.source.stem, r.source, patient=str(folder), slice_index=slice_number(r.source))
                 for r in preds]
         if self.keep_probs:
@@ -381,6 +419,7 @@ class _PatientVolumes:
             if self.with_overlay:
                 image = read_model_input(r.source, self.predictor)[0]
                 _save_overlay(image, after, self.out / f"{r.source.stem}_overlay.png")
+        return kept
 
 
 def predict_files(inputs: Sequence[str | Path], checkpoint: str | Path | None, out: str | Path,

@@ -15,7 +15,8 @@ Every input is read and its mask written through :mod:`tumorseg.io`, so outputs 
   masks in the radiological view (:mod:`tumorseg.inference.montage`).
 * Every volume input adds a row to ``OUT/summary.json`` and ``OUT/summary.csv``
   (slices with tumour, volume in mL, longest axial diameter:
-  :mod:`tumorseg.inference.summary`), logged as one line per volume.
+  :mod:`tumorseg.inference.summary`), logged as one line per volume; ``predict`` adds a row per LGG patient folder
+  (:mod:`tumorseg.inference.files`) and writes the two files once for all its inputs.
 
 Intensities: :func:`tumorseg.data.formats.scaling.volume_to_uint8`, one
 scale per volume (a NIfTI volume, a series, or a file's frames; DICOM after
@@ -208,13 +209,13 @@ def predict_volume(path: Path, predictor: Predictor, out: Path, batch_size: int 
 
 
 def predict_volumes(inputs: Sequence[Path], predictor: Predictor, out: Path, batch_size: int = 16,
-                    progress: bool = True, with_overlay: bool = False) -> list[Prediction]:
+                    progress: bool = True, with_overlay: bool = False, write_summary: bool = True) -> list[Prediction]:
     """Predict every NIfTI/DICOM input into ``out``; one :class:`Prediction` per input (``with_overlay``: and a
     picture of each, see :func:`predict_volume`).
 
-    With at least one input, also writes ``out/summary.json`` and
-    ``out/summary.csv`` (one row per volume, :mod:`tumorseg.inference.summary`)
-    and logs each volume's summary line.
+    Logs each volume's summary line and, with at least one input and ``write_summary``, writes ``out/summary.json``
+    and ``out/summary.csv`` (one row per volume, :mod:`tumorseg.inference.summary`; ``predict_inputs`` writes them
+    once for all its volumes instead).
     """
     done: list[Prediction] = []
     out.mkdir(parents=True, exist_ok=True)
@@ -223,7 +224,7 @@ def predict_volumes(inputs: Sequence[Path], predictor: Predictor, out: Path, bat
         result.summary.input = str(path)
         log.info("%s -> %s", result.summary.line(), out / result.summary.mask)
         done.append(result)
-    if done:
+    if done and write_summary:
         write_summaries([r.summary for r in done], out)
     return done
 
