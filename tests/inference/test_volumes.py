@@ -198,6 +198,28 @@ def test_lgg_patient_folder_gets_the_volume_rule_like_evaluate(tmp_path, bright)
     assert summary.largest_slice == 2 and summary.volume_ml is None and summary.mask == f"{folder.name}_*.png"
 
 
+def test_a_folder_with_more_slices_than_a_volume_is_predicted_as_images(tmp_path, bright, monkeypatch, caplog):
+    # masks of a volume are kept until its last slice: a folder claiming thousands of slices must not pile them up
+    import tumorseg.inference.files as files
+
+    monkeypatch.setattr(files, "MAX_VOLUME_SLICES", 4)
+    folder = tmp_path / "TCGA_XX_0010_20000101"
+    folder.mkdir()
+    for n in range(1, 7):
+        img = np.full((24, 24), 60, np.uint8)
+        img[20:23, 20:23] = 220 if n == 6 else 60  # the false alarm the one-lesion rule would drop
+        img[6:14, 6:14] = 220
+        Image.fromarray(img).save(folder / f"{folder.name}_{n}.tif")
+    bright.post["largest_component_3d"] = True
+    report = files.PredictReport()
+    (tmp_path / "out").mkdir()
+    with caplog.at_level(logging.WARNING, logger="tumorseg"):
+        files._predict_group(bright, [], sorted(folder.glob("*.tif")), tmp_path / "out", report, False, 4, False, True)
+    assert "6 numbered slices, more than a volume has" in caplog.text and folder.name in caplog.text
+    assert report.folders == [] and len(report.results) == 6
+    assert np.asarray(Image.open(tmp_path / "out" / f"{folder.name}_6.png"))[20:23, 20:23].all()  # no rule applied
+
+
 def test_summary_holds_every_volume_and_patient_folder_of_one_call(tmp_path, bright, monkeypatch):
     # volumes are predicted one at a time and patient folders slice by slice: summary.json gets all of them
     import tumorseg.inference.files as files

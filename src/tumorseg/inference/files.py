@@ -46,6 +46,7 @@ log = logging.getLogger(__name__)
 
 EXPORT_PAYS_OFF = 100  # images; see predict_inputs
 MAX_WARNINGS = 3  # unusual-brightness warnings printed per model for a folder of images, then a count
+MAX_VOLUME_SLICES = 1024  # a patient folder with more numbered slices is predicted as separate images (memory bound)
 
 
 def _is_mask_file(p: Path) -> bool:
@@ -364,9 +365,16 @@ class _PatientVolumes:
         self.on = bool(predictor.post.get("largest_component_3d")) or needs_probabilities(predictor.post)
         self.keep_probs = needs_probabilities(predictor.post)
         self.last: dict[Path, int] = {}  # folder -> position of its last slice in files
+        count: dict[Path, int] = {}
         for i, f in enumerate(files):
             if slice_number(f) is not None:
                 self.last[f.parent] = i
+                count[f.parent] = count.get(f.parent, 0) + 1
+        for folder in [f for f, n in count.items() if n > MAX_VOLUME_SLICES]:
+            log.warning("%s: %d numbered slices, more than a volume has (%d at most here); predicted as separate "
+                        "images, without the volume rules or a per-patient summary.", folder, count[folder],
+                        MAX_VOLUME_SLICES)
+            del self.last[folder]
         self.open: dict[Path, list[tuple[Prediction, np.ndarray, np.ndarray | None]]] = {}  # result, mask, prob
         self.seen = 0
         self.summaries: list[VolumeSummary] = []
@@ -374,7 +382,7 @@ class _PatientVolumes:
     def add(self, result: Prediction, mask: np.ndarray, prob: np.ndarray) -> None:
         """A predicted slice, its mask as written and its probabilities; kept (the probabilities only when the
         rules need them; a 256² bool mask is 64 kB) if it belongs to a volume."""
-        if slice_number(result.source) is not None:
+        if result.source.parent in self.last and slice_number(result.source) is not None:
             kept = prob if self.keep_probs else None  # float32, as evaluate has them: ~23 MB for 88 slices
             self.open.setdefault(result.source.parent, []).append((result, mask, kept))
 
