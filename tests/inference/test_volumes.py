@@ -196,6 +196,9 @@ def test_lgg_patient_folder_gets_the_volume_rule_like_evaluate(tmp_path, bright)
     assert (summary.name, summary.n_slices, summary.slices_with_tumour, summary.tumour_voxels) == \
         (folder.name, 6, 3, 3 * 64)
     assert summary.largest_slice == 2 and summary.volume_ml is None and summary.mask == f"{folder.name}_*.png"
+    # --overlay: the patient at a glance, one tile per tumour slice (2-4, after the rule), as wide as three tiles
+    picture = Image.open(tmp_path / "out" / f"{folder.name}_overlay.png")
+    assert picture.size == (3 * 192, 192)
 
 
 def test_a_folder_with_more_slices_than_a_volume_is_predicted_as_images(tmp_path, bright, monkeypatch, caplog):

@@ -35,7 +35,7 @@ from tumorseg.data.formats.lgg import slice_number
 from tumorseg.data.imageio import IMAGE_SUFFIXES, write_mask_png
 from tumorseg.data.records import SliceRecord
 from tumorseg.errors import DataError, TumorsegError
-from tumorseg.inference.montage import overlay
+from tumorseg.inference.montage import montage, overlay, shown_slices
 from tumorseg.inference.postprocess import apply_records, apply_volumes, needs_probabilities
 from tumorseg.inference.predictor import Predictor
 from tumorseg.inference.summary import VolumeSummary, summarise, write_summaries
@@ -407,6 +407,20 @@ class _PatientVolumes:
             summary.largest_slice = slice_number(preds[summary.largest_slice].source)
         log.info("%s", summary.line())
         self.summaries.append(summary)
+        if self.with_overlay:
+            self._save_montage(preds, stack, folder)
+
+    def _save_montage(self, preds: list[Prediction], stack: np.ndarray, folder: Path) -> None:
+        """``out/<patient>_overlay.png``: the patient at a glance (:func:`~tumorseg.inference.montage.montage`),
+        tiles numbered as the files are; only the (at most 16) slices shown are read again. With no tumour found the
+        tiles span the whole folder."""
+        picks = shown_slices(stack, stack)  # masks stand in for the images: no tumour → evenly over all slices
+        images = [read_model_input(preds[z].source, self.predictor)[0] for z in picks]
+        if len({i.shape for i in images}) > 1:
+            return
+        labels = [slice_number(preds[z].source) for z in picks]
+        picture = montage(np.stack(images), stack[picks], labels=labels)
+        Image.fromarray(picture).save(self.out / f"{folder.name}_overlay.png")
 
     def _apply_rules(self, slices: list[tuple[Prediction, np.ndarray, np.ndarray | None]], preds: list[Prediction],
                      stack: np.ndarray, folder: Path) -> np.ndarray:

@@ -1,7 +1,7 @@
 """Pictures of a prediction: one slice with its mask (:func:`overlay`) and a volume at a glance (:func:`montage`).
 
 ``predict --overlay`` writes ``<stem>_overlay.png`` for each 2-D image and,
-for a volume (NIfTI file, BraTS case folder, DICOM series), one
+for a volume (NIfTI file, BraTS case folder, DICOM series, LGG patient folder), one
 ``<name>_overlay.png``: a grid of up to 16 slices in the radiological view
 (:mod:`tumorseg.data.formats.orientation`), each with its mask tinted red and
 its slice index (as read: the file's third-axis index, or the axial index of a
@@ -12,6 +12,8 @@ span the slices that hold brain, so "no tumour found" can be checked by eye.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -51,7 +53,7 @@ def shown_slices(array: np.ndarray, masks: np.ndarray, n: int = MAX_TILES) -> li
 
 
 def montage(array: np.ndarray, masks: np.ndarray, ornt: np.ndarray | None = None, n: int = MAX_TILES,
-            tile_px: int = TILE_PX) -> np.ndarray:
+            tile_px: int = TILE_PX, labels: Sequence[int] | None = None) -> np.ndarray:
     """RGB ``(rows·h, cols·w, 3) uint8`` grid of :func:`shown_slices` of a volume with their masks.
 
     Args:
@@ -61,6 +63,8 @@ def montage(array: np.ndarray, masks: np.ndarray, ornt: np.ndarray | None = None
         ornt: :func:`tumorseg.data.formats.orientation.display_ornt` of the volume (``None``: shown as stored).
         n: at most this many tiles, 4 to a row.
         tile_px: the longer side of a tile (slices are resized, nearest neighbour for the outline's sake).
+        labels: the number written on each slice's tile (default: its index in ``array``), e.g. the slice numbers
+            of an LGG patient's files when ``array`` holds only the slices to show.
     """
     tiles = []
     for z in shown_slices(array, masks, n):
@@ -69,7 +73,7 @@ def montage(array: np.ndarray, masks: np.ndarray, ornt: np.ndarray | None = None
         h, w = rgb.shape[:2]
         scale = tile_px / max(h, w)
         tile = Image.fromarray(rgb).resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.NEAREST)
-        ImageDraw.Draw(tile).text((4, 2), str(z), fill=(255, 255, 0))
+        ImageDraw.Draw(tile).text((4, 2), str(z if labels is None else labels[z]), fill=(255, 255, 0))
         tiles.append(np.asarray(tile))
     th, tw = max(t.shape[0] for t in tiles), max(t.shape[1] for t in tiles)
     cols = min(4, len(tiles))
