@@ -126,9 +126,15 @@ def read_dicom_series(folder: Path) -> tuple[np.ndarray, np.ndarray, list]:
     if not files:
         raise DataError(f"{folder}: no DICOM files (*.dcm).")
     dss = [read_dicom(p) for p in files]
-    series = {getattr(d, "SeriesInstanceUID", None) for d in dss}
+    series: dict[object, list] = {}
+    for d in dss:
+        series.setdefault(getattr(d, "SeriesInstanceUID", None), []).append(d)
     if len(series) > 1:
-        raise DataError(f"{folder}: holds {len(series)} DICOM series; put each series in its own folder.")
+        listed = "; ".join(f"{str(getattr(s[0], 'SeriesDescription', '') or '').strip() or 'no description'}: "
+                           f"{len(s)} file{'s' if len(s) > 1 else ''}" for s in list(series.values())[:6])
+        more = "; ..." if len(series) > 6 else ""
+        raise DataError(f"{folder}: holds {len(series)} DICOM series ({listed}{more}); put each series in its own "
+                        "folder and predict the folders (the folder holding them gives each one).")
     iop = getattr(dss[0], "ImageOrientationPatient", None)
     if iop is not None and all(getattr(d, "ImagePositionPatient", None) is not None for d in dss):
         normal = np.cross(np.array(iop[:3], float), np.array(iop[3:], float))
