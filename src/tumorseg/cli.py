@@ -256,9 +256,7 @@ def _cmd_ensemble(a: argparse.Namespace) -> int:
     from tumorseg.models.checkpoint import save_checkpoint
     from tumorseg.models.ensemble import make_ensemble
 
-    ckpt = make_ensemble(a.checkpoints, a.combine, a.agree_threshold, a.agree_radius)
-    if a.settings:
-        ckpt["postprocess"] = {**(ckpt.get("postprocess") or {}), **dict(a.settings)}
+    ckpt = make_ensemble(a.checkpoints, a.combine, a.agree_threshold, a.agree_radius, dict(a.settings))
     save_checkpoint(ckpt, a.out)
     how = "averaging" if a.combine == "mean" else \
         f"{a.checkpoints[0]}'s mask where the others agree (p >= {a.agree_threshold:g} within {a.agree_radius} px)"

@@ -26,7 +26,7 @@ import torch
 from PIL import Image
 
 from tumorseg.evaluation.metrics import dice_iou
-from tumorseg.inference.postprocess import apply, component_labels, settings
+from tumorseg.inference.postprocess import apply, settings, variants
 from tumorseg.models.checkpoint import load_checkpoint, model_from_checkpoint
 from tumorseg.models.presence import OFF_LOGIT
 
@@ -82,12 +82,11 @@ def score(masks_pred: np.ndarray, truth: np.ndarray) -> dict:
 
 def gated_grid(prob: np.ndarray, truth: np.ndarray, post: dict) -> list[dict]:
     """Scores of A's post-processing (threshold, clean-up, no gate) plus every presence gate of the grid."""
-    masks = apply(prob, {**post, "presence_prob": 0.0, "presence_px": 0})
+    [(_, _, masks, largest)] = variants(prob, [float(post["threshold"])], [int(post["min_component_px"])])
     d, _ = dice_iou(torch.from_numpy(masks), torch.from_numpy(truth))
     d = np.asarray(d)
     pos = truth.reshape(len(truth), -1).any(1)
     peak = prob.reshape(len(prob), -1).max(1)
-    largest = np.array([component_labels(m)[1].max() if m.any() else 0 for m in masks])
     out = []
     for pp in PRESENCE_PROB:
         for px in PRESENCE_PX:

@@ -104,9 +104,10 @@ class Ensemble(SegmentationModel):
 
 
 def make_ensemble(checkpoints: list[str | Path], combine: str = "mean", agree_threshold: float = 0.5,
-                  agree_radius: int = 0) -> dict[str, Any]:
+                  agree_radius: int = 0, postprocess: dict[str, Any] | None = None) -> dict[str, Any]:
     """One ensemble checkpoint dict from 2 to :data:`MAX_MEMBERS` checkpoint files or bundled names
-    (``combine``, ``agree_threshold``, ``agree_radius``: as :class:`Ensemble` takes them).
+    (``combine``, ``agree_threshold``, ``agree_radius``: as :class:`Ensemble` takes them). Its post-processing is
+    the first member's, with ``postprocess`` (settings checked by the caller, e.g. ``--set``) over it.
 
     Raises:
         CheckpointError: fewer than 2 or more than :data:`MAX_MEMBERS`, an ensemble among them, or members that
@@ -151,8 +152,8 @@ def make_ensemble(checkpoints: list[str | Path], combine: str = "mean", agree_th
         "ensemble_of": [{"file": p.name, "sha256": file_sha256(p), "metrics": ck.get("metrics", {})}
                         for p, ck in zip(paths, ckpts)],
     }
-    if ckpts[0].get("postprocess") is not None:
-        out["postprocess"] = dict(ckpts[0]["postprocess"])
+    if ckpts[0].get("postprocess") is not None or postprocess:
+        out["postprocess"] = {**(ckpts[0].get("postprocess") or {}), **(postprocess or {})}
     out.update(_merged_split(ckpts))
     return out
 
