@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -53,3 +54,14 @@ def fake_bundled(tmp_path, monkeypatch) -> Path:
         tiny_checkpoint(folder / f"{name}.pt", image_size=32, modality=name)
     monkeypatch.setattr(zoo, "BUNDLED_DIR", folder)
     return folder
+
+
+@pytest.fixture
+def bright(tmp_path):
+    """A predictor whose mask is exactly the slice's pixels >= 128."""
+    from tumorseg.inference.predictor import Predictor
+
+    pred = Predictor.from_checkpoint(tiny_checkpoint(tmp_path / "m.pt"), "cpu", backend="torch")
+    pred.probabilities = lambda slices, batch_size=16: [(s >= 128).astype(np.float32) for s in slices]
+    pred.post["min_component_px"] = 0
+    return pred

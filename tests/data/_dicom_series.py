@@ -32,15 +32,17 @@ def mr_slice(pixels: np.ndarray, position, instance: int, series_uid: str, spaci
 
 
 def write_mr_series(folder: Path, pixels: np.ndarray, spacing=(0.8, 0.6), step=3.0,
-                    orientation=(1, 0, 0, 0, 1, 0)) -> list[Path]:
+                    orientation=(1, 0, 0, 0, 1, 0), number: int = 7, description: str | None = None,
+                    study: str | None = None, prefix: str = "IM") -> list[Path]:
     """Write ``pixels`` ``(Z, rows, cols)`` int16 as one MR series, slice k at ``k * step`` mm along the normal,
-    with patient, study and frame-of-reference attributes.
+    with patient, study and frame-of-reference attributes (SeriesNumber ``number``, SeriesDescription
+    ``description`` when given, StudyInstanceUID ``study`` or a new one).
 
-    File names run in reverse of the slice position (so readers must sort by
+    File names (``<prefix>NNN.dcm``) run in reverse of the slice position (so readers must sort by
     geometry). Returns the paths in slice order.
     """
     folder.mkdir(parents=True, exist_ok=True)
-    study, series, frame = generate_uid(), generate_uid(), generate_uid()
+    study, series, frame = study or generate_uid(), generate_uid(), generate_uid()
     iop = np.array(orientation, float)
     normal = np.cross(iop[:3], iop[3:])
     paths = []
@@ -49,8 +51,10 @@ def write_mr_series(folder: Path, pixels: np.ndarray, spacing=(0.8, 0.6), step=3
         ds.PatientName, ds.PatientID, ds.PatientBirthDate, ds.PatientSex = "Test^Phantom", "PHANTOM1", "19700101", "O"
         ds.StudyInstanceUID, ds.StudyDate, ds.StudyTime, ds.StudyID = study, "20240101", "120000", "1"
         ds.AccessionNumber, ds.ReferringPhysicianName = "A1", ""
-        ds.SeriesNumber, ds.FrameOfReferenceUID, ds.PositionReferenceIndicator = 7, frame, ""
-        path = folder / f"IM{len(pixels) - k:03d}.dcm"
+        ds.SeriesNumber, ds.FrameOfReferenceUID, ds.PositionReferenceIndicator = number, frame, ""
+        if description is not None:
+            ds.SeriesDescription = description
+        path = folder / f"{prefix}{len(pixels) - k:03d}.dcm"
         ds.save_as(path, enforce_file_format=True)
         paths.append(path)
     return paths

@@ -69,7 +69,7 @@ def test_predict_single_file_and_series(tmp_path):
 def test_two_series_in_one_folder_is_an_error(tmp_path):
     folder = write_series(tmp_path / "mixed", n=2)
     write_dcm(folder / "other.dcm", np.zeros((ROWS, COLS), np.int16), z=9.0, instance=9, series_uid=generate_uid())
-    with pytest.raises(DataError, match=r"holds 2 DICOM series \(.*: 2 files; .*: 1 file\); put each series in"):
+    with pytest.raises(DataError, match=r"holds 2 DICOM series \(.*: 2 files; .*: 1 file\); `tumorseg predict` on the folder predicts each"):
         read_dicom_series(folder)
 
 

@@ -50,7 +50,8 @@ def _expected(name: str, reason_part: str):
     (("samples", "brats", "BraTS-GLI-00001-000"), "flair", "case folder with a FLAIR volume"),
     (("samples", "brats", "brats_2013_pat0001_1"), "flair", "case folder with a FLAIR volume"),
     (("samples", "lgg", LGG_PATIENT, f"{LGG_PATIENT}_10.tif"), "flair", "3-channel 8-bit TIFF"),
-    (("samples", "dicom", "MR_small.dcm"), "t1c", "DICOM not described as FLAIR"),
+    (("samples", "dicom", "MR_small.dcm"), "t1c",
+     "DICOM without a series description names neither FLAIR nor a contrast-enhanced T1; the default model"),
     (("figshare", "images", "1089.png"), "t1c", "2-D image with no FLAIR marker; the default model"),
     (("figshare-native", "images"), "t1c", "no FLAIR marker"),
 ])
@@ -153,3 +154,25 @@ def test_folder_is_decided_file_by_file(fake_bundled, tmp_path, caplog):
     lines = [r.message for r in caplog.records if r.message.startswith("model: ")]
     assert lines == ["model: flair (3-channel 8-bit TIFF (LGG layout: pre-contrast, FLAIR, post-contrast)) "
                      "for 23 inputs", "model: t1c (2-D image with no FLAIR marker; the default model)"]
+
+
+@pytest.mark.parametrize("fields,expected", [
+    ({"SeriesDescription": "Ax T2 FLAIR"}, ("flair", "'Ax T2 FLAIR'")),
+    ({"SeriesDescription": "", "ProtocolName": "t2_tirm_tra_dark-fluid_FLAIR"}, ("flair", "'t2_tirm_tra_dark-fluid_FLAIR'")),
+    ({"SeriesDescription": "AX T1 POST GAD"}, ("t1c", "'AX T1 POST GAD'")),
+    ({"SeriesDescription": "T1_MPRAGE+C"}, ("t1c", "'T1_MPRAGE+C'")),
+    ({"SeriesDescription": "Sag T1 +C"}, ("t1c", "'Sag T1 +C'")),
+    ({"SeriesDescription": "ax t1 pre contrast"}, None),
+    ({"SeriesDescription": "POSTERIOR FOSSA T2"}, None),  # "post" only as a whole word
+    ({"SeriesDescription": "DWI", "ContrastBolusAgent": "Gadovist"}, ("t1c", "with contrast agent 'Gadovist'")),
+    ({"SeriesDescription": "AX T2"}, None),
+])
+def test_dicom_descriptions(fields, expected):
+    from pydicom.dataset import Dataset
+
+    from tumorseg.inference.choose import dicom_modality
+
+    ds = Dataset()
+    for key, value in fields.items():
+        setattr(ds, key, value)
+    assert dicom_modality(ds) == expected

@@ -29,13 +29,6 @@ from tumorseg.inference.predictor import Predictor  # noqa: E402
 from tumorseg.inference.volumes import predict_volumes  # noqa: E402
 
 
-@pytest.fixture
-def bright(tmp_path):
-    """A predictor whose mask is exactly the slice's pixels >= 128."""
-    pred = Predictor.from_checkpoint(tiny_checkpoint(tmp_path / "m.pt"), "cpu", backend="torch")
-    pred.probabilities = lambda slices, batch_size=16: [(s >= 128).astype(np.float32) for s in slices]
-    pred.post["min_component_px"] = 0
-    return pred
 
 
 def test_nifti_mask_keeps_geometry_and_summary_matches_it(tmp_path, bright):

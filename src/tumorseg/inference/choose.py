@@ -11,7 +11,8 @@ NIfTI named ``*-t1c*``, ``*_t1ce*``, ``T1c_*``           ``t1c``     BraTS T1 co
 BraTS case folder with a FLAIR volume                  ``flair``   FLAIR shows the whole tumour (BraTS label)
 BraTS case folder with only a T1c volume               ``t1c``
 3-channel 8-bit TIFF (LGG: pre, FLAIR, post-contrast)  ``flair``   the FLAIR channel (1) is fed to the model
-DICOM whose SeriesDescription/ProtocolName says FLAIR  ``flair``
+DICOM whose SeriesDescription/ProtocolName says FLAIR  ``flair``   also each series of a study folder
+DICOM described as post-contrast T1 (POST, GAD, +C…)   ``t1c``     (:func:`dicom_modality`)
 anything else (PNG/JPEG, grayscale TIFF, other NIfTI)  ``t1c``     the default model, with a note saying so
 =====================================================  ==========  ===========================================
 
@@ -32,7 +33,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from tumorseg.data.formats import nifti
-from tumorseg.data.formats.dicom import is_dicom_file
+from tumorseg.data.formats.dicom import DicomSeries, is_dicom_file
 from tumorseg.models import zoo
 
 # (modality, pattern on the lower-cased file name, how to name the match in the note)
@@ -80,20 +81,65 @@ def is_channel_stack(source) -> bool:
     return not (np.array_equal(arr[..., 0], arr[..., 1]) and np.array_equal(arr[..., 1], arr[..., 2]))
 
 
-def _dicom_says_flair(path: Path) -> bool:
+# Words of a SeriesDescription / ProtocolName / SequenceName that mark a contrast-enhanced T1 (lower-cased tokens
+# split on anything but letters, digits and "+"), and words that say it is not one.
+_POST_CONTRAST = frozenset({"post", "postcontrast", "gad", "gd", "gado", "t1c", "t1ce", "t1gd", "+c", "t1+c", "ce",
+                            "contrast", "postgad", "enhanced"})
+_PRE_CONTRAST = frozenset({"pre", "precontrast", "non", "noncontrast", "native"})
+
+
+def _dicom_header(path: Path | DicomSeries):
+    """The header of the first DICOM file of ``path`` (a file, a series folder or a series of a study folder),
+    or ``None`` when there is none or it cannot be read (the reader reports that later, with its own message)."""
     try:
         import pydicom
     except ImportError:
-        return False
-    first = path if path.is_file() else next((p for p in sorted(path.iterdir()) if is_dicom_file(p)), None)
+        return None
+    if isinstance(path, DicomSeries):
+        first = path.files[0]
+    else:
+        first = path if path.is_file() else next((p for p in sorted(path.iterdir()) if is_dicom_file(p)), None)
     if first is None:
-        return False
+        return None
     try:
-        ds = pydicom.dcmread(str(first), stop_before_pixels=True)
-    except Exception:  # an unreadable file is reported by the reader later, with its own message
-        return False
-    text = " ".join(str(getattr(ds, k, "")) for k in ("SeriesDescription", "ProtocolName", "SequenceName"))
-    return "flair" in text.lower()
+        return pydicom.dcmread(str(first), stop_before_pixels=True)
+    except Exception:
+        return None
+
+
+def dicom_modality(ds) -> tuple[str, str] | None:
+    """``("flair", "'AX T2 FLAIR'")`` or ``("t1c", "'AX T1 POST GAD'")`` from a DICOM header's SeriesDescription,
+    ProtocolName and SequenceName (FLAIR named anywhere; a contrast-enhanced T1 by words such as POST, GAD, +C,
+    T1C unless PRE/NON/NATIVE is there too, or by a ContrastBolusAgent); ``None`` when they say neither."""
+    texts = [str(getattr(ds, k, "") or "").strip() for k in ("SeriesDescription", "ProtocolName", "SequenceName")]
+    shown = next((t for t in texts if t), "")
+    text = " ".join(texts).lower()
+    if "flair" in text:
+        return "flair", repr(shown)
+    tokens = {t for t in re.split(r"[^a-z0-9+]+", text) if t}
+    if tokens & _PRE_CONTRAST:
+        return None
+    if tokens & _POST_CONTRAST or any(t.endswith("+c") for t in tokens):
+        return "t1c", repr(shown)
+    if str(getattr(ds, "ContrastBolusAgent", "") or "").strip():
+        return "t1c", f"with contrast agent {str(ds.ContrastBolusAgent).strip()!r}"
+    return None
+
+
+def _dicom_choice(path: Path | DicomSeries) -> Choice:
+    """The model a DICOM file, series folder or series of a study folder calls for by its header (see
+    :func:`dicom_modality`); the default model, saying so, when the header names neither sequence."""
+    ds = _dicom_header(path)
+    hit = dicom_modality(ds) if ds is not None else None
+    what = "DICOM series" if isinstance(path, DicomSeries) or path.is_dir() else "DICOM"
+    if hit and hit[0] == "flair":
+        return Choice("flair", f"{what} {hit[1]} described as FLAIR")
+    if hit:
+        return Choice("t1c", f"{what} {hit[1]} described as contrast-enhanced T1")
+    desc = str(getattr(ds, "SeriesDescription", "") or "").strip() if ds is not None else ""
+    named = f"{what} {desc!r}" if desc else f"{what} without a series description"
+    return Choice(zoo.DEFAULT, f"{named} names neither FLAIR nor a contrast-enhanced T1; the default model, trained "
+                               "on contrast-enhanced T1")
 
 
 def _flair_beside(path: Path, look_at: int = 64) -> Path | None:
@@ -108,7 +154,9 @@ def _flair_beside(path: Path, look_at: int = 64) -> Path | None:
     return None
 
 
-def _raw_choice(path: Path) -> Choice:
+def _raw_choice(path: Path | DicomSeries) -> Choice:
+    if isinstance(path, DicomSeries):  # one series of a study folder: its description decides
+        return _dicom_choice(path)
     if path.is_dir():
         niftis = sorted(p for p in path.iterdir() if nifti.is_nifti(p))
         if niftis:
@@ -122,8 +170,8 @@ def _raw_choice(path: Path) -> Choice:
             if "t1c" in found:
                 return Choice("t1c", f"BraTS case folder with a T1c volume '{found['t1c'].name}'")
             return Choice(zoo.DEFAULT, "NIfTI case folder without a FLAIR or T1c file name; the default model")
-        if _dicom_says_flair(path):
-            return Choice("flair", "DICOM series described as FLAIR")
+        if any(is_dicom_file(p) for p in path.iterdir() if p.is_file()):
+            return _dicom_choice(path)
         return Choice(zoo.DEFAULT, "no FLAIR marker in the input; the default model")
     if nifti.is_nifti(path):
         hit = modality_in_name(path.name)
@@ -135,9 +183,7 @@ def _raw_choice(path: Path) -> Choice:
         return Choice(zoo.DEFAULT, "NIfTI file name names no modality (-t2f/_flair/Flair_ or -t1c/_t1ce/T1c_); "
                                    "the default model")
     if is_dicom_file(path):
-        if _dicom_says_flair(path):
-            return Choice("flair", "DICOM series described as FLAIR")
-        return Choice(zoo.DEFAULT, "DICOM not described as FLAIR; the default model")
+        return _dicom_choice(path)
     if path.suffix.lower() in (".tif", ".tiff") and is_channel_stack(path):
         return Choice("flair", LGG_REASON)
     return Choice(zoo.DEFAULT, "2-D image with no FLAIR marker; the default model")
@@ -152,10 +198,10 @@ def installed(choice: Choice) -> Choice:
                                f"using {zoo.DEFAULT}{used}")
 
 
-def choose_model(path: str | Path) -> Choice:
-    """The bundled model for one input (a file, a BraTS case folder or a DICOM series folder); see the
-    module docstring. Never raises for unreadable files: the reader reports those."""
-    return installed(_raw_choice(Path(path)))
+def choose_model(path: str | Path | DicomSeries) -> Choice:
+    """The bundled model for one input (a file, a BraTS case folder, a DICOM series folder or one series of a
+    study folder); see the module docstring. Never raises for unreadable files: the reader reports those."""
+    return installed(_raw_choice(path if isinstance(path, DicomSeries) else Path(path)))
 
 
 def choose_for_dataset(fmt: str, options: dict | None = None) -> Choice:

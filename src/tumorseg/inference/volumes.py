@@ -11,6 +11,9 @@ Every input is read and its mask written through :mod:`tumorseg.io`, so outputs 
 * DICOM file ``x.dcm`` -> ``OUT/x.png`` (a multi-frame file: ``OUT/x/x_NNN.png``);
   a series folder -> ``OUT/<series>/<series>_NNN.png`` and ``OUT/<series>_mask.nii.gz``;
   both also ``OUT/<name>_seg.dcm``, a DICOM Segmentation referencing the source images.
+  A folder holding several series (a study) gives each image series as its own input, named
+  ``<folder>_s<number>_<description>`` (:func:`tumorseg.data.formats.dicom.list_series`; reports, SEGs and
+  localizers are left out), each with the model its description calls for (:mod:`tumorseg.inference.choose`).
 * With ``with_overlay`` (``predict --overlay``): ``OUT/<name>_overlay.png``, up to 16 slices with their
   masks in the radiological view (:mod:`tumorseg.inference.montage`).
 * Every volume input adds a row to ``OUT/summary.json`` and ``OUT/summary.csv``
@@ -37,7 +40,7 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from tumorseg.data.formats import lgg, nifti
-from tumorseg.data.formats.dicom import is_dicom_file
+from tumorseg.data.formats.dicom import DicomSeries, is_dicom_file, list_series
 from tumorseg.data.input_stats import far_off
 from tumorseg.errors import DataError
 from tumorseg.inference.montage import montage
@@ -70,8 +73,11 @@ class Prediction:
                    summary)
 
 
-def input_kind(path: Path) -> str | None:
-    """``"nifti"``, ``"nifti-case"``, ``"dicom"``, ``"dicom-series"`` or ``None`` (an image file/folder)."""
+def input_kind(path: Path | DicomSeries) -> str | None:
+    """``"nifti"``, ``"nifti-case"``, ``"dicom"``, ``"dicom-series"`` (a folder, or one
+    :class:`~tumorseg.data.formats.dicom.DicomSeries` of a folder) or ``None`` (an image file/folder)."""
+    if isinstance(path, DicomSeries):
+        return "dicom-series"
     if path.is_file():
         return "nifti" if nifti.is_nifti(path) else ("dicom" if is_dicom_file(path) else None)
     if path.is_dir():
@@ -83,10 +89,11 @@ def input_kind(path: Path) -> str | None:
     return None
 
 
-def split_volume_inputs(inputs: Sequence[str | Path]) -> tuple[list[Path], list[str | Path]]:
+def split_volume_inputs(inputs: Sequence[str | Path]) -> tuple[list[Path | DicomSeries], list[str | Path]]:
     """Separate NIfTI/DICOM inputs (handled here) from image files/folders (handled by ``predict_files``).
 
-    A folder of volume folders (a BraTS download: one case folder each; or one DICOM series folder each) gives
+    A DICOM folder holding several image series (a study) gives each series (:func:`_series_of`). A folder of
+    volume folders (a BraTS download: one case folder each; or one DICOM series folder each) gives
     each of those subfolders, in name order; it stays an image folder too when it also holds files of its own
     (its image files are predicted as well), and subfolders of other kinds are left alone (LGG patient
     folders are image folders: :func:`tumorseg.inference.files.collect_inputs` reads those)."""
@@ -94,13 +101,30 @@ def split_volume_inputs(inputs: Sequence[str | Path]) -> tuple[list[Path], list[
     for item in inputs:
         path = Path(item)
         if input_kind(path):
-            volumes.append(path)
+            volumes += _series_of(path)
             continue
         cases = _volume_subfolders(path) if path.is_dir() else []
-        volumes += cases
+        volumes += [v for case in cases for v in _series_of(case)]
         if not cases or any(p.is_file() for p in path.iterdir()):
             images.append(item)
     return volumes, images
+
+
+def _series_of(path: Path) -> list[Path | DicomSeries]:
+    """``[path]``, or each series of a DICOM folder that holds several (:func:`list_series`, headers only).
+    A folder whose headers cannot be grouped stays one input: reading it reports the problem, as one input's
+    failure."""
+    if input_kind(path) != "dicom-series":
+        return [path]
+    try:
+        found = list_series(path)
+    except DataError:
+        return [path]
+    if len(found) > 1:
+        log.info("%s: %d DICOM series, each predicted on its own: %s", path, len(found),
+                 "; ".join(f"{s.name} ({len(s.files)} file{'s' if len(s.files) > 1 else ''})" for s in found))
+        return list(found)
+    return [path]
 
 
 def _volume_subfolders(folder: Path) -> list[Path]:
@@ -158,8 +182,8 @@ def _predict_stack(slices: list[np.ndarray], predictor: Predictor, batch_size: i
     return volume.masks()
 
 
-def read_volume_input(path: Path, predictor: Predictor) -> tuple[np.ndarray, Properties]:
-    """A NIfTI file, BraTS case folder, DICOM file or series as ``(Z, H, W)`` (``(Z, C, H, W)`` for a
+def read_volume_input(path: Path | DicomSeries, predictor: Predictor) -> tuple[np.ndarray, Properties]:
+    """A NIfTI file, BraTS case folder, DICOM file, series folder or series of a study folder as ``(Z, H, W)`` (``(Z, C, H, W)`` for a
     multi-modality case) ``uint8`` slices and the :class:`~tumorseg.io.Properties` its mask is written with.
 
     A case folder gives the model its modality: the checkpoint's reader option, else
@@ -186,7 +210,7 @@ def read_volume_input(path: Path, predictor: Predictor) -> tuple[np.ndarray, Pro
     return array, dataclasses.replace(props, name=path.name if kind == "nifti-case" else props.name, shape=array.shape)
 
 
-def predict_volume(path: Path, predictor: Predictor, out: Path, batch_size: int = 16,
+def predict_volume(path: Path | DicomSeries, predictor: Predictor, out: Path, batch_size: int = 16,
                    progress: bool = True, with_overlay: bool = False) -> Prediction:
     """Predict one NIfTI volume, BraTS case folder, DICOM file or series into ``out`` (see module docstring);
     ``with_overlay`` also writes ``out/<name>_overlay.png`` (:func:`tumorseg.inference.montage.montage`, the
@@ -208,7 +232,7 @@ def predict_volume(path: Path, predictor: Predictor, out: Path, batch_size: int 
     return Prediction.of(path, written, masks, predictor, summary)
 
 
-def predict_volumes(inputs: Sequence[Path], predictor: Predictor, out: Path, batch_size: int = 16,
+def predict_volumes(inputs: Sequence[Path | DicomSeries], predictor: Predictor, out: Path, batch_size: int = 16,
                     progress: bool = True, with_overlay: bool = False, write_summary: bool = True) -> list[Prediction]:
     """Predict every NIfTI/DICOM input into ``out``; one :class:`Prediction` per input (``with_overlay``: and a
     picture of each, see :func:`predict_volume`).

@@ -13,6 +13,8 @@ input                    reader (:func:`reader_for`)   mask written (``OUT/...``
                                                        ``<stem>_seg.dcm``
 series folder            :class:`DicomIO`              ``<name>/<name>_NNN.png``, ``<name>_mask.nii.gz``,
                                                        ``<name>_seg.dcm``
+one series of a folder   :class:`DicomIO`              the same, ``<name>`` =
+(``DicomSeries``)                                      ``<folder>_s<number>_<description>``
 =======================  ============================  ==========================================================
 
 The array layout and :class:`Properties` are described in :mod:`tumorseg.io.base`.
@@ -24,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tumorseg.data.formats.dicom import is_dicom_file
+from tumorseg.data.formats.dicom import DicomSeries, is_dicom_file
 from tumorseg.data.formats.nifti import is_nifti
 from tumorseg.data.imageio import IMAGE_SUFFIXES
 from tumorseg.errors import DataError
@@ -37,14 +39,16 @@ SUPPORTED = f"{', '.join(IMAGE_SUFFIXES)}, .nii, .nii.gz, .dcm (or a DICOM serie
 WRITERS: dict[str, ReaderWriter] = {"image": ImageIO(), "nifti": NiftiIO(), "dicom": DicomIO()}
 
 
-def reader_for(path: str | Path) -> ReaderWriter:
+def reader_for(path: str | Path | DicomSeries) -> ReaderWriter:
     """The reader of ``path``, chosen by file type: NIfTI by name (``.nii``/``.nii.gz``), DICOM by ``.dcm`` or
     the ``DICM`` preamble of a file without suffix, images by :data:`~tumorseg.data.imageio.IMAGE_SUFFIXES`,
-    and a folder holding DICOM files as one series.
+    a folder holding DICOM files as one series, and one :class:`DicomSeries` of a folder.
 
     Raises:
         DataError: anything else (one line naming the file and the supported types).
     """
+    if isinstance(path, DicomSeries):
+        return WRITERS["dicom"]
     path = Path(path)
     if path.is_dir():
         if any(p.is_file() and is_dicom_file(p) for p in path.iterdir()):
@@ -61,9 +65,9 @@ def reader_for(path: str | Path) -> ReaderWriter:
     raise DataError(f"{path}: unsupported file type '{path.suffix}'. Supported: {SUPPORTED}.")
 
 
-def read_input(path: str | Path) -> tuple[np.ndarray, Properties]:
+def read_input(path: str | Path | DicomSeries) -> tuple[np.ndarray, Properties]:
     """``reader_for(path).read(path)``: ``(array, properties)`` (see :mod:`tumorseg.io.base`)."""
-    return reader_for(path).read(Path(path))
+    return reader_for(path).read(path if isinstance(path, DicomSeries) else Path(path))
 
 
 def write_mask(mask: np.ndarray, properties: Properties, out: str | Path, algorithm: str = "model") -> list[Path]:
@@ -72,5 +76,5 @@ def write_mask(mask: np.ndarray, properties: Properties, out: str | Path, algori
     return WRITERS[properties.kind].write_mask(mask, properties, Path(out), algorithm)
 
 
-__all__ = ["DicomIO", "ImageIO", "NiftiIO", "Properties", "ReaderWriter", "SUPPORTED", "WRITERS", "luma",
+__all__ = ["DicomIO", "DicomSeries", "ImageIO", "NiftiIO", "Properties", "ReaderWriter", "SUPPORTED", "WRITERS", "luma",
            "read_input", "reader_for", "write_mask"]

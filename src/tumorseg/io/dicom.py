@@ -1,4 +1,5 @@
-"""DICOM files and one-series folders: read as slices; masks written as PNG (+ NIfTI for a series) and DICOM SEG.
+"""DICOM files, one-series folders and the series of a study folder: read as slices; masks written as PNG
+(+ NIfTI for a series) and DICOM SEG.
 
 Outputs (``OUT`` is the folder given to :meth:`DicomIO.write_mask`):
 
@@ -11,6 +12,9 @@ Outputs (``OUT`` is the folder given to :meth:`DicomIO.write_mask`):
   with the affine built from the DICOM geometry (converted to RAS); a near-isotropic sagittal or
   coronal series is read as axial slices (:func:`~tumorseg.data.formats.orientation.axial_view`),
   and its masks are written back per source slice all the same;
+* one series of a folder holding several (a :class:`~tumorseg.data.formats.dicom.DicomSeries` of
+  :func:`~tumorseg.data.formats.dicom.list_series`) -> the same files, named after the series
+  (``OUT/<folder>_s<number>_<description>_mask.nii.gz`` ...);
 * either also gives ``OUT/<name>_seg.dcm``, a DICOM Segmentation referencing
   the source images (:mod:`tumorseg.data.formats.dicom_seg`), when highdicom
   is installed and the source carries what a SEG must copy (otherwise a
@@ -26,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from tumorseg.data.formats._common import require
-from tumorseg.data.formats.dicom import (dicom_orientation, dicom_pixels, dicom_spacing, read_dicom,
+from tumorseg.data.formats.dicom import (DicomSeries, dicom_orientation, dicom_pixels, dicom_spacing, read_dicom,
                                          read_dicom_series)
 from tumorseg.data.formats.dicom_seg import write_seg
 from tumorseg.data.formats.orientation import axial_view
@@ -39,7 +43,8 @@ log = logging.getLogger(__name__)
 
 
 class DicomIO(ReaderWriter):
-    """One DICOM file (single- or multi-frame) or a folder holding one series.
+    """One DICOM file (single- or multi-frame), a folder holding one series, or one series of a folder
+    (:class:`~tumorseg.data.formats.dicom.DicomSeries`; outputs are named after it).
 
     ``read`` gives ``(Z, rows, cols) uint8``: the frames of a file, or the
     series' slices in geometric order, after RescaleSlope/Intercept, scaled with
@@ -50,10 +55,12 @@ class DicomIO(ReaderWriter):
 
     kind = "dicom"
 
-    def read(self, path: Path) -> tuple[np.ndarray, Properties]:
-        path = Path(path)
+    def read(self, path: Path | DicomSeries) -> tuple[np.ndarray, Properties]:
+        series = path if isinstance(path, DicomSeries) else None
+        path = series.folder if series else Path(path)
         if path.is_dir():
-            volume, affine, dss = read_dicom_series(path)  # (Z, rows, cols) float32
+            volume, affine, dss = read_dicom_series(path, series)  # (Z, rows, cols) float32
+            name = series.name if series else path.name
             source_shape = volume.shape
             array = volume_to_uint8(volume)  # one scale for the whole series
             del volume
@@ -63,10 +70,10 @@ class DicomIO(ReaderWriter):
             iop = dicom_orientation(dss[0])
             spacing = tuple(float(s) if s is not None else None for s in spacing)
             axes, view, axial_spacing = (None, None, None) if len(dss) < 2 else axial_view(
-                affine, (col_mm, row_mm, step_mm), (2, 1, 0), path.name, log)
+                affine, (col_mm, row_mm, step_mm), (2, 1, 0), name, log)
             if axes is not None:  # a near-isotropic sagittal/coronal series, read as axial slices
                 array, spacing = array.transpose(axes), axial_spacing
-            return array, Properties(path, "dicom", path.name, array.shape, source_shape, spacing, affine,
+            return array, Properties(path, "dicom", name, array.shape, source_shape, spacing, affine,
                                      tuple(iop) if iop else None, dss, series=True, axes=axes, view_affine=view)
         ds = read_dicom(path)
         if int(getattr(ds, "SamplesPerPixel", 1) or 1) != 1:

@@ -1,4 +1,9 @@
-"""DICOM reading: single files and one-series folders, with geometry (the RAS affine).
+"""DICOM reading: single files, one-series folders and the series of a study folder, with geometry (the RAS affine).
+
+A folder may hold several series (a study exported from a PACS: T1, T1 post-contrast, FLAIR...) and objects
+that are no images (structured reports, presentation states, segmentations): :func:`list_series` groups its
+files by SeriesInstanceUID from their headers alone and leaves the non-images and localizers out; each
+:class:`DicomSeries` is then read on its own (:func:`read_dicom_series`).
 
 Reading a DICOM input for prediction, and writing its masks (PNG per slice, NIfTI mask volume,
 DICOM SEG), is :class:`tumorseg.io.DicomIO`, built on these functions; ``tumorseg predict`` and the
@@ -7,7 +12,10 @@ web page both read through it. Needs ``pydicom`` (the ``formats`` extra).
 
 from __future__ import annotations
 
+import logging
+import re
 import zlib
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +23,8 @@ import numpy as np
 from tumorseg import limits
 from tumorseg.data.formats._common import require
 from tumorseg.errors import DataError
+
+log = logging.getLogger(__name__)
 
 
 def is_dicom_file(p: Path) -> bool:
@@ -97,8 +107,9 @@ def _check_deflate(path: Path, pydicom) -> None:
             limits.inflate(fp, None, str(path), -zlib.MAX_WBITS)
 
 
-def read_dicom(path: Path):
-    """One DICOM file as a pydicom ``Dataset`` (pixel data not yet decoded; see :func:`dicom_pixels`).
+def read_dicom(path: Path, pixels: bool = True):
+    """One DICOM file as a pydicom ``Dataset`` (pixel data not yet decoded; see :func:`dicom_pixels`);
+    ``pixels=False`` reads the header only (stops before the pixel data).
 
     A deflate-compressed dataset is refused when it would inflate beyond
     ``limits.max_decoded_bytes`` (measured while streaming, before pydicom inflates it).
@@ -109,32 +120,135 @@ def read_dicom(path: Path):
     pydicom = require("pydicom", "reading DICOM")
     try:
         _check_deflate(path, pydicom)
-        return pydicom.dcmread(str(path))
+        return pydicom.dcmread(str(path), stop_before_pixels=not pixels)
     except DataError:
         raise
     except Exception as exc:
         raise DataError(f"{path}: not a readable DICOM file ({exc.__class__.__name__}).") from None
 
 
-def read_dicom_series(folder: Path) -> tuple[np.ndarray, np.ndarray, list]:
-    """One series as raw ``(Z, rows, cols) float32`` (slope/intercept applied), its RAS affine, and datasets.
+# Objects that share a study folder with the images but are not images to predict (their Modality).
+NOT_IMAGES = frozenset({"SEG", "SR", "PR", "KO", "RTSTRUCT", "REG", "DOC", "OT"})
+
+
+@dataclass(frozen=True)
+class DicomSeries:
+    """One image series among the DICOM files of ``folder``: what ``tumorseg predict`` gets for each series of a
+    study folder (:func:`list_series`).
+
+    Attributes:
+        folder: the folder holding the files.
+        uid: SeriesInstanceUID (``None`` when the files give none).
+        files: the series' files, in name order (:func:`read_dicom_series` sorts them by geometry).
+        description: SeriesDescription (else ProtocolName), stripped; may be empty.
+        number: SeriesNumber, when given.
+        name: what outputs are named after: the folder's name for the only series of a folder, else
+            ``<folder>_s<number>_<description>`` (lower case, ``[a-z0-9-]``), unique within the folder.
+    """
+
+    folder: Path
+    uid: str | None
+    files: tuple[Path, ...]
+    description: str = ""
+    number: int | None = None
+    name: str = ""
+
+    @property
+    def parent(self) -> Path:
+        return self.folder
+
+    @property
+    def stem(self) -> str:
+        return self.name
+
+    def __str__(self) -> str:  # error messages and failed.csv name the folder and the series
+        what = f"series {self.number}" if self.number is not None else "series"
+        return f"{self.folder} [{what}{f' {self.description!r}' if self.description else ''}]"
+
+
+def _slug(text: str, limit: int = 40) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:limit].strip("-")
+
+
+def list_series(folder: Path) -> list[DicomSeries]:
+    """The image series among the DICOM files of ``folder`` (non-recursive), by SeriesNumber, from the headers
+    alone (no pixel data is read).
+
+    Left out, with one log line saying how many: objects that are no images (no Rows/Columns, or a Modality in
+    :data:`NOT_IMAGES`: a DICOM SEG, report, presentation state...) and localizer (scout) series (ImageType
+    ``LOCALIZER``), which are not meant for diagnosis.
 
     Raises:
-        DataError: no DICOM files, several series in the folder, or slices of different sizes.
+        DataError: no DICOM files, or none of them is an image (one line naming the folder).
     """
     files = sorted(p for p in folder.iterdir() if p.is_file() and is_dicom_file(p))
     if not files:
         raise DataError(f"{folder}: no DICOM files (*.dcm).")
-    dss = [read_dicom(p) for p in files]
-    series: dict[object, list] = {}
-    for d in dss:
-        series.setdefault(getattr(d, "SeriesInstanceUID", None), []).append(d)
-    if len(series) > 1:
-        listed = "; ".join(f"{str(getattr(s[0], 'SeriesDescription', '') or '').strip() or 'no description'}: "
-                           f"{len(s)} file{'s' if len(s) > 1 else ''}" for s in list(series.values())[:6])
-        more = "; ..." if len(series) > 6 else ""
-        raise DataError(f"{folder}: holds {len(series)} DICOM series ({listed}{more}); put each series in its own "
-                        "folder and predict the folders (the folder holding them gives each one).")
+    groups: dict[object, list[tuple[Path, object]]] = {}
+    skipped: dict[str, int] = {}
+    for p in files:
+        ds = read_dicom(p, pixels=False)
+        modality = str(getattr(ds, "Modality", "") or "").upper()
+        if getattr(ds, "Rows", None) is None or getattr(ds, "Columns", None) is None or modality in NOT_IMAGES:
+            kind = f"{modality or 'non-image'} object"
+        elif any("LOCALIZER" in str(t).upper() for t in (getattr(ds, "ImageType", None) or [])):
+            kind = "localizer image"
+        else:
+            groups.setdefault(getattr(ds, "SeriesInstanceUID", None), []).append((p, ds))
+            continue
+        skipped[kind] = skipped.get(kind, 0) + 1
+    if skipped:
+        log.info("%s: left out %s (not images to predict)", folder,
+                 ", ".join(f"{n} {kind}{'s' if n > 1 else ''}" for kind, n in skipped.items()))
+    if not groups:
+        raise DataError(f"{folder}: none of its {len(files)} DICOM files is an image to predict "
+                        f"({', '.join(skipped)}); give a folder holding an MR series.")
+    series = []
+    for uid, members in groups.items():
+        first = members[0][1]
+        desc = str(getattr(first, "SeriesDescription", "") or getattr(first, "ProtocolName", "") or "").strip()
+        try:
+            number = int(getattr(first, "SeriesNumber", None))
+        except (TypeError, ValueError):
+            number = None
+        series.append(DicomSeries(folder, None if uid is None else str(uid), tuple(p for p, _ in members), desc,
+                                  number))
+    series.sort(key=lambda s: (s.number is None, s.number or 0, s.description))
+    if len(series) == 1:
+        return [replace(series[0], name=folder.name)]
+    named, seen = [], set()
+    for i, s in enumerate(series, 1):
+        base = "_".join(x for x in (folder.name, f"s{s.number if s.number is not None else i}", _slug(s.description))
+                        if x)
+        name, k = base, 2
+        while name in seen:
+            name, k = f"{base}-{k}", k + 1
+        seen.add(name)
+        named.append(replace(s, name=name))
+    return named
+
+
+def read_dicom_series(folder: Path, series: DicomSeries | None = None) -> tuple[np.ndarray, np.ndarray, list]:
+    """One series as raw ``(Z, rows, cols) float32`` (slope/intercept applied), its RAS affine, and datasets.
+
+    ``series``: one of :func:`list_series` (``folder`` then only names it); without it the folder must hold
+    exactly one image series (non-images and localizers are left out, as :func:`list_series` does).
+
+    Raises:
+        DataError: no DICOM images, several series in the folder (without ``series``), or slices of different
+            sizes; one line naming the folder (and the series).
+    """
+    if series is None:
+        found = list_series(folder)
+        if len(found) > 1:
+            listed = "; ".join(f"{s.description or 'no description'}: {len(s.files)} file{'s' if len(s.files) > 1 else ''}"
+                               for s in found[:6])
+            more = "; ..." if len(found) > 6 else ""
+            raise DataError(f"{folder}: holds {len(found)} DICOM series ({listed}{more}); `tumorseg predict` on the "
+                            "folder predicts each one, or put each series in its own folder.")
+        series = found[0]
+    where = str(series) if series.name != folder.name else str(folder)
+    dss = [read_dicom(p) for p in series.files]
     iop = getattr(dss[0], "ImageOrientationPatient", None)
     if iop is not None and all(getattr(d, "ImagePositionPatient", None) is not None for d in dss):
         normal = np.cross(np.array(iop[:3], float), np.array(iop[3:], float))
@@ -144,15 +258,15 @@ def read_dicom_series(folder: Path) -> tuple[np.ndarray, np.ndarray, list]:
     dss = [dss[i] for i in order]
     sizes = {(int(getattr(d, "Rows", 0)), int(getattr(d, "Columns", 0))) for d in dss}
     if len(sizes) > 1:
-        raise DataError(f"{folder}: slices differ in size; not one series.")
-    limits.check_volume((len(dss), *sizes.pop()), 4, str(folder))  # the float32 volume, before decoding
+        raise DataError(f"{where}: slices differ in size; not one series.")
+    limits.check_volume((len(dss), *sizes.pop()), 4, where)  # the float32 volume, before decoding
     volume = None
     for i, d in enumerate(dss):
-        pixels = dicom_pixels(d, folder)
+        pixels = dicom_pixels(d, Path(where))
         if volume is None:
             volume = np.empty((len(dss), *pixels.shape), np.float32)
         if pixels.shape != volume.shape[1:]:
-            raise DataError(f"{folder}: slices differ in size; not one series.")
+            raise DataError(f"{where}: slices differ in size; not one series.")
         volume[i] = pixels
     return volume, dicom_affine(dss), dss
 

@@ -1,0 +1,139 @@
+"""A DICOM study folder (several series, plus reports and localizers, in one folder): each image series is
+predicted on its own, named after it, with the model its description calls for."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import logging
+
+import numpy as np
+import pytest
+
+pydicom = pytest.importorskip("pydicom")
+hd = pytest.importorskip("highdicom")
+
+from pydicom.dataset import Dataset, FileMetaDataset  # noqa: E402
+from pydicom.uid import ExplicitVRLittleEndian, generate_uid  # noqa: E402
+
+from conftest import tiny_checkpoint  # noqa: E402
+from data._dicom_series import series_pixels, write_mr_series  # noqa: E402
+from tumorseg.data.formats.dicom import DicomSeries, list_series, read_dicom_series  # noqa: E402
+from tumorseg.errors import DataError  # noqa: E402
+from tumorseg.inference.choose import Choice, choose_model  # noqa: E402
+from tumorseg.inference.files import predict_inputs  # noqa: E402
+from tumorseg.inference.volumes import predict_volumes, split_volume_inputs  # noqa: E402
+
+BASIC_TEXT_SR = "1.2.840.10008.5.1.4.1.1.88.11"
+
+
+def write_report(path, study):
+    """A structured report: a DICOM object without pixels, as PACS exports put beside the images."""
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID = BASIC_TEXT_SR, generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.SOPClassUID, ds.SOPInstanceUID = BASIC_TEXT_SR, meta.MediaStorageSOPInstanceUID
+    ds.Modality, ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SeriesNumber = "SR", study, generate_uid(), 99
+    ds.save_as(path, enforce_file_format=True)
+
+
+def write_study(folder, pix=None):
+    """``folder``: series 3 'AX T1 POST GAD', series 5 'Ax T2 FLAIR' (4 slices each), a 2-slice localizer
+    (series 1) and a report. Returns ``{number: paths in slice order}`` of the two image series."""
+    pix = series_pixels() if pix is None else pix
+    study = generate_uid()
+    t1c = write_mr_series(folder, pix, number=3, description="AX T1 POST GAD", study=study, prefix="A")
+    flair = write_mr_series(folder, pix, number=5, description="Ax T2 FLAIR", study=study, prefix="B")
+    for p in write_mr_series(folder, pix[:2], number=1, description="3-plane loc", study=study, prefix="L"):
+        ds = pydicom.dcmread(p)
+        ds.ImageType = ["ORIGINAL", "PRIMARY", "LOCALIZER"]
+        ds.save_as(p, enforce_file_format=True)
+    write_report(folder / "SR001.dcm", study)
+    return {3: t1c, 5: flair}
+
+
+
+
+def test_study_folder_is_listed_by_series_without_reports_or_localizers(tmp_path, caplog):
+    paths = write_study(tmp_path / "study")
+    with caplog.at_level(logging.INFO, logger="tumorseg"):
+        found = list_series(tmp_path / "study")
+    assert [(s.number, s.description, s.name) for s in found] == [
+        (3, "AX T1 POST GAD", "study_s3_ax-t1-post-gad"), (5, "Ax T2 FLAIR", "study_s5_ax-t2-flair")]
+    assert sorted(found[0].files) == sorted(paths[3]) and found[1].uid == pydicom.dcmread(paths[5][0]).SeriesInstanceUID
+    assert "study: left out 2 localizer images, 1 SR object (not images to predict)" in caplog.text
+    assert str(found[1]) == f"{tmp_path / 'study'} [series 5 'Ax T2 FLAIR']"
+    with pytest.raises(DataError, match=r"study: holds 2 DICOM series \(AX T1 POST GAD: 4 files; Ax T2 FLAIR: 4 "
+                                        r"files\); `tumorseg predict` on the folder predicts each one"):
+        read_dicom_series(tmp_path / "study")
+
+
+def test_one_series_beside_a_report_is_read_as_the_folder(tmp_path):
+    pix = series_pixels()
+    write_mr_series(tmp_path / "one", pix)
+    write_report(tmp_path / "one" / "SR001.dcm", generate_uid())
+    [series] = list_series(tmp_path / "one")
+    assert series.name == "one" and len(series.files) == 4
+    volume, _, dss = read_dicom_series(tmp_path / "one")  # the report no longer makes it "two series"
+    assert volume.shape == (4, 24, 32) and len(dss) == 4
+    assert split_volume_inputs([tmp_path / "one"])[0] == [tmp_path / "one"]  # one input, named as before
+
+
+def test_each_series_of_a_study_is_predicted_with_its_own_outputs(tmp_path, bright):
+    pix = series_pixels()
+    paths = write_study(tmp_path / "study", pix)
+    volumes, images = split_volume_inputs([tmp_path / "study"])
+    assert images == [] and [v.name for v in volumes] == ["study_s3_ax-t1-post-gad", "study_s5_ax-t2-flair"]
+    results = predict_volumes(volumes, bright, tmp_path / "out", progress=False)
+    for result, number in zip(results, (3, 5)):
+        name = result.summary.name
+        assert [p.name for p in result.outputs[-2:]] == [f"{name}_mask.nii.gz", f"{name}_seg.dcm"]
+        assert (tmp_path / "out" / name / f"{name}_000.png").is_file() and result.n_tumour == 2
+        seg = hd.seg.Segmentation.from_dataset(pydicom.dcmread(result.outputs[-1]))
+        sources = [pydicom.dcmread(p) for p in paths[number]]
+        assert seg.ReferencedSeriesSequence[0].SeriesInstanceUID == sources[0].SeriesInstanceUID
+        referenced = {str(i.ReferencedSOPInstanceUID)
+                      for i in seg.ReferencedSeriesSequence[0].ReferencedInstanceSequence}
+        assert referenced == {s.SOPInstanceUID for s in sources} and seg.NumberOfFrames == 2  # its own series only
+    rows = json.loads((tmp_path / "out" / "summary.json").read_text())["volumes"]
+    assert [r["name"] for r in rows] == ["study_s3_ax-t1-post-gad", "study_s5_ax-t2-flair"]
+    assert rows[1]["input"] == f"{tmp_path / 'study'} [series 5 'Ax T2 FLAIR']"
+
+
+def test_series_get_the_model_their_description_calls_for(fake_bundled, tmp_path, caplog):
+    write_study(tmp_path / "study")
+    t1c, flair = list_series(tmp_path / "study")
+    assert choose_model(flair).name == "flair" and "'Ax T2 FLAIR' described as FLAIR" in choose_model(flair).reason
+    assert choose_model(t1c) == Choice("t1c", "DICOM series 'AX T1 POST GAD' described as contrast-enhanced T1")
+    with caplog.at_level(logging.INFO, logger="tumorseg"):
+        report = predict_inputs([tmp_path / "study"], None, tmp_path / "out", progress=False, backend="torch")
+    assert {r.source.name: r.model for r in report.results} == {"study_s3_ax-t1-post-gad": "t1c",
+                                                                 "study_s5_ax-t2-flair": "flair"}
+    assert "study: 2 DICOM series, each predicted on its own" in caplog.text
+    assert not report.failed and (tmp_path / "out" / "study_s5_ax-t2-flair_mask.nii.gz").is_file()
+    other = dataclasses.replace(t1c, files=t1c.files[:1])
+    ds = pydicom.dcmread(other.files[0])
+    ds.SeriesDescription = "AX T2"
+    ds.save_as(other.files[0], enforce_file_format=True)
+    assert choose_model(other) == Choice("t1c", "DICOM series 'AX T2' names neither FLAIR nor a contrast-enhanced T1; "
+                                                "the default model, trained on contrast-enhanced T1")
+
+
+def test_a_broken_series_fails_alone(tmp_path):
+    write_study(tmp_path / "studies" / "a")
+    bad = write_mr_series(tmp_path / "studies" / "a", series_pixels()[:2], number=8,
+                          description="broken", prefix="X")
+    ds = pydicom.dcmread(bad[0])  # one slice of another size: not one series
+    ds.Rows, ds.Columns, ds.PixelData = 12, 16, np.zeros((12, 16), "<i2").tobytes()
+    ds.save_as(bad[0], enforce_file_format=True)
+    write_mr_series(tmp_path / "studies" / "b", series_pixels())  # a plain one-series folder beside it
+    ckpt = tiny_checkpoint(tmp_path / "m.pt")
+    report = predict_inputs([tmp_path / "studies"], ckpt, tmp_path / "out", progress=False, backend="torch")
+    assert sorted(s.name for s in report.summaries) == ["a_s3_ax-t1-post-gad", "a_s5_ax-t2-flair", "b"]
+    [(where, reason)] = report.failed
+    assert isinstance(where, DicomSeries) and reason == "slices differ in size; not one series."
+    with open(tmp_path / "out" / "failed.csv") as f:
+        assert list(csv.reader(f))[1] == [f"{tmp_path / 'studies' / 'a'} [series 8 'broken']", reason]
