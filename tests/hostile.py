@@ -114,8 +114,10 @@ def _dicom_meta(transfer_syntax: str) -> bytes:
     return b"\0" * 128 + b"DICM" + buf.getvalue()
 
 
-def _dicom_dataset(rows: int, cols: int, frames: int, bits: int) -> bytes:
-    """The non-pixel elements of a grayscale MR image, explicit VR little endian."""
+def _dicom_dataset(rows: int, cols: int, frames: int, bits: int, series_uid: str | None = None,
+                   position: float | None = None) -> bytes:
+    """The non-pixel elements of a grayscale MR image, explicit VR little endian (a new series unless
+    ``series_uid``; with ``position``, axial geometry at that z)."""
     from pydicom.dataset import Dataset
     from pydicom.filebase import DicomBytesIO
     from pydicom.filewriter import write_dataset
@@ -123,7 +125,9 @@ def _dicom_dataset(rows: int, cols: int, frames: int, bits: int) -> bytes:
 
     ds = Dataset()
     ds.SOPClassUID, ds.SOPInstanceUID = MRImageStorage, generate_uid()
-    ds.Modality, ds.SeriesInstanceUID = "MR", generate_uid()
+    ds.Modality, ds.SeriesInstanceUID = "MR", series_uid or generate_uid()
+    if position is not None:
+        ds.ImageOrientationPatient, ds.ImagePositionPatient = [1, 0, 0, 0, 1, 0], [0, 0, position]
     ds.Rows, ds.Columns, ds.SamplesPerPixel = rows, cols, 1
     ds.PhotometricInterpretation = "MONOCHROME2"
     ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = bits, bits, bits - 1, 0
@@ -142,6 +146,21 @@ def dicom_deflate_bomb(rows: int = 8192, cols: int = 8192, frames: int = 1, bits
     pixel_header = struct.pack("<HH2sHI", 0x7FE0, 0x0010, b"OW" if bits > 8 else b"OB", 0, n)
     body = _deflate([_dicom_dataset(rows, cols, frames, bits), pixel_header], n, -15)
     return _dicom_meta("1.2.840.10008.1.2.1.99") + body
+
+
+def dicom_deflate_series(files: int, payload: int, rows: int = 64, cols: int = 64) -> list[bytes]:
+    """``files`` deflated slices of one series, each declaring a small ``rows × cols`` 16-bit image but carrying
+    ``payload`` bytes of pixel data (zeros, ~1000:1): each file passes the per-file caps, together they inflate to
+    ``files × payload`` bytes."""
+    from pydicom.uid import generate_uid
+
+    uid = generate_uid()
+    out = []
+    for k in range(files):
+        pixel_header = struct.pack("<HH2sHI", 0x7FE0, 0x0010, b"OW", 0, payload)
+        body = _deflate([_dicom_dataset(rows, cols, 1, 16, uid, float(k)), pixel_header], payload, -15)
+        out.append(_dicom_meta("1.2.840.10008.1.2.1.99") + body)
+    return out
 
 
 def dicom_rle_bomb(rows: int = 12000, cols: int = 12000) -> bytes:

@@ -109,3 +109,26 @@ def test_upload_shows_overlay_and_area(server, browser, predictor, viewport, nam
     page.screenshot(path=str(ARTIFACTS / name), full_page=True)
     assert not errors, errors
     page.close()
+
+
+def test_files_of_a_dicom_series_are_uploaded_together(server, browser, tmp_path):
+    pytest.importorskip("pydicom")
+    pytest.importorskip("highdicom")
+    from data._dicom_series import series_pixels, write_mr_series
+
+    paths = write_mr_series(tmp_path / "series", series_pixels(n=4, rows=64, cols=64))
+    page = browser.new_page(viewport={"width": 1200, "height": 900})
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(server + "/")
+    page.set_input_files("#file", [str(p) for p in paths])  # one selection of several files
+    page.wait_for_selector('#result[data-ready="1"]', timeout=60_000)
+    assert page.inner_text("#size") == "64 × 64 × 4 slices"
+    assert not page.is_hidden("#summary") and page.is_visible("#download-seg")
+    assert page.get_attribute("#download-seg", "download") == "mask_seg.dcm"
+    assert page.inner_text("#status").startswith("4 DICOM files:")
+    page.set_input_files("#file", str(paths[0]))  # then one file: no SEG link
+    page.wait_for_function("() => document.getElementById('size').textContent === '64 × 64'", timeout=60_000)
+    assert page.is_hidden("#download-seg")
+    assert not errors, errors
+    page.close()

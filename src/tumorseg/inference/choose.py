@@ -33,7 +33,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from tumorseg.data.formats import nifti
-from tumorseg.data.formats.dicom import DicomSeries, is_dicom_file
+from tumorseg.data.formats.dicom import DicomSeries, is_dicom_file, read_dicom
 from tumorseg.models import zoo
 
 # (modality, pattern on the lower-cased file name, how to name the match in the note)
@@ -91,19 +91,15 @@ _PRE_CONTRAST = frozenset({"pre", "precontrast", "non", "noncontrast", "native"}
 def _dicom_header(path: Path | DicomSeries):
     """The header of the first DICOM file of ``path`` (a file, a series folder or a series of a study folder),
     or ``None`` when there is none or it cannot be read (the reader reports that later, with its own message)."""
-    try:
-        import pydicom
-    except ImportError:
-        return None
     if isinstance(path, DicomSeries):
         first = path.files[0]
     else:
         first = path if path.is_file() else next((p for p in sorted(path.iterdir()) if is_dicom_file(p)), None)
     if first is None:
         return None
-    try:
-        return pydicom.dcmread(str(first), stop_before_pixels=True)
-    except Exception:
+    try:  # header only; a deflated dataset is measured against the limits before pydicom inflates it
+        return read_dicom(first, pixels=False)
+    except Exception:  # also pydicom missing, or over the limits: the reader says so later
         return None
 
 
@@ -265,6 +261,11 @@ class BundledPredictors:
                 self._loaded[name] = Predictor.from_checkpoint(name, self.device, backend=self.backend,
                                                                export_if_missing=True)
             return self._loaded[name]
+
+    def choose_for(self, path: Path) -> Choice:
+        """:func:`choose_model` for an upload already written to disk: a DICOM file or series folder is decided by
+        its header (FLAIR / post-contrast T1 descriptions), read within the limits in force."""
+        return choose_model(path)
 
     def for_upload(self, kind: str | None, data: bytes, filename: str | None = None):
         """``(predictor, choice)`` for one upload (:func:`choose_for_upload`)."""

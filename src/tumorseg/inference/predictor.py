@@ -236,7 +236,7 @@ class Predictor:
 
             names = self.checkpoint["preprocessing"].get("channels")
             raise DataError(
-                f"{source}: has {have} channel(s) but the model {self.source} was trained on {self.in_channels}"
+                f"{source}: has {have} channel(s) but the model '{self.label}' was trained on {self.in_channels}"
                 f"{' (' + ', '.join(names) + ')' if names else ''}. Give {self.in_channels}-channel input "
                 f"or use a model trained with --channels {'all' if have > 1 else 'flair'}."
             )

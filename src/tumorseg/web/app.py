@@ -2,7 +2,8 @@
 
 Endpoints (documented at ``/docs``):
 
-* ``POST /api/segment`` (multipart form, field ``file``) → :class:`SegmentResponse`
+* ``POST /api/segment`` (multipart form, field ``file``; repeated for the files of one DICOM series) →
+  :class:`SegmentResponse`
 * ``GET /api/health`` → ``{"status": "ok", ...}``
 * ``GET /api/model`` → name, backend, training data, metrics of the checkpoint
 * ``GET /`` → the page in ``static/`` (plain HTML/JS/CSS)
@@ -41,7 +42,8 @@ from tumorseg.inference.postprocess import VolumeMasks
 from tumorseg.inference.summary import summarise
 from tumorseg.io import write_mask
 from tumorseg.web.guards import Admission, RequestGuard, allowed_hosts
-from tumorseg.web.uploads import SUPPORTED, Decoded, UnsupportedUpload, decode, private_workdir, sniff
+from tumorseg.web.uploads import (SUPPORTED, Decoded, UnsupportedUpload, decode, decode_dicom, private_workdir, sniff,
+                                  write_dicom_upload)
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
@@ -91,6 +93,7 @@ class SegmentResponse(BaseModel):
     time_ms: float
     slices: list[SliceResult]
     mask_nifti: str | None = None  # volumes: base64 .nii.gz with the input's geometry
+    mask_seg: str | None = None  # DICOM series: base64 DICOM SEG referencing the uploaded images (highdicom)
     summary: VolumeSummaryOut | None = None  # NIfTI and DICOM uploads
     tumour_found: bool = True  # False: every slice's mask is empty ("No tumour found")
     n_tumour_slices: int = 0  # slices with a predicted tumour
@@ -207,9 +210,14 @@ def segment_decoded(predictor, dec: Decoded, lock: threading.Lock, batch_size: i
         pixel_spacing_mm=list(dec.spacing_mm) if dec.spacing_mm else None, unit="mm2" if px_mm2 else "px",
         threshold=predictor.threshold, slices=slices, summary=_summary(masks, dec), tumour_found=total > 0,
         n_tumour_slices=sum(s.area_px > 0 for s in slices))
-    if dec.kind == "nifti":  # the mask volume with the upload's geometry, written beside it in the private workdir
-        [target] = write_mask(np.stack(masks), dec.properties, dec.properties.source.parent, predictor.name)
-        out["mask_nifti"] = base64.b64encode(target.read_bytes()).decode("ascii")
+    if dec.kind == "nifti" or dec.properties.series:  # mask files with the upload's geometry, written beside it in
+        # the private workdir: a NIfTI volume; a DICOM series also gives a DICOM SEG referencing its images
+        written = write_mask(np.stack(masks), dec.properties, dec.properties.source.parent, predictor.name)
+        for target in written:
+            if target.name.endswith("_mask.nii.gz"):
+                out["mask_nifti"] = base64.b64encode(target.read_bytes()).decode("ascii")
+            elif target.name.endswith("_seg.dcm"):
+                out["mask_seg"] = base64.b64encode(target.read_bytes()).decode("ascii")
     return out
 
 
@@ -248,20 +256,39 @@ def create_app(predictor, max_upload_mb: float = 50.0, chooser=None, *, hosts: f
     async def model() -> dict[str, Any]:
         return info
 
-    def work(file: UploadFile, t0: float) -> Response:
-        """Read, decode, predict and serialise one upload (in a worker thread, under the UPLOADS limits)."""
-        data = file.file.read(max_bytes + 1)
-        if len(data) > max_bytes:
-            raise BodyLimit(None, max_bytes)._error()
-        if not data:
-            raise HTTPException(400, f"the uploaded file is empty. Supported: {SUPPORTED}.")
+    def read_bodies(files: list[UploadFile]) -> list[bytes]:
+        """Every uploaded file's bytes, together at most ``max_bytes`` (413 beyond)."""
+        datas, left = [], max_bytes
+        for f in files:
+            data = f.file.read(left + 1)
+            if len(data) > left:
+                raise BodyLimit(None, max_bytes)._error()
+            left -= len(data)
+            datas.append(data)
+        if not all(datas):
+            raise HTTPException(400, f"an uploaded file is empty. Supported: {SUPPORTED}.")
+        return datas
+
+    def work(files: list[UploadFile], t0: float) -> Response:
+        """Read, decode, predict and serialise one upload (in a worker thread, under the UPLOADS limits): one file,
+        or the files of one DICOM series."""
+        datas = read_bodies(files)
+        kind = sniff(datas[0])
         model, choice = predictor, None
-        if chooser is not None:
-            model, choice = chooser.for_upload(sniff(data), data, file.filename)
         with limits.using(limits.UPLOADS), private_workdir() as tmp:  # tmp removed whatever happens
             try:
-                decoded = decode(data, model, Path(tmp))
-                del data  # the decoded slices are all that is needed now
+                if kind == "dicom" or len(datas) > 1:  # the model is chosen from the written file's header
+                    source = write_dicom_upload(datas, Path(tmp))
+                    del datas
+                    if chooser is not None:
+                        choice = chooser.choose_for(source)
+                        model = chooser.get(choice.name)
+                    decoded = decode_dicom(source, model)
+                else:
+                    if chooser is not None:
+                        model, choice = chooser.for_upload(kind, datas[0], files[0].filename)
+                    decoded = decode(datas[0], model, Path(tmp))
+                    del datas  # the decoded slices are all that is needed now
             except UnsupportedUpload as exc:
                 raise HTTPException(415, str(exc)) from None
             except limits.LimitExceeded as exc:
@@ -282,9 +309,11 @@ def create_app(predictor, max_upload_mb: float = 50.0, chooser=None, *, hosts: f
         400: {"description": "unreadable file or no 'file' field"},
         413: {"description": "upload too large, or declares more pixels/voxels than accepted"},
         415: {"description": "not a supported format"}, 503: {"description": "busy: retry after Retry-After s"}})
-    async def segment(file: UploadFile | None = File(None, description=f"the image or volume: {SUPPORTED}")):
-        """Segment one uploaded image (PNG/JPEG/TIFF/BMP/DICOM) or NIfTI volume (every axial slice)."""
-        if file is None:
+    async def segment(file: list[UploadFile] | None = File(
+            None, description=f"the image or volume: {SUPPORTED}; repeat the field for the files of a DICOM series")):
+        """Segment one uploaded image (PNG/JPEG/TIFF/BMP/DICOM), NIfTI volume (every axial slice) or DICOM series
+        (its files as repeated ``file`` fields)."""
+        if not file:
             raise HTTPException(400, "send the image as the multipart form field 'file'.")
         t0 = time.perf_counter()
         async with admission.slot():  # bounded: at most max_active decodes in memory at once

@@ -12,6 +12,10 @@ Sizes are checked from headers before anything is decoded, against
 its header's declared size, in 64 kB chunks straight to disk; a deflated
 DICOM is measured while inflating before pydicom reads it; images and DICOM
 frames are refused by their declared width × height.
+
+Several files in one request are accepted only as the files of one DICOM series (:func:`write_dicom_upload`,
+:func:`decode_dicom`): at most :data:`MAX_SERIES_FILES`, all sniffed as DICOM, holding one image series; the
+series' voxels are checked against the limits before any pixel is decoded.
 """
 
 from __future__ import annotations
@@ -25,13 +29,15 @@ from pathlib import Path
 import numpy as np
 
 from tumorseg import limits
+from tumorseg.data.formats.dicom import list_series
 from tumorseg.errors import DataError, TumorsegError
 from tumorseg.io import DicomIO, NiftiIO, Properties
 
 GZIP = 16 + zlib.MAX_WBITS
 
-SUPPORTED = "PNG, JPEG, TIFF, BMP, DICOM (.dcm) and NIfTI (.nii, .nii.gz)"
+SUPPORTED = "PNG, JPEG, TIFF, BMP, DICOM (.dcm: one file, or all files of one series) and NIfTI (.nii, .nii.gz)"
 NIFTI1_HEADER = 348
+MAX_SERIES_FILES = 1000  # files of one DICOM series per upload (also Starlette's default multipart file limit)
 
 
 class UnsupportedUpload(TumorsegError):
@@ -165,12 +171,51 @@ def _decode_image(data: bytes, kind: str, predictor, workdir: Path) -> Decoded:
 
 
 def _decode_dicom(data: bytes, predictor, workdir: Path) -> Decoded:
-    path = workdir / "upload.dcm"
-    path.write_bytes(data)
-    array, props = DicomIO().read(path)  # (frames, rows, cols) uint8, one scale for all frames
+    return decode_dicom(write_dicom_upload([data], workdir), predictor)
+
+
+def write_dicom_upload(datas: list[bytes], workdir: Path) -> Path:
+    """Write uploaded DICOM bytes under fixed names: one file as ``workdir/upload.dcm``, several as
+    ``workdir/series/upload_NNNN.dcm``; returns that file or folder.
+
+    Raises:
+        UnsupportedUpload: several files, not all of them DICOM (HTTP 415).
+        DataError: more than :data:`MAX_SERIES_FILES` files.
+    """
+    if len(datas) == 1:
+        path = workdir / "upload.dcm"
+        path.write_bytes(datas[0])
+        return path
+    if len(datas) > MAX_SERIES_FILES:
+        raise DataError(f"{len(datas)} files in one upload; at most {MAX_SERIES_FILES} (the files of one DICOM series).")
+    if any(sniff(d) != "dicom" for d in datas):
+        raise UnsupportedUpload("several files are accepted only as the files of one DICOM series (with the DICM "
+                                "preamble); upload other files one at a time.")
+    folder = workdir / "series"
+    folder.mkdir()
+    for i, data in enumerate(datas):
+        (folder / f"upload_{i:04d}.dcm").write_bytes(data)
+    return folder
+
+
+def decode_dicom(path: Path, predictor) -> Decoded:
+    """A DICOM upload (:func:`write_dicom_upload`) as model input: a file's frames, or a series' slices in
+    geometric order. Files that are no images (reports, SEG) and localizers among a series' files are left out.
+
+    Raises:
+        DataError: unreadable, over the limits, or the files hold several image series (named, with their file
+            counts: upload one at a time).
+    """
+    if path.is_dir():
+        found = list_series(path)
+        if len(found) > 1:
+            listed = "; ".join(f"{s.description or 'no description'}: {len(s.files)} files" for s in found[:6])
+            raise DataError(f"the files hold {len(found)} DICOM series ({listed}); upload the files of one series at "
+                            "a time.")
+    array, props = DicomIO().read(path)  # (frames or slices, rows, cols) uint8, one scale for all of them
     slices = list(array)
     for s in slices:
-        predictor.check_channels(s, "the DICOM file")
+        predictor.check_channels(s, "the DICOM file" if not path.is_dir() else "the DICOM series")
     return Decoded("dicom", slices, props)
 
 
@@ -187,4 +232,5 @@ def private_workdir() -> tempfile.TemporaryDirectory:
     return tempfile.TemporaryDirectory(prefix="tumorseg-upload-")
 
 
-__all__ = ["Decoded", "SUPPORTED", "UnsupportedUpload", "decode", "private_workdir", "sniff"]
+__all__ = ["Decoded", "MAX_SERIES_FILES", "SUPPORTED", "UnsupportedUpload", "decode", "decode_dicom", "private_workdir",
+           "sniff", "write_dicom_upload"]

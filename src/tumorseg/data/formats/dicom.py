@@ -67,7 +67,9 @@ def _decode(ds):
         from pydicom.pixels import pixel_array  # pydicom >= 3: not cached on the dataset
     except ImportError:  # pragma: no cover - pydicom 2
         return ds.pixel_array
-    return pixel_array(ds)
+    # never more frames than NumberOfFrames declares (checked against the limits): pixel data longer than its header
+    # says would otherwise be decoded as extra frames
+    return pixel_array(ds, allow_excess_frames=False)
 
 
 def dicom_pixels(ds, where: Path) -> np.ndarray:
@@ -88,6 +90,10 @@ def dicom_pixels(ds, where: Path) -> np.ndarray:
     except Exception as exc:  # pydicom raises many types for missing/compressed pixel data
         raise DataError(f"{where}: cannot decode DICOM pixel data ({exc.__class__.__name__}: {str(exc)[:120]}). "
                         "Compressed transfer syntaxes need pylibjpeg or gdcm installed.") from None
+    frames = int(getattr(ds, "NumberOfFrames", 1) or 1)
+    if arr.size != frames * int(ds.Rows) * int(ds.Columns) * int(getattr(ds, "SamplesPerPixel", 1) or 1):
+        raise DataError(f"{where}: the DICOM pixel data ({arr.shape}) does not match its header ({frames} frame(s) of "
+                        f"{int(ds.Rows)}×{int(ds.Columns)}); the file is damaged.")
     slope = float(getattr(ds, "RescaleSlope", 1) or 1)
     intercept = float(getattr(ds, "RescaleIntercept", 0) or 0)
     arr *= slope  # in place: the same float32 arithmetic as arr * slope + intercept
@@ -95,16 +101,43 @@ def dicom_pixels(ds, where: Path) -> np.ndarray:
     return arr
 
 
-def _check_deflate(path: Path, pydicom) -> None:
-    """A deflated dataset is inflated whole by pydicom: count its inflated size first, in bounded chunks."""
+def _check_deflate(path: Path, pydicom) -> int:
+    """A deflated dataset is inflated whole by pydicom: count its inflated size first, in bounded chunks.
+    Returns that size (0 for a file that is not deflated)."""
     from pydicom.filereader import _read_file_meta_info
 
     with open(path, "rb") as fp:
         if fp.read(132)[128:] != b"DICM":
-            return  # dcmread refuses it anyway
+            return 0  # dcmread refuses it anyway
         meta = _read_file_meta_info(fp)
         if str(meta.get("TransferSyntaxUID", "")) == DEFLATED:
-            limits.inflate(fp, None, str(path), -zlib.MAX_WBITS)
+            return limits.inflate(fp, None, str(path), -zlib.MAX_WBITS)
+    return 0
+
+
+def check_series_bytes(files: tuple[Path, ...] | list[Path], where: str) -> int:
+    """Refuse a series whose files, read as datasets, would hold more than ``limits.max_decoded_bytes`` in all
+    (each file counts its size, a deflated one its inflated size, counted in bounded chunks): every file of a series
+    is kept in memory while its volume is built, so a thousand files each under the per-file cap must not add up
+    to gigabytes. Returns the bytes counted.
+
+    Raises:
+        LimitExceeded: over the cap (one line naming the series and the fix).
+    """
+    pydicom = require("pydicom", "reading DICOM")
+    cap, total = limits.current().max_decoded_bytes, 0
+    for p in files:
+        try:
+            total += max(p.stat().st_size, _check_deflate(p, pydicom))
+        except (DataError, OSError):
+            raise
+        except Exception:  # a file whose meta cannot be read is counted by its size; dcmread reports it
+            total += p.stat().st_size
+        if total > cap:
+            raise limits.LimitExceeded(
+                f"{where}: its {len(files)} DICOM files take more than {cap >> 20} MiB once read; at most "
+                f"{cap >> 20} MiB per series are accepted; {limits.current().fix}.")
+    return total
 
 
 def read_dicom(path: Path, pixels: bool = True):
@@ -248,6 +281,7 @@ def read_dicom_series(folder: Path, series: DicomSeries | None = None) -> tuple[
                             "folder predicts each one, or put each series in its own folder.")
         series = found[0]
     where = str(series) if series.name != folder.name else str(folder)
+    check_series_bytes(series.files, where)  # every dataset is held until the volume is built
     dss = [read_dicom(p) for p in series.files]
     iop = getattr(dss[0], "ImageOrientationPatient", None)
     if iop is not None and all(getattr(d, "ImagePositionPatient", None) is not None for d in dss):

@@ -78,14 +78,24 @@ function setDownload() {
     a.download = "mask.png";
     a.textContent = "Download mask (PNG)";
   }
+  // a DICOM series also gives a DICOM SEG referencing its images (opens in 3D Slicer, OHIF)
+  const seg = $("download-seg");
+  seg.hidden = !d.mask_seg;
+  if (d.mask_seg) {
+    seg.href = "data:application/dicom;base64," + d.mask_seg;
+    seg.download = "mask_seg.dcm";
+  }
 }
 
-async function upload(file) {
-  if (!file) return;
+// One file, or several: the files of one DICOM series (the server refuses anything else, saying why).
+async function upload(fileList) {
+  const files = Array.from(fileList || []);
+  if (!files.length) return;
+  const file = files.length === 1 ? files[0] : { name: `${files.length} DICOM files` };
   $("result").dataset.ready = "0";
   setStatus(`Segmenting ${file.name} …`);
   const form = new FormData();
-  form.append("file", file);
+  files.forEach((f) => form.append("file", f));
   let res;
   try {
     res = await fetch("/api/segment", { method: "POST", body: form });
@@ -117,13 +127,13 @@ async function upload(file) {
   setStatus(body.tumour_found ? `${file.name}: done.` : `${file.name}: No tumour found.`);
 }
 
-$("file").addEventListener("change", (e) => upload(e.target.files[0]));
+$("file").addEventListener("change", (e) => upload(e.target.files));
 $("opacity").addEventListener("input", () => state.data && draw());
 $("slice").addEventListener("input", (e) => { state.slice = parseInt(e.target.value, 10); setDownload(); draw(); });
 const drop = $("drop");
 ["dragenter", "dragover"].forEach((t) => drop.addEventListener(t, (e) => { e.preventDefault(); drop.classList.add("over"); }));
 ["dragleave", "drop"].forEach((t) => drop.addEventListener(t, (e) => { e.preventDefault(); drop.classList.remove("over"); }));
-drop.addEventListener("drop", (e) => upload(e.dataTransfer.files[0]));
+drop.addEventListener("drop", (e) => upload(e.dataTransfer.files));
 fetch("/api/model").then((r) => r.json()).then((m) => {
   $("model-footer").textContent = `model: ${m.name} (${m.backend})`;
 }).catch(() => {});
