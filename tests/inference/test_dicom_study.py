@@ -137,3 +137,31 @@ def test_a_broken_series_fails_alone(tmp_path):
     assert isinstance(where, DicomSeries) and reason == "slices differ in size; not one series."
     with open(tmp_path / "out" / "failed.csv") as f:
         assert list(csv.reader(f))[1] == [f"{tmp_path / 'studies' / 'a'} [series 8 'broken']", reason]
+
+
+def test_an_export_tree_gives_every_series_named_after_its_path(tmp_path, bright):
+    """export/DICOMDIR, export/P1/ST1/SE1 (one series), export/P1/ST1/SE2 (two series), export/P2/ST1/SE1 (the same
+    folder names in another patient): four series, no two written under the same name."""
+    export = tmp_path / "export"
+    pix = series_pixels()
+    write_mr_series(export / "P1" / "ST1" / "SE1", pix, description="AX T1 POST")
+    write_study(export / "P1" / "ST1" / "SE2", pix)
+    write_mr_series(export / "P2" / "ST1" / "SE1", pix, description="AX FLAIR")
+    write_report(export / "DICOMDIR", generate_uid())  # stands in for the index file: never an input
+    for p in (export / "P1" / "ST1" / "SE1").iterdir():  # files without suffix, found by their preamble
+        p.rename(p.with_suffix(""))
+    volumes, images = split_volume_inputs([export])
+    assert [v.name for v in volumes] == ["P1_ST1_SE1", "P1_ST1_SE2_s3_ax-t1-post-gad", "P1_ST1_SE2_s5_ax-t2-flair",
+                                         "P2_ST1_SE1"]
+    (export / "README.TXT").write_text("not an image")
+    assert split_volume_inputs([export])[1] == []  # neither the DICOMDIR nor a README makes it an image folder
+    report = predict_volumes(volumes, bright, tmp_path / "out", progress=False)
+    assert [r.n_tumour for r in report] == [2, 2, 2, 2]
+    assert (tmp_path / "out" / "P2_ST1_SE1_seg.dcm").is_file() and (tmp_path / "out" / "P1_ST1_SE1_seg.dcm").is_file()
+
+
+def test_two_volumes_of_the_same_name_are_refused(tmp_path):
+    write_mr_series(tmp_path / "a" / "series", series_pixels())
+    write_mr_series(tmp_path / "b" / "series", series_pixels())
+    with pytest.raises(DataError, match=r"a/series and .*b/series would both be written as 'series_\.\.\.'; rename one"):
+        split_volume_inputs([tmp_path / "a" / "series", tmp_path / "b" / "series"])

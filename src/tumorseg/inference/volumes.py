@@ -41,6 +41,7 @@ from tqdm.auto import tqdm
 
 from tumorseg.data.formats import lgg, nifti
 from tumorseg.data.formats.dicom import DicomSeries, is_dicom_file, list_series
+from tumorseg.data.imageio import IMAGE_SUFFIXES
 from tumorseg.data.input_stats import far_off
 from tumorseg.errors import DataError
 from tumorseg.inference.montage import montage
@@ -89,14 +90,25 @@ def input_kind(path: Path | DicomSeries) -> str | None:
     return None
 
 
+MAX_DEPTH = 6  # folder levels searched below an input for DICOM series (a CD/PACS export: patient/study/series)
+MAX_FOLDERS = 10_000  # folders looked at below one input, at most
+
+
 def split_volume_inputs(inputs: Sequence[str | Path]) -> tuple[list[Path | DicomSeries], list[str | Path]]:
     """Separate NIfTI/DICOM inputs (handled here) from image files/folders (handled by ``predict_files``).
 
     A DICOM folder holding several image series (a study) gives each series (:func:`_series_of`). A folder of
     volume folders (a BraTS download: one case folder each; or one DICOM series folder each) gives
-    each of those subfolders, in name order; it stays an image folder too when it also holds files of its own
-    (its image files are predicted as well), and subfolders of other kinds are left alone (LGG patient
-    folders are image folders: :func:`tumorseg.inference.files.collect_inputs` reads those)."""
+    each of those subfolders, in name order; it stays an image folder too when it also holds image files of its
+    own (they are predicted as well), and subfolders of other kinds are left alone (LGG patient
+    folders are image folders: :func:`tumorseg.inference.files.collect_inputs` reads those). DICOM folders deeper
+    down (a CD or PACS export: ``export/PATIENT/STUDY/SERIES/``, up to :data:`MAX_DEPTH` levels) give their series
+    too, named after their path below the input (``PATIENT_STUDY_SERIES``), so that series folders of the same
+    name in different studies never overwrite each other's outputs.
+
+    Raises:
+        DataError: two volume inputs would write outputs of the same name (naming both).
+    """
     volumes, images = [], []
     for item in inputs:
         path = Path(item)
@@ -105,8 +117,11 @@ def split_volume_inputs(inputs: Sequence[str | Path]) -> tuple[list[Path | Dicom
             continue
         cases = _volume_subfolders(path) if path.is_dir() else []
         volumes += [v for case in cases for v in _series_of(case)]
-        if not cases or any(p.is_file() for p in path.iterdir()):
-            images.append(item)
+        nested = _nested_dicom(path) if path.is_dir() else []
+        volumes += nested
+        if not (cases or nested) or any(p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES for p in path.iterdir()):
+            images.append(item)  # a folder of volumes with image files of its own (a README or DICOMDIR is not one)
+    _check_names(volumes)
     return volumes, images
 
 
@@ -121,10 +136,70 @@ def _series_of(path: Path) -> list[Path | DicomSeries]:
     except DataError:
         return [path]
     if len(found) > 1:
-        log.info("%s: %d DICOM series, each predicted on its own: %s", path, len(found),
-                 "; ".join(f"{s.name} ({len(s.files)} file{'s' if len(s.files) > 1 else ''})" for s in found))
+        _log_series(path, found)
         return list(found)
     return [path]
+
+
+def _log_series(path: Path, found: Sequence[DicomSeries]) -> None:
+    log.info("%s: %d DICOM series, each predicted on its own: %s", path, len(found),
+             "; ".join(f"{s.name} ({len(s.files)} file{'s' if len(s.files) > 1 else ''})" for s in found))
+
+
+def _nested_dicom(root: Path) -> list[Path | DicomSeries]:
+    """DICOM series in folders two to :data:`MAX_DEPTH` levels below ``root`` (in name order; at most
+    :data:`MAX_FOLDERS` folders looked at), each named ``A_B_C`` after its folder's path below ``root``. Folders
+    that are volumes are not searched further; a folder whose headers cannot be grouped is one input (its reader
+    reports the problem)."""
+    found: list[Path | DicomSeries] = []
+    seen = 0
+    level = [d for d in sorted(root.iterdir()) if d.is_dir() and not input_kind(d)]  # depth 1: _volume_subfolders
+    for _ in range(2, MAX_DEPTH + 1):
+        below = []
+        for folder in level:
+            for d in sorted(p for p in folder.iterdir() if p.is_dir()):
+                seen += 1
+                if seen > MAX_FOLDERS:
+                    log.warning("%s: more than %d folders; the DICOM series beyond them are not searched",
+                                root, MAX_FOLDERS)
+                    return found
+                kind = input_kind(d)
+                if kind == "dicom-series":
+                    base = "_".join(d.relative_to(root).parts)
+                    try:
+                        series = list_series(d, base)
+                    except DataError:
+                        found.append(d)
+                        continue
+                    if len(series) > 1:
+                        _log_series(d, series)
+                    found += series
+                elif kind is None:
+                    below.append(d)
+        level = below
+        if not level:
+            break
+    return found
+
+
+def output_name(volume: Path | DicomSeries) -> str:
+    """The name a volume input's outputs are written under (``<name>_mask.nii.gz`` ...): a series' name, a NIfTI
+    file's stem, a DICOM file's stem, a folder's name."""
+    if isinstance(volume, DicomSeries):
+        return volume.name
+    if volume.is_file():
+        return nifti.nifti_stem(volume) if nifti.is_nifti(volume) else volume.stem
+    return volume.name
+
+
+def _check_names(volumes: Sequence[Path | DicomSeries]) -> None:
+    first: dict[str, Path | DicomSeries] = {}
+    for v in volumes:
+        name = output_name(v)
+        if name in first:
+            raise DataError(f"{first[name]} and {v} would both be written as '{name}_...'; rename one or predict them "
+                            "separately (--out another folder).")
+        first[name] = v
 
 
 def _volume_subfolders(folder: Path) -> list[Path]:

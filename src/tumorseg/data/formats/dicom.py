@@ -28,7 +28,10 @@ log = logging.getLogger(__name__)
 
 
 def is_dicom_file(p: Path) -> bool:
-    """A ``.dcm`` file, or a file without suffix that has the DICOM preamble (``DICM`` at byte 128)."""
+    """A ``.dcm`` file, or a file without suffix that has the DICOM preamble (``DICM`` at byte 128); never a
+    ``DICOMDIR`` (the index of a CD/PACS export: no image, and its folder is not a series)."""
+    if p.name.upper() == "DICOMDIR":
+        return False
     if p.suffix.lower() == ".dcm":
         return True
     if p.suffix:
@@ -203,9 +206,10 @@ def _slug(text: str, limit: int = 40) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:limit].strip("-")
 
 
-def list_series(folder: Path) -> list[DicomSeries]:
+def list_series(folder: Path, base: str | None = None) -> list[DicomSeries]:
     """The image series among the DICOM files of ``folder`` (non-recursive), by SeriesNumber, from the headers
-    alone (no pixel data is read).
+    alone (no pixel data is read). Their names (:attr:`DicomSeries.name`) start with ``base`` (default: the folder's
+    name).
 
     Left out, with one log line saying how many: objects that are no images (no Rows/Columns, or a Modality in
     :data:`NOT_IMAGES`: a DICOM SEG, report, presentation state...) and localizer (scout) series (ImageType
@@ -247,15 +251,15 @@ def list_series(folder: Path) -> list[DicomSeries]:
         series.append(DicomSeries(folder, None if uid is None else str(uid), tuple(p for p, _ in members), desc,
                                   number))
     series.sort(key=lambda s: (s.number is None, s.number or 0, s.description))
+    base = folder.name if base is None else base
     if len(series) == 1:
-        return [replace(series[0], name=folder.name)]
+        return [replace(series[0], name=base)]
     named, seen = [], set()
     for i, s in enumerate(series, 1):
-        base = "_".join(x for x in (folder.name, f"s{s.number if s.number is not None else i}", _slug(s.description))
-                        if x)
-        name, k = base, 2
+        stem = "_".join(x for x in (base, f"s{s.number if s.number is not None else i}", _slug(s.description)) if x)
+        name, k = stem, 2
         while name in seen:
-            name, k = f"{base}-{k}", k + 1
+            name, k = f"{stem}-{k}", k + 1
         seen.add(name)
         named.append(replace(s, name=name))
     return named
