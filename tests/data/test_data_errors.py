@@ -95,3 +95,14 @@ def test_cli_unknown_model(synthetic_dataset, tmp_path, capsys):
     rc = main(["train", "--data", str(synthetic_dataset), "--model", "unett", "--out", str(tmp_path / "r")])
     assert rc == 2
     assert "Did you mean 'unet'" in capsys.readouterr().err
+
+
+def test_4d_nifti_says_how_to_predict_one_volume(tmp_path, capsys):
+    nib = pytest.importorskip("nibabel")
+    path = tmp_path / "dwi.nii.gz"
+    nib.save(nib.Nifti1Image(np.zeros((8, 8, 4, 3), np.int16), np.eye(4)), str(path))
+    from tumorseg.io import read_input
+
+    with pytest.raises(DataError, match=r"dwi\.nii\.gz: a 4-D file of 3 volumes \(8, 8, 4\) .* save the one to "
+                                         r"predict as its own 3-D file"):
+        read_input(path)

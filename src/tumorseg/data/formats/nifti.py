@@ -162,6 +162,10 @@ def open_nifti(path: Path, what: str = "NIfTI volume"):
     limits.check_volume(shape, dtype.itemsize, str(path))
     if len(shape) == 4 and shape[3] == 1:
         shape = shape[:3]
+    if len(shape) == 4:
+        raise DataError(f"{path}: a 4-D file of {shape[3]} volumes {shape[:3]} (several modalities or time points "
+                        "stacked); save the one to predict as its own 3-D file (nibabel: img.slicer[..., k], or "
+                        "fslsplit) and give that.")
     if len(shape) != 3:
         raise DataError(f"{path}: {len(shape)}-D volume of shape {shape}; expected one 3-D volume per modality.")
     limits.check_slice(shape[0], shape[1], str(path))
