@@ -33,16 +33,18 @@ def mr_slice(pixels: np.ndarray, position, instance: int, series_uid: str, spaci
 
 def write_mr_series(folder: Path, pixels: np.ndarray, spacing=(0.8, 0.6), step=3.0,
                     orientation=(1, 0, 0, 0, 1, 0), number: int = 7, description: str | None = None,
-                    study: str | None = None, prefix: str = "IM") -> list[Path]:
+                    study: str | None = None, prefix: str = "IM", series_uid: str | None = None,
+                    echo: int | None = None) -> list[Path]:
     """Write ``pixels`` ``(Z, rows, cols)`` int16 as one MR series, slice k at ``k * step`` mm along the normal,
     with patient, study and frame-of-reference attributes (SeriesNumber ``number``, SeriesDescription
-    ``description`` when given, StudyInstanceUID ``study`` or a new one).
+    ``description`` when given, StudyInstanceUID ``study`` or a new one, SeriesInstanceUID ``series_uid`` or a new
+    one, EchoNumbers ``echo`` when given).
 
     File names (``<prefix>NNN.dcm``) run in reverse of the slice position (so readers must sort by
     geometry). Returns the paths in slice order.
     """
     folder.mkdir(parents=True, exist_ok=True)
-    study, series, frame = study or generate_uid(), generate_uid(), generate_uid()
+    study, series, frame = study or generate_uid(), series_uid or generate_uid(), generate_uid()
     iop = np.array(orientation, float)
     normal = np.cross(iop[:3], iop[3:])
     paths = []
@@ -54,6 +56,8 @@ def write_mr_series(folder: Path, pixels: np.ndarray, spacing=(0.8, 0.6), step=3
         ds.SeriesNumber, ds.FrameOfReferenceUID, ds.PositionReferenceIndicator = number, frame, ""
         if description is not None:
             ds.SeriesDescription = description
+        if echo is not None:
+            ds.EchoNumbers = echo
         path = folder / f"{prefix}{len(pixels) - k:03d}.dcm"
         ds.save_as(path, enforce_file_format=True)
         paths.append(path)

@@ -165,3 +165,26 @@ def test_two_volumes_of_the_same_name_are_refused(tmp_path):
     write_mr_series(tmp_path / "b" / "series", series_pixels())
     with pytest.raises(DataError, match=r"a/series and .*b/series would both be written as 'series_\.\.\.'; rename one"):
         split_volume_inputs([tmp_path / "a" / "series", tmp_path / "b" / "series"])
+
+
+def test_a_dual_echo_series_gives_each_echo(tmp_path, bright):
+    uid, study = generate_uid(), generate_uid()
+    pix = series_pixels()
+    write_mr_series(tmp_path / "pdt2", pix, description="AX PD/T2", study=study, series_uid=uid, echo=1, prefix="A")
+    write_mr_series(tmp_path / "pdt2", pix // 2, description="AX PD/T2", study=study, series_uid=uid, echo=2,
+                    prefix="B")
+    found = list_series(tmp_path / "pdt2")
+    assert [(s.name, s.echo, len(s.files)) for s in found] == [("pdt2_s7_ax-pd-t2_e1", 1, 4),
+                                                                ("pdt2_s7_ax-pd-t2_e2", 2, 4)]
+    assert str(found[1]) == f"{tmp_path / 'pdt2'} [series 7 'AX PD/T2' echo 2]"
+    results = predict_volumes(found, bright, tmp_path / "out", progress=False)
+    assert [r.n_slices for r in results] == [4, 4] and (tmp_path / "out" / "pdt2_s7_ax-pd-t2_e2_seg.dcm").is_file()
+
+
+def test_several_images_per_position_are_refused_with_the_reason(tmp_path):
+    uid = generate_uid()
+    write_mr_series(tmp_path / "dwi", series_pixels(), series_uid=uid, prefix="A")
+    write_mr_series(tmp_path / "dwi", series_pixels(), series_uid=uid, prefix="B")  # a second direction, same echo
+    with pytest.raises(DataError, match=r"dwi: 8 images at only 4 slice positions \(several images per position: "
+                                        r"diffusion directions, repeats or time points\)"):
+        read_dicom_series(tmp_path / "dwi")

@@ -179,7 +179,10 @@ class DicomSeries:
         description: SeriesDescription (else ProtocolName), stripped; may be empty.
         number: SeriesNumber, when given.
         name: what outputs are named after: the folder's name for the only series of a folder, else
-            ``<folder>_s<number>_<description>`` (lower case, ``[a-z0-9-]``), unique within the folder.
+            ``<folder>_s<number>_<description>`` (lower case, ``[a-z0-9-]``; ``_e<echo>`` added for one echo of a
+            multi-echo series), unique within the folder.
+        echo: EchoNumbers, when a series holds several echoes (each echo is then its own ``DicomSeries``: one image
+            per slice position), else ``None``.
     """
 
     folder: Path
@@ -188,6 +191,7 @@ class DicomSeries:
     description: str = ""
     number: int | None = None
     name: str = ""
+    echo: int | None = None
 
     @property
     def parent(self) -> Path:
@@ -199,7 +203,17 @@ class DicomSeries:
 
     def __str__(self) -> str:  # error messages and failed.csv name the folder and the series
         what = f"series {self.number}" if self.number is not None else "series"
-        return f"{self.folder} [{what}{f' {self.description!r}' if self.description else ''}]"
+        echo = f" echo {self.echo}" if self.echo is not None else ""
+        return f"{self.folder} [{what}{f' {self.description!r}' if self.description else ''}{echo}]"
+
+
+def _echo(ds) -> int | None:
+    """EchoNumbers of an image (a dual-echo PD/T2 series holds two images per position), else ``None``."""
+    try:
+        value = getattr(ds, "EchoNumbers", None)
+        return int(value[0] if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue" else value)
+    except (TypeError, ValueError, IndexError):
+        return None
 
 
 def _slug(text: str, limit: int = 40) -> str:
@@ -248,15 +262,21 @@ def list_series(folder: Path, base: str | None = None) -> list[DicomSeries]:
             number = int(getattr(first, "SeriesNumber", None))
         except (TypeError, ValueError):
             number = None
-        series.append(DicomSeries(folder, None if uid is None else str(uid), tuple(p for p, _ in members), desc,
-                                  number))
-    series.sort(key=lambda s: (s.number is None, s.number or 0, s.description))
+        echoes: dict[int | None, list[Path]] = {}
+        for p, ds in members:
+            echoes.setdefault(_echo(ds), []).append(p)
+        if len(echoes) == 1:  # the usual case: one image per position
+            echoes = {None: [p for p, _ in members]}
+        for echo, paths in sorted(echoes.items(), key=lambda e: (e[0] is None, e[0] or 0)):
+            series.append(DicomSeries(folder, None if uid is None else str(uid), tuple(paths), desc, number, echo=echo))
+    series.sort(key=lambda s: (s.number is None, s.number or 0, s.description, s.echo or 0))
     base = folder.name if base is None else base
     if len(series) == 1:
         return [replace(series[0], name=base)]
     named, seen = [], set()
     for i, s in enumerate(series, 1):
-        stem = "_".join(x for x in (base, f"s{s.number if s.number is not None else i}", _slug(s.description)) if x)
+        stem = "_".join(x for x in (base, f"s{s.number if s.number is not None else i}", _slug(s.description),
+                                     f"e{s.echo}" if s.echo is not None else "") if x)
         name, k = stem, 2
         while name in seen:
             name, k = f"{stem}-{k}", k + 1
@@ -290,7 +310,13 @@ def read_dicom_series(folder: Path, series: DicomSeries | None = None) -> tuple[
     iop = getattr(dss[0], "ImageOrientationPatient", None)
     if iop is not None and all(getattr(d, "ImagePositionPatient", None) is not None for d in dss):
         normal = np.cross(np.array(iop[:3], float), np.array(iop[3:], float))
-        order = np.argsort([float(np.dot(normal, np.array(d.ImagePositionPatient, float))) for d in dss])
+        along = [float(np.dot(normal, np.array(d.ImagePositionPatient, float))) for d in dss]
+        order = np.argsort(along)
+        positions = len(set(np.round(along, 2)))
+        if positions < len(dss):
+            raise DataError(f"{where}: {len(dss)} images at only {positions} slice positions (several images per "
+                            "position: diffusion directions, repeats or time points); tumorseg reads one image per "
+                            "position: export the acquisition to predict as its own series.")
     else:
         order = np.argsort([int(getattr(d, "InstanceNumber", i)) for i, d in enumerate(dss)])
     dss = [dss[i] for i in order]
