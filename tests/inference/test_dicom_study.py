@@ -188,3 +188,18 @@ def test_several_images_per_position_are_refused_with_the_reason(tmp_path):
     with pytest.raises(DataError, match=r"dwi: 8 images at only 4 slice positions \(several images per position: "
                                         r"diffusion directions, repeats or time points\)"):
         read_dicom_series(tmp_path / "dwi")
+
+
+def test_a_missing_slice_is_warned_about_and_mixed_planes_are_refused(tmp_path, caplog):
+    paths = write_mr_series(tmp_path / "gap", series_pixels(n=5))
+    paths[2].unlink()  # the middle slice lost in the export
+    with caplog.at_level(logging.WARNING, logger="tumorseg"):
+        volume, _, _ = read_dicom_series(tmp_path / "gap")
+    assert len(volume) == 4 and "gap: slices are not evenly spaced (3.00 to 6.00 mm apart; a slice may be missing)" \
+        in caplog.text
+    uid = generate_uid()
+    write_mr_series(tmp_path / "loc", series_pixels()[:2], series_uid=uid, prefix="A")
+    write_mr_series(tmp_path / "loc", series_pixels()[:2], series_uid=uid, prefix="B",
+                    orientation=(0, 1, 0, 0, 0, -1))
+    with pytest.raises(DataError, match=r"loc: its images lie in 2 different orientations \(a localizer"):
+        read_dicom_series(tmp_path / "loc")

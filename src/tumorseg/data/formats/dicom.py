@@ -309,6 +309,7 @@ def read_dicom_series(folder: Path, series: DicomSeries | None = None) -> tuple[
     dss = [read_dicom(p) for p in series.files]
     iop = getattr(dss[0], "ImageOrientationPatient", None)
     if iop is not None and all(getattr(d, "ImagePositionPatient", None) is not None for d in dss):
+        _check_one_orientation(dss, where)
         normal = np.cross(np.array(iop[:3], float), np.array(iop[3:], float))
         along = [float(np.dot(normal, np.array(d.ImagePositionPatient, float))) for d in dss]
         order = np.argsort(along)
@@ -317,6 +318,7 @@ def read_dicom_series(folder: Path, series: DicomSeries | None = None) -> tuple[
             raise DataError(f"{where}: {len(dss)} images at only {positions} slice positions (several images per "
                             "position: diffusion directions, repeats or time points); tumorseg reads one image per "
                             "position: export the acquisition to predict as its own series.")
+        _warn_uneven(np.sort(along), where)
     else:
         order = np.argsort([int(getattr(d, "InstanceNumber", i)) for i, d in enumerate(dss)])
     dss = [dss[i] for i in order]
@@ -333,6 +335,28 @@ def read_dicom_series(folder: Path, series: DicomSeries | None = None) -> tuple[
             raise DataError(f"{where}: slices differ in size; not one series.")
         volume[i] = pixels
     return volume, dicom_affine(dss), dss
+
+
+def _check_one_orientation(dss: list, where: str) -> None:
+    """Refuse a series whose images are not parallel (a localizer or a mix of planes under one series UID)."""
+    iops = np.array([[float(v) for v in getattr(d, "ImageOrientationPatient", [0] * 6)] for d in dss])
+    if np.abs(iops - iops[0]).max() > 1e-3:
+        planes = len({tuple(np.round(r, 3)) for r in iops})
+        raise DataError(f"{where}: its images lie in {planes} different orientations (a localizer, or several planes "
+                        "under one series); tumorseg reads a stack of parallel slices: export one plane as its own "
+                        "series.")
+
+
+def _warn_uneven(along: np.ndarray, where: str) -> None:
+    """Warn when sorted slice positions are not evenly spaced (a missing slice): the mask's affine and the tumour
+    volume in mL assume even spacing."""
+    if len(along) < 3:
+        return
+    gaps = np.diff(along)
+    if gaps.max() - gaps.min() > max(0.05, 0.1 * float(np.median(gaps))):
+        log.warning("%s: slices are not evenly spaced (%.2f to %.2f mm apart; a slice may be missing); the NIfTI "
+                    "mask's geometry and the volume in mL assume %.2f mm", where, gaps.min(), gaps.max(),
+                    (along[-1] - along[0]) / (len(along) - 1))
 
 
 def dicom_affine(dss: list) -> np.ndarray:
