@@ -218,11 +218,21 @@ def _cmd_evaluate(a: argparse.Namespace) -> int:
 
 
 def _cmd_predict(a: argparse.Namespace) -> int:
-    from tumorseg.inference.files import predict_inputs
+    from tumorseg.inference.files import plan_inputs, predict_inputs
 
+    if a.list:
+        rows = plan_inputs(a.inputs, a.model, a.series)
+        width = max((len(r.name) for r in rows), default=0)
+        what = max((len(f"{r.kind}, {r.size}") for r in rows), default=0)
+        for row in rows:
+            print(f"{row.name:<{width}}  {f'{row.kind}, {row.size}':<{what}}  {row.input}\n{'':<{width}}  model {row.model}")
+        print(f"{len(rows)} input(s); nothing predicted (--list). Choose DICOM series with --series NUMBER or TEXT.")
+        return 0
+    if a.out is None:
+        raise TumorsegError("predict needs --out FOLDER (or --list, to see what it would predict).")
     r = predict_inputs(a.inputs, a.model, a.out, with_overlay=a.overlay, device=a.device, batch_size=a.batch_size,
                        progress=not a.no_progress, backend=a.backend, tta=a.tta, strict=a.strict,
-                       one_lesion=a.one_lesion)
+                       one_lesion=a.one_lesion, series=a.series)
     for line in r.summary_lines():
         print(line)
     print(f"{len(r.written)} masks written to {a.out}")
@@ -377,8 +387,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tta", action=argparse.BooleanOptionalAction, default=None,
                    help="average predictions over flips (default: as stored in the checkpoint)")
     _add_one_lesion(p)
-    p.add_argument("--out", required=True, type=T.out_dir, help="folder for <stem>.png masks")
+    p.add_argument("--out", type=T.out_dir, help="folder for <stem>.png masks (required unless --list)")
     p.add_argument("--overlay", action="store_true", help="also write <stem>_overlay.png (a volume: <name>_overlay.png, up to 16 slices in the radiological view)")
+    p.add_argument("--series", action="append", metavar="NUMBER|TEXT",
+                   help="DICOM studies and export trees: predict only the series with this SeriesNumber or with TEXT "
+                        "in their SeriesDescription (case-insensitive; repeatable: any matches)")
+    p.add_argument("--list", action="store_true",
+                   help="print what would be predicted (each volume or DICOM series, images per model) and the "
+                        "model each gets, reading headers only; write nothing")
     p.add_argument("--batch-size", type=T.BATCH_SIZE, default=16)
     p.add_argument("--strict", action="store_true",
                    help="stop at the first unreadable input (default: predict the rest, list failures in failed.csv)")

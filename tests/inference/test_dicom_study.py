@@ -23,7 +23,7 @@ from tumorseg.data.formats.dicom import DicomSeries, list_series, read_dicom_ser
 from tumorseg.errors import DataError  # noqa: E402
 from tumorseg.inference.choose import Choice, choose_model  # noqa: E402
 from tumorseg.inference.files import predict_inputs  # noqa: E402
-from tumorseg.inference.volumes import predict_volumes, split_volume_inputs  # noqa: E402
+from tumorseg.inference.volumes import predict_volumes, select_series, split_volume_inputs  # noqa: E402
 
 BASIC_TEXT_SR = "1.2.840.10008.5.1.4.1.1.88.11"
 
@@ -203,3 +203,31 @@ def test_a_missing_slice_is_warned_about_and_mixed_planes_are_refused(tmp_path, 
                     orientation=(0, 1, 0, 0, 0, -1))
     with pytest.raises(DataError, match=r"loc: its images lie in 2 different orientations \(a localizer"):
         read_dicom_series(tmp_path / "loc")
+
+
+def test_series_are_chosen_by_number_or_description(tmp_path):
+    write_study(tmp_path / "export" / "a")
+    write_mr_series(tmp_path / "export" / "b" / "SE1", series_pixels(), number=9, description="Sag T1 MPRAGE")
+    volumes, _ = split_volume_inputs([tmp_path / "export"])
+    assert len(volumes) == 3
+    assert [v.name for v in select_series(volumes, ["FLAIR"])] == ["a_s5_ax-t2-flair"]
+    assert [v.name for v in select_series(volumes, ["9", "post"])] == ["a_s3_ax-t1-post-gad", "b_SE1"]
+    with pytest.raises(DataError, match=r"no DICOM series matches --series 'dwi' .*; the series found: 3 'AX T1 POST "
+                                        r"GAD'; 5 'Ax T2 FLAIR'; 9 'Sag T1 MPRAGE'\."):
+        select_series(volumes, ["dwi"])
+
+
+def test_predict_list_says_what_would_be_predicted_and_writes_nothing(tmp_path, capsys, fake_bundled):
+    from tumorseg.cli import main
+
+    write_study(tmp_path / "study")
+    assert main(["predict", str(tmp_path / "study"), "--list", "--series", "5"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].split() == ["study_s5_ax-t2-flair", "DICOM", "series,", "4", "files", str(tmp_path / "study"),
+                              "[series", "5", "'Ax", "T2", "FLAIR']"]
+    assert out[1].strip() == "model flair (DICOM series 'Ax T2 FLAIR' described as FLAIR)"
+    assert out[2].startswith("1 input(s); nothing predicted (--list)")
+    assert main(["predict", str(tmp_path / "study")]) == 2  # no --out: a one-line error
+    assert "predict needs --out FOLDER (or --list" in capsys.readouterr().err
+    assert main(["predict", str(tmp_path / "study"), "--series", "5", "--out", str(tmp_path / "out")]) == 0
+    assert sorted(p.name for p in (tmp_path / "out").glob("*.nii.gz")) == ["study_s5_ax-t2-flair_mask.nii.gz"]

@@ -39,7 +39,8 @@ from tumorseg.inference.montage import montage, overlay, shown_slices
 from tumorseg.inference.postprocess import apply_records, apply_volumes, needs_probabilities
 from tumorseg.inference.predictor import Predictor
 from tumorseg.inference.summary import VolumeSummary, summarise, write_summaries
-from tumorseg.inference.volumes import Prediction, far_off_note, predict_volumes, read_model_input, split_volume_inputs
+from tumorseg.inference.volumes import (Prediction, far_off_note, output_name, predict_volumes, read_model_input,
+                                       select_series, split_volume_inputs)
 from tumorseg.io import write_mask
 
 log = logging.getLogger(__name__)
@@ -238,6 +239,64 @@ def plan_models(inputs: Sequence[Path], model: str | Path | None) -> dict[str, l
     return groups
 
 
+@dataclass
+class PlannedInput:
+    """One line of ``predict --list``: an input as ``predict`` would take it, and the model it would get."""
+
+    input: str  # the path (a series: "folder [series 5 'Ax T2 FLAIR']")
+    name: str  # what its outputs are named after
+    kind: str  # "DICOM series", "NIfTI volume", ..., "images"
+    size: str  # "24 files", "412 images"
+    model: str  # "flair (DICOM series 'Ax T2 FLAIR' described as FLAIR)"
+
+
+def plan_inputs(inputs: Sequence[str | Path], model: str | Path | None = None,
+                series: Sequence[str] | None = None) -> list[PlannedInput]:
+    """What ``predict`` would do with ``inputs`` (``predict --list``), reading headers only: each volume input
+    (NIfTI file, case folder, DICOM file, series or series of a study / export tree) with the model it would get,
+    and the image files counted per model. Nothing is predicted or written.
+
+    Raises:
+        DataError: as :func:`predict_inputs` would before predicting (no inputs, clashing names, ``series`` matching
+            nothing).
+    """
+    from tumorseg.data.formats.dicom import DicomSeries
+    from tumorseg.inference.choose import choose_model
+    from tumorseg.inference.volumes import input_kind
+
+    volumes, images = split_volume_inputs(inputs)
+    if series:
+        volumes = select_series(volumes, series)
+    failed: list[tuple[Path, str]] = []
+    files = collect_inputs(images, failed) if images or not volumes else []
+    kinds = {"nifti": "NIfTI volume", "nifti-case": "NIfTI case folder", "dicom": "DICOM file",
+             "dicom-series": "DICOM series"}
+
+    def chosen(item) -> str:
+        if model is not None:
+            return f"{model} (--model)"
+        choice = choose_model(item)
+        return f"{choice.name} ({choice.reason})"
+
+    rows = []
+    for v in volumes:
+        if isinstance(v, DicomSeries):
+            size = f"{len(v.files)} files"
+        elif v.is_dir():
+            size = f"{sum(1 for p in v.iterdir() if p.is_file())} files"
+        else:
+            size = "1 file"
+        rows.append(PlannedInput(str(v), output_name(v), kinds.get(input_kind(v) or "", "volume"), size, chosen(v)))
+    by_model: dict[str, int] = {}
+    for f in files:
+        line = chosen(f)
+        by_model[line] = by_model.get(line, 0) + 1
+    rows += [PlannedInput(", ".join(map(str, images)), "<stem> of each", "images", f"{n} images", line)
+             for line, n in by_model.items()]
+    rows += [PlannedInput(str(p), "-", "unreadable", "-", reason) for p, reason in failed]
+    return rows
+
+
 def predict_inputs(
     inputs: Sequence[str | Path],
     checkpoint: str | Path | None,
@@ -250,6 +309,7 @@ def predict_inputs(
     tta: bool | None = None,
     strict: bool = False,
     one_lesion: bool | None = None,
+    series: Sequence[str] | None = None,
 ) -> PredictReport:
     """Predict every input (image files, folders, NIfTI/DICOM volumes) into ``out``.
 
@@ -265,7 +325,8 @@ def predict_inputs(
     ``largest_component_3d`` (one lesion per volume). Without ``strict``, an input
     that cannot be read (corrupt, too large, wrong channels, missing) is
     skipped and listed in ``report.failed`` and ``out/failed.csv``; with
-    ``strict`` the first one raises.
+    ``strict`` the first one raises. ``series`` keeps only the DICOM series it names (numbers or pieces of
+    descriptions: :func:`tumorseg.inference.volumes.select_series`).
 
     Raises:
         TumorsegError: bad arguments, an unusable checkpoint, no inputs at all, or (``strict``) a bad input.
@@ -277,6 +338,8 @@ def predict_inputs(
         raise TumorsegError(f"{out}: is a file, not a folder; give --out a folder (it is created if missing).")
     report = PredictReport()
     volumes, images = split_volume_inputs(inputs)  # NIfTI/DICOM: geometry-keeping outputs, see tumorseg.inference.volumes
+    if series:
+        volumes = select_series(volumes, series)
     files = collect_inputs(images, None if strict else report.failed) if images or not volumes else []
     is_volume = set(volumes)
     groups = []

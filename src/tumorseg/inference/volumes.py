@@ -202,6 +202,53 @@ def _check_names(volumes: Sequence[Path | DicomSeries]) -> None:
         first[name] = v
 
 
+def _dicom_series_of(volume: Path | DicomSeries) -> DicomSeries | None:
+    """The :class:`DicomSeries` a volume input is (a series, or the only series of a DICOM folder), else ``None``."""
+    if isinstance(volume, DicomSeries):
+        return volume
+    if input_kind(volume) == "dicom-series":
+        try:
+            found = list_series(volume)
+        except DataError:
+            return None
+        return found[0] if len(found) == 1 else None
+    return None
+
+
+def series_label(series: DicomSeries) -> str:
+    """``5 'Ax T2 FLAIR'``: how a series is named in messages and ``predict --list``."""
+    number = "" if series.number is None else str(series.number)
+    return " ".join(x for x in (number, repr(series.description) if series.description else "") if x) or series.name
+
+
+def select_series(volumes: Sequence[Path | DicomSeries], wanted: Sequence[str]) -> list[Path | DicomSeries]:
+    """The DICOM series among ``volumes`` that ``wanted`` asks for (``predict --series``): a SeriesNumber
+    (``5``), or a piece of the SeriesDescription, case-insensitive (``flair``, ``t1 post``); any of them matches.
+    Volumes that are not DICOM series (NIfTI, single DICOM files) are kept.
+
+    Raises:
+        DataError: no DICOM series matches (the message lists the series found).
+    """
+    words = [w.strip().lower() for w in wanted if w.strip()]
+    kept, series_seen = [], []
+    for volume in volumes:
+        series = _dicom_series_of(volume)
+        if series is None:
+            kept.append(volume)
+            continue
+        series_seen.append(series)
+        desc = series.description.lower()
+        if any((w.isdigit() and series.number == int(w)) or (not w.isdigit() and w in desc) for w in words):
+            kept.append(volume)
+    if not any(_dicom_series_of(v) is not None for v in kept):
+        found = "; ".join(series_label(s) for s in series_seen[:12]) or "none"
+        raise DataError(f"no DICOM series matches --series {' '.join(map(repr, wanted))} (a SeriesNumber or part of "
+                        f"the SeriesDescription); the series found: {found}.")
+    log.info("--series %s: %d of %d DICOM series kept", " ".join(wanted), sum(_dicom_series_of(v) is not None
+                                                                            for v in kept), len(series_seen))
+    return kept
+
+
 def _volume_subfolders(folder: Path) -> list[Path]:
     """The subfolders of ``folder`` that are BraTS case folders or DICOM series folders, by name."""
     return sorted(p for p in folder.iterdir() if p.is_dir() and input_kind(p))
