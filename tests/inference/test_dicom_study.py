@@ -231,3 +231,19 @@ def test_predict_list_says_what_would_be_predicted_and_writes_nothing(tmp_path, 
     assert "predict needs --out FOLDER (or --list" in capsys.readouterr().err
     assert main(["predict", str(tmp_path / "study"), "--series", "5", "--out", str(tmp_path / "out")]) == 0
     assert sorted(p.name for p in (tmp_path / "out").glob("*.nii.gz")) == ["study_s5_ax-t2-flair_mask.nii.gz"]
+
+
+def test_export_file_names_are_recognised(tmp_path):
+    """Siemens .IMA, UID-named files (a numeric suffix) and files without suffix are DICOM when they carry the
+    preamble; a DICOMDIR and other suffixes are not."""
+    from tumorseg.data.formats.dicom import is_dicom_file
+
+    paths = write_mr_series(tmp_path / "s", series_pixels())
+    names = ["IM0001.IMA", "1.2.840.113619.2.55.3.604688119", "IM0003", "slice.dcm"]
+    for p, name in zip(paths, names):
+        p.rename(tmp_path / "s" / name)
+    (tmp_path / "s" / "notes.txt").write_text("x")
+    (tmp_path / "s" / "1.5").write_bytes(b"not dicom at all")
+    assert {p.name for p in (tmp_path / "s").iterdir() if is_dicom_file(p)} == set(names)
+    [series] = list_series(tmp_path / "s")
+    assert len(series.files) == 4 and read_dicom_series(tmp_path / "s")[0].shape == (4, 24, 32)

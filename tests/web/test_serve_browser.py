@@ -132,3 +132,24 @@ def test_files_of_a_dicom_series_are_uploaded_together(server, browser, tmp_path
     assert page.is_hidden("#download-seg")
     assert not errors, errors
     page.close()
+
+
+def test_a_series_folder_is_chosen_whole(server, browser, tmp_path):
+    """The folder picker sends the folder's DICOM files only (a DICOMDIR and .DS_Store beside them are left out)."""
+    pytest.importorskip("pydicom")
+    pytest.importorskip("highdicom")
+    from data._dicom_series import series_pixels, write_mr_series
+
+    paths = write_mr_series(tmp_path / "SE1", series_pixels(n=4, rows=64, cols=64))
+    paths[0].rename(paths[0].with_suffix(""))  # a file without extension, as exports name them
+    (tmp_path / "SE1" / "DICOMDIR").write_bytes(b"\0" * 128 + b"DICM")
+    (tmp_path / "SE1" / ".DS_Store").write_bytes(b"junk")
+    page = browser.new_page(viewport={"width": 1200, "height": 900})
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(server + "/")
+    page.set_input_files("#folder", str(tmp_path / "SE1"))
+    page.wait_for_selector('#result[data-ready="1"]', timeout=60_000)
+    assert page.inner_text("#size") == "64 × 64 × 4 slices" and page.is_visible("#download-seg")
+    assert not errors, errors
+    page.close()

@@ -35,7 +35,7 @@ from tumorseg.io.dicom import DicomIO
 from tumorseg.io.image import ImageIO, luma
 from tumorseg.io.nifti import NiftiIO
 
-SUPPORTED = f"{', '.join(IMAGE_SUFFIXES)}, .nii, .nii.gz, .dcm (or a DICOM series folder)"
+SUPPORTED = f"{', '.join(IMAGE_SUFFIXES)}, .nii, .nii.gz, .dcm/.ima (or a DICOM series folder)"
 WRITERS: dict[str, ReaderWriter] = {"image": ImageIO(), "nifti": NiftiIO(), "dicom": DicomIO()}
 
 

@@ -27,14 +27,18 @@ from tumorseg.errors import DataError
 log = logging.getLogger(__name__)
 
 
+DICOM_SUFFIXES = (".dcm", ".dicom", ".ima")  # .IMA: Siemens exports
+
+
 def is_dicom_file(p: Path) -> bool:
-    """A ``.dcm`` file, or a file without suffix that has the DICOM preamble (``DICM`` at byte 128); never a
-    ``DICOMDIR`` (the index of a CD/PACS export: no image, and its folder is not a series)."""
+    """A ``.dcm``/``.dicom``/``.ima`` file, or a file without suffix or with a numeric one (exports name files
+    ``IM000123`` or after their UID, ``1.2.840.113619.2.55.3.604688119``) that has the DICOM preamble (``DICM`` at
+    byte 128); never a ``DICOMDIR`` (the index of a CD/PACS export: no image, and its folder is not a series)."""
     if p.name.upper() == "DICOMDIR":
         return False
-    if p.suffix.lower() == ".dcm":
+    if p.suffix.lower() in DICOM_SUFFIXES:
         return True
-    if p.suffix:
+    if p.suffix and not p.suffix[1:].isdigit():
         return False
     try:
         with open(p, "rb") as f:

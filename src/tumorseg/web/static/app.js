@@ -127,13 +127,54 @@ async function upload(fileList) {
   setStatus(body.tumour_found ? `${file.name}: done.` : `${file.name}: No tumour found.`);
 }
 
+// The DICOM files of a folder: DICOMDIR, hidden files (.DS_Store) and files with other extensions left out
+// (series files are named *.dcm, *.ima, without extension, or after their UID: 1.2.840.113619.2.55.3.604688119).
+const MAX_FILES = 1000;
+function dicomFiles(files) {
+  return Array.from(files).filter((f) => {
+    const name = f.name;
+    if (name.startsWith(".") || name.toUpperCase() === "DICOMDIR") return false;
+    const dot = name.lastIndexOf(".");
+    const ext = dot < 0 ? "" : name.slice(dot + 1).toLowerCase();
+    return ext === "" || ext === "dcm" || ext === "dicom" || ext === "ima" || /^\d+$/.test(ext);
+  });
+}
+
+// Files under a dropped folder (one series folder; sub-folders are read too, up to MAX_FILES files).
+async function filesOfEntry(entry, out) {
+  if (out.length >= MAX_FILES) return;
+  if (entry.isFile) {
+    out.push(await new Promise((resolve, reject) => entry.file(resolve, reject)));
+    return;
+  }
+  const reader = entry.createReader();
+  for (;;) {
+    const batch = await new Promise((resolve, reject) => reader.readEntries(resolve, reject));
+    if (!batch.length) return;
+    for (const e of batch) await filesOfEntry(e, out);
+  }
+}
+
+async function dropped(e) {
+  const entries = Array.from(e.dataTransfer.items || []).map((i) => i.webkitGetAsEntry && i.webkitGetAsEntry());
+  if (!entries.some((en) => en && en.isDirectory)) return upload(e.dataTransfer.files);
+  const files = [];
+  for (const en of entries) if (en) await filesOfEntry(en, files);
+  return upload(dicomFiles(files));
+}
+
 $("file").addEventListener("change", (e) => upload(e.target.files));
+$("folder").addEventListener("change", (e) => {
+  const files = dicomFiles(e.target.files);
+  if (!files.length) setStatus("No DICOM files (.dcm, .ima or without extension) in that folder.", true);
+  else upload(files);
+});
 $("opacity").addEventListener("input", () => state.data && draw());
 $("slice").addEventListener("input", (e) => { state.slice = parseInt(e.target.value, 10); setDownload(); draw(); });
 const drop = $("drop");
 ["dragenter", "dragover"].forEach((t) => drop.addEventListener(t, (e) => { e.preventDefault(); drop.classList.add("over"); }));
 ["dragleave", "drop"].forEach((t) => drop.addEventListener(t, (e) => { e.preventDefault(); drop.classList.remove("over"); }));
-drop.addEventListener("drop", (e) => upload(e.dataTransfer.files));
+drop.addEventListener("drop", (e) => { dropped(e); });
 fetch("/api/model").then((r) => r.json()).then((m) => {
   $("model-footer").textContent = `model: ${m.name} (${m.backend})`;
 }).catch(() => {});
