@@ -247,3 +247,26 @@ def test_export_file_names_are_recognised(tmp_path):
     assert {p.name for p in (tmp_path / "s").iterdir() if is_dicom_file(p)} == set(names)
     [series] = list_series(tmp_path / "s")
     assert len(series.files) == 4 and read_dicom_series(tmp_path / "s")[0].shape == (4, 24, 32)
+
+
+def test_a_run_that_dies_keeps_the_summary_rows_it_finished(tmp_path, bright, monkeypatch):
+    from tumorseg.inference import files, volumes
+
+    write_study(tmp_path / "study")
+    monkeypatch.setattr(files.Predictor, "from_checkpoint", classmethod(lambda cls, *a, **k: bright))
+    real, calls = volumes.predict_volume, []
+
+    def dies_on_the_second(path, *a, **k):
+        calls.append(path)
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # Ctrl-C, or the machine going away, half-way through the study
+        return real(path, *a, **k)
+
+    monkeypatch.setattr(volumes, "predict_volume", dies_on_the_second)
+    with pytest.raises(KeyboardInterrupt):
+        predict_inputs([tmp_path / "study"], "m.pt", tmp_path / "out", progress=False)
+    rows = json.loads((tmp_path / "out" / "summary.json").read_text())["volumes"]
+    assert [r["name"] for r in rows] == ["study_s3_ax-t1-post-gad"]
+    with open(tmp_path / "out" / "summary.csv") as f:
+        assert [r["name"] for r in csv.DictReader(f)] == ["study_s3_ax-t1-post-gad"]
+    assert not list((tmp_path / "out").glob(".summary*"))  # no half-written file left behind

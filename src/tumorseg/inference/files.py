@@ -378,6 +378,8 @@ def _predict_group(predictor: Predictor, volumes: list[Path], files: list[Path],
             if strict:
                 raise
             report.failed.append((volume, str(exc).removeprefix(f"{volume}: ")))
+            continue
+        write_summaries(report.summaries, out)  # after every volume: a run that dies keeps the rows it finished
     unusual = 0
     patients = _PatientVolumes(files, predictor, out, with_overlay)
     bar = tqdm(total=len(files), desc="predicting", unit="img", disable=not progress or not files)
@@ -396,7 +398,10 @@ def _predict_group(predictor: Predictor, volumes: list[Path], files: list[Path],
                 _save_overlay(image, mask, out / f"{path.stem}_overlay.png")
             report.results.append(Prediction.of(path, [target], mask[None], predictor))
             patients.add(report.results[-1], mask, prob)
+        finished = len(patients.summaries)
         patients.done(len(batch))
+        if len(patients.summaries) > finished:  # a patient folder finished: its row is kept even if the run dies
+            write_summaries(report.summaries + patients.summaries, out)
         bar.update(len(batch))
     bar.close()
     report.folders += patients.summaries

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import logging
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
@@ -141,15 +142,22 @@ def _cell(v) -> object:
 
 
 def write_summaries(summaries: Sequence[VolumeSummary], out: Path) -> list[Path]:
-    """Write ``out/summary.json`` (``{"volumes": [row, ...]}``) and ``out/summary.csv`` (one row per volume)."""
+    """Write ``out/summary.json`` (``{"volumes": [row, ...]}``) and ``out/summary.csv`` (one row per volume).
+
+    Each file is written beside its target and moved over it (``os.replace``), so a run killed while writing
+    leaves the previous complete file, never half of one (``predict`` rewrites both after every volume).
+    """
     rows = [s.row() for s in summaries]
     out.mkdir(parents=True, exist_ok=True)
     js, cs = out / "summary.json", out / "summary.csv"
-    js.write_text(json.dumps({"volumes": rows}, indent=2) + "\n")
+    tmp_js, tmp_cs = out / ".summary.json.part", out / ".summary.csv.part"
+    tmp_js.write_text(json.dumps({"volumes": rows}, indent=2) + "\n")
     names = [f.name for f in fields(VolumeSummary)] + ["tumour_found"]
-    with open(cs, "w", newline="") as f:
+    with open(tmp_cs, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=names)
         w.writeheader()
         for r in rows:
             w.writerow({k: _cell(v) for k, v in r.items()})
+    os.replace(tmp_js, js)
+    os.replace(tmp_cs, cs)
     return [js, cs]
