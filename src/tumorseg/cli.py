@@ -232,7 +232,7 @@ def _cmd_predict(a: argparse.Namespace) -> int:
         raise TumorsegError("predict needs --out FOLDER (or --list, to see what it would predict).")
     r = predict_inputs(a.inputs, a.model, a.out, with_overlay=a.overlay, device=a.device, batch_size=a.batch_size,
                        progress=not a.no_progress, backend=a.backend, tta=a.tta, strict=a.strict,
-                       one_lesion=a.one_lesion, series=a.series)
+                       one_lesion=a.one_lesion, series=a.series, resume=a.resume)
     for line in r.summary_lines():
         print(line)
     print(f"{len(r.written)} masks written to {a.out}")
@@ -392,6 +392,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--series", action="append", metavar="NUMBER|TEXT",
                    help="DICOM studies and export trees: predict only the series with this SeriesNumber or with TEXT "
                         "in their SeriesDescription (case-insensitive; repeatable: any matches)")
+    p.add_argument("--resume", action="store_true",
+                   help="volumes: skip those an earlier run into --out finished (their row in OUT/summary.json and "
+                        "mask file are there); image files are predicted again")
     p.add_argument("--list", action="store_true",
                    help="print what would be predicted (each volume or DICOM series, images per model) and the "
                         "model each gets, reading headers only; write nothing")

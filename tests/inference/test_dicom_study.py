@@ -270,3 +270,35 @@ def test_a_run_that_dies_keeps_the_summary_rows_it_finished(tmp_path, bright, mo
     with open(tmp_path / "out" / "summary.csv") as f:
         assert [r["name"] for r in csv.DictReader(f)] == ["study_s3_ax-t1-post-gad"]
     assert not list((tmp_path / "out").glob(".summary*"))  # no half-written file left behind
+
+
+def test_resume_skips_the_volumes_an_earlier_run_finished(tmp_path, bright, monkeypatch):
+    from tumorseg.inference import files, volumes
+
+    write_study(tmp_path / "study")
+    monkeypatch.setattr(files.Predictor, "from_checkpoint", classmethod(lambda cls, *a, **k: bright))
+    real, calls = volumes.predict_volume, []
+
+    def counted(path, *a, **k):
+        calls.append(path.name)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(path, *a, **k)
+
+    monkeypatch.setattr(volumes, "predict_volume", counted)
+    with pytest.raises(KeyboardInterrupt):
+        predict_inputs([tmp_path / "study"], "m.pt", tmp_path / "out", progress=False)
+    calls.clear()
+    calls.append("-")  # the next call is the second: let it and the rest through
+    monkeypatch.setattr(volumes, "predict_volume", lambda path, *a, **k: (calls.append(path.name), real(path, *a, **k))[1])
+    report = predict_inputs([tmp_path / "study"], "m.pt", tmp_path / "out", progress=False, resume=True)
+    assert calls == ["-", "study_s5_ax-t2-flair"]  # only the series the first run did not finish
+    rows = json.loads((tmp_path / "out" / "summary.json").read_text())["volumes"]
+    assert [r["name"] for r in rows] == ["study_s3_ax-t1-post-gad", "study_s5_ax-t2-flair"]
+    assert rows[0]["slices_with_tumour"] == 2 and rows[0]["mask"] == "study_s3_ax-t1-post-gad_mask.nii.gz"
+    assert "study_s3_ax-t1-post-gad: tumour found in 2 of 4 slices (finished by an earlier run, --resume)" in \
+        report.summary_lines()
+    (tmp_path / "out" / "study_s5_ax-t2-flair_mask.nii.gz").unlink()  # a mask deleted since: predicted again
+    calls.clear()
+    predict_inputs([tmp_path / "study"], "m.pt", tmp_path / "out", progress=False, resume=True)
+    assert calls == ["study_s5_ax-t2-flair"]

@@ -24,7 +24,7 @@ import logging
 import queue
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -187,12 +187,12 @@ class PredictReport:
         lines = []
         for r in empty[:max_listed]:
             where = f" in any of its {r.n_slices} slices" if r.n_slices > 1 else ""
-            lines.append(f"{r.source.name}: no tumour found{where} (model {r.model})")
+            lines.append(f"{r.source.name}: no tumour found{where} ({_by(r)})")
         if len(empty) > max_listed:
             lines.append(f"... and {len(empty) - max_listed} more inputs with no tumour found")
         for r in results:
             if r.n_tumour and r.n_slices > 1:
-                lines.append(f"{r.source.name}: tumour found in {r.n_tumour} of {r.n_slices} slices (model {r.model})")
+                lines.append(f"{r.source.name}: tumour found in {r.n_tumour} of {r.n_slices} slices ({_by(r)})")
         for s in self.folders:
             model = next((r.model for r in self.results if r.source.parent == Path(s.input)), "?")
             found = f"tumour found in {s.slices_with_tumour} of" if s.tumour_found else "no tumour found in any of its"
@@ -202,6 +202,10 @@ class PredictReport:
             n_empty = sum(r.n_tumour == 0 for r in images)
             lines.append(f"{len(images)} images: tumour found in {len(images) - n_empty}, no tumour found in {n_empty}")
         return lines
+
+
+def _by(result: Prediction) -> str:
+    return "finished by an earlier run, --resume" if result.model == RESUMED else f"model {result.model}"
 
 
 def write_failures(failed: list[tuple[Path, str]], out: Path) -> Path | None:
@@ -310,6 +314,7 @@ def predict_inputs(
     strict: bool = False,
     one_lesion: bool | None = None,
     series: Sequence[str] | None = None,
+    resume: bool = False,
 ) -> PredictReport:
     """Predict every input (image files, folders, NIfTI/DICOM volumes) into ``out``.
 
@@ -326,7 +331,8 @@ def predict_inputs(
     that cannot be read (corrupt, too large, wrong channels, missing) is
     skipped and listed in ``report.failed`` and ``out/failed.csv``; with
     ``strict`` the first one raises. ``series`` keeps only the DICOM series it names (numbers or pieces of
-    descriptions: :func:`tumorseg.inference.volumes.select_series`).
+    descriptions: :func:`tumorseg.inference.volumes.select_series`). ``resume`` skips the volumes that an earlier
+    run into ``out`` finished (:func:`_skip_finished`); image files are always predicted (they are fast).
 
     Raises:
         TumorsegError: bad arguments, an unusable checkpoint, no inputs at all, or (``strict``) a bad input.
@@ -341,6 +347,8 @@ def predict_inputs(
     if series:
         volumes = select_series(volumes, series)
     files = collect_inputs(images, None if strict else report.failed) if images or not volumes else []
+    if resume:
+        volumes = _skip_finished(volumes, out, report)
     is_volume = set(volumes)
     groups = []
     for model, items in plan_models([*volumes, *files], checkpoint).items():
@@ -363,6 +371,36 @@ def predict_inputs(
     report.failed_csv = write_failures(report.failed, out)
     log.debug("wrote %d files to %s; %d inputs failed", len(report.written), out, len(report.failed))
     return report
+
+
+RESUMED = "earlier run"  # Prediction.model of a volume that --resume took from the earlier run's summary.json
+
+
+def _skip_finished(volumes: list, out: Path, report: PredictReport) -> list:
+    """``volumes`` without those an earlier ``predict`` into ``out`` finished: a row in ``out/summary.json`` for the
+    same input whose mask file is still there. Their rows are carried into ``report`` (and so into the new
+    summary.json); the rest are returned, to be predicted."""
+    import json
+
+    from tumorseg.inference.volumes import output_name
+
+    try:
+        rows = json.loads((out / "summary.json").read_text())["volumes"]
+        known = {f.name for f in fields(VolumeSummary)}
+        earlier = {(r["name"], r["input"]): VolumeSummary(**{k: v for k, v in r.items() if k in known}) for r in rows}
+    except (OSError, ValueError, KeyError, TypeError):
+        return volumes  # no (readable) summary: nothing is known to be finished
+    todo = []
+    for v in volumes:
+        done = earlier.get((output_name(v), str(v)))
+        if done is not None and done.mask and (out / done.mask).exists():
+            report.results.append(Prediction(v, [], done.n_slices, done.slices_with_tumour, RESUMED, done))
+        else:
+            todo.append(v)
+    if len(todo) < len(volumes):
+        log.info("--resume: %d of %d volume(s) already finished in %s (summary.json), not predicted again",
+                 len(volumes) - len(todo), len(volumes), out)
+    return todo
 
 
 def _predict_group(predictor: Predictor, volumes: list[Path], files: list[Path], out: Path, report: PredictReport,
