@@ -72,3 +72,18 @@ def series_pixels(n=4, rows=24, cols=32) -> np.ndarray:
     pix[1, 6:10, 8:14] = 900
     pix[2, 7:9, 9:12] = 900
     return pix
+
+
+BASIC_TEXT_SR = "1.2.840.10008.5.1.4.1.1.88.11"
+
+
+def write_report(path, study):
+    """A structured report: a DICOM object without pixels, as PACS exports put beside the images."""
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID = BASIC_TEXT_SR, generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.SOPClassUID, ds.SOPInstanceUID = BASIC_TEXT_SR, meta.MediaStorageSOPInstanceUID
+    ds.Modality, ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SeriesNumber = "SR", study, generate_uid(), 99
+    ds.save_as(path, enforce_file_format=True)

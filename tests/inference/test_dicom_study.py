@@ -14,31 +14,15 @@ import pytest
 pydicom = pytest.importorskip("pydicom")
 hd = pytest.importorskip("highdicom")
 
-from pydicom.dataset import Dataset, FileMetaDataset  # noqa: E402
-from pydicom.uid import ExplicitVRLittleEndian, generate_uid  # noqa: E402
+from pydicom.uid import generate_uid  # noqa: E402
 
 from conftest import tiny_checkpoint  # noqa: E402
-from data._dicom_series import series_pixels, write_mr_series  # noqa: E402
+from data._dicom_series import series_pixels, write_mr_series, write_report  # noqa: E402
 from tumorseg.data.formats.dicom import DicomSeries, list_series, read_dicom_series  # noqa: E402
 from tumorseg.errors import DataError  # noqa: E402
 from tumorseg.inference.choose import Choice, choose_model  # noqa: E402
 from tumorseg.inference.files import predict_inputs  # noqa: E402
 from tumorseg.inference.volumes import predict_volumes, select_series, split_volume_inputs  # noqa: E402
-
-BASIC_TEXT_SR = "1.2.840.10008.5.1.4.1.1.88.11"
-
-
-def write_report(path, study):
-    """A structured report: a DICOM object without pixels, as PACS exports put beside the images."""
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID = BASIC_TEXT_SR, generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = Dataset()
-    ds.file_meta = meta
-    ds.SOPClassUID, ds.SOPInstanceUID = BASIC_TEXT_SR, meta.MediaStorageSOPInstanceUID
-    ds.Modality, ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SeriesNumber = "SR", study, generate_uid(), 99
-    ds.save_as(path, enforce_file_format=True)
-
 
 def write_study(folder, pix=None):
     """``folder``: series 3 'AX T1 POST GAD', series 5 'Ax T2 FLAIR' (4 slices each), a 2-slice localizer

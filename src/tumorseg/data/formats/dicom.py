@@ -168,7 +168,7 @@ def read_dicom(path: Path, pixels: bool = True):
 
 
 # Objects that share a study folder with the images but are not images to predict (their Modality).
-NOT_IMAGES = frozenset({"SEG", "SR", "PR", "KO", "RTSTRUCT", "REG", "DOC", "OT"})
+NOT_IMAGES = frozenset({"SEG", "SR", "PR", "KO", "RTSTRUCT", "RTPLAN", "REG", "DOC"})
 
 
 @dataclass(frozen=True)
