@@ -15,7 +15,6 @@ import argparse
 import json
 import platform
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -25,14 +24,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the synthetic DICOM writer of the tests
 
-CHILD = """
-import resource, sys
-from tumorseg.cli import main
-rc = main(sys.argv[1:])
-print("MAXRSS_KB", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
-sys.exit(rc)
-"""
-
+from _child import run_tumorseg  # noqa: E402
 
 def write_study(folder: Path, n_series: int, n_slices: int, size: int = 256) -> int:
     """The study; returns the number of files written."""
@@ -81,16 +73,12 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         volumes, _ = split_volume_inputs([study])
         t_split = time.perf_counter() - t0
-        cmd = [sys.executable, "-c", CHILD, "predict", str(study), "--out", str(work / "out"), "--no-progress"]
-        if a.model:
-            cmd += ["--model", a.model]
-        t0 = time.perf_counter()
-        run = subprocess.run(cmd, capture_output=True, text=True)
-        t_predict = time.perf_counter() - t0
+        run = run_tumorseg(["predict", str(study), "--out", str(work / "out"), "--no-progress"]
+                           + (["--model", a.model] if a.model else []))
         if run.returncode != 0:
             print(run.stdout[-2000:], run.stderr[-2000:], file=sys.stderr)
             return 1
-        rss = next(int(line.split()[1]) for line in run.stdout.splitlines() if line.startswith("MAXRSS_KB"))
+        t_predict = run.wall_s
         result = {
             "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
             "python": platform.python_version(),
@@ -99,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
             "list_series_s": round(t_list, 3),
             "split_volume_inputs_s": round(t_split, 3),
             "predict_wall_s": round(t_predict, 2),
-            "predict_peak_rss_mb": round(rss / 1024, 1),
+            "predict_peak_rss_mb": run.peak_rss_mb,
             "grouping_share_of_predict": round(t_split / t_predict, 4),
             "command": " ".join(["python benchmarks/dicom_study.py", f"--series {a.series}", f"--slices {a.slices}"]
                                 + ([f"--model {a.model}"] if a.model else [])),

@@ -13,24 +13,14 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 from PIL import Image
 
+from _child import run_tumorseg
 from tumorseg.data.synthetic import make_dataset
-
-CHILD = """
-import resource, sys
-from tumorseg.cli import main
-rc = main(sys.argv[1:])
-print("MAXRSS_KB", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
-sys.exit(rc)
-"""
-
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -50,21 +40,16 @@ def main(argv: list[str] | None = None) -> int:
         folder.mkdir(parents=True, exist_ok=True)
         for i in range(n):
             shutil.copyfile(phantoms[i % len(phantoms)], folder / f"{i:05d}.png")
-        cmd = [sys.executable, "-c", CHILD, "predict", str(folder), "--out", str(work / f"out_{n}"),
-               "--backend", a.backend, "--batch-size", str(a.batch_size), "--no-progress"]
-        if a.model:
-            cmd += ["--model", a.model]
-        t0 = time.perf_counter()
-        proc = subprocess.run(cmd, capture_output=True, text=True)
-        wall = time.perf_counter() - t0
-        if proc.returncode != 0:
-            print(proc.stderr, file=sys.stderr)
-            return proc.returncode
-        rss_kb = int(next(l for l in proc.stdout.splitlines() if l.startswith("MAXRSS_KB")).split()[1])
+        args = ["predict", str(folder), "--out", str(work / f"out_{n}"), "--backend", a.backend,
+                "--batch-size", str(a.batch_size), "--no-progress"] + (["--model", a.model] if a.model else [])
+        run = run_tumorseg(args)
+        if run.returncode != 0:
+            print(run.stderr, file=sys.stderr)
+            return run.returncode
         written = len(list((work / f"out_{n}").glob("*.png")))
         assert Image.open(next((work / f"out_{n}").glob("*.png"))).size == (256, 256)
-        r = {"images": n, "masks_written": written, "peak_rss_mb": round(rss_kb / 1024, 1), "wall_s": round(wall, 1),
-             "images_per_s": round(n / wall, 1)}
+        r = {"images": n, "masks_written": written, "peak_rss_mb": run.peak_rss_mb, "wall_s": round(run.wall_s, 1),
+             "images_per_s": round(n / run.wall_s, 1)}
         print(json.dumps(r))
         results.append(r)
     out = Path(a.out)
