@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -13,7 +15,8 @@ from pydicom.uid import generate_uid  # noqa: E402
 
 from conftest import shared_data, tiny_checkpoint  # noqa: E402
 from data._dicom_series import mr_slice  # noqa: E402
-from tumorseg.data.formats.dicom import read_dicom_series  # noqa: E402
+from tumorseg.data.formats.dicom import dicom_pixels, read_dicom, read_dicom_series  # noqa: E402
+from tumorseg.io import DicomIO  # noqa: E402
 from tumorseg.errors import DataError  # noqa: E402
 from tumorseg.inference.files import predict_files  # noqa: E402
 
@@ -85,3 +88,40 @@ def test_real_dicom_sample(tmp_path):
     out, seg = predict_files([dcm], _ckpt(tmp_path), tmp_path / "out", progress=False, backend="torch")
     assert seg.name == "MR_small_seg.dcm"  # a DICOM SEG beside the PNG (tests/inference/test_volumes.py)
     assert Image.open(out).size == (64, 64) and set(np.unique(np.asarray(Image.open(out)))) <= {0, 255}
+
+
+PYDICOM_FILES = Path(pydicom.__file__).parent / "data" / "test_files"  # shipped inside the pydicom wheel
+
+
+@pytest.mark.parametrize("name", ["MR_small_jpeg_ls_lossless.dcm", "MR_small_jp2klossless.dcm", "MR_small_RLE.dcm"])
+def test_compressed_mr_predicts_like_the_uncompressed_file(tmp_path, name):
+    """pydicom's MR_small in JPEG-LS, JPEG 2000 (lossless) and RLE: the same pixels, so the same mask."""
+    ckpt = _ckpt(tmp_path)
+    [plain, _] = predict_files([PYDICOM_FILES / "MR_small.dcm"], ckpt, tmp_path / "a", progress=False, backend="torch")
+    [packed, _] = predict_files([PYDICOM_FILES / name], ckpt, tmp_path / "b", progress=False, backend="torch")
+    assert np.array_equal(np.asarray(Image.open(plain)), np.asarray(Image.open(packed)))
+    volume = DicomIO().read(PYDICOM_FILES / name)[0]
+    assert np.array_equal(volume, DicomIO().read(PYDICOM_FILES / "MR_small.dcm")[0])
+
+
+def test_jpeg_lossless_decodes():
+    """JPEG Lossless, Process 14 SV1: what PACS exports of MR most often hold (pylibjpeg-libjpeg; Pillow cannot)."""
+    ds = read_dicom(PYDICOM_FILES / "SC_rgb_jpeg_gdcm.dcm")
+    assert ds.file_meta.TransferSyntaxUID == "1.2.840.10008.1.2.4.70"
+    assert dicom_pixels(ds, Path("SC_rgb_jpeg_gdcm.dcm")).shape == (100, 100, 3)
+
+
+def test_a_jpeg_frame_lying_about_its_size_is_a_one_line_error(tmp_path):
+    """The JPEG stream's own header claims 40000×40000 inside a 100×100 DICOM: refused as damaged, nothing huge
+    allocated (the decoder fails on the missing data), and the message is one line."""
+    from pydicom.encaps import encapsulate, generate_frames
+
+    ds = pydicom.dcmread(PYDICOM_FILES / "SC_rgb_jpeg_gdcm.dcm")
+    frame = bytearray(next(generate_frames(ds.PixelData, number_of_frames=1)))
+    sof = frame.find(b"\xff\xc3")  # SOF3: marker, length, precision, height, width
+    frame[sof + 5 : sof + 9] = (40000).to_bytes(2, "big") * 2
+    ds.PixelData = encapsulate([bytes(frame)])
+    ds.save_as(tmp_path / "bomb.dcm", enforce_file_format=True)
+    with pytest.raises(DataError) as err:
+        dicom_pixels(read_dicom(tmp_path / "bomb.dcm"), tmp_path / "bomb.dcm")
+    assert "\n" not in str(err.value) and str(err.value).endswith("The pixel data looks damaged; export the series again.")

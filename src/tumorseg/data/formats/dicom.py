@@ -79,6 +79,22 @@ def _decode(ds):
     return pixel_array(ds, allow_excess_frames=False)
 
 
+def _decoder_hint(ds) -> str:
+    """What to do about pixel data that would not decode: install the decoders when none is installed for the file's
+    transfer syntax, else the file itself is damaged."""
+    ts = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
+    try:
+        from pydicom.pixels import get_decoder
+
+        available = ts is None or get_decoder(ts).is_available
+    except Exception:  # pydicom 2, or a transfer syntax pydicom has no decoder for at all
+        available = False
+    if available:
+        return "The pixel data looks damaged; export the series again."
+    return (f"Its transfer syntax ({getattr(ts, 'name', ts)}) needs a decoder: pip install 'tumorseg[formats]' "
+            "(pylibjpeg with its libjpeg and openjpeg plugins).")
+
+
 def dicom_pixels(ds, where: Path) -> np.ndarray:
     """Pixel data of a read dataset as ``float32`` with RescaleSlope/Intercept applied: ``(rows, cols)``, or
     ``(frames, rows, cols)`` for a multi-frame file.
@@ -95,8 +111,9 @@ def dicom_pixels(ds, where: Path) -> np.ndarray:
     try:
         arr = _decode(ds).astype(np.float32)
     except Exception as exc:  # pydicom raises many types for missing/compressed pixel data
-        raise DataError(f"{where}: cannot decode DICOM pixel data ({exc.__class__.__name__}: {str(exc)[:120]}). "
-                        "Compressed transfer syntaxes need pylibjpeg or gdcm installed.") from None
+        why = " ".join(str(exc).split())[:160]  # one line, whatever the decoders said
+        raise DataError(f"{where}: cannot decode DICOM pixel data ({exc.__class__.__name__}: {why}). "
+                        f"{_decoder_hint(ds)}") from None
     frames = int(getattr(ds, "NumberOfFrames", 1) or 1)
     if arr.size != frames * int(ds.Rows) * int(ds.Columns) * int(getattr(ds, "SamplesPerPixel", 1) or 1):
         raise DataError(f"{where}: the DICOM pixel data ({arr.shape}) does not match its header ({frames} frame(s) of "
