@@ -89,8 +89,14 @@ def _cmd_calibrate(a: argparse.Namespace) -> int:
 
 
 def _cmd_report(a: argparse.Namespace) -> int:
-    from tumorseg.evaluation.report import build_report
+    from pathlib import Path
 
+    from tumorseg.evaluation.report import build_report
+    from tumorseg.inference.report import build_predict_report, is_predict_folder
+
+    if is_predict_folder(Path(a.run_dir)):
+        print(f"report written to {build_predict_report(a.run_dir, a.out)}")
+        return 0
     print(f"report written to {build_report(a.run_dir, a.out, gallery=not a.no_gallery)}")
     return 0
 
@@ -236,6 +242,8 @@ def _cmd_predict(a: argparse.Namespace) -> int:
     for line in r.summary_lines():
         print(line)
     print(f"{len(r.written)} masks written to {a.out}")
+    if r.summaries:
+        print(f"a page over them: tumorseg report {a.out}")
     if not r.failed:
         return 0
     print(f"tumorseg predict: {len(r.failed)} input(s) failed (listed in {r.failed_csv}):", file=sys.stderr)
@@ -352,8 +360,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     p.set_defaults(func=_cmd_calibrate)
 
-    p = sub.add_parser("report", help="self-contained HTML report of a run or CV folder")
-    p.add_argument("run_dir")
+    p = sub.add_parser("report", help="self-contained HTML report of a run or CV folder, or a page over a predict "
+                                      "output folder (summary, chart, overlays)")
+    p.add_argument("run_dir", help="a run or CV folder, or a folder tumorseg predict wrote volumes into")
     p.add_argument("--out", default=None, type=T.out_file, help="HTML file (default: RUN_DIR/report.html)")
     p.add_argument("--no-gallery", action="store_true", help="skip re-predicting the best/worst cases")
     p.set_defaults(func=_cmd_report)

@@ -1,0 +1,44 @@
+"""``tumorseg report OUT`` on a predict output folder: the chart, every row, the failures and the overlays."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+pytest.importorskip("pydicom")
+pytest.importorskip("highdicom")
+
+from data._dicom_series import series_pixels, write_mr_series  # noqa: E402
+from tumorseg.cli import main  # noqa: E402
+from tumorseg.errors import TumorsegError  # noqa: E402
+from tumorseg.inference.files import predict_inputs  # noqa: E402
+from tumorseg.inference.report import build_predict_report  # noqa: E402
+
+
+def test_report_over_a_predict_folder(tmp_path, bright, monkeypatch, capsys):
+    from tumorseg.inference import files
+
+    monkeypatch.setattr(files.Predictor, "from_checkpoint", classmethod(lambda cls, *a, **k: bright))
+    write_mr_series(tmp_path / "in" / "tumour", series_pixels())
+    write_mr_series(tmp_path / "in" / "clear", series_pixels() * 0)  # empty slices: no tumour
+    (tmp_path / "in" / "broken").mkdir()
+    (tmp_path / "in" / "broken" / "x.dcm").write_bytes(b"\0" * 200)
+    report = predict_inputs([tmp_path / "in"], "m.pt", tmp_path / "out", with_overlay=True, progress=False)
+    assert len(report.failed) == 1
+    assert main(["report", str(tmp_path / "out")]) == 0
+    assert capsys.readouterr().out.strip() == f"report written to {tmp_path / 'out' / 'report.html'}"
+    page = (tmp_path / "out" / "report.html").read_text()
+    assert "2 input(s): tumour found in <b>1</b>, none in <b>1</b>; 1 could not be read" in page
+    assert page.count("data:image/png;base64,") == 1  # the chart, inlined
+    assert "<td>clear</td><td>4</td><td>0</td><td>0.00</td>" in page
+    assert "<td>tumour</td><td>4</td><td>2</td><td>0.043</td>" in page  # 30 voxels × 3 × 0.8 × 0.6 mm³
+    assert "href='tumour_mask.nii.gz'" in page and "broken" in page and "not a readable DICOM file" in page
+    linked = re.findall(r"<img src='([^']+)'", page)
+    assert linked == ["clear_overlay.png", "tumour_overlay.png"]
+    assert all((tmp_path / "out" / name).is_file() for name in linked)  # relative links that resolve
+
+
+def test_a_folder_without_summary_is_a_clear_error(tmp_path):
+    with pytest.raises(TumorsegError, match=r"no readable summary.json .*run tumorseg predict"):
+        build_predict_report(tmp_path)
