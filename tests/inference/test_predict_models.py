@@ -38,8 +38,8 @@ def test_predict_says_no_tumour_found_per_image_volume_and_folder(tmp_path, caps
     assert "1089.png: no tumour found (model never.pt)" in out
     # the LGG patient's 23 slices: one line for the patient, not one per slice
     assert f"{LGG_PATIENT}: no tumour found in any of its 23 slices (model never.pt)" in out
-    assert not any(line.startswith(f"{LGG_PATIENT}_") for line in out) and len(out) == 4
-    assert out[-1] == f"25 masks written to {tmp_path / 'out'}"
+    assert not any(line.startswith(f"{LGG_PATIENT}_") for line in out) and len(out) == 5
+    assert out[-2:] == [f"25 masks written to {tmp_path / 'out'}", f"a page over them: tumorseg report {tmp_path / 'out'}"]
 
 
 def test_report_counts_tumour_slices_of_a_volume(tmp_path):

@@ -18,6 +18,7 @@ lgg            Kaggle LGG ``kaggle_3m``: ``TCGA_*/..._n(_mask).tif``   channels
 brats          NIfTI case folders (BraTS old/new naming, or globs)     modality, labels,
                                                                       empty_fraction,
                                                                       image_glob, label_glob
+dicom-seg      DICOM series + DICOM SEG labels (Slicer, OHIF, ours)    labels (segments)
 =============  =====================================================  =================
 """
 
@@ -28,7 +29,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tumorseg.data.formats import figshare, lgg, nifti, paired
+from tumorseg.data.formats import dicom_labelled, figshare, lgg, nifti, paired
 from tumorseg.data.formats._common import Loaded
 from tumorseg.data.records import SliceRecord
 from tumorseg.errors import DataError, did_you_mean
@@ -39,6 +40,7 @@ FORMATS: dict[str, tuple[Callable[[Path], bool], Callable[..., list[SliceRecord]
     "lgg": (lgg.detect, lgg.read),
     "brats": (nifti.detect, nifti.read),
     "figshare-mat": (figshare.detect, figshare.read),
+    "dicom-seg": (dicom_labelled.detect, dicom_labelled.read),  # last: detecting reads DICOM headers
 }
 
 # SliceRecord.loader -> (load(record) -> Loaded, normalisation description)
@@ -46,6 +48,7 @@ LOADERS: dict[str, tuple[Callable[[SliceRecord], Loaded], str]] = {
     "figshare-mat": (figshare.load, figshare.NORMALISATION),
     "lgg": (lgg.load, lgg.NORMALISATION),
     "nifti": (nifti.load, nifti.NORMALISATION),
+    "dicom-seg": (dicom_labelled.load, dicom_labelled.NORMALISATION),
 }
 
 # CLI spelling of each reader option, for error messages
@@ -65,7 +68,7 @@ def detect_format(path: str | Path) -> str:
             return name
     raise DataError(
         f"{path}: cannot tell the dataset format. Expected an 'images/' + 'masks/' folder, figshare N.mat files, "
-        f"LGG TCGA_*/ folders of .tif, or NIfTI case folders. Known formats: {', '.join(FORMATS)} (--format NAME)."
+        f"LGG TCGA_*/ folders of .tif, NIfTI case folders, or DICOM series with DICOM SEG labels. Known formats: {', '.join(FORMATS)} (--format NAME)."
     )
 
 

@@ -1,0 +1,171 @@
+"""DICOM series labelled with DICOM SEG objects (what 3D Slicer, OHIF and ``tumorseg predict`` write): one's own
+scans as a dataset to ``evaluate`` (or train) on.
+
+Layout: a folder tree (up to :data:`MAX_DEPTH` levels) holding DICOM image series (one folder each, or several in
+one folder: :func:`~tumorseg.data.formats.dicom.list_series`) and SEG objects, anywhere in the tree, that reference
+them (``ReferencedSeriesSequence``). Each SEG whose series is found gives a record per slice of that series that
+holds signal:
+
+* ``image``: the series folder; ``options["files"]``: the series' files; ``slice_index``: the slice's position in
+  geometric order (as :func:`~tumorseg.data.formats.dicom.read_dicom_series` sorts them; slices as stored, not
+  re-oriented to axial);
+* ``mask``: the SEG; the tumour is the union of its segments, or of those ``--labels 1,2`` names (segment numbers);
+* ``patient``: PatientID (else the series' name), so that a patient's series stay in one split and per-volume Dice
+  pools a patient's slices.
+
+Intensities: one foreground-percentile scale per series (:func:`~tumorseg.data.formats.scaling.volume_to_uint8`),
+as ``predict`` reads a series. A SEG whose series is not in the tree, or whose frames do not match its series, is an
+error naming both. Needs pydicom and highdicom (the ``formats`` extra).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from tumorseg.data.formats._common import Loaded, finite_range, parse_int_set, require
+from tumorseg.data.formats.dicom import DicomSeries, is_dicom_file, list_series, read_dicom, read_dicom_series
+from tumorseg.data.formats.scaling import volume_to_uint8
+from tumorseg.data.records import SliceRecord
+from tumorseg.errors import DataError
+
+log = logging.getLogger(__name__)
+
+NORMALISATION = "per-series 0.5-99.5 percentile of the foreground (background: 0 or the minimum) -> 0..255"
+MAX_DEPTH = 6
+MAX_FOLDERS = 10_000
+SEG_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.66.4"
+
+
+@dataclass(frozen=True)
+class _Found:
+    segs: tuple[tuple[Path, object], ...]  # (path, header) of every SEG object
+    series: dict  # SeriesInstanceUID -> DicomSeries
+
+
+def _folders(root: Path) -> list[Path]:
+    """``root`` and its sub-folders down to :data:`MAX_DEPTH` levels, in name order (at most :data:`MAX_FOLDERS`)."""
+    out, level = [root], [root]
+    for _ in range(MAX_DEPTH):
+        level = [d for f in level for d in sorted(p for p in f.iterdir() if p.is_dir())]
+        out += level
+        if not level or len(out) > MAX_FOLDERS:
+            break
+    return out[:MAX_FOLDERS]
+
+
+def _is_seg(ds) -> bool:
+    return str(getattr(ds, "Modality", "")).upper() == "SEG" or str(getattr(ds, "SOPClassUID", "")) == SEG_SOP_CLASS
+
+
+def _scan(root: Path) -> _Found:
+    segs, series = [], {}
+    for folder in _folders(root):
+        files = [p for p in sorted(folder.iterdir()) if p.is_file() and is_dicom_file(p)]
+        if not files:
+            continue
+        found_segs = []
+        for p in files:
+            try:
+                ds = read_dicom(p, pixels=False)
+            except DataError:
+                continue  # an unreadable file is reported if a SEG needs it
+            if _is_seg(ds):
+                found_segs.append((p, ds))
+        segs += found_segs
+        if len(found_segs) < len(files):
+            try:
+                for s in list_series(folder, "_".join(folder.relative_to(root).parts) or folder.name):
+                    series.setdefault(s.uid, s)
+            except DataError:
+                pass
+    return _Found(tuple(segs), series)
+
+
+def detect(path: Path) -> bool:
+    """A folder (tree) holding at least one DICOM SEG object next to DICOM images."""
+    if not path.is_dir():
+        return False
+    try:
+        found = _scan(path)
+    except (OSError, DataError):
+        return False
+    return bool(found.segs) and bool(found.series)
+
+
+def _referenced_series(seg) -> str | None:
+    items = getattr(seg, "ReferencedSeriesSequence", None)
+    return str(items[0].SeriesInstanceUID) if items else None
+
+
+def read(path: Path, labels: str | None = None) -> list[SliceRecord]:
+    """A record per slice with signal of every series a SEG under ``path`` labels (see the module docstring).
+
+    Raises:
+        DataError: no SEG, or a SEG whose series is not under ``path`` (naming both).
+    """
+    require("highdicom", "reading DICOM SEG labels")
+    chosen = parse_int_set(labels, "--labels")
+    found = _scan(path)
+    if not found.segs:
+        raise DataError(f"{path}: no DICOM SEG object in it or its sub-folders; label the series (3D Slicer, OHIF) "
+                        "and export the segmentation as DICOM SEG beside them.")
+    records = []
+    for seg_path, seg in found.segs:
+        uid = _referenced_series(seg)
+        series = found.series.get(uid)
+        if series is None:
+            raise DataError(f"{seg_path}: its series ({uid}) is not under {path}; put the labelled series beside it.")
+        volume = _series_volume(series.files, str(series))[0]
+        keep = np.flatnonzero(volume.reshape(len(volume), -1).any(axis=1))
+        patient = str(getattr(seg, "PatientID", "") or "") or series.name
+        opts = (("files", series.files), ("labels", chosen), ("series", str(series)))
+        records += [SliceRecord(case_id=f"{series.name}_z{k:03d}", image=series.folder, mask=seg_path, patient=patient,
+                                loader="dicom-seg", slice_index=int(k), options=opts) for k in keep.tolist()]
+        log.info("%s: %d slices with signal, labelled by %s", series, len(keep), seg_path.name)
+    return records
+
+
+@lru_cache(maxsize=4)
+def _series_volume(files: tuple[Path, ...], where: str) -> tuple[np.ndarray, float, float, int, str, tuple[str, ...]]:
+    """``(Z, rows, cols) uint8`` of a series in geometric order, raw min/max, NaN/inf count, dtype and the sorted
+    SOPInstanceUIDs (what the SEG's frames refer to); the last few series are kept (a series is read once per
+    slice)."""
+    series = DicomSeries(files[0].parent, None, files, name=where)
+    raw, _, dss = read_dicom_series(files[0].parent, series)
+    lo, hi, bad = finite_range(raw)
+    return (volume_to_uint8(raw), lo, hi, bad, str(getattr(dss[0], "BitsAllocated", 16)) + "-bit",
+            tuple(str(d.SOPInstanceUID) for d in dss))
+
+
+@lru_cache(maxsize=4)
+def _seg_volume(seg_path: Path, uids: tuple[str, ...], segments: tuple[int, ...] | None) -> np.ndarray:
+    """The SEG's mask ``(Z, rows, cols) bool`` over the series' sorted instances: the union of ``segments`` (all
+    when ``None``)."""
+    hd = require("highdicom", "reading DICOM SEG labels")
+    try:
+        seg = hd.seg.segread(str(seg_path))
+        numbers = list(segments) if segments else [int(s.SegmentNumber) for s in seg.SegmentSequence]
+        px = seg.get_pixels_by_source_instance(list(uids), segment_numbers=numbers,
+                                               assert_missing_frames_are_empty=True)
+    except Exception as exc:  # highdicom raises ValueError/KeyError/AttributeError for SEGs that do not fit
+        raise DataError(f"{seg_path}: cannot read its segments over the series ({exc.__class__.__name__}: "
+                        f"{' '.join(str(exc).split())[:160]}).") from None
+    return px.any(axis=-1)
+
+
+def load(record: SliceRecord) -> Loaded:
+    """Slice ``record.slice_index`` of the series: image ``(rows, cols) uint8``, mask ``(rows, cols) bool``."""
+    files = tuple(record.option("files"))
+    volume, lo, hi, bad, dtype, uids = _series_volume(files, record.option("series", str(record.image)))
+    k = record.slice_index
+    if not 0 <= k < len(volume):
+        raise DataError(f"{record.image}: slice {k} is outside the series' {len(volume)} slices.")
+    mask = _seg_volume(Path(record.mask), uids, record.option("labels"))
+    if mask.shape != volume.shape:
+        raise DataError(f"{record.mask}: its frames ({mask.shape}) do not match the series {volume.shape}.")
+    return Loaded(volume[k], mask[k], lo, hi, dtype, bad)

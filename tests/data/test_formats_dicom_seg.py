@@ -1,0 +1,78 @@
+"""Own scans as a dataset: DICOM series with DICOM SEG labels (``dicom-seg``) are read, scored and checked."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+pydicom = pytest.importorskip("pydicom")
+pytest.importorskip("highdicom")
+
+from conftest import tiny_checkpoint  # noqa: E402
+from data._dicom_series import series_pixels, write_mr_series  # noqa: E402
+from tumorseg.cli import main  # noqa: E402
+from tumorseg.data.formats import detect_format, load_record, read_dataset  # noqa: E402
+from tumorseg.data.formats.dicom import read_dicom_series  # noqa: E402
+from tumorseg.data.formats.dicom_seg import write_seg  # noqa: E402
+from tumorseg.errors import DataError  # noqa: E402
+
+
+def phantom(shift=0):
+    """``(4, 24, 32) int16``: a textured brain (300 ± 40) in every slice, the tumour (900) in two of them."""
+    pix = np.roll(series_pixels(), shift, axis=0)
+    brain = pix == 300
+    pix[brain] += np.random.default_rng(shift).integers(-40, 40, int(brain.sum())).astype(np.int16)
+    return pix
+
+
+def labelled(folder, pix, seg_at=None, patient="PHANTOM1"):
+    """A series in ``folder/series`` and a SEG of its 900-valued voxels in ``seg_at`` (default: beside it)."""
+    write_mr_series(folder / "series", pix)
+    _, _, dss = read_dicom_series(folder / "series")
+    for d in dss:
+        d.PatientID = patient
+    target = (seg_at or folder) / "label_seg.dcm"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    write_seg(pix == 900, dss, target, "manual")
+    return target
+
+
+def test_series_labelled_by_a_seg_are_a_dataset(tmp_path):
+    pix, rolled = phantom(), phantom(1)
+    labelled(tmp_path / "data" / "a", pix)
+    labelled(tmp_path / "data" / "b", rolled, seg_at=tmp_path / "data" / "labels")  # the SEG elsewhere
+    assert detect_format(tmp_path / "data") == "dicom-seg"
+    records = read_dataset(tmp_path / "data")
+    assert [r.case_id for r in records] == [f"a_series_z{k:03d}" for k in range(4)] + [f"b_series_z{k:03d}"
+                                                                                        for k in range(4)]
+    assert {r.patient for r in records} == {"PHANTOM1"}
+    for r, truth in zip(records, [*(pix == 900), *(rolled == 900)]):
+        loaded = load_record(r)
+        assert loaded.image.dtype == np.uint8 and loaded.image.shape == (24, 32)
+        assert np.array_equal(loaded.mask, truth)
+    assert loaded.raw_max == 900
+
+
+def test_evaluate_on_own_labelled_scans(tmp_path, capsys):
+    pix = phantom()
+    labelled(tmp_path / "data" / "a", pix, patient="P1")
+    labelled(tmp_path / "data" / "b", pix, patient="P2")
+    ckpt = tiny_checkpoint(tmp_path / "m.pt")
+    assert main(["evaluate", "--data", str(tmp_path / "data"), "--model", str(ckpt), "--split", "all",
+                 "--out", str(tmp_path / "ev"), "--no-progress"]) == 0
+    metrics = json.loads((tmp_path / "ev" / "metrics.json").read_text())
+    assert metrics["n_images"] == 8 and metrics["per_volume"]["n_patients"] == 2
+    assert main(["check-data", str(tmp_path / "data")]) == 0
+    assert "dicom-seg" in capsys.readouterr().out
+
+
+def test_a_seg_without_its_series_names_both(tmp_path):
+    seg = labelled(tmp_path / "data", phantom())
+    for p in (tmp_path / "data" / "series").iterdir():
+        p.unlink()
+    (tmp_path / "data" / "series" / "other").mkdir()
+    write_mr_series(tmp_path / "data" / "series" / "other", series_pixels())  # images, but not the labelled ones
+    with pytest.raises(DataError, match=rf"{seg.name}: its series \(.*\) is not under .*data; put the labelled"):
+        read_dataset(tmp_path / "data", "dicom-seg")
