@@ -76,3 +76,18 @@ def test_a_seg_without_its_series_names_both(tmp_path):
     write_mr_series(tmp_path / "data" / "series" / "other", series_pixels())  # images, but not the labelled ones
     with pytest.raises(DataError, match=rf"{seg.name}: its series \(.*\) is not under .*data; put the labelled"):
         read_dataset(tmp_path / "data", "dicom-seg")
+
+
+def test_evaluate_without_model_picks_it_from_the_series_descriptions(tmp_path, fake_bundled):
+    from tumorseg.inference.choose import choose_for_dataset
+
+    for name in ("a", "b"):
+        write_mr_series(tmp_path / "flair" / name / "series", phantom(), description="AX T2 FLAIR")
+        _, _, dss = read_dicom_series(tmp_path / "flair" / name / "series")
+        write_seg(phantom() == 900, dss, tmp_path / "flair" / name / "seg.dcm", "manual")
+    choice = choose_for_dataset("dicom-seg", {}, tmp_path / "flair")
+    assert choice.line() == "model: flair (DICOM SEG dataset: its 2 labelled series are described as FLAIR)"
+    labelled(tmp_path / "other", phantom())  # a labelled series without a description
+    write_mr_series(tmp_path / "other" / "unlabelled" / "series", phantom(), description="AX T2 FLAIR")  # no SEG
+    choice = choose_for_dataset("dicom-seg", {}, tmp_path / "other")
+    assert choice.name == "t1c" and "not all described as FLAIR" in choice.reason

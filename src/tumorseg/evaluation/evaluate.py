@@ -307,7 +307,7 @@ def evaluate(
         checkpoint = resolve_checkpoint(checkpoint)  # a bad --model is reported before the data are looked at
     fmt = detect_format(data) if data_format in (None, "auto") else data_format
     if checkpoint is None:
-        choice = choose_for_dataset(fmt, data_options)
+        choice = choose_for_dataset(fmt, data_options, data)
         log.info("%s", choice.line())
         checkpoint = resolve_checkpoint(choice.name)
     ckpt = load_checkpoint(checkpoint)

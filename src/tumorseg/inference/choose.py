@@ -200,10 +200,14 @@ def choose_model(path: str | Path | DicomSeries) -> Choice:
     return installed(_raw_choice(path if isinstance(path, DicomSeries) else Path(path)))
 
 
-def choose_for_dataset(fmt: str, options: dict | None = None) -> Choice:
+def choose_for_dataset(fmt: str, options: dict | None = None, data: str | Path | None = None) -> Choice:
     """The bundled model for evaluating a dataset of format ``fmt`` (see :mod:`tumorseg.data.formats`):
-    LGG (FLAIR abnormality masks) → ``flair``; BraTS → ``flair`` unless ``--modality`` asks for t1c; else ``t1c``."""
+    LGG (FLAIR abnormality masks) → ``flair``; BraTS → ``flair`` unless ``--modality`` asks for t1c; DICOM + SEG
+    (``data`` given) → the model every labelled series' description calls for (:func:`dicom_modality`), else the
+    default with a note; else ``t1c``."""
     options = options or {}
+    if fmt == "dicom-seg" and data is not None:
+        return installed(_choose_for_labelled_dicom(Path(data)))
     if fmt == "lgg":
         return installed(Choice("flair", "LGG dataset: FLAIR abnormality masks"))
     if fmt == "brats":
@@ -212,6 +216,22 @@ def choose_for_dataset(fmt: str, options: dict | None = None) -> Choice:
             return installed(Choice("t1c", f"BraTS dataset, --modality {wanted}"))
         return installed(Choice("flair", "BraTS dataset: whole-tumour labels, FLAIR volumes"))
     return installed(Choice(zoo.DEFAULT, f"{fmt} dataset; the default model"))
+
+
+def _choose_for_labelled_dicom(data: Path) -> Choice:
+    from types import SimpleNamespace
+
+    from tumorseg.data.formats.dicom_labelled import labelled_series
+
+    series = labelled_series(data)
+    kinds = {(dicom_modality(SimpleNamespace(SeriesDescription=s.description)) or (None,))[0] for s in series}
+    if kinds == {"flair"}:
+        return Choice("flair", f"DICOM SEG dataset: its {len(series)} labelled series are described as FLAIR")
+    if kinds == {"t1c"}:
+        return Choice("t1c", f"DICOM SEG dataset: its {len(series)} labelled series are described as "
+                             "contrast-enhanced T1")
+    return Choice(zoo.DEFAULT, "DICOM SEG dataset whose labelled series are not all described as FLAIR or all as "
+                               "contrast-enhanced T1; the default model (give --model flair or t1c)")
 
 
 def reader_options_for(fmt: str, modality: str | None) -> dict:

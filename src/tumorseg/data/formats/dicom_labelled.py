@@ -102,6 +102,13 @@ def _referenced_series(seg) -> str | None:
     return str(items[0].SeriesInstanceUID) if items else None
 
 
+def labelled_series(path: Path) -> list[DicomSeries]:
+    """The series under ``path`` that a SEG there references (headers only), in the order the SEGs were found."""
+    found = _scan(Path(path))
+    refs = [found.series.get(_referenced_series(seg)) for _, seg in found.segs]
+    return [s for s in dict.fromkeys(refs) if s is not None]
+
+
 def read(path: Path, labels: str | None = None) -> list[SliceRecord]:
     """A record per slice with signal of every series a SEG under ``path`` labels (see the module docstring).
 
