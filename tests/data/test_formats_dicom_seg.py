@@ -91,3 +91,26 @@ def test_evaluate_without_model_picks_it_from_the_series_descriptions(tmp_path, 
     write_mr_series(tmp_path / "other" / "unlabelled" / "series", phantom(), description="AX T2 FLAIR")  # no SEG
     choice = choose_for_dataset("dicom-seg", {}, tmp_path / "other")
     assert choice.name == "t1c" and "not all described as FLAIR" in choice.reason
+
+
+def test_what_predict_writes_evaluates_as_a_perfect_match(tmp_path):
+    """predict → DICOM SEG → evaluate, same model, two series of one patient: Dice 1 on every slice. Slice order,
+    geometry, the per-series intensity scale and the volume rules (per series, not pooled over the patient's series)
+    agree between the two paths."""
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[:256, :256]
+    brain = ((yy - 128) ** 2 / 100**2 + (xx - 128) ** 2 / 85**2) < 1
+    for i in range(2):  # one patient (PHANTOM1), two series
+        pix = (brain * rng.normal(400, 50, (6, 256, 256))).astype(np.int16)
+        for k in range(1, 5):
+            pix[k][((yy - 100 - 5 * i) ** 2 + (xx - 150) ** 2) < (15 + 3 * k) ** 2] = 1100
+        write_mr_series(tmp_path / "data" / f"S{i}" / "series", pix)
+    assert main(["predict", str(tmp_path / "data"), "--model", "t1c", "--out", str(tmp_path / "pred"),
+                 "--no-progress"]) == 0
+    for i in range(2):
+        (tmp_path / "pred" / f"S{i}_series_seg.dcm").rename(tmp_path / "data" / f"S{i}" / "seg.dcm")
+    assert main(["evaluate", "--data", str(tmp_path / "data"), "--model", "t1c", "--split", "all",
+                 "--out", str(tmp_path / "ev"), "--no-progress"]) == 0
+    metrics = json.loads((tmp_path / "ev" / "metrics.json").read_text())
+    assert metrics["n_images"] == 12 and metrics["mean_dice"] == 1.0
+    assert metrics["presence"]["sensitivity"] == 1.0 and metrics["presence"]["specificity"] == 1.0

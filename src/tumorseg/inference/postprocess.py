@@ -263,13 +263,14 @@ class VolumeMasks:
 
 def volume_groups(records: Sequence[Any]) -> list[list[int]]:
     """Indices of ``records`` (:class:`~tumorseg.data.records.SliceRecord`) that form volumes, each list sorted by
-    ``slice_index``: slices of one patient (and, for NIfTI records, one volume file) that all have a
-    ``slice_index``. Records without patient or slice index belong to no group."""
+    ``slice_index``: slices of one patient (and, for NIfTI records, one volume file; for DICOM + SEG records, one
+    series) that all have a ``slice_index``. Records without patient or slice index belong to no group."""
     groups: dict[tuple, list[int]] = {}
     for i, r in enumerate(records):
         if r.patient is None or r.slice_index is None:
             continue
-        key = (r.patient, str(r.image) if r.loader == "nifti" else None)
+        volume = {"nifti": str(r.image), "dicom-seg": r.option("series")}.get(r.loader)
+        key = (r.patient, volume)
         groups.setdefault(key, []).append(i)
     return [sorted(g, key=lambda i: records[i].slice_index) for g in groups.values() if len(g) > 1]
 
