@@ -114,3 +114,27 @@ def test_what_predict_writes_evaluates_as_a_perfect_match(tmp_path):
     metrics = json.loads((tmp_path / "ev" / "metrics.json").read_text())
     assert metrics["n_images"] == 12 and metrics["mean_dice"] == 1.0
     assert metrics["presence"]["sensitivity"] == 1.0 and metrics["presence"]["specificity"] == 1.0
+
+
+def test_a_sagittal_series_is_read_as_the_axial_slices_predict_sees(tmp_path):
+    """A near-isotropic sagittal series (1 mm voxels) and its SEG: the records are the axial slices ``predict``
+    reads it as, image for image, with the SEG's mask turned the same way."""
+    from tumorseg.io import DicomIO
+
+    rng = np.random.default_rng(1)
+    pix = rng.integers(200, 400, (20, 24, 28)).astype(np.int16)  # 20 sagittal slices of 24 rows × 28 columns
+    truth = np.zeros(pix.shape, bool)
+    truth[5:12, 8:14, 10:16] = True
+    pix[truth] = 1200
+    write_mr_series(tmp_path / "data" / "sag", pix, spacing=(1.0, 1.0), step=1.0, orientation=(0, 1, 0, 0, 0, -1))
+    _, _, dss = read_dicom_series(tmp_path / "data" / "sag")
+    write_seg(truth, dss, tmp_path / "data" / "seg.dcm", "manual")
+    array, props = DicomIO().read(tmp_path / "data" / "sag")  # what predict feeds the model
+    assert props.axes is not None and array.shape[0] != 20  # read as axial slices
+    records = read_dataset(tmp_path / "data", "dicom-seg")
+    assert len(records) == len(array)
+    axial_truth = truth.transpose(props.axes)
+    for r in records:
+        loaded = load_record(r)
+        assert np.array_equal(loaded.image, array[r.slice_index])
+        assert np.array_equal(loaded.mask, axial_truth[r.slice_index])

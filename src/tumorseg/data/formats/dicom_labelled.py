@@ -7,8 +7,8 @@ them (``ReferencedSeriesSequence``). Each SEG whose series is found gives a reco
 holds signal:
 
 * ``image``: the series folder; ``options["files"]``: the series' files; ``slice_index``: the slice's position in
-  geometric order (as :func:`~tumorseg.data.formats.dicom.read_dicom_series` sorts them; slices as stored, not
-  re-oriented to axial);
+  geometric order (as :func:`~tumorseg.data.formats.dicom.read_dicom_series` sorts them), or, for a near-isotropic
+  sagittal or coronal series, in the axial slices ``predict`` reads it as (the SEG's mask turned the same way);
 * ``mask``: the SEG; the tumour is the union of its segments, or of those ``--labels 1,2`` names (segment numbers);
 * ``patient``: PatientID (else the series' name), so that a patient's series stay in one split and per-volume Dice
   pools a patient's slices.
@@ -29,6 +29,7 @@ import numpy as np
 
 from tumorseg.data.formats._common import Loaded, finite_range, parse_int_set, require
 from tumorseg.data.formats.dicom import DicomSeries, is_dicom_file, list_series, read_dicom, read_dicom_series
+from tumorseg.data.formats.orientation import axial_view
 from tumorseg.data.formats.scaling import volume_to_uint8
 from tumorseg.data.records import SliceRecord
 from tumorseg.errors import DataError
@@ -138,15 +139,25 @@ def read(path: Path, labels: str | None = None) -> list[SliceRecord]:
 
 
 @lru_cache(maxsize=4)
-def _series_volume(files: tuple[Path, ...], where: str) -> tuple[np.ndarray, float, float, int, str, tuple[str, ...]]:
-    """``(Z, rows, cols) uint8`` of a series in geometric order, raw min/max, NaN/inf count, dtype and the sorted
-    SOPInstanceUIDs (what the SEG's frames refer to); the last few series are kept (a series is read once per
-    slice)."""
+def _series_volume(files: tuple[Path, ...], where: str
+                   ) -> tuple[np.ndarray, float, float, int, str, tuple[str, ...], tuple[int, int, int] | None]:
+    """``(Z, H, W) uint8`` slices of a series, raw min/max, NaN/inf count, dtype, the SOPInstanceUIDs in geometric
+    order (what the SEG's frames refer to) and ``axes``: ``None`` for slices as stored (geometric order), else the
+    transpose that makes a near-isotropic sagittal/coronal series axial, as ``predict`` reads it
+    (:func:`~tumorseg.data.formats.orientation.axial_view`). The last few series are kept (read once per slice)."""
     series = DicomSeries(files[0].parent, None, files, name=where)
-    raw, _, dss = read_dicom_series(files[0].parent, series)
+    raw, affine, dss = read_dicom_series(files[0].parent, series)
     lo, hi, bad = finite_range(raw)
-    return (volume_to_uint8(raw), lo, hi, bad, str(getattr(dss[0], "BitsAllocated", 16)) + "-bit",
-            tuple(str(d.SOPInstanceUID) for d in dss))
+    volume = volume_to_uint8(raw)
+    del raw
+    axes = None
+    if len(dss) > 1:
+        axes = axial_view(affine, tuple(float(v) for v in np.linalg.norm(affine[:3, :3], axis=0)), (2, 1, 0), where,
+                          log)[0]
+    if axes is not None:
+        volume = np.ascontiguousarray(volume.transpose(axes))
+    return (volume, lo, hi, bad, str(getattr(dss[0], "BitsAllocated", 16)) + "-bit",
+            tuple(str(d.SOPInstanceUID) for d in dss), axes)
 
 
 @lru_cache(maxsize=4)
@@ -168,11 +179,13 @@ def _seg_volume(seg_path: Path, uids: tuple[str, ...], segments: tuple[int, ...]
 def load(record: SliceRecord) -> Loaded:
     """Slice ``record.slice_index`` of the series: image ``(rows, cols) uint8``, mask ``(rows, cols) bool``."""
     files = tuple(record.option("files"))
-    volume, lo, hi, bad, dtype, uids = _series_volume(files, record.option("series", str(record.image)))
+    volume, lo, hi, bad, dtype, uids, axes = _series_volume(files, record.option("series", str(record.image)))
     k = record.slice_index
     if not 0 <= k < len(volume):
         raise DataError(f"{record.image}: slice {k} is outside the series' {len(volume)} slices.")
-    mask = _seg_volume(Path(record.mask), uids, record.option("labels"))
+    mask = _seg_volume(Path(record.mask), uids, record.option("labels"))  # (Z, rows, cols): the stored slices
+    if axes is not None:
+        mask = mask.transpose(axes)
     if mask.shape != volume.shape:
         raise DataError(f"{record.mask}: its frames ({mask.shape}) do not match the series {volume.shape}.")
     return Loaded(volume[k], mask[k], lo, hi, dtype, bad)
