@@ -138,3 +138,12 @@ def test_a_sagittal_series_is_read_as_the_axial_slices_predict_sees(tmp_path):
         loaded = load_record(r)
         assert np.array_equal(loaded.image, array[r.slice_index])
         assert np.array_equal(loaded.mask, axial_truth[r.slice_index])
+
+
+def test_dicom_without_labels_says_what_to_do(tmp_path, capsys):
+    write_mr_series(tmp_path / "study" / "SE1", phantom())
+    with pytest.raises(DataError, match=r"study: DICOM images without DICOM SEG labels\. To segment them: tumorseg "
+                                        r"predict .*study --out OUT; to score a model on them, label the series"):
+        detect_format(tmp_path / "study")
+    assert main(["check-data", str(tmp_path / "study")]) != 0
+    assert "DICOM images without DICOM SEG labels" in capsys.readouterr().out  # check-data lists it as a problem

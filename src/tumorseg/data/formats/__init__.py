@@ -66,6 +66,10 @@ def detect_format(path: str | Path) -> str:
     for name, (detect, _) in FORMATS.items():
         if detect(path):
             return name
+    if dicom_labelled.holds_dicom(path):
+        raise DataError(f"{path}: DICOM images without DICOM SEG labels. To segment them: tumorseg predict {path} "
+                        "--out OUT; to score a model on them, label the series (3D Slicer, OHIF) and save each "
+                        "segmentation as DICOM SEG in the same tree.")
     raise DataError(
         f"{path}: cannot tell the dataset format. Expected an 'images/' + 'masks/' folder, figshare N.mat files, "
         f"LGG TCGA_*/ folders of .tif, NIfTI case folders, or DICOM series with DICOM SEG labels. Known formats: {', '.join(FORMATS)} (--format NAME)."

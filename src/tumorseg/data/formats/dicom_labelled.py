@@ -87,6 +87,16 @@ def _scan(root: Path) -> _Found:
     return _Found(tuple(segs), series)
 
 
+def holds_dicom(path: Path) -> bool:
+    """Whether DICOM files lie in ``path`` or its sub-folders (up to :data:`MAX_DEPTH` levels)."""
+    if not path.is_dir():
+        return False
+    try:
+        return any(p.is_file() and is_dicom_file(p) for folder in _folders(path) for p in folder.iterdir())
+    except OSError:
+        return False
+
+
 def detect(path: Path) -> bool:
     """A folder (tree) holding at least one DICOM SEG object next to DICOM images."""
     if not path.is_dir():
