@@ -7,7 +7,8 @@ the peak RSS (``VmHWM``) while it was handled. Two groups:
 
 * ``hostile``: the decompression bombs of the hardening issue (tests/hostile.py:
   ``.nii.gz`` and deflated-DICOM bombs, 50000² PNG/TIFF headers, an RLE frame
-  declaring 12000²), one at a time and three at once;
+  declaring 12000²), one at a time and three at once; ``hostile_series``: one upload of 300 deflated DICOM files
+  of one series, each under the per-file cap, together inflating to 12 GB;
 * ``largest_accepted``: uploads exactly at the ``UPLOADS`` caps with real content
   (a 512×512×128 int16 volume, a 4096² PNG, a 4096² 16-bit DICOM), the
   worst case a legitimate request can cost, alone and ``--max-concurrent`` at once.
@@ -79,7 +80,7 @@ def _largest_accepted() -> dict[str, bytes]:
 HTTP = httpx.Client(timeout=None)  # one client: httpx.post would build an SSL context per call (~1 s on a busy VM)
 
 
-def _send(base: str, name: str, data: bytes, timeout: float) -> tuple[int, float, str]:
+def _send(base: str, name: str, data: bytes | list[bytes], timeout: float) -> tuple[int, float, str]:
     body, ctype = hostile.multipart(name, data)
     t0 = time.perf_counter()
     try:
@@ -97,7 +98,8 @@ def _measure(pid: int, base: str, uploads: dict[str, bytes], at_once: int, timeo
         before = _kb(pid, "VmRSS")
         with ThreadPoolExecutor(at_once) as pool:
             results = list(pool.map(lambda _: _send(base, name, data, timeout), range(at_once)))
-        rows.append({"upload": name, "upload_bytes": len(data), "at_once": at_once,
+        size = sum(map(len, data)) if isinstance(data, list) else len(data)
+        rows.append({"upload": name, "upload_bytes": size, "at_once": at_once,
                      "status": [r[0] for r in results], "seconds": [round(r[1], 2) for r in results],
                      "detail": results[0][2], "rss_before_mb": round(before / 1024, 1),
                      "peak_rss_mb": round(_kb(pid, "VmHWM") / 1024, 1)})
@@ -131,6 +133,8 @@ def main(argv: list[str] | None = None) -> int:
             warm_mb = _kb(pid, "VmRSS") / 1024
             groups = {
                 "hostile": _measure(pid, base, hostile_files, 1, a.timeout),
+                "hostile_series": _measure(pid, base, {k: build() for k, build in hostile.SERIES_TABLE.items()}, 1,
+                                           a.timeout),
                 "hostile_3_at_once": _measure(pid, base, {k: hostile_files[k] for k in (
                     "nifti_gz_261kB_256MiB", "dicom_deflate_12000sq_frame", "png_50000sq")}, 3, a.timeout),
                 "largest_accepted": _measure(pid, base, largest, 1, a.timeout),
@@ -141,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     peak = {g: max(r["peak_rss_mb"] for r in rows) for g, rows in groups.items()}
     hostile_ok = all(400 <= s < 500 or (r["upload"] == "nifti_gz_small_header_trailing_bomb" and s == 200)
-                     for g in ("hostile", "hostile_3_at_once") for r in groups[g] for s in r["status"])
+                     for g in ("hostile", "hostile_series", "hostile_3_at_once") for r in groups[g] for s in r["status"])
     accepted_ok = all(s == 200 for g in ("largest_accepted", "largest_accepted_concurrent") for r in groups[g]
                       for s in r["status"])
     report = {"command": "python benchmarks/serve_hostile.py " + " ".join(argv if argv is not None else sys.argv[1:]),

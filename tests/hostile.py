@@ -175,14 +175,19 @@ def dicom_rle_bomb(rows: int = 12000, cols: int = 12000) -> bytes:
     return _dicom_meta("1.2.840.10008.1.2.5") + _dicom_dataset(rows, cols, 1, 8) + pixel_header + pixel + delimiter
 
 
-def multipart(name: str, data: bytes, field: str = "file") -> tuple[bytes, str]:
-    """A ``multipart/form-data`` body with one file field and its content type (for raw HTTP clients)."""
+def multipart(name: str, data: bytes | list[bytes], field: str = "file") -> tuple[bytes, str]:
+    """A ``multipart/form-data`` body with one file field (or, for a list, the field repeated once per part: the
+    files of a DICOM series) and its content type (for raw HTTP clients)."""
     boundary = "tumorsegboundary7MA4YWxkTrZu0gW"
     body = io.BytesIO()
-    body.write(f"--{boundary}\r\nContent-Disposition: form-data; name=\"{field}\"; filename=\"{name}\"\r\n"
-               "Content-Type: application/octet-stream\r\n\r\n".encode())
-    body.write(data)
-    body.write(f"\r\n--{boundary}--\r\n".encode())
+    parts = data if isinstance(data, list) else [data]
+    for i, part in enumerate(parts):
+        filename = name if len(parts) == 1 else f"{i:04d}_{name}"
+        body.write(f"--{boundary}\r\nContent-Disposition: form-data; name=\"{field}\"; filename=\"{filename}\"\r\n"
+                   "Content-Type: application/octet-stream\r\n\r\n".encode())
+        body.write(part)
+        body.write(b"\r\n")
+    body.write(f"--{boundary}--\r\n".encode())
     return body.getvalue(), f"multipart/form-data; boundary={boundary}"
 
 
@@ -196,4 +201,10 @@ TABLE = {
     "dicom_rle_12000sq_frame": lambda: dicom_rle_bomb(12000, 12000),
     "png_50000sq": lambda: png_bomb(50000, 50000),
     "tiff_50000sq": lambda: tiff_bomb(50000, 50000),
+}
+
+# multi-file uploads (the files of one "series", sent as repeated fields): name -> builder of the list of files
+SERIES_TABLE = {
+    # 300 slices declaring 64×64, each inflating to 40 MiB (12 GB in all from ~12 MB sent)
+    "dicom_series_300_deflated_40MiB_each": lambda: dicom_deflate_series(300, 40 << 20),
 }

@@ -113,7 +113,7 @@ def test_many_small_deflated_files_cannot_add_up_to_gigabytes(bright):
     assert sum(map(len, files)) < 1 << 20  # the whole upload is small
     r = client.post("/api/segment", files=[("file", (f"{i}.dcm", d, "application/dicom")) for i, d in enumerate(files)])
     assert r.status_code == 413, r.text
-    assert r.json()["detail"] == ("series: its 4 DICOM files take more than 128 MiB once read; at most 128 MiB per "
+    assert r.json()["detail"] == ("the upload: its 4 DICOM files take more than 128 MiB once read; at most 128 MiB per "
                                   "series are accepted; upload a smaller (cropped or downsampled) file.")
     ok = client.post("/api/segment", files=[("file", (f"{i}.dcm", d, "application/dicom"))
                                             for i, d in enumerate(dicom_deflate_series(2, 1 << 20))])

@@ -67,3 +67,16 @@ def test_missing_flair_serves_a_lgg_tiff_with_t1c(monkeypatch, tmp_path):
     r = _post(client, shared_data(*LGG_TIF).read_bytes(), "slice.tif")
     assert r.status_code == 200, r.text
     assert "not installed in this build; using t1c on its post-contrast (T1c) channel" in r.json()["model_choice"]
+
+
+def test_a_tiff_bomb_is_refused_while_choosing_the_model(fake_bundled):
+    """Without --model the TIFF's channels are looked at to choose a model: its declared size is checked first
+    (413 in one line), not decoded (a 500 before)."""
+    import hostile
+
+    app, _ = build(None, device="cpu", backend="torch")
+    client = TestClient(app, base_url="http://127.0.0.1:8000")
+    for bomb in (hostile.tiff_bomb(50000, 50000), hostile.tiff_bomb(5000, 5000)):
+        r = _post(client, bomb, "big.tif")
+        detail = r.json()["detail"]
+        assert r.status_code == 413 and "\n" not in detail and "pixels" in detail, r.text

@@ -68,14 +68,32 @@ def modality_in_name(filename: str) -> tuple[str, str] | None:
     return None
 
 
-def is_channel_stack(source) -> bool:
+def is_channel_stack(source, strict: bool = False) -> bool:
     """Whether a TIFF (a path or a binary file object) has 3 different 8-bit channels (the LGG layout:
-    pre-contrast, FLAIR, post-contrast); a gray image saved as RGB has equal channels and is not a stack."""
+    pre-contrast, FLAIR, post-contrast); a gray image saved as RGB has equal channels and is not a stack.
+
+    The declared size is checked against :mod:`tumorseg.limits` before any pixel is decoded: over the limits it is
+    not a stack (the reader refuses the file later), or, with ``strict`` (uploads), :class:`~tumorseg.limits.
+    LimitExceeded` is raised at once (HTTP 413).
+    """
+    from tumorseg import limits
+
     try:
         with Image.open(source) as im:
             if im.format != "TIFF" or im.mode != "RGB":
                 return False
+            try:
+                limits.check_slice(im.size[1], im.size[0], "the TIFF")
+            except limits.LimitExceeded:
+                if strict:
+                    raise
+                return False
             arr = np.asarray(im)
+    except Image.DecompressionBombError:  # beyond PIL's own bound: far beyond ours too
+        if strict:
+            raise limits.LimitExceeded(f"the TIFF: declares more than {2 * (Image.MAX_IMAGE_PIXELS or 0):,} pixels; "
+                                       f"{limits.current().fix}.") from None
+        return False
     except (UnidentifiedImageError, OSError):
         return False
     return not (np.array_equal(arr[..., 0], arr[..., 1]) and np.array_equal(arr[..., 1], arr[..., 2]))
@@ -256,7 +274,7 @@ def choose_for_upload(kind: str | None, data: bytes, filename: str | None = None
         hit = modality_in_name(filename)
         if hit:
             return installed(Choice(*hit))
-    if kind == "tiff" and is_channel_stack(io.BytesIO(data)):
+    if kind == "tiff" and is_channel_stack(io.BytesIO(data), strict=True):  # a TIFF over the limits: 413 here
         return installed(Choice("flair", LGG_REASON))
     return installed(Choice(zoo.DEFAULT, "no FLAIR marker in the upload; the default model"))
 

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from tumorseg import limits
-from tumorseg.data.formats.dicom import list_series
+from tumorseg.data.formats.dicom import check_series_bytes, list_series
 from tumorseg.errors import DataError, TumorsegError
 from tumorseg.io import DicomIO, NiftiIO, Properties
 
@@ -207,6 +207,9 @@ def decode_dicom(path: Path, predictor) -> Decoded:
             counts: upload one at a time).
     """
     if path.is_dir():
+        # the whole upload's datasets, deflated ones counted inflated, within the cap before any header is parsed:
+        # a thousand small deflate bombs cost at most the cap in inflating work, not a thousand times it
+        check_series_bytes(sorted(path.iterdir()), "the upload")
         found = list_series(path)
         if len(found) > 1:
             listed = "; ".join(f"{s.description or 'no description'}: {len(s.files)} files" for s in found[:6])
