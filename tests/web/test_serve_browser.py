@@ -80,6 +80,15 @@ def browser():
         b.close()
 
 
+def _open(browser, server):
+    """A desktop-sized page on the server, and the list its JavaScript errors are collected in."""
+    page = browser.new_page(viewport={"width": 1200, "height": 900})
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(server + "/")
+    return page, errors
+
+
 @pytest.mark.parametrize("viewport,name", [((1200, 900), "serve_desktop.png"), ((390, 844), "serve_phone.png")])
 def test_upload_shows_overlay_and_area(server, browser, predictor, viewport, name):
     image = sorted(shared_data("figshare-native", "images").glob("*.png"))[0]
@@ -117,10 +126,7 @@ def test_files_of_a_dicom_series_are_uploaded_together(server, browser, tmp_path
     from data._dicom_series import series_pixels, write_mr_series
 
     paths = write_mr_series(tmp_path / "series", series_pixels(n=4, rows=64, cols=64))
-    page = browser.new_page(viewport={"width": 1200, "height": 900})
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(server + "/")
+    page, errors = _open(browser, server)
     page.set_input_files("#file", [str(p) for p in paths])  # one selection of several files
     page.wait_for_selector('#result[data-ready="1"]', timeout=60_000)
     assert page.inner_text("#size") == "64 × 64 × 4 slices"
@@ -144,12 +150,32 @@ def test_a_series_folder_is_chosen_whole(server, browser, tmp_path):
     paths[0].rename(paths[0].with_suffix(""))  # a file without extension, as exports name them
     (tmp_path / "SE1" / "DICOMDIR").write_bytes(b"\0" * 128 + b"DICM")
     (tmp_path / "SE1" / ".DS_Store").write_bytes(b"junk")
-    page = browser.new_page(viewport={"width": 1200, "height": 900})
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(server + "/")
+    page, errors = _open(browser, server)
     page.set_input_files("#folder", str(tmp_path / "SE1"))
     page.wait_for_selector('#result[data-ready="1"]', timeout=60_000)
     assert page.inner_text("#size") == "64 × 64 × 4 slices" and page.is_visible("#download-seg")
+    assert not errors, errors
+    page.close()
+
+
+def test_a_folder_of_several_series_offers_the_choice(server, browser, tmp_path):
+    """A flat study folder (two series mixed): the page lists them, and segments the one chosen."""
+    pytest.importorskip("pydicom")
+    pytest.importorskip("highdicom")
+    from data._dicom_series import series_pixels, write_mr_series
+
+    write_mr_series(tmp_path / "study", series_pixels(n=4, rows=64, cols=64)[:2], number=3, description="AX T1 POST",
+                    prefix="A")
+    write_mr_series(tmp_path / "study", series_pixels(n=4, rows=64, cols=64), number=5, description="AX FLAIR",
+                    prefix="B")
+    page, errors = _open(browser, server)
+    page.set_input_files("#folder", str(tmp_path / "study"))
+    page.wait_for_selector("#series-row:not([hidden])", timeout=60_000)
+    assert page.eval_on_selector_all("#series-choice option", "os => os.map(o => o.textContent)") == [
+        "3: AX T1 POST (2 files)", "5: AX FLAIR (4 files)"]
+    page.select_option("#series-choice", "1")
+    page.click("#series-go")
+    page.wait_for_selector('#result[data-ready="1"]', timeout=60_000)
+    assert page.inner_text("#size") == "64 × 64 × 4 slices" and page.is_hidden("#series-row")
     assert not errors, errors
     page.close()

@@ -67,13 +67,20 @@ def test_single_files_keep_their_answers(client, tmp_path):
     assert body["kind"] == "dicom" and body["n_slices"] == 1 and body["mask_seg"] is None
 
 
-def test_several_files_that_are_not_one_series_are_refused(client, tmp_path):
+def test_files_of_several_series_list_them_and_one_is_chosen(client, tmp_path):
     a = write_mr_series(tmp_path / "a", series_pixels()[:2], number=3, description="AX T1 POST")
-    b = write_mr_series(tmp_path / "b", series_pixels()[:2], number=5, description="AX FLAIR")
+    b = write_mr_series(tmp_path / "b", series_pixels(), number=5, description="AX FLAIR")
     r = client.post("/api/segment", files=_files(a + b))
     assert r.status_code == 400
-    assert r.json()["detail"] == ("the files hold 2 DICOM series (AX T1 POST: 2 files; AX FLAIR: 2 files); upload the "
-                                  "files of one series at a time.")
+    assert r.json()["detail"] == ("the files hold 2 DICOM series (AX T1 POST: 2 files; AX FLAIR: 4 files); choose one "
+                                  "(form field 'series', 0-based) or upload the files of one series at a time.")
+    assert r.json()["series"] == [{"index": 0, "number": 3, "description": "AX T1 POST", "files": 2},
+                                  {"index": 1, "number": 5, "description": "AX FLAIR", "files": 4}]
+    chosen = client.post("/api/segment", files=_files(a + b), data={"series": "1"})
+    assert chosen.status_code == 200, chosen.text
+    assert chosen.json()["n_slices"] == 4 and chosen.json()["n_tumour_slices"] == 2 and chosen.json()["mask_seg"]
+    out_of_range = client.post("/api/segment", files=_files(a + b), data={"series": "2"})
+    assert out_of_range.status_code == 400 and "series 2 does not exist" in out_of_range.json()["detail"]
     png = io.BytesIO()
     from PIL import Image
 

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from fastapi import FastAPI, File, HTTPException, UploadFile
+from fastapi import FastAPI, File, Form, HTTPException, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -42,8 +42,8 @@ from tumorseg.inference.postprocess import VolumeMasks
 from tumorseg.inference.summary import summarise
 from tumorseg.io import write_mask
 from tumorseg.web.guards import Admission, RequestGuard, allowed_hosts
-from tumorseg.web.uploads import (SUPPORTED, Decoded, UnsupportedUpload, decode, decode_dicom, private_workdir, sniff,
-                                  write_dicom_upload)
+from tumorseg.web.uploads import (MAX_SERIES_FILES, SUPPORTED, Decoded, SeveralSeries, UnsupportedUpload, decode,
+                                  decode_dicom, pick_dicom, private_workdir, sniff, write_dicom_upload)
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
@@ -269,16 +269,16 @@ def create_app(predictor, max_upload_mb: float = 50.0, chooser=None, *, hosts: f
             raise HTTPException(400, f"an uploaded file is empty. Supported: {SUPPORTED}.")
         return datas
 
-    def work(files: list[UploadFile], t0: float) -> Response:
+    def work(files: list[UploadFile], t0: float, series: int | None = None) -> Response:
         """Read, decode, predict and serialise one upload (in a worker thread, under the UPLOADS limits): one file,
-        or the files of one DICOM series."""
+        or the files of DICOM series (``series``: which of several, 0-based)."""
         datas = read_bodies(files)
         kind = sniff(datas[0])
         model, choice = predictor, None
         with limits.using(limits.UPLOADS), private_workdir() as tmp:  # tmp removed whatever happens
             try:
                 if kind == "dicom" or len(datas) > 1:  # the model is chosen from the written file's header
-                    source = write_dicom_upload(datas, Path(tmp))
+                    source = pick_dicom(write_dicom_upload(datas, Path(tmp)), series)
                     del datas
                     if chooser is not None:
                         choice = chooser.choose_for(source)
@@ -291,6 +291,8 @@ def create_app(predictor, max_upload_mb: float = 50.0, chooser=None, *, hosts: f
                     del datas  # the decoded slices are all that is needed now
             except UnsupportedUpload as exc:
                 raise HTTPException(415, str(exc)) from None
+            except SeveralSeries as exc:  # the page offers the choice and sends the files again with 'series'
+                return JSONResponse({"detail": str(exc), "series": exc.series}, status_code=400)
             except limits.LimitExceeded as exc:
                 raise HTTPException(413, _client_message(exc, tmp)) from None
             except TumorsegError as exc:
@@ -310,7 +312,10 @@ def create_app(predictor, max_upload_mb: float = 50.0, chooser=None, *, hosts: f
         413: {"description": "upload too large, or declares more pixels/voxels than accepted"},
         415: {"description": "not a supported format"}, 503: {"description": "busy: retry after Retry-After s"}})
     async def segment(file: list[UploadFile] | None = File(
-            None, description=f"the image or volume: {SUPPORTED}; repeat the field for the files of a DICOM series")):
+            None, description=f"the image or volume: {SUPPORTED}; repeat the field for the files of a DICOM series"),
+            series: int | None = Form(None, ge=0, le=MAX_SERIES_FILES, description=(
+                "files holding several DICOM series: which one to segment (0-based, by SeriesNumber); without it "
+                "the answer is a 400 whose 'series' lists them"))):
         """Segment one uploaded image (PNG/JPEG/TIFF/BMP/DICOM), NIfTI volume (every axial slice) or DICOM series
         (its files as repeated ``file`` fields)."""
         if not file:
@@ -318,7 +323,7 @@ def create_app(predictor, max_upload_mb: float = 50.0, chooser=None, *, hosts: f
         t0 = time.perf_counter()
         async with admission.slot():  # bounded: at most max_active decodes in memory at once
             try:
-                return await run_in_threadpool(work, file, t0)
+                return await run_in_threadpool(work, file, t0, series)
             finally:
                 await run_in_threadpool(_return_freed_memory)
 

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from tumorseg import limits
-from tumorseg.data.formats.dicom import check_series_bytes, list_series
+from tumorseg.data.formats.dicom import DicomSeries, check_series_bytes, list_series
 from tumorseg.errors import DataError, TumorsegError
 from tumorseg.io import DicomIO, NiftiIO, Properties
 
@@ -171,7 +171,7 @@ def _decode_image(data: bytes, kind: str, predictor, workdir: Path) -> Decoded:
 
 
 def _decode_dicom(data: bytes, predictor, workdir: Path) -> Decoded:
-    return decode_dicom(write_dicom_upload([data], workdir), predictor)
+    return decode_dicom(pick_dicom(write_dicom_upload([data], workdir)), predictor)
 
 
 def write_dicom_upload(datas: list[bytes], workdir: Path) -> Path:
@@ -198,27 +198,55 @@ def write_dicom_upload(datas: list[bytes], workdir: Path) -> Path:
     return folder
 
 
-def decode_dicom(path: Path, predictor) -> Decoded:
-    """A DICOM upload (:func:`write_dicom_upload`) as model input: a file's frames, or a series' slices in
-    geometric order. Files that are no images (reports, SEG) and localizers among a series' files are left out.
+class SeveralSeries(DataError):
+    """The uploaded files hold several image series (HTTP 400 with ``series``: the choices, for the page to offer)."""
+
+    def __init__(self, message: str, series: list[dict]):
+        super().__init__(message)
+        self.series = series
+
+
+def pick_dicom(path: Path, series: int | None = None) -> Path | DicomSeries:
+    """What to read of a DICOM upload (:func:`write_dicom_upload`): the file, the folder's only image series, or
+    its ``series``-th (0-based, in the order :func:`~tumorseg.data.formats.dicom.list_series` gives: by
+    SeriesNumber). Files that are no images (reports, SEG) and localizers are left out.
 
     Raises:
-        DataError: unreadable, over the limits, or the files hold several image series (named, with their file
-            counts: upload one at a time).
+        SeveralSeries: several image series and no ``series`` (lists them: index, number, description, files).
+        DataError: ``series`` out of range; or over the limits, unreadable.
     """
-    if path.is_dir():
-        # the whole upload's datasets, deflated ones counted inflated, within the cap before any header is parsed:
-        # a thousand small deflate bombs cost at most the cap in inflating work, not a thousand times it
-        check_series_bytes(sorted(path.iterdir()), "the upload")
-        found = list_series(path)
-        if len(found) > 1:
-            listed = "; ".join(f"{s.description or 'no description'}: {len(s.files)} files" for s in found[:6])
-            raise DataError(f"the files hold {len(found)} DICOM series ({listed}); upload the files of one series at "
-                            "a time.")
-    array, props = DicomIO().read(path)  # (frames or slices, rows, cols) uint8, one scale for all of them
+    if not path.is_dir():
+        return path
+    # the whole upload's datasets, deflated ones counted inflated, within the cap before any header is parsed:
+    # a thousand small deflate bombs cost at most the cap in inflating work, not a thousand times it
+    check_series_bytes(sorted(path.iterdir()), "the upload")
+    found = list_series(path)
+    if len(found) == 1 and series in (None, 0):
+        return path
+    if series is None:
+        listed = "; ".join(f"{s.description or 'no description'}: {len(s.files)} files" for s in found[:6])
+        raise SeveralSeries(
+            f"the files hold {len(found)} DICOM series ({listed}); choose one (form field 'series', 0-based) or "
+            "upload the files of one series at a time.",
+            [{"index": i, "number": s.number, "description": s.description, "files": len(s.files)}
+             for i, s in enumerate(found)])
+    if not 0 <= series < len(found):
+        raise DataError(f"series {series} does not exist: the files hold {len(found)} series (0 to {len(found) - 1}).")
+    return found[series]
+
+
+def decode_dicom(source: Path | DicomSeries, predictor) -> Decoded:
+    """A DICOM upload (:func:`pick_dicom`'s choice) as model input: a file's frames, or a series' slices in
+    geometric order.
+
+    Raises:
+        DataError: unreadable, or over the limits.
+    """
+    array, props = DicomIO().read(source)  # (frames or slices, rows, cols) uint8, one scale for all of them
     slices = list(array)
+    one_file = isinstance(source, Path) and not source.is_dir()
     for s in slices:
-        predictor.check_channels(s, "the DICOM file" if not path.is_dir() else "the DICOM series")
+        predictor.check_channels(s, "the DICOM file" if one_file else "the DICOM series")
     return Decoded("dicom", slices, props)
 
 
@@ -235,5 +263,5 @@ def private_workdir() -> tempfile.TemporaryDirectory:
     return tempfile.TemporaryDirectory(prefix="tumorseg-upload-")
 
 
-__all__ = ["Decoded", "MAX_SERIES_FILES", "SUPPORTED", "UnsupportedUpload", "decode", "decode_dicom", "private_workdir",
-           "sniff", "write_dicom_upload"]
+__all__ = ["Decoded", "MAX_SERIES_FILES", "SUPPORTED", "SeveralSeries", "UnsupportedUpload", "decode", "decode_dicom",
+           "pick_dicom", "private_workdir", "sniff", "write_dicom_upload"]

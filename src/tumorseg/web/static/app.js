@@ -1,7 +1,7 @@
 // tumorseg page: upload -> POST /api/segment -> draw the slice with the mask overlaid. No build step.
 "use strict";
 const $ = (id) => document.getElementById(id);
-const state = { data: null, slice: 0, images: [], overlays: [] };
+const state = { data: null, slice: 0, images: [], overlays: [], files: [] };
 
 function setStatus(text, error = false) {
   $("status").textContent = text;
@@ -87,15 +87,19 @@ function setDownload() {
   }
 }
 
-// One file, or several: the files of one DICOM series (the server refuses anything else, saying why).
-async function upload(fileList) {
+// One file, or several: the files of DICOM series (the server refuses anything else, saying why). Files holding
+// several series come back as a 400 listing them: the page offers the choice and sends them again with `series`.
+async function upload(fileList, series = null) {
   const files = Array.from(fileList || []);
   if (!files.length) return;
+  state.files = files;
+  $("series-row").hidden = true;
   const file = files.length === 1 ? files[0] : { name: `${files.length} DICOM files` };
   $("result").dataset.ready = "0";
   setStatus(`Segmenting ${file.name} …`);
   const form = new FormData();
   files.forEach((f) => form.append("file", f));
+  if (series !== null) form.append("series", String(series));
   let res;
   try {
     res = await fetch("/api/segment", { method: "POST", body: form });
@@ -106,6 +110,7 @@ async function upload(fileList) {
   const body = await res.json().catch(() => ({}));
   if (!res.ok) {
     setStatus(`Error ${res.status}: ${body.detail || res.statusText}`, true);
+    if (Array.isArray(body.series)) offerSeries(body.series);
     return;
   }
   state.data = body; state.images = []; state.overlays = [];
@@ -163,6 +168,18 @@ async function dropped(e) {
   return upload(dicomFiles(files));
 }
 
+function offerSeries(series) {
+  const select = $("series-choice");
+  select.replaceChildren(...series.map((s) => {
+    const o = document.createElement("option");
+    o.value = String(s.index);
+    o.textContent = `${s.number ?? "?"}: ${s.description || "(no description)"} (${s.files} files)`;
+    return o;
+  }));
+  $("series-row").hidden = false;
+}
+
+$("series-go").addEventListener("click", () => upload(state.files, parseInt($("series-choice").value, 10)));
 $("file").addEventListener("change", (e) => upload(e.target.files));
 $("folder").addEventListener("change", (e) => {
   const files = dicomFiles(e.target.files);
