@@ -80,6 +80,16 @@ def browser():
         b.close()
 
 
+@pytest.fixture
+def mr_series():
+    """``(write_mr_series, series_pixels)``, the synthetic DICOM writer (skips without pydicom/highdicom)."""
+    pytest.importorskip("pydicom")
+    pytest.importorskip("highdicom")
+    from data._dicom_series import series_pixels, write_mr_series
+
+    return write_mr_series, series_pixels
+
+
 def _open(browser, server):
     """A desktop-sized page on the server, and the list its JavaScript errors are collected in."""
     page = browser.new_page(viewport={"width": 1200, "height": 900})
@@ -120,11 +130,8 @@ def test_upload_shows_overlay_and_area(server, browser, predictor, viewport, nam
     page.close()
 
 
-def test_files_of_a_dicom_series_are_uploaded_together(server, browser, tmp_path):
-    pytest.importorskip("pydicom")
-    pytest.importorskip("highdicom")
-    from data._dicom_series import series_pixels, write_mr_series
-
+def test_files_of_a_dicom_series_are_uploaded_together(server, browser, tmp_path, mr_series):
+    write_mr_series, series_pixels = mr_series
     paths = write_mr_series(tmp_path / "series", series_pixels(n=4, rows=64, cols=64))
     page, errors = _open(browser, server)
     page.set_input_files("#file", [str(p) for p in paths])  # one selection of several files
@@ -140,12 +147,9 @@ def test_files_of_a_dicom_series_are_uploaded_together(server, browser, tmp_path
     page.close()
 
 
-def test_a_series_folder_is_chosen_whole(server, browser, tmp_path):
+def test_a_series_folder_is_chosen_whole(server, browser, tmp_path, mr_series):
     """The folder picker sends the folder's DICOM files only (a DICOMDIR and .DS_Store beside them are left out)."""
-    pytest.importorskip("pydicom")
-    pytest.importorskip("highdicom")
-    from data._dicom_series import series_pixels, write_mr_series
-
+    write_mr_series, series_pixels = mr_series
     paths = write_mr_series(tmp_path / "SE1", series_pixels(n=4, rows=64, cols=64))
     paths[0].rename(paths[0].with_suffix(""))  # a file without extension, as exports name them
     (tmp_path / "SE1" / "DICOMDIR").write_bytes(b"\0" * 128 + b"DICM")
@@ -158,12 +162,9 @@ def test_a_series_folder_is_chosen_whole(server, browser, tmp_path):
     page.close()
 
 
-def test_a_folder_of_several_series_offers_the_choice(server, browser, tmp_path):
+def test_a_folder_of_several_series_offers_the_choice(server, browser, tmp_path, mr_series):
     """A flat study folder (two series mixed): the page lists them, and segments the one chosen."""
-    pytest.importorskip("pydicom")
-    pytest.importorskip("highdicom")
-    from data._dicom_series import series_pixels, write_mr_series
-
+    write_mr_series, series_pixels = mr_series
     write_mr_series(tmp_path / "study", series_pixels(n=4, rows=64, cols=64)[:2], number=3, description="AX T1 POST",
                     prefix="A")
     write_mr_series(tmp_path / "study", series_pixels(n=4, rows=64, cols=64), number=5, description="AX FLAIR",

@@ -40,7 +40,7 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from tumorseg.data.formats import lgg, nifti
-from tumorseg.data.formats.dicom import DicomSeries, is_dicom_file, list_series
+from tumorseg.data.formats.dicom import DicomSeries, folders_below, is_dicom_file, list_series
 from tumorseg.data.imageio import IMAGE_SUFFIXES
 from tumorseg.data.input_stats import far_off
 from tumorseg.errors import DataError
@@ -90,10 +90,6 @@ def input_kind(path: Path | DicomSeries) -> str | None:
     return None
 
 
-MAX_DEPTH = 6  # folder levels searched below an input for DICOM series (a CD/PACS export: patient/study/series)
-MAX_FOLDERS = 10_000  # folders looked at below one input, at most
-
-
 def split_volume_inputs(inputs: Sequence[str | Path]) -> tuple[list[Path | DicomSeries], list[str | Path]]:
     """Separate NIfTI/DICOM inputs (handled here) from image files/folders (handled by ``predict_files``).
 
@@ -102,7 +98,7 @@ def split_volume_inputs(inputs: Sequence[str | Path]) -> tuple[list[Path | Dicom
     each of those subfolders, in name order; it stays an image folder too when it also holds image files of its
     own (they are predicted as well), and subfolders of other kinds are left alone (LGG patient
     folders are image folders: :func:`tumorseg.inference.files.collect_inputs` reads those). DICOM folders deeper
-    down (a CD or PACS export: ``export/PATIENT/STUDY/SERIES/``, up to :data:`MAX_DEPTH` levels) give their series
+    down (a CD or PACS export: ``export/PATIENT/STUDY/SERIES/``, up to six levels) give their series
     too, named after their path below the input (``PATIENT_STUDY_SERIES``), so that series folders of the same
     name in different studies never overwrite each other's outputs.
 
@@ -147,38 +143,30 @@ def _log_series(path: Path, found: Sequence[DicomSeries]) -> None:
 
 
 def _nested_dicom(root: Path) -> list[Path | DicomSeries]:
-    """DICOM series in folders two to :data:`MAX_DEPTH` levels below ``root`` (in name order; at most
-    :data:`MAX_FOLDERS` folders looked at), each named ``A_B_C`` after its folder's path below ``root``. Folders
-    that are volumes are not searched further; a folder whose headers cannot be grouped is one input (its reader
-    reports the problem)."""
+    """DICOM series in folders two to :data:`~tumorseg.data.formats.dicom.TREE_DEPTH` levels below ``root`` (in
+    name order; :func:`~tumorseg.data.formats.dicom.folders_below`), each named ``A_B_C`` after its folder's path
+    below ``root``. Folders that are volumes are not searched further; a folder whose headers cannot be grouped is
+    one input (its reader reports the problem)."""
+    kinds: dict[Path, str | None] = {}
+
+    def kind(d: Path) -> str | None:
+        if d not in kinds:
+            kinds[d] = input_kind(d)
+        return kinds[d]
+
     found: list[Path | DicomSeries] = []
-    seen = 0
-    level = [d for d in sorted(root.iterdir()) if d.is_dir() and not input_kind(d)]  # depth 1: _volume_subfolders
-    for _ in range(2, MAX_DEPTH + 1):
-        below = []
-        for folder in level:
-            for d in sorted(p for p in folder.iterdir() if p.is_dir()):
-                seen += 1
-                if seen > MAX_FOLDERS:
-                    log.warning("%s: more than %d folders; the DICOM series beyond them are not searched",
-                                root, MAX_FOLDERS)
-                    return found
-                kind = input_kind(d)
-                if kind == "dicom-series":
-                    base = "_".join(d.relative_to(root).parts)
-                    try:
-                        series = list_series(d, base)
-                    except DataError:
-                        found.append(d)
-                        continue
-                    if len(series) > 1:
-                        _log_series(d, series)
-                    found += series
-                elif kind is None:
-                    below.append(d)
-        level = below
-        if not level:
-            break
+    for d in folders_below(root, enter=lambda d: kind(d) is None):
+        rel = d.relative_to(root).parts
+        if len(rel) < 2 or kind(d) != "dicom-series":  # depth 1: _volume_subfolders
+            continue
+        try:
+            series = list_series(d, "_".join(rel))
+        except DataError:
+            found.append(d)
+            continue
+        if len(series) > 1:
+            _log_series(d, series)
+        found += series
     return found
 
 
@@ -230,9 +218,9 @@ def select_series(volumes: Sequence[Path | DicomSeries], wanted: Sequence[str]) 
         DataError: no DICOM series matches (the message lists the series found).
     """
     words = [w.strip().lower() for w in wanted if w.strip()]
-    kept, series_seen = [], []
+    kept, series_seen, matched = [], [], 0
     for volume in volumes:
-        series = _dicom_series_of(volume)
+        series = _dicom_series_of(volume)  # headers read once per volume
         if series is None:
             kept.append(volume)
             continue
@@ -240,12 +228,12 @@ def select_series(volumes: Sequence[Path | DicomSeries], wanted: Sequence[str]) 
         desc = series.description.lower()
         if any((w.isdigit() and series.number == int(w)) or (not w.isdigit() and w in desc) for w in words):
             kept.append(volume)
-    if not any(_dicom_series_of(v) is not None for v in kept):
+            matched += 1
+    if not matched:
         found = "; ".join(series_label(s) for s in series_seen[:12]) or "none"
         raise DataError(f"no DICOM series matches --series {' '.join(map(repr, wanted))} (a SeriesNumber or part of "
                         f"the SeriesDescription); the series found: {found}.")
-    log.info("--series %s: %d of %d DICOM series kept", " ".join(wanted), sum(_dicom_series_of(v) is not None
-                                                                            for v in kept), len(series_seen))
+    log.info("--series %s: %d of %d DICOM series kept", " ".join(wanted), matched, len(series_seen))
     return kept
 
 

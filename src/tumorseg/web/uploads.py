@@ -222,7 +222,7 @@ def pick_dicom(path: Path, series: int | None = None) -> Path | DicomSeries:
     check_series_bytes(sorted(path.iterdir()), "the upload")
     found = list_series(path)
     if len(found) == 1 and series in (None, 0):
-        return path
+        return found[0]  # named as the folder, so read as it would be; its headers are not read a second time
     if series is None:
         listed = "; ".join(f"{s.description or 'no description'}: {len(s.files)} files" for s in found[:6])
         raise SeveralSeries(

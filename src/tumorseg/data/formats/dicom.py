@@ -184,6 +184,31 @@ def read_dicom(path: Path, pixels: bool = True):
         raise DataError(f"{path}: not a readable DICOM file ({exc.__class__.__name__}).") from None
 
 
+TREE_DEPTH = 6  # folder levels searched below an input for DICOM (a CD/PACS export: patient/study/series/...)
+TREE_FOLDERS = 10_000  # folders looked at below one input, at most
+
+
+def folders_below(root: Path, enter=None) -> list[Path]:
+    """The sub-folders of ``root``, level by level in name order, down to :data:`TREE_DEPTH` levels, at most
+    :data:`TREE_FOLDERS` of them (a warning past that). ``enter(folder)`` false: the folder is listed but not
+    searched (a series folder holds no series below it)."""
+    found, level = [], [root]
+    for _ in range(TREE_DEPTH):
+        below = []
+        for folder in level:
+            for d in sorted(p for p in folder.iterdir() if p.is_dir()):
+                if len(found) == TREE_FOLDERS:
+                    log.warning("%s: more than %d folders; those beyond are not searched", root, TREE_FOLDERS)
+                    return found
+                found.append(d)
+                if enter is None or enter(d):
+                    below.append(d)
+        if not below:
+            break
+        level = below
+    return found
+
+
 # Objects that share a study folder with the images but are not images to predict (their Modality).
 NOT_IMAGES = frozenset({"SEG", "SR", "PR", "KO", "RTSTRUCT", "RTPLAN", "REG", "DOC"})
 
@@ -230,9 +255,11 @@ class DicomSeries:
 
 def _echo(ds) -> int | None:
     """EchoNumbers of an image (a dual-echo PD/T2 series holds two images per position), else ``None``."""
+    from pydicom.multival import MultiValue  # only reached with pydicom datasets
+
+    value = getattr(ds, "EchoNumbers", None)
     try:
-        value = getattr(ds, "EchoNumbers", None)
-        return int(value[0] if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue" else value)
+        return None if value is None else int(value[0] if isinstance(value, MultiValue) else value)
     except (TypeError, ValueError, IndexError):
         return None
 
@@ -241,9 +268,11 @@ def _slug(text: str, limit: int = 40) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:limit].strip("-")
 
 
-def list_series(folder: Path, base: str | None = None) -> list[DicomSeries]:
+def list_series(folder: Path, base: str | None = None, headers: list[tuple[Path, object]] | None = None
+                ) -> list[DicomSeries]:
     """The image series among the DICOM files of ``folder`` (non-recursive), by SeriesNumber, from the headers
-    alone (no pixel data is read). Their names (:attr:`DicomSeries.name`) start with ``base`` (default: the folder's
+    alone (no pixel data is read; ``headers``: ``(file, header)`` of every DICOM file of the folder when the caller
+    has read them already). Their names (:attr:`DicomSeries.name`) start with ``base`` (default: the folder's
     name).
 
     Left out, with one log line saying how many: objects that are no images (no Rows/Columns, or a Modality in
@@ -253,13 +282,14 @@ def list_series(folder: Path, base: str | None = None) -> list[DicomSeries]:
     Raises:
         DataError: no DICOM files, or none of them is an image (one line naming the folder).
     """
-    files = sorted(p for p in folder.iterdir() if p.is_file() and is_dicom_file(p))
-    if not files:
+    if headers is None:
+        headers = [(p, read_dicom(p, pixels=False))
+                   for p in sorted(p for p in folder.iterdir() if p.is_file() and is_dicom_file(p))]
+    if not headers:
         raise DataError(f"{folder}: no DICOM files (*.dcm).")
     groups: dict[object, list[tuple[Path, object]]] = {}
     skipped: dict[str, int] = {}
-    for p in files:
-        ds = read_dicom(p, pixels=False)
+    for p, ds in headers:
         modality = str(getattr(ds, "Modality", "") or "").upper()
         if getattr(ds, "Rows", None) is None or getattr(ds, "Columns", None) is None or modality in NOT_IMAGES:
             kind = f"{modality or 'non-image'} object"
@@ -273,7 +303,7 @@ def list_series(folder: Path, base: str | None = None) -> list[DicomSeries]:
         log.info("%s: left out %s (not images to predict)", folder,
                  ", ".join(f"{n} {kind}{'s' if n > 1 else ''}" for kind, n in skipped.items()))
     if not groups:
-        raise DataError(f"{folder}: none of its {len(files)} DICOM files is an image to predict "
+        raise DataError(f"{folder}: none of its {len(headers)} DICOM files is an image to predict "
                         f"({', '.join(skipped)}); give a folder holding an MR series.")
     series = []
     for uid, members in groups.items():

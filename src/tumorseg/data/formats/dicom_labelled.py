@@ -1,7 +1,7 @@
 """DICOM series labelled with DICOM SEG objects (what 3D Slicer, OHIF and ``tumorseg predict`` write): one's own
 scans as a dataset to ``evaluate`` (or train) on.
 
-Layout: a folder tree (up to :data:`MAX_DEPTH` levels) holding DICOM image series (one folder each, or several in
+Layout: a folder tree (up to :data:`~tumorseg.data.formats.dicom.TREE_DEPTH` levels) holding DICOM image series (one folder each, or several in
 one folder: :func:`~tumorseg.data.formats.dicom.list_series`) and SEG objects, anywhere in the tree, that reference
 them (``ReferencedSeriesSequence``). Each SEG whose series is found gives a record per slice of that series that
 holds signal:
@@ -28,7 +28,8 @@ from pathlib import Path
 import numpy as np
 
 from tumorseg.data.formats._common import Loaded, finite_range, parse_int_set, require
-from tumorseg.data.formats.dicom import DicomSeries, is_dicom_file, list_series, read_dicom, read_dicom_series
+from tumorseg.data.formats.dicom import (DicomSeries, folders_below, is_dicom_file, list_series, read_dicom,
+                                         read_dicom_series)
 from tumorseg.data.formats.orientation import axial_view
 from tumorseg.data.formats.scaling import volume_to_uint8
 from tumorseg.data.records import SliceRecord
@@ -37,8 +38,6 @@ from tumorseg.errors import DataError
 log = logging.getLogger(__name__)
 
 NORMALISATION = "per-series 0.5-99.5 percentile of the foreground (background: 0 or the minimum) -> 0..255"
-MAX_DEPTH = 6
-MAX_FOLDERS = 10_000
 SEG_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.66.4"
 
 
@@ -48,39 +47,27 @@ class _Found:
     series: dict  # SeriesInstanceUID -> DicomSeries
 
 
-def _folders(root: Path) -> list[Path]:
-    """``root`` and its sub-folders down to :data:`MAX_DEPTH` levels, in name order (at most :data:`MAX_FOLDERS`)."""
-    out, level = [root], [root]
-    for _ in range(MAX_DEPTH):
-        level = [d for f in level for d in sorted(p for p in f.iterdir() if p.is_dir())]
-        out += level
-        if not level or len(out) > MAX_FOLDERS:
-            break
-    return out[:MAX_FOLDERS]
-
-
 def _is_seg(ds) -> bool:
     return str(getattr(ds, "Modality", "")).upper() == "SEG" or str(getattr(ds, "SOPClassUID", "")) == SEG_SOP_CLASS
 
 
 def _scan(root: Path) -> _Found:
+    """Every SEG and every image series under ``root``, each file's header read once. A folder with an unreadable
+    DICOM file gives no series (its SEGs still count): a SEG needing them is reported as such."""
     segs, series = [], {}
-    for folder in _folders(root):
-        files = [p for p in sorted(folder.iterdir()) if p.is_file() and is_dicom_file(p)]
-        if not files:
-            continue
-        found_segs = []
-        for p in files:
+    for folder in [root, *folders_below(root)]:
+        headers, unreadable = [], False
+        for p in sorted(p for p in folder.iterdir() if p.is_file() and is_dicom_file(p)):
             try:
-                ds = read_dicom(p, pixels=False)
+                headers.append((p, read_dicom(p, pixels=False)))
             except DataError:
-                continue  # an unreadable file is reported if a SEG needs it
-            if _is_seg(ds):
-                found_segs.append((p, ds))
+                unreadable = True
+        found_segs = [(p, ds) for p, ds in headers if _is_seg(ds)]
         segs += found_segs
-        if len(found_segs) < len(files):
+        if len(found_segs) < len(headers) and not unreadable:
             try:
-                for s in list_series(folder, "_".join(folder.relative_to(root).parts) or folder.name):
+                base = "_".join(folder.relative_to(root).parts) or folder.name
+                for s in list_series(folder, base, headers):
                     series.setdefault(s.uid, s)
             except DataError:
                 pass
@@ -88,11 +75,11 @@ def _scan(root: Path) -> _Found:
 
 
 def holds_dicom(path: Path) -> bool:
-    """Whether DICOM files lie in ``path`` or its sub-folders (up to :data:`MAX_DEPTH` levels)."""
+    """Whether DICOM files lie in ``path`` or its sub-folders (:func:`~tumorseg.data.formats.dicom.folders_below`)."""
     if not path.is_dir():
         return False
     try:
-        return any(p.is_file() and is_dicom_file(p) for folder in _folders(path) for p in folder.iterdir())
+        return any(p.is_file() and is_dicom_file(p) for folder in [path, *folders_below(path)] for p in folder.iterdir())
     except OSError:
         return False
 
