@@ -46,6 +46,21 @@ back to back while the machine is warm: the first carries ``gpudata/a`` and copi
 ``pip install --no-deps --target /tmp/site``, sets ``PYTHONPATH=/tmp/site:$PWD/src`` and runs this
 script with ``--pack-dir $OUT``.
 
+The ``splits`` campaign takes the folds as split files (``--split-dir`` with ``fold_k.json``; one
+``tumorseg train --split-file`` per fold, out ``runs/cv-PRESET/fold_k``, aggregated like ``tumorseg cv``):
+for data mixed from several sources whose folds must stay those of one of them. ``--compare`` with
+``--compare-split-dir`` cross-validates a second preset on its own split files (the same test slices),
+``--variant NAME=FLAGS`` (repeatable) the preset with other flags on the same folds, ``--final-split``
+adds the final model. The T1c campaign of 2026-12-04 (H200, 3 calls: 110 MB of PNGs travel as
+``gpudata/a``, ``gpudata/b`` of 48 MB each and ``gpudata/c`` with masks, metadata and split files;
+results in ``docs/results/t1c-mixed-h200/``)::
+
+    python scripts/prepare_t1c_data.py --figshare ../shared/data/figshare --lgg ../shared/data/lgg/kaggle_3m \
+        --out /tmp/t1c-data --no-pre --folds 5          # then copy into gpudata/{a,b,c}
+    python scripts/gpu_campaign.py --campaign splits --data /root/t1c --preset t1c-mixed \
+        --split-dir /root/t1c/folds/mixed --compare bundled --compare-split-dir /root/t1c/folds/figshare \
+        --final-split /root/t1c/split.json --deadline-s 430 --time-budget-s 370 --pack-dir $OUT
+
 The FLAIR campaign (LGG, per-volume Dice) needs one call: ``python scripts/pack_lgg.py --lgg
 ../shared/data/lgg/kaggle_3m --out gpudata/lgg --keep flair`` (48 MiB: only the FLAIR channel, read pixel
 for pixel the same), carried with ``.whl``, then ``--data gpudata/lgg --preset flair-wide --compare flair``
@@ -83,15 +98,41 @@ def recipe_jobs(preset: str, data: str, runs: Path, folds: int = 5, common: list
     return jobs
 
 
+def split_jobs(preset: str, data: str, runs: Path, split_dir: str, common: list[str],
+               final_split: str | None = None) -> dict[str, list[str]]:
+    """One ``tumorseg train --split-file`` per ``split_dir/fold_k.json`` (out: ``runs/cv-PRESET/fold_k``, the
+    layout ``tumorseg cv`` aggregates) and, with ``final_split``, the final model trained on that split."""
+    files = sorted(Path(split_dir).glob("fold_*.json"), key=lambda f: int(f.stem.split("_")[1]))
+    if not files:
+        raise SystemExit(f"{split_dir}: no fold_*.json split files (scripts/prepare_t1c_data.py --folds K writes them)")
+    jobs = {f"cv-{preset}-f{f.stem.split('_')[1]}": ["train", "--data", data, *common, "--preset", preset,
+                                                     "--split-file", str(f), "--out", str(runs / f"cv-{preset}" / f.stem)]
+            for f in files}
+    if final_split:
+        jobs[f"final-{preset}"] = ["train", "--data", data, *common, "--preset", preset, "--split-file", final_split,
+                                   "--out", str(runs / f"final-{preset}")]
+    return jobs
+
+
 def campaign_jobs(name: str, data: str, runs: Path, workers: int, preset: str = "bundled", folds: int = 5,
-                  train_args: list[str] | None = None, compare: str | None = None) -> dict[str, list[str]]:
+                  train_args: list[str] | None = None, compare: str | None = None, split_dir: str | None = None,
+                  compare_split_dir: str | None = None, final_split: str | None = None,
+                  variants: list[str] | None = None) -> dict[str, list[str]]:
     """Job name -> ``tumorseg`` arguments. ``recipe``: CV + final of ``preset`` (and, with ``compare``, the CV of
     that preset on the same folds: the folds depend only on the data and the seed); the others as in the
     docstring."""
     common = ["--no-progress", "--workers", str(workers)]
     tiny = ["--max-slices", "400", "--epochs", "1", "--image-size", "64"] if name.startswith("smoke") else []
+    if name == "smoke-splits":  # split files name every slice: no --max-slices
+        tiny = tiny[2:]
     extra = [*tiny, *(train_args or [])]
-    if name == "recipe":
+    if name in ("splits", "smoke-splits"):  # folds given as split files (several sources, fixed folds)
+        if not split_dir:
+            raise SystemExit("--campaign splits needs --split-dir")
+        jobs = split_jobs(preset, data, runs, split_dir, common, final_split)
+        if compare:
+            jobs |= split_jobs(compare, data, runs, compare_split_dir or split_dir, common)
+    elif name == "recipe":
         jobs = recipe_jobs(preset, data, runs, folds, common)
         if compare:
             jobs |= {k: v for k, v in recipe_jobs(compare, data, runs, folds, common).items() if k.startswith("cv-")}
@@ -109,8 +150,19 @@ def campaign_jobs(name: str, data: str, runs: Path, workers: int, preset: str = 
             jobs[f"{job}-f0"] = [*cv, "--preset", "bundled", "--fold", "0", "--model-kwargs", kwargs,
                                  *(["--image-size", size] if size else []), "--out", str(runs / job)]
     else:
-        raise SystemExit(f"unknown campaign '{name}': use recipe, bundled, best-cv, smoke or smoke-best-cv")
+        raise SystemExit(f"unknown campaign '{name}': use recipe, splits, bundled, best-cv, smoke, smoke-splits or "
+                         "smoke-best-cv")
     jobs = {k: [*v, *extra] for k, v in jobs.items()}
+    for spec in variants or []:  # NAME=FLAGS: the preset's folds again with FLAGS (after --train-args), as cv-NAME
+        vname, _, vflags = spec.partition("=")
+        if name not in ("splits", "smoke-splits") or not vname or f"cv-{vname}" in {f"cv-{preset}", f"cv-{compare}"}:
+            raise SystemExit(f"--variant '{spec}': give NAME=TUMORSEG_FLAGS with a new NAME (splits campaigns only)")
+        for job, args in list(jobs.items()):
+            if job.startswith(f"cv-{preset}-f"):
+                i = args.index("--out")
+                out = str(Path(args[i + 1]).parent.with_name(f"cv-{vname}") / Path(args[i + 1]).name)
+                jobs[job.replace(f"cv-{preset}-", f"cv-{vname}-", 1)] = [*args[:i + 1], out, *args[i + 2:],
+                                                                         *shlex.split(vflags)]
     if name == "smoke":  # the 384² comparison stays larger than the others
         jobs["cmp-w16-384-f0"] = [a if a != "64" else "96" for a in jobs["cmp-w16-384-f0"]]
     return jobs
@@ -285,11 +337,19 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data")
     ap.add_argument("--runs", default="runs/gpu")
-    ap.add_argument("--campaign", default="recipe", choices=["recipe", "bundled", "best-cv", "smoke", "smoke-best-cv"])
+    ap.add_argument("--campaign", default="recipe", choices=["recipe", "splits", "bundled", "best-cv", "smoke", "smoke-splits",
+                                                     "smoke-best-cv"])
     ap.add_argument("--preset", default="bundled", help="recipe campaign: the preset to cross-validate and train")
     ap.add_argument("--folds", type=int, default=5, help="recipe campaign: CV folds")
     ap.add_argument("--compare", default=None, help="recipe campaign: also cross-validate this preset on the same "
                                                     "folds (e.g. the previous recipe)")
+    ap.add_argument("--split-dir", default=None, help="splits campaign: folder of fold_k.json split files")
+    ap.add_argument("--compare-split-dir", default=None,
+                    help="splits campaign: the --compare preset's split files (default: --split-dir)")
+    ap.add_argument("--final-split", default=None, help="splits campaign: split file of the final model")
+    ap.add_argument("--variant", action="append", default=[], metavar="NAME=FLAGS",
+                    help="splits campaign: also cross-validate the preset with these tumorseg flags on the same "
+                         "folds, as cv-NAME (repeatable), e.g. 'no-p99=--intensity none'")
     ap.add_argument("--train-args", default="", help='tumorseg flags added to every job, e.g. "--epochs 60"')
     ap.add_argument("--time-budget-s", type=float, default=None,
                     help="each job's --time-budget (it plans its epochs to fit, at most its preset's); default: "
@@ -314,7 +374,8 @@ def main(argv: list[str] | None = None) -> int:
     runs.mkdir(parents=True, exist_ok=True)
     budget = a.deadline_s - 60 if a.time_budget_s is None else a.time_budget_s
     train_args = [*(["--time-budget", f"{budget:g}"] if budget > 0 else []), *shlex.split(a.train_args)]
-    jobs = campaign_jobs(a.campaign, a.data, runs, a.workers, a.preset, a.folds, train_args, a.compare)
+    jobs = campaign_jobs(a.campaign, a.data, runs, a.workers, a.preset, a.folds, train_args, a.compare, a.split_dir,
+                         a.compare_split_dir, a.final_split, a.variant)
     if a.only:
         jobs = {k: v for k, v in jobs.items() if k in a.only.split(",")}
     final = next((Path(v[v.index("--out") + 1]) for k, v in jobs.items() if k.startswith("final-")), None)

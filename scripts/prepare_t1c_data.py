@@ -22,6 +22,17 @@ that "figshare-looking" stops meaning "tumour". ``--lgg-positives`` adds the
 post-contrast channel of training patients' LGG tumour slices with their FLAIR
 masks, so that "LGG-looking" stops meaning "no tumour".
 
+``--folds K`` also writes the split files of a patient-grouped K-fold CV
+(``folds/mixed/fold_k.json`` and ``folds/figshare/fold_k.json``): figshare's
+fold k is exactly fold k of ``tumorseg cv --data FIGSHARE --folds K`` (same
+records, same seed: the previous recipe's CV folds), and the LGG patients are
+dealt into K folds of their own. ``mixed`` trains on both sources; ``figshare``
+trains and validates on figshare alone (the previous recipe) and tests on the
+same test slices, LGG ones included, so both recipes are scored on the same
+slices. Train one fold with ``tumorseg train --split-file ... --out
+RUN/fold_k`` (``scripts/gpu_campaign.py --campaign splits`` runs them all).
+``--no-pre`` leaves the pre-contrast channel out (a smaller copy to send).
+
 figshare images are linked, not copied. Nothing here is written into the
 repository: pass an ``--out`` outside it.
 
@@ -48,6 +59,36 @@ from tumorseg.data.formats.lgg import read_tif_channels
 from tumorseg.data.imageio import read_mask
 
 
+def write_folds(figshare: Path, rows: list[dict], out: Path, folds: int, seed: int) -> None:
+    """``out/mixed/fold_k.json`` and ``out/figshare/fold_k.json`` for k < ``folds`` (see the module docstring).
+
+    LGG val and test parts hold post-contrast slices only; pre-contrast slices (and LGG tumour slices) of a
+    fold's training patients join its ``mixed`` train part.
+    """
+    from tumorseg.data.formats import read_dataset
+    from tumorseg.data.records import SliceRecord
+    from tumorseg.data.splits import kfold_split, save_split
+
+    fs_records = read_dataset(figshare)  # what `tumorseg cv --data FIGSHARE` folds
+    lgg = [r for r in rows if r["source"].startswith("lgg")]
+    # one record per LGG patient slice position: its post-contrast slice stands for the patient's slices
+    post = [SliceRecord(case_id=r["index"], image=Path(r["index"]), patient=r["patient_group"], label=r["label_name"])
+            for r in lgg if r["source"] == "lgg-post" and r["label_name"] == "no tumour"]
+    by_patient: dict[str, list[str]] = {}
+    for r in lgg:
+        by_patient.setdefault(r["patient_group"], []).append(r["index"])
+    for k in range(folds):
+        fs = kfold_split(fs_records, folds, k, seed)
+        lg = kfold_split(post, folds, k, seed)
+        patients = {part: {r.patient for r in post if r.case_id in set(lg[part])} for part in lg}
+        mixed = {"train": fs["train"] + [c for p in sorted(patients["train"]) for c in by_patient[p]],
+                 "val": fs["val"] + lg["val"], "test": fs["test"] + lg["test"]}
+        only_fs = {"train": fs["train"], "val": fs["val"], "test": fs["test"] + lg["test"]}
+        for name, split in (("mixed", mixed), ("figshare", only_fs)):
+            (out / name).mkdir(parents=True, exist_ok=True)
+            save_split(split, out / name / f"fold_{k}.json", "patient")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--figshare", required=True, type=Path)
@@ -58,6 +99,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--lgg-test", type=int, default=6)
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--mirror", action="store_true", help="add mirrored figshare training slices (see above)")
+    ap.add_argument("--no-pre", action="store_true", help="leave out the pre-contrast channel")
+    ap.add_argument("--folds", type=int, default=0, help="also write the split files of a K-fold CV (see above)")
     ap.add_argument("--lgg-positives", action="store_true", help="add LGG training patients' tumour slices (post)")
     a = ap.parse_args(argv)
 
@@ -111,7 +154,8 @@ def main(argv: list[str] | None = None) -> int:
                     split[part].append(cid)
                 continue  # not a known tumour-free T1 slice
             img = read_tif_channels(mask_path.with_name(mask_path.name.replace("_mask", "")))
-            channels = {"post": 2, "pre": 0} if part == "train" else {"post": 2}
+            # pre-contrast for training patients only; with --folds every patient trains in some fold
+            channels = {"post": 2, "pre": 0} if (part == "train" or a.folds) and not a.no_pre else {"post": 2}
             for name, c in channels.items():
                 cid = f"{mask_path.stem[: -len('_mask')]}_{name}"
                 Image.fromarray(img[c]).save(a.out / "images" / f"{cid}.png")
@@ -124,6 +168,8 @@ def main(argv: list[str] | None = None) -> int:
         w.writeheader()
         w.writerows(rows)
     (a.out / "split.json").write_text(json.dumps({"grouped_by": "patient", **split}, indent=1))
+    if a.folds:
+        write_folds(a.figshare, rows, a.out / "folds", a.folds, a.seed)
     print(json.dumps({"slices": {k: len(v) for k, v in split.items()}, "tumour_free": n_neg,
                       "mirrored": {"tumour_free": n_mirror[1], "two_tumours": n_mirror[0]},
                       "lgg_patients": {k: sorted(p for p, r in role.items() if r == k) for k in ("val", "test")}}))

@@ -121,3 +121,71 @@ def test_split_flag_rejects_bad_fractions(tmp_path, capsys):
     with pytest.raises(SystemExit) as stop:  # checked when the command line is parsed
         build_parser().parse_args(["train", "--data", "D", "--out", "O", "--split", "0.9,0.2,0"])
     assert stop.value.code == 2 and "summing to 1" in capsys.readouterr().err
+
+
+def _split_files(data: Path, folder: Path, folds: int = 2) -> None:
+    from tumorseg.data.formats import read_dataset
+    from tumorseg.data.splits import kfold_split, save_split
+
+    records = read_dataset(data)
+    folder.mkdir(parents=True)
+    for k in range(folds):
+        save_split(kfold_split(records, folds, k, 42), folder / f"fold_{k}.json", "patient")
+
+
+def test_splits_campaign_trains_each_split_file_and_its_variants(tmp_path):
+    (tmp_path / "mixed").mkdir()
+    (tmp_path / "fs").mkdir()
+    for k in range(3):
+        (tmp_path / "mixed" / f"fold_{k}.json").write_text("{}")
+        (tmp_path / "fs" / f"fold_{k}.json").write_text("{}")
+    jobs = campaign.campaign_jobs("splits", "D", tmp_path / "runs", workers=1, preset="t1c-mixed", compare="bundled",
+                                  split_dir=str(tmp_path / "mixed"), compare_split_dir=str(tmp_path / "fs"),
+                                  final_split="D/split.json", train_args=["--epochs", "40"],
+                                  variants=["no-p99=--intensity none --epochs 50"])
+    assert sorted(jobs) == sorted([*(f"cv-{r}-f{k}" for r in ("t1c-mixed", "bundled", "no-p99") for k in range(3)),
+                                   "final-t1c-mixed"])
+    outs = set()
+    for name, args in jobs.items():
+        a = build_parser().parse_args(args)
+        cfg = _train_config(a, a.out)
+        outs.add(a.out)
+        assert a.command == "train"
+        recipe = name.rsplit("-f", 1)[0].removeprefix("cv-")
+        if name.startswith("cv-"):
+            k = name.rsplit("-f", 1)[1]
+            assert Path(a.out) == tmp_path / "runs" / f"cv-{recipe}" / f"fold_{k}"
+            assert Path(cfg.split_file) == tmp_path / ("fs" if recipe == "bundled" else "mixed") / f"fold_{k}.json"
+        assert cfg.loss == ("dice-bce" if recipe == "bundled" else "dice-bce-presence")
+        assert cfg.intensity == ("none" if recipe in ("bundled", "no-p99") else "p99")
+        assert cfg.epochs == (50 if recipe == "no-p99" else 40)  # a variant's flags come after --train-args
+    assert len(outs) == len(jobs)
+    assert build_parser().parse_args(jobs["final-t1c-mixed"]).split_file == "D/split.json"
+    with pytest.raises(SystemExit, match="new NAME"):
+        campaign.campaign_jobs("splits", "D", tmp_path, 1, "t1c-mixed", split_dir=str(tmp_path / "mixed"),
+                               compare="bundled", variants=["bundled=--epochs 2"])
+    with pytest.raises(SystemExit, match="no fold_"):
+        campaign.campaign_jobs("splits", "D", tmp_path, 1, "t1c-mixed", split_dir=str(tmp_path / "runs"))
+
+
+def test_splits_campaign_rehearsed_on_the_cpu(tmp_path):
+    """Two split-file folds of a preset and of one variant, tiny, packed and aggregated as on the GPU."""
+    data = make_dataset(tmp_path / "data", n=24, size=32, seed=1, n_patients=6)
+    _split_files(data, tmp_path / "folds")
+    out = tmp_path / "out"
+    args = ["--campaign", "splits", "--data", str(data), "--runs", str(tmp_path / "runs"), "--threads", "1",
+            "--preset", "bundled", "--split-dir", str(tmp_path / "folds"), "--variant", "plain=--augment none",
+            "--train-args", "--epochs 1 --image-size 32 --batch-size 8 --device cpu --grid-every 0",
+            "--deadline-s", "1200", "--pack-dir", str(out)]
+    proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "gpu_campaign.py"), *args],
+                          capture_output=True, text=True, timeout=1800)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    meta = json.loads((out / "campaign.json").read_text())
+    assert sorted(meta["jobs"]) == ["cv-bundled-f0", "cv-bundled-f1", "cv-plain-f0", "cv-plain-f1"]
+    for recipe in ("cv-bundled", "cv-plain"):
+        assert meta["cv"][recipe]["folds_done"] == ["fold_0", "fold_1"] and meta["cv"][recipe]["n_images"] == 24
+    runs = tmp_path / "runs"
+    for k in (0, 1):  # each job trained and tested on its split file's slices
+        split = json.loads((tmp_path / "folds" / f"fold_{k}.json").read_text())
+        assert json.loads((runs / "cv-plain" / f"fold_{k}" / "split.json").read_text())["test"] == split["test"]
+    assert json.loads((runs / "cv-plain" / "fold_0" / "config.json").read_text())["augment"] == "none"

@@ -17,10 +17,10 @@ prepare = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(prepare)
 
 
-def _figshare(root: Path) -> None:
+def _figshare(root: Path, cases: dict | None = None) -> None:
     (root / "images").mkdir(parents=True)
     (root / "masks").mkdir()
-    cases = {"9001": (110, 80), "9002": (128, 128)}  # a tumour in one hemisphere; one on the midline (no copies)
+    cases = cases or {"9001": (110, 80), "9002": (128, 128)}  # a tumour in one hemisphere; one on the midline
     with open(root / "metadata.csv", "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["index", "patient_id", "patient_group", "label", "label_name", "orig_width", "orig_height", "split"])
@@ -55,3 +55,33 @@ def test_mirror_and_lgg_positives(tmp_path: Path, capsys) -> None:
     assert len(positives) == 1 and positives[0] in split["train"]
     assert np.asarray(Image.open(out / "masks" / f"{positives[0]}.png")).any()
     assert summary["tumour_free"] == {"train": 2, "val": 1, "test": 1}
+
+
+def test_folds_keep_figshare_cv_folds_and_deal_lgg_patients(tmp_path: Path, capsys) -> None:
+    from tumorseg.data.formats import read_dataset
+    from tumorseg.data.splits import kfold_split
+
+    _figshare(tmp_path / "fs", {str(9100 + i): (100 + 3 * i, 90) for i in range(8)})
+    lgg_folder(tmp_path / "lgg", n_patients=4)
+    out = tmp_path / "out"
+    assert prepare.main(["--figshare", str(tmp_path / "fs"), "--lgg", str(tmp_path / "lgg"), "--out", str(out),
+                         "--lgg-val", "1", "--lgg-test", "1", "--folds", "2", "--no-pre"]) == 0
+    capsys.readouterr()
+    rows = {r["index"]: r for r in csv.DictReader(open(out / "metadata.csv"))}
+    assert not any(r["source"] == "lgg-pre" for r in rows.values())  # --no-pre
+    lgg = {i for i, r in rows.items() if r["source"] == "lgg-post"}
+    fs_records = read_dataset(tmp_path / "fs")
+    tested = []
+    for k in range(2):
+        mixed = json.loads((out / "folds" / "mixed" / f"fold_{k}.json").read_text())
+        only_fs = json.loads((out / "folds" / "figshare" / f"fold_{k}.json").read_text())
+        cv = kfold_split(fs_records, 2, k, 42)  # what `tumorseg cv --data FIGSHARE --folds 2` makes
+        for part in ("train", "val", "test"):
+            assert [c for c in mixed[part] if c not in lgg] == cv[part]
+        assert only_fs["train"] == cv["train"] and only_fs["val"] == cv["val"]  # figshare alone...
+        assert only_fs["test"] == mixed["test"]  # ...scored on the same slices, LGG ones included
+        patients = {part: {rows[c]["patient_group"] for c in mixed[part] if c in lgg} for part in mixed}
+        assert patients["test"] and not (patients["train"] | patients["val"]) & patients["test"]
+        assert not patients["train"] & patients["val"]
+        tested += [c for c in mixed["test"] if c in lgg]
+    assert sorted(tested) == sorted(lgg)  # every tumour-free LGG slice is tested exactly once

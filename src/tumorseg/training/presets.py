@@ -21,6 +21,11 @@
   ONNX file, under the 25 MB limit): a width-12 residual U-Net with 6 levels (12…384 channels) and 2
   residual units at 384², the ``bundled`` recipe otherwise, up to 200 epochs — meant for a GPU,
   usually with ``--time-budget`` (``scripts/gpu_campaign.py``).
+* ``t1c-mixed``: ``bundled`` for T1-contrast data that holds tumour-free slices too (figshare plus
+  the tumour-free LGG post-contrast slices of ``scripts/prepare_t1c_data.py``), from scratch: the
+  image-level presence term in the loss (``dice-bce-presence``), ``mri-strip`` augmentation, per-slice
+  ``p99`` intensity, calibrated with at most 3 % of val tumour-free slices marked. The GPU candidate
+  for a ``t1c`` model that leaves tumour-free slices empty (``scripts/gpu_campaign.py --campaign splits``).
 * ``flair``: the bundled ``flair`` model's recipe on the LGG set (``--format lgg --channels flair``
   built in): ``bundled`` for 10 epochs at lr 1e-3 from the ``t1c`` weights, per-slice ``p99``
   intensity, ``mri-strip`` augmentation (brain-only views, so skull-stripped BraTS FLAIR looks
@@ -55,6 +60,9 @@ PRESETS["best"] = {**PRESETS["bundled"], "model_kwargs": {"width": 32, "levels":
 PRESETS["servable"] = {**PRESETS["bundled"], "model_kwargs": {"width": 12, "levels": 6, "num_res_units": 2},
                        "image_size": 384, "epochs": 200}
 
+# `t1c-mixed`: `bundled` on figshare + tumour-free slices, with what those need (see the docstring)
+PRESETS["t1c-mixed"] = {**PRESETS["bundled"], "loss": "dice-bce-presence", "augment": "mri-strip",
+                        "intensity": "p99", "max_fp_rate": 0.03}
 # `flair`: the recipe of the bundled `flair` model (LGG FLAIR slices, started from the `t1c` weights, calibrated
 # for per-volume Dice with at most 10 % of val tumour-free slices marked); a CPU runs it in ~15 minutes a fold
 PRESETS["flair"] = {**PRESETS["bundled"], "epochs": 10, "lr": 1e-3, "warmup_epochs": 0.5, "intensity": "p99",
