@@ -37,14 +37,14 @@ older campaigns stay available: ``--campaign bundled`` (the recipe plus the seed
 comparisons), ``best-cv``, and their tiny ``smoke`` versions; ``tests/test_gpu_campaign.py`` rehearses
 the recipe campaign on the CPU with two folds of tiny synthetic data.
 
-Getting the data there (the ``device`` tool sends at most 64 MiB and the figshare PNGs are 87 MB):
-copy ``images/`` in two halves into ``gpudata/a`` and ``gpudata/b`` (with ``masks/`` and
-``metadata.csv`` in ``b``; ``/gpudata/`` and ``/.whl/`` in ``.git/info/exclude``), download the
-MONAI and torchinfo wheels into ``.whl`` (scikit-learn is already on the machine), then make two calls
-back to back while the machine is warm: the first carries ``gpudata/a`` and copies it to ``/root/fs``; the second carries
-``gpudata/b`` and ``.whl``, completes ``/root/fs``, installs the wheels with
-``pip install --no-deps --target /tmp/site``, sets ``PYTHONPATH=/tmp/site:$PWD/src`` and runs this
-script with ``--pack-dir $OUT``.
+Getting the data there (the ``device`` tool sends at most 64 MiB a call, the repository's ~12 MB included,
+and the figshare PNGs are 87 MB): ``python scripts/split_for_device.py DATA gpudata --part-mb 48`` writes
+``gpudata/a``, ``gpudata/b``, ... and prints each call's copy command (``/gpudata/`` and ``/.whl/`` in
+``.git/info/exclude``); download the MONAI and torchinfo wheels into ``.whl`` (scikit-learn is already on the
+machine); then make the calls back to back while the machine is warm (it goes back after 30 s idle), each
+carrying one part and copying it into the same folder; the last one also carries ``.whl``, installs the
+wheels with ``pip install --no-deps --target /tmp/site``, sets ``PYTHONPATH=/tmp/site:$PWD/src`` and runs
+this script with ``--pack-dir $OUT``.
 
 The ``splits`` campaign takes the folds as split files (``--split-dir`` with ``fold_k.json``; one
 ``tumorseg train --split-file`` per fold, out ``runs/cv-PRESET/fold_k``, aggregated like ``tumorseg cv``):
@@ -56,7 +56,8 @@ adds the final model. The T1c campaign of 2026-12-04 (H200, 3 calls: 110 MB of P
 results in ``docs/results/t1c-mixed-h200/``)::
 
     python scripts/prepare_t1c_data.py --figshare ../shared/data/figshare --lgg ../shared/data/lgg/kaggle_3m \
-        --out /tmp/t1c-data --no-pre --folds 5          # then copy into gpudata/{a,b,c}
+        --out /tmp/t1c-data --no-pre --folds 5
+    python scripts/split_for_device.py /tmp/t1c-data gpudata --part-mb 48 --dest /root/t1c
     python scripts/gpu_campaign.py --campaign splits --data /root/t1c --preset t1c-mixed \
         --split-dir /root/t1c/folds/mixed --compare bundled --compare-split-dir /root/t1c/folds/figshare \
         --final-split /root/t1c/split.json --deadline-s 430 --time-budget-s 370 --pack-dir $OUT

@@ -44,8 +44,12 @@ def load(data: Path, ids: list[str]) -> tuple[np.ndarray, np.ndarray]:
 
 
 @torch.no_grad()
-def flips(model, imgs: np.ndarray, bs: int = 32) -> np.ndarray:
-    """(3, N, S, S) float16: the model's probabilities for the image and its two flips, flipped back."""
+def flips(model, imgs: np.ndarray, bs: int = 32, intensity: str = "none") -> np.ndarray:
+    """(3, N, S, S) float16: the model's probabilities for the image and its two flips, flipped back
+    (``intensity``: the checkpoint's per-slice normalisation, applied first)."""
+    from tumorseg.data.intensity import normalise
+
+    imgs = np.stack([normalise(im, intensity) for im in imgs])
     out = np.empty((3,) + imgs.shape, np.float16)
     model.eval()
     for s in range(0, len(imgs), bs):
@@ -112,7 +116,8 @@ def main(data: Path, b_path: Path, out: Path) -> None:
     for part in ("val", "test"):
         ids = split[part]
         imgs, truth = load(data, ids)
-        parts[part] = (truth, flips(a, imgs), flips(b, imgs))
+        parts[part] = (truth, flips(a, imgs, intensity=a_ck.get("preprocessing", {}).get("intensity", "none")),
+                       flips(b, imgs, intensity=b_ck.get("preprocessing", {}).get("intensity", "none")))
         print(part, len(ids), flush=True)
     for part, (truth, pa, pb) in parts.items():
         result[f"{part}_a_alone"] = score(apply(pa.astype(np.float32).mean(0), post_a), truth)
