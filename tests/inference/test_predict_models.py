@@ -135,3 +135,27 @@ def test_many_images_are_counted_and_only_the_first_empty_ones_listed(tmp_path, 
     assert "img00.png: no tumour found (model never.pt)" in out and "img11.png: no tumour found (model never.pt)" not in out
     assert "... and 2 more inputs with no tumour found" in out
     assert "12 images: tumour found in 0, no tumour found in 12" in out
+
+
+def _tumour_free_post_contrast_png(tmp_path):
+    """Slice 20 of a sample LGG patient (empty mask): its post-contrast channel as a PNG, as a user would save it."""
+    from tumorseg.data.formats.lgg import read_tif_channels
+
+    tif = shared_data("samples", "lgg", LGG_PATIENT, f"{LGG_PATIENT}_20.tif")
+    png = tmp_path / "no_tumour_post.png"
+    Image.fromarray(read_tif_channels(tif)[2]).save(png)
+    return png
+
+
+def test_t1c_on_one_tumour_free_slice_says_a_mark_is_not_evidence(tmp_path, capsys):
+    """The bundled t1c marks almost every tumour-free single slice (its card): predict must say so with the mask."""
+    png = _tumour_free_post_contrast_png(tmp_path)
+    assert main(["predict", str(png), "--out", str(tmp_path / "out"), "--no-progress", "--backend", "torch"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert "no_tumour_post.png: tumour found (model t1c)" in out  # what it does on a tumour-free slice, today
+    notes = [line for line in out if line.startswith("note: t1c was trained only on slices that hold a tumour")]
+    assert len(notes) == 1 and "not evidence of a tumour" in notes[0]
+    # a model without such a caveat, or no mark at all: no note
+    assert main(["predict", str(png), "--model", str(_empty_model(tmp_path)), "--out", str(tmp_path / "o2"),
+                 "--no-progress", "--backend", "torch"]) == 0
+    assert not [line for line in capsys.readouterr().out.splitlines() if line.startswith("note:")]

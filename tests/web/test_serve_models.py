@@ -80,3 +80,21 @@ def test_a_tiff_bomb_is_refused_while_choosing_the_model(fake_bundled):
         r = _post(client, bomb, "big.tif")
         detail = r.json()["detail"]
         assert r.status_code == 413 and "\n" not in detail and "pixels" in detail, r.text
+
+
+def test_t1c_mark_on_one_slice_comes_with_its_caveat(tmp_path):
+    from tumorseg.data.formats.lgg import read_tif_channels
+
+    tif = shared_data("samples", "lgg", "TCGA_CS_4941_19960909", "TCGA_CS_4941_19960909_20.tif")  # mask empty
+    client = TestClient(create_app(Predictor.from_checkpoint("t1c", "cpu", backend="torch")),
+                        base_url="http://127.0.0.1:8000")
+    body = _post(client, _png(read_tif_channels(tif)[2]), "post.png").json()
+    assert body["tumour_found"] and body["note"].startswith("t1c was trained only on slices that hold a tumour")
+    path = tiny_checkpoint(tmp_path / "m.pt", image_size=32)  # a checkpoint file: no bundled caveat
+    ckpt = load_checkpoint(path)
+    ckpt["postprocess"] = {"threshold": 0.0}
+    save_checkpoint(ckpt, path)
+    client = TestClient(create_app(Predictor.from_checkpoint(path, "cpu", backend="torch")),
+                        base_url="http://127.0.0.1:8000")
+    body = _post(client, _png(np.full((40, 40), 90, np.uint8)), "x.png").json()
+    assert body["tumour_found"] and body["note"] is None

@@ -42,6 +42,7 @@ from tumorseg.inference.summary import VolumeSummary, summarise, write_summaries
 from tumorseg.inference.volumes import (Prediction, far_off_note, output_name, predict_volumes, read_model_input,
                                        select_series, split_volume_inputs)
 from tumorseg.io import write_mask
+from tumorseg.models.zoo import BUNDLED
 
 log = logging.getLogger(__name__)
 
@@ -201,6 +202,12 @@ class PredictReport:
         if len(images) > 1:
             n_empty = sum(r.n_tumour == 0 for r in images)
             lines.append(f"{len(images)} images: tumour found in {len(images) - n_empty}, no tumour found in {n_empty}")
+        elif images and images[0].n_tumour:
+            lines.append(f"{images[0].source.name}: tumour found ({_by(images[0])})")
+        for model in dict.fromkeys(r.model for r in images if r.n_tumour):  # each model's caveat once
+            entry = BUNDLED.get(model)
+            if entry is not None and entry.single_slice_note:
+                lines.append(f"note: {entry.single_slice_note}")
         return lines
 
 

@@ -31,7 +31,9 @@ class BundledModel:
 
     ``modality``: the MRI sequence it was trained on (``"t1c"`` or
     ``"flair"``); ``channels``: input channels (both bundled models take one);
-    ``intended_input``: one line for tables and notes.
+    ``intended_input``: one line for tables and notes; ``single_slice_note``: what a user must know about
+    its output on one 2-D slice (``predict`` prints it once when the model marks a tumour on an image file),
+    empty when nothing.
     """
 
     name: str
@@ -39,6 +41,7 @@ class BundledModel:
     channels: int
     intended_input: str
     description: str
+    single_slice_note: str = ""
 
     def file(self, suffix: str) -> Path:
         """``models/bundled/NAME.<suffix>`` (``"pt"``, ``"onnx"``, ``"json"``, ``"md"``)."""
@@ -62,7 +65,11 @@ BUNDLED: dict[str, BundledModel] = {
     "t1c": BundledModel(
         "t1c", "t1c", 1,
         "one T1-weighted contrast-enhanced (T1c) slice or volume, grayscale",
-        "residual U-Net for T1c slices (figshare meningioma/glioma/pituitary, plus tumour-free LGG slices)"),
+        "residual U-Net for T1c slices (figshare meningioma/glioma/pituitary; trained on tumour slices only)",
+        "t1c was trained only on slices that hold a tumour: on a single tumour-free slice it marks one almost "
+        "always (164 of 164 tumour-free LGG slices in its card), so a mark on one image is not evidence of a "
+        "tumour. On a whole volume (NIfTI, DICOM series) it keeps the largest 3-D lesion, which leaves most "
+        "tumour-free slices empty."),
     "flair": BundledModel(
         "flair", "flair", 1,
         "one FLAIR slice or volume (LGG TIFFs: the FLAIR channel, channel 1)",

@@ -41,6 +41,7 @@ from tumorseg.errors import TumorsegError
 from tumorseg.inference.postprocess import VolumeMasks
 from tumorseg.inference.summary import summarise
 from tumorseg.io import write_mask
+from tumorseg.models import zoo
 from tumorseg.web.guards import Admission, RequestGuard, allowed_hosts
 from tumorseg.web.uploads import (MAX_SERIES_FILES, SUPPORTED, Decoded, SeveralSeries, UnsupportedUpload, decode,
                                   decode_dicom, pick_dicom, private_workdir, sniff, write_dicom_upload)
@@ -98,6 +99,7 @@ class SegmentResponse(BaseModel):
     tumour_found: bool = True  # False: every slice's mask is empty ("No tumour found")
     n_tumour_slices: int = 0  # slices with a predicted tumour
     model_choice: str | None = None  # without --model: "model: NAME (why it fits this upload)"
+    note: str | None = None  # a single slice marked by a bundled model with a caveat about single slices (t1c)
 
 
 class _TooLarge(HTTPException):
@@ -210,6 +212,9 @@ def segment_decoded(predictor, dec: Decoded, lock: threading.Lock, batch_size: i
         pixel_spacing_mm=list(dec.spacing_mm) if dec.spacing_mm else None, unit="mm2" if px_mm2 else "px",
         threshold=predictor.threshold, slices=slices, summary=_summary(masks, dec), tumour_found=total > 0,
         n_tumour_slices=sum(s.area_px > 0 for s in slices))
+    entry = zoo.BUNDLED.get(predictor.label)
+    if len(slices) == 1 and total and entry is not None and entry.single_slice_note:
+        out["note"] = entry.single_slice_note
     if dec.kind == "nifti" or dec.properties.series:  # mask files with the upload's geometry, written beside it in
         # the private workdir: a NIfTI volume; a DICOM series also gives a DICOM SEG referencing its images
         written = write_mask(np.stack(masks), dec.properties, dec.properties.source.parent, predictor.name)

@@ -126,6 +126,8 @@ async function upload(fileList, series = null) {
   $("summary").textContent = summary;
   $("summary").dataset.found = body.summary ? String(body.summary.tumour_found) : "";
   $("summary").hidden = $("summary-label").hidden = !body.summary;
+  $("note").textContent = body.note || "";  // e.g. t1c on one slice: a mark is not evidence of a tumour
+  $("note").hidden = !body.note;
   $("result").hidden = false;
   setDownload();
   await draw();
