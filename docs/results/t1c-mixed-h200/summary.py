@@ -57,7 +57,8 @@ def main(argv: list[str]) -> int:
     named = [a.split("=", 1) for a in argv]
     first = summarise(Path(named[0][1]))
     res = {name: summarise(Path(d), tuple(first["size_tercile_cuts_px"])) for name, d in named}
-    print("| 5-fold CV (same folds) | " + " | ".join(res) + " |")
+    n = len(first["folds"])
+    print(f"| {f'{n}-fold CV' if n > 1 else 'one CV fold'} (same folds, same test slices) | " + " | ".join(res) + " |")
     print("|---|" + "---:|" * len(res))
     lines = [("figshare mean Dice (± sd over folds)",
               lambda s: f"{s['figshare_dice_mean_over_folds']:.3f} ± {s['figshare_dice_sd_over_folds']:.3f}"),
