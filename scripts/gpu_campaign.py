@@ -50,8 +50,10 @@ The ``splits`` campaign takes the folds as split files (``--split-dir`` with ``f
 ``tumorseg train --split-file`` per fold, out ``runs/cv-PRESET/fold_k``, aggregated like ``tumorseg cv``):
 for data mixed from several sources whose folds must stay those of one of them. ``--compare`` with
 ``--compare-split-dir`` cross-validates a second preset on its own split files (the same test slices),
-``--variant NAME=FLAGS`` (repeatable) the preset with other flags on the same folds, ``--final-split``
-adds the final model. The T1c campaign of 2026-12-04 (H200, 3 calls: 110 MB of PNGs travel as
+``--variant NAME=FLAGS`` (repeatable) the preset with other flags on the same folds (``{k}`` in FLAGS
+becomes the fold number: ``--split-file folds/mixed-10/fold_{k}.json`` trains on other slices of the same
+folds, ``--init-from runs/cv-bundled/fold_{k}/best.pt`` fine-tunes fold-wise models of an earlier call),
+``--final-split`` adds the final model. The T1c campaign of 2026-12-04 (H200, 3 calls: 110 MB of PNGs travel as
 ``gpudata/a``, ``gpudata/b`` of 48 MB each and ``gpudata/c`` with masks, metadata and split files;
 results in ``docs/results/t1c-mixed-h200/``)::
 
@@ -159,11 +161,11 @@ def campaign_jobs(name: str, data: str, runs: Path, workers: int, preset: str = 
         if name not in ("splits", "smoke-splits") or not vname or f"cv-{vname}" in {f"cv-{preset}", f"cv-{compare}"}:
             raise SystemExit(f"--variant '{spec}': give NAME=TUMORSEG_FLAGS with a new NAME (splits campaigns only)")
         for job, args in list(jobs.items()):
-            if job.startswith(f"cv-{preset}-f"):
-                i = args.index("--out")
+            if job.startswith(f"cv-{preset}-f"):  # "{k}" in FLAGS: the fold's number (its own split file, say)
+                i, k = args.index("--out"), job.rsplit("-f", 1)[1]
                 out = str(Path(args[i + 1]).parent.with_name(f"cv-{vname}") / Path(args[i + 1]).name)
-                jobs[job.replace(f"cv-{preset}-", f"cv-{vname}-", 1)] = [*args[:i + 1], out, *args[i + 2:],
-                                                                         *shlex.split(vflags)]
+                jobs[job.replace(f"cv-{preset}-", f"cv-{vname}-", 1)] = [
+                    *args[:i + 1], out, *args[i + 2:], *(f.replace("{k}", k) for f in shlex.split(vflags))]
     if name == "smoke":  # the 384² comparison stays larger than the others
         jobs["cmp-w16-384-f0"] = [a if a != "64" else "96" for a in jobs["cmp-w16-384-f0"]]
     return jobs
@@ -350,7 +352,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--final-split", default=None, help="splits campaign: split file of the final model")
     ap.add_argument("--variant", action="append", default=[], metavar="NAME=FLAGS",
                     help="splits campaign: also cross-validate the preset with these tumorseg flags on the same "
-                         "folds, as cv-NAME (repeatable), e.g. 'no-p99=--intensity none'")
+                         "folds, as cv-NAME (repeatable; {k} in FLAGS: the fold number), e.g. "
+                         "'no-p99=--intensity none'")
     ap.add_argument("--train-args", default="", help='tumorseg flags added to every job, e.g. "--epochs 60"')
     ap.add_argument("--time-budget-s", type=float, default=None,
                     help="each job's --time-budget (it plans its epochs to fit, at most its preset's); default: "

@@ -31,6 +31,8 @@ trains and validates on figshare alone (the previous recipe) and tests on the
 same test slices, LGG ones included, so both recipes are scored on the same
 slices. Train one fold with ``tumorseg train --split-file ... --out
 RUN/fold_k`` (``scripts/gpu_campaign.py --campaign splits`` runs them all).
+``--neg-share F`` (repeatable) adds ``folds/mixed-<100F>/``: the ``mixed`` folds with
+fewer tumour-free training slices (F of each train part), scored on the same slices.
 ``--no-pre`` leaves the pre-contrast channel out (a smaller copy to send).
 
 figshare images are linked, not copied. Nothing here is written into the
@@ -59,11 +61,15 @@ from tumorseg.data.formats.lgg import read_tif_channels
 from tumorseg.data.imageio import read_mask
 
 
-def write_folds(figshare: Path, rows: list[dict], out: Path, folds: int, seed: int) -> None:
+def write_folds(figshare: Path, rows: list[dict], out: Path, folds: int, seed: int,
+                neg_shares: tuple[float, ...] = ()) -> None:
     """``out/mixed/fold_k.json`` and ``out/figshare/fold_k.json`` for k < ``folds`` (see the module docstring).
 
     LGG val and test parts hold post-contrast slices only; pre-contrast slices (and LGG tumour slices) of a
-    fold's training patients join its ``mixed`` train part.
+    fold's training patients join its ``mixed`` train part. For each share ``f`` in ``neg_shares`` also
+    ``out/mixed-<100f>/fold_k.json``: the ``mixed`` split with a seeded random subset of its tumour-free LGG
+    *training* slices, so that they make ``f`` of the train part (val and test unchanged: the same slices
+    are scored).
     """
     from tumorseg.data.formats import read_dataset
     from tumorseg.data.records import SliceRecord
@@ -84,7 +90,15 @@ def write_folds(figshare: Path, rows: list[dict], out: Path, folds: int, seed: i
         mixed = {"train": fs["train"] + [c for p in sorted(patients["train"]) for c in by_patient[p]],
                  "val": fs["val"] + lg["val"], "test": fs["test"] + lg["test"]}
         only_fs = {"train": fs["train"], "val": fs["val"], "test": fs["test"] + lg["test"]}
-        for name, split in (("mixed", mixed), ("figshare", only_fs)):
+        splits = {"mixed": mixed, "figshare": only_fs}
+        free = {r["index"] for r in lgg if r["label_name"] == "no tumour"}
+        for share in neg_shares:
+            negatives = [c for c in mixed["train"] if c in free]
+            others = [c for c in mixed["train"] if c not in free]
+            keep = min(len(negatives), round(share / (1 - share) * len(others)))
+            kept = set(random.Random(seed + k).sample(negatives, keep))
+            splits[f"mixed-{round(share * 100)}"] = {**mixed, "train": others + [c for c in negatives if c in kept]}
+        for name, split in splits.items():
             (out / name).mkdir(parents=True, exist_ok=True)
             save_split(split, out / name / f"fold_{k}.json", "patient")
 
@@ -101,6 +115,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--mirror", action="store_true", help="add mirrored figshare training slices (see above)")
     ap.add_argument("--no-pre", action="store_true", help="leave out the pre-contrast channel")
     ap.add_argument("--folds", type=int, default=0, help="also write the split files of a K-fold CV (see above)")
+    ap.add_argument("--neg-share", type=float, action="append", default=[],
+                    help="with --folds: also folds/mixed-<100F>/, tumour-free LGG slices making F of each train part "
+                         "(repeatable, 0 < F < 1)")
     ap.add_argument("--lgg-positives", action="store_true", help="add LGG training patients' tumour slices (post)")
     a = ap.parse_args(argv)
 
@@ -169,7 +186,9 @@ def main(argv: list[str] | None = None) -> int:
         w.writerows(rows)
     (a.out / "split.json").write_text(json.dumps({"grouped_by": "patient", **split}, indent=1))
     if a.folds:
-        write_folds(a.figshare, rows, a.out / "folds", a.folds, a.seed)
+        if any(not 0 < f < 1 for f in a.neg_share):
+            sys.exit(f"--neg-share {a.neg_share}: each share must be between 0 and 1.")
+        write_folds(a.figshare, rows, a.out / "folds", a.folds, a.seed, tuple(a.neg_share))
     print(json.dumps({"slices": {k: len(v) for k, v in split.items()}, "tumour_free": n_neg,
                       "mirrored": {"tumour_free": n_mirror[1], "two_tumours": n_mirror[0]},
                       "lgg_patients": {k: sorted(p for p, r in role.items() if r == k) for k in ("val", "test")}}))

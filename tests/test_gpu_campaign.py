@@ -142,9 +142,12 @@ def test_splits_campaign_trains_each_split_file_and_its_variants(tmp_path):
     jobs = campaign.campaign_jobs("splits", "D", tmp_path / "runs", workers=1, preset="t1c-mixed", compare="bundled",
                                   split_dir=str(tmp_path / "mixed"), compare_split_dir=str(tmp_path / "fs"),
                                   final_split="D/split.json", train_args=["--epochs", "40"],
-                                  variants=["no-p99=--intensity none --epochs 50"])
-    assert sorted(jobs) == sorted([*(f"cv-{r}-f{k}" for r in ("t1c-mixed", "bundled", "no-p99") for k in range(3)),
-                                   "final-t1c-mixed"])
+                                  variants=["no-p99=--intensity none --epochs 50",
+                                            "neg10=--split-file F/mixed-10/fold_{k}.json"])
+    assert sorted(jobs) == sorted([*(f"cv-{r}-f{k}" for r in ("t1c-mixed", "bundled", "no-p99", "neg10")
+                                     for k in range(3)), "final-t1c-mixed"])
+    for k in range(3):  # "{k}": the fold's own file
+        assert build_parser().parse_args(jobs[f"cv-neg10-f{k}"]).split_file == f"F/mixed-{10}/fold_{k}.json"
     outs = set()
     for name, args in jobs.items():
         a = build_parser().parse_args(args)
@@ -152,7 +155,7 @@ def test_splits_campaign_trains_each_split_file_and_its_variants(tmp_path):
         outs.add(a.out)
         assert a.command == "train"
         recipe = name.rsplit("-f", 1)[0].removeprefix("cv-")
-        if name.startswith("cv-"):
+        if name.startswith("cv-") and recipe != "neg10":
             k = name.rsplit("-f", 1)[1]
             assert Path(a.out) == tmp_path / "runs" / f"cv-{recipe}" / f"fold_{k}"
             assert Path(cfg.split_file) == tmp_path / ("fs" if recipe == "bundled" else "mixed") / f"fold_{k}.json"

@@ -65,7 +65,7 @@ def test_folds_keep_figshare_cv_folds_and_deal_lgg_patients(tmp_path: Path, caps
     lgg_folder(tmp_path / "lgg", n_patients=4)
     out = tmp_path / "out"
     assert prepare.main(["--figshare", str(tmp_path / "fs"), "--lgg", str(tmp_path / "lgg"), "--out", str(out),
-                         "--lgg-val", "1", "--lgg-test", "1", "--folds", "2", "--no-pre"]) == 0
+                         "--lgg-val", "1", "--lgg-test", "1", "--folds", "2", "--no-pre", "--neg-share", "0.3"]) == 0
     capsys.readouterr()
     rows = {r["index"]: r for r in csv.DictReader(open(out / "metadata.csv"))}
     assert not any(r["source"] == "lgg-pre" for r in rows.values())  # --no-pre
@@ -84,4 +84,9 @@ def test_folds_keep_figshare_cv_folds_and_deal_lgg_patients(tmp_path: Path, caps
         assert patients["test"] and not (patients["train"] | patients["val"]) & patients["test"]
         assert not patients["train"] & patients["val"]
         tested += [c for c in mixed["test"] if c in lgg]
+        fewer = json.loads((out / "folds" / "mixed-30" / f"fold_{k}.json").read_text())
+        assert fewer["val"] == mixed["val"] and fewer["test"] == mixed["test"]  # scored on the same slices
+        neg = [c for c in fewer["train"] if c in lgg]
+        assert set(fewer["train"]) - set(neg) == set(cv["train"]) and set(neg) < set(mixed["train"])
+        assert 0 < len(neg) == round(0.3 / 0.7 * len(cv["train"]))  # 30 % of the train part
     assert sorted(tested) == sorted(lgg)  # every tumour-free LGG slice is tested exactly once
