@@ -37,6 +37,8 @@ def summarise(cv_dir: Path, cuts: tuple[float, float] | None = None) -> dict:
            "figshare_iou_pooled": st.mean(float(r["iou"]) for r in fs),
            "figshare_hd95_px_pooled": st.mean(float(r["hd95_px"]) for r in fs),
            "figshare_left_empty": sum(float(r["predicted_area_px"]) == 0 for r in fs),
+           "figshare_dice_where_marked": st.mean([float(r["dice"]) for r in fs if float(r["predicted_area_px"]) > 0]
+                                                 or [0.0]),
            "per_class": {c: st.mean(float(r["dice"]) for r in fs if r["label"] == c)
                          for c in sorted({r["label"] for r in fs})},
            "size_tercile_cuts_px": cuts,
@@ -68,6 +70,8 @@ def main(argv: list[str]) -> int:
                for t in ("small", "medium", "large")],
              ("figshare HD95 (px at 256², pooled)", lambda s: f"{s['figshare_hd95_px_pooled']:.1f}"),
              ("figshare tumour slices left empty", lambda s: f"{s['figshare_left_empty']} / {s['figshare_slices']}"),
+             ("figshare mean Dice of the slices where something is marked",
+              lambda s: f"{s['figshare_dice_where_marked']:.3f}"),
              ("LGG tumour-free post-contrast slices marked",
               lambda s: f"{s['lgg_marked']} / {s['lgg_tumour_free_slices']} ({s['lgg_marked_rate']:.1%})")]
     for label, f in lines:
