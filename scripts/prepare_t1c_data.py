@@ -83,15 +83,16 @@ def write_folds(figshare: Path, rows: list[dict], out: Path, folds: int, seed: i
     by_patient: dict[str, list[str]] = {}
     for r in lgg:
         by_patient.setdefault(r["patient_group"], []).append(r["index"])
+    patient_of = {r.case_id: r.patient for r in post}
+    free = {r["index"] for r in lgg if r["label_name"] == "no tumour"}
     for k in range(folds):
         fs = kfold_split(fs_records, folds, k, seed)
         lg = kfold_split(post, folds, k, seed)
-        patients = {part: {r.patient for r in post if r.case_id in set(lg[part])} for part in lg}
+        patients = {part: {patient_of[c] for c in ids} for part, ids in lg.items()}
         mixed = {"train": fs["train"] + [c for p in sorted(patients["train"]) for c in by_patient[p]],
                  "val": fs["val"] + lg["val"], "test": fs["test"] + lg["test"]}
         only_fs = {"train": fs["train"], "val": fs["val"], "test": fs["test"] + lg["test"]}
         splits = {"mixed": mixed, "figshare": only_fs}
-        free = {r["index"] for r in lgg if r["label_name"] == "no tumour"}
         for share in neg_shares:
             negatives = [c for c in mixed["train"] if c in free]
             others = [c for c in mixed["train"] if c not in free]

@@ -33,14 +33,12 @@ def plan(src: Path, part_bytes: int) -> list[list[Path]]:
     Raises:
         SystemExit: a single file larger than ``part_bytes``.
     """
-    files = sorted(p.relative_to(src) for p in src.rglob("*") if p.is_file())
-    is_small = {f: (src / f).stat().st_size <= 4096 or f.suffix.lower() in {".csv", ".json", ".txt"} for f in files}
-    small = [f for f in files if is_small[f]]
-    bulk = [f for f in files if not is_small[f]]
+    sizes = {p.relative_to(src): p.stat().st_size for p in sorted(src.rglob("*")) if p.is_file()}  # links followed
+    is_small = {f: n <= 4096 or f.suffix.lower() in {".csv", ".json", ".txt"} for f, n in sizes.items()}
     parts: list[list[Path]] = [[]]
     size = 0
-    for f in [*bulk, *small]:
-        n = (src / f).stat().st_size
+    for f in sorted(sizes, key=lambda f: (is_small[f], f)):
+        n = sizes[f]
         if n > part_bytes:
             raise SystemExit(f"{src / f}: {n / 1e6:.1f} MB is larger than a part ({part_bytes / 1e6:.0f} MB); "
                              "compress or split it first.")

@@ -42,7 +42,7 @@ from tumorseg.inference.summary import VolumeSummary, summarise, write_summaries
 from tumorseg.inference.volumes import (Prediction, far_off_note, output_name, predict_volumes, read_model_input,
                                        select_series, split_volume_inputs)
 from tumorseg.io import write_mask
-from tumorseg.models.zoo import BUNDLED
+from tumorseg.models.zoo import single_slice_note
 
 log = logging.getLogger(__name__)
 
@@ -205,9 +205,8 @@ class PredictReport:
         elif images and images[0].n_tumour:
             lines.append(f"{images[0].source.name}: tumour found ({_by(images[0])})")
         for model in dict.fromkeys(r.model for r in images if r.n_tumour):  # each model's caveat once
-            entry = BUNDLED.get(model)
-            if entry is not None and entry.single_slice_note:
-                lines.append(f"note: {entry.single_slice_note}")
+            if note := single_slice_note(model):
+                lines.append(f"note: {note}")
         return lines
 
 

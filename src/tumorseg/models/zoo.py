@@ -80,6 +80,13 @@ DEFAULT = "t1c"
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ckpt", ".onnx")
 
 
+def single_slice_note(label: str) -> str:
+    """The caveat of the bundled model called ``label`` about its output on one 2-D slice; "" for any other
+    model (a checkpoint file) or a bundled one without such a caveat."""
+    entry = BUNDLED.get(label)
+    return entry.single_slice_note if entry is not None else ""
+
+
 def names() -> list[str]:
     """Every name ``--model`` accepts, bundled names first."""
     return [*BUNDLED, *ALIASES]

@@ -212,9 +212,8 @@ def segment_decoded(predictor, dec: Decoded, lock: threading.Lock, batch_size: i
         pixel_spacing_mm=list(dec.spacing_mm) if dec.spacing_mm else None, unit="mm2" if px_mm2 else "px",
         threshold=predictor.threshold, slices=slices, summary=_summary(masks, dec), tumour_found=total > 0,
         n_tumour_slices=sum(s.area_px > 0 for s in slices))
-    entry = zoo.BUNDLED.get(predictor.label)
-    if len(slices) == 1 and total and entry is not None and entry.single_slice_note:
-        out["note"] = entry.single_slice_note
+    if len(slices) == 1 and total:  # e.g. t1c on one slice: a mark is not evidence of a tumour
+        out["note"] = zoo.single_slice_note(predictor.label) or None
     if dec.kind == "nifti" or dec.properties.series:  # mask files with the upload's geometry, written beside it in
         # the private workdir: a NIfTI volume; a DICOM series also gives a DICOM SEG referencing its images
         written = write_mask(np.stack(masks), dec.properties, dec.properties.source.parent, predictor.name)
