@@ -125,3 +125,23 @@ def test_a_jpeg_frame_lying_about_its_size_is_a_one_line_error(tmp_path):
     with pytest.raises(DataError) as err:
         dicom_pixels(read_dicom(tmp_path / "bomb.dcm"), tmp_path / "bomb.dcm")
     assert "\n" not in str(err.value) and str(err.value).endswith("The pixel data looks damaged; export the series again.")
+
+
+def test_a_folder_s_headers_are_read_once_until_it_changes(tmp_path, monkeypatch):
+    """Listing, choosing a model for and reading a one-series folder read each header once, not once per step; a
+    file added (or replaced) makes the folder new again."""
+    import tumorseg.data.formats.dicom as dicom
+
+    folder = write_series(tmp_path / "ser")
+    reads = []
+    real = dicom.read_dicom
+    monkeypatch.setattr(dicom, "read_dicom", lambda p, pixels=True: reads.append((p.name, pixels)) or real(p, pixels))
+    assert len(dicom.list_series(folder)) == 1 and len(dicom.list_series(folder)) == 1
+    assert sorted(reads) == sorted((f"IM{k:03d}.dcm", False) for k in range(1, 5))
+    reads.clear()
+    volume, _, _ = read_dicom_series(folder)  # groups the cached headers, then decodes each file once
+    assert volume.shape == (4, ROWS, COLS) and sorted(reads) == sorted((f"IM{k:03d}.dcm", True) for k in range(1, 5))
+    reads.clear()
+    write_dcm(folder / "IM000.dcm", np.zeros((ROWS, COLS), np.int16), z=-3.0, instance=9, series_uid=generate_uid())
+    assert len(dicom.list_series(folder)) == 2  # the new file, a second series, is seen
+    assert len([r for r in reads if not r[1]]) == 5

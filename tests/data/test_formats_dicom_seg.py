@@ -147,3 +147,22 @@ def test_dicom_without_labels_says_what_to_do(tmp_path, capsys):
         detect_format(tmp_path / "study")
     assert main(["check-data", str(tmp_path / "study")]) != 0
     assert "DICOM images without DICOM SEG labels" in capsys.readouterr().out  # check-data lists it as a problem
+
+
+def test_the_tree_is_scanned_once_for_detect_list_and_read(tmp_path, monkeypatch):
+    """Detecting the format, listing the labelled series and reading the records share one scan of an unchanged
+    tree (a header read per file); a file added below it is a new tree."""
+    import tumorseg.data.formats.dicom_labelled as dicom_labelled
+
+    labelled(tmp_path / "data" / "a", phantom())
+    files = [p for p in (tmp_path / "data").rglob("*.dcm")]
+    reads = []
+    real = dicom_labelled.read_dicom
+    monkeypatch.setattr(dicom_labelled, "read_dicom", lambda p, pixels=True: reads.append(p) or real(p, pixels))
+    assert detect_format(tmp_path / "data") == "dicom-seg"
+    assert len(dicom_labelled.labelled_series(tmp_path / "data")) == 1
+    assert len(read_dataset(tmp_path / "data")) == 4
+    assert sorted(reads) == sorted(files)
+    reads.clear()
+    labelled(tmp_path / "data" / "b", phantom(1))
+    assert len(read_dataset(tmp_path / "data")) == 8 and len(reads) == len(files) * 2

@@ -16,6 +16,7 @@ import logging
 import re
 import zlib
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -279,12 +280,42 @@ def list_series(folder: Path, base: str | None = None, headers: list[tuple[Path,
     :data:`NOT_IMAGES`: a DICOM SEG, report, presentation state...) and localizer (scout) series (ImageType
     ``LOCALIZER``), which are not meant for diagnosis.
 
+    The headers of an unchanged folder are read once per process (:func:`_list_series_cached`).
+
     Raises:
         DataError: no DICOM files, or none of them is an image (one line naming the folder).
     """
     if headers is None:
-        headers = [(p, read_dicom(p, pixels=False))
-                   for p in sorted(p for p in folder.iterdir() if p.is_file() and is_dicom_file(p))]
+        return list(_list_series_cached(folder, base, folder_signature(folder)))
+    return _group_series(folder, base, headers)
+
+
+def folder_signature(folder: Path) -> tuple:
+    """What identifies the current contents of ``folder`` (non-recursive): each file's name, size, inode and
+    modification time, from ``stat`` alone (no file is opened). Caches keyed by it see an edited, added, removed
+    or replaced file as a new folder."""
+    stats = []
+    for p in folder.iterdir():
+        try:
+            st = p.stat()
+        except OSError:
+            continue
+        stats.append((p.name, st.st_size, st.st_ino, st.st_mtime_ns))
+    return tuple(sorted(stats))
+
+
+@lru_cache(maxsize=32)
+def _list_series_cached(folder: Path, base: str | None, signature: tuple) -> tuple[DicomSeries, ...]:
+    """:func:`list_series` of an unchanged folder, read once: listing a study folder, choosing its model and
+    reading each series all need the grouping, and a header read per file per step is what a PACS export of
+    thousands of files cannot afford (``signature``: :func:`folder_signature`, so a changed folder is read again;
+    errors are not cached)."""
+    headers = [(p, read_dicom(p, pixels=False))
+               for p in sorted(p for p in folder.iterdir() if p.is_file() and is_dicom_file(p))]
+    return tuple(_group_series(folder, base, headers))
+
+
+def _group_series(folder: Path, base: str | None, headers: list[tuple[Path, object]]) -> list[DicomSeries]:
     if not headers:
         raise DataError(f"{folder}: no DICOM files (*.dcm).")
     groups: dict[object, list[tuple[Path, object]]] = {}

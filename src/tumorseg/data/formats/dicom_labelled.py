@@ -28,8 +28,8 @@ from pathlib import Path
 import numpy as np
 
 from tumorseg.data.formats._common import Loaded, finite_range, parse_int_set, require
-from tumorseg.data.formats.dicom import (DicomSeries, folders_below, is_dicom_file, list_series, read_dicom,
-                                         read_dicom_series)
+from tumorseg.data.formats.dicom import (DicomSeries, folder_signature, folders_below, is_dicom_file, list_series,
+                                         read_dicom, read_dicom_series)
 from tumorseg.data.formats.orientation import axial_view
 from tumorseg.data.formats.scaling import volume_to_uint8
 from tumorseg.data.records import SliceRecord
@@ -53,9 +53,20 @@ def _is_seg(ds) -> bool:
 
 def _scan(root: Path) -> _Found:
     """Every SEG and every image series under ``root``, each file's header read once. A folder with an unreadable
-    DICOM file gives no series (its SEGs still count): a SEG needing them is reported as such."""
+    DICOM file gives no series (its SEGs still count): a SEG needing them is reported as such.
+
+    Detecting the format, listing the labelled series and reading the records all scan the tree: an unchanged
+    tree (the same folders, each with the same :func:`~tumorseg.data.formats.dicom.folder_signature`) is scanned
+    once."""
+    folders = (root, *folders_below(root))
+    return _scan_cached(folders, tuple(folder_signature(f) for f in folders))
+
+
+@lru_cache(maxsize=2)
+def _scan_cached(folders: tuple[Path, ...], signature: tuple) -> _Found:
+    root = folders[0]
     segs, series = [], {}
-    for folder in [root, *folders_below(root)]:
+    for folder in folders:
         headers, unreadable = [], False
         for p in sorted(p for p in folder.iterdir() if p.is_file() and is_dicom_file(p)):
             try:
