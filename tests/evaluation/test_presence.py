@@ -131,9 +131,12 @@ def test_full_predictions_on_real_lgg_slices(tmp_path):
     data = shared_data("samples", "lgg")
     s = evaluate(_constant_model(tmp_path, 0.0), data, tmp_path / "ev", split="all", device="cpu")
     p = s["presence"]
-    assert (p["tp"], p["fn"], p["fp"], p["tn"]) == (8, 0, 15, 0) and p["specificity"] == 0.0
-    assert s["by_presence"]["tumour_free"]["mean_dice"] == 0.0
+    # every slice marked whole, except the patient's one black slice: no signal, no tumour (postprocess.no_signal)
+    assert (p["tp"], p["fn"], p["fp"], p["tn"]) == (8, 0, 14, 1) and p["specificity"] == pytest.approx(1 / 15)
+    assert s["by_presence"]["tumour_free"]["mean_dice"] == pytest.approx(1 / 15)  # both empty: Dice 1
     rows = list(csv.DictReader(open(tmp_path / "ev" / "per_case.csv")))
+    [black] = [r for r in rows if r["predicted_area_px"] == "0"]
+    assert black["case_id"] == "TCGA_CS_4941_19960909_23" and black["tumour_area_px"] == "0"
     truth = sum(int(r["tumour_area_px"]) for r in rows)
     assert all(r["intersection_px"] == r["tumour_area_px"] for r in rows)
-    assert s["per_volume"]["mean_dice"] == pytest.approx(2 * truth / (23 * 32 * 32 + truth))
+    assert s["per_volume"]["mean_dice"] == pytest.approx(2 * truth / (22 * 32 * 32 + truth))

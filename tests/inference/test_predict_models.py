@@ -159,3 +159,37 @@ def test_t1c_on_one_tumour_free_slice_says_a_mark_is_not_evidence(tmp_path, caps
     assert main(["predict", str(png), "--model", str(_empty_model(tmp_path)), "--out", str(tmp_path / "o2"),
                  "--no-progress", "--backend", "torch"]) == 0
     assert not [line for line in capsys.readouterr().out.splitlines() if line.startswith("note:")]
+
+
+@pytest.mark.parametrize("backend", ["torch", "onnx"])
+def test_an_image_without_signal_gets_no_tumour(tmp_path, capsys, backend):
+    """A black slice (the first or last of many LGG patients) or a nearly black upload holds nothing to segment;
+    the bundled t1c, never shown one, marked a 1580-pixel blob on each before the no-signal rule."""
+    if backend == "onnx":
+        pytest.importorskip("onnxruntime")
+    Image.fromarray(np.zeros((256, 256), np.uint8)).save(tmp_path / "black.png")
+    dim = np.full((512, 512), 3, np.uint8)
+    dim[100:104, 100:110] = 250  # 40 bright pixels at 512², 10 at the model's 256²: still no signal
+    Image.fromarray(dim).save(tmp_path / "dim.png")
+    png = shared_data("figshare", "images", "1089.png")
+    assert main(["predict", str(tmp_path / "black.png"), str(tmp_path / "dim.png"), str(png), "--out",
+                 str(tmp_path / "out"), "--no-progress", "--backend", backend]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert "black.png: no tumour found (model t1c)" in out and "dim.png: no tumour found (model t1c)" in out
+    assert "3 images: tumour found in 1, no tumour found in 2" in out  # the figshare slice keeps its tumour
+    assert not np.asarray(Image.open(tmp_path / "out" / "black.png")).any()
+    assert np.asarray(Image.open(tmp_path / "out" / "1089.png")).any()
+
+
+def test_no_signal_counts_lit_pixels_in_any_channel():
+    from tumorseg.inference.postprocess import SIGNAL_LEVEL, no_signal
+
+    images = np.zeros((3, 2, 256, 256), np.uint8)
+    images[1, 1].flat[:64] = SIGNAL_LEVEL + 1  # enough lit pixels (64 at 256²) in the second channel
+    images[2, 0].flat[:63] = 255  # one too few
+    small = np.zeros((2, 16, 16), np.uint8)
+    small[1, 3, 3] = 200  # at 16² one lit pixel is enough
+    assert no_signal(small).tolist() == [True, False]
+    assert no_signal(images).tolist() == [True, False, True]
+    assert no_signal(images[:, 1]).tolist() == [True, False, True]
+    assert no_signal(images[:0]).shape == (0,)

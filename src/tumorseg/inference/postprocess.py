@@ -28,6 +28,12 @@ neighbouring slices, so this empties most falsely marked slices. It would
 drop all but one lesion of a multifocal tumour. :func:`apply_volumes` applies
 it to scored slices grouped by volume; ``predict`` to each volume it reads.
 
+**No signal, no tumour** (always on, not a setting): an image with fewer than :data:`MIN_SIGNAL_SHARE` of its pixels
+(64 at 256²) brighter than :data:`SIGNAL_LEVEL` (of 255) at the model's input size — a black slice at the end of a volume, an
+empty upload — gets probability 0 everywhere (:func:`no_signal`, applied where the network's probabilities are
+computed: ``predict``, ``evaluate``, calibration, the web page). A network never shown such an image answers
+anything: the bundled ``t1c`` marked a 1580-pixel blob (probability 0.67) on each of the 42 black LGG slices.
+
 Two more volume settings use the probabilities, not only the masks (both off unless calibration chose them):
 ``z_smooth`` = a blends each slice's probabilities with its two neighbours' before thresholding,
 ``(1 - 2a)·p[z] + a·(p[z-1] + p[z+1])`` (a missing neighbour, at a volume's end or a gap, counts as the slice
@@ -41,6 +47,7 @@ for scored slices described by records.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -49,6 +56,23 @@ from scipy import ndimage
 
 DEFAULTS: dict[str, Any] = {"threshold": 0.5, "tta": False, "min_component_px": 0, "presence_prob": 0.0,
                             "presence_px": 0, "largest_component_3d": False, "z_smooth": 0.0, "hysteresis_prob": 0.0}
+
+
+SIGNAL_LEVEL = 8  # of 255: darker pixels are background (after the reader's scaling and the intensity mode)
+MIN_SIGNAL_SHARE = 1 / 1024  # an image with fewer signal pixels than this share (64 at 256²) holds nothing to segment
+
+
+def no_signal(images: np.ndarray) -> np.ndarray:
+    """``(N,) bool``: which of the model-size ``uint8`` images ``(N, S, S)`` or ``(N, C, S, S)`` hold fewer than
+    :data:`MIN_SIGNAL_SHARE` of their pixels (at least one) brighter than :data:`SIGNAL_LEVEL` in any channel (see
+    the module docstring); their probabilities are set to 0. ``N`` = 0 gives an empty array."""
+    lit = np.asarray(images) > SIGNAL_LEVEL
+    if lit.ndim == 4:
+        lit = lit.any(axis=1)
+    if not len(lit):
+        return np.zeros(0, bool)
+    need = max(1, math.ceil(lit[0].size * MIN_SIGNAL_SHARE))
+    return lit.reshape(len(lit), -1).sum(axis=1) < need
 
 
 RANGES: dict[str, tuple[float, float]] = {"threshold": (0.0, 1.0), "presence_prob": (0.0, 1.0),

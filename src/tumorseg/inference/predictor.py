@@ -41,7 +41,8 @@ def predict_probabilities(
 
     Returns ``(N, S, S) float32`` in [0, 1]. With ``tta``, the mean of the
     probabilities for the image and its horizontal and vertical flips (each
-    flipped back). Puts ``model`` in eval mode and restores its previous mode
+    flipped back). An image without signal (:func:`tumorseg.inference.postprocess.no_signal`: black, or
+    nearly) gets 0 everywhere. Puts ``model`` in eval mode and restores its previous mode
     afterwards.
     """
     was_training = model.training
@@ -58,6 +59,7 @@ def predict_probabilities(
                     p = p + to_probabilities(model, model(x.flip(dim))).flip(dim)
                 p = p / 3
             out[sl] = p.squeeze(1).float().cpu().numpy()
+            out[sl][postprocess.no_signal(images[sl])] = 0.0
     finally:
         model.train(was_training)
     return out
@@ -115,6 +117,7 @@ def onnx_probabilities(onnx_model, images: np.ndarray, batch_size: int = 16, tta
                 p = p + np.flip(onnx_model.run(np.flip(x, axis)), axis)
             p = p / 3
         out[sl] = p
+        out[sl][postprocess.no_signal(images[sl])] = 0.0
     return out
 
 
