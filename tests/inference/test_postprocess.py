@@ -260,3 +260,33 @@ def test_volume_calibration_chooses_hysteresis_for_a_faint_false_alarm_beside_tw
     from tumorseg.inference.postprocess import DEFAULTS
 
     assert set(DEFAULTS) <= set(best)
+
+
+def test_lesion_core_prob_keeps_the_confident_component_in_every_path():
+    """A big, unsure false alarm (p 0.7) and a smaller, sure lesion (p 0.97): by size the false alarm is kept,
+    with lesion_core_prob 0.95 the lesion — in evaluate's records path, predict's VolumeMasks and the stack alike."""
+    from tumorseg.inference.postprocess import (VolumeMasks, apply_records, binarize_volume, check_settings,
+                                                keep_largest_3d, needs_probabilities)
+
+    probs = np.zeros((5, 16, 16), np.float32)
+    probs[0:4, 0:8, 0:8] = 0.7  # 256 voxels
+    probs[2:4, 10:14, 10:14] = 0.97  # 32 voxels
+    by_size = {"threshold": 0.5, "largest_component_3d": True}
+    by_core = {**by_size, "lesion_core_prob": 0.95}
+    assert binarize_volume(probs, by_size)[0:4, 0:8, 0:8].all()
+    kept = binarize_volume(probs, by_core)
+    assert kept.sum() == 32 and kept[2:4, 10:14, 10:14].all()
+    recs = [SliceRecord(f"A_{z}", "a.tif", patient="A", slice_index=z) for z in (4, 2, 0, 3, 1)]
+    assert np.array_equal(apply_records(probs[[4, 2, 0, 3, 1]], by_core, recs), kept[[4, 2, 0, 3, 1]])
+    vm = VolumeMasks(5, (16, 16), by_core)
+    assert vm.probs is not None and needs_probabilities(by_core) and not needs_probabilities(by_size)
+    for z in range(5):
+        vm.add(z, probs[z])
+    assert np.array_equal(vm.masks(), kept)
+    # no voxel reaches the core probability: the largest, as without the setting
+    masks = probs > 0.5
+    assert np.array_equal(keep_largest_3d(masks, probs, 0.99), keep_largest_3d(masks))
+    # without the one-lesion rule the setting does nothing; it is a probability in [0, 1)
+    assert not needs_probabilities({"lesion_core_prob": 0.95})
+    assert check_settings({"lesion_core_prob": 0.95}) and pytest.raises(ValueError, check_settings,
+                                                                       {"lesion_core_prob": 1.5})

@@ -44,7 +44,7 @@ def test_cv_holds_each_patient_out_once(synthetic_dataset, tmp_path):
 
     post = load_checkpoint(tmp_path / "cv" / "fold_0" / "best.pt")["postprocess"]
     assert set(post) == {"threshold", "tta", "min_component_px", "presence_prob", "presence_px",
-                               "largest_component_3d", "z_smooth", "hysteresis_prob"}
+                               "largest_component_3d", "lesion_core_prob", "z_smooth", "hysteresis_prob"}
 
     html_path = tmp_path / "cv" / "report.html"
     assert main(["report", str(tmp_path / "cv")]) == 0

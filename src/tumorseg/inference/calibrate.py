@@ -132,7 +132,8 @@ def calibrate(model: nn.Module, val: SliceArrays, device: torch.device | str = "
                     if not tta and a == 0 and thr == 0.5 and min_px == 0 and pp == 0 and px == 0:
                         default = pos_dice
                     found = {"threshold": thr, "tta": tta, "min_component_px": min_px, "presence_prob": pp,
-                             "presence_px": px, "largest_component_3d": False, "z_smooth": a, "hysteresis_prob": 0.0,
+                             "presence_px": px, "largest_component_3d": False, "lesion_core_prob": 0.0, "z_smooth": a,
+                             "hysteresis_prob": 0.0,
                              "val_dice": pos_dice, "val_fp_rate": fp,
                              "val_detection": float(m[positive].mean()) if has_pos else None, "objective": objective}
                     score = pos_dice

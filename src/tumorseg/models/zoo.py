@@ -68,8 +68,8 @@ BUNDLED: dict[str, BundledModel] = {
         "residual U-Net for T1c slices (figshare meningioma/glioma/pituitary; trained on tumour slices only)",
         "t1c was trained only on slices that hold a tumour: on a single tumour-free slice it marks one almost "
         "always (164 of 164 tumour-free LGG slices in its card), so a mark on one image is not evidence of a "
-        "tumour. On a whole volume (NIfTI, DICOM series) it keeps the largest 3-D lesion, which leaves most "
-        "tumour-free slices empty."),
+        "tumour. On a whole volume (NIfTI, DICOM series, LGG patient folder) it keeps one 3-D lesion, the most "
+        "confident, which leaves most tumour-free slices empty."),
     "flair": BundledModel(
         "flair", "flair", 1,
         "one FLAIR slice or volume (LGG TIFFs: the FLAIR channel, channel 1)",
