@@ -278,14 +278,16 @@ def test_lesion_core_prob_keeps_the_confident_component_in_every_path():
     assert kept.sum() == 32 and kept[2:4, 10:14, 10:14].all()
     recs = [SliceRecord(f"A_{z}", "a.tif", patient="A", slice_index=z) for z in (4, 2, 0, 3, 1)]
     assert np.array_equal(apply_records(probs[[4, 2, 0, 3, 1]], by_core, recs), kept[[4, 2, 0, 3, 1]])
-    vm = VolumeMasks(5, (16, 16), by_core)
-    assert vm.probs is not None and needs_probabilities(by_core) and not needs_probabilities(by_size)
-    for z in range(5):
-        vm.add(z, probs[z])
-    assert np.array_equal(vm.masks(), kept)
+    assert needs_probabilities(by_core) and not needs_probabilities(by_size)
+    for rules in (by_core, {**by_core, "z_smooth": 0.1}):  # bool masks + confident voxels, or probabilities kept
+        vm = VolumeMasks(5, (16, 16), rules)
+        assert (vm.probs is None) == (rules is by_core) and (vm._core is not None) == (rules is by_core)
+        for z in range(5):
+            vm.add(z, probs[z])
+        assert np.array_equal(vm.masks(), binarize_volume(probs, rules))
     # no voxel reaches the core probability: the largest, as without the setting
     masks = probs > 0.5
-    assert np.array_equal(keep_largest_3d(masks, probs, 0.99), keep_largest_3d(masks))
+    assert np.array_equal(keep_largest_3d(masks, probs >= 0.99), keep_largest_3d(masks))
     # without the one-lesion rule the setting does nothing; it is a probability in [0, 1)
     assert not needs_probabilities({"lesion_core_prob": 0.95})
     assert check_settings({"lesion_core_prob": 0.95}) and pytest.raises(ValueError, check_settings,

@@ -187,22 +187,27 @@ def apply(probs: np.ndarray, post: dict[str, Any], model_size: int | None = None
     return np.stack([binarize(m, *args) for m in probs]) if len(probs) else probs > args[0]
 
 
-def keep_largest_3d(masks: np.ndarray, probs: np.ndarray | None = None, core_prob: float = 0.0) -> np.ndarray:
+def keep_largest_3d(masks: np.ndarray, core: np.ndarray | None = None) -> np.ndarray:
     """The largest 26-connected component of a ``(Z, H, W) bool`` stack of adjacent slices (``scipy.ndimage``);
-    an empty stack is returned as is. Ties: the component met first in C order. With ``probs`` (same shape) and
-    ``core_prob`` > 0: the component with the most voxels of probability ≥ ``core_prob`` (``lesion_core_prob``,
-    module docstring), ties by size; the largest when no voxel reaches it."""
+    an empty stack is returned as is. Ties: the component met first in C order. With ``core`` (same shape, bool:
+    the voxels of probability ≥ ``lesion_core_prob``, module docstring): the component holding the most of them,
+    ties by size; the largest when none holds any."""
     if not masks.any():
         return masks
     labels, _ = ndimage.label(masks, structure=np.ones((3, 3, 3), bool))
     score = np.bincount(labels.ravel()).astype(np.int64)
     score[0] = 0
-    if core_prob > 0 and probs is not None:
-        core = np.bincount(labels[masks & (probs >= core_prob)], minlength=len(score)).astype(np.int64)
-        core[0] = 0
-        if core.any():
-            score = core * (int(score.max()) + 1) + score
+    if core is not None:
+        confident = np.bincount(labels[masks & core], minlength=len(score)).astype(np.int64)
+        confident[0] = 0
+        if confident.any():
+            score = confident * (int(score.max()) + 1) + score
     return labels == int(np.argmax(score))
+
+
+def core_prob(post: dict[str, Any]) -> float:
+    """``lesion_core_prob`` when it applies (the one-lesion rule is on), else 0."""
+    return float(post.get("lesion_core_prob") or 0) if post.get("largest_component_3d") else 0.0
 
 
 def keep_seeded_3d(masks: np.ndarray, probs: np.ndarray, seed_prob: float) -> np.ndarray:
@@ -221,8 +226,7 @@ def needs_probabilities(post: dict[str, Any]) -> bool:
     """Whether ``post``'s volume settings read the probabilities (``z_smooth``, ``hysteresis_prob``,
     ``lesion_core_prob`` with ``largest_component_3d``), so a volume's probability maps must be kept until all its
     slices are predicted."""
-    core = bool(post.get("largest_component_3d")) and float(post.get("lesion_core_prob") or 0) > 0
-    return core or float(post.get("z_smooth") or 0) > 0 or float(post.get("hysteresis_prob") or 0) > 0
+    return core_prob(post) > 0 or float(post.get("z_smooth") or 0) > 0 or float(post.get("hysteresis_prob") or 0) > 0
 
 
 def smooth_z(probs: np.ndarray, a: float, present: np.ndarray | None = None) -> np.ndarray:
@@ -244,18 +248,23 @@ def smooth_z(probs: np.ndarray, a: float, present: np.ndarray | None = None) -> 
     return out
 
 
-def apply_volume(masks: np.ndarray, post: dict[str, Any], probs: np.ndarray | None = None) -> np.ndarray:
+def apply_volume(masks: np.ndarray, post: dict[str, Any], probs: np.ndarray | None = None,
+                 core: np.ndarray | None = None) -> np.ndarray:
     """The volume rules of ``post`` on one volume's ``(Z, H, W) bool`` masks (adjacent slices, no gaps):
     hysteresis (``hysteresis_prob``; needs the volume's ``probs``, same shape, as thresholded), then
-    ``largest_component_3d`` (chosen by ``lesion_core_prob`` when ``probs`` are given). A single slice, or both
-    rules off, returns ``masks`` unchanged."""
+    ``largest_component_3d`` (chosen by ``lesion_core_prob`` when ``probs`` are given, or ``core``: the voxels of
+    probability ≥ it, bool, when only that was kept). A single slice, or both rules off, returns ``masks``
+    unchanged."""
     if len(masks) < 2:
         return masks
     seed = float(post.get("hysteresis_prob") or 0)
     if seed > 0 and probs is not None:
         masks = keep_seeded_3d(masks, probs, seed)
     if post.get("largest_component_3d"):
-        masks = keep_largest_3d(masks, probs, float(post.get("lesion_core_prob") or 0))
+        p = core_prob(post)
+        if core is None and p > 0 and probs is not None:
+            core = probs >= p
+        masks = keep_largest_3d(masks, core if p > 0 else None)
     return masks
 
 
@@ -273,8 +282,9 @@ FLOAT32_VOXELS = 1 << 26  # VolumeMasks keeps larger volumes' probabilities as f
 
 class VolumeMasks:
     """Collects one volume's slices as they are predicted and gives its masks with all of ``post``'s rules
-    (``predict``, the web page). Without probability-reading rules (:func:`needs_probabilities`) each slice is
-    thresholded at once and only ``(Z, H, W) bool`` is held; with them its probabilities are kept until
+    (``predict``, the web page). Without ``z_smooth`` and ``hysteresis_prob`` each slice is thresholded at once
+    and only ``(Z, H, W) bool`` is held (with ``lesion_core_prob`` also its confident voxels, one bit each: 4 MB
+    for a 512×512×128 volume, where float32 probabilities would take 128 MB); with them its probabilities are kept until
     :meth:`masks`: float32 as ``evaluate`` has them up to :data:`FLOAT32_VOXELS` voxels (256 MB; a BraTS volume
     is 9 M), float16 beyond (2 bytes a voxel; a pixel on the threshold may then differ). Slices never added
     count as empty (probability 0).
@@ -286,22 +296,33 @@ class VolumeMasks:
     def __init__(self, n: int, shape: tuple[int, int], post: dict[str, Any], model_size: int | None = None):
         self.post, self.model_size = {**DEFAULTS, **post}, model_size
         dtype = np.float32 if n * shape[0] * shape[1] <= FLOAT32_VOXELS else np.float16
-        self.probs = np.zeros((n, *shape), dtype) if needs_probabilities(post) else None
+        smooth_or_seed = float(self.post["z_smooth"]) > 0 or float(self.post["hysteresis_prob"]) > 0
+        self.probs = np.zeros((n, *shape), dtype) if smooth_or_seed else None
         self._masks = None if self.probs is not None else np.zeros((n, *shape), bool)
+        self.core_prob = core_prob(self.post)
+        self.shape = (n, *shape)
+        bits = (shape[0] * shape[1] + 7) // 8
+        self._core = np.zeros((n, bits), np.uint8) if self.probs is None and self.core_prob > 0 else None
 
     def add(self, i: int, prob: np.ndarray) -> None:
         """Slice ``i``'s ``(H, W)`` probabilities."""
         if self.probs is not None:
             self.probs[i] = prob
-        else:
-            self._masks[i] = apply(prob, self.post, self.model_size)
+            return
+        self._masks[i] = apply(prob, self.post, self.model_size)
+        if self._core is not None:
+            self._core[i] = np.packbits(prob >= self.core_prob)
 
     def masks(self) -> np.ndarray:
         """``(Z, H, W) bool``: :func:`binarize_volume` of the kept probabilities, or the volume rules on the
         slices' masks."""
         if self.probs is not None:
             return binarize_volume(self.probs, self.post, self.model_size)
-        return apply_volume(self._masks, self.post)
+        core = None
+        if self._core is not None:
+            n, h, w = self.shape
+            core = np.unpackbits(self._core, axis=1, count=h * w).astype(bool).reshape(n, h, w)
+        return apply_volume(self._masks, self.post, core=core)
 
 
 def volume_groups(records: Sequence[Any]) -> list[list[int]]:
