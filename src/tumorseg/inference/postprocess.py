@@ -300,7 +300,6 @@ class VolumeMasks:
         self.probs = np.zeros((n, *shape), dtype) if smooth_or_seed else None
         self._masks = None if self.probs is not None else np.zeros((n, *shape), bool)
         self.core_prob = core_prob(self.post)
-        self.shape = (n, *shape)
         bits = (shape[0] * shape[1] + 7) // 8
         self._core = np.zeros((n, bits), np.uint8) if self.probs is None and self.core_prob > 0 else None
 
@@ -320,7 +319,7 @@ class VolumeMasks:
             return binarize_volume(self.probs, self.post, self.model_size)
         core = None
         if self._core is not None:
-            n, h, w = self.shape
+            n, h, w = self._masks.shape
             core = np.unpackbits(self._core, axis=1, count=h * w).astype(bool).reshape(n, h, w)
         return apply_volume(self._masks, self.post, core=core)
 
@@ -359,7 +358,8 @@ def apply_volumes(masks: np.ndarray, post: dict[str, Any], records: Sequence[Any
     (:func:`volume_groups`). Slices missing from a volume (e.g. tumour-free slices left out when sampling) stay
     gaps: components never connect across them. Returns a new array (or ``masks`` itself when the rules are
     off)."""
-    use_probs = probs is not None and needs_probabilities(post)
+    # the rules that read probabilities here (z_smooth was applied before the masks were made)
+    use_probs = probs is not None and (float(post.get("hysteresis_prob") or 0) > 0 or core_prob(post) > 0)
     if not (post.get("largest_component_3d") or use_probs) or not len(masks):
         return masks
     out = masks.copy()
