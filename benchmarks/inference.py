@@ -10,6 +10,9 @@ back — for
   speed does not depend on the weights; the JSON says which) in PyTorch eager,
 * the default model in ONNX Runtime (exported to a temporary folder),
 
+* with ``--model LABEL=CHECKPOINT`` (repeatable), that checkpoint too, eager and in ONNX
+  Runtime (e.g. a GPU-trained network too large to bundle, to say how much slower it is),
+
 at batch 1 and 16, for 256×256 and 512×512 input slices, in one run so the
 ratios hold. Per configuration: slices/second over all timed calls, and the
 p50/p95 latency of one call (one batch) and per slice.
@@ -70,6 +73,13 @@ def default_model(folder: Path) -> tuple[Path, str]:
                 "with random weights")
 
 
+def _onnx_predictor(checkpoint: Path, onnx_path: Path, threads: int) -> Predictor:
+    """``checkpoint`` exported to ``onnx_path`` and run by ONNX Runtime with ``threads`` threads (no TTA)."""
+    export_onnx(checkpoint, onnx_path)
+    return Predictor(None, load_checkpoint(checkpoint), torch.device("cpu"), str(checkpoint),
+                     onnx=OnnxModel(onnx_path, threads=threads), tta=False)
+
+
 def time_config(predictor: Predictor, side: int, batch: int, min_reps: int, max_reps: int,
                 budget_s: float) -> dict:
     """Time ``predictor.probabilities`` on batches of ``batch`` random ``side×side`` uint8 slices."""
@@ -102,7 +112,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-reps", type=int, default=50)
     ap.add_argument("--budget-s", type=float, default=6.0, help="time per configuration after min-reps")
     ap.add_argument("--note", default="", help="free text stored in the JSON (e.g. 'training job running')")
+    ap.add_argument("--model", action="append", default=[], metavar="LABEL=CHECKPOINT",
+                    help="also time this checkpoint (eager and ONNX Runtime); repeatable")
     a = ap.parse_args(argv)
+    extra = {}
+    for spec in a.model:
+        label, _, path = spec.partition("=")
+        if not label or not path or not Path(path).is_file():
+            ap.error(f"--model {spec!r}: give LABEL=CHECKPOINT with an existing checkpoint file")
+        extra[label] = Path(path)
     torch.set_num_threads(a.threads)
     sizes = [int(s) for s in a.sizes.split(",")]
     batches = [int(b) for b in a.batches.split(",")]
@@ -112,15 +130,16 @@ def main(argv: list[str] | None = None) -> int:
         seed = _random_checkpoint("seed-ae", {}, tmp)
         default_path, default_desc = default_model(tmp)
         t0 = time.perf_counter()
-        onnx_path = export_onnx(default_path, tmp / "default.onnx")
+        onnx_pred = _onnx_predictor(default_path, tmp / "default.onnx", a.threads)
         export_s = time.perf_counter() - t0
-        onnx_pred = Predictor(None, load_checkpoint(default_path), torch.device("cpu"), str(default_path),
-                              onnx=OnnxModel(onnx_path, threads=a.threads), tta=False)
         runs = {
             "seed-ae eager": Predictor.from_checkpoint(seed, "cpu", backend="torch", tta=False),
             "default eager": Predictor.from_checkpoint(default_path, "cpu", backend="torch", tta=False),
             "default onnxruntime": onnx_pred,
         }
+        for label, path in extra.items():
+            runs[f"{label} eager"] = Predictor.from_checkpoint(path, "cpu", backend="torch", tta=False)
+            runs[f"{label} onnxruntime"] = _onnx_predictor(path, tmp / f"{label}.onnx", a.threads)
         results = []
         for label, pred in runs.items():
             for side in sizes:
@@ -143,11 +162,15 @@ def main(argv: list[str] | None = None) -> int:
                 "default_onnx_vs_seed_eager": round(base / per_slice("default onnxruntime", side, batch), 2),
                 "default_onnx_vs_default_eager": round(
                     per_slice("default eager", side, batch) / per_slice("default onnxruntime", side, batch), 2),
+                **{f"{label}_onnx_vs_default_onnx": round(
+                    per_slice("default onnxruntime", side, batch) / per_slice(f"{label} onnxruntime", side, batch), 3)
+                   for label in extra},
             }
     report = {
         "benchmark": "tumorseg inference: Predictor.probabilities (resize in, model, resize out), random uint8 slices",
         "command": "python benchmarks/inference.py " + " ".join(argv if argv is not None else os.sys.argv[1:]),
         "default_model": default_desc,
+        "extra_models": {label: str(path) for label, path in extra.items()},
         "onnx_export_s": round(export_s, 1),
         "tta": "off (one forward pass per slice; TTA costs 3 passes)",
         "machine": {"cpu": _cpu_name(), "logical_cpus": os.cpu_count(), "threads": a.threads,

@@ -283,6 +283,16 @@ def run_jobs(jobs: dict[str, list[str]], runs: Path, deadline_s: float, threads:
     return info
 
 
+def finish_reserve_s(*presets: str | None) -> float:
+    """Seconds a job needs after its last epoch to calibrate and score its test part: 60, or 150 when a preset is
+    calibrated per volume (``volume-dice``: each setting is re-scored with 3-D rules on the CPU). On an H200 with
+    six ``flair-wide`` jobs side by side, 60 s did not suffice (2026-12-04: all six cut while calibrating)."""
+    from tumorseg.training.presets import PRESETS
+
+    per_volume = any(PRESETS.get(p or "", {}).get("calibrate_objective") == "volume-dice" for p in presets)
+    return 150.0 if per_volume else 60.0
+
+
 def finish_cut_runs(runs: Path, threads: int, budget_s: float) -> list[str]:
     """Score test (with calibration) for every run directory that has best.pt but is not finished.
 
@@ -357,7 +367,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--train-args", default="", help='tumorseg flags added to every job, e.g. "--epochs 60"')
     ap.add_argument("--time-budget-s", type=float, default=None,
                     help="each job's --time-budget (it plans its epochs to fit, at most its preset's); default: "
-                         "deadline - 60 s (the jobs then calibrate and score test before the deadline); 0: none")
+                         "the deadline less the time the jobs then need to calibrate and score test (60 s; 150 s for "
+                         "presets calibrated per volume, such as flair); 0: none")
     ap.add_argument("--only", default=None, help="comma-separated job names to run (default: all)")
     ap.add_argument("--deadline-s", type=float, default=330, help="stop training jobs after this many seconds")
     ap.add_argument("--total-s", type=float, default=None,
@@ -376,7 +387,7 @@ def main(argv: list[str] | None = None) -> int:
     a.total_s = a.total_s or a.deadline_s + 180
     runs = Path(a.runs)
     runs.mkdir(parents=True, exist_ok=True)
-    budget = a.deadline_s - 60 if a.time_budget_s is None else a.time_budget_s
+    budget = a.deadline_s - finish_reserve_s(a.preset, a.compare) if a.time_budget_s is None else a.time_budget_s
     train_args = [*(["--time-budget", f"{budget:g}"] if budget > 0 else []), *shlex.split(a.train_args)]
     jobs = campaign_jobs(a.campaign, a.data, runs, a.workers, a.preset, a.folds, train_args, a.compare, a.split_dir,
                          a.compare_split_dir, a.final_split, a.variant)

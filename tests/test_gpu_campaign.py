@@ -192,3 +192,10 @@ def test_splits_campaign_rehearsed_on_the_cpu(tmp_path):
         split = json.loads((tmp_path / "folds" / f"fold_{k}.json").read_text())
         assert json.loads((runs / "cv-plain" / f"fold_{k}" / "split.json").read_text())["test"] == split["test"]
     assert json.loads((runs / "cv-plain" / "fold_0" / "config.json").read_text())["augment"] == "none"
+
+
+def test_presets_calibrated_per_volume_get_more_time_after_training():
+    # six flair-wide jobs on an H200 were all cut while calibrating per volume with 60 s left after the budget
+    assert campaign.finish_reserve_s("best") == 60.0
+    assert campaign.finish_reserve_s("flair-wide") == campaign.finish_reserve_s("bundled", "flair") == 150.0
+    assert campaign.finish_reserve_s("no-such-preset", None) == 60.0
