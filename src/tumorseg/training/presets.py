@@ -32,7 +32,8 @@
   familiar; before 2026-11-28 it was ``mri``), calibrated for per-volume Dice with at most 10 %
   of val tumour-free slices marked.
 * ``flair-wide``: ``flair`` with the ``servable`` network at 256², from scratch, up to 100 epochs:
-  the GPU candidate against the 0.82 per-volume Dice target (not yet run).
+  the GPU candidate against the 0.82 per-volume Dice target; on an H200 (85–89 epochs a fold) 0.714 ± 0.118
+  against ``flair``'s 0.733 ± 0.096 on the same folds (``docs/results/flair-wide-h200/``).
 """
 
 from __future__ import annotations
