@@ -19,7 +19,7 @@ _OVERRIDABLE = ("model", "epochs", "batch_size", "lr", "image_size", "loss", "op
                 "augment", "scheduler", "warmup_epochs", "select_metric", "early_stop_patience",
                 "grad_clip", "precision", "compile", "checkpoint_every_steps", "cache", "grid_every",
                 "intensity", "init_from", "split_file", "max_fp_rate", "calibrate_objective",
-                "data_path", "time_budget_s")
+                "data_path", "time_budget_s", "teacher", "distill_weight")
 
 
 def _train_config(a: argparse.Namespace, out: str):
@@ -147,6 +147,12 @@ def _add_train_options(p: argparse.ArgumentParser, data_required: bool = True) -
                    help="per-slice intensity normalisation (default: none; p99 makes sources look alike)")
     p.add_argument("--init-from", default=None, metavar="CKPT",
                    help="start from this checkpoint's weights (fine-tuning; 'default' = the bundled model)")
+    p.add_argument("--teacher", default=None, metavar="CKPT",
+                   help="distillation: also learn this checkpoint's probabilities (a larger network, an ensemble of "
+                        "fold models); '{fold}' in the path is the fold number under 'cv'. It must not have seen "
+                        "this run's test patients")
+    p.add_argument("--distill-weight", type=T.float_in(0.0, 1.0, example="--distill-weight 0.5"), default=None,
+                   metavar="W", help="with --teacher: weight of the teacher's probabilities in the loss (default 0.5)")
     p.add_argument("--max-fp-rate", type=T.float_in(0.0, 1.0, example="--max-fp-rate 0.05"), default=None, metavar="F",
                    help="calibration: most tumour-free val slices that may be marked (default 0.03)")
     p.add_argument("--calibrate-objective", default=None, choices=["slice-dice", "volume-dice"],

@@ -40,6 +40,10 @@ class TrainConfig:
     image_size: int = 256
     intensity: str = "none"  # per-slice intensity normalisation (tumorseg.data.intensity): none, p99
     init_from: str | None = None  # start from this checkpoint's weights (fine-tuning); same model and kwargs
+    # distillation (tumorseg.training.distill): also learn this checkpoint's probabilities, with this weight;
+    # "{fold}" in the path: the fold's number under `tumorseg cv` (each fold its own teacher)
+    teacher: str | None = None
+    distill_weight: float = 0.5
     seed: int = 42
     device: str = "auto"
     split_fractions: tuple[float, float, float] = (0.7, 0.2, 0.1)

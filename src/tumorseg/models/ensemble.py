@@ -46,6 +46,16 @@ INPUT_DEFAULTS = {"in_channels": 1, "scale": "x/255", "intensity": "none"}  # wh
 _EPS = 1e-6
 
 
+def input_difference(a: dict[str, Any], b: dict[str, Any]) -> str | None:
+    """The first of :data:`SAME_INPUT` on which two checkpoints' ``preprocessing`` dicts differ, as
+    ``"key: a_value vs b_value"`` (missing keys read as :data:`INPUT_DEFAULTS`); ``None`` when they see input alike."""
+    for key in SAME_INPUT:
+        mine, theirs = (d.get(key, INPUT_DEFAULTS.get(key)) for d in (a, b))
+        if mine != theirs:
+            return f"{key}: {mine!r} vs {theirs!r}"
+    return None
+
+
 class Ensemble(SegmentationModel):
     """``combine="mean"``: the mean of the members' probabilities, returned as logits ``(B, 1, H, W)`` (clamped
     to [1e-6, 1 - 1e-6] before the logit, so the output stays finite). ``combine="agree"``: the first member's
@@ -126,12 +136,9 @@ def make_ensemble(checkpoints: list[str | Path], combine: str = "mean", agree_th
         if ck["model"]["name"] == "ensemble":
             raise CheckpointError(f"{path}: is an ensemble already; list its members instead.")
     for path, ck in zip(paths[1:], ckpts[1:]):
-        for key in SAME_INPUT:
-            mine, theirs = (d.get(key, INPUT_DEFAULTS.get(key)) for d in (ck["preprocessing"], first))
-            if mine != theirs:
-                raise CheckpointError(f"{path}: reads its input differently from {paths[0]} ({key}: "
-                                      f"{mine!r} vs {theirs!r}); an ensemble's "
-                                      "members must share image size, channels and normalisation.")
+        if diff := input_difference(ck["preprocessing"], first):
+            raise CheckpointError(f"{path}: reads its input differently from {paths[0]} ({diff}); an ensemble's "
+                                  "members must share image size, channels and normalisation.")
     if combine not in COMBINE:
         raise CheckpointError(f"combine {combine!r}: use one of {', '.join(COMBINE)}.")
     members = [{"name": ck["model"]["name"], "kwargs": dict(ck["model"].get("kwargs", {}))} for ck in ckpts]

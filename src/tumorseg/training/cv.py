@@ -57,7 +57,9 @@ def run_cv(cfg: TrainConfig, folds: int = 5, only: list[int] | None = None, prog
             continue
         log.info("=== fold %d/%d ===", k + 1, folds)
         # an unfinished fold starts over (as it always did): overwrite=True lets fit clear its files
-        fit(replace(cfg, out=str(fold_dir), split_file=str(paths[k]), evaluate_test=True), progress=progress,
+        teacher = cfg.teacher.replace("{fold}", str(k)) if cfg.teacher else None  # each fold its own teacher
+        fit(replace(cfg, out=str(fold_dir), split_file=str(paths[k]), evaluate_test=True, teacher=teacher),
+            progress=progress,
             overwrite=True)
     return aggregate(out)
 

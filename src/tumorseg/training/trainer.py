@@ -40,6 +40,7 @@ from tumorseg.evaluation.plots import loss_curve, prediction_grid
 from tumorseg.models import build_model, input_stride, returns_logits, to_probabilities
 from tumorseg.models.checkpoint import load_checkpoint, make_checkpoint, resolve_checkpoint, save_checkpoint
 from tumorseg.training import distributed as D
+from tumorseg.training.distill import DistillLoss, Teacher, check_student, load_teacher
 from tumorseg.training.device_data import DeviceBatches, StepLosses, check_data_path, sequential_batches
 from tumorseg.training.losses import build_loss
 from tumorseg.training.signals import StopRequest, TrainingInterrupted
@@ -274,6 +275,12 @@ class Trainer:
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True  # fixed input size: let cuDNN pick its fastest kernels
         self.loss_fn = build_loss(cfg.loss, returns_logits(self.model))
+        self.teacher: Teacher | None = None
+        if cfg.teacher:  # distillation: the teacher's probabilities are a second target
+            check_student(self.model)
+            self.teacher = load_teacher(cfg.teacher, _preprocessing(cfg), self.device, self.split_ids.get("test", []))
+            self.distill = DistillLoss(self.loss_fn, cfg.distill_weight)
+            log.info("distilling from %s (weight %.2f)", cfg.teacher, cfg.distill_weight)
         self.optimizer = _make_optimizer(cfg, self.model)
         if self.on_device:  # batches made and augmented on the device; it is its own sampler
             self.loader = self.sampler = DeviceBatches(
@@ -371,7 +378,8 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         with self.amp:
             output = self.net(x)
-        loss = self.loss_fn(output.float(), y)
+            soft = self.teacher(x) if self.teacher is not None else None
+        loss = self.loss_fn(output.float(), y) if soft is None else self.distill(output.float(), y, soft.float())
         self.scaler.scale(loss).backward()
         if self.cfg.grad_clip > 0:
             self.scaler.unscale_(self.optimizer)
