@@ -3,7 +3,7 @@
 MODE ``run``: train; ``killat N``: train, but SIGKILL itself while writing the
 checkpoint of global step N (a half-written temporary file is left behind);
 ``resume``: continue CONFIG's run; ``ddp OUTDIR``: train (under torchrun) and
-save this rank's weights and the per-step losses to OUTDIR.
+save this rank's weights, the per-step losses and the threads left after training to OUTDIR.
 """
 
 import json
@@ -18,6 +18,19 @@ torch.set_num_threads(1)  # identical float reductions in every process of a tes
 
 from tumorseg.config import TrainConfig  # noqa: E402
 from tumorseg.training.fit import fit, resume, train  # noqa: E402
+
+
+def thread_names() -> list[str]:
+    """This process's OS threads by name (Linux ``/proc``; ``[]`` elsewhere)."""
+    names = []
+    for tid in os.listdir("/proc/self/task") if os.path.isdir("/proc/self/task") else []:
+        try:
+            with open(f"/proc/self/task/{tid}/comm") as fh:
+                names.append(fh.read().strip())
+        except OSError:  # the thread ended meanwhile
+            pass
+    return sorted(names)
+
 
 logging.basicConfig(level=logging.INFO, format="%(message)s")
 cfg_path, mode = sys.argv[1], sys.argv[2]
@@ -46,4 +59,4 @@ elif mode == "ddp":
     rank = int(os.environ.get("RANK", 0))
     torch.save(result.model.state_dict(), os.path.join(out, f"rank{rank}.pt"))
     with open(os.path.join(out, f"rank{rank}.json"), "w") as fh:
-        json.dump({"step_losses": result.step_losses, "history": result.history}, fh)
+        json.dump({"step_losses": result.step_losses, "history": result.history, "threads": thread_names()}, fh)

@@ -43,8 +43,23 @@ class DistEnv:
         return self.world_size > 1
 
     def close(self) -> None:
+        """Destroy the process group (if we created it). That frees it, joining its worker threads, only when
+        nothing else holds it: see :func:`import_group_users`."""
         if self.owns_group and dist.is_initialized():
             dist.destroy_process_group()
+
+
+def import_group_users() -> None:
+    """Import, before the process group exists, the torch modules that would otherwise keep it alive for good.
+
+    ``torch.distributed.nn.functional`` binds ``group.WORLD`` as a default argument of ten functions when it is
+    first imported, and DistributedDataParallel's constructor imports it (through ``torch._dynamo``). Imported
+    after ``init_process_group`` it holds the default group forever, so ``destroy_process_group`` cannot free it:
+    Gloo's worker threads then outlive it into interpreter shutdown, where one that drops its last finished
+    collective (a tensor, whose release takes the GIL) is killed by ``pthread_exit`` inside a destructor, and the
+    process aborts with "terminate called without an active exception". Imported now, they bind ``None``.
+    """
+    import torch.distributed.nn.functional  # noqa: F401
 
 
 def launched_by_torchrun() -> bool:
@@ -77,6 +92,7 @@ def setup(device_name: str = "auto") -> DistEnv:
     backend = "nccl" if device.type == "cuda" else "gloo"
     owns = not dist.is_initialized()
     if owns:
+        import_group_users()
         dist.init_process_group(backend=backend, timeout=datetime.timedelta(minutes=30))
     log.info("rank %d/%d on %s (%s)", rank, world, device, backend)
     return DistEnv(rank, world, local_rank, local_world, device, backend, owns)
