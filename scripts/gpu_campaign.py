@@ -19,7 +19,9 @@ CPU cores no longer limit them). Then:
   ``results.tar.gz``  every small text result: metrics, per-case CSVs, histories, configs, splits, logs;
   ``plots.tar.gz``   loss curves and prediction grids (while under ``--max-file-mib``);
   ``final_best.pt``  the final model (calibrated ``best.pt``); over 15 MiB it comes in parts
-                     ``final_best.pt.000``, ``.001``, ... (``cat final_best.pt.* > best.pt``), at most 3.
+                     ``final_best.pt.000``, ``.001``, ... (``cat final_best.pt.* > best.pt``), at most 3; the
+                     parts beyond (``best``: 104 MB, 7 parts) wait in ``RUNS/final_parts/``, and
+                     ``campaign.json`` gives the ``cp`` that brings them back in the next call.
 
   That is at most 6 files of at most 15 MiB: inside what the device tool returns (8 files, 16 MiB each,
   64 MiB in all, so keep ``--max-file-mib`` at 10 when the checkpoint needs parts).
@@ -203,8 +205,9 @@ def pack(runs: Path, dest: Path, meta: dict, final_run: Path | None = None, max_
     """Refresh ``dest`` (see the module docstring); returns what was written and left out (also in campaign.json).
 
     Resume state (``last.pt``) and fold checkpoints stay behind; ``final_run/best.pt`` comes as ``final_best.pt``
-    when it is at most ``max_bytes``, else in up to ``max_parts`` files ``final_best.pt.000``, ``.001``, ...
-    of at most ``max_bytes`` each (join them with ``cat``).
+    when it is at most ``max_bytes``, else in parts ``final_best.pt.000``, ``.001``, ... of at most ``max_bytes``
+    each (join them with ``cat``): the first ``max_parts`` in ``dest``, the rest in ``runs/final_parts/``
+    (``pack.final_checkpoint`` names them: ``rest_on_machine``, and the ``fetch_next_call`` command).
     """
     dest.mkdir(parents=True, exist_ok=True)
     files = sorted(p for p in runs.rglob("*") if p.is_file() and not p.name.startswith("."))
@@ -217,16 +220,23 @@ def pack(runs: Path, dest: Path, meta: dict, final_run: Path | None = None, max_
     if best is not None and best.exists():
         data = best.read_bytes()
         parts = -(-len(data) // max_bytes)
-        if parts <= max_parts:  # one file, or parts to join with `cat final_best.pt.* > best.pt`
-            names = ["final_best.pt"] if parts == 1 else [f"final_best.pt.{i:03d}" for i in range(parts)]
-            for old in dest.glob("final_best.pt*"):
-                if old.name not in names:
-                    old.unlink()
-            for i, name in enumerate(names):
-                _atomic_write(dest / name, data[i * max_bytes:(i + 1) * max_bytes])
-            info["final_checkpoint"] = {"from": str(best), "bytes": len(data), "files": names}
-        else:
-            info["left_out"].append(f"{best} ({len(data) / MiB:.0f} MiB > {max_parts} × {max_bytes / MiB:.0f} MiB)")
+        # one file, or parts to join with `cat final_best.pt.* > best.pt`; parts beyond `max_parts` (a call brings
+        # back only so much) wait on the machine in RUNS/final_parts/ for the next call to copy to $OUT
+        names = ["final_best.pt"] if parts == 1 else [f"final_best.pt.{i:03d}" for i in range(parts)]
+        for old in dest.glob("final_best.pt*"):
+            if old.name not in names[:max_parts]:
+                old.unlink()
+        rest_dir = runs / "final_parts"
+        if parts > max_parts:
+            rest_dir.mkdir(exist_ok=True)
+        for i, name in enumerate(names):
+            _atomic_write((dest if i < max_parts else rest_dir) / name, data[i * max_bytes:(i + 1) * max_bytes])
+        info["final_checkpoint"] = {"from": str(best), "bytes": len(data), "files": names[:max_parts]}
+        if parts > max_parts:
+            rest = [str(rest_dir / n) for n in names[max_parts:]]
+            info["final_checkpoint"]["rest_on_machine"] = rest
+            info["final_checkpoint"]["fetch_next_call"] = f"cp {' '.join(rest)} $OUT/"
+            info["left_out"].append(f"{best}: {len(rest)} of its {parts} parts wait on the machine (see final_checkpoint)")
     _atomic_write(dest / "campaign.json", json.dumps({**meta, "pack": info}, indent=2).encode())
     return info
 

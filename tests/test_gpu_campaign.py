@@ -73,9 +73,15 @@ def test_pack_keeps_text_results_plots_and_a_small_final_checkpoint(tmp_path):
     assert [p.name for p in parts] == ["final_best.pt.000", "final_best.pt.001", "final_best.pt.002"]
     assert b"".join(p.read_bytes() for p in parts) == weights and info["final_checkpoint"]["files"] == [
         p.name for p in parts]
-    (runs / "final" / "best.pt").write_bytes(b"w" * 20000)  # more than 3 parts: left out, said so
+    big = bytes(range(256)) * 80  # 20,480 bytes: 4 parts, one more than a call brings back
+    (runs / "final" / "best.pt").write_bytes(big)
     info = campaign.pack(runs, dest, {}, runs / "final", max_bytes=6000)
-    assert any("best.pt" in x for x in info["left_out"])
+    assert sorted(p.name for p in dest.glob("final_best.pt*")) == [f"final_best.pt.00{i}" for i in range(3)]
+    rest = info["final_checkpoint"]["rest_on_machine"]
+    assert rest == [str(runs / "final_parts" / "final_best.pt.003")] and rest[0] in info["final_checkpoint"][
+        "fetch_next_call"] and any("best.pt" in x for x in info["left_out"])  # said so, with the command
+    joined = b"".join(p.read_bytes() for p in [*sorted(dest.glob("final_best.pt*")), Path(rest[0])])
+    assert joined == big
 
 
 def test_recipe_campaign_rehearsed_on_the_cpu(tmp_path):
