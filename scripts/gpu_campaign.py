@@ -227,10 +227,10 @@ def pack(runs: Path, dest: Path, meta: dict, final_run: Path | None = None, max_
             if old.name not in names[:max_parts]:
                 old.unlink()
         rest_dir = runs / "final_parts"
-        if parts > max_parts:
-            rest_dir.mkdir(exist_ok=True)
         for i, name in enumerate(names):
-            _atomic_write((dest if i < max_parts else rest_dir) / name, data[i * max_bytes:(i + 1) * max_bytes])
+            folder = dest if i < max_parts else rest_dir
+            folder.mkdir(exist_ok=True)
+            _atomic_write(folder / name, data[i * max_bytes:(i + 1) * max_bytes])
         info["final_checkpoint"] = {"from": str(best), "bytes": len(data), "files": names[:max_parts]}
         if parts > max_parts:
             rest = [str(rest_dir / n) for n in names[max_parts:]]

@@ -222,11 +222,17 @@ def keep_seeded_3d(masks: np.ndarray, probs: np.ndarray, seed_prob: float) -> np
     return keep[labels]
 
 
+def _smooth_or_seed(post: dict[str, Any]) -> bool:
+    """Whether ``post`` smooths across slices or grows lesions from seeds: rules that need a volume's probability
+    maps themselves, not only its masks."""
+    return float(post.get("z_smooth") or 0) > 0 or float(post.get("hysteresis_prob") or 0) > 0
+
+
 def needs_probabilities(post: dict[str, Any]) -> bool:
     """Whether ``post``'s volume settings read the probabilities (``z_smooth``, ``hysteresis_prob``,
     ``lesion_core_prob`` with ``largest_component_3d``), so a volume's probability maps must be kept until all its
     slices are predicted."""
-    return core_prob(post) > 0 or float(post.get("z_smooth") or 0) > 0 or float(post.get("hysteresis_prob") or 0) > 0
+    return core_prob(post) > 0 or _smooth_or_seed(post)
 
 
 def smooth_z(probs: np.ndarray, a: float, present: np.ndarray | None = None) -> np.ndarray:
@@ -296,8 +302,7 @@ class VolumeMasks:
     def __init__(self, n: int, shape: tuple[int, int], post: dict[str, Any], model_size: int | None = None):
         self.post, self.model_size = {**DEFAULTS, **post}, model_size
         dtype = np.float32 if n * shape[0] * shape[1] <= FLOAT32_VOXELS else np.float16
-        smooth_or_seed = float(self.post["z_smooth"]) > 0 or float(self.post["hysteresis_prob"]) > 0
-        self.probs = np.zeros((n, *shape), dtype) if smooth_or_seed else None
+        self.probs = np.zeros((n, *shape), dtype) if _smooth_or_seed(self.post) else None
         self._masks = None if self.probs is not None else np.zeros((n, *shape), bool)
         self.core_prob = core_prob(self.post)
         bits = (shape[0] * shape[1] + 7) // 8

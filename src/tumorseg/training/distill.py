@@ -19,13 +19,13 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from monai.losses import DiceCELoss
 from torch import nn
 
 from tumorseg.errors import CheckpointError, TumorsegError
 from tumorseg.models import returns_logits, to_probabilities
 from tumorseg.models.checkpoint import load_checkpoint, model_from_checkpoint, resolve_checkpoint
 from tumorseg.models.ensemble import input_difference
+from tumorseg.training.losses import build_loss
 
 
 class Teacher(nn.Module):
@@ -75,7 +75,7 @@ class DistillLoss(nn.Module):
         if not 0.0 < weight <= 1.0:
             raise TumorsegError(f"--distill-weight {weight}: give a weight in (0, 1], e.g. --distill-weight 0.5.")
         self.task, self.weight = task, weight
-        self.soft = DiceCELoss(sigmoid=True, batch=False, smooth_nr=1e-5, smooth_dr=1e-5)
+        self.soft = build_loss("dice-bce", model_returns_logits=True)  # per-image Dice + BCE; takes soft targets
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor, soft: torch.Tensor) -> torch.Tensor:
         task = self.task(logits, target) if self.weight < 1.0 else logits.new_zeros(())

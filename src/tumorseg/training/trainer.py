@@ -40,8 +40,8 @@ from tumorseg.evaluation.plots import loss_curve, prediction_grid
 from tumorseg.models import build_model, input_stride, returns_logits, to_probabilities
 from tumorseg.models.checkpoint import load_checkpoint, make_checkpoint, resolve_checkpoint, save_checkpoint
 from tumorseg.training import distributed as D
-from tumorseg.training.distill import DistillLoss, Teacher, check_student, load_teacher
 from tumorseg.training.device_data import DeviceBatches, StepLosses, check_data_path, sequential_batches
+from tumorseg.training.distill import DistillLoss, Teacher, check_student, load_teacher
 from tumorseg.training.losses import build_loss
 from tumorseg.training.signals import StopRequest, TrainingInterrupted
 from tumorseg.training.state import AugmentedItems, EpochSampler, Selector, build_scheduler, rng_state, set_rng_state
