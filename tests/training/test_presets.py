@@ -57,5 +57,7 @@ def test_flair_presets_carry_the_lgg_data_and_volume_calibration_and_flags_overr
     wide = _cfg("--preset", "flair-wide")
     assert wide.model_kwargs == PRESETS["servable"]["model_kwargs"] and wide.image_size == 256
     assert wide.init_from is None and wide.data_format == "lgg" and wide.epochs == 100
+    pre = _cfg("--preset", "flair-pretrained")  # ImageNet encoder, not the t1c weights (another network)
+    assert (pre.model, pre.init_from, pre.data_format, pre.epochs) == ("effunet", None, "lgg", 10)
     mine = _cfg("--preset", "flair", "--channels", "all", "--format", "lgg")
     assert mine.data_options == {"channels": "all"}

@@ -3,6 +3,7 @@
 * :mod:`.base`: the model protocol (``SegmentationModel``: ``returns_logits``, ``stride``, ``check_input_shape``).
 * :mod:`.seed_ae`: the original course project's autoencoder; :mod:`.monai_nets`: MONAI U-Nets;
   :mod:`.presence`: the tumour-presence gate and the U-Net it gates (``gated-unet``);
+  :mod:`.pretrained`: a U-Net on an ImageNet-pretrained EfficientNet-Lite0 encoder (``effunet``);
   :mod:`.ensemble`: several trained networks averaged as one model (``ensemble``, e.g. the CV fold models).
 * :mod:`.checkpoint`: self-describing checkpoints, written atomically, read without unpickling code.
 * :mod:`.summary`: layer table and parameter count (``tumorseg summary``).
@@ -28,6 +29,7 @@ from tumorseg.models.base import SegmentationModel, unwrap
 from tumorseg.models.ensemble import Ensemble
 from tumorseg.models.monai_nets import AttentionUNet, NnUNet, ResidualUNet
 from tumorseg.models.presence import GatedUNet
+from tumorseg.models.pretrained import PretrainedUNet
 from tumorseg.models.seed_ae import SegmentationAE
 
 MODELS: dict[str, Callable[..., SegmentationModel]] = {
@@ -35,6 +37,7 @@ MODELS: dict[str, Callable[..., SegmentationModel]] = {
     "unet": ResidualUNet,
     "attention-unet": AttentionUNet,
     "dynunet": NnUNet,
+    "effunet": PretrainedUNet,
     "gated-unet": GatedUNet,
     "ensemble": Ensemble,
 }

@@ -25,7 +25,7 @@ MAX_CHANNELS = 64
 BOUNDS: dict[str, tuple[float, float]] = {
     "width": (1, 1024), "levels": (1, 12), "num_res_units": (0, 8), "in_channels": (1, MAX_CHANNELS),
     "out_channels": (1, MAX_CHANNELS), "dropout": (0.0, 0.99), "gate_width": (1, 1024),
-    "gate_threshold": (-1e4, 1e4), "agree_threshold": (0.0, 1.0), "agree_radius": (0, 256),
+    "gate_threshold": (-1e4, 1e4), "decoder_width": (1, 64), "agree_threshold": (0.0, 1.0), "agree_radius": (0, 256),
 }
 
 

