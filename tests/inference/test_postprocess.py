@@ -185,6 +185,29 @@ def test_volume_calibration_turns_on_the_3d_rule_when_false_alarms_are_scattered
     assert flat["largest_component_3d"] is False  # slice-dice calibration never turns it on
 
 
+def test_volume_calibration_chooses_the_confident_lesion_when_the_largest_is_a_false_alarm(monkeypatch):
+    # two patients × 6 slices: a small sure lesion (p 0.97, slices 2-3) and a large unsure false alarm (p 0.70,
+    # slices 0-3) with a few confident voxels of its own (so hysteresis keeps it): by size the false alarm wins,
+    # by confident voxels the lesion; no threshold, clean-up size or gate of the grid separates them
+    import tumorseg.inference.calibrate as cal
+
+    images, masks, recs = _two_patients(32)
+    for i, z in ((i, r.slice_index) for i, r in enumerate(recs)):
+        if z <= 3:
+            images[i, 0:8, 0:8] = 179  # 0.70
+        if z == 0:
+            images[i, 0:2, 0:2] = 245  # 0.96: 4 confident voxels in the false alarm
+        if z in (2, 3):
+            images[i, 20:24, 20:24] = 247  # 0.97: 32 confident voxels, the lesion
+            masks[i, 20:24, 20:24] = True
+    val = SliceArrays(images, masks, recs)
+    best = calibrate(_Const(), val, try_tta=False, objective="volume-dice", max_fp_rate=1.0)
+    assert (best["largest_component_3d"], best["lesion_core_prob"]) == (True, 0.95)
+    assert best["val_volume_dice"] == pytest.approx(1.0)
+    monkeypatch.setattr(cal, "LESION_CORE_PROB", (0.0,))  # without the setting in the search: the false alarm
+    assert calibrate(_Const(), val, try_tta=False, objective="volume-dice", max_fp_rate=1.0)["val_volume_dice"] < 0.9
+
+
 def test_smooth_z_blends_neighbours_and_never_reaches_across_ends_or_gaps():
     from tumorseg.inference.postprocess import smooth_z
 

@@ -20,8 +20,9 @@ stays off, as before.
 With ``"volume-dice"`` and validation slices that form volumes (patient and
 slice index, e.g. LGG), the volume settings of :mod:`tumorseg.inference.postprocess` are searched too:
 smoothing across slices (``z_smooth`` in :data:`Z_SMOOTH`) together with the grid above, and then the
-volume rules — hysteresis (``hysteresis_prob`` in :data:`HYSTERESIS_PROB`) and the largest-3-D-component
-rule (``largest_component_3d``) — on top of the :data:`TOP_K` best settings found without them (and the
+volume rules — hysteresis (``hysteresis_prob`` in :data:`HYSTERESIS_PROB`) and the one-3-D-lesion
+rule (``largest_component_3d``, keeping the largest component or, with ``lesion_core_prob`` in
+:data:`LESION_CORE_PROB`, the one with the most confident voxels) — on top of the :data:`TOP_K` best settings found without them (and the
 :data:`TOP_K` best by the objective alone, which the rules may make eligible) at each smoothing level, kept
 when they score better. Without smoothing the search is the one of earlier versions, so on the same val data
 the chosen settings score at least as well as theirs did.
@@ -52,6 +53,7 @@ MAX_FP_RATE = 0.03
 TOP_K = 25  # settings re-scored with the volume rules (each costs a labelling of every val volume)
 Z_SMOOTH = (0.0, 0.2, 0.33)  # volume-dice on volumes only
 HYSTERESIS_PROB = (0.0, 0.95, 0.99)
+LESION_CORE_PROB = (0.0, 0.95)  # with the one-lesion rule: keep the largest component, or the most confident
 OBJECTIVES = ("slice-dice", "volume-dice")
 
 
@@ -153,23 +155,25 @@ def calibrate(model: nn.Module, val: SliceArrays, device: torch.device | str = "
             pool += sorted(level, key=lambda c: c[0], reverse=True)[:TOP_K]
             pool += sorted(level, key=lambda c: c[0][2], reverse=True)[:TOP_K]
         todo = {id(f): (k, f) for k, f in pool}.values()
+        rules = [(seed, one_lesion, core) for seed in HYSTERESIS_PROB for one_lesion in (False, True)
+                 for core in (LESION_CORE_PROB if one_lesion else (0.0,))]
         bar = tqdm(todo, desc="calibrating volume rules", unit="setting", disable=not progress, leave=False)
         for _, found in bar:
             probs = maps[found["tta"], found["z_smooth"]]
             masks = apply(probs, found)
-            for seed in HYSTERESIS_PROB:
-                for one_lesion in (False, True):
-                    if (seed == 0 and not one_lesion) or (seed and seed <= found["threshold"]):
-                        continue
-                    post = {**found, "largest_component_3d": one_lesion, "hysteresis_prob": seed}
-                    dice, pred_px, tp_px = _pixel_counts(apply_volumes(masks, post, val.records, probs), truth)
-                    m = pred_px > 0
-                    fp = float(m[negative].mean()) if has_neg else None
-                    score = _per_patient_volume_dice(patients, len(codes), tp_px, pred_px, truth_sum)
-                    post.update(val_dice=float(dice[positive].mean()) if has_pos else float(dice.mean()),
-                                val_fp_rate=fp, val_detection=float(m[positive].mean()) if has_pos else None,
-                                val_volume_dice=score)
-                    candidates.append((_rank(fp, score, max_fp_rate), post))
+            for seed, one_lesion, core in rules:
+                if (seed == 0 and not one_lesion) or (seed and seed <= found["threshold"]):
+                    continue
+                post = {**found, "largest_component_3d": one_lesion, "hysteresis_prob": seed,
+                        "lesion_core_prob": core}
+                dice, pred_px, tp_px = _pixel_counts(apply_volumes(masks, post, val.records, probs), truth)
+                m = pred_px > 0
+                fp = float(m[negative].mean()) if has_neg else None
+                score = _per_patient_volume_dice(patients, len(codes), tp_px, pred_px, truth_sum)
+                post.update(val_dice=float(dice[positive].mean()) if has_pos else float(dice.mean()),
+                            val_fp_rate=fp, val_detection=float(m[positive].mean()) if has_pos else None,
+                            val_volume_dice=score)
+                candidates.append((_rank(fp, score, max_fp_rate), post))
     best = max(candidates, key=lambda c: c[0])[1]
     best["val_dice_default"] = default
     log.info("calibration on %d val slices (%d tumour-free): %s", len(val), int(negative.sum()), best)
