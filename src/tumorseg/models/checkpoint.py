@@ -179,7 +179,10 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
 def model_from_checkpoint(ckpt: dict[str, Any], path: str | Path = "<checkpoint>") -> nn.Module:
     """Rebuild the model described by ``ckpt`` and load its weights (eval mode)."""
     spec = ckpt["model"]
-    model = build_model(spec["name"], **spec.get("kwargs", {}))
+    kwargs = dict(spec.get("kwargs", {}))
+    if kwargs.get("pretrained"):  # initial weights (effunet's ImageNet encoder): the checkpoint's replace them,
+        kwargs["pretrained"] = False  # so they are neither read nor needed (their package may be absent)
+    model = build_model(spec["name"], **kwargs)
     try:
         model.load_state_dict(ckpt["state_dict"])
     except RuntimeError as exc:
