@@ -19,7 +19,8 @@ _OVERRIDABLE = ("model", "epochs", "batch_size", "lr", "image_size", "loss", "op
                 "augment", "scheduler", "warmup_epochs", "select_metric", "early_stop_patience",
                 "grad_clip", "precision", "compile", "checkpoint_every_steps", "cache", "grid_every",
                 "intensity", "init_from", "split_file", "max_fp_rate", "calibrate_objective",
-                "data_path", "time_budget_s", "teacher", "distill_weight")
+                "data_path", "time_budget_s", "teacher", "distill_weight", "context_slices",
+                "context_dropout")
 
 
 def _train_config(a: argparse.Namespace, out: str):
@@ -145,6 +146,12 @@ def _add_train_options(p: argparse.ArgumentParser, data_required: bool = True) -
     p.add_argument("--max-slices", type=T.POSITIVE, default=None, help="use only the first N slices (quick trials)")
     p.add_argument("--intensity", default=None, choices=["none", "p99"],
                    help="per-slice intensity normalisation (default: none; p99 makes sources look alike)")
+    p.add_argument("--context-slices", type=int, default=None, metavar="K",
+                   help="2.5-D: show the network each slice with the K slices above and below it of the same "
+                        "volume (2K+1 input channels; one-channel data; default 0)")
+    p.add_argument("--context-dropout", type=float, default=None, metavar="P",
+                   help="with --context-slices: show a fraction P of the training stacks as their centre slice alone, "
+                        "so the model also answers on single slices (default 0)")
     p.add_argument("--init-from", default=None, metavar="CKPT",
                    help="start from this checkpoint's weights (fine-tuning; 'default' = the bundled model)")
     p.add_argument("--teacher", default=None, metavar="CKPT",

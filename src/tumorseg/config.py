@@ -39,6 +39,9 @@ class TrainConfig:
     loss: str = "dice"
     image_size: int = 256
     intensity: str = "none"  # per-slice intensity normalisation (tumorseg.data.intensity): none, p99
+    # neighbouring slices as input channels (tumorseg.data.context): k above and k below, 2k + 1 channels; 0: none
+    context_slices: int = 0
+    context_dropout: float = 0.0  # with context_slices: fraction of training stacks shown as their centre slice alone
     init_from: str | None = None  # start from this checkpoint's weights (fine-tuning); same model and kwargs
     # distillation (tumorseg.training.distill): also learn this checkpoint's probabilities, with this weight;
     # "{fold}" in the path: the fold's number under `tumorseg cv` (each fold its own teacher)

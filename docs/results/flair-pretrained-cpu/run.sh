@@ -8,7 +8,8 @@ done
 # each fold model on its own 8 test patients, as calibrated and with the most confident lesion kept (p 0.95),
 # and on the BraTS 2015 FLAIR sample: the same script, and so the same numbers' definitions, as the shipped recipe's
 python docs/results/flair-lesion-core-cpu/evaluate_folds.py /work/fpre /work/fpre-eval   # -> folds.json
-python docs/results/flair-pretrained-cpu/compare.py /work/fpre-eval/folds.json           # -> comparison.json
+python docs/results/flair-lesion-core-cpu/compare_folds.py flair-pretrained /work/fpre-eval/folds.json \
+  docs/results/flair-pretrained-cpu/comparison.json    # (was docs/results/flair-pretrained-cpu/compare.py)
 # CPU inference speed beside the shipped t1c (training paused with SIGSTOP during the run):
 python benchmarks/inference.py --model effunet=/work/fpre/fold_0/best.pt --sizes 512 --batches 1,16 \
   --out benchmarks/results/inference_effunet.json

@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from tumorseg.data import SliceArrays, load_slices, read_dataset
+from tumorseg.data.context import with_context
 from tumorseg.device import resolve_device
 from tumorseg.errors import DataError
 from tumorseg.evaluation.metrics import dice_iou, hd95, presence, sensitivity_precision, volume_dice
@@ -320,7 +321,8 @@ def evaluate(
     dev = resolve_device(device)
     model.to(dev)
     pre = ckpt["preprocessing"]
-    arrays = load_slices(records, int(pre["image_size"]), intensity=pre.get("intensity", "none"))
+    arrays = with_context(load_slices(records, int(pre["image_size"]), intensity=pre.get("intensity", "none")),
+                          int(pre.get("context_slices", 0)))
     post = postprocess.settings(ckpt)
     if one_lesion is not None:
         post["largest_component_3d"] = bool(one_lesion)

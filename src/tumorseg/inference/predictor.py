@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from tumorseg.data.context import alone, volume_stacks
 from tumorseg.data.dataset import resize_channels
 from tumorseg.data.intensity import normalise
 from tumorseg.device import resolve_device
@@ -152,6 +153,9 @@ class Predictor:
         self.threshold: float = float(self.post["threshold"])
         self.name: str = checkpoint["model"]["name"]
         self.in_channels: int = int(pre.get("in_channels", 1))
+        self.context: int = int(pre.get("context_slices", 0))  # 2.5-D: k slices each side (tumorseg.data.context)
+        # channels of one slice as read: 1 for a model of neighbouring slices (its channels are slices), else all
+        self.slice_channels: int = 1 if self.context else self.in_channels
         self.intensity: str = str(pre.get("intensity", "none"))
         self.modality: str | None = zoo.modality_of(checkpoint, source or None)  # "t1c", "flair" or None (unknown)
         self.input_stats: dict[str, Any] | None = pre.get("input_stats")  # training brightness (data.input_stats)
@@ -211,13 +215,17 @@ class Predictor:
         """Per-image probability maps ``(H_i, W_i) float32`` for ``uint8`` inputs of any size.
 
         Each input is ``(H, W)`` for one-channel models or ``(C, H, W)`` with
-        the checkpoint's ``in_channels``; others raise (see :meth:`check_channels`).
+        the checkpoint's ``in_channels``; others raise (see :meth:`check_channels`). A model of neighbouring
+        slices (:attr:`context` > 0) takes the stacks :meth:`inputs` makes, or one ``(H, W)`` slice as its own
+        context (:func:`tumorseg.data.context.alone`).
         """
         out: list[np.ndarray] = []
         for sl in _batches(len(images), batch_size):
             chunk = images[sl]
             for im in chunk:
                 self.check_channels(im)
+            if self.context:
+                chunk = [alone(im, self.context) if im.ndim == 2 else im for im in chunk]
             small = np.stack([resize_channels(self.normalised(im), self.image_size) for im in chunk])
             probs = self.predict_small(small, batch_size)
             for im, p in zip(chunk, probs):
@@ -227,20 +235,28 @@ class Predictor:
                 out.append(p)
         return out
 
+    def inputs(self, slices: list[np.ndarray], idx: list[int]) -> list[np.ndarray]:
+        """What the model takes for slices ``idx`` of one volume's adjacent ``slices``: the slices themselves,
+        or for a model of neighbouring slices their ``(2k + 1, H, W)`` stacks (:func:`volume_stacks`)."""
+        if not self.context:
+            return [slices[i] for i in idx]
+        return volume_stacks(slices, idx, self.context)
+
     def check_channels(self, image: np.ndarray, source: str = "input") -> None:
         """Refuse an image whose channel count differs from the model's (never average channels silently).
+        A model of neighbouring slices also takes one ``(H, W)`` slice (its own context).
 
         Raises:
             DataError: e.g. a 3-channel TIFF for a model trained on one channel.
         """
         have = 1 if image.ndim == 2 else int(image.shape[0])
-        if have != self.in_channels:
+        if have != self.slice_channels and not (self.context and have == self.in_channels):
             from tumorseg.errors import DataError
 
             names = self.checkpoint["preprocessing"].get("channels")
             raise DataError(
-                f"{source}: has {have} channel(s) but the model '{self.label}' was trained on {self.in_channels}"
-                f"{' (' + ', '.join(names) + ')' if names else ''}. Give {self.in_channels}-channel input "
+                f"{source}: has {have} channel(s) but the model '{self.label}' was trained on {self.slice_channels}"
+                f"{' (' + ', '.join(names) + ')' if names else ''}. Give {self.slice_channels}-channel input "
                 f"or use a model trained with --channels {'all' if have > 1 else 'flair'}."
             )
 

@@ -255,17 +255,44 @@ def read_model_input(path: Path, predictor: Predictor) -> tuple[np.ndarray, Prop
     any other channel mismatch is refused by :meth:`Predictor.check_channels`,
     never averaged away.
     """
+    image, props = _read_slice(path, predictor)
+    if predictor.context and image.ndim == 2 and lgg.slice_number(path) is not None:
+        image = _with_neighbour_files(path, image, predictor)
+    return image, props
+
+
+def _with_neighbour_files(path: Path, image: np.ndarray, predictor: Predictor) -> np.ndarray:
+    """``(2k + 1, H, W)``: an LGG slice ``<patient>_<n>.tif`` with the files ``<patient>_<n±d>.tif`` beside it,
+    for a model of neighbouring slices (:mod:`tumorseg.data.context`); past the volume's end, a missing file or
+    one of another size, the last slice found stands in (as in training)."""
+    n, k = lgg.slice_number(path), predictor.context
+    stack = {0: image}
+    for sign in (-1, 1):
+        prev = image
+        for d in range(1, k + 1):
+            other = path.with_name(f"{path.parent.name}_{n + sign * d}{path.suffix}")
+            if prev is not None and other.is_file():
+                nxt = _read_slice(other, predictor)[0]
+                prev = nxt if nxt.shape == image.shape else None
+            else:
+                prev = None
+            stack[sign * d] = prev if prev is not None else stack[sign * (d - 1)]
+    return np.stack([stack[d] for d in range(-k, k + 1)])
+
+
+def _read_slice(path: Path, predictor: Predictor) -> tuple[np.ndarray, Properties]:
+    """One file as the model's one-slice input (:func:`read_model_input` without neighbours)."""
     array, props = ImageIO().read(path)  # (1, H, W) or (1, 3, H, W); the declared size checked first
     image = array[0]
     stack_file = path.suffix.lower() in (".tif", ".tiff")
     picked = predictor.checkpoint["preprocessing"].get("reader_options", {}).get("channels")
-    if not picked and stack_file and predictor.in_channels == 1 and predictor.modality in ("flair", "t1c"):
+    if not picked and stack_file and predictor.slice_channels == 1 and predictor.modality in ("flair", "t1c"):
         picked = lgg.parse_channels(predictor.modality)  # a FLAIR model reads the FLAIR channel, T1c post-contrast
-    stack = stack_file or predictor.in_channels > 1 or picked
+    stack = stack_file or predictor.slice_channels > 1 or picked
     if image.ndim == 3 and not stack:  # a colour picture (PNG/JPG) for a one-channel model: luma, as always
         log.warning("%s: colour image converted to grayscale for a one-channel model", path)
         image = luma(image)
-    elif image.ndim == 3 and picked and len(picked) == predictor.in_channels:  # LGG: pre-contrast, FLAIR, post
+    elif image.ndim == 3 and picked and len(picked) == predictor.slice_channels:  # LGG: pre-contrast, FLAIR, post
         image = image[list(picked)]
         image = image[0] if len(picked) == 1 else image
     predictor.check_channels(image, str(path))
@@ -285,7 +312,7 @@ def _predict_stack(slices: list[np.ndarray], predictor: Predictor, batch_size: i
     todo = [i for i, s in enumerate(slices) if s.any()]
     for start in range(0, len(todo), batch_size):
         idx = todo[start : start + batch_size]
-        for i, prob in zip(idx, predictor.probabilities([slices[i] for i in idx], batch_size)):
+        for i, prob in zip(idx, predictor.probabilities(predictor.inputs(slices, idx), batch_size)):
             volume.add(i, prob)
         bar.update(len(idx))
     bar.update(len(slices) - len(todo))
@@ -307,9 +334,9 @@ def read_volume_input(path: Path | DicomSeries, predictor: Predictor) -> tuple[n
     if kind == "nifti-case":
         opts = predictor.checkpoint["preprocessing"].get("reader_options", {})
         images, _, _ = nifti.find_case_files(path, opts.get("modality") or predictor.modality or "flair")
-    if len(images) != predictor.in_channels:
+    if len(images) != predictor.slice_channels:
         raise DataError(
-            f"{path}: gives {len(images)} modality volume(s) but the model was trained on {predictor.in_channels} "
+            f"{path}: gives {len(images)} modality volume(s) but the model was trained on {predictor.slice_channels} "
             f"channel(s) ({', '.join(predictor.checkpoint['preprocessing'].get('channels', []))}). "
             "Pass the case folder so the model's modalities are found."
         )

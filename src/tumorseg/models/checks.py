@@ -108,6 +108,10 @@ def check_preprocessing(pre: Any, where: str) -> None:
         raise CheckpointError(f"{where}: preprocessing in_channels {chans!r} is not an integer in 1..{MAX_CHANNELS}.")
     if not isinstance(thr, (int, float)) or isinstance(thr, bool) or not 0.0 <= thr <= 1.0:
         raise CheckpointError(f"{where}: threshold {thr!r} is not in 0..1.")
+    k = pre.get("context_slices", 0)
+    if not isinstance(k, int) or isinstance(k, bool) or not 0 <= k <= 3 or (k and chans != 2 * k + 1):
+        raise CheckpointError(f"{where}: preprocessing context_slices {k!r} is not an integer in 0..3 that fits its "
+                              f"{chans} input channels (2k + 1).")
 
 
 def check_checkpoint_content(ckpt: dict[str, Any], where: str) -> None:

@@ -32,6 +32,7 @@ import numpy as np
 import torch
 
 from tumorseg.data.augment import AugmentParams, augment_batch, one_thread
+from tumorseg.data.context import drop_context
 from tumorseg.data.dataset import SliceArrays
 from tumorseg.errors import TumorsegError
 from tumorseg.training.state import EpochSampler
@@ -91,14 +92,17 @@ class DeviceBatches:
         augment: the recipe, or ``None`` for none.
         num_replicas, rank: this process's share of each epoch under DDP.
         channels_last: return images in channels-last memory format (faster convolutions on CUDA).
+        context_dropout: fraction of stacks of neighbouring slices shown as their centre slice alone
+            (:func:`tumorseg.data.context.drop_context`); 0 draws nothing.
     """
 
     def __init__(self, arrays: SliceArrays, device: torch.device, batch_size: int, seed: int,
-                 augment: AugmentParams | None, num_replicas: int = 1, rank: int = 0, channels_last: bool = False):
+                 augment: AugmentParams | None, num_replicas: int = 1, rank: int = 0, channels_last: bool = False,
+                 context_dropout: float = 0.0):
         if batch_size < 1:
             raise TumorsegError(f"batch size must be at least 1, got {batch_size}")
         self.device, self.batch_size, self.seed, self.augment = torch.device(device), batch_size, seed, augment
-        self.rank, self.channels_last = rank, channels_last
+        self.rank, self.channels_last, self.context_dropout = rank, channels_last, context_dropout
         self.images, self.masks = resident(arrays, self.device)
         self.sampler = EpochSampler(range(len(arrays)), num_replicas, rank, seed)  # type: ignore[arg-type]
         self.generator = torch.Generator(device=self.device)
@@ -132,9 +136,11 @@ class DeviceBatches:
         augmented with the generator of ``(seed, epoch, step, rank)``."""
         with one_thread(self.device):  # on a CPU: cheap element-wise ops that threads only slow down when busy
             images, masks = to_float(self.images.index_select(0, idx), self.masks.index_select(0, idx))
-            if self.augment is not None:
+            if self.augment is not None or self.context_dropout:
                 self.generator.manual_seed(derived_seed(self.seed, self.epoch, step, self.rank))
+            if self.augment is not None:
                 images, masks = augment_batch(images, masks, self.augment, self.generator)
+            images = drop_context(images, self.context_dropout, self.generator)
         if self.channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
         return images, masks

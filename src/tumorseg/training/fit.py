@@ -29,6 +29,7 @@ import torch
 from tumorseg.config import TrainConfig
 from tumorseg.data import read_dataset, split_records
 from tumorseg.data.checks import load_checked
+from tumorseg.data.context import with_context
 from tumorseg.data.dataset import SliceArrays
 from tumorseg.data.splits import grouped_by, load_split, save_split
 from tumorseg.errors import DataError, TumorsegError
@@ -72,6 +73,7 @@ def prepare_data(cfg: TrainConfig, out: Path, env: D.DistEnv | None = None, spli
              len(records), grouping, *(len(split[k]) for k in ("train", "val", "test")))
     if cfg.cache is None:
         arrays = load_checked(records, cfg.image_size, str(cfg.data), progress=progress, intensity=cfg.intensity)  # stops with check-data's report
+        arrays = with_context(arrays, cfg.context_slices)  # whole patients per split: same stacks as per part
         data = {k: arrays.subset([index[c] for c in ids]) for k, ids in split.items()}
     else:
         from tumorseg.data.cache import cached_slices, resolve_cache_dir, split_views
@@ -84,6 +86,8 @@ def prepare_data(cfg: TrainConfig, out: Path, env: D.DistEnv | None = None, spli
                   per_node=True)
         arrays = cached_slices(records, cfg.image_size, cache_dir, key, str(cfg.data), build=False)
         data = {k: split_views(arrays, [index[c] for c in ids], in_memory=k != "train") for k, ids in split.items()}
+        if cfg.context_slices:  # the stacks are made in memory (2k + 1 times the slices)
+            data = {k: with_context(v, cfg.context_slices) for k, v in data.items()}
     if env.is_main:  # written only now that the data is known to be good
         save_split(split, out / "split.json", grouping)
     return data

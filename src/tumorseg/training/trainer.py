@@ -76,7 +76,7 @@ def space_needed(model: torch.nn.Module) -> int:
 
 def _preprocessing(cfg: TrainConfig) -> dict[str, Any]:
     return {"image_size": cfg.image_size, "in_channels": int(cfg.model_kwargs.get("in_channels", 1)), "scale": "x/255",
-            "threshold": cfg.threshold, "intensity": cfg.intensity, **cfg.input_spec}
+            "threshold": cfg.threshold, "intensity": cfg.intensity, "context_slices": cfg.context_slices, **cfg.input_spec}
 
 
 def _make_optimizer(cfg: TrainConfig, model: torch.nn.Module) -> torch.optim.Optimizer:
@@ -222,6 +222,12 @@ class Trainer:
         from tumorseg.data.transforms import build_transform
 
         self.transform = build_transform(cfg.augment, cfg.image_size)  # validates the name; None for "none"
+        if cfg.context_slices and cfg.context_dropout:  # some stacks of neighbouring slices seen as one slice
+            from tumorseg.data.context import ContextDropout
+
+            if not 0 <= cfg.context_dropout <= 1:
+                raise TumorsegError(f"--context-dropout {cfg.context_dropout}: give a fraction between 0 and 1.")
+            self.transform = ContextDropout(self.transform, cfg.context_dropout)
         D.on_main(env, lambda: check_run_dir(self.out, space_needed(self.model)))
         self.per_rank = cfg.batch_size // env.world_size
         self.workers = 0 if self.on_device else resolve_workers(cfg.num_workers, self.device, env.local_world_size)
@@ -285,7 +291,8 @@ class Trainer:
         if self.on_device:  # batches made and augmented on the device; it is its own sampler
             self.loader = self.sampler = DeviceBatches(
                 data["train"], self.device, self.per_rank, cfg.seed, augment_params(cfg.augment),
-                env.world_size, env.rank, channels_last=self.device.type == "cuda")
+                env.world_size, env.rank, channels_last=self.device.type == "cuda",
+                context_dropout=cfg.context_dropout if cfg.context_slices else 0.0)
         else:
             train_ds = AugmentedItems(SliceDataset(data["train"]), self.transform, cfg.seed)
             self.sampler = EpochSampler(train_ds, env.world_size, env.rank, cfg.seed)

@@ -188,7 +188,8 @@ def segment_decoded(predictor, dec: Decoded, lock: threading.Lock, batch_size: i
     for start in range(0, len(todo), batch_size):
         idx = todo[start : start + batch_size]
         with lock:  # one model call at a time: on a few cores, parallel calls only thrash
-            probs = predictor.probabilities([dec.slices[i] for i in idx], batch_size)
+            inputs = predictor.inputs(dec.slices, idx) if dec.kind != "image" else [dec.slices[i] for i in idx]
+            probs = predictor.probabilities(inputs, batch_size)
         for i, p in zip(idx, probs):
             volume.add(i, p)
     masks = list(volume.masks())

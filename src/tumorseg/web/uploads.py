@@ -251,7 +251,7 @@ def decode_dicom(source: Path | DicomSeries, predictor) -> Decoded:
 
 
 def _decode_nifti(path: Path, predictor) -> Decoded:
-    if predictor.in_channels != 1:
+    if predictor.slice_channels != 1:
         raise DataError(f"the model needs {predictor.in_channels} modalities; upload one-channel models' volumes "
                         "only (multi-modality cases: use 'tumorseg predict CASE_FOLDER').")
     array, props = NiftiIO(cache=False).read(path)  # (Z, X, Y) uint8; read once, so not kept in the cache

@@ -1,7 +1,8 @@
-"""`flair-pretrained` (effunet) against the shipped `flair` recipe, fold by fold on the same test patients.
+"""A FLAIR recipe against the shipped `flair` recipe, fold by fold on the same test patients.
 
-    python docs/results/flair-pretrained-cpu/compare.py NEW_FOLDS_JSON [OUT_JSON]
+    python docs/results/flair-lesion-core-cpu/compare_folds.py NAME NEW_FOLDS_JSON [OUT_JSON]
 
+NAME: the new recipe's name in the output (``flair-pretrained``, ``flair-context``).
 NEW_FOLDS_JSON: written by ``docs/results/flair-lesion-core-cpu/evaluate_folds.py`` for the new fold models; the
 shipped recipe's is ``docs/results/flair-lesion-core-cpu/folds.json`` (same script, same split files). Only folds
 present in both are compared; the means are over those folds, so with fewer than five they are not the CV means.
@@ -13,13 +14,13 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).parent
-new = json.loads(Path(sys.argv[1]).read_text())
-old = json.loads((HERE.parent / "flair-lesion-core-cpu" / "folds.json").read_text())
+name, new = sys.argv[1], json.loads(Path(sys.argv[2]).read_text())
+old = json.loads((HERE / "folds.json").read_text())
 folds = sorted(set(new) & set(old))
 out = {"folds": folds, "arms": {}}
 for arm in ("calibrated", "confident_lesion"):
     rows = {}
-    for name, runs in (("flair", old), ("flair-pretrained", new)):
+    for name, runs in (("flair", old), (name, new)):
         lgg = [runs[f][f"{arm}/lgg_test"] for f in folds]
         b15 = [runs[f][f"{arm}/brats15_flair"]["per_volume_dice"] for f in folds]
         vd = [r["per_volume_dice"] for r in lgg]
@@ -40,5 +41,5 @@ for arm in ("calibrated", "confident_lesion"):
                                      key=lambda t: -abs(t[2] - t[1]))[:6]
     out["arms"][arm] = rows
     print(arm, json.dumps(rows, indent=1))
-if len(sys.argv) > 2:
-    Path(sys.argv[2]).write_text(json.dumps(out, indent=1))
+if len(sys.argv) > 3:
+    Path(sys.argv[3]).write_text(json.dumps(out, indent=1))

@@ -1,0 +1,110 @@
+"""Neighbouring slices as input channels ("2.5-D"): each slice seen with the ``k`` slices above and below it.
+
+A 2-D network sees one slice; a tumour's top and bottom slices, and a bright structure that a neighbour shows to
+be a vessel or the skull base, are easier to judge with the slices around them. With ``--context-slices k`` a
+one-channel model is trained on ``(2k + 1, S, S)`` stacks ``[z-k, …, z, …, z+k]`` of the same volume; the network
+only changes its first convolution (``in_channels`` = 2k + 1).
+
+Neighbours are found by volume and ``slice_index`` (:class:`tumorseg.data.records.SliceRecord`; the volume is
+the file for NIfTI and DICOM readers, whose patients may have several, the patient for LGG folders). Where one is
+missing — the volume's first and last slices, a 2-D source without ``slice_index``, a slice whose neighbour is
+not in the same array — the nearest slice that exists towards the centre stands in, ending at the slice itself.
+A single image (a PNG, one uploaded slice) is therefore its own context: all ``2k + 1`` channels the same, which
+training shows the network too (:class:`ContextDropout`), so a context model still answers on one slice alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import torch
+
+from tumorseg.data.dataset import SliceArrays
+from tumorseg.data.records import SliceRecord
+from tumorseg.errors import DataError
+
+MAX_CONTEXT = 3  # at most 7 slices a stack
+
+
+def volume_of(record: SliceRecord) -> tuple:
+    """What identifies ``record``'s volume: its file for readers of whole volumes (NIfTI, DICOM), its patient
+    (the folder) for LGG slices, which are one file each; ``(None, …)`` never matches another record's."""
+    if record.loader == "lgg" and record.patient is not None:
+        return ("patient", record.patient)
+    return ("file", str(record.image), record.loader)
+
+
+def neighbour_index(records: Sequence[SliceRecord], k: int) -> np.ndarray:
+    """``(N, 2k + 1) int64``: row ``i`` holds the positions in ``records`` of slice ``i``'s stack, centre at
+    column ``k``. A missing neighbour takes the nearest position towards the centre (see the module docstring)."""
+    where = {(volume_of(r), r.slice_index): i for i, r in enumerate(records) if r.slice_index is not None}
+    out = np.empty((len(records), 2 * k + 1), dtype=np.int64)
+    for i, r in enumerate(records):
+        out[i, k] = i
+        for sign in (-1, 1):
+            prev, gap = i, r.slice_index is None
+            for d in range(1, k + 1):
+                j = None if gap else where.get((volume_of(r), r.slice_index + sign * d))
+                gap = j is None  # past a missing slice the stack repeats the last one found
+                prev = prev if gap else j
+                out[i, k + sign * d] = prev
+    return out
+
+
+def with_context(arrays: SliceArrays, k: int) -> SliceArrays:
+    """``arrays`` with ``(N, S, S)`` images turned into ``(N, 2k + 1, S, S)`` stacks of neighbouring slices
+    (``k`` = 0: unchanged). Masks and records stay those of the centre slices.
+
+    Raises:
+        DataError: ``k`` out of range, or images that already have several channels (LGG ``--channels all``).
+    """
+    check_context(k)
+    if k == 0:
+        return arrays
+    if arrays.images.ndim != 3:
+        raise DataError(f"--context-slices {k} needs one-channel slices, but the data have "
+                        f"{arrays.images.shape[1]} channels; use one channel (e.g. --channels flair).")
+    idx = neighbour_index(arrays.records, k)
+    return SliceArrays(arrays.images[idx], arrays.masks, arrays.records)
+
+
+def volume_stacks(slices: Sequence[np.ndarray], idx: Sequence[int], k: int) -> list[np.ndarray]:
+    """Slices ``idx`` of one volume's adjacent ``(H, W)`` slices as ``(2k + 1, H, W)`` stacks (the first and last
+    slices repeat at the volume's ends)."""
+    n = len(slices)
+    return [np.stack([slices[min(max(z + d, 0), n - 1)] for d in range(-k, k + 1)]) for z in idx]
+
+
+def alone(image: np.ndarray, k: int) -> np.ndarray:
+    """One ``(H, W)`` slice as its own context: ``(2k + 1, H, W)``, every channel the slice."""
+    return np.repeat(image[None], 2 * k + 1, axis=0)
+
+
+def check_context(k: int) -> None:
+    """Raises DataError unless ``0 <= k <=`` :data:`MAX_CONTEXT`."""
+    if not 0 <= int(k) <= MAX_CONTEXT:
+        raise DataError(f"--context-slices {k}: give 0 (one slice) to {MAX_CONTEXT}.")
+
+
+def drop_context(images: torch.Tensor, p: float, generator: torch.Generator | None = None) -> torch.Tensor:
+    """``(B, C, H, W)`` stacks where, with probability ``p`` per sample, every channel becomes the centre slice
+    (a slice seen alone, as a single uploaded image is). Draws nothing when ``p`` is 0."""
+    if p <= 0:
+        return images
+    on = torch.rand(images.shape[0], generator=generator, device=images.device) < p
+    c = images.shape[1]
+    return torch.where(on.view(-1, 1, 1, 1), images[:, c // 2: c // 2 + 1].expand_as(images), images)
+
+
+class ContextDropout:
+    """Training transform of the DataLoader path: ``inner`` (augmentation) if given, then :func:`drop_context`
+    on one ``(C, S, S)`` item, drawing from torch's global generator (seeded per item by the trainer)."""
+
+    def __init__(self, inner: Callable | None, p: float):
+        self.inner, self.p = inner, p
+
+    def __call__(self, image: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.inner is not None:
+            image, mask = self.inner(image, mask)
+        return drop_context(image[None], self.p)[0], mask
