@@ -128,6 +128,11 @@ def test_volume_and_single_image_inputs(tmp_path, monkeypatch):
     assert seen == [[100, 100, 100]]
     with pytest.raises(DataError, match="2 channel"):
         pred.check_channels(np.zeros((2, 32, 32), np.uint8))
+    from tumorseg.inference.volumes import far_off_note
+
+    pred.input_stats = {"fg_median": [[200.0, 210.0, 220.0]]}  # one band: the slices' brightness
+    assert far_off_note(Path("v"), pred.inputs(slices, [0, 1, 2]), pred) is not None  # centres 50-150: too dark
+    assert far_off_note(Path("v"), [np.full((32, 32), 210, np.uint8)], pred) is None
 
 
 def test_predict_on_an_lgg_folder_uses_neighbours(tmp_path, monkeypatch):
@@ -155,6 +160,7 @@ def test_train_and_evaluate_with_context_on_an_lgg_folder(tmp_path):
     pre = ckpt["preprocessing"]
     assert pre["context_slices"] == 1 and pre["in_channels"] == 3 and ckpt["config"]["context_slices"] == 1
     assert ckpt["config"]["context_dropout"] == 0.3
+    assert len(pre["input_stats"]["fg_median"]) == 1  # brightness of the slices, not of each stack channel
     assert pre["channels"] == ["flair"]
     rc = main(["evaluate", "--model", str(tmp_path / "run" / "best.pt"), "--data", str(tmp_path / "lgg"),
                "--split", "all", "--include-training", "--out", str(tmp_path / "ev"), "--no-progress"])

@@ -81,6 +81,11 @@ def alone(image: np.ndarray, k: int) -> np.ndarray:
     return np.repeat(image[None], 2 * k + 1, axis=0)
 
 
+def centre_slices(images: np.ndarray, k: int) -> np.ndarray:
+    """The slices themselves, ``(N, S, S)``, of ``(N, 2k + 1, S, S)`` stacks (``k`` = 0: ``images`` unchanged)."""
+    return images[:, k] if k else images
+
+
 def check_context(k: int) -> None:
     """Raises DataError unless ``0 <= k <=`` :data:`MAX_CONTEXT`."""
     if not 0 <= int(k) <= MAX_CONTEXT:

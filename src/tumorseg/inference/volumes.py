@@ -395,7 +395,10 @@ def far_off_note(source: Path, slices: list[np.ndarray], predictor: Predictor) -
     data (:func:`tumorseg.data.input_stats.far_off`), else ``None`` (also for checkpoints without statistics)."""
     if predictor.input_stats is None:
         return None
-    why = far_off([predictor.normalised(s) for s in slices[:: max(1, len(slices) // 64)]], predictor.input_stats)
+    picked = slices[:: max(1, len(slices) // 64)]
+    if predictor.context:  # a stack of neighbouring slices: its own slice is the centre one
+        picked = [s[s.shape[0] // 2] if s.ndim == 3 else s for s in picked]
+    why = far_off([predictor.normalised(s) for s in picked], predictor.input_stats)
     if why is None:
         return None
     kind = {"t1c": "a T1c (contrast-enhanced T1)", "flair": "a FLAIR"}.get(predictor.modality or "", "the kind of")

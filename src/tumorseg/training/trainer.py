@@ -30,6 +30,7 @@ from tqdm.auto import tqdm
 
 from tumorseg.config import TrainConfig
 from tumorseg.data.augment import augment_params
+from tumorseg.data.context import centre_slices
 from tumorseg.data.dataset import SliceArrays, SliceDataset, channels_of
 from tumorseg.data.formats import describe_records
 from tumorseg.data.input_stats import training_stats
@@ -258,7 +259,7 @@ class Trainer:
         self.cfg = cfg = replace(
             cfg, model_kwargs=kwargs,
             input_spec={**describe_records(data["train"].records),  # + brightness stats: predict warns when far off
-                        "input_stats": training_stats(data["train"].images)},
+                        "input_stats": training_stats(centre_slices(data["train"].images, cfg.context_slices))},
             runtime={"world_size": env.world_size, "backend": env.backend, "device": self.device.type,
                      "per_process_batch_size": self.per_rank, "effective_batch_size": cfg.batch_size,
                      "effective_lr": cfg.lr, "precision": self.precision, "num_workers": self.workers,
