@@ -7,10 +7,11 @@ only changes its first convolution (``in_channels`` = 2k + 1).
 
 Neighbours are found by volume and ``slice_index`` (:class:`tumorseg.data.records.SliceRecord`; the volume is
 the file for NIfTI and DICOM readers, whose patients may have several, the patient for LGG folders). Where one is
-missing — the volume's first and last slices, a 2-D source without ``slice_index``, a slice whose neighbour is
-not in the same array — the nearest slice that exists towards the centre stands in, ending at the slice itself.
-A single image (a PNG, one uploaded slice) is therefore its own context: all ``2k + 1`` channels the same, which
-training shows the network too (:class:`ContextDropout`), so a context model still answers on one slice alone.
+missing — past the volume's first or last slice, a 2-D source without ``slice_index``, a neighbour not in the
+same array — the last slice found on that side stands in (at worst the slice itself), and the stack does not
+reach past a gap. A single image (a PNG, one uploaded slice) is therefore its own context: all ``2k + 1``
+channels the same. ``--context-dropout p`` shows the network a fraction ``p`` of its training stacks that way
+(:func:`drop_context`), for models that should also answer well on single slices.
 """
 
 from __future__ import annotations
@@ -23,13 +24,12 @@ import torch
 from tumorseg.data.dataset import SliceArrays
 from tumorseg.data.records import SliceRecord
 from tumorseg.errors import DataError
-
-MAX_CONTEXT = 3  # at most 7 slices a stack
+from tumorseg.models.checks import MAX_CONTEXT
 
 
 def volume_of(record: SliceRecord) -> tuple:
-    """What identifies ``record``'s volume: its file for readers of whole volumes (NIfTI, DICOM), its patient
-    (the folder) for LGG slices, which are one file each; ``(None, …)`` never matches another record's."""
+    """What identifies ``record``'s volume: its patient (the folder) for LGG slices, which are one file each;
+    otherwise its file (NIfTI and DICOM readers: one volume per file or series, maybe several per patient)."""
     if record.loader == "lgg" and record.patient is not None:
         return ("patient", record.patient)
     return ("file", str(record.image), record.loader)

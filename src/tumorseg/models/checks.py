@@ -21,6 +21,7 @@ from tumorseg.errors import CheckpointError, TumorsegError, did_you_mean
 MAX_PARAMETERS = 500_000_000  # 2 GB of float32 weights; the largest preset (best) has 26 M
 MAX_IMAGE_SIZE = 4096  # the model's input side (images are resized to it)
 MAX_CHANNELS = 64
+MAX_CONTEXT = 3  # --context-slices: at most 3 slices each side, 7 a stack (tumorseg.data.context)
 # (min, max) of keyword arguments by name, for every registered model that takes them
 BOUNDS: dict[str, tuple[float, float]] = {
     "width": (1, 1024), "levels": (1, 12), "num_res_units": (0, 8), "in_channels": (1, MAX_CHANNELS),
@@ -109,9 +110,9 @@ def check_preprocessing(pre: Any, where: str) -> None:
     if not isinstance(thr, (int, float)) or isinstance(thr, bool) or not 0.0 <= thr <= 1.0:
         raise CheckpointError(f"{where}: threshold {thr!r} is not in 0..1.")
     k = pre.get("context_slices", 0)
-    if not isinstance(k, int) or isinstance(k, bool) or not 0 <= k <= 3 or (k and chans != 2 * k + 1):
-        raise CheckpointError(f"{where}: preprocessing context_slices {k!r} is not an integer in 0..3 that fits its "
-                              f"{chans} input channels (2k + 1).")
+    if not isinstance(k, int) or isinstance(k, bool) or not 0 <= k <= MAX_CONTEXT or (k and chans != 2 * k + 1):
+        raise CheckpointError(f"{where}: preprocessing context_slices {k!r} is not an integer in 0..{MAX_CONTEXT} "
+                              f"that fits its {chans} input channels (2k + 1).")
 
 
 def check_checkpoint_content(ckpt: dict[str, Any], where: str) -> None:
