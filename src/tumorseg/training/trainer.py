@@ -77,7 +77,8 @@ def space_needed(model: torch.nn.Module) -> int:
 
 def _preprocessing(cfg: TrainConfig) -> dict[str, Any]:
     return {"image_size": cfg.image_size, "in_channels": int(cfg.model_kwargs.get("in_channels", 1)), "scale": "x/255",
-            "threshold": cfg.threshold, "intensity": cfg.intensity, "context_slices": cfg.context_slices, **cfg.input_spec}
+            "threshold": cfg.threshold, "intensity": cfg.intensity, "context_slices": cfg.context_slices,
+            **cfg.input_spec}
 
 
 def _make_optimizer(cfg: TrainConfig, model: torch.nn.Module) -> torch.optim.Optimizer:
