@@ -155,6 +155,13 @@ def test_members_must_read_input_alike(tmp_path, capsys):
     assert make_ensemble([a, c])["model"]["kwargs"]["members"]
     with pytest.raises(CheckpointError, match="intensity"):
         make_ensemble([a, _ckpt(tmp_path / "d.pt", 3, intensity="p99")])
+    # three slices of one volume are not three MRI channels: a 2.5-D model and a 3-channel one never mix
+    kw3 = {**KW, "in_channels": 3}
+    stack = _ckpt(tmp_path / "s.pt", 4, kwargs=kw3, in_channels=3, context_slices=1)
+    with pytest.raises(CheckpointError, match="context_slices"):
+        make_ensemble([stack, _ckpt(tmp_path / "m.pt", 5, kwargs=kw3, in_channels=3)])
+    assert make_ensemble([stack, _ckpt(tmp_path / "s2.pt", 6, kwargs=kw3, in_channels=3, context_slices=1)])[
+        "preprocessing"]["context_slices"] == 1
 
 
 def test_ensembles_do_not_nest_and_bad_member_specs_are_refused(tmp_path):

@@ -24,7 +24,7 @@ LGG = "../shared/data/lgg/kaggle_3m"
 runs, out = Path(sys.argv[1]), Path(sys.argv[2])
 records = read_dataset(LGG, "lgg", channels="flair")
 result = {}
-for fold in sorted(runs.glob("fold_*")):
+for fold in sorted(p for p in runs.glob("fold_*") if (p / "best.pt").is_file()):
     ckpt = load_checkpoint(fold / "best.pt")
     k = int(ckpt["preprocessing"].get("context_slices", 0))
     test, _ = cases_to_score(records, ckpt, "test", fold / "best.pt", LGG)

@@ -41,8 +41,8 @@ from tumorseg.models.presence import OFF_LOGIT
 MAX_MEMBERS = 16
 COMBINE = ("mean", "agree")
 # preprocessing entries that must agree between members: they decide what the network sees
-SAME_INPUT = ("image_size", "in_channels", "scale", "intensity", "loader", "channels")
-INPUT_DEFAULTS = {"in_channels": 1, "scale": "x/255", "intensity": "none"}  # what a checkpoint without the key means
+SAME_INPUT = ("image_size", "in_channels", "scale", "intensity", "loader", "channels", "context_slices")
+INPUT_DEFAULTS = {"in_channels": 1, "scale": "x/255", "intensity": "none", "context_slices": 0}  # what a checkpoint without the key means
 _EPS = 1e-6
 
 
