@@ -9,7 +9,8 @@ import pytest
 import torch
 from PIL import Image
 
-from tumorseg.data.context import ContextDropout, drop_context, neighbour_index, volume_stacks, with_context
+from tumorseg.data.context import (ContextDropout, drop_context, neighbour_index, volume_stacks, with_context,
+                                    with_neighbours)
 from tumorseg.data.dataset import SliceArrays
 from tumorseg.data.records import SliceRecord
 from tumorseg.errors import CheckpointError, DataError
@@ -34,6 +35,13 @@ def test_neighbours_stay_inside_their_volume_and_stop_at_gaps():
     idx2 = neighbour_index(recs, 2)
     # slice 3 of "a": 1, 2 below; 4 is missing, so 5 is not reached and the stack repeats slice 3 above
     assert idx2[2].tolist() == [0, 1, 2, 2, 2]
+
+
+def test_with_neighbours_adds_the_records_a_stack_needs():
+    pool = [_lgg("a", n) for n in (1, 2, 3, 4)] + [_lgg("b", 2)]
+    got = with_neighbours([pool[2], pool[4]], pool, 1)  # a_3 and b_2
+    assert [r.case_id for r in got] == ["a_3", "b_2", "a_2", "a_4"]
+    assert with_neighbours([pool[0]], pool, 0) == [pool[0]]
 
 
 def test_with_context_stacks_images_and_keeps_masks():
@@ -165,3 +173,6 @@ def test_train_and_evaluate_with_context_on_an_lgg_folder(tmp_path):
     rc = main(["evaluate", "--model", str(tmp_path / "run" / "best.pt"), "--data", str(tmp_path / "lgg"),
                "--split", "all", "--include-training", "--out", str(tmp_path / "ev"), "--no-progress"])
     assert rc == 0 and (tmp_path / "ev" / "metrics.json").is_file()
+    assert main(["report", str(tmp_path / "run")]) == 0  # its gallery re-predicts slices with their neighbours
+    page = (tmp_path / "run" / "report.html").read_text()
+    assert "worst cases" in page and "Gallery skipped" not in page

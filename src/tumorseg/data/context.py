@@ -52,6 +52,24 @@ def neighbour_index(records: Sequence[SliceRecord], k: int) -> np.ndarray:
     return out
 
 
+def with_neighbours(chosen: Sequence[SliceRecord], pool: Sequence[SliceRecord], k: int) -> list[SliceRecord]:
+    """``chosen`` followed by the records of ``pool`` up to ``k`` slices from them in the same volume (each once):
+    what to read so that :func:`with_context` gives the chosen slices their real neighbours (then keep the first
+    ``len(chosen)`` rows)."""
+    if not k:
+        return list(chosen)
+    where = {(volume_of(r), r.slice_index): r for r in pool if r.slice_index is not None}
+    have = {r.case_id for r in chosen}
+    extra = []
+    for r in chosen:
+        for d in range(-k, k + 1):
+            n = where.get((volume_of(r), r.slice_index + d)) if r.slice_index is not None else None
+            if n is not None and n.case_id not in have:
+                have.add(n.case_id)
+                extra.append(n)
+    return list(chosen) + extra
+
+
 def with_context(arrays: SliceArrays, k: int) -> SliceArrays:
     """``arrays`` with ``(N, S, S)`` images turned into ``(N, 2k + 1, S, S)`` stacks of neighbouring slices
     (``k`` = 0: unchanged). Masks and records stay those of the centre slices.

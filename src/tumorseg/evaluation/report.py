@@ -138,7 +138,7 @@ def _presence(metrics: dict[str, Any], rows: list[dict], cv: dict[str, Any] | No
 def _gallery(run: Path, cfg: dict, rows: list[dict], n: int = 4) -> str:
     """Image | truth | prediction for the n best and n worst cases (re-predicted with best.pt)."""
     from tumorseg.data import load_slices, read_dataset
-    from tumorseg.data.context import with_context
+    from tumorseg.data.context import with_context, with_neighbours
     from tumorseg.evaluation.evaluate import score_arrays
     from tumorseg.inference.postprocess import settings
     from tumorseg.models.checkpoint import load_checkpoint, model_from_checkpoint
@@ -157,9 +157,11 @@ def _gallery(run: Path, cfg: dict, rows: list[dict], n: int = 4) -> str:
         recs = [records[r["case_id"]] for r in chosen if r["case_id"] in records]
         if not recs:
             continue
-        arrays = load_slices(recs, int(ckpt["preprocessing"]["image_size"]), progress=False,
-                             intensity=ckpt["preprocessing"].get("intensity", "none"))  # the gallery's slices alone
-        arrays = with_context(arrays, int(ckpt["preprocessing"].get("context_slices", 0)))  # each its own context
+        k = int(ckpt["preprocessing"].get("context_slices", 0))  # a 2.5-D model: read the neighbours too
+        arrays = load_slices(with_neighbours(recs, list(records.values()), k),
+                             int(ckpt["preprocessing"]["image_size"]), progress=False,
+                             intensity=ckpt["preprocessing"].get("intensity", "none"))
+        arrays = with_context(arrays, k).subset(range(len(recs)))
         scored, preds = score_arrays(model, arrays, "cpu", post=settings(ckpt), distances=False)
         shown = arrays.images if arrays.images.ndim == 3 else arrays.images[:, arrays.images.shape[1] // 2]  # (N, C, S, S)
         fig, axes = plt.subplots(len(recs), 3, figsize=(7.5, 2.5 * len(recs)), squeeze=False)
