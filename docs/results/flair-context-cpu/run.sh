@@ -19,3 +19,7 @@ python docs/results/flair-lesion-core-cpu/compare_folds.py flair-context /work/c
   docs/results/flair-context-cpu/comparison.json
 # the same fold models per slice, with their neighbours and with each slice alone
 python docs/results/flair-context-cpu/single_slices.py /work/ctx docs/results/flair-context-cpu/single_slices.json
+# seed 7, same folds: the same command with --seed 7 --out /work/ctx7/fold_$K, two folds at a time (a queue of two
+# one-thread workers, folds claimed in the order 0 2 4 1 3), then the same two scripts:
+python docs/results/flair-lesion-core-cpu/evaluate_folds.py /work/ctx7 /work/ctx7-eval   # -> seed7/folds.json
+python docs/results/flair-context-cpu/seeds.py                                            # -> seeds.json
