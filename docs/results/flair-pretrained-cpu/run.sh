@@ -1,7 +1,7 @@
 # As run on the 2-core VM (torch 2.13.0+cpu, 2 threads, one fold at a time), 2026-12-04: the shipped `flair`
 # recipe with an ImageNet-pretrained EfficientNet-Lite0 U-Net (`--preset flair-pretrained`, model `effunet`)
 # instead of the `t1c` weights, on the shipped recipe's own five CV split files (same train/val/test patients).
-for K in 0 2 4 1; do   # fold 3 was not started (session time)
+for K in 0 2 4 1 3; do   # fold 3 in the next session (2026-12-05)
   tumorseg train --data ../shared/data/lgg/kaggle_3m --preset flair-pretrained \
     --split-file docs/results/flair-cv-cpu/splits/fold_$K.json --out /work/fpre/fold_$K
 done

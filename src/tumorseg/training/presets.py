@@ -38,8 +38,8 @@
   the GPU candidate against the 0.82 per-volume Dice target; on an H200 (85–89 epochs a fold) 0.714 ± 0.118
   against ``flair``'s 0.733 ± 0.096 on the same folds (``docs/results/flair-wide-h200/``).
 * ``flair-pretrained``: ``flair`` with ``effunet`` from its ImageNet weights instead of the ``t1c`` network
-  (~25 minutes a fold on 2 CPU cores): on CV folds 0, 1, 2, 4 level with ``flair`` on LGG (0.726 against 0.725
-  as calibrated) but lost on skull-stripped BraTS FLAIR (0.64 / 0.72 / 0.14 / 0.02 against 0.83)
+  (~25 minutes a fold on 2 CPU cores): 5-fold CV 0.716 against ``flair``'s 0.733 per-volume Dice on LGG (as
+  calibrated), and lost on skull-stripped BraTS FLAIR (0.64 / 0.72 / 0.14 / 0.73 / 0.02 against 0.83–0.84)
   (``docs/results/flair-pretrained-cpu/``); not shipped.
 """
 
