@@ -126,6 +126,17 @@ def test_lgg_slice_files_are_read_with_their_neighbours(tmp_path, monkeypatch):
     assert [s[:, 0, 0].tolist() for s in stacks] == [[40, 40, 80], [40, 80, 120], [80, 120, 120]]
 
 
+def test_a_corrupt_neighbour_costs_only_its_own_slice(tmp_path, monkeypatch):
+    from tumorseg.inference.files import predict_inputs
+
+    _, seen, ckpt = _spy(tmp_path, monkeypatch)
+    d = _lgg_patient(tmp_path / "lgg")
+    (d / f"{d.name}_2.tif").write_bytes(b"II*\x00 not really a TIFF")
+    report = predict_inputs([d], ckpt, tmp_path / "out", device="cpu", backend="torch", progress=False)
+    assert [p.name for p, _ in report.failed] == [f"{d.name}_2.tif"]
+    assert sorted(seen) == [[40, 40, 40], [120, 120, 120]]  # slices 1 and 3, each without the broken slice 2
+
+
 def test_volume_and_single_image_inputs(tmp_path, monkeypatch):
     pred, seen, _ = _spy(tmp_path, monkeypatch)
     slices = [np.full((32, 32), 50 * (z + 1), np.uint8) for z in range(3)]

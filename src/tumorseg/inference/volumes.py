@@ -43,7 +43,7 @@ from tumorseg.data.formats import lgg, nifti
 from tumorseg.data.formats.dicom import DicomSeries, folders_below, is_dicom_file, list_series
 from tumorseg.data.imageio import IMAGE_SUFFIXES
 from tumorseg.data.input_stats import far_off
-from tumorseg.errors import DataError
+from tumorseg.errors import DataError, TumorsegError
 from tumorseg.inference.montage import montage
 from tumorseg.inference.postprocess import VolumeMasks
 from tumorseg.inference.predictor import Predictor
@@ -263,19 +263,20 @@ def read_model_input(path: Path, predictor: Predictor) -> tuple[np.ndarray, Prop
 
 def _with_neighbour_files(path: Path, image: np.ndarray, predictor: Predictor) -> np.ndarray:
     """``(2k + 1, H, W)``: an LGG slice ``<patient>_<n>.tif`` with the files ``<patient>_<n±d>.tif`` beside it,
-    for a model of neighbouring slices (:mod:`tumorseg.data.context`); past the volume's end, a missing file or
-    one of another size, the last slice found stands in (as in training)."""
+    for a model of neighbouring slices (:mod:`tumorseg.data.context`); past the volume's end, a missing or
+    unreadable file (reported on its own as that file's failure) or one of another size, the last slice found
+    stands in (as in training), so a bad neighbour never costs a good slice its prediction."""
     n, k = lgg.slice_number(path), predictor.context
     stack = {0: image}
     for sign in (-1, 1):
         prev = image
         for d in range(1, k + 1):
             other = path.with_name(f"{path.parent.name}_{n + sign * d}{path.suffix}")
-            if prev is not None and other.is_file():
-                nxt = _read_slice(other, predictor)[0]
-                prev = nxt if nxt.shape == image.shape else None
-            else:
-                prev = None
+            try:
+                nxt = _read_slice(other, predictor)[0] if prev is not None and other.is_file() else None
+            except TumorsegError:
+                nxt = None
+            prev = nxt if nxt is not None and nxt.shape == image.shape else None
             stack[sign * d] = prev if prev is not None else stack[sign * (d - 1)]
     return np.stack([stack[d] for d in range(-k, k + 1)])
 
