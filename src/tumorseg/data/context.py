@@ -17,6 +17,7 @@ channels the same. ``--context-dropout p`` shows the network a fraction ``p`` of
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -25,6 +26,8 @@ from tumorseg.data.dataset import SliceArrays
 from tumorseg.data.records import SliceRecord
 from tumorseg.errors import DataError
 from tumorseg.models.checks import MAX_CONTEXT
+
+T = TypeVar("T")
 
 
 def volume_of(record: SliceRecord) -> tuple:
@@ -35,20 +38,29 @@ def volume_of(record: SliceRecord) -> tuple:
     return ("file", str(record.image), record.loader)
 
 
+def gather(k: int, centre: T, lookup: Callable[[int], T | None]) -> list[T]:
+    """The ``2k + 1`` items at offsets ``-k..k`` of a stack around ``centre``: ``lookup(d)`` for each ``d != 0``
+    (``None`` when missing), walking out from the centre on each side; a missing item, and every one past it,
+    is the last one found on that side (at worst ``centre``). ``lookup`` is not called past a gap."""
+    out = {0: centre}
+    for sign in (-1, 1):
+        last, gap = centre, False
+        for d in range(1, k + 1):
+            item = None if gap else lookup(sign * d)
+            gap = item is None
+            last = last if gap else item
+            out[sign * d] = last
+    return [out[d] for d in range(-k, k + 1)]
+
+
 def neighbour_index(records: Sequence[SliceRecord], k: int) -> np.ndarray:
     """``(N, 2k + 1) int64``: row ``i`` holds the positions in ``records`` of slice ``i``'s stack, centre at
-    column ``k``. A missing neighbour takes the nearest position towards the centre (see the module docstring)."""
+    column ``k``. A missing neighbour takes the nearest position towards the centre (see :func:`gather`)."""
     where = {(volume_of(r), r.slice_index): i for i, r in enumerate(records) if r.slice_index is not None}
     out = np.empty((len(records), 2 * k + 1), dtype=np.int64)
     for i, r in enumerate(records):
-        out[i, k] = i
-        for sign in (-1, 1):
-            prev, gap = i, r.slice_index is None
-            for d in range(1, k + 1):
-                j = None if gap else where.get((volume_of(r), r.slice_index + sign * d))
-                gap = j is None  # past a missing slice the stack repeats the last one found
-                prev = prev if gap else j
-                out[i, k + sign * d] = prev
+        at = r.slice_index
+        out[i] = gather(k, i, lambda d: None if at is None else where.get((volume_of(r), at + d)))
     return out
 
 

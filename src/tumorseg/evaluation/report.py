@@ -152,12 +152,12 @@ def _gallery(run: Path, cfg: dict, rows: list[dict], n: int = 4) -> str:
     except (TumorsegError, OSError) as exc:
         return f"<p>Gallery skipped: {html.escape(str(exc))}</p>"
     model = model_from_checkpoint(ckpt)
+    k = int(ckpt["preprocessing"].get("context_slices", 0))  # a 2.5-D model: read the picks' neighbours too
     out = ""
     for name, chosen in picks.items():
         recs = [records[r["case_id"]] for r in chosen if r["case_id"] in records]
         if not recs:
             continue
-        k = int(ckpt["preprocessing"].get("context_slices", 0))  # a 2.5-D model: read the neighbours too
         arrays = load_slices(with_neighbours(recs, list(records.values()), k),
                              int(ckpt["preprocessing"]["image_size"]), progress=False,
                              intensity=ckpt["preprocessing"].get("intensity", "none"))

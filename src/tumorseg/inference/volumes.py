@@ -39,6 +39,7 @@ import numpy as np
 from PIL import Image
 from tqdm.auto import tqdm
 
+from tumorseg.data.context import gather
 from tumorseg.data.formats import lgg, nifti
 from tumorseg.data.formats.dicom import DicomSeries, folders_below, is_dicom_file, list_series
 from tumorseg.data.imageio import IMAGE_SUFFIXES
@@ -266,19 +267,17 @@ def _with_neighbour_files(path: Path, image: np.ndarray, predictor: Predictor) -
     for a model of neighbouring slices (:mod:`tumorseg.data.context`); past the volume's end, a missing or
     unreadable file (reported on its own as that file's failure) or one of another size, the last slice found
     stands in (as in training), so a bad neighbour never costs a good slice its prediction."""
-    n, k = lgg.slice_number(path), predictor.context
-    stack = {0: image}
-    for sign in (-1, 1):
-        prev = image
-        for d in range(1, k + 1):
-            other = path.with_name(f"{path.parent.name}_{n + sign * d}{path.suffix}")
-            try:
-                nxt = _read_slice(other, predictor)[0] if prev is not None and other.is_file() else None
-            except TumorsegError:
-                nxt = None
-            prev = nxt if nxt is not None and nxt.shape == image.shape else None
-            stack[sign * d] = prev if prev is not None else stack[sign * (d - 1)]
-    return np.stack([stack[d] for d in range(-k, k + 1)])
+    n = lgg.slice_number(path)
+
+    def neighbour(d: int) -> np.ndarray | None:
+        other = path.with_name(f"{path.parent.name}_{n + d}{path.suffix}")
+        try:
+            found = _read_slice(other, predictor)[0] if other.is_file() else None
+        except TumorsegError:
+            return None
+        return found if found is not None and found.shape == image.shape else None
+
+    return np.stack(gather(predictor.context, image, neighbour))
 
 
 def _read_slice(path: Path, predictor: Predictor) -> tuple[np.ndarray, Properties]:
