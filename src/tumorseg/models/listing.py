@@ -28,8 +28,11 @@ def describe(entry: zoo.BundledModel) -> dict[str, Any]:
         row["cv"] = f"test Dice {m['test_dice']:.3f}"
     elif "val_dice" in m:
         row["cv"] = f"val Dice {m['val_dice']:.3f}"
-    if "cv_volume_dice_mean" in m:  # volumes (LGG): the per-volume Dice is the figure that matters
-        row["cv"] += f", per-volume Dice {m['cv_volume_dice_mean']:.3f} ± {m.get('cv_volume_dice_std', 0):.3f}"
+    if "cv_volume_dice_mean" in m:
+        # volumes (LGG): the per-volume Dice is the figure that matters, and it replaces the per-slice mean, which
+        # counts every tumour-free slice left empty as Dice 1 and so flatters a model on mostly empty stacks
+        row["cv"] = (f"per-volume Dice {m['cv_volume_dice_mean']:.3f} ± {m.get('cv_volume_dice_std', 0):.3f} "
+                     f"({int(m.get('cv_folds', 0))}-fold CV)")
     for key, label in (("cv_sensitivity_mean", "sens"), ("cv_specificity_mean", "spec")):
         if key in m:
             row["cv"] += f", {label} {m[key]:.2f}"
