@@ -38,10 +38,10 @@ def _train_config(a: argparse.Namespace, out: str):
     for key in _OVERRIDABLE:
         if getattr(a, key, None) is not None:
             values[key] = getattr(a, key)
+    if a.model is not None and a.preset and a.model != preset(a.preset)["model"]:
+        values["model_kwargs"] = {}  # the preset's kwargs belong to the preset's model, not to --model's
     if a.model_kwargs:
         values["model_kwargs"] = {**values.get("model_kwargs", {}), **a.model_kwargs}
-    elif a.model is not None and a.preset and a.model != preset(a.preset)["model"]:
-        values["model_kwargs"] = {}  # the preset's kwargs belong to the preset's model
     if a.calibrate:
         values["calibrate"] = True
     if getattr(a, "split", None):

@@ -32,6 +32,9 @@ def test_changing_the_model_drops_the_presets_model_kwargs():
     assert (cfg.lr, cfg.loss, cfg.epochs, cfg.time_budget_s) == (2e-3, "dice-bce", 40, 1500)  # the rest stays
     same = _cfg("--preset", "cpu-fast", "--model", "unet")
     assert same.model_kwargs == PRESETS["cpu-fast"]["model_kwargs"]
+    # also when the new model's own kwargs are given: only those (unet's width would make effunet refuse to start)
+    eff = _cfg("--preset", "cpu-fast", "--model", "effunet", "--model-kwargs", '{"decoder_width": 8}')
+    assert (eff.model, eff.model_kwargs) == ("effunet", {"decoder_width": 8})
 
 
 def test_model_kwargs_merge_into_the_presets():
