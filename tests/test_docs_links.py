@@ -21,7 +21,7 @@ def markdown_files() -> list[Path]:
 
 def slug(heading: str) -> str:
     """GitHub's anchor for a heading: ``"Fast inference and the web page"`` -> ``"fast-inference-and-the-web-page"``."""
-    text = re.sub(r"[`*_]", "", heading.strip().lower())
+    text = re.sub(r"[`*]", "", heading.strip().lower())  # code and emphasis marks; GitHub keeps "_"
     text = re.sub(r"[^\w\- ]", "", text)
     return text.replace(" ", "-")
 
