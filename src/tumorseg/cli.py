@@ -226,7 +226,8 @@ def _cmd_evaluate(a: argparse.Namespace) -> int:
     else:  # a bundled model: beside the data would be surprising, so here
         out = f"eval-{a.model or 'auto'}-{a.split}"
     m = evaluate(a.model, a.data, out, split=a.split, data_format=a.format, device=a.device, batch_size=a.batch_size,
-                 data_options=_data_options(a), include_training=a.include_training_slices, one_lesion=a.one_lesion)
+                 data_options=_data_options(a), include_training=a.include_training_slices, one_lesion=a.one_lesion,
+                 progress=not a.no_progress)
     note = "".join(f"; {m[k]} {what}" for k, what in (("training_slices_left_out", "training slices left out"),
                                                       ("training_slices_included", "of them training slices"))
                    if k in m)

@@ -68,6 +68,7 @@ def test_bundled_model_on_another_dataset(synthetic_dataset, tmp_path, capsys):
     assert "t1c.pt has no 'test' part" in err and "--split all" in err and "none of the 0" not in err
     assert main(["evaluate", "--data", str(synthetic_dataset), "--split", "all", "--out", str(tmp_path / "ev"),
                  "--no-progress", "--device", "cpu"]) == 0
+    assert "reading slices" not in capsys.readouterr().err  # --no-progress hides every bar, the reading one too
     metrics = json.loads((tmp_path / "ev" / "metrics.json").read_text())
     assert metrics["n_images"] == 24 and "training_slices_left_out" not in metrics
 

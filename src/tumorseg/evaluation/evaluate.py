@@ -277,6 +277,7 @@ def evaluate(
     data_options: dict[str, Any] | None = None,
     include_training: bool = False,
     one_lesion: bool | None = None,
+    progress: bool = True,
 ) -> dict[str, Any]:
     """Evaluate a checkpoint on a dataset.
 
@@ -297,6 +298,7 @@ def evaluate(
             (``metrics.json`` then says how many: ``training_slices_included``).
         one_lesion: keep only the largest 3-D component per volume (``True``), keep every lesion (``False``);
             ``None``: as the checkpoint says (``largest_component_3d``, :mod:`tumorseg.inference.postprocess`).
+        progress: show the progress bar of reading the slices (``evaluate --no-progress`` hides it).
 
     Raises:
         DataError: nothing of the asked split is in ``data`` (see :func:`cases_to_score`).
@@ -321,7 +323,8 @@ def evaluate(
     dev = resolve_device(device)
     model.to(dev)
     pre = ckpt["preprocessing"]
-    arrays = with_context(load_slices(records, int(pre["image_size"]), intensity=pre.get("intensity", "none")),
+    arrays = with_context(load_slices(records, int(pre["image_size"]), progress=progress,
+                                      intensity=pre.get("intensity", "none")),
                           int(pre.get("context_slices", 0)))
     post = postprocess.settings(ckpt)
     if one_lesion is not None:
