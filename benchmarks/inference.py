@@ -63,13 +63,13 @@ def _random_checkpoint(name: str, kwargs: dict, folder: Path, size: int = 256) -
 
 
 def default_model(folder: Path) -> tuple[Path, str]:
-    """The bundled default checkpoint, or a random-weight stand-in with the cpu-fast recipe's architecture."""
+    """The bundled default checkpoint, or a random-weight stand-in with its architecture (``cpu-fast-unet``'s)."""
     try:
         return resolve_checkpoint(None), "bundled t1c model (src/tumorseg/models/bundled/t1c.pt)"
     except CheckpointError:
-        p = preset("cpu-fast")
+        p = preset("cpu-fast-unet")
         return (_random_checkpoint(p["model"], p["model_kwargs"], folder, p["image_size"]),
-                f"no bundled model: '{p['model']}' {p['model_kwargs']} at {p['image_size']}² (cpu-fast preset) "
+                f"no bundled model: '{p['model']}' {p['model_kwargs']} at {p['image_size']}² (cpu-fast-unet preset) "
                 "with random weights")
 
 

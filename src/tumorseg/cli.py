@@ -106,7 +106,8 @@ def _add_train_options(p: argparse.ArgumentParser, data_required: bool = True) -
     p.add_argument("--data", required=data_required, help="dataset folder (e.g. images/ + masks/ [+ metadata.csv])")
     p.add_argument("--format", default="auto", help="dataset format (default: auto-detect)")
     p.add_argument("--preset", default=None, type=T.PRESET,
-                   help="named recipe: original, cpu-fast, bundled, best, servable (flags given override it)")
+                   help="named recipe: original, cpu-fast, cpu-fast-unet, bundled, best, servable, pretrained, "
+                        "t1c-mixed, flair, flair-wide, flair-pretrained (README, Presets; flags given override it)")
     p.add_argument("--model", default=None, help="registered model name (default: seed-ae)")
     p.add_argument("--model-kwargs", default=None, type=T.json_object,
                    help='model options as JSON, e.g. \'{"width": 16}\'')

