@@ -7,8 +7,8 @@ Run from the repository root:
     python docs/results/pretrained-cpu-fast-cpu/table.py
 
 Only the folds this folder holds are compared. Pooled numbers (class, size tercile, HD95, empty predictions) come
-from the per-case CSVs (`cpu-fast`'s folds 0-2 kept only their ``metrics.json``, so its pooled row is per class
-only). The paired test is per **patient** (mean Dice of each test patient's slices, Wilcoxon signed-rank over the
+from the per-case CSVs; `cpu-fast-unet` kept only its per-fold and per-class numbers, read from the ``summary.json``
+of ``../cpu-fast-budget/table.py``. The paired test is per **patient** (mean Dice of each test patient's slices, Wilcoxon signed-rank over the
 patients), because the slices of one patient are not independent.
 """
 
@@ -24,7 +24,7 @@ from scipy.stats import wilcoxon
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE.parent
-CPU_FAST = RESULTS / "cpu-fast-budget" / "budget"
+CPU_FAST = RESULTS / "cpu-fast-budget"
 REFS = {"bundled (H200)": RESULTS / "t1c-mixed-h200" / "cv-bundled" / "cv_per_case.csv",
         "best (H200)": RESULTS / "best-cv-h200" / "cv-best" / "cv_per_case.csv"}
 NEW = "cpu-fast: effunet (CPU)"
@@ -70,19 +70,14 @@ def summarise(rows: list[dict], cuts: tuple[float, float]) -> dict:
 
 
 def cpu_fast(folds: list[int]) -> dict:
-    out: dict = {"per_fold": {}, "per_class": {}}
-    cls: dict[str, list[float]] = defaultdict(lambda: [0, 0.0])
-    for k in folds:
-        m = json.loads((CPU_FAST / f"fold_{k}" / "metrics.json").read_text())
-        out["per_fold"][k] = m["mean_dice"]
-        for c, v in m["by_class"].items():
-            cls[c][0] += v["n_images"]
-            cls[c][1] += v["n_images"] * v["mean_dice"]
-    d = list(out["per_fold"].values())
-    out["mean_over_folds"] = statistics.mean(d)
-    out["sd_over_folds"] = statistics.stdev(d) if len(d) > 1 else 0.0
-    out["per_class"] = {c: s / n for c, (n, s) in sorted(cls.items())}
-    return out
+    """`cpu-fast-unet`'s numbers as ``../cpu-fast-budget/table.py`` wrote them (``summary.json``: per fold, and the
+    class means pooled over its folds, which must be these)."""
+    s = json.loads((CPU_FAST / "summary.json").read_text())
+    if s["budget"]["folds"] != folds:
+        raise SystemExit(f"{CPU_FAST}/summary.json covers folds {s['budget']['folds']}, not {folds}")
+    return {"per_fold": {k: s["folds"][str(k)]["budget"]["dice"] for k in folds},
+            "mean_over_folds": s["budget"]["mean"], "sd_over_folds": s["budget"]["sd"],
+            "per_class": s["budget"]["pooled_class_dice"]}
 
 
 def per_patient(rows: list[dict]) -> dict[str, float]:
