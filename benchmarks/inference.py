@@ -5,8 +5,8 @@ user runs — resize to the model's size, the network, resize the probabilities
 back — for
 
 * ``seed-ae`` in PyTorch eager (the original autoencoder),
-* the default model (``resolve_checkpoint(None)``: the bundled model; when
-  none is bundled, the ``cpu-fast`` preset's ``unet`` with random weights —
+* the default model (``resolve_checkpoint(None)``: the bundled ``t1c``; when
+  none is bundled, the ``t1c`` preset's ``effunet`` with random weights —
   speed does not depend on the weights; the JSON says which) in PyTorch eager,
 * the default model in ONNX Runtime (exported to a temporary folder),
 
@@ -63,13 +63,13 @@ def _random_checkpoint(name: str, kwargs: dict, folder: Path, size: int = 256) -
 
 
 def default_model(folder: Path) -> tuple[Path, str]:
-    """The bundled default checkpoint, or a random-weight stand-in with its architecture (``cpu-fast-unet``'s)."""
+    """The bundled default checkpoint, or a random-weight stand-in with its architecture (the ``t1c`` preset's)."""
     try:
         return resolve_checkpoint(None), "bundled t1c model (src/tumorseg/models/bundled/t1c.pt)"
     except CheckpointError:
-        p = preset("cpu-fast-unet")
+        p = preset("t1c")
         return (_random_checkpoint(p["model"], p["model_kwargs"], folder, p["image_size"]),
-                f"no bundled model: '{p['model']}' {p['model_kwargs']} at {p['image_size']}² (cpu-fast-unet preset) "
+                f"no bundled model: '{p['model']}' {p['model_kwargs']} at {p['image_size']}² (t1c preset) "
                 "with random weights")
 
 

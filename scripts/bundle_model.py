@@ -53,7 +53,8 @@ from tumorseg.models.checkpoint import load_checkpoint, save_checkpoint, without
 
 
 def cv_metrics(cv: Path) -> dict:
-    """The ``cv_*`` metrics stored in a bundled checkpoint, from ``CV_DIR/cv_summary.json``."""
+    """The ``cv_*`` metrics stored in a bundled checkpoint, from ``CV_DIR/cv_summary.json``; ``cv_folds_planned``
+    (the folds ``CV_DIR/splits/`` defines) too when not every fold is done yet."""
     s = json.loads((cv / "cv_summary.json").read_text())
     out = {"cv_folds": len(s["folds_done"]), "cv_images": s["n_images"],
            "cv_dice_mean": s["dice_mean_over_folds"], "cv_dice_std": s["dice_std_over_folds"],
@@ -62,6 +63,9 @@ def cv_metrics(cv: Path) -> dict:
         if f"{key}_mean_over_folds" in s:
             out[f"cv_{key}_mean"] = s[f"{key}_mean_over_folds"]
             out[f"cv_{key}_std"] = s[f"{key}_std_over_folds"]
+    planned = len(list((cv / "splits").glob("fold_*.json")))
+    if planned > out["cv_folds"]:
+        out["cv_folds_planned"] = planned
     return out
 
 

@@ -1,4 +1,5 @@
-"""Train the tumour-presence gate of the ``t1c`` model, cross-validate it, and build the gated checkpoint.
+"""Train the tumour-presence gate of the ``t1c-unet`` model (``t1c`` until 2026-12-05), cross-validate it, and
+build the gated checkpoint.
 
 The gate (:mod:`tumorseg.models.presence`) learns "tumour on this slice or not" from
 figshare T1c slices (every one a tumour) and the post-contrast channel of the LGG patients (tumour-free and
@@ -115,7 +116,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--mode", choices=("cv", "final"), required=True)
     ap.add_argument("--fold", type=int, default=0)
     ap.add_argument("--data", type=Path, default=Path("../shared/data"))
-    ap.add_argument("--unet", default="t1c", help="the U-Net checkpoint to gate and to initialise the gate from")
+    ap.add_argument("--unet", default="t1c-unet", help="the U-Net checkpoint to gate and to initialise the gate from "
+                    "(a residual U-Net: t1c-unet, on which the gate was measured)")
     ap.add_argument("--cache", type=Path, default=Path("runs/gate-cache.npz"))
     ap.add_argument("--epochs", type=int, default=8)
     ap.add_argument("--lr", type=float, default=1e-3)

@@ -81,6 +81,25 @@ def test_bundled_files_are_what_the_registry_reads(synthetic_dataset, tmp_path, 
     assert zoo.get("flair").installed and listing.describe(zoo.get("flair"))["cv"] == "test Dice 0.600"
 
 
+def test_a_cv_still_running_is_listed_as_k_of_n_folds(tmp_path, monkeypatch):
+    """A model bundled while its recipe's CV has 2 of 5 folds done must not be listed as a "2-fold CV"."""
+    cv = tmp_path / "cv"
+    (cv / "splits").mkdir(parents=True)
+    for k in range(5):
+        (cv / "splits" / f"fold_{k}.json").write_text("{}")
+    summary = {"folds_done": ["fold_0", "fold_1"], "n_images": 24, "dice_mean_over_folds": 0.61,
+               "dice_std_over_folds": 0.02, "iou_mean_over_folds": 0.5, "iou_std_over_folds": 0.01}
+    monkeypatch.setattr(zoo, "BUNDLED_DIR", tmp_path / "bundled")
+    ckpt = load_checkpoint(tiny_checkpoint(tmp_path / "bundled" / "t1c.pt", image_size=32))
+    for done, label in ((2, "2 of 5 CV folds"), (5, "5-fold CV")):
+        summary["folds_done"] = [f"fold_{k}" for k in range(done)]
+        (cv / "cv_summary.json").write_text(json.dumps(summary))
+        metrics = bundle_model.cv_metrics(cv)
+        assert metrics.get("cv_folds_planned") == (5 if done < 5 else None)
+        save_checkpoint({**ckpt, "metrics": metrics}, zoo.get("t1c").checkpoint)
+        assert listing.describe(zoo.get("t1c"))["cv"] == f"Dice 0.610 ± 0.020 ({label})"
+
+
 def test_fp16_storage_halves_the_file_and_predicts_like_the_float32_weights(synthetic_dataset, tmp_path):
     import numpy as np
     import torch

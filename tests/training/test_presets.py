@@ -65,7 +65,7 @@ def test_time_budget_off_restores_a_fixed_epoch_count():
 
 def test_flair_presets_carry_the_lgg_data_and_volume_calibration_and_flags_override_them():
     cfg = _cfg("--preset", "flair")
-    assert (cfg.data_format, cfg.data_options, cfg.init_from) == ("lgg", {"channels": "flair"}, "default")
+    assert (cfg.data_format, cfg.data_options, cfg.init_from) == ("lgg", {"channels": "flair"}, "t1c-unet")
     assert (cfg.calibrate_objective, cfg.max_fp_rate, cfg.intensity, cfg.epochs) == ("volume-dice", 0.1, "p99", 10)
     wide = _cfg("--preset", "flair-wide")
     assert wide.model_kwargs == PRESETS["servable"]["model_kwargs"] and wide.image_size == 256
@@ -74,3 +74,28 @@ def test_flair_presets_carry_the_lgg_data_and_volume_calibration_and_flags_overr
     assert (pre.model, pre.init_from, pre.data_format, pre.epochs) == ("effunet", None, "lgg", 10)
     mine = _cfg("--preset", "flair", "--channels", "all", "--format", "lgg")
     assert mine.data_options == {"channels": "all"}
+
+
+def test_each_bundled_model_was_trained_with_the_preset_named_after_it():
+    """The bundled checkpoints store their training config: ``t1c`` is the ``t1c`` preset (``cpu-fast`` with the
+    ``mri`` augmentation), ``t1c-unet`` the ``bundled`` preset; and the ``flair`` preset starts from the
+    ``t1c-unet`` weights, which must fit its network (the ``t1c`` network is another one)."""
+    from tumorseg.models import build_model, zoo
+    from tumorseg.models.checkpoint import load_checkpoint
+    from tumorseg.training.trainer import init_weights
+
+    t1c = _cfg("--preset", "t1c")
+    assert (t1c.model, t1c.model_kwargs, t1c.augment) == ("effunet", {"decoder_width": 8}, "mri")
+    fast = _cfg("--preset", "cpu-fast")
+    assert {k: v for k, v in vars(t1c).items() if k != "augment"} == {k: v for k, v in vars(fast).items()
+                                                                      if k != "augment"}
+    for name, recipe in (("t1c", "t1c"), ("t1c-unet", "bundled")):
+        entry = zoo.get(name)
+        if not entry.installed:
+            continue
+        cfg = load_checkpoint(entry.checkpoint)["config"]
+        for key in ("model", "model_kwargs", "augment", "loss", "image_size"):
+            assert cfg[key] == PRESETS[recipe][key], (name, key)
+    flair = _cfg("--preset", "flair")
+    if zoo.get(flair.init_from).installed:
+        init_weights(build_model(flair.model, in_channels=1, **flair.model_kwargs), flair.init_from)

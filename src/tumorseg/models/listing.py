@@ -21,18 +21,20 @@ def describe(entry: zoo.BundledModel) -> dict[str, Any]:
         row["cv"] = "not installed in this build"
         return row
     m = load_checkpoint(entry.checkpoint).get("metrics") or {}
+    folds = f"{int(m.get('cv_folds', 0))}-fold CV"
+    if m.get("cv_folds_planned"):  # a CV still running when the model was bundled
+        folds = f"{int(m.get('cv_folds', 0))} of {int(m['cv_folds_planned'])} CV folds"
     if "cv_dice_mean" in m:
-        row["cv"] = (f"Dice {m['cv_dice_mean']:.3f} ± {m.get('cv_dice_std', 0):.3f} "
-                     f"({int(m.get('cv_folds', 0))}-fold CV)")
+        row["cv"] = f"Dice {m['cv_dice_mean']:.3f} ± {m.get('cv_dice_std', 0):.3f} ({folds})"
     elif "test_dice" in m:
         row["cv"] = f"test Dice {m['test_dice']:.3f}"
     elif "val_dice" in m:
         row["cv"] = f"val Dice {m['val_dice']:.3f}"
-    if "cv_volume_dice_mean" in m:
-        # volumes (LGG): the per-volume Dice is the figure that matters, and it replaces the per-slice mean, which
-        # counts every tumour-free slice left empty as Dice 1 and so flatters a model on mostly empty stacks
-        row["cv"] = (f"per-volume Dice {m['cv_volume_dice_mean']:.3f} ± {m.get('cv_volume_dice_std', 0):.3f} "
-                     f"({int(m.get('cv_folds', 0))}-fold CV)")
+    if "cv_volume_dice_mean" in m and "cv_specificity_mean" in m:
+        # volumes with tumour-free slices (LGG): the per-volume Dice is the figure that matters, and it replaces the
+        # per-slice mean, which counts every tumour-free slice left empty as Dice 1 and so flatters a model on mostly
+        # empty stacks. Where every slice holds a tumour (figshare, no specificity) the per-slice mean stays.
+        row["cv"] = f"per-volume Dice {m['cv_volume_dice_mean']:.3f} ± {m.get('cv_volume_dice_std', 0):.3f} ({folds})"
     for key, label in (("cv_sensitivity_mean", "sens"), ("cv_specificity_mean", "spec")):
         if key in m:
             row["cv"] += f", {label} {m[key]:.2f}"

@@ -9,13 +9,17 @@
   (above ``cpu-fast-unet`` on every fold, and above ``bundled``'s 30 GPU epochs). Like
   ``cpu-fast-unet``, its figshare models carry less to other scanners than the shipped ``t1c``
   (trained with ``bundled``'s stronger ``mri`` augmentation and 30 epochs): they miss the BraTS 2015 T1c sample's tumour
-  that ``t1c`` finds (3 of 5 fold models; both ``cpu-fast-unet`` fold models checked; same folder). For a model meant for unlike data,
-  ``--augment mri`` is the next thing to measure (not yet run with this network).
-* ``cpu-fast-unet``: ``cpu-fast`` until 2026-12-05: the bundled ``t1c`` model's width-8 residual
+  that ``t1c`` finds (3 of 5 fold models; both ``cpu-fast-unet`` fold models checked; same folder). For a model meant for
+  unlike data use ``t1c``.
+* ``t1c``: the recipe of the bundled ``t1c`` model since 2026-12-05: ``cpu-fast`` with ``bundled``'s stronger ``mri``
+  augmentation (flips, rotation, scale, brightness/contrast/gamma, noise), same network and 25-minute CPU budget. Its
+  final model found the BraTS 2015 T1c sample's tumour (per-volume Dice 0.729, the previous ``t1c`` 0.514) where
+  ``cpu-fast``'s missed it; figshare CV in ``docs/results/t1c-effunet-cpu/``.
+* ``cpu-fast-unet``: ``cpu-fast`` until 2026-12-05: the ``t1c-unet`` model's width-8 residual
   U-Net (0.2 M parameters, no pretrained weights) under the same budget (18-21 epochs):
   5-fold CV 0.691 ± 0.017 (``docs/results/cpu-fast-budget/``). (Before that: fixed 12 epochs,
   0.670 ± 0.022; width 16, 43 minutes, 0.622 on the old fold 0.)
-* ``bundled``: the recipe of the bundled default model: a narrow residual U-Net
+* ``bundled``: the recipe of ``t1c-unet`` (the bundled default model until 2026-12-05): a narrow residual U-Net
   (width 8, 5 levels; 5× faster than ``seed-ae`` on a CPU) trained 30 epochs with
   strong augmentation; minutes on one GPU (``scripts/gpu_campaign.py``).
   Its training data lives on the training device (``data_path="device"``, for a GPU; it works
@@ -38,14 +42,14 @@
   ``p99`` intensity, calibrated with at most 3 % of val tumour-free slices marked. The GPU candidate
   for a ``t1c`` model that leaves tumour-free slices empty (``scripts/gpu_campaign.py --campaign splits``).
 * ``flair``: the bundled ``flair`` model's recipe on the LGG set (``--format lgg --channels flair``
-  built in): ``bundled`` for 10 epochs at lr 1e-3 from the ``t1c`` weights, per-slice ``p99``
+  built in): ``bundled`` for 10 epochs at lr 1e-3 from the ``t1c-unet`` weights, per-slice ``p99``
   intensity, ``mri-strip`` augmentation (brain-only views, so skull-stripped BraTS FLAIR looks
   familiar; before 2026-11-28 it was ``mri``), calibrated for per-volume Dice with at most 10 %
   of val tumour-free slices marked.
 * ``flair-wide``: ``flair`` with the ``servable`` network at 256², from scratch, up to 100 epochs:
   the GPU candidate against the 0.82 per-volume Dice target; on an H200 (85–89 epochs a fold) 0.714 ± 0.118
   against ``flair``'s 0.733 ± 0.096 on the same folds (``docs/results/flair-wide-h200/``).
-* ``flair-pretrained``: ``flair`` with ``effunet`` from its ImageNet weights instead of the ``t1c`` network
+* ``flair-pretrained``: ``flair`` with ``effunet`` from its ImageNet weights instead of the ``t1c-unet`` network
   (~25 minutes a fold on 2 CPU cores): 5-fold CV 0.716 against ``flair``'s 0.733 per-volume Dice on LGG (as
   calibrated), and lost on skull-stripped BraTS FLAIR (0.64 / 0.72 / 0.14 / 0.73 / 0.02 against 0.83–0.84)
   (``docs/results/flair-pretrained-cpu/``); not shipped.
@@ -72,6 +76,8 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 # `cpu-fast`: the same schedule and budget with the ImageNet-pretrained EfficientNet-Lite0 U-Net
 PRESETS["cpu-fast"] = {**PRESETS["cpu-fast-unet"], "model": "effunet", "model_kwargs": {"decoder_width": 8}}
+# `t1c`: the bundled `t1c` model's recipe: `cpu-fast` with `bundled`'s stronger augmentation
+PRESETS["t1c"] = {**PRESETS["cpu-fast"], "augment": "mri"}
 # `best` is `bundled` with the wider, deeper network
 PRESETS["best"] = {**PRESETS["bundled"], "model_kwargs": {"width": 32, "levels": 6, "num_res_units": 2}}
 # `servable`: deeper than `bundled`, at 384², trained longer; sized for the CPU limits of a shipped model
@@ -84,18 +90,18 @@ PRESETS["pretrained"] = {**PRESETS["bundled"], "model": "effunet", "model_kwargs
 # `t1c-mixed`: `bundled` on figshare + tumour-free slices, with what those need (see the docstring)
 PRESETS["t1c-mixed"] = {**PRESETS["bundled"], "loss": "dice-bce-presence", "augment": "mri-strip",
                         "intensity": "p99", "max_fp_rate": 0.03}
-# `flair`: the recipe of the bundled `flair` model (LGG FLAIR slices, started from the `t1c` weights, calibrated
+# `flair`: the recipe of the bundled `flair` model (LGG FLAIR slices, started from the `t1c-unet` weights, calibrated
 # for per-volume Dice with at most 10 % of val tumour-free slices marked); a CPU runs it in ~15 minutes a fold
 PRESETS["flair"] = {**PRESETS["bundled"], "epochs": 10, "lr": 1e-3, "warmup_epochs": 0.5, "intensity": "p99",
                     "augment": "mri-strip",
-                    "precision": "fp32", "init_from": "default", "calibrate_objective": "volume-dice",
+                    "precision": "fp32", "init_from": "t1c-unet", "calibrate_objective": "volume-dice",
                     "max_fp_rate": 0.1, "data_format": "lgg", "data_options": {"channels": "flair"}}
 # `flair-wide`: the same data and calibration with the `servable` network at LGG's own 256², from scratch and
 # trained longer: the candidate for a GPU (`scripts/gpu_campaign.py --preset flair-wide --compare flair`)
 PRESETS["flair-wide"] = {**PRESETS["flair"], "model_kwargs": {"width": 12, "levels": 6, "num_res_units": 2},
                          "epochs": 100, "lr": 2e-3, "warmup_epochs": 2, "init_from": None, "precision": "auto"}
 # `flair-pretrained`: the same data, schedule and calibration with an ImageNet-pretrained EfficientNet-Lite0 encoder
-# (`effunet`) instead of the `t1c` weights
+# (`effunet`) instead of the `t1c-unet` weights
 PRESETS["flair-pretrained"] = {**PRESETS["flair"], "model": "effunet", "model_kwargs": {"decoder_width": 8},
                                "init_from": None}
 
