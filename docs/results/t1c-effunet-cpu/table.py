@@ -102,6 +102,12 @@ def main() -> None:
     print("|---|---|---|")
     for label, part in checks.items():
         print(f"| {label} | {check_line(CHECK_PREV, part)} | {check_line(new_dir, part)} |")
+    print()
+    xfer = RESULTS / "pretrained-cpu-fast-cpu" / "final" / "xfer"
+    print("| fold models, one lesion kept: BraTS 2015 T1c sample | cpu-fast (light aug.) | t1c (mri aug.) |")
+    print("|---|---|---|")
+    for k in folds:
+        print(f"| fold {k} | {check_line(xfer, f'eff{k}-brats15')} | {check_line(HERE / f'fold_{k}', 'xfer-brats15')} |")
     out = {"folds": folds, "size_tercile_cuts_px": cuts, "arms": arms, "paired": tests, "epochs": epochs}
     (HERE / "summary.json").write_text(json.dumps(out, indent=1) + "\n")
 

@@ -68,9 +68,10 @@ def predict_probabilities(
 
 BACKENDS = ("auto", "onnx", "torch")
 # The auto backend runs calls of fewer images than this in PyTorch eager, larger ones in ONNX Runtime. Measured on
-# a 2-core CPU with the bundled model (benchmarks/results/inference.json, whole Predictor path, ms per slice p50):
+# a 2-core CPU with t1c-unet (benchmarks/results/inference_t1c-unet.json, whole Predictor path, ms per slice p50):
 # batch 1: ONNX 7.6 vs eager 8.8 at 256² (1.17x), 16.0 vs 10.2 at 512² (0.64x: slower); batch 16: ONNX 6.8 vs 16.7
 # at 256² (2.5x), 8.2 vs 17.7 at 512² (2.2x). Batch 1 (one uploaded image, one file) is a wash at best for ONNX.
+# The effunet t1c (benchmarks/results/inference.json) gains from ONNX at batch 1 too (14.0 vs 26.3 ms at 512²).
 # Batches of 2-15 were not measured on the idle machine; ONNX takes them, as the batch-16 gain suggests.
 ONNX_MIN_BATCH = 2
 
