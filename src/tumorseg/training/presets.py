@@ -14,7 +14,8 @@
 * ``t1c``: the recipe of the bundled ``t1c`` model since 2026-12-05: ``cpu-fast`` with ``bundled``'s stronger ``mri``
   augmentation (flips, rotation, scale, brightness/contrast/gamma, noise), same network and 25-minute CPU budget. Its
   final model found the BraTS 2015 T1c sample's tumour (per-volume Dice 0.729, the previous ``t1c`` 0.514) where
-  ``cpu-fast``'s missed it; figshare CV in ``docs/results/t1c-effunet-cpu/``.
+  ``cpu-fast``'s missed it (3 of 4 models with this augmentation found it, 2 of 6 with light augmentation); figshare
+  CV in ``docs/results/t1c-effunet-cpu/``.
 * ``cpu-fast-unet``: ``cpu-fast`` until 2026-12-05: the ``t1c-unet`` model's width-8 residual
   U-Net (0.2 M parameters, no pretrained weights) under the same budget (18-21 epochs):
   5-fold CV 0.691 ± 0.017 (``docs/results/cpu-fast-budget/``). (Before that: fixed 12 epochs,
