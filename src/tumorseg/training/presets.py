@@ -7,10 +7,10 @@
   ``--time-budget`` (5-7 on the 2-core EPYC VM, 23.5-25.5 minutes a whole run; calibration and test scoring then take a minute
   or two). Stratified 5-fold CV of figshare dev: see ``docs/results/pretrained-cpu-fast-cpu/``
   (above ``cpu-fast-unet`` on every fold, and above ``bundled``'s 30 GPU epochs). Like
-  ``cpu-fast-unet``, its figshare models carry less to other scanners than the shipped ``t1c``
-  (trained with ``bundled``'s stronger ``mri`` augmentation and 30 epochs): they miss the BraTS 2015 T1c sample's tumour
-  that ``t1c`` finds (3 of 5 fold models; both ``cpu-fast-unet`` fold models checked; same folder). For a model meant for
-  unlike data use ``t1c``.
+  ``cpu-fast-unet``, its figshare models carry less to other scanners than those trained with the stronger ``mri``
+  augmentation (``t1c``, ``t1c-unet``): they miss the BraTS 2015 T1c sample's tumour that ``t1c`` and ``t1c-unet`` find
+  (3 of 5 fold models and the final model; both ``cpu-fast-unet`` fold models checked; same folder). For a model
+  meant for unlike data use ``--preset t1c``.
 * ``t1c``: the recipe of the bundled ``t1c`` model since 2026-12-05: ``cpu-fast`` with ``bundled``'s stronger ``mri``
   augmentation (flips, rotation, scale, brightness/contrast/gamma, noise), same network and 25-minute CPU budget. Its
   final model found the BraTS 2015 T1c sample's tumour (per-volume Dice 0.729, the previous ``t1c`` 0.514) where
