@@ -34,10 +34,11 @@ def folds_here() -> list[int]:
     return sorted(int(p.parent.name.split("_")[1]) for p in HERE.glob("fold_*/per_case.csv"))
 
 
-def new_rows(folds: list[int]) -> list[dict]:
+def new_rows(folds: list[int], folder: Path = HERE) -> list[dict]:
+    """The per-case rows of ``folder/fold_k/per_case.csv`` for the given folds, each with its fold."""
     rows = []
     for k in folds:
-        with open(HERE / f"fold_{k}" / "per_case.csv") as f:
+        with open(folder / f"fold_{k}" / "per_case.csv") as f:
             rows += [{**r, "fold": k} for r in csv.DictReader(f)]
     return rows
 
@@ -87,6 +88,15 @@ def per_patient(rows: list[dict]) -> dict[str, float]:
     return {p: statistics.mean(v) for p, v in by.items()}
 
 
+def paired(new: list[dict], ref: list[dict]) -> dict:
+    """Per-patient paired comparison of two arms on the same slices (Wilcoxon signed-rank over patients)."""
+    a, b = per_patient(new), per_patient(ref)
+    diff = [a[p] - b[p] for p in sorted(a)]
+    return {"patients": len(diff), "mean_patient_dice_difference": statistics.mean(diff),
+            "patients_better": sum(x > 0 for x in diff), "patients_worse": sum(x < 0 for x in diff),
+            "wilcoxon_p": float(wilcoxon(diff).pvalue) if any(diff) else 1.0}
+
+
 def main() -> None:
     folds = folds_here()
     new = new_rows(folds)
@@ -94,20 +104,15 @@ def main() -> None:
     cuts = (areas[len(areas) // 3], areas[2 * len(areas) // 3])
     ids = {(r["fold"], r["case_id"]) for r in new}
     arms = {NEW: summarise(new, cuts)}
-    paired = {}
+    tests = {}
     for name, path in REFS.items():
         rows = ref_rows(path, folds)
         if {(r["fold"], r["case_id"]) for r in rows} != ids:
             raise SystemExit(f"{path}: not the same test slices as {HERE} on folds {folds}")
         arms[name] = summarise(rows, cuts)
-        a, b = per_patient(new), per_patient(rows)
-        pts = sorted(a)
-        diff = [a[p] - b[p] for p in pts]
-        paired[name] = {"patients": len(pts), "mean_patient_dice_difference": statistics.mean(diff),
-                        "patients_better": sum(x > 0 for x in diff), "patients_worse": sum(x < 0 for x in diff),
-                        "wilcoxon_p": float(wilcoxon(diff).pvalue)}
+        tests[name] = paired(new, rows)
     cf = cpu_fast(folds)
-    out = {"folds": folds, "size_tercile_cuts_px": cuts, "cpu_fast": cf, "arms": arms, f"paired_{NEW}_vs": paired}
+    out = {"folds": folds, "size_tercile_cuts_px": cuts, "cpu_fast": cf, "arms": arms, f"paired_{NEW}_vs": tests}
     epochs = {k: sum(1 for _ in open(HERE / f"fold_{k}" / "history.csv")) - 1 for k in folds}
     out["effunet_epochs"] = epochs
 
@@ -131,7 +136,7 @@ def main() -> None:
     print("| HD95 px, pooled | — | " + " | ".join(f"{arms[c]['hd95_px_pooled']:.1f}" for c in cols[1:]) + " |")
     print("| tumour slices left empty | — | " + " | ".join(str(arms[c]["left_empty"]) for c in cols[1:]) + " |")
     print()
-    for name, p in paired.items():
+    for name, p in tests.items():
         print(f"- per patient against {name}: mean difference {p['mean_patient_dice_difference']:+.3f}, "
               f"{p['patients_better']} patients better / {p['patients_worse']} worse of {p['patients']}, "
               f"Wilcoxon p = {p['wilcoxon_p']:.2g}")

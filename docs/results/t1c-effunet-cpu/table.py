@@ -12,13 +12,9 @@ Only the folds this folder holds are compared. The summaries and the per-patient
 
 from __future__ import annotations
 
-import csv
 import importlib.util
 import json
-import statistics
 from pathlib import Path
-
-from scipy.stats import wilcoxon
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE.parent
@@ -28,22 +24,6 @@ _spec.loader.exec_module(base)
 ARMS = {"bundled (H200; t1c-unet's recipe)": None, "cpu-fast (CPU; light aug.)": RESULTS / "pretrained-cpu-fast-cpu"}
 NEW = "t1c (CPU; mri aug.)"
 CHECK_PREV = RESULTS / "pretrained-cpu-fast-cpu" / "final" / "checks" / "t1c"  # the previous t1c = t1c-unet
-
-
-def fold_rows(folder: Path, folds: list[int]) -> list[dict]:
-    rows = []
-    for k in folds:
-        with open(folder / f"fold_{k}" / "per_case.csv") as f:
-            rows += [{**r, "fold": k} for r in csv.DictReader(f)]
-    return rows
-
-
-def paired(a_rows: list[dict], b_rows: list[dict]) -> dict:
-    a, b = base.per_patient(a_rows), base.per_patient(b_rows)
-    diff = [a[p] - b[p] for p in sorted(a)]
-    return {"patients": len(diff), "mean_patient_dice_difference": statistics.mean(diff),
-            "patients_better": sum(x > 0 for x in diff), "patients_worse": sum(x < 0 for x in diff),
-            "wilcoxon_p": float(wilcoxon(diff).pvalue) if any(diff) else 1.0}
 
 
 def check_line(folder: Path, part: str, prefix: str = "") -> str:
@@ -62,16 +42,16 @@ def check_line(folder: Path, part: str, prefix: str = "") -> str:
 
 def main() -> None:
     folds = sorted(int(p.parent.name.split("_")[1]) for p in HERE.glob("fold_*/per_case.csv"))
-    new = fold_rows(HERE, folds)
+    new = base.new_rows(folds, HERE)
     areas = sorted(float(r["tumour_area_px"]) for r in new)
     cuts = (areas[len(areas) // 3], areas[2 * len(areas) // 3])
     ids = {(r["fold"], r["case_id"]) for r in new}
     arms, tests = {NEW: base.summarise(new, cuts)}, {}
     for name, folder in ARMS.items():
-        rows = fold_rows(folder, folds) if folder else base.ref_rows(base.REFS["bundled (H200)"], folds)
+        rows = base.new_rows(folds, folder) if folder else base.ref_rows(base.REFS["bundled (H200)"], folds)
         if {(r["fold"], r["case_id"]) for r in rows} != ids:
             raise SystemExit(f"{name}: not the same test slices as {HERE} on folds {folds}")
-        arms[name], tests[name] = base.summarise(rows, cuts), paired(new, rows)
+        arms[name], tests[name] = base.summarise(rows, cuts), base.paired(new, rows)
     epochs = {k: sum(1 for _ in open(HERE / f"fold_{k}" / "history.csv")) - 1 for k in folds}
     cols = [*ARMS, NEW]
     print(f"| {len(folds)} of 5 folds ({len(new)} test slices) | " + " | ".join(cols) + " |")
