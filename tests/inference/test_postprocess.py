@@ -95,6 +95,28 @@ def test_calibration_with_tumour_free_slices_picks_a_gate_that_meets_the_fp_limi
     assert only_pos["presence_prob"] == 0 and only_pos["presence_px"] == 0 and only_pos["val_fp_rate"] is None
 
 
+def test_calibration_never_ships_a_setting_that_finds_no_tumour(caplog):
+    # the tumour-free slices look more like tumour (a 6×6 blob, p = 0.9) than the tumours (p = 0.6): the only
+    # settings that meet the limit gate every slice off, which must not win over ones that find the tumours
+    images = np.zeros((10, 16, 16), np.uint8)
+    masks = np.zeros((10, 16, 16), bool)
+    for i in range(4):
+        masks[i, 4:10, 4:10] = True
+        images[i][masks[i]] = 153
+    for i in range(4, 10):
+        images[i, 2:8, 2:8] = 230
+    recs = [SliceRecord(str(i), f"{i}.png") for i in range(10)]
+    with caplog.at_level("WARNING", logger="tumorseg.inference.calibrate"):
+        best = calibrate(_Const(), SliceArrays(images, masks, recs), try_tta=False, max_fp_rate=0.0)
+    assert best["val_detection"] == 1.0 and best["val_dice"] == 1.0 and best["val_fp_rate"] == 1.0
+    assert "no setting marks at most 0 % of the 6 tumour-free val slices" in caplog.text
+    # a model that finds nothing anywhere says so
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="tumorseg.inference.calibrate"):
+        calibrate(_Const(), SliceArrays(np.zeros_like(images), masks, recs), try_tta=False)
+    assert "leaves all 4 val tumour slices empty" in caplog.text
+
+
 def test_calibration_grid_gives_the_masks_apply_gives():
     from tumorseg.inference.postprocess import apply, variants
 

@@ -14,7 +14,9 @@ over skipping its faint edge slices. When the validation data also has tumour-fr
 gate (``presence_prob``, ``presence_px``; see :mod:`tumorseg.inference.postprocess`) is
 searched too, and only settings that mark a tumour on at most ``max_fp_rate``
 of those slices are eligible (if none is, the one with the fewest false
-positives wins, ties broken by Dice). Without tumour-free slices the gate
+positives wins, ties broken by Dice, and a warning says the limit was not met). A setting that leaves every
+validation tumour slice empty never wins while another finds any: it meets any false-positive limit by
+marking nothing, which is a useless model, not a calibrated one. Without tumour-free slices the gate
 stays off, as before.
 
 With ``"volume-dice"`` and validation slices that form volumes (patient and
@@ -65,11 +67,11 @@ def _pixel_counts(preds: np.ndarray, truth: torch.Tensor) -> tuple[np.ndarray, n
     return dice, (tp + fp).double().numpy(), tp.double().numpy()
 
 
-def _rank(fp: float | None, score: float, max_fp_rate: float) -> tuple:
-    """Sort key of a candidate: eligible first, then fewer false positives only while none is eligible, then
-    the objective."""
+def _rank(fp: float | None, score: float, max_fp_rate: float, detection: float | None = None) -> tuple:
+    """Sort key of a candidate: one that finds some val tumour (``detection`` > 0, or no tumour slices at all)
+    first, then eligible ones, then fewer false positives only while none is eligible, then the objective."""
     ok = fp is None or fp <= max_fp_rate + 1e-12
-    return ok, 0.0 if ok else -fp, score
+    return detection is None or detection > 0, ok, 0.0 if ok else -fp, score
 
 
 def _per_patient_volume_dice(patients: np.ndarray, n_patients: int, tp: np.ndarray, pred: np.ndarray,
@@ -143,7 +145,7 @@ def calibrate(model: nn.Module, val: SliceArrays, device: torch.device | str = "
                         score = found["val_volume_dice"] = _per_patient_volume_dice(
                             patients, len(codes), np.where(gated, 0.0, tp_px), np.where(gated, 0.0, pred_px),
                             truth_sum)
-                    candidates.append((_rank(fp, score, max_fp_rate), found))
+                    candidates.append((_rank(fp, score, max_fp_rate, found["val_detection"]), found))
             bar.update()
     bar.close()
     if volumes:
@@ -153,7 +155,7 @@ def calibrate(model: nn.Module, val: SliceArrays, device: torch.device | str = "
         for a in Z_SMOOTH:
             level = [c for c in candidates if c[1]["z_smooth"] == a]
             pool += sorted(level, key=lambda c: c[0], reverse=True)[:TOP_K]
-            pool += sorted(level, key=lambda c: c[0][2], reverse=True)[:TOP_K]
+            pool += sorted(level, key=lambda c: c[0][-1], reverse=True)[:TOP_K]
         todo = {id(f): (k, f) for k, f in pool}.values()
         rules = [(seed, one_lesion, core) for seed in HYSTERESIS_PROB for one_lesion in (False, True)
                  for core in (LESION_CORE_PROB if one_lesion else (0.0,))]
@@ -173,8 +175,15 @@ def calibrate(model: nn.Module, val: SliceArrays, device: torch.device | str = "
                 post.update(val_dice=float(dice[positive].mean()) if has_pos else float(dice.mean()),
                             val_fp_rate=fp, val_detection=float(m[positive].mean()) if has_pos else None,
                             val_volume_dice=score)
-                candidates.append((_rank(fp, score, max_fp_rate), post))
-    best = max(candidates, key=lambda c: c[0])[1]
+                candidates.append((_rank(fp, score, max_fp_rate, post["val_detection"]), post))
+    rank, best = max(candidates, key=lambda c: c[0])
     best["val_dice_default"] = default
+    if not rank[0]:
+        log.warning("calibration: every setting leaves all %d val tumour slices empty; the model has not learned "
+                    "to find them (train longer, or check the data)", int(positive.sum()))
+    elif not rank[1]:
+        log.warning("calibration: no setting marks at most %.0f %% of the %d tumour-free val slices while finding "
+                    "any tumour; chose the fewest (%.1f %%). Raise --max-fp-rate, or train with more tumour-free "
+                    "slices", 100 * max_fp_rate, int(negative.sum()), 100 * best["val_fp_rate"])
     log.info("calibration on %d val slices (%d tumour-free): %s", len(val), int(negative.sum()), best)
     return best
