@@ -77,16 +77,22 @@ def test_presence_gate_empties_low_confidence_or_small_findings():
     assert not binarize(big, 0.5, presence_px=5, model_size=32).any()
 
 
-def test_calibration_with_tumour_free_slices_picks_a_gate_that_meets_the_fp_limit():
-    # 4 tumour slices (a bright 6×6 square, p = 0.9) and 6 tumour-free slices with a faint 3×3 blob (p = 0.6)
+def _tumour_and_free(tumour: int, blob: int, blob_side: int) -> tuple[np.ndarray, np.ndarray, list[SliceRecord]]:
+    """4 tumour slices (a 6×6 square of brightness ``tumour``) and 6 tumour-free ones with a ``blob_side``² blob of
+    brightness ``blob``; ``_Const`` reads brightness / 255 as the probability."""
     images = np.zeros((10, 16, 16), np.uint8)
     masks = np.zeros((10, 16, 16), bool)
     for i in range(4):
         masks[i, 4:10, 4:10] = True
-        images[i][masks[i]] = 230
+        images[i][masks[i]] = tumour
     for i in range(4, 10):
-        images[i, 2:5, 2:5] = 153
-    recs = [SliceRecord(str(i), f"{i}.png") for i in range(10)]
+        images[i, 2:2 + blob_side, 2:2 + blob_side] = blob
+    return images, masks, [SliceRecord(str(i), f"{i}.png") for i in range(10)]
+
+
+def test_calibration_with_tumour_free_slices_picks_a_gate_that_meets_the_fp_limit():
+    # 4 tumour slices (a bright 6×6 square, p = 0.9) and 6 tumour-free slices with a faint 3×3 blob (p = 0.6)
+    images, masks, recs = _tumour_and_free(230, 153, 3)
     best = calibrate(_Const(), SliceArrays(images, masks, recs), try_tta=False, max_fp_rate=0.0)
     assert best["val_fp_rate"] == 0.0 and best["val_detection"] == 1.0 and best["val_dice"] == 1.0
     assert best["presence_prob"] > 0.6 or best["presence_px"] > 9 or best["threshold"] >= 0.6
@@ -98,14 +104,7 @@ def test_calibration_with_tumour_free_slices_picks_a_gate_that_meets_the_fp_limi
 def test_calibration_never_ships_a_setting_that_finds_no_tumour(caplog):
     # the tumour-free slices look more like tumour (a 6×6 blob, p = 0.9) than the tumours (p = 0.6): the only
     # settings that meet the limit gate every slice off, which must not win over ones that find the tumours
-    images = np.zeros((10, 16, 16), np.uint8)
-    masks = np.zeros((10, 16, 16), bool)
-    for i in range(4):
-        masks[i, 4:10, 4:10] = True
-        images[i][masks[i]] = 153
-    for i in range(4, 10):
-        images[i, 2:8, 2:8] = 230
-    recs = [SliceRecord(str(i), f"{i}.png") for i in range(10)]
+    images, masks, recs = _tumour_and_free(153, 230, 6)
     with caplog.at_level("WARNING", logger="tumorseg.inference.calibrate"):
         best = calibrate(_Const(), SliceArrays(images, masks, recs), try_tta=False, max_fp_rate=0.0)
     assert best["val_detection"] == 1.0 and best["val_dice"] == 1.0 and best["val_fp_rate"] == 1.0
