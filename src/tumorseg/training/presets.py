@@ -6,16 +6,15 @@
   width 8; 3.6 M parameters), light augmentation, as many epochs (up to 40) as fit a 25-minute
   ``--time-budget`` (5-7 on the 2-core EPYC VM, 23.5-25.5 minutes a whole run; calibration and test scoring then take a minute
   or two). Stratified 5-fold CV of figshare dev: see ``docs/results/pretrained-cpu-fast-cpu/``
-  (above ``cpu-fast-unet`` on every fold, and above ``bundled``'s 30 GPU epochs). Like
-  ``cpu-fast-unet``, its figshare models carry less to other scanners than those trained with the stronger ``mri``
-  augmentation (``t1c``, ``t1c-unet``): they miss the BraTS 2015 T1c sample's tumour that ``t1c`` and ``t1c-unet`` find
-  (3 of 5 fold models and the final model; both ``cpu-fast-unet`` fold models checked; same folder). For a model
-  meant for unlike data use ``--preset t1c``.
+  (above ``cpu-fast-unet`` on every fold, and above ``bundled``'s 30 GPU epochs). Its final model and 3 of its 5
+  fold models miss the BraTS 2015 T1c sample's tumour that ``t1c`` and ``t1c-unet`` find (both ``cpu-fast-unet``
+  fold models checked missed it too; same folder).
 * ``t1c``: the recipe of the bundled ``t1c`` model since 2026-12-05: ``cpu-fast`` with ``bundled``'s stronger ``mri``
-  augmentation (flips, rotation, scale, brightness/contrast/gamma, noise), same network and 25-minute CPU budget. Its
-  final model found the BraTS 2015 T1c sample's tumour (per-volume Dice 0.729, the previous ``t1c`` 0.514) where
-  ``cpu-fast``'s missed it (3 of 4 models with this augmentation found it, 2 of 6 with light augmentation); figshare
-  CV in ``docs/results/t1c-effunet-cpu/``.
+  augmentation (flips, rotation, scale, brightness/contrast/gamma, noise), same network and 25-minute CPU budget.
+  5-fold CV level with ``cpu-fast`` (0.749 ± 0.024 against 0.752 ± 0.023). Its final model found the BraTS 2015 T1c
+  sample's tumour (per-volume Dice 0.729, the previous ``t1c`` 0.514) where ``cpu-fast``'s missed it, but only 2 of
+  its 5 fold models did: 3 of 6 models with this augmentation against 2 of 6 with the light one, so transfer to
+  other scanners is a matter of the training run more than of the recipe (``docs/results/t1c-effunet-cpu/``).
 * ``cpu-fast-unet``: ``cpu-fast`` until 2026-12-05: the ``t1c-unet`` model's width-8 residual
   U-Net (0.2 M parameters, no pretrained weights) under the same budget (18-21 epochs):
   5-fold CV 0.691 ± 0.017 (``docs/results/cpu-fast-budget/``). (Before that: fixed 12 epochs,
