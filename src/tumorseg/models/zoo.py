@@ -61,16 +61,21 @@ class BundledModel:
         return self.checkpoint.is_file()
 
 
+def _tumour_slices_only(name: str, evidence: str) -> str:
+    """The single-slice note of a model trained only on slices that hold a tumour; ``evidence``: its card's count."""
+    return (f"{name} was trained only on slices that hold a tumour: on a single tumour-free slice it marks one almost "
+            f"always ({evidence} in its card), so a mark on one image is not evidence of a tumour. On a whole volume "
+            "(NIfTI, DICOM series, LGG patient folder) it keeps one 3-D lesion, the most confident, which leaves "
+            "most tumour-free slices empty.")
+
+
 BUNDLED: dict[str, BundledModel] = {
     "t1c": BundledModel(
         "t1c", "t1c", 1,
         "one T1-weighted contrast-enhanced (T1c) slice or volume, grayscale",
         "U-Net on an ImageNet-pretrained EfficientNet-Lite0 encoder for T1c slices (figshare "
         "meningioma/glioma/pituitary; trained on tumour slices only)",
-        "t1c was trained only on slices that hold a tumour: on a single tumour-free slice it marks one almost "
-        "always (880 of 970 tumour-free LGG post-contrast slices in its card), so a mark on one image is not "
-        "evidence of a tumour. On a whole volume (NIfTI, DICOM series, LGG patient folder) it keeps one 3-D "
-        "lesion, the most confident, which leaves most tumour-free slices empty."),
+        _tumour_slices_only("t1c", "880 of 970 tumour-free LGG post-contrast slices")),
     "flair": BundledModel(
         "flair", "flair", 1,
         "one FLAIR slice or volume (LGG TIFFs: the FLAIR channel, channel 1)",
@@ -80,10 +85,7 @@ BUNDLED: dict[str, BundledModel] = {
         "one T1-weighted contrast-enhanced (T1c) slice or volume, grayscale",
         "the previous t1c (until 2026-12-05): a 0.2 M-parameter residual U-Net, 1.6x faster, less accurate; "
         "the flair model was fine-tuned from it",
-        "t1c-unet was trained only on slices that hold a tumour: on a single tumour-free slice it marks one almost "
-        "always (164 of 164 tumour-free LGG slices in its card), so a mark on one image is not evidence of a "
-        "tumour. On a whole volume (NIfTI, DICOM series, LGG patient folder) it keeps one 3-D lesion, the most "
-        "confident, which leaves most tumour-free slices empty."),
+        _tumour_slices_only("t1c-unet", "164 of 164 tumour-free LGG slices")),
 }
 ALIASES = {"default": "t1c"}
 DEFAULT = "t1c"
