@@ -93,3 +93,28 @@ def test_demo_writes_what_a_real_run_writes(tmp_path, capsys):
     masks = [p for p in (out / "predictions").glob("*.png") if not p.stem.endswith("_overlay")]
     assert masks and all(Image.open(p).size == (64, 64) for p in masks)
     assert "demo finished" in capsys.readouterr().out
+
+
+def test_a_log_line_during_a_progress_bar_gets_a_line_of_its_own(capsys):
+    """With the console logging as ``main`` sets it up, a line logged while a bar is drawn is written above the
+    bar (the bar cleared first), not appended to the bar's text."""
+    import logging
+    import sys
+
+    from tqdm.auto import tqdm
+
+    from tumorseg.cli import _log_above_progress_bars
+
+    handler = logging.StreamHandler(sys.stderr)  # what basicConfig gives main outside the test's log capture
+    logging.root.addHandler(handler)
+    try:
+        with _log_above_progress_bars():
+            bar = tqdm(total=4, desc="predicting", file=sys.stderr, mininterval=0)
+            bar.update(2)
+            logging.getLogger("tumorseg.test").warning("case_7: tumour in 3/4 slices")
+            bar.update(2)
+            bar.close()
+    finally:
+        logging.root.removeHandler(handler)
+    lines = capsys.readouterr().err.split("\n")
+    assert "case_7: tumour in 3/4 slices" in [line.split("\r")[-1] for line in lines]

@@ -512,6 +512,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _log_above_progress_bars():
+    """Log lines printed while a progress bar is on the console go above it (``tqdm.write``) instead of into it.
+    Only when the root logger prints to the console (not under a test's log capture, where it does not)."""
+    from contextlib import nullcontext
+
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
+    console = any(isinstance(h, logging.StreamHandler) and h.stream in (sys.stdout, sys.stderr)
+                  for h in logging.root.handlers)
+    return logging_redirect_tqdm() if console else nullcontext()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one subcommand; the exit status: 0 done, 1 done with problems (check-data, predict failures),
     2 an error (one line on stderr, no traceback), 130 interrupted."""
@@ -523,7 +535,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s", stream=sys.stderr
     )
     try:
-        return args.func(args)
+        with _log_above_progress_bars():
+            return args.func(args)
     except TumorsegError as exc:
         print(f"tumorseg {args.command}: error: {exc}", file=sys.stderr)
         return getattr(exc, "exit_code", 2)  # 128 + signal for a training stopped by SIGINT/SIGTERM
