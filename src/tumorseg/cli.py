@@ -199,7 +199,11 @@ def _cmd_check_data(a: argparse.Namespace) -> int:
 
     from tumorseg.data.checks import check_dataset
 
-    report = check_dataset(a.data, a.format, progress=not a.no_progress, **_data_options(a))
+    given = {d for d in (a.data, a.data_option) if d is not None}
+    if len(given) != 1:
+        raise TumorsegError(f"{'two dataset folders' if given else 'no dataset folder'} given: "
+                            "tumorseg check-data DIR (or --data DIR)")
+    report = check_dataset(given.pop(), a.format, progress=not a.no_progress, **_data_options(a))
     print(report)
     if a.json:
         Path(a.json).write_text(json.dumps(report.to_dict(), indent=2, default=str))
@@ -478,7 +482,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_models)
 
     p = sub.add_parser("check-data", help="report what a dataset holds and every problem in it (exit 1 if unusable)")
-    p.add_argument("data", help="dataset folder (any supported format)")
+    p.add_argument("data", nargs="?", default=None, help="dataset folder (any supported format)")
+    p.add_argument("--data", dest="data_option", default=None, metavar="DATA",
+                   help="the same, spelt as in train / evaluate / cv")
     p.add_argument("--format", default="auto", help="dataset format (default: auto-detect)")
     p.add_argument("--json", default=None, type=T.out_file, help="also write the report as JSON to this file")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")

@@ -88,6 +88,21 @@ def test_nan_voxels_and_duplicates(tmp_path):
     assert "brainTumorDataPublic_1-766" in dup[0].file + dup[0].message
 
 
+def test_cli_takes_the_folder_as_train_does_or_positionally(tmp_path, capsys):
+    """``check-data --data DIR`` (as README and train / evaluate spell it) is ``check-data DIR``; none or two
+    different folders are a one-line error."""
+    root = paired(tmp_path / "d")
+    assert main(["check-data", "--data", str(root), "--no-progress"]) == 0
+    by_option = capsys.readouterr().out
+    assert main(["check-data", str(root), "--no-progress"]) == 0
+    assert capsys.readouterr().out == by_option and "slices" in by_option
+    for argv, said in ((["check-data"], "no dataset folder"),
+                       (["check-data", str(root), "--data", str(tmp_path)], "two dataset folders")):
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip()
+        assert said in err and "check-data DIR (or --data DIR)" in err and "\n" not in err
+
+
 def test_cli_exit_status_and_train_stops_with_the_report(tmp_path, capsys):
     root = paired(tmp_path / "d")
     assert main(["check-data", str(root), "--no-progress", "--json", str(tmp_path / "r.json")]) == 0
