@@ -1,6 +1,7 @@
 """The documentation's relative links lead somewhere: every ``[text](path)`` and ``[text](path#anchor)`` in the
 project's Markdown files names a file or folder that exists, and an anchor names a heading of that file (GitHub's
-rule: lower case, punctuation dropped, spaces to hyphens)."""
+rule: lower case, punctuation dropped, spaces to hyphens); and every ``tumorseg`` command shown in a ```bash block
+parses."""
 
 from __future__ import annotations
 
@@ -59,3 +60,39 @@ def test_relative_links_resolve(doc):
         elif anchor and dest.suffix == ".md" and anchor not in anchors(dest):
             broken.append(f"{target} (no heading '{anchor}')")
     assert not broken, f"{doc.relative_to(ROOT)}: " + "; ".join(broken)
+
+
+COMMAND = re.compile(r"(?:^|[\s/])tumorseg\s+([a-z].*)$")
+
+
+def documented_commands(path: Path) -> list[str]:
+    """The ``tumorseg ...`` command lines of a Markdown file's ```bash blocks, continuation lines joined, comments,
+    pipes and redirections cut off; lines with shell variables or globs left out (their words are the shell's)."""
+    found = []
+    for block in re.findall(r"^```bash\n(.*?)^```", path.read_text(encoding="utf-8"), re.S | re.M):
+        for line in block.replace("\\\n", " ").splitlines():
+            line = re.split(r"\s#|\s*(?:&&|\|\||\||;|>|<)\s*", line)[0]
+            m = COMMAND.search(line)
+            if m and not re.search(r"[$*?]", m.group(1)):
+                found.append(m.group(1))
+    return found
+
+
+def test_documented_commands_parse():
+    """Every ``tumorseg`` command the documentation shows is accepted by the CLI as written (an option renamed or
+    a spelling the parser refuses, like ``check-data --data DIR`` once was, fails here)."""
+    import shlex
+
+    from tumorseg.cli import build_parser
+
+    parser, refused, n = build_parser(), [], 0
+    for doc in markdown_files():
+        for command in documented_commands(doc):
+            n += 1
+            try:
+                parser.parse_args(shlex.split(command))
+            except SystemExit as exc:
+                if exc.code:
+                    refused.append(f"{doc.relative_to(ROOT)}: tumorseg {command}")
+    assert n > 50, n
+    assert not refused, "\n".join(refused)
