@@ -304,7 +304,7 @@ def read_for_model(path: Path, predictor: Predictor) -> np.ndarray:
     return read_model_input(path, predictor)[0]
 
 
-def _predict_stack(slices: list[np.ndarray], predictor: Predictor, batch_size: int, bar) -> np.ndarray:
+def predict_stack(slices: list[np.ndarray], predictor: Predictor, batch_size: int, bar) -> np.ndarray:
     """Binary masks ``(N, H, W) bool`` for the slices of one volume; all-zero slices get empty masks without running
     the model; the checkpoint's volume rules (``z_smooth``, ``hysteresis_prob``, ``largest_component_3d``;
     :mod:`tumorseg.inference.postprocess`) are applied to the stack when it has more than one slice."""
@@ -357,7 +357,7 @@ def predict_volume(path: Path | DicomSeries, predictor: Predictor, out: Path, ba
     warn_if_far_off(path, slices, predictor)
     bar = tqdm(total=len(slices), desc=f"predicting {props.name}", unit="slice",
                disable=not progress or len(slices) == 1, leave=False)
-    masks = _predict_stack(slices, predictor, batch_size, bar)  # (Z, H, W)
+    masks = predict_stack(slices, predictor, batch_size, bar)  # (Z, H, W)
     bar.close()
     written = write_mask(masks, props, out, predictor.name)
     summary = summarise(masks, props.spacing_mm, props.name)
