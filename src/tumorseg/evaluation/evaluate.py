@@ -335,5 +335,5 @@ def evaluate(
         extra={"checkpoint": str(checkpoint), "model": ckpt["model"]["name"], "data": str(data), "split": split,
                "largest_component_3d": bool(post["largest_component_3d"]), **extra},
     )
-    log.info("mean Dice %.4f, mean IoU %.4f on %d images", summary["mean_dice"], summary["mean_iou"], summary["n_images"])
+    log.debug("mean Dice %.4f, mean IoU %.4f on %d images", summary["mean_dice"], summary["mean_iou"], summary["n_images"])
     return summary
