@@ -229,6 +229,28 @@ def test_volume_calibration_chooses_the_confident_lesion_when_the_largest_is_a_f
     assert calibrate(_Const(), val, try_tta=False, objective="volume-dice", max_fp_rate=1.0)["val_volume_dice"] < 0.9
 
 
+def test_volume_calibration_finds_the_confident_lesion_of_a_network_whose_probabilities_stop_low(monkeypatch):
+    # like the bundled t1c, whose probabilities stop at 0.59: no voxel reaches 0.95, so "confident" has to mean
+    # p >= 0.5. Slices 2-3 of two patients: a lesion (core p 0.58, faint rim p 0.39 that is tumour too) and a
+    # larger false alarm (p 0.39). The rim needs a threshold under 0.39, which lets the false alarm in; by size the
+    # false alarm wins; with p >= 0.95 (no such voxel) too; with p >= 0.5 the lesion
+    import tumorseg.inference.calibrate as cal
+
+    images, masks, recs = _two_patients(32)
+    for i, z in ((i, r.slice_index) for i, r in enumerate(recs)):
+        if z in (2, 3):
+            images[i, 0:12, 0:12] = 100  # 0.39: the false alarm, 144 px a slice
+            images[i, 18:28, 18:28] = 100  # the lesion's rim ...
+            images[i, 20:26, 20:26] = 148  # ... and core, 0.58
+            masks[i, 18:28, 18:28] = True
+    val = SliceArrays(images, masks, recs)
+    best = calibrate(_Const(), val, try_tta=False, objective="volume-dice", max_fp_rate=1.0)
+    assert (best["largest_component_3d"], best["lesion_core_prob"]) == (True, 0.5)
+    assert best["val_volume_dice"] == pytest.approx(1.0)
+    monkeypatch.setattr(cal, "LESION_CORE_PROB", (0.0, 0.95))  # the search before 2026-12-05
+    assert calibrate(_Const(), val, try_tta=False, objective="volume-dice", max_fp_rate=1.0)["val_volume_dice"] < 0.9
+
+
 def test_smooth_z_blends_neighbours_and_never_reaches_across_ends_or_gaps():
     from tumorseg.inference.postprocess import smooth_z
 

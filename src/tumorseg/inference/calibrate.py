@@ -55,7 +55,8 @@ MAX_FP_RATE = 0.03
 TOP_K = 25  # settings re-scored with the volume rules (each costs a labelling of every val volume)
 Z_SMOOTH = (0.0, 0.2, 0.33)  # volume-dice on volumes only
 HYSTERESIS_PROB = (0.0, 0.95, 0.99)
-LESION_CORE_PROB = (0.0, 0.95)  # with the one-lesion rule: keep the largest component, or the most confident
+LESION_CORE_PROB = (0.0, 0.5, 0.95)  # with the one-lesion rule: the largest component, or the most confident
+# (0.5: for networks whose probabilities never reach 0.95, like the bundled t1c, which stop at 0.59)
 OBJECTIVES = ("slice-dice", "volume-dice")
 
 
