@@ -1,11 +1,11 @@
-"""tumorseg from Python: load a model once, then segment numpy arrays (or files, as ``tumorseg predict`` does).
+"""tumorseg from Python: load a model once, then segment numpy arrays (or files, as ``tumorseg predict`` does)::
 
-    >>> import tumorseg
-    >>> seg = tumorseg.load("flair")                  # a bundled name, a checkpoint or an .onnx file; None: t1c
-    >>> mask = seg.segment(flair_slice)               # (H, W) bool, the input's size
-    >>> result = seg.segment_volume(flair_volume, spacing_mm=(5.0, 0.9, 0.9))   # (Z, H, W) slices first
-    >>> result.masks.shape, result.summary.line()     # "...: tumour in 12/40 slices, 23.40 mL, ..."
-    >>> tumorseg.predict(["case-t2f.nii.gz", "lgg_patient/"], out="masks")        # files, as the CLI
+    import tumorseg
+    seg = tumorseg.load("flair")                  # a bundled name, a checkpoint or an .onnx file; None: t1c
+    mask = seg.segment(flair_slice)               # (H, W) bool, the input's size
+    result = seg.segment_volume(flair_volume, spacing_mm=(5.0, 0.9, 0.9))   # (Z, H, W), slices first
+    result.masks.shape, result.summary.line()     # "...: tumour in 12/40 slices, 23.40 mL, ..."
+    tumorseg.predict(["case-t2f.nii.gz", "lgg_patient/"], out="masks")        # files, as the CLI
 
 The same model, pre- and post-processing as ``predict`` (a volume gets the model's volume rules, e.g. the
 one-lesion rule, exactly as a NIfTI file would). What this module adds is only the numpy side:
