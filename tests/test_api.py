@@ -15,12 +15,9 @@ from conftest import shared_data, tiny_checkpoint
 
 
 @pytest.fixture
-def bright_segmenter(tmp_path):
-    """A :class:`tumorseg.Segmenter` whose probability is 1 exactly where the uint8 slice is ≥ 128."""
-    seg = tumorseg.load(tiny_checkpoint(tmp_path / "m.pt"), device="cpu", backend="torch")
-    seg.predictor.probabilities = lambda slices, batch_size=16: [(s >= 128).astype(np.float32) for s in slices]
-    seg.predictor.post["min_component_px"] = 0
-    return seg
+def bright_segmenter(bright):
+    """A :class:`tumorseg.Segmenter` whose probability is 1 exactly where the uint8 slice is ≥ 128 (conftest)."""
+    return tumorseg.Segmenter(bright)
 
 
 def _two_lesions() -> np.ndarray:
