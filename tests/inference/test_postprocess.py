@@ -251,6 +251,31 @@ def test_volume_calibration_finds_the_confident_lesion_of_a_network_whose_probab
     assert calibrate(_Const(), val, try_tta=False, objective="volume-dice", max_fp_rate=1.0)["val_volume_dice"] < 0.9
 
 
+
+def test_volume_calibration_trims_a_thin_sliver_that_no_size_gate_can_remove(monkeypatch):
+    # patient P0: a 400-px lesion on slices 1-3 running on as a 36-px false sliver on slice 4 (touching it, as
+    # sure of itself); patient P1: a 36-px lesion on slices 1-3. Any absolute size gate that drops the sliver
+    # drops P1's lesion; a share of each lesion's largest slice (0.1 × 400 = 40 px) drops only the sliver
+    import tumorseg.inference.calibrate as cal
+
+    images, masks, recs = _two_patients(32)
+    for i, r in enumerate(recs):
+        if r.patient == "P0" and 1 <= r.slice_index <= 3:
+            images[i, 6:26, 6:26] = 230
+            masks[i, 6:26, 6:26] = True
+        if r.patient == "P0" and r.slice_index == 4:
+            images[i, 10:16, 10:16] = 230
+        if r.patient == "P1" and 1 <= r.slice_index <= 3:
+            images[i, 10:16, 10:16] = 230
+            masks[i, 10:16, 10:16] = True
+    val = SliceArrays(images, masks, recs)
+    best = calibrate(_Const(), val, try_tta=False, objective="volume-dice", max_fp_rate=1.0)
+    assert (best["largest_component_3d"], best["lesion_slice_share"]) == (True, 0.1)
+    assert best["val_volume_dice"] == pytest.approx(1.0) and best["val_fp_rate"] == 0.0
+    monkeypatch.setattr(cal, "LESION_SLICE_SHARE", (0.0,))  # without the setting in the search: the sliver stays
+    assert calibrate(_Const(), val, try_tta=False, objective="volume-dice", max_fp_rate=1.0)["val_volume_dice"] < 1.0
+
+
 def test_smooth_z_blends_neighbours_and_never_reaches_across_ends_or_gaps():
     from tumorseg.inference.postprocess import smooth_z
 
@@ -358,3 +383,33 @@ def test_lesion_core_prob_keeps_the_confident_component_in_every_path():
     assert not needs_probabilities({"lesion_core_prob": 0.95})
     assert check_settings({"lesion_core_prob": 0.95}) and pytest.raises(ValueError, check_settings,
                                                                        {"lesion_core_prob": 1.5})
+
+
+def test_lesion_slice_share_trims_the_kept_lesions_thin_slices_in_every_path():
+    """A lesion of 64 px on slices 1-3 running on as 4-px slivers on slices 0 and 4 (and 9 px on slice 5): with
+    lesion_slice_share 0.1 the slivers go (4 < 6.4), the 9-px slice and the lesion's body stay — in evaluate's
+    records path, predict's VolumeMasks and the stack alike; without the one-lesion rule nothing is trimmed."""
+    from tumorseg.inference.postprocess import (VolumeMasks, apply_records, binarize_volume, check_settings,
+                                                trim_thin_slices)
+
+    probs = np.zeros((6, 16, 16), np.float32)
+    probs[1:4, 4:12, 4:12] = 0.9
+    probs[0, 6:8, 6:8] = probs[4, 6:8, 6:8] = 0.9
+    probs[5, 6:9, 6:9] = 0.9  # touches slice 4's sliver: one 3-D lesion
+    rules = {"threshold": 0.5, "largest_component_3d": True, "lesion_slice_share": 0.1}
+    kept = binarize_volume(probs, rules)
+    area = kept.reshape(6, -1).sum(1)
+    assert list(area) == [0, 64, 64, 64, 0, 9]  # slivers of 4 px dropped, 9 px ≥ 6.4 kept (a gap at slice 4)
+    assert list(binarize_volume(probs, {**rules, "lesion_slice_share": 0.0}).reshape(6, -1).sum(1)) == [4, 64, 64, 64,
+                                                                                                        4, 9]
+    recs = [SliceRecord(f"A_{z}", "a.tif", patient="A", slice_index=z) for z in (5, 2, 0, 3, 1, 4)]
+    assert np.array_equal(apply_records(probs[[5, 2, 0, 3, 1, 4]], rules, recs), kept[[5, 2, 0, 3, 1, 4]])
+    vm = VolumeMasks(6, (16, 16), rules)
+    for z in range(6):
+        vm.add(z, probs[z])
+    assert np.array_equal(vm.masks(), kept)
+    # the one-lesion rule off (--no-one-lesion): every slice stays whole
+    assert binarize_volume(probs, {**rules, "largest_component_3d": False}).sum() == 64 * 3 + 4 + 4 + 9
+    assert trim_thin_slices(np.zeros((3, 4, 4), bool), 0.5).sum() == 0
+    assert check_settings({"lesion_slice_share": 0.1}) and pytest.raises(ValueError, check_settings,
+                                                                         {"lesion_slice_share": 1.0})

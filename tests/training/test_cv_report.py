@@ -9,6 +9,7 @@ import pytest
 
 from tumorseg.cli import main
 from tumorseg.config import TrainConfig
+from tumorseg.inference.postprocess import DEFAULTS
 from tumorseg.training.cv import run_cv
 from tumorseg.training.presets import PRESETS, preset
 
@@ -43,8 +44,7 @@ def test_cv_holds_each_patient_out_once(synthetic_dataset, tmp_path):
     from tumorseg.models.checkpoint import load_checkpoint
 
     post = load_checkpoint(tmp_path / "cv" / "fold_0" / "best.pt")["postprocess"]
-    assert set(post) == {"threshold", "tta", "min_component_px", "presence_prob", "presence_px",
-                               "largest_component_3d", "lesion_core_prob", "z_smooth", "hysteresis_prob"}
+    assert set(post) == set(DEFAULTS)  # every post-processing setting stored
 
     html_path = tmp_path / "cv" / "report.html"
     assert main(["report", str(tmp_path / "cv")]) == 0

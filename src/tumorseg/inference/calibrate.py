@@ -24,7 +24,8 @@ slice index, e.g. LGG), the volume settings of :mod:`tumorseg.inference.postproc
 smoothing across slices (``z_smooth`` in :data:`Z_SMOOTH`) together with the grid above, and then the
 volume rules — hysteresis (``hysteresis_prob`` in :data:`HYSTERESIS_PROB`) and the one-3-D-lesion
 rule (``largest_component_3d``, keeping the largest component or, with ``lesion_core_prob`` in
-:data:`LESION_CORE_PROB`, the one with the most confident voxels) — on top of the :data:`TOP_K` best settings found without them (and the
+:data:`LESION_CORE_PROB`, the one with the most confident voxels; its thin slices trimmed with
+``lesion_slice_share`` in :data:`LESION_SLICE_SHARE`) — on top of the :data:`TOP_K` best settings found without them (and the
 :data:`TOP_K` best by the objective alone, which the rules may make eligible) at each smoothing level, kept
 when they score better. Without smoothing the search is the one of earlier versions, so on the same val data
 the chosen settings score at least as well as theirs did.
@@ -55,6 +56,7 @@ MAX_FP_RATE = 0.03
 TOP_K = 25  # settings re-scored with the volume rules (each costs a labelling of every val volume)
 Z_SMOOTH = (0.0, 0.2, 0.33)  # volume-dice on volumes only
 HYSTERESIS_PROB = (0.0, 0.95, 0.99)
+LESION_SLICE_SHARE = (0.0, 0.1)  # with the one-lesion rule: its slices below this share of its largest emptied
 LESION_CORE_PROB = (0.0, 0.5, 0.95)  # with the one-lesion rule: the largest component, or the most confident
 # (0.5: for networks whose probabilities never reach 0.95, like the bundled t1c, which stop at 0.59)
 OBJECTIVES = ("slice-dice", "volume-dice")
@@ -137,8 +139,8 @@ def calibrate(model: nn.Module, val: SliceArrays, device: torch.device | str = "
                     if not tta and a == 0 and thr == 0.5 and min_px == 0 and pp == 0 and px == 0:
                         default = pos_dice
                     found = {"threshold": thr, "tta": tta, "min_component_px": min_px, "presence_prob": pp,
-                             "presence_px": px, "largest_component_3d": False, "lesion_core_prob": 0.0, "z_smooth": a,
-                             "hysteresis_prob": 0.0,
+                             "presence_px": px, "largest_component_3d": False, "lesion_core_prob": 0.0,
+                             "lesion_slice_share": 0.0, "z_smooth": a, "hysteresis_prob": 0.0,
                              "val_dice": pos_dice, "val_fp_rate": fp,
                              "val_detection": float(m[positive].mean()) if has_pos else None, "objective": objective}
                     score = pos_dice
@@ -158,17 +160,18 @@ def calibrate(model: nn.Module, val: SliceArrays, device: torch.device | str = "
             pool += sorted(level, key=lambda c: c[0], reverse=True)[:TOP_K]
             pool += sorted(level, key=lambda c: c[0][-1], reverse=True)[:TOP_K]
         todo = {id(f): (k, f) for k, f in pool}.values()
-        rules = [(seed, one_lesion, core) for seed in HYSTERESIS_PROB for one_lesion in (False, True)
-                 for core in (LESION_CORE_PROB if one_lesion else (0.0,))]
+        rules = [(seed, one_lesion, core, share) for seed in HYSTERESIS_PROB for one_lesion in (False, True)
+                 for core in (LESION_CORE_PROB if one_lesion else (0.0,))
+                 for share in (LESION_SLICE_SHARE if one_lesion else (0.0,))]
         bar = tqdm(todo, desc="calibrating volume rules", unit="setting", disable=not progress, leave=False)
         for _, found in bar:
             probs = maps[found["tta"], found["z_smooth"]]
             masks = apply(probs, found)
-            for seed, one_lesion, core in rules:
+            for seed, one_lesion, core, share in rules:
                 if (seed == 0 and not one_lesion) or (seed and seed <= found["threshold"]):
                     continue
                 post = {**found, "largest_component_3d": one_lesion, "hysteresis_prob": seed,
-                        "lesion_core_prob": core}
+                        "lesion_core_prob": core, "lesion_slice_share": share}
                 dice, pred_px, tp_px = _pixel_counts(apply_volumes(masks, post, val.records, probs), truth)
                 m = pred_px > 0
                 fp = float(m[negative].mean()) if has_neg else None

@@ -6,7 +6,8 @@ The settings live in a checkpoint under ``"postprocess"`` (chosen on
 validation data only, never on test data)::
 
     {"threshold": 0.5, "tta": false, "min_component_px": 0, "presence_prob": 0.0, "presence_px": 0,
-     "largest_component_3d": false, "lesion_core_prob": 0.0, "z_smooth": 0.0, "hysteresis_prob": 0.0}
+     "largest_component_3d": false, "lesion_core_prob": 0.0, "lesion_slice_share": 0.0, "z_smooth": 0.0,
+     "hysteresis_prob": 0.0}
 
 ``min_component_px`` is counted at the model's input resolution and scaled by
 area for other output sizes.
@@ -33,7 +34,13 @@ such a voxel: the largest). A slice-wise model's biggest false alarm can be
 larger than the tumour but is rarely as sure of itself: on the 40 LGG
 post-contrast volumes the bundled ``t1c`` kept a component touching the tumour
 in 31 patients with p = 0.95 against 27 by size
-(``docs/results/t1c-volume-rules-cpu/``).
+(``docs/results/t1c-volume-rules-cpu/``). ``lesion_slice_share`` = s > 0 then
+empties the slices where the kept lesion covers less than s × the area of its
+largest slice (:func:`trim_thin_slices`): a slice-wise model's lesion tends to
+run on past the tumour's first and last slices (87 of the bundled ``t1c``'s 124
+falsely marked slices in the 40 LGG post-contrast volumes did), often thinning
+out there (``docs/results/t1c-lesion-core-cpu/z_extent.txt``). Both need
+``largest_component_3d`` (with ``--no-one-lesion`` every lesion is kept whole).
 
 **No signal, no tumour** (always on, not a setting): an image with fewer than :data:`MIN_SIGNAL_SHARE` of its pixels
 (64 at 256²) brighter than :data:`SIGNAL_LEVEL` (of 255) at the model's input size — a black slice at the end of a volume, an
@@ -62,8 +69,8 @@ import numpy as np
 from scipy import ndimage
 
 DEFAULTS: dict[str, Any] = {"threshold": 0.5, "tta": False, "min_component_px": 0, "presence_prob": 0.0,
-                            "presence_px": 0, "largest_component_3d": False, "lesion_core_prob": 0.0, "z_smooth": 0.0,
-                            "hysteresis_prob": 0.0}
+                            "presence_px": 0, "largest_component_3d": False, "lesion_core_prob": 0.0,
+                            "lesion_slice_share": 0.0, "z_smooth": 0.0, "hysteresis_prob": 0.0}
 
 
 SIGNAL_LEVEL = 8  # of 255: darker pixels are background (after the reader's scaling and the intensity mode)
@@ -84,7 +91,7 @@ def no_signal(images: np.ndarray) -> np.ndarray:
 
 
 RANGES: dict[str, tuple[float, float]] = {"threshold": (0.0, 1.0), "presence_prob": (0.0, 1.0),
-                                          "lesion_core_prob": (0.0, 1.0),
+                                          "lesion_core_prob": (0.0, 1.0), "lesion_slice_share": (0.0, 1.0),
                                           "hysteresis_prob": (0.0, 1.0), "z_smooth": (0.0, 0.5),
                                           "min_component_px": (0, 65536), "presence_px": (0, 65536)}
 """Allowed ``[low, high)`` of the numeric settings (``z_smooth`` 0.5 would give the slice itself no weight)."""
@@ -210,6 +217,21 @@ def core_prob(post: dict[str, Any]) -> float:
     return float(post.get("lesion_core_prob") or 0) if post.get("largest_component_3d") else 0.0
 
 
+def slice_share(post: dict[str, Any]) -> float:
+    """``lesion_slice_share`` when it applies (the one-lesion rule is on), else 0."""
+    return float(post.get("lesion_slice_share") or 0) if post.get("largest_component_3d") else 0.0
+
+
+def trim_thin_slices(masks: np.ndarray, share: float) -> np.ndarray:
+    """``masks (Z, H, W) bool`` (one lesion's slices) with every slice whose area is below ``share`` × the largest
+    slice's area emptied (a new array; ``masks`` itself when ``share`` ≤ 0 or nothing is marked). The largest slice
+    always stays; a slice emptied in the middle leaves a gap."""
+    if share <= 0 or not masks.any():
+        return masks
+    area = masks.reshape(len(masks), -1).sum(axis=1)
+    return masks & (area >= share * area.max())[:, None, None]
+
+
 def keep_seeded_3d(masks: np.ndarray, probs: np.ndarray, seed_prob: float) -> np.ndarray:
     """Hysteresis: the 26-connected components of ``masks (Z, H, W) bool`` that hold a voxel whose ``probs``
     (same shape) is ≥ ``seed_prob``; everything else is dropped (an empty result when none does)."""
@@ -259,8 +281,8 @@ def apply_volume(masks: np.ndarray, post: dict[str, Any], probs: np.ndarray | No
     """The volume rules of ``post`` on one volume's ``(Z, H, W) bool`` masks (adjacent slices, no gaps):
     hysteresis (``hysteresis_prob``; needs the volume's ``probs``, same shape, as thresholded), then
     ``largest_component_3d`` (chosen by ``lesion_core_prob`` when ``probs`` are given, or ``core``: the voxels of
-    probability ≥ it, bool, when only that was kept). A single slice, or both rules off, returns ``masks``
-    unchanged."""
+    probability ≥ it, bool, when only that was kept), then its thin slices dropped (``lesion_slice_share``). A single
+    slice, or the rules off, returns ``masks`` unchanged."""
     if len(masks) < 2:
         return masks
     seed = float(post.get("hysteresis_prob") or 0)
@@ -270,7 +292,7 @@ def apply_volume(masks: np.ndarray, post: dict[str, Any], probs: np.ndarray | No
         p = core_prob(post)
         if core is None and p > 0 and probs is not None:
             core = probs >= p
-        masks = keep_largest_3d(masks, core if p > 0 else None)
+        masks = trim_thin_slices(keep_largest_3d(masks, core if p > 0 else None), slice_share(post))
     return masks
 
 
