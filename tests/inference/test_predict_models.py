@@ -193,3 +193,32 @@ def test_no_signal_counts_lit_pixels_in_any_channel():
     assert no_signal(images).tolist() == [True, False, True]
     assert no_signal(images[:, 1]).tolist() == [True, False, True]
     assert no_signal(images[:0]).shape == (0,)
+
+
+def test_post_contrast_slices_exported_as_pngs_are_one_volume_like_the_lgg_folder(tmp_path):
+    """The LGG sample patient's post-contrast channel saved as ``P/P_<n>.png`` (as a user exporting slices one by one
+    would) gets t1c's volume rules like the TIFF folder: the same masks and the same per-patient summary row; one
+    PNG taken out of its folder is a lone image again."""
+    lgg = shared_data("samples", "lgg", LGG_PATIENT)
+    pngs = tmp_path / LGG_PATIENT
+    pngs.mkdir()
+    for tif in lgg.glob(f"{LGG_PATIENT}_*.tif"):
+        if not tif.stem.endswith("_mask"):
+            Image.fromarray(np.asarray(Image.open(tif))[..., 2]).save(pngs / f"{tif.stem}.png")
+    options = {"progress": False, "backend": "torch"}
+    by_tif = predict_inputs([lgg], "t1c", tmp_path / "tif", **options)
+    by_png = predict_inputs([pngs], "t1c", tmp_path / "png", **options)
+    [tif_row], [png_row] = by_tif.folders, by_png.folders
+    assert (png_row.name, png_row.n_slices, png_row.slices_with_tumour, png_row.tumour_voxels) == \
+        (tif_row.name, 23, tif_row.slices_with_tumour, tif_row.tumour_voxels)
+    for r in by_tif.results:
+        assert np.array_equal(np.asarray(Image.open(r.outputs[0])),
+                              np.asarray(Image.open(tmp_path / "png" / r.outputs[0].name)))
+    # the same PNGs in a folder of another name are separate images: no volume rules, no patient row, and slices
+    # marked that the rules leave empty
+    (tmp_path / "flat").mkdir()
+    for png in pngs.iterdir():
+        (tmp_path / "flat" / png.name).write_bytes(png.read_bytes())
+    alone = predict_inputs([tmp_path / "flat"], "t1c", tmp_path / "alone", **options)
+    assert not alone.folders and len(alone.results) == 23
+    assert sum(r.n_tumour for r in alone.results) > tif_row.slices_with_tumour

@@ -161,7 +161,8 @@ def test_volume_rule_keeps_the_largest_3d_component(tmp_path, bright, largest):
     assert result.n_tumour == (3 if largest else 4)
 
 
-def test_lgg_patient_folder_gets_the_volume_rule_like_evaluate(tmp_path, bright):
+@pytest.mark.parametrize("suffix", [".tif", ".png"])  # LGG's TIFFs, or slices exported one by one
+def test_patient_folder_of_numbered_slices_gets_the_volume_rule_like_evaluate(tmp_path, bright, suffix):
     folder = tmp_path / "TCGA_XX_0001_20000101"
     folder.mkdir()
     for n in range(1, 7):
@@ -170,21 +171,21 @@ def test_lgg_patient_folder_gets_the_volume_rule_like_evaluate(tmp_path, bright)
             img[6:14, 6:14] = 220  # the lesion, slices 2-4
         if n == 6:
             img[20:23, 20:23] = 220  # a false alarm
-        Image.fromarray(img).save(folder / f"{folder.name}_{n}.tif")
-    Image.fromarray(np.zeros((24, 24), np.uint8)).save(tmp_path / "other_6.tif")  # not an LGG slice name
+        Image.fromarray(img).save(folder / f"{folder.name}_{n}{suffix}")
+    Image.fromarray(np.zeros((24, 24), np.uint8)).save(tmp_path / f"other_6{suffix}")  # not an LGG slice name
     bright.post["largest_component_3d"] = True
     from tumorseg.inference.files import PredictReport, _predict_group
 
     report = PredictReport()
     (tmp_path / "out").mkdir()
-    files = [*sorted(folder.glob("*.tif")), tmp_path / "other_6.tif"]
+    files = [*sorted(folder.glob(f"*{suffix}")), tmp_path / f"other_6{suffix}"]
     _predict_group(bright, [], files, tmp_path / "out", report, True, 4, False, True)
     marked = {r.source.name: r.n_tumour for r in report.results}
-    assert marked[f"{folder.name}_6.tif"] == 0 and marked[f"{folder.name}_3.tif"] == 1
+    assert marked[f"{folder.name}_6{suffix}"] == 0 and marked[f"{folder.name}_3{suffix}"] == 1
     assert not np.asarray(Image.open(tmp_path / "out" / f"{folder.name}_6.png")).any()
     assert np.asarray(Image.open(tmp_path / "out" / f"{folder.name}_3.png")).sum() == 64 * 255
     assert (tmp_path / "out" / f"{folder.name}_6_overlay.png").is_file()
-    # one summary for the patient (the other file is no LGG slice), counted after the rule, slice numbers as named
+    # one summary for the patient (the other file is no numbered slice of the folder), counted after the rule, slice numbers as named
     [summary] = report.folders
     assert (summary.name, summary.n_slices, summary.slices_with_tumour, summary.tumour_voxels) == \
         (folder.name, 6, 3, 3 * 64)

@@ -461,7 +461,8 @@ def _save_overlay(image: np.ndarray, mask: np.ndarray, target: Path) -> None:
 
 
 class _PatientVolumes:
-    """Slices predicted one by one that form a volume (an LGG patient folder's ``<patient>_<n>.tif``) get the
+    """Slices predicted one by one that form a volume (a patient folder's ``<patient>_<n>.tif`` as LGG has them, or
+    ``.png``... of the same naming: :func:`~tumorseg.data.formats.lgg.slice_number`) get the
     checkpoint's volume rules (:mod:`tumorseg.inference.postprocess`) as ``evaluate`` applies them, once the
     folder's last slice among ``files`` is predicted: the masks the rules change are written again (with their
     overlays), their :class:`Prediction` updated. Rules that read probabilities

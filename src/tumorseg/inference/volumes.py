@@ -263,7 +263,8 @@ def read_model_input(path: Path, predictor: Predictor) -> tuple[np.ndarray, Prop
 
 
 def _with_neighbour_files(path: Path, image: np.ndarray, predictor: Predictor) -> np.ndarray:
-    """``(2k + 1, H, W)``: an LGG slice ``<patient>_<n>.tif`` with the files ``<patient>_<n±d>.tif`` beside it,
+    """``(2k + 1, H, W)``: a numbered slice ``<patient>_<n>.tif`` (LGG; or ``.png``...) with the files
+    ``<patient>_<n±d>.<same suffix>`` beside it,
     for a model of neighbouring slices (:mod:`tumorseg.data.context`); past the volume's end, a missing or
     unreadable file (reported on its own as that file's failure) or one of another size, the last slice found
     stands in (as in training), so a bad neighbour never costs a good slice its prediction."""

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from tumorseg.data.formats._common import Loaded, natural_key
-from tumorseg.data.imageio import open_image, read_mask
+from tumorseg.data.imageio import IMAGE_SUFFIXES, open_image, read_mask
 from tumorseg.data.records import SliceRecord
 from tumorseg.errors import DataError
 
@@ -54,10 +54,11 @@ def _is_mask(p: Path) -> bool:
 
 
 def slice_number(p: Path) -> int | None:
-    """``n`` for an LGG slice file ``<patient>/<patient>_<n>.tif`` (its place in the patient's volume), else
-    ``None`` (masks, other names, other suffixes)."""
+    """``n`` for a numbered slice file ``<patient>/<patient>_<n>.<ext>`` (its place in the patient's volume): an
+    LGG slice ``.tif``, or any image file named the same way (``.png``, ``.jpg``... slices exported one by one),
+    which ``predict`` then treats as one volume; else ``None`` (masks, other names, other suffixes)."""
     prefix, _, n = p.stem.rpartition("_")
-    if p.suffix.lower() in _SUFFIXES and prefix == p.parent.name and n.isdigit():
+    if p.suffix.lower() in IMAGE_SUFFIXES and prefix == p.parent.name and n.isdigit():
         return int(n)
     return None
 
