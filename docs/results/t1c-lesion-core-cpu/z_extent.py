@@ -4,23 +4,24 @@ after the shipped volume rules, on the stored probabilities of probs.py (from th
     python z_extent.py OUT/lgg.npz OUT/b15.npz [OUT/lgg-f0.npz ...]        # -> z_extent.txt
 
 ``ends k``: the lesion's first and last k slices are emptied; ``area f``: slices where the lesion covers less than
-a share f of its largest slice's area are emptied. Also printed: how the marked tumour-free slices and the found
+a share f of its largest slice's area are emptied; ``span k``: a lesion on fewer than k slices is dropped whole. Also printed: how the marked tumour-free slices and the found
 tumour slices of the lesion are spread over these features.
 """
 import sys, numpy as np
 from tumorseg.inference import postprocess
 from tumorseg.models.checkpoint import load_checkpoint, resolve_checkpoint
 
-base = postprocess.settings(load_checkpoint(resolve_checkpoint("t1c")))
+shipped = postprocess.settings(load_checkpoint(resolve_checkpoint("t1c")))
+base = {**shipped, "lesion_slice_share": 0.0}  # the rules below start from the model before the trim was shipped
 
 
-def volumes(npz):
+def volumes(npz, post=base):
     d = np.load(npz)
     probs, masks, pat, z = d["probs"].astype(np.float32), d["masks"], d["patient"], d["z"]
     for q in np.unique(pat):
         i = np.where(pat == q)[0]
         i = i[np.argsort(z[i])]
-        yield q, postprocess.binarize_volume(probs[i], base), masks[i]
+        yield q, postprocess.binarize_volume(probs[i], post), masks[i]
 
 
 def trim(pred, rule, value):
@@ -31,6 +32,8 @@ def trim(pred, rule, value):
     zs = np.where(area > 0)[0]
     if rule == "ends":
         keep[zs[:value]] = keep[zs[-value:]] = False
+    elif rule == "span":
+        keep[:] = len(zs) >= value
     else:
         keep = area >= value * area.max()
     return pred & keep[:, None, None]
@@ -70,9 +73,17 @@ if __name__ == "__main__":
     for lo, hi in ((0, .1), (.1, .2), (.2, .3), (.3, .5), (.5, .7), (.7, 1.01)):
         a0, a1 = np.array(share[0]), np.array(share[1])
         print(f"  [{lo}, {hi}): {((a0 >= lo) & (a0 < hi)).sum()} / {((a1 >= lo) & (a1 < hi)).sum()}")
-    for rule, values in (("ends", (0, 1, 2)), ("area", (0.1, 0.2, 0.3))):
-        for v in values:
-            row = [f"{rule} {v}"] + [f"LGG-{h}: {score(lgg, rule, v, keep)}" for h, keep in halves.items()]
-            row += [f"LGG-all: {score(lgg, rule, v)}", f"B15: {score(b15, rule, v)}"]
-            row += [f"{f.split('/')[-1]}: {score(vs, rule, v)}" for f, vs in folds]
-            print(" | ".join(row), flush=True)
+    def rows(rules, lgg, b15, folds, before=""):
+        for rule, values in rules:
+            for v in values:
+                row = [f"{before}{rule} {v}"] + [f"LGG-{h}: {score(lgg, rule, v, keep)}" for h, keep in halves.items()]
+                row += [f"LGG-all: {score(lgg, rule, v)}", f"B15: {score(b15, rule, v)}"]
+                row += [f"{f.split('/')[-1]}: {score(vs, rule, v)}" for f, vs in folds]
+                print(" | ".join(row), flush=True)
+
+    rows((("ends", (0, 1, 2)), ("area", (0.1, 0.2, 0.3))), lgg, b15, folds)
+    # a lesion on few slices dropped whole, on top of the shipped trim (each fold model with area 0.1 too)
+    trimmed = {**base, "lesion_slice_share": 0.1}
+    lgg, b15 = list(volumes(sys.argv[1], trimmed)), list(volumes(sys.argv[2], trimmed))
+    folds = [(f, list(volumes(f, trimmed))) for f in sys.argv[3:]]
+    rows((("span", (0, 3, 4, 5, 6)),), lgg, b15, folds, before="area 0.1 + ")
