@@ -323,3 +323,53 @@ def test_real_brats_download_layout():
     root = shared_data("samples", "brats")
     volumes, images = split_volume_inputs([root])
     assert [v.name for v in volumes] == ["BraTS-GLI-00001-000", "brats_2013_pat0001_1"] and images == []
+
+
+def _exported_scan(folder, names):
+    """Six 24² slices saved under ``names`` (slice number 1-6 each): a lesion on slices 2-4, a false alarm on 6."""
+    folder.mkdir()
+    for n, name in zip(range(1, 7), names):
+        img = np.full((24, 24), 60, np.uint8)
+        if 2 <= n <= 4:
+            img[6:14, 6:14] = 220
+        if n == 6:
+            img[20:23, 20:23] = 220
+        Image.fromarray(img).save(folder / name)
+
+
+def _predict_folder(folder, predictor, out, as_volume):
+    """``predict`` of one folder with ``predictor`` (a :class:`Predictor`, not a checkpoint), as the CLI runs it."""
+    from tumorseg.inference.files import PredictReport, _predict_group, collect_inputs
+
+    report = PredictReport()
+    out.mkdir()
+    _predict_group(predictor, [], collect_inputs([folder]), out, report, False, 4, False, True, as_volume)
+    return report
+
+
+def test_as_volume_makes_any_numbered_folder_one_volume(tmp_path, bright, caplog):
+    bright.post["largest_component_3d"] = True
+    scan = tmp_path / "scan"
+    _exported_scan(scan, [f"IM{n:04d}.png" for n in (1, 2, 3, 4, 5, 6)])
+    Image.fromarray(np.zeros((24, 24), np.uint8)).save(scan / "notes.png")  # no number: on its own
+    plain = _predict_folder(scan, bright, tmp_path / "plain", as_volume=False)
+    assert not plain.folders and {r.source.name: r.n_tumour for r in plain.results}["IM0006.png"] == 1
+    with caplog.at_level(logging.WARNING, logger="tumorseg"):
+        r = _predict_folder(scan, bright, tmp_path / "vol", as_volume=True)
+    marked = {x.source.name: x.n_tumour for x in r.results}
+    assert marked["IM0006.png"] == 0 and marked["IM0003.png"] == 1 and marked["notes.png"] == 0
+    assert not np.asarray(Image.open(tmp_path / "vol" / "IM0006.png")).any()
+    [summary] = r.folders
+    assert (summary.name, summary.n_slices, summary.slices_with_tumour, summary.largest_slice, summary.mask) == \
+        ("scan", 6, 3, 2, "IM*.png")
+    assert "scan: 1 image(s) without a number at the end of the name" in caplog.text
+
+
+def test_as_volume_refuses_a_folder_with_two_slices_of_one_number(tmp_path, bright, caplog):
+    bright.post["largest_component_3d"] = True
+    scan = tmp_path / "scan"
+    _exported_scan(scan, ["a_1.png", "a_2.png", "a_3.png", "a_4.png", "b_2.png", "a_6.png"])
+    with caplog.at_level(logging.WARNING, logger="tumorseg"):
+        r = _predict_folder(scan, bright, tmp_path / "vol", as_volume=True)
+    assert not r.folders and "two slices numbered 2 in one folder" in caplog.text
+    assert {x.source.name: x.n_tumour for x in r.results}["a_6.png"] == 1  # no volume rule

@@ -22,6 +22,7 @@ from __future__ import annotations
 import csv
 import logging
 import queue
+import re
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, fields
@@ -321,6 +322,7 @@ def predict_inputs(
     one_lesion: bool | None = None,
     series: Sequence[str] | None = None,
     resume: bool = False,
+    as_volume: bool = False,
 ) -> PredictReport:
     """Predict every input (image files, folders, NIfTI/DICOM volumes) into ``out``.
 
@@ -339,6 +341,8 @@ def predict_inputs(
     ``strict`` the first one raises. ``series`` keeps only the DICOM series it names (numbers or pieces of
     descriptions: :func:`tumorseg.inference.volumes.select_series`). ``resume`` skips the volumes that an earlier
     run into ``out`` finished (:func:`_skip_finished`); image files are always predicted (they are fast).
+    ``as_volume``: the images of each folder, ordered by the number that ends their names (``slice_7.png``), are the
+    slices of one volume (:class:`_PatientVolumes`); without it only ``<folder>/<folder>_<n>.<ext>`` names are.
 
     Raises:
         TumorsegError: bad arguments, an unusable checkpoint, no inputs at all, or (``strict``) a bad input.
@@ -370,7 +374,7 @@ def predict_inputs(
         groups.append((predictor, vols, imgs))
     out.mkdir(parents=True, exist_ok=True)  # only now that every model is known to load
     for predictor, vols, imgs in groups:
-        _predict_group(predictor, vols, imgs, out, report, with_overlay, batch_size, progress, strict)
+        _predict_group(predictor, vols, imgs, out, report, with_overlay, batch_size, progress, strict, as_volume)
     report.written = [p for r in report.results for p in r.outputs]
     if report.summaries:  # every model group's volumes and patient folders in one summary.json / summary.csv
         write_summaries(report.summaries, out)
@@ -410,7 +414,7 @@ def _skip_finished(volumes: list, out: Path, report: PredictReport) -> list:
 
 
 def _predict_group(predictor: Predictor, volumes: list[Path], files: list[Path], out: Path, report: PredictReport,
-                   with_overlay: bool, batch_size: int, progress: bool, strict: bool) -> None:
+                   with_overlay: bool, batch_size: int, progress: bool, strict: bool, as_volume: bool = False) -> None:
     """Predict one model's volumes, then its image files, appending to ``report.results`` (and, unless
     ``strict``, the inputs that cannot be read to ``report.failed``). LGG patient folders among the files get the
     model's volume rules as soon as their last slice is predicted (:class:`_PatientVolumes`)."""
@@ -425,7 +429,7 @@ def _predict_group(predictor: Predictor, volumes: list[Path], files: list[Path],
             continue
         write_summaries(report.summaries, out)  # after every volume: a run that dies keeps the rows it finished
     unusual = 0
-    patients = _PatientVolumes(files, predictor, out, with_overlay)
+    patients = _PatientVolumes(files, predictor, out, with_overlay, as_volume)
     bar = tqdm(total=len(files), desc="predicting", unit="img", disable=not progress or not files)
     for batch in _prefetch(files, batch_size, lambda p: read_model_input(p, predictor), strict):
         good = [(path, *read) for path, read, _ in batch if read is not None]  # (path, image, properties)
@@ -460,9 +464,16 @@ def _save_overlay(image: np.ndarray, mask: np.ndarray, target: Path) -> None:
     Image.fromarray(overlay(shown, mask)).save(target)
 
 
+def trailing_number(path: Path) -> int | None:
+    """The number that ends a file's name (``slice_012.png`` → 12, ``IM0007.tif`` → 7), or ``None``."""
+    found = re.search(r"(\d+)$", path.stem)
+    return int(found.group(1)) if found else None
+
+
 class _PatientVolumes:
     """Slices predicted one by one that form a volume (a patient folder's ``<patient>_<n>.tif`` as LGG has them, or
-    ``.png``... of the same naming: :func:`~tumorseg.data.formats.lgg.slice_number`) get the
+    ``.png``... of the same naming: :func:`~tumorseg.data.formats.lgg.slice_number`; with ``as_volume`` every image
+    of a folder whose name ends in a number, :func:`trailing_number`) get the
     checkpoint's volume rules (:mod:`tumorseg.inference.postprocess`) as ``evaluate`` applies them, once the
     folder's last slice among ``files`` is predicted: the masks the rules change are written again (with their
     overlays), their :class:`Prediction` updated. Rules that read probabilities
@@ -470,24 +481,41 @@ class _PatientVolumes:
     patient at a time when a folder's slices come together, as ``collect_inputs`` orders them.
 
     Each finished folder also gets a :class:`~tumorseg.inference.summary.VolumeSummary` (in ``summaries``, its
-    line logged): slices with tumour and voxels — no mL, LGG slice files carry no voxel size — and
-    ``largest_slice`` = the slice number in the file names (``<patient>_<n>.tif``)."""
+    line logged): slices with tumour and voxels — no mL, image files carry no voxel size — and
+    ``largest_slice`` = the slice number in the file names (``<patient>_<n>.tif``). A folder with two files of
+    the same number, or more than :data:`MAX_VOLUME_SLICES`, is predicted as separate images (with a warning)."""
 
-    def __init__(self, files: Sequence[Path], predictor: Predictor, out: Path, with_overlay: bool):
+    def __init__(self, files: Sequence[Path], predictor: Predictor, out: Path, with_overlay: bool,
+                 as_volume: bool = False):
         self.predictor, self.out, self.with_overlay = predictor, out, with_overlay
+        self.number: Callable[[Path], int | None] = trailing_number if as_volume else slice_number
         self.on = bool(predictor.post.get("largest_component_3d")) or needs_probabilities(predictor.post)
         self.keep_probs = needs_probabilities(predictor.post)
         self.last: dict[Path, int] = {}  # folder -> position of its last slice in files
-        count: dict[Path, int] = {}
+        numbers: dict[Path, dict[int, list[Path]]] = {}  # folder -> slice number -> its files
+        unnumbered: dict[Path, int] = {}
         for i, f in enumerate(files):
-            if slice_number(f) is not None:
+            n = self.number(f)
+            if n is None:
+                unnumbered[f.parent] = unnumbered.get(f.parent, 0) + 1
+            else:
                 self.last[f.parent] = i
-                count[f.parent] = count.get(f.parent, 0) + 1
-        for folder in [f for f, n in count.items() if n > MAX_VOLUME_SLICES]:
-            log.warning("%s: %d numbered slices, more than a volume has (%d at most here); predicted as separate "
-                        "images, without the volume rules or a per-patient summary.", folder, count[folder],
-                        MAX_VOLUME_SLICES)
-            del self.last[folder]
+                numbers.setdefault(f.parent, {}).setdefault(n, []).append(f)
+        for folder, found in numbers.items():
+            twice = next((same for same in found.values() if len(same) > 1), None)
+            if twice:
+                log.warning("%s and %s: two slices numbered %d in one folder; the folder is predicted as separate "
+                            "images, without the volume rules or a per-patient summary.", twice[0], twice[1].name,
+                            self.number(twice[0]))
+                del self.last[folder]
+            elif len(found) > MAX_VOLUME_SLICES:
+                log.warning("%s: %d numbered slices, more than a volume has (%d at most here); predicted as separate "
+                            "images, without the volume rules or a per-patient summary.", folder, len(found),
+                            MAX_VOLUME_SLICES)
+                del self.last[folder]
+            elif as_volume and unnumbered.get(folder):
+                log.warning("%s: %d image(s) without a number at the end of the name, predicted on their own, not "
+                            "as slices of the volume.", folder, unnumbered[folder])
         self.open: dict[Path, list[tuple[Prediction, np.ndarray, np.ndarray | None]]] = {}  # result, mask, prob
         self.seen = 0
         self.summaries: list[VolumeSummary] = []
@@ -495,7 +523,7 @@ class _PatientVolumes:
     def add(self, result: Prediction, mask: np.ndarray, prob: np.ndarray) -> None:
         """A predicted slice, its mask as written and its probabilities; kept (the probabilities only when the
         rules need them; a 256² bool mask is 64 kB) if it belongs to a volume."""
-        if result.source.parent in self.last and slice_number(result.source) is not None:
+        if result.source.parent in self.last and self.number(result.source) is not None:
             kept = prob if self.keep_probs else None  # float32, as evaluate has them: ~23 MB for 88 slices
             self.open.setdefault(result.source.parent, []).append((result, mask, kept))
 
@@ -506,7 +534,7 @@ class _PatientVolumes:
             self._finish(self.open.pop(folder), folder)
 
     def _finish(self, slices: list[tuple[Prediction, np.ndarray, np.ndarray | None]], folder: Path) -> None:
-        slices = sorted(slices, key=lambda s: slice_number(s[0].source))
+        slices = sorted(slices, key=lambda s: self.number(s[0].source))
         preds = [r for r, _, _ in slices]
         masks = [m for _, m, _ in slices]
         if len({m.shape for m in masks}) > 1:
@@ -515,9 +543,9 @@ class _PatientVolumes:
         if self.on and len(preds) > 1:
             stack = self._apply_rules(slices, preds, stack, folder)
         summary = summarise(stack, None, folder.name)
-        summary.input, summary.mask = str(folder), f"{folder.name}_*.png"
+        summary.input, summary.mask = str(folder), re.sub(r"\d+$", "", preds[0].source.stem) + "*.png"
         if summary.largest_slice is not None:
-            summary.largest_slice = slice_number(preds[summary.largest_slice].source)
+            summary.largest_slice = self.number(preds[summary.largest_slice].source)
         log.info("%s", summary.line())
         self.summaries.append(summary)
         if self.with_overlay:
@@ -531,7 +559,7 @@ class _PatientVolumes:
         images = [read_model_input(preds[z].source, self.predictor)[0] for z in picks]
         if len({i.shape for i in images}) > 1:
             return
-        labels = [slice_number(preds[z].source) for z in picks]
+        labels = [self.number(preds[z].source) for z in picks]
         picture = montage(np.stack(images), stack[picks], labels=labels)
         Image.fromarray(picture).save(self.out / f"{folder.name}_overlay.png")
 
@@ -539,7 +567,7 @@ class _PatientVolumes:
                      stack: np.ndarray, folder: Path) -> np.ndarray:
         """The volume rules on one folder's ``(Z, H, W)`` masks (slice-number order): masks they change are written
         again; returns the masks as written."""
-        recs = [SliceRecord(r.source.stem, r.source, patient=str(folder), slice_index=slice_number(r.source))
+        recs = [SliceRecord(r.source.stem, r.source, patient=str(folder), slice_index=self.number(r.source))
                 for r in preds]
         if self.keep_probs:
             kept = apply_records(np.stack([p for _, _, p in slices]), self.predictor.post, recs,

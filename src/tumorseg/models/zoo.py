@@ -65,8 +65,8 @@ def _tumour_slices_only(name: str, evidence: str) -> str:
     """The single-slice note of a model trained only on slices that hold a tumour; ``evidence``: its card's count."""
     return (f"{name} was trained only on slices that hold a tumour: on a single tumour-free slice it marks one almost "
             f"always ({evidence} in its card), so a mark on one image is not evidence of a tumour. On a whole volume "
-            "(NIfTI, DICOM series, a patient folder of numbered slices) it keeps one 3-D lesion, the most confident, which leaves "
-            "most tumour-free slices empty.")
+            "(NIfTI, DICOM series, a folder of a scan's numbered slices: predict DIR --as-volume) it keeps one 3-D "
+            "lesion, the most confident, which leaves most tumour-free slices empty.")
 
 
 BUNDLED: dict[str, BundledModel] = {
