@@ -139,7 +139,7 @@ def test_files_of_a_dicom_series_are_uploaded_together(server, browser, tmp_path
     assert page.inner_text("#size") == "64 × 64 × 4 slices"
     assert not page.is_hidden("#summary") and page.is_visible("#download-seg")
     assert page.get_attribute("#download-seg", "download") == "mask_seg.dcm"
-    assert page.inner_text("#status").startswith("4 DICOM files:")
+    assert page.inner_text("#status").startswith("4 files:")
     page.set_input_files("#file", str(paths[0]))  # then one file: no SEG link
     page.wait_for_function("() => document.getElementById('size').textContent === '64 × 64'", timeout=60_000)
     assert page.is_hidden("#download-seg")
@@ -158,6 +158,24 @@ def test_a_series_folder_is_chosen_whole(server, browser, tmp_path, mr_series):
     page.set_input_files("#folder", str(tmp_path / "SE1"))
     page.wait_for_selector('#result[data-ready="1"]', timeout=60_000)
     assert page.inner_text("#size") == "64 × 64 × 4 slices" and page.is_visible("#download-seg")
+    assert not errors, errors
+    page.close()
+
+
+def test_a_folder_of_image_slices_is_one_scan(server, browser, tmp_path):
+    """A folder without DICOM files: the picker sends its images (not the notes beside them), one scan with a slider."""
+    import numpy as np
+    from PIL import Image
+
+    folder = tmp_path / "scan"
+    folder.mkdir()
+    for n in range(1, 4):
+        Image.fromarray(np.full((48, 40), 40 * n, np.uint8)).save(folder / f"IM{n:04d}.png")
+    (folder / "notes.txt").write_text("not a slice")
+    page, errors = _open(browser, server)
+    page.set_input_files("#folder", str(folder))
+    page.wait_for_selector('#result[data-ready="1"]', timeout=60_000)
+    assert page.inner_text("#size") == "40 × 48 × 3 slices" and not page.is_hidden("#slice-row")
     assert not errors, errors
     page.close()
 

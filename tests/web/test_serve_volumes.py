@@ -103,3 +103,68 @@ def test_volume_upload_keeps_the_largest_3d_component_when_the_model_says_so(tmp
     res = _post(web, (tmp_path / "v.nii").read_bytes(), "v.nii")
     assert [s["area_px"] for s in res["slices"]] == [16, 16, 16, 0, 0]
     assert res["summary"]["slices_with_tumour"] == 3
+
+
+def _png_bytes(a: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(a).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _slices_client(tmp_path):
+    pred = Predictor.from_checkpoint(tiny_checkpoint(tmp_path / "m.pt"), "cpu", backend="torch")
+    pred.probabilities = lambda slices, batch_size=16: [(s >= 128).astype(np.float32) for s in slices]
+    pred.post.update(min_component_px=0, largest_component_3d=True)
+    return TestClient(create_app(pred, max_upload_mb=5), base_url="http://127.0.0.1:8000")
+
+
+def test_several_images_are_the_slices_of_one_scan_in_the_order_of_their_numbers(tmp_path):
+    """Five PNG slices sent out of order (a lesion on slices 1-3, a false alarm on 5): ordered by the numbers that
+    end their names, one scan, the volume rule drops the false alarm, a per-volume summary; a folder's path in the
+    file name (a browser's folder upload) is fine."""
+    web = _slices_client(tmp_path)
+    slices = {}
+    for n in range(1, 6):
+        a = np.full((16, 16), 60, np.uint8)
+        if n <= 3:
+            a[4:8, 4:8] = 200
+        if n == 5:
+            a[12:14, 12:14] = 200
+        slices[n] = _png_bytes(a)
+    order = [4, 1, 5, 3, 2]
+    r = web.post("/api/segment", files=[("file", (f"scan/IM{n:04d}.png", slices[n], "image/png")) for n in order])
+    assert r.status_code == 200, r.text
+    res = r.json()
+    assert res["kind"] == "images" and res["n_slices"] == 5
+    assert [s["area_px"] for s in res["slices"]] == [16, 16, 16, 0, 0]
+    assert res["summary"]["slices_with_tumour"] == 3 and res["summary"]["volume_ml"] is None
+
+
+@pytest.mark.parametrize("names, sizes, status, says", [
+    (["a1.png", "notes.png"], (16, 16), 400, "this name has none"),
+    (["a1.png", "b1.png"], (16, 16), 400, "end in the same number"),
+    (["a1.png", "a2.png"], (16, 20), 400, "differ in size"),
+])
+def test_images_that_are_not_one_scan_get_a_clear_error(tmp_path, names, sizes, status, says):
+    web = _slices_client(tmp_path)
+    files = [("file", (n, _png_bytes(np.full((s, 16), 90, np.uint8)), "image/png")) for n, s in zip(names, sizes)]
+    r = web.post("/api/segment", files=files)
+    assert r.status_code == status and says in r.json()["detail"], r.text
+
+
+def test_images_mixed_with_other_files_are_refused(tmp_path):
+    web = _slices_client(tmp_path)
+    files = [("file", ("a1.png", _png_bytes(np.full((16, 16), 90, np.uint8)), "image/png")),
+             ("file", ("a2.txt", b"hello, not an image", "text/plain"))]
+    r = web.post("/api/segment", files=files)
+    assert r.status_code == 415 and "not mixed" in r.json()["detail"]
+
+
+def test_slices_whose_sizes_together_pass_the_volume_cap_are_refused_before_decoding(tmp_path, monkeypatch):
+    from tumorseg import limits
+
+    monkeypatch.setattr(limits, "UPLOADS", limits.Limits(4096 * 4096, 16 * 16 * 3, 1 << 27, "upload less"))
+    web = _slices_client(tmp_path)
+    files = [("file", (f"s{n}.png", _png_bytes(np.full((16, 16), 90, np.uint8)), "image/png")) for n in range(4)]
+    r = web.post("/api/segment", files=files)
+    assert r.status_code == 413 and "the uploaded slices" in r.json()["detail"]

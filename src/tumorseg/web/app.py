@@ -43,8 +43,9 @@ from tumorseg.inference.summary import summarise
 from tumorseg.io import write_mask
 from tumorseg.models import zoo
 from tumorseg.web.guards import Admission, RequestGuard, allowed_hosts
-from tumorseg.web.uploads import (MAX_SERIES_FILES, SUPPORTED, Decoded, SeveralSeries, UnsupportedUpload, decode,
-                                  decode_dicom, pick_dicom, private_workdir, sniff, write_dicom_upload)
+from tumorseg.web.uploads import (IMAGE_KINDS, MAX_SERIES_FILES, SUPPORTED, Decoded, SeveralSeries, UnsupportedUpload,
+                                  decode, decode_dicom, decode_image_stack, pick_dicom, private_workdir, sniff,
+                                  write_dicom_upload)
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
@@ -76,7 +77,7 @@ class VolumeSummaryOut(BaseModel):
 
 
 class SegmentResponse(BaseModel):
-    kind: str  # "image", "dicom" or "nifti"
+    kind: str  # "image", "images" (the slices of one scan as image files), "dicom" or "nifti"
     model: str
     backend: str  # what ran this request: "torch" (single images) or "onnx" (batches, when an export is loaded)
     width: int
@@ -154,7 +155,7 @@ def _for_display(a: np.ndarray, dec: Decoded) -> np.ndarray:
 
 
 def _summary(masks: list[np.ndarray], dec: Decoded) -> dict[str, Any] | None:
-    if dec.kind not in ("nifti", "dicom"):
+    if dec.kind not in ("nifti", "dicom", "images"):
         return None
     spacing = (dec.slice_mm, *dec.spacing_mm) if dec.spacing_mm else None
     s = summarise(np.stack(masks), spacing)
@@ -282,7 +283,12 @@ def create_app(predictor, max_upload_mb: float = 50.0, chooser=None, *, hosts: f
         model, choice = predictor, None
         with limits.using(limits.UPLOADS), private_workdir() as tmp:  # tmp removed whatever happens
             try:
-                if kind == "dicom" or len(datas) > 1:  # the model is chosen from the written file's header
+                if len(datas) > 1 and kind in IMAGE_KINDS:  # the slices of one scan saved as images
+                    if chooser is not None:
+                        model, choice = chooser.for_upload(kind, datas[0], files[0].filename)
+                    decoded = decode_image_stack(datas, [f.filename for f in files], model, Path(tmp))
+                    del datas
+                elif kind == "dicom" or len(datas) > 1:  # the model is chosen from the written file's header
                     source = pick_dicom(write_dicom_upload(datas, Path(tmp)), series)
                     del datas
                     if chooser is not None:

@@ -13,9 +13,12 @@ its header's declared size, in 64 kB chunks straight to disk; a deflated
 DICOM is measured while inflating before pydicom reads it; images and DICOM
 frames are refused by their declared width × height.
 
-Several files in one request are accepted only as the files of one DICOM series (:func:`write_dicom_upload`,
+Several files in one request are accepted as the files of one DICOM series (:func:`write_dicom_upload`,
 :func:`decode_dicom`): at most :data:`MAX_SERIES_FILES`, all sniffed as DICOM, holding one image series; the
-series' voxels are checked against the limits before any pixel is decoded.
+series' voxels are checked against the limits before any pixel is decoded. Or as the slices of one scan saved as
+images (:func:`decode_image_stack`: all PNG/JPEG/TIFF/BMP of one size, ordered by the number that ends their file
+names, as ``tumorseg predict DIR --as-volume`` reads a folder); their declared sizes together are checked as one
+volume first.
 """
 
 from __future__ import annotations
@@ -38,6 +41,9 @@ GZIP = 16 + zlib.MAX_WBITS
 SUPPORTED = "PNG, JPEG, TIFF, BMP, DICOM (.dcm: one file, or all files of one series) and NIfTI (.nii, .nii.gz)"
 NIFTI1_HEADER = 348
 MAX_SERIES_FILES = 1000  # files of one DICOM series per upload (also Starlette's default multipart file limit)
+
+
+IMAGE_KINDS = ("png", "jpeg", "tiff", "bmp")
 
 
 class UnsupportedUpload(TumorsegError):
@@ -168,6 +174,63 @@ def _decode_image(data: bytes, kind: str, predictor, workdir: Path) -> Decoded:
         raise DataError(f"the file looks like {kind.upper()} but cannot be read (truncated or corrupt).") from None
     image, props = read_model_input(path, predictor)
     return Decoded("image", [image], props)
+
+
+def decode_image_stack(datas: list[bytes], names: list[str | None], predictor, workdir: Path) -> Decoded:
+    """Several uploaded images as the slices of one scan: ordered by the number that ends each file name
+    (``IM0007.png`` → 7; :func:`~tumorseg.inference.files.trailing_number`), all of one size, decoded one by one
+    after their declared sizes together passed :func:`tumorseg.limits.check_volume`. ``Decoded.kind`` is
+    ``"images"``; ``properties`` are the first slice's.
+
+    Raises:
+        UnsupportedUpload: not every file is an image.
+        DataError: too many files, a name without a number, two files of one number, sizes that differ, or over
+            the limits (naming the file).
+    """
+    from tumorseg.data.imageio import open_image
+    from tumorseg.inference.files import trailing_number
+    from tumorseg.inference.volumes import read_model_input
+
+    if len(datas) > MAX_SERIES_FILES:
+        raise DataError(f"{len(datas)} files in one upload; at most {MAX_SERIES_FILES} (the slices of one scan).")
+    kinds = [sniff(d) for d in datas]
+    if any(k not in IMAGE_KINDS for k in kinds):
+        raise UnsupportedUpload("several files are accepted as the files of one DICOM series or as the slices of one "
+                                "scan saved as images (PNG, JPEG, TIFF, BMP), not mixed; upload other files one at a "
+                                "time.")
+    numbers = [trailing_number(Path(n or "")) for n in names]
+    missing = next((n or "(no name)" for n, k in zip(names, numbers) if k is None), None)
+    if missing is not None:
+        raise DataError(f"{missing}: several images are read as the slices of one scan, ordered by the number that "
+                        "ends each file name (IM0007.png); this name has none. Rename the slices, or upload one image.")
+    if len(set(numbers)) < len(numbers):
+        raise DataError("two of the uploaded images end in the same number; upload the slices of one scan, each "
+                        "numbered once.")
+    order = sorted(range(len(datas)), key=numbers.__getitem__)
+    paths = []
+    for rank, i in enumerate(order):  # fixed names, in slice order; only the declared sizes are read here
+        path = workdir / f"slice_{rank:04d}.{ {'jpeg': 'jpg', 'tiff': 'tif'}.get(kinds[i], kinds[i]) }"
+        path.write_bytes(datas[i])
+        paths.append(path)
+    sizes = []
+    for rank, path in enumerate(paths):
+        try:
+            with open_image(path) as im:
+                sizes.append(im.size)
+        except limits.LimitExceeded:
+            raise
+        except DataError:
+            raise DataError(f"{names[order[rank]]}: cannot be read as {kinds[order[rank]].upper()} (truncated or "
+                            "corrupt).") from None
+    if len(set(sizes)) > 1:
+        raise DataError("the uploaded images differ in size; the slices of one scan share one.")
+    limits.check_volume((len(paths), sizes[0][1], sizes[0][0]), 1, "the uploaded slices")
+    slices, first = [], None
+    for path in paths:
+        image, props = read_model_input(path, predictor)
+        slices.append(image)
+        first = first or props
+    return Decoded("images", slices, first)
 
 
 def _decode_dicom(data: bytes, predictor, workdir: Path) -> Decoded:

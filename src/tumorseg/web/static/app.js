@@ -87,14 +87,15 @@ function setDownload() {
   }
 }
 
-// One file, or several: the files of DICOM series (the server refuses anything else, saying why). Files holding
+// One file, or several: the files of DICOM series, or the numbered image slices of one scan (the server refuses
+// anything else, saying why). Files holding
 // several series come back as a 400 listing them: the page offers the choice and sends them again with `series`.
 async function upload(fileList, series = null) {
   const files = Array.from(fileList || []);
   if (!files.length) return;
   state.files = files;
   $("series-row").hidden = true;
-  const file = files.length === 1 ? files[0] : { name: `${files.length} DICOM files` };
+  const file = files.length === 1 ? files[0] : { name: `${files.length} files` };
   $("result").dataset.ready = "0";
   setStatus(`Segmenting ${file.name} …`);
   const form = new FormData();
@@ -147,6 +148,15 @@ function dicomFiles(files) {
   });
 }
 
+// A folder's DICOM files; a folder without any: its image files (the slices of one scan, numbered in their names).
+const IMAGE_EXT = ["png", "jpg", "jpeg", "tif", "tiff", "bmp"];
+function folderFiles(files) {
+  const dicom = dicomFiles(files);
+  if (dicom.length) return dicom;
+  return Array.from(files).filter((f) => !f.name.startsWith(".") &&
+    IMAGE_EXT.includes(f.name.slice(f.name.lastIndexOf(".") + 1).toLowerCase()));
+}
+
 // Files under a dropped folder (one series folder; sub-folders are read too, up to MAX_FILES files).
 async function filesOfEntry(entry, out) {
   if (out.length >= MAX_FILES) return;
@@ -167,7 +177,7 @@ async function dropped(e) {
   if (!entries.some((en) => en && en.isDirectory)) return upload(e.dataTransfer.files);
   const files = [];
   for (const en of entries) if (en) await filesOfEntry(en, files);
-  return upload(dicomFiles(files));
+  return upload(folderFiles(files));
 }
 
 function offerSeries(series) {
@@ -184,8 +194,8 @@ function offerSeries(series) {
 $("series-go").addEventListener("click", () => upload(state.files, parseInt($("series-choice").value, 10)));
 $("file").addEventListener("change", (e) => upload(e.target.files));
 $("folder").addEventListener("change", (e) => {
-  const files = dicomFiles(e.target.files);
-  if (!files.length) setStatus("No DICOM files (.dcm, .ima or without extension) in that folder.", true);
+  const files = folderFiles(e.target.files);
+  if (!files.length) setStatus("No DICOM files (.dcm, .ima or without extension) or images in that folder.", true);
   else upload(files);
 });
 $("opacity").addEventListener("input", () => state.data && draw());
