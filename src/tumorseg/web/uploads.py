@@ -216,15 +216,16 @@ def decode_image_stack(datas: list[bytes], names: list[str | None], predictor, w
     for rank, path in enumerate(paths):
         try:
             with open_image(path) as im:
-                sizes.append(im.size)
+                sizes.append((*im.size, len(im.getbands())))
         except limits.LimitExceeded:
             raise
         except DataError:
             raise DataError(f"{names[order[rank]]}: cannot be read as {kinds[order[rank]].upper()} (truncated or "
                             "corrupt).") from None
-    if len(set(sizes)) > 1:
+    if len({size[:2] for size in sizes}) > 1:
         raise DataError("the uploaded images differ in size; the slices of one scan share one.")
-    limits.check_volume((len(paths), sizes[0][1], sizes[0][0]), 1, "the uploaded slices")
+    width, height, bands = sizes[0]
+    limits.check_volume((len(paths), height, width), bands, "the uploaded slices")  # bands: bytes a pixel
     slices, first = [], None
     for path in paths:
         image, props = read_model_input(path, predictor)
