@@ -373,3 +373,20 @@ def test_as_volume_refuses_a_folder_with_two_slices_of_one_number(tmp_path, brig
         r = _predict_folder(scan, bright, tmp_path / "vol", as_volume=True)
     assert not r.folders and "two slices numbered 2 in one folder" in caplog.text
     assert {x.source.name: x.n_tumour for x in r.results}["a_6.png"] == 1  # no volume rule
+
+
+def test_a_folder_whose_slices_pass_the_volume_pixel_cap_is_predicted_as_images(tmp_path, bright, caplog):
+    # what is kept per folder (masks, probabilities) stays bounded like a volume file: past max_voxels the folder
+    # is dropped from the volume rules (each slice's mask as predicted), with a warning
+    from tumorseg import limits
+
+    bright.post["largest_component_3d"] = True
+    scan = tmp_path / "scan"
+    _exported_scan(scan, [f"scan_{n}.png" for n in range(1, 7)])
+    with limits.using(limits.Limits(4096 * 4096, 24 * 24 * 5, 1 << 27, "crop it")), \
+            caplog.at_level(logging.WARNING, logger="tumorseg"):
+        r = _predict_folder(scan, bright, tmp_path / "out", as_volume=False)
+    assert not r.folders and "more than 2880 pixels in all" in caplog.text
+    assert {x.source.name: x.n_tumour for x in r.results}["scan_6.png"] == 1  # no volume rule
+    r = _predict_folder(scan, bright, tmp_path / "out2", as_volume=False)  # within the usual limits: one volume
+    assert len(r.folders) == 1 and {x.source.name: x.n_tumour for x in r.results}["scan_6.png"] == 0

@@ -32,6 +32,7 @@ import numpy as np
 from PIL import Image
 from tqdm.auto import tqdm
 
+from tumorseg import limits
 from tumorseg.data.formats.lgg import slice_number
 from tumorseg.data.imageio import IMAGE_SUFFIXES, write_mask_png
 from tumorseg.data.records import SliceRecord
@@ -483,7 +484,9 @@ class _PatientVolumes:
     Each finished folder also gets a :class:`~tumorseg.inference.summary.VolumeSummary` (in ``summaries``, its
     line logged): slices with tumour and voxels — no mL, image files carry no voxel size — and
     ``largest_slice`` = the slice number in the file names (``<patient>_<n>.tif``). A folder with two files of
-    the same number, or more than :data:`MAX_VOLUME_SLICES`, is predicted as separate images (with a warning)."""
+    the same number, more than :data:`MAX_VOLUME_SLICES`, or slices holding more pixels in all than a volume file may
+    (``max_voxels`` of :mod:`tumorseg.limits`: what is kept per folder stays bounded), is predicted as separate
+    images (with a warning)."""
 
     def __init__(self, files: Sequence[Path], predictor: Predictor, out: Path, with_overlay: bool,
                  as_volume: bool = False):
@@ -517,15 +520,25 @@ class _PatientVolumes:
                 log.warning("%s: %d image(s) without a number at the end of the name, predicted on their own, not "
                             "as slices of the volume.", folder, unnumbered[folder])
         self.open: dict[Path, list[tuple[Prediction, np.ndarray, np.ndarray | None]]] = {}  # result, mask, prob
+        self.pixels: dict[Path, int] = {}  # pixels kept so far per open folder
         self.seen = 0
         self.summaries: list[VolumeSummary] = []
 
     def add(self, result: Prediction, mask: np.ndarray, prob: np.ndarray) -> None:
         """A predicted slice, its mask as written and its probabilities; kept (the probabilities only when the
         rules need them; a 256² bool mask is 64 kB) if it belongs to a volume."""
-        if result.source.parent in self.last and self.number(result.source) is not None:
+        folder = result.source.parent
+        if folder in self.last and self.number(result.source) is not None:
+            self.pixels[folder] = self.pixels.get(folder, 0) + mask.size
+            cap = limits.current().max_voxels
+            if self.pixels[folder] > cap:
+                log.warning("%s: its slices hold more than %d pixels in all, more than one volume may here; predicted "
+                            "as separate images, without the volume rules or a per-patient summary.", folder, cap)
+                del self.last[folder]
+                self.open.pop(folder, None)
+                return
             kept = prob if self.keep_probs else None  # float32, as evaluate has them: ~23 MB for 88 slices
-            self.open.setdefault(result.source.parent, []).append((result, mask, kept))
+            self.open.setdefault(folder, []).append((result, mask, kept))
 
     def done(self, n: int) -> None:
         """``n`` more of ``files`` were handled: finish every folder whose last slice is among them."""
