@@ -161,17 +161,22 @@ def test_volume_rule_keeps_the_largest_3d_component(tmp_path, bright, largest):
     assert result.n_tumour == (3 if largest else 4)
 
 
+def _exported_scan(folder, names):
+    """Six 24² slices saved under ``names`` (slice number 1-6 each): a lesion on slices 2-4, a false alarm on 6."""
+    folder.mkdir()
+    for n, name in zip(range(1, 7), names):
+        img = np.full((24, 24), 60, np.uint8)
+        if 2 <= n <= 4:
+            img[6:14, 6:14] = 220
+        if n == 6:
+            img[20:23, 20:23] = 220
+        Image.fromarray(img).save(folder / name)
+
+
 @pytest.mark.parametrize("suffix", [".tif", ".png"])  # LGG's TIFFs, or slices exported one by one
 def test_patient_folder_of_numbered_slices_gets_the_volume_rule_like_evaluate(tmp_path, bright, suffix):
     folder = tmp_path / "TCGA_XX_0001_20000101"
-    folder.mkdir()
-    for n in range(1, 7):
-        img = np.full((24, 24), 60, np.uint8)
-        if 2 <= n <= 4:
-            img[6:14, 6:14] = 220  # the lesion, slices 2-4
-        if n == 6:
-            img[20:23, 20:23] = 220  # a false alarm
-        Image.fromarray(img).save(folder / f"{folder.name}_{n}{suffix}")
+    _exported_scan(folder, [f"{folder.name}_{n}{suffix}" for n in range(1, 7)])  # lesion on 2-4, false alarm on 6
     Image.fromarray(np.zeros((24, 24), np.uint8)).save(tmp_path / f"other_6{suffix}")  # not an LGG slice name
     bright.post["largest_component_3d"] = True
     from tumorseg.inference.files import PredictReport, _predict_group
@@ -323,18 +328,6 @@ def test_real_brats_download_layout():
     root = shared_data("samples", "brats")
     volumes, images = split_volume_inputs([root])
     assert [v.name for v in volumes] == ["BraTS-GLI-00001-000", "brats_2013_pat0001_1"] and images == []
-
-
-def _exported_scan(folder, names):
-    """Six 24² slices saved under ``names`` (slice number 1-6 each): a lesion on slices 2-4, a false alarm on 6."""
-    folder.mkdir()
-    for n, name in zip(range(1, 7), names):
-        img = np.full((24, 24), 60, np.uint8)
-        if 2 <= n <= 4:
-            img[6:14, 6:14] = 220
-        if n == 6:
-            img[20:23, 20:23] = 220
-        Image.fromarray(img).save(folder / name)
 
 
 def _predict_folder(folder, predictor, out, as_volume):

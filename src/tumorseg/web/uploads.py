@@ -160,18 +160,30 @@ def decode(data: bytes, predictor, workdir: Path) -> Decoded:
     return _decode_image(data, kind, predictor, workdir)
 
 
-def _decode_image(data: bytes, kind: str, predictor, workdir: Path) -> Decoded:
-    from tumorseg.data.imageio import open_image
-    from tumorseg.inference.volumes import read_model_input
+def _write_image(data: bytes, kind: str, stem: Path, where: str) -> tuple[Path, tuple[int, int, int]]:
+    """Write an image upload as ``stem.<ext of kind>`` and read its header only: the path and the declared
+    ``(width, height, bands)``, checked against the limits (:func:`~tumorseg.data.imageio.open_image`).
 
-    path = workdir / f"upload.{ {'jpeg': 'jpg', 'tiff': 'tif'}.get(kind, kind) }"
+    Raises:
+        DataError: ``where`` (the file, as the user knows it) cannot be read as ``kind``; over the limits.
+    """
+    from tumorseg.data.imageio import open_image
+
+    path = stem.with_name(f"{stem.name}.{ {'jpeg': 'jpg', 'tiff': 'tif'}.get(kind, kind) }")
     path.write_bytes(data)
     try:
-        open_image(path).close()  # the declared size, checked before decoding
+        with open_image(path) as im:  # the declared size, checked before decoding
+            return path, (*im.size, len(im.getbands()))
     except limits.LimitExceeded:
         raise
     except DataError:
-        raise DataError(f"the file looks like {kind.upper()} but cannot be read (truncated or corrupt).") from None
+        raise DataError(f"{where} looks like {kind.upper()} but cannot be read (truncated or corrupt).") from None
+
+
+def _decode_image(data: bytes, kind: str, predictor, workdir: Path) -> Decoded:
+    from tumorseg.inference.volumes import read_model_input
+
+    path, _ = _write_image(data, kind, workdir / "upload", "the file")
     image, props = read_model_input(path, predictor)
     return Decoded("image", [image], props)
 
@@ -187,7 +199,6 @@ def decode_image_stack(datas: list[bytes], names: list[str | None], predictor, w
         DataError: too many files, a name without a number, two files of one number, sizes that differ, or over
             the limits (naming the file).
     """
-    from tumorseg.data.imageio import open_image
     from tumorseg.inference.files import trailing_number
     from tumorseg.inference.volumes import read_model_input
 
@@ -207,31 +218,16 @@ def decode_image_stack(datas: list[bytes], names: list[str | None], predictor, w
         raise DataError("two of the uploaded images end in the same number; upload the slices of one scan, each "
                         "numbered once.")
     order = sorted(range(len(datas)), key=numbers.__getitem__)
-    paths = []
-    for rank, i in enumerate(order):  # fixed names, in slice order; only the declared sizes are read here
-        path = workdir / f"slice_{rank:04d}.{ {'jpeg': 'jpg', 'tiff': 'tif'}.get(kinds[i], kinds[i]) }"
-        path.write_bytes(datas[i])
-        paths.append(path)
-    sizes = []
-    for rank, path in enumerate(paths):
-        try:
-            with open_image(path) as im:
-                sizes.append((*im.size, len(im.getbands())))
-        except limits.LimitExceeded:
-            raise
-        except DataError:
-            raise DataError(f"{names[order[rank]]}: cannot be read as {kinds[order[rank]].upper()} (truncated or "
-                            "corrupt).") from None
+    # fixed names, in slice order; only the declared sizes are read here
+    written = [_write_image(datas[i], kinds[i], workdir / f"slice_{rank:04d}", names[i] or "an uploaded image")
+               for rank, i in enumerate(order)]
+    paths, sizes = [p for p, _ in written], [size for _, size in written]
     if len({size[:2] for size in sizes}) > 1:
         raise DataError("the uploaded images differ in size; the slices of one scan share one.")
     width, height, bands = sizes[0]
     limits.check_volume((len(paths), height, width), bands, "the uploaded slices")  # bands: bytes a pixel
-    slices, first = [], None
-    for path in paths:
-        image, props = read_model_input(path, predictor)
-        slices.append(image)
-        first = first or props
-    return Decoded("images", slices, first)
+    decoded = [read_model_input(path, predictor) for path in paths]  # (image, properties) each
+    return Decoded("images", [image for image, _ in decoded], decoded[0][1])
 
 
 def _decode_dicom(data: bytes, predictor, workdir: Path) -> Decoded:
