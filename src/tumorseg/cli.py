@@ -246,7 +246,7 @@ def _cmd_predict(a: argparse.Namespace) -> int:
     from tumorseg.inference.files import plan_inputs, predict_inputs
 
     if a.list:
-        rows = plan_inputs(a.inputs, a.model, a.series)
+        rows = plan_inputs(a.inputs, a.model, a.series, a.as_volume)
         width = max((len(r.name) for r in rows), default=0)
         what = max((len(f"{r.kind}, {r.size}") for r in rows), default=0)
         for row in rows:

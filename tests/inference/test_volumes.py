@@ -383,3 +383,22 @@ def test_a_folder_whose_slices_pass_the_volume_pixel_cap_is_predicted_as_images(
     assert {x.source.name: x.n_tumour for x in r.results}["scan_6.png"] == 1  # no volume rule
     r = _predict_folder(scan, bright, tmp_path / "out2", as_volume=False)  # within the usual limits: one volume
     assert len(r.folders) == 1 and {x.source.name: x.n_tumour for x in r.results}["scan_6.png"] == 0
+
+
+def test_list_shows_the_folders_predicted_as_volumes(tmp_path, capsys):
+    # predict --list groups a folder's numbered slices as predict will: LGG naming always, any number with --as-volume
+    from tumorseg.cli import main
+
+    scan, lgg = tmp_path / "scan", tmp_path / "P7"
+    _exported_scan(scan, [f"IM{n:04d}.png" for n in (1, 2, 3, 4, 5, 6)])
+    _exported_scan(lgg, [f"P7_{n}.png" for n in (1, 2, 3)])
+    Image.fromarray(np.zeros((24, 24), np.uint8)).save(scan / "notes.png")
+    assert main(["predict", str(scan), str(lgg), "--list", "--model", "t1c"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert any(line.startswith("P7 ") and "slices of one volume, 3 images" in line for line in lines)
+    assert any("images, 7 images" in line for line in lines) and lines[-1].startswith("2 input(s)")
+    assert main(["predict", str(scan), str(lgg), "--list", "--model", "t1c", "--as-volume"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert any(line.startswith("scan") and "slices of one volume, 6 images" in line for line in lines)
+    assert any("images, 1 image " in line for line in lines)  # notes.png, on its own
+    assert lines[-1].startswith("3 input(s)")

@@ -262,11 +262,17 @@ class PlannedInput:
     model: str  # "flair (DICOM series 'Ax T2 FLAIR' described as FLAIR)"
 
 
+def _count(n: int, noun: str) -> str:
+    """``"1 file"``, ``"3 files"``."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def plan_inputs(inputs: Sequence[str | Path], model: str | Path | None = None,
-                series: Sequence[str] | None = None) -> list[PlannedInput]:
+                series: Sequence[str] | None = None, as_volume: bool = False) -> list[PlannedInput]:
     """What ``predict`` would do with ``inputs`` (``predict --list``), reading headers only: each volume input
     (NIfTI file, case folder, DICOM file, series or series of a study / export tree) with the model it would get,
-    and the image files counted per model. Nothing is predicted or written.
+    each folder whose images are the slices of one volume (:func:`slice_volumes`; ``as_volume`` as in
+    :func:`predict_inputs`), and the other image files counted per model. Nothing is predicted or written.
 
     Raises:
         DataError: as :func:`predict_inputs` would before predicting (no inputs, clashing names, ``series`` matching
@@ -293,17 +299,26 @@ def plan_inputs(inputs: Sequence[str | Path], model: str | Path | None = None,
     rows = []
     for v in volumes:
         if isinstance(v, DicomSeries):
-            size = f"{len(v.files)} files"
+            size = _count(len(v.files), "file")
         elif v.is_dir():
-            size = f"{sum(1 for p in v.iterdir() if p.is_file())} files"
+            size = _count(sum(1 for p in v.iterdir() if p.is_file()), "file")
         else:
             size = "1 file"
         rows.append(PlannedInput(str(v), output_name(v), kinds.get(input_kind(v) or "", "volume"), size, chosen(v)))
+    folders = slice_volumes(files, as_volume)
+    number = trailing_number if as_volume else slice_number
+    in_volume = {f for f in files if f.parent in folders and number(f) is not None}
+    for folder in folders:
+        slices = [f for f in files if f in in_volume and f.parent == folder]
+        rows.append(PlannedInput(str(folder), folder.name, "slices of one volume", _count(len(slices), "image"),
+                                 chosen(slices[0])))
     by_model: dict[str, int] = {}
     for f in files:
+        if f in in_volume:
+            continue
         line = chosen(f)
         by_model[line] = by_model.get(line, 0) + 1
-    rows += [PlannedInput(", ".join(map(str, images)), "<stem> of each", "images", f"{n} images", line)
+    rows += [PlannedInput(", ".join(map(str, images)), "<stem> of each", "images", _count(n, "image"), line)
              for line, n in by_model.items()]
     rows += [PlannedInput(str(p), "-", "unreadable", "-", reason) for p, reason in failed]
     return rows
@@ -471,10 +486,46 @@ def trailing_number(path: Path) -> int | None:
     return int(found.group(1)) if found else None
 
 
+def slice_volumes(files: Sequence[Path], as_volume: bool = False, warn: bool = True) -> dict[Path, int]:
+    """The folders among ``files`` whose images ``predict`` takes as the slices of one volume, each with the position
+    in ``files`` of its last slice: images named ``<folder>_<n>`` (LGG's naming, any image suffix:
+    :func:`~tumorseg.data.formats.lgg.slice_number`), or with ``as_volume`` every image of a folder whose name ends in
+    a number (:func:`trailing_number`). Left out, with a warning when ``warn``: a folder with two files of one number
+    or more than :data:`MAX_VOLUME_SLICES` numbered files (its images are predicted on their own). With
+    ``as_volume``, a folder's unnumbered images are named in a warning: they are predicted on their own.
+    """
+    number = trailing_number if as_volume else slice_number
+    last: dict[Path, int] = {}
+    numbers: dict[Path, dict[int, list[Path]]] = {}  # folder -> slice number -> its files
+    unnumbered: dict[Path, int] = {}
+    for i, f in enumerate(files):
+        n = number(f)
+        if n is None:
+            unnumbered[f.parent] = unnumbered.get(f.parent, 0) + 1
+        else:
+            last[f.parent] = i
+            numbers.setdefault(f.parent, {}).setdefault(n, []).append(f)
+    say = log.warning if warn else log.debug
+    for folder, found in numbers.items():
+        twice = next((same for same in found.values() if len(same) > 1), None)
+        if twice:
+            say("%s and %s: two slices numbered %d in one folder; the folder is predicted as separate images, "
+                "without the volume rules or a per-patient summary.", twice[0], twice[1].name, number(twice[0]))
+            del last[folder]
+        elif len(found) > MAX_VOLUME_SLICES:
+            say("%s: %d numbered slices, more than a volume has (%d at most here); predicted as separate images, "
+                "without the volume rules or a per-patient summary.", folder, len(found), MAX_VOLUME_SLICES)
+            del last[folder]
+        elif as_volume and unnumbered.get(folder):
+            say("%s: %d image(s) without a number at the end of the name, predicted on their own, not as slices of "
+                "the volume.", folder, unnumbered[folder])
+    return last
+
+
 class _PatientVolumes:
     """Slices predicted one by one that form a volume (a patient folder's ``<patient>_<n>.tif`` as LGG has them, or
-    ``.png``... of the same naming: :func:`~tumorseg.data.formats.lgg.slice_number`; with ``as_volume`` every image
-    of a folder whose name ends in a number, :func:`trailing_number`) get the
+    ``.png``... of the same naming; with ``as_volume`` every image of a folder whose name ends in a number:
+    :func:`slice_volumes`) get the
     checkpoint's volume rules (:mod:`tumorseg.inference.postprocess`) as ``evaluate`` applies them, once the
     folder's last slice among ``files`` is predicted: the masks the rules change are written again (with their
     overlays), their :class:`Prediction` updated. Rules that read probabilities
@@ -494,31 +545,7 @@ class _PatientVolumes:
         self.number: Callable[[Path], int | None] = trailing_number if as_volume else slice_number
         self.on = bool(predictor.post.get("largest_component_3d")) or needs_probabilities(predictor.post)
         self.keep_probs = needs_probabilities(predictor.post)
-        self.last: dict[Path, int] = {}  # folder -> position of its last slice in files
-        numbers: dict[Path, dict[int, list[Path]]] = {}  # folder -> slice number -> its files
-        unnumbered: dict[Path, int] = {}
-        for i, f in enumerate(files):
-            n = self.number(f)
-            if n is None:
-                unnumbered[f.parent] = unnumbered.get(f.parent, 0) + 1
-            else:
-                self.last[f.parent] = i
-                numbers.setdefault(f.parent, {}).setdefault(n, []).append(f)
-        for folder, found in numbers.items():
-            twice = next((same for same in found.values() if len(same) > 1), None)
-            if twice:
-                log.warning("%s and %s: two slices numbered %d in one folder; the folder is predicted as separate "
-                            "images, without the volume rules or a per-patient summary.", twice[0], twice[1].name,
-                            self.number(twice[0]))
-                del self.last[folder]
-            elif len(found) > MAX_VOLUME_SLICES:
-                log.warning("%s: %d numbered slices, more than a volume has (%d at most here); predicted as separate "
-                            "images, without the volume rules or a per-patient summary.", folder, len(found),
-                            MAX_VOLUME_SLICES)
-                del self.last[folder]
-            elif as_volume and unnumbered.get(folder):
-                log.warning("%s: %d image(s) without a number at the end of the name, predicted on their own, not "
-                            "as slices of the volume.", folder, unnumbered[folder])
+        self.last = slice_volumes(files, as_volume)  # folder -> position of its last slice in files
         self.open: dict[Path, list[tuple[Prediction, np.ndarray, np.ndarray | None]]] = {}  # result, mask, prob
         self.pixels: dict[Path, int] = {}  # pixels kept so far per open folder
         self.seen = 0
