@@ -486,11 +486,11 @@ def trailing_number(path: Path) -> int | None:
     return int(found.group(1)) if found else None
 
 
-def slice_volumes(files: Sequence[Path], as_volume: bool = False, warn: bool = True) -> dict[Path, int]:
+def slice_volumes(files: Sequence[Path], as_volume: bool = False) -> dict[Path, int]:
     """The folders among ``files`` whose images ``predict`` takes as the slices of one volume, each with the position
     in ``files`` of its last slice: images named ``<folder>_<n>`` (LGG's naming, any image suffix:
     :func:`~tumorseg.data.formats.lgg.slice_number`), or with ``as_volume`` every image of a folder whose name ends in
-    a number (:func:`trailing_number`). Left out, with a warning when ``warn``: a folder with two files of one number
+    a number (:func:`trailing_number`). Left out, with a warning: a folder with two files of one number
     or more than :data:`MAX_VOLUME_SLICES` numbered files (its images are predicted on their own). With
     ``as_volume``, a folder's unnumbered images are named in a warning: they are predicted on their own.
     """
@@ -505,20 +505,21 @@ def slice_volumes(files: Sequence[Path], as_volume: bool = False, warn: bool = T
         else:
             last[f.parent] = i
             numbers.setdefault(f.parent, {}).setdefault(n, []).append(f)
-    say = log.warning if warn else log.debug
     for folder, found in numbers.items():
         twice = next((same for same in found.values() if len(same) > 1), None)
         if twice:
-            say("%s and %s: two slices numbered %d in one folder; the folder is predicted as separate images, "
-                "without the volume rules or a per-patient summary.", twice[0], twice[1].name, number(twice[0]))
+            log.warning("%s and %s: two slices numbered %d in one folder; the folder is predicted as separate "
+                        "images, without the volume rules or a per-patient summary.", twice[0], twice[1].name,
+                        number(twice[0]))
             del last[folder]
         elif len(found) > MAX_VOLUME_SLICES:
-            say("%s: %d numbered slices, more than a volume has (%d at most here); predicted as separate images, "
-                "without the volume rules or a per-patient summary.", folder, len(found), MAX_VOLUME_SLICES)
+            log.warning("%s: %d numbered slices, more than a volume has (%d at most here); predicted as separate "
+                        "images, without the volume rules or a per-patient summary.", folder, len(found),
+                        MAX_VOLUME_SLICES)
             del last[folder]
         elif as_volume and unnumbered.get(folder):
-            say("%s: %d image(s) without a number at the end of the name, predicted on their own, not as slices of "
-                "the volume.", folder, unnumbered[folder])
+            log.warning("%s: %d image(s) without a number at the end of the name, predicted on their own, not as "
+                        "slices of the volume.", folder, unnumbered[folder])
     return last
 
 
