@@ -55,7 +55,14 @@ for data mixed from several sources whose folds must stay those of one of them. 
 ``--variant NAME=FLAGS`` (repeatable) the preset with other flags on the same folds (``{k}`` in FLAGS
 becomes the fold number: ``--split-file folds/mixed-10/fold_{k}.json`` trains on other slices of the same
 folds, ``--init-from runs/cv-bundled/fold_{k}/best.pt`` fine-tunes fold-wise models of an earlier call),
-``--final-split`` adds the final model. The T1c campaign of 2026-12-04 (H200, 3 calls: 110 MB of PNGs travel as
+``--final-split`` adds the final model. ``--variant`` works in the ``recipe`` campaign too (the preset's
+``tumorseg cv --fold k`` jobs again, out ``runs/cv-NAME``), e.g. the ``t1c`` recipe with the output layer's prior
+initialisation (``docs/results/t1c-head-prior-cpu/``)::
+
+    python scripts/gpu_campaign.py --data /root/fs --runs /root/runs --preset pretrained \
+        --variant "prior=--model-kwargs '{\"decoder_width\": 8, \"head_prior\": 0.01}'" --pack-dir $OUT
+
+The T1c campaign of 2026-12-04 (H200, 3 calls: 110 MB of PNGs travel as
 ``gpudata/a``, ``gpudata/b`` of 48 MB each and ``gpudata/c`` with masks, metadata and split files;
 results in ``docs/results/t1c-mixed-h200/``)::
 
@@ -158,14 +165,18 @@ def campaign_jobs(name: str, data: str, runs: Path, workers: int, preset: str = 
         raise SystemExit(f"unknown campaign '{name}': use recipe, splits, bundled, best-cv, smoke, smoke-splits or "
                          "smoke-best-cv")
     jobs = {k: [*v, *extra] for k, v in jobs.items()}
-    for spec in variants or []:  # NAME=FLAGS: the preset's folds again with FLAGS (after --train-args), as cv-NAME
+    for spec in variants or []:  # NAME=FLAGS: the preset's CV folds again with FLAGS (after --train-args), as cv-NAME
         vname, _, vflags = spec.partition("=")
-        if name not in ("splits", "smoke-splits") or not vname or f"cv-{vname}" in {f"cv-{preset}", f"cv-{compare}"}:
-            raise SystemExit(f"--variant '{spec}': give NAME=TUMORSEG_FLAGS with a new NAME (splits campaigns only)")
+        if name not in ("recipe", "splits", "smoke-splits") or not vname or \
+                f"cv-{vname}" in {f"cv-{preset}", f"cv-{compare}"}:
+            raise SystemExit(f"--variant '{spec}': give NAME=TUMORSEG_FLAGS with a new NAME (recipe and splits "
+                             "campaigns only)")
         for job, args in list(jobs.items()):
             if job.startswith(f"cv-{preset}-f"):  # "{k}" in FLAGS: the fold's number (its own split file, say)
                 i, k = args.index("--out"), job.rsplit("-f", 1)[1]
-                out = str(Path(args[i + 1]).parent.with_name(f"cv-{vname}") / Path(args[i + 1]).name)
+                o = Path(args[i + 1])  # recipe: runs/cv-PRESET (tumorseg cv --fold k); splits: runs/cv-PRESET/fold_k
+                out = str(o.with_name(f"cv-{vname}") if o.name == f"cv-{preset}" else
+                          o.parent.with_name(f"cv-{vname}") / o.name)
                 jobs[job.replace(f"cv-{preset}-", f"cv-{vname}-", 1)] = [
                     *args[:i + 1], out, *args[i + 2:], *(f.replace("{k}", k) for f in shlex.split(vflags))]
     if name == "smoke":  # the 384² comparison stays larger than the others
@@ -371,8 +382,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="splits campaign: the --compare preset's split files (default: --split-dir)")
     ap.add_argument("--final-split", default=None, help="splits campaign: split file of the final model")
     ap.add_argument("--variant", action="append", default=[], metavar="NAME=FLAGS",
-                    help="splits campaign: also cross-validate the preset with these tumorseg flags on the same "
-                         "folds, as cv-NAME (repeatable; {k} in FLAGS: the fold number), e.g. "
+                    help="recipe and splits campaigns: also cross-validate the preset with these tumorseg flags on "
+                         "the same folds, as cv-NAME (repeatable; {k} in FLAGS: the fold number), e.g. "
                          "'no-p99=--intensity none'")
     ap.add_argument("--train-args", default="", help='tumorseg flags added to every job, e.g. "--epochs 60"')
     ap.add_argument("--time-budget-s", type=float, default=None,

@@ -205,3 +205,21 @@ def test_presets_calibrated_per_volume_get_more_time_after_training():
     assert campaign.finish_reserve_s("best") == 60.0
     assert campaign.finish_reserve_s("flair-wide") == campaign.finish_reserve_s("bundled", "flair") == 150.0
     assert campaign.finish_reserve_s("no-such-preset", None) == 60.0
+
+
+def test_recipe_campaign_variant_runs_the_cv_folds_again_with_its_flags(tmp_path):
+    # the t1c head-prior variant as the docstring gives it: JSON inside the flags survives the shell-like split
+    flags = "--model-kwargs '{\"decoder_width\": 8, \"head_prior\": 0.01}'"
+    jobs = campaign.campaign_jobs("recipe", "D", tmp_path / "runs", workers=1, preset="pretrained", folds=3,
+                                  variants=[f"prior={flags}"])
+    assert sorted(jobs) == sorted([*(f"cv-{r}-f{k}" for r in ("pretrained", "prior") for k in range(3)),
+                                   "final-pretrained"])
+    for k in range(3):
+        a = build_parser().parse_args(jobs[f"cv-prior-f{k}"])
+        assert (a.command, a.fold, Path(a.out)) == ("cv", [k], tmp_path / "runs" / "cv-prior")
+        assert _train_config(a, a.out).model_kwargs == {"decoder_width": 8, "head_prior": 0.01}
+        plain = build_parser().parse_args(jobs[f"cv-pretrained-f{k}"])
+        assert Path(plain.out) == tmp_path / "runs" / "cv-pretrained"
+        assert _train_config(plain, plain.out).model_kwargs == {"decoder_width": 8}
+    with pytest.raises(SystemExit, match="recipe and splits campaigns only"):
+        campaign.campaign_jobs("bundled", "D", tmp_path, 1, variants=[f"prior={flags}"])
