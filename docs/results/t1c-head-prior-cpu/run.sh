@@ -1,7 +1,7 @@
 #!/bin/bash
 # As run on the 2-core VM (2026-12-05), from the repository root, one job at a time (OMP_NUM_THREADS=2).
 # SPLITS: the split files of the t1c recipe's 5-fold CV (docs/results/t1c-effunet-cpu/; tumorseg cv --preset
-# cpu-fast --augment mri --folds 5 wrote them as RUN/fold_K/split.json).
+# cpu-fast --augment mri --folds 5 wrote them as RUN/fold_K/split.json; folds 0-2 are in splits/ here).
 SPLITS=${SPLITS:-/work/cpufast/effmri}
 OUT=${OUT:-/work/prior}
 export OMP_NUM_THREADS=2
