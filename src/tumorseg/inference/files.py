@@ -305,16 +305,17 @@ def plan_inputs(inputs: Sequence[str | Path], model: str | Path | None = None,
         else:
             size = "1 file"
         rows.append(PlannedInput(str(v), output_name(v), kinds.get(input_kind(v) or "", "volume"), size, chosen(v)))
-    folders = slice_volumes(files, as_volume)
-    number = trailing_number if as_volume else slice_number
-    in_volume = {f for f in files if f.parent in folders and number(f) is not None}
-    for folder in folders:
-        slices = [f for f in files if f in in_volume and f.parent == folder]
-        rows.append(PlannedInput(str(folder), folder.name, "slices of one volume", _count(len(slices), "image"),
-                                 chosen(slices[0])))
+    folders, number = slice_volumes(files, as_volume), slice_numbering(as_volume)
+    slices: dict[Path, list[Path]] = {}  # folder -> its slices, for the folders that are volumes
+    for f in files:
+        if f.parent in folders and number(f) is not None:
+            slices.setdefault(f.parent, []).append(f)
+    for folder, found in slices.items():
+        rows.append(PlannedInput(str(folder), folder.name, "slices of one volume", _count(len(found), "image"),
+                                 chosen(found[0])))
     by_model: dict[str, int] = {}
     for f in files:
-        if f in in_volume:
+        if f.parent in slices and number(f) is not None:
             continue
         line = chosen(f)
         by_model[line] = by_model.get(line, 0) + 1
@@ -486,6 +487,12 @@ def trailing_number(path: Path) -> int | None:
     return int(found.group(1)) if found else None
 
 
+def slice_numbering(as_volume: bool = False) -> Callable[[Path], int | None]:
+    """How ``predict`` reads a slice's number from its file name: :func:`trailing_number` with ``as_volume``, else
+    LGG's ``<folder>_<n>`` (:func:`~tumorseg.data.formats.lgg.slice_number`)."""
+    return trailing_number if as_volume else slice_number
+
+
 def slice_volumes(files: Sequence[Path], as_volume: bool = False) -> dict[Path, int]:
     """The folders among ``files`` whose images ``predict`` takes as the slices of one volume, each with the position
     in ``files`` of its last slice: images named ``<folder>_<n>`` (LGG's naming, any image suffix:
@@ -494,7 +501,7 @@ def slice_volumes(files: Sequence[Path], as_volume: bool = False) -> dict[Path, 
     or more than :data:`MAX_VOLUME_SLICES` numbered files (its images are predicted on their own). With
     ``as_volume``, a folder's unnumbered images are named in a warning: they are predicted on their own.
     """
-    number = trailing_number if as_volume else slice_number
+    number = slice_numbering(as_volume)
     last: dict[Path, int] = {}
     numbers: dict[Path, dict[int, list[Path]]] = {}  # folder -> slice number -> its files
     unnumbered: dict[Path, int] = {}
@@ -543,7 +550,7 @@ class _PatientVolumes:
     def __init__(self, files: Sequence[Path], predictor: Predictor, out: Path, with_overlay: bool,
                  as_volume: bool = False):
         self.predictor, self.out, self.with_overlay = predictor, out, with_overlay
-        self.number: Callable[[Path], int | None] = trailing_number if as_volume else slice_number
+        self.number = slice_numbering(as_volume)
         self.on = bool(predictor.post.get("largest_component_3d")) or needs_probabilities(predictor.post)
         self.keep_probs = needs_probabilities(predictor.post)
         self.last = slice_volumes(files, as_volume)  # folder -> position of its last slice in files
