@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from tumorseg import __version__
 from tumorseg import options as T
 from tumorseg.errors import TumorsegError
+from tumorseg.training.presets import PRESETS
 
 log = logging.getLogger("tumorseg")
 
@@ -26,7 +27,7 @@ _OVERRIDABLE = ("model", "epochs", "batch_size", "lr", "image_size", "loss", "op
 def _train_config(a: argparse.Namespace, out: str):
     """TrainConfig from defaults, then the preset, then the flags actually given."""
     from tumorseg.config import TrainConfig
-    from tumorseg.training.presets import preset
+    from tumorseg.training.presets import NEEDS_INIT, preset
 
     values: dict = {"data": a.data, "out": out, "data_format": a.format, "seed": a.seed, "device": a.device,
                     "num_workers": a.workers, "max_slices": a.max_slices, "data_options": _data_options(a)}
@@ -46,6 +47,9 @@ def _train_config(a: argparse.Namespace, out: str):
         values["calibrate"] = True
     if getattr(a, "split", None):
         values["split_fractions"] = a.split
+    if a.preset in NEEDS_INIT and not values.get("init_from"):
+        raise TumorsegError(f"--preset {a.preset} fine-tunes a trained model: give --init-from with "
+                            f"{NEEDS_INIT[a.preset]}.")
     return TrainConfig.from_dict(values)
 
 
@@ -106,8 +110,7 @@ def _add_train_options(p: argparse.ArgumentParser, data_required: bool = True) -
     p.add_argument("--data", required=data_required, help="dataset folder (e.g. images/ + masks/ [+ metadata.csv])")
     p.add_argument("--format", default="auto", help="dataset format (default: auto-detect)")
     p.add_argument("--preset", default=None, type=T.PRESET,
-                   help="named recipe: original, cpu-fast, cpu-fast-unet, bundled, best, servable, pretrained, "
-                        "t1c-mixed, flair, flair-wide, flair-pretrained (README, Presets; flags given override it)")
+                   help=f"named recipe: {', '.join(PRESETS)} (README, Presets; flags given override it)")
     p.add_argument("--model", default=None, help="registered model name (default: seed-ae)")
     p.add_argument("--model-kwargs", default=None, type=T.json_object,
                    help='model options as JSON, e.g. \'{"width": 16}\'')

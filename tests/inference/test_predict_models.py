@@ -147,13 +147,20 @@ def _tumour_free_post_contrast_png(tmp_path):
     return png
 
 
-def test_t1c_on_one_tumour_free_slice_says_a_mark_is_not_evidence(tmp_path, capsys):
-    """The bundled t1c marks almost every tumour-free single slice (its card): predict must say so with the mask."""
+def test_t1c_leaves_a_tumour_free_slice_empty_where_t1c_unet_marks_it_with_a_caveat(tmp_path, capsys):
+    """The bundled t1c was fine-tuned with tumour-free slices: one tumour-free post-contrast slice of an LGG patient it
+    never saw comes out empty. t1c-unet (figshare tumour slices only) marks it, and predict says with the mask that
+    such a mark is no evidence (its card)."""
     png = _tumour_free_post_contrast_png(tmp_path)
     assert main(["predict", str(png), "--out", str(tmp_path / "out"), "--no-progress", "--backend", "torch"]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert "no_tumour_post.png: tumour found (model t1c)" in out  # what it does on a tumour-free slice, today
-    notes = [line for line in out if line.startswith("note: t1c was trained only on slices that hold a tumour")]
+    assert "no_tumour_post.png: no tumour found (model t1c)" in out and not any(x.startswith("note:") for x in out)
+    assert not np.asarray(Image.open(tmp_path / "out" / "no_tumour_post.png")).any()
+    assert main(["predict", str(png), "--model", "t1c-unet", "--out", str(tmp_path / "unet"), "--no-progress",
+                 "--backend", "torch"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert "no_tumour_post.png: tumour found (model t1c-unet)" in out
+    notes = [line for line in out if line.startswith("note: t1c-unet was trained only on slices that hold a tumour")]
     assert len(notes) == 1 and "not evidence of a tumour" in notes[0]
     # a model without such a caveat, or no mark at all: no note
     assert main(["predict", str(png), "--model", str(_empty_model(tmp_path)), "--out", str(tmp_path / "o2"),

@@ -77,8 +77,9 @@ def test_flair_presets_carry_the_lgg_data_and_volume_calibration_and_flags_overr
 
 
 def test_each_bundled_model_was_trained_with_the_preset_named_after_it():
-    """The bundled checkpoints store their training config: ``t1c`` is the ``t1c`` preset (``cpu-fast`` with the
-    ``mri`` augmentation), ``t1c-unet`` the ``bundled`` preset; and the ``flair`` preset starts from the
+    """The bundled checkpoints store their training config: ``t1c`` is the ``t1c-negatives`` preset (the ``t1c``
+    preset, ``cpu-fast`` with the ``mri`` augmentation, with ``head_prior``, fine-tuned), ``t1c-unet`` the ``bundled``
+    preset; and the ``flair`` preset starts from the
     ``t1c-unet`` weights, which must fit its network (the ``t1c`` network is another one)."""
     from tumorseg.models import build_model, zoo
     from tumorseg.models.checkpoint import load_checkpoint
@@ -89,7 +90,7 @@ def test_each_bundled_model_was_trained_with_the_preset_named_after_it():
     fast = _cfg("--preset", "cpu-fast")
     assert {k: v for k, v in vars(t1c).items() if k != "augment"} == {k: v for k, v in vars(fast).items()
                                                                       if k != "augment"}
-    for name, recipe in (("t1c", "t1c"), ("t1c-unet", "bundled")):
+    for name, recipe in (("t1c", "t1c-negatives"), ("t1c-unet", "bundled")):
         entry = zoo.get(name)
         if not entry.installed:
             continue
@@ -99,3 +100,20 @@ def test_each_bundled_model_was_trained_with_the_preset_named_after_it():
     flair = _cfg("--preset", "flair")
     if zoo.get(flair.init_from).installed:
         init_weights(build_model(flair.model, in_channels=1, **flair.model_kwargs), flair.init_from)
+
+
+def test_t1c_is_trained_in_two_stages_and_the_fine_tune_needs_its_first_stage():
+    """``t1c-prior`` is ``t1c`` with the output bias at logit(0.01); ``t1c-negatives`` fine-tunes such a run (no time
+    budget, presence term, fp-limited calibration) and refuses to start from ImageNet weights alone."""
+    from tumorseg.errors import TumorsegError
+
+    t1c, prior = _cfg("--preset", "t1c"), _cfg("--preset", "t1c-prior")
+    assert prior.model_kwargs == {"decoder_width": 8, "head_prior": 0.01}
+    assert {k: v for k, v in vars(prior).items() if k != "model_kwargs"} == \
+        {k: v for k, v in vars(t1c).items() if k != "model_kwargs"}
+    with pytest.raises(TumorsegError, match=r"--preset t1c-negatives fine-tunes a trained model: give --init-from"):
+        _cfg("--preset", "t1c-negatives")
+    neg = _cfg("--preset", "t1c-negatives", "--init-from", "runs/prior/best.pt")
+    assert (neg.loss, neg.epochs, neg.time_budget_s, neg.lr, neg.max_fp_rate, neg.init_from) == \
+        ("dice-bce-presence", 2, 0.0, 5e-4, 0.03, "runs/prior/best.pt")
+    assert neg.model_kwargs == prior.model_kwargs and neg.augment == prior.augment == "mri"

@@ -82,14 +82,21 @@ def test_a_tiff_bomb_is_refused_while_choosing_the_model(fake_bundled):
         assert r.status_code == 413 and "\n" not in detail and "pixels" in detail, r.text
 
 
-def test_t1c_mark_on_one_slice_comes_with_its_caveat(tmp_path):
+def test_a_mark_on_one_slice_comes_with_its_models_caveat(tmp_path):
+    """A tumour-free LGG post-contrast slice: t1c (trained with tumour-free slices) leaves it empty, t1c-unet marks
+    it and the page gets t1c-unet's caveat; a checkpoint file has none."""
     from tumorseg.data.formats.lgg import read_tif_channels
 
     tif = shared_data("samples", "lgg", "TCGA_CS_4941_19960909", "TCGA_CS_4941_19960909_20.tif")  # mask empty
+    post = _png(read_tif_channels(tif)[2])
     client = TestClient(create_app(Predictor.from_checkpoint("t1c", "cpu", backend="torch")),
                         base_url="http://127.0.0.1:8000")
-    body = _post(client, _png(read_tif_channels(tif)[2]), "post.png").json()
-    assert body["tumour_found"] and body["note"].startswith("t1c was trained only on slices that hold a tumour")
+    body = _post(client, post, "post.png").json()
+    assert not body["tumour_found"] and body.get("note") is None
+    client = TestClient(create_app(Predictor.from_checkpoint("t1c-unet", "cpu", backend="torch")),
+                        base_url="http://127.0.0.1:8000")
+    body = _post(client, post, "post.png").json()
+    assert body["tumour_found"] and body["note"].startswith("t1c-unet was trained only on slices that hold a tumour")
     path = tiny_checkpoint(tmp_path / "m.pt", image_size=32)  # a checkpoint file: no bundled caveat
     ckpt = load_checkpoint(path)
     ckpt["postprocess"] = {"threshold": 0.0}

@@ -74,8 +74,7 @@ BUNDLED: dict[str, BundledModel] = {
         "t1c", "t1c", 1,
         "one T1-weighted contrast-enhanced (T1c) slice or volume, grayscale",
         "U-Net on an ImageNet-pretrained EfficientNet-Lite0 encoder for T1c slices (figshare "
-        "meningioma/glioma/pituitary; trained on tumour slices only)",
-        _tumour_slices_only("t1c", "880 of 970 tumour-free LGG post-contrast slices")),
+        "meningioma/glioma/pituitary, fine-tuned with tumour-free LGG post-contrast slices)"),
     "flair": BundledModel(
         "flair", "flair", 1,
         "one FLAIR slice or volume (LGG TIFFs: the FLAIR channel, channel 1)",

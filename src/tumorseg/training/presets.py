@@ -15,6 +15,16 @@
   sample's tumour (per-volume Dice 0.729, the previous ``t1c`` 0.514) where ``cpu-fast``'s missed it, but only 2 of
   its 5 fold models did: 3 of 6 models with this augmentation against 2 of 6 with the light one, so transfer to
   other scanners is a matter of the training run more than of the recipe (``docs/results/t1c-effunet-cpu/``).
+  The bundled ``t1c`` since the evening of 2026-12-05 is trained by the next two presets instead.
+* ``t1c-prior``: ``t1c`` with the output layer's bias started at logit(0.01) (``effunet``'s ``head_prior``; RetinaNet's
+  prior initialisation): with MONAI's default start every ``t1c`` model ended with all output weights negative, so
+  its probabilities could never pass ~0.59. On 3 of the CV folds 0.766 against 0.749
+  (``docs/results/t1c-head-prior-cpu/``). The first stage of the bundled ``t1c``.
+* ``t1c-negatives``: the second stage: a ``t1c-prior`` run (``--init-from RUN/best.pt``, required) fine-tuned 2
+  epochs at lr 5e-4 on figshare plus tumour-free LGG post-contrast slices (``scripts/prepare_t1c_data.py``) with the
+  image-level presence term (``dice-bce-presence``), calibrated with at most 3 % of the val tumour-free slices marked.
+  On CV folds 0–1: tumour-free LGG slices of unseen patients marked, one at a time, 94 % (fold 0) → 2–5 %; figshare
+  Dice 0.766 → 0.725 (``t1c`` 0.752; ``docs/results/t1c-negatives-prior-cpu/``).
 * ``cpu-fast-unet``: ``cpu-fast`` until 2026-12-05: the ``t1c-unet`` model's width-8 residual
   U-Net (0.2 M parameters, no pretrained weights) under the same budget (18-21 epochs):
   5-fold CV 0.691 ± 0.017 (``docs/results/cpu-fast-budget/``). (Before that: fixed 12 epochs,
@@ -78,6 +88,13 @@ PRESETS: dict[str, dict[str, Any]] = {
 PRESETS["cpu-fast"] = {**PRESETS["cpu-fast-unet"], "model": "effunet", "model_kwargs": {"decoder_width": 8}}
 # `t1c`: the bundled `t1c` model's recipe: `cpu-fast` with `bundled`'s stronger augmentation
 PRESETS["t1c"] = {**PRESETS["cpu-fast"], "augment": "mri"}
+# `t1c-prior`: `t1c` with the output bias at logit(0.01), so the network's probabilities are graded (docstring)
+PRESETS["t1c-prior"] = {**PRESETS["t1c"], "model_kwargs": {"decoder_width": 8, "head_prior": 0.01}}
+# `t1c-negatives`: a `t1c-prior` run fine-tuned with tumour-free slices: the bundled `t1c` (docstring); no time budget
+PRESETS["t1c-negatives"] = {**PRESETS["t1c-prior"], "loss": "dice-bce-presence", "epochs": 2, "time_budget_s": 0.0,
+                            "lr": 5e-4, "warmup_epochs": 0.2, "max_fp_rate": 0.03}
+# presets that only fine-tune: what their --init-from must be
+NEEDS_INIT = {"t1c-negatives": "a run of --preset t1c-prior (RUN/best.pt)"}
 # `best` is `bundled` with the wider, deeper network
 PRESETS["best"] = {**PRESETS["bundled"], "model_kwargs": {"width": 32, "levels": 6, "num_res_units": 2}}
 # `servable`: deeper than `bundled`, at 384², trained longer; sized for the CPU limits of a shipped model
