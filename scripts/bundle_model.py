@@ -32,6 +32,14 @@ together would pass the 25 MB a bundled model may take.
 changes post-processing settings (:mod:`tumorseg.inference.postprocess`) of an
 installed bundled model instead: ``NAME.pt`` is rewritten and re-exported to
 ``NAME.onnx``/``NAME.json``; everything else stays as it was.
+
+    python scripts/bundle_model.py --name t1c --cv docs/results/t1c-negatives-prior-cpu/cv
+
+(``--cv`` without RUN_DIR) replaces the cross-validation numbers stored in an
+installed bundled model (every ``cv_*`` metric) with those of ``CV_DIR``, for a
+CV that finished after the model was bundled; weights and post-processing stay
+as they are (``NAME.onnx``/``NAME.json`` are exported again: they carry the
+metrics and the checkpoint's digest).
 """
 
 from __future__ import annotations
@@ -53,13 +61,13 @@ from tumorseg.models.checkpoint import load_checkpoint, save_checkpoint, without
 
 
 def cv_metrics(cv: Path) -> dict:
-    """The ``cv_*`` metrics stored in a bundled checkpoint, from ``CV_DIR/cv_summary.json``; ``cv_folds_planned``
-    (the folds ``CV_DIR/splits/`` defines) too when not every fold is done yet."""
+    """The ``cv_*`` metrics stored in a bundled checkpoint, from ``CV_DIR/cv_summary.json`` (``folds_done`` and
+    ``n_images``, then each ``<key>_mean_over_folds`` / ``_std_over_folds`` it has: ``tumorseg cv`` writes all of
+    them; a summary of a post-processing study may hold only the volume-level ones); ``cv_folds_planned`` (the
+    folds ``CV_DIR/splits/`` defines) too when not every fold is done yet."""
     s = json.loads((cv / "cv_summary.json").read_text())
-    out = {"cv_folds": len(s["folds_done"]), "cv_images": s["n_images"],
-           "cv_dice_mean": s["dice_mean_over_folds"], "cv_dice_std": s["dice_std_over_folds"],
-           "cv_iou_mean": s["iou_mean_over_folds"], "cv_iou_std": s["iou_std_over_folds"]}
-    for key in ("sensitivity", "specificity", "fp_slice_rate", "volume_dice"):
+    out = {"cv_folds": len(s["folds_done"]), "cv_images": s["n_images"]}
+    for key in ("dice", "iou", "sensitivity", "specificity", "fp_slice_rate", "volume_dice"):
         if f"{key}_mean_over_folds" in s:
             out[f"cv_{key}_mean"] = s[f"{key}_mean_over_folds"]
             out[f"cv_{key}_std"] = s[f"{key}_std_over_folds"]
@@ -133,25 +141,39 @@ def bundle(run_dir: Path, name: str, cv: Path | None = None, card: Path | None =
     return target
 
 
+def update_installed(name: str, field: str, change, onnx: bool = True, dest: Path | None = None) -> Path:
+    """Rewrite the installed bundled model ``name`` (in ``dest``, default the package's bundled folder) with its
+    ``field`` (a dict) replaced by ``change(old_field)``, then re-export ``NAME.onnx``/``NAME.json`` (they carry
+    the metrics, post-processing and the checkpoint's digest). Weights stay as they are. Returns the path."""
+    target = Path(dest or zoo.BUNDLED_DIR) / f"{zoo.get(name).name}.pt"
+    ckpt = load_checkpoint(target)
+    ckpt[field] = change(dict(ckpt.get(field) or {}))
+    save_checkpoint(ckpt, target)
+    print(f"{target}: {field} {json.dumps(ckpt[field])}")
+    if onnx:
+        from tumorseg.inference.onnx import export_onnx
+
+        export_onnx(target, target.with_suffix(".onnx"))
+    return target
+
+
+def set_cv(name: str, cv: Path, onnx: bool = True, dest: Path | None = None) -> Path:
+    """Replace every ``cv_*`` metric of the installed bundled model ``name`` with :func:`cv_metrics` of ``cv``."""
+    cv_new = cv_metrics(cv)
+    return update_installed(name, "metrics", lambda m: {k: v for k, v in m.items() if not k.startswith("cv_")}
+                            | cv_new, onnx, dest)
+
+
 def set_postprocess(name: str, values: dict, onnx: bool = True, dest: Path | None = None) -> Path:
-    """Update the ``postprocess`` settings of the bundled model ``name`` in ``dest`` (default: the package's
-    bundled folder) with ``values`` (known keys only) and re-export its ONNX file. Returns the checkpoint path."""
+    """Update the ``postprocess`` settings of the installed bundled model ``name`` with ``values`` (known keys
+    only)."""
     from tumorseg.inference.postprocess import check_settings
 
     try:
         check_settings(values)
     except ValueError as e:
         raise SystemExit(str(e)) from None
-    target = Path(dest or zoo.BUNDLED_DIR) / f"{zoo.get(name).name}.pt"
-    ckpt = load_checkpoint(target)
-    ckpt["postprocess"] = {**(ckpt.get("postprocess") or {}), **values}
-    save_checkpoint(ckpt, target)
-    print(f"{target}: postprocess {ckpt['postprocess']}")
-    if onnx:
-        from tumorseg.inference.onnx import export_onnx
-
-        export_onnx(target, target.with_suffix(".onnx"))
-    return target
+    return update_installed(name, "postprocess", lambda old: old | values, onnx, dest)
 
 
 if __name__ == "__main__":
@@ -169,6 +191,10 @@ if __name__ == "__main__":
     if a.settings:
         set_postprocess(a.name, dict(a.settings), onnx=not a.no_onnx)
         raise SystemExit(0)
+    if a.run_dir is None and a.cv is not None:
+        set_cv(a.name, a.cv, onnx=not a.no_onnx)
+        raise SystemExit(0)
     if a.run_dir is None:
-        p.error("give RUN_DIR to bundle, or --set KEY=VALUE to change an installed model")
+        p.error("give RUN_DIR to bundle, --set KEY=VALUE to change an installed model, or --cv CV_DIR alone to "
+                "replace its cross-validation numbers")
     bundle(a.run_dir, a.name, a.cv, a.card, a.hardware, onnx=not a.no_onnx, fp16=a.fp16)

@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 
 from conftest import tiny_checkpoint
 from tumorseg.data import read_dataset
@@ -122,3 +123,29 @@ def test_fp16_storage_halves_the_file_and_predicts_like_the_float32_weights(synt
         onnx = export_onnx(half, tmp_path / "fp16" / "flair.onnx")
         po = Predictor.from_checkpoint(onnx, "cpu", backend="onnx", tta=False).probabilities([image], 1)[0]
         assert np.abs(po - p16).max() < 1e-3
+
+
+def test_set_cv_replaces_the_cv_numbers_of_an_installed_model(synthetic_dataset, tmp_path, monkeypatch):
+    """`--cv CV_DIR` alone: every cv_* metric is replaced (none of the old CV's survives), the rest kept; a
+    volume-level summary (no per-slice Dice) is listed by its per-volume Dice."""
+    run = _run(tmp_path, synthetic_dataset)
+    monkeypatch.setattr(zoo, "BUNDLED_DIR", tmp_path / "bundled")
+    out = bundle_model.bundle(run, "flair", cv=tmp_path / "cv", onnx=False)
+    before = load_checkpoint(out)
+    vol = tmp_path / "cv-volume"
+    vol.mkdir()
+    (vol / "cv_summary.json").write_text(json.dumps({
+        "folds_done": [f"fold_{k}" for k in range(5)], "n_images": 1475,
+        "volume_dice_mean_over_folds": 0.756, "volume_dice_std_over_folds": 0.08,
+        "sensitivity_mean_over_folds": 0.83, "sensitivity_std_over_folds": 0.05,
+        "specificity_mean_over_folds": 0.99, "specificity_std_over_folds": 0.01}))
+    bundle_model.set_cv("flair", vol, onnx=False)
+    after = load_checkpoint(out)
+    m = after["metrics"]
+    assert "cv_dice_mean" not in m and "cv_iou_mean" not in m  # the old CV's per-slice numbers are gone
+    assert (m["cv_folds"], m["cv_images"], m["cv_volume_dice_mean"]) == (5, 1475, 0.756)
+    assert m["test_dice"] == before["metrics"]["test_dice"]
+    assert after.get("postprocess") == before.get("postprocess")
+    assert torch.equal(after["state_dict"][next(iter(after["state_dict"]))],
+                       before["state_dict"][next(iter(before["state_dict"]))])
+    assert listing.describe(zoo.get("flair"))["cv"] == "per-volume Dice 0.756 ± 0.080 (5-fold CV), sens 0.83, spec 0.99"
