@@ -402,3 +402,34 @@ def test_list_shows_the_folders_predicted_as_volumes(tmp_path, capsys):
     assert any(line.startswith("scan") and "slices of one volume, 6 images" in line for line in lines)
     assert any("images, 1 image " in line for line in lines)  # notes.png, on its own
     assert lines[-1].startswith("3 input(s)")
+
+
+def test_a_folder_of_datasets_gives_every_one_and_names_what_it_skips(tmp_path, caplog):
+    """data/brats/<case>/ (a BraTS download one level down), data/lgg/TCGA_X_1/ (an LGG root: slices, never masks),
+    data/study/P1/SE1/ (DICOM two levels down), data/figshare/{images,masks}/ (a paired layout: not read, and only
+    images/ is named in the log line, with the fix)."""
+    from tumorseg.inference.files import collect_inputs
+    from tumorseg.inference.volumes import split_volume_inputs
+    from data._dicom_series import series_pixels, write_mr_series
+
+    data = tmp_path / "data"
+    case = data / "brats" / "case-1"
+    case.mkdir(parents=True)
+    nib.save(nib.Nifti1Image(np.zeros((4, 4, 2), np.int16), np.eye(4)), str(case / "case-1-t2f.nii.gz"))
+    patient = data / "lgg" / "TCGA_X_1"
+    patient.mkdir(parents=True)
+    for i in (1, 2):
+        Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(patient / f"TCGA_X_1_{i}.tif")
+        Image.fromarray(np.zeros((8, 8), np.uint8)).save(patient / f"TCGA_X_1_{i}_mask.tif")
+    write_mr_series(data / "study" / "P1" / "SE1", series_pixels())
+    for part in ("images", "masks"):
+        (data / "figshare" / part).mkdir(parents=True)
+        Image.fromarray(np.zeros((8, 8), np.uint8)).save(data / "figshare" / part / "1.png")
+    with caplog.at_level(logging.INFO, logger="tumorseg"):
+        volumes, images = split_volume_inputs([data])
+    assert volumes == [case, *volumes[1:]] and [v.name for v in volumes[1:]] == ["study_P1_SE1"]
+    assert images == [data / "lgg"]
+    assert [f.name for f in collect_inputs(images)] == ["TCGA_X_1_1.tif", "TCGA_X_1_2.tif"]
+    notes = [r.getMessage() for r in caplog.records if "not read" in r.getMessage()]
+    assert notes == [f"{data}: not read, image files in subfolder figshare/images (only the images of a folder given "
+                     "as input are predicted; give it as input)"]

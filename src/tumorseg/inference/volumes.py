@@ -97,11 +97,14 @@ def split_volume_inputs(inputs: Sequence[str | Path]) -> tuple[list[Path | Dicom
     A DICOM folder holding several image series (a study) gives each series (:func:`_series_of`). A folder of
     volume folders (a BraTS download: one case folder each; or one DICOM series folder each) gives
     each of those subfolders, in name order; it stays an image folder too when it also holds image files of its
-    own (they are predicted as well), and subfolders of other kinds are left alone (LGG patient
-    folders are image folders: :func:`tumorseg.inference.files.collect_inputs` reads those). DICOM folders deeper
-    down (a CD or PACS export: ``export/PATIENT/STUDY/SERIES/``, up to six levels) give their series
-    too, named after their path below the input (``PATIENT_STUDY_SERIES``), so that series folders of the same
-    name in different studies never overwrite each other's outputs.
+    own (they are predicted as well). Deeper down (up to six levels; :func:`_nested_inputs`), DICOM series folders
+    (a CD or PACS export: ``export/PATIENT/STUDY/SERIES/``) give their series, named after their path below the
+    input (``PATIENT_STUDY_SERIES``), so that series folders of the same name in different studies never overwrite
+    each other's outputs; NIfTI case folders give themselves (a folder holding a BraTS download); and LGG
+    folders (a ``kaggle_3m`` root or one patient's folder, below an input that is not one itself) are image
+    inputs (:func:`tumorseg.inference.files.collect_inputs` reads their slices, never their masks). So a folder
+    holding several datasets gives all of them. Other subfolders are left alone; those holding images (not mask
+    folders, :data:`MASK_FOLDERS`) are named in a log line, with the fix (give them as inputs).
 
     Raises:
         DataError: two volume inputs would write outputs of the same name (naming both).
@@ -114,9 +117,10 @@ def split_volume_inputs(inputs: Sequence[str | Path]) -> tuple[list[Path | Dicom
             continue
         cases = _volume_subfolders(path) if path.is_dir() else []
         volumes += [v for case in cases for v in _series_of(case)]
-        nested = _nested_dicom(path) if path.is_dir() else []
+        nested, lgg_folders = _nested_inputs(path) if path.is_dir() else ([], [])
         volumes += nested
-        if not (cases or nested) or any(p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES for p in path.iterdir()):
+        images += lgg_folders
+        if not (cases or nested or lgg_folders) or _has_images(path):
             images.append(item)  # a folder of volumes with image files of its own (a README or DICOMDIR is not one)
     _check_names(volumes)
     return volumes, images
@@ -143,22 +147,39 @@ def _log_series(path: Path, found: Sequence[DicomSeries]) -> None:
              "; ".join(f"{s.name} ({len(s.files)} file{'s' if len(s.files) > 1 else ''})" for s in found))
 
 
-def _nested_dicom(root: Path) -> list[Path | DicomSeries]:
-    """DICOM series in folders two to :data:`~tumorseg.data.formats.dicom.TREE_DEPTH` levels below ``root`` (in
-    name order; :func:`~tumorseg.data.formats.dicom.folders_below`), each named ``A_B_C`` after its folder's path
-    below ``root``. Folders that are volumes are not searched further; a folder whose headers cannot be grouped is
-    one input (its reader reports the problem)."""
+def _nested_inputs(root: Path) -> tuple[list[Path | DicomSeries], list[Path]]:
+    """Inputs in folders below ``root`` (in name order; :func:`~tumorseg.data.formats.dicom.folders_below`, down to
+    :data:`~tumorseg.data.formats.dicom.TREE_DEPTH` levels): ``(volumes, lgg_folders)``.
+
+    ``volumes``: DICOM series two or more levels down, each named ``A_B_C`` after its folder's path below ``root``
+    (a folder whose headers cannot be grouped is one input: its reader reports the problem), and NIfTI case folders
+    two or more levels down (depth 1: :func:`_volume_subfolders`). ``lgg_folders``: LGG roots or patient folders
+    (``*_mask.tif`` beside the slices, :func:`tumorseg.data.formats.lgg.detect`) one or more levels down, unless
+    ``root`` is one itself (then :func:`tumorseg.inference.files.collect_inputs` reads its patients). Folders that
+    are volumes or LGG folders are not searched further."""
     kinds: dict[Path, str | None] = {}
+    root_is_lgg = lgg.detect(root)
 
     def kind(d: Path) -> str | None:
         if d not in kinds:
-            kinds[d] = input_kind(d)
+            kinds[d] = input_kind(d) or ("lgg" if not root_is_lgg and lgg.detect(d) else None)
         return kinds[d]
 
     found: list[Path | DicomSeries] = []
+    lgg_folders: list[Path] = []
+    patients = set(lgg.patient_dirs(root)) if root_is_lgg else set()  # read as the root's images
+    skipped: list[Path] = []
     for d in folders_below(root, enter=lambda d: kind(d) is None):
         rel = d.relative_to(root).parts
-        if len(rel) < 2 or kind(d) != "dicom-series":  # depth 1: _volume_subfolders
+        if kind(d) == "lgg":
+            lgg_folders.append(d)
+        elif kind(d) is None and d not in patients and d.name.lower() not in MASK_FOLDERS and _has_images(d):
+            skipped.append(d)
+        if len(rel) < 2:  # depth 1 volumes: _volume_subfolders
+            continue
+        if kind(d) == "nifti-case":
+            found.append(d)
+        if kind(d) != "dicom-series":
             continue
         try:
             series = list_series(d, "_".join(rel))
@@ -168,7 +189,20 @@ def _nested_dicom(root: Path) -> list[Path | DicomSeries]:
         if len(series) > 1:
             _log_series(d, series)
         found += series
-    return found
+    if skipped:
+        names = [str(d.relative_to(root)) for d in skipped]
+        more = f" and {len(names) - 5} more" if len(names) > 5 else ""
+        log.info("%s: not read, image files in %s %s%s (only the images of a folder given as input are predicted; give "
+                 "%s as input%s)", root, "subfolders" if len(names) > 1 else "subfolder", ", ".join(names[:5]), more,
+                 "them" if len(names) > 1 else "it", "s" if len(names) > 1 else "")
+    return found, lgg_folders
+
+
+MASK_FOLDERS = {"mask", "masks", "label", "labels", "gt", "ground_truth", "groundtruth"}  # never inputs to suggest
+
+
+def _has_images(folder: Path) -> bool:
+    return any(p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES for p in folder.iterdir())
 
 
 def output_name(volume: Path | DicomSeries) -> str:
