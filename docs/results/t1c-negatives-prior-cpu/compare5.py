@@ -63,6 +63,10 @@ for arm, rs in pooled.items():
         "left_empty": sum(int(r["predicted_area_px"]) == 0 for r in rs),
         "dice_zero": sum(float(r["dice"]) == 0 for r in rs),
     }
+lgg = {k: [r for r in csv.DictReader(open(ARMS["shipped t1c (fine-tuned)"](k))) if r["case_id"].startswith("TCGA")]
+       for k in folds}  # the fold's tumour-free LGG test slices (8 unseen patients), one slice at a time
+out["shipped_lgg_tumour_free_marked"] = {k: [sum(int(r["predicted_area_px"]) > 0 for r in v), len(v)]
+                                         for k, v in lgg.items()}
 (here / "compare5.json").write_text(json.dumps(out, indent=1) + "\n")
 full = [a for a, v in out["arms"].items() if "by_class" in v]
 print(f"| folds {', '.join(map(str, folds))} ({len(ref)} figshare test slices) | " + " | ".join(full) + " |")
@@ -77,6 +81,9 @@ for t in ("smallest third", "middle third", "largest third"):
     line(f"{t} of tumours (pooled)", lambda v: f"{v['by_size'][t]['dice']:.3f}")
 line("HD95, px at 256² (mean over folds)", lambda v: f"{v['hd95_px_mean_over_folds']:.1f}")
 line("tumours left empty / Dice 0", lambda v: f"{v['left_empty']} / {v['dice_zero']}")
+marked = out["shipped_lgg_tumour_free_marked"].values()
+print("\nshipped, unseen LGG tumour-free test slices marked one at a time, per fold: "
+      + ", ".join(f"{m} / {n}" for m, n in marked) + f" ({sum(m for m, _ in marked) / sum(n for _, n in marked):.1%})")
 for a, v in out["arms"].items():
     if a not in full:
         print(f"\n{a}: folds {v['folds']} only: " + ", ".join(f"{k} {d:.3f}" for k, d in v["per_fold_dice"].items()))

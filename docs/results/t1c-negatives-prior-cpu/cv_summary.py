@@ -3,7 +3,8 @@
 recipe's fold) and presence specificity over the fold's tumour-free LGG test slices (unseen patients, one slice at a
 time). ``cv/splits/`` holds the 5 planned folds' split files, so a partial CV reads "k of 5 CV folds".
 
-usage: cv_summary.py OUT_DIR RUN_DIR [RUN_DIR ...]     (RUN_DIR: a fine-tuned fold, e.g. /work/mixprior/ft_0)
+usage: cv_summary.py OUT_DIR RUN_DIR [RUN_DIR ...]     (RUN_DIR: a fine-tuned fold, e.g. /work/mixprior/ft_0, or its
+       copy here, docs/results/t1c-negatives-prior-cpu/ft_0)
 """
 import csv
 import json
@@ -19,7 +20,8 @@ out, runs = Path(sys.argv[1]), [Path(r) for r in sys.argv[2:]]
 (out / "splits").mkdir(parents=True, exist_ok=True)
 per_fold = []
 for run in runs:
-    rows = list(csv.DictReader(open(run / "test" / "per_case.csv")))
+    per_case = run / "test" / "per_case.csv"  # a run folder, or its copy here (ft_K/test_per_case.csv)
+    rows = list(csv.DictReader(open(per_case if per_case.exists() else run / "test_per_case.csv")))
     fig = [r for r in rows if not r["case_id"].startswith("TCGA")]
     free = [r for r in rows if r["case_id"].startswith("TCGA") and int(r["tumour_area_px"]) == 0]
     marked = sum(int(r["predicted_area_px"]) > 0 for r in free)

@@ -19,10 +19,31 @@ tumorseg train --data /tmp/t1c-data --split-file /tmp/t1c-data/folds/mixed/fold_
 #    --loss dice-bce-presence --epochs 3 --lr 5e-4 --warmup-epochs 0.2 --max-fp-rate 0.03: the t1c preset's
 #    25-minute budget (the VM was busy) planned 2 of the 3 epochs after epoch 2 (ft_0/config.json, runtime).
 #    Folds 1 and 2: the preset, which is that with --epochs 2 and no budget.
-for K in 1 2; do
+for K in 1; do
   tumorseg train --data /tmp/t1c-data --split-file /tmp/t1c-data/folds/mixed/fold_$K.json --preset t1c-negatives \
     --init-from $PRIOR/fold_$K/best.pt --out $OUT/ft_$K
 done
+#    Folds 2-4 (2026-12-06, a new VM: the t1c-prior models of folds 2-4 trained again, each with its fine-tune after
+#    it, one job at a time; /work/chain.sh as run). The figshare-only split of fold K is the t1c recipe's CV fold K
+#    (kfold_split of ../shared/data/figshare, 5 folds, seed 42; folds 0-2 equal ../t1c-head-prior-cpu/splits/, checked).
+python -c "
+from tumorseg.data import read_dataset
+from tumorseg.data.splits import kfold_split, save_split
+recs = read_dataset('../shared/data/figshare')
+for k in range(5):
+    save_split(kfold_split(recs, 5, k, 42), f'/work/splits/fold_{k}.json', 'patient')"
+for K in 2 3 4; do
+  OMP_NUM_THREADS=2 tumorseg train --data ../shared/data/figshare --preset t1c \
+    --model-kwargs '{"decoder_width": 8, "head_prior": 0.01}' --split-file /work/splits/fold_$K.json \
+    --out $PRIOR/fold_$K --no-progress
+  OMP_NUM_THREADS=2 tumorseg train --data /tmp/t1c-data --split-file /tmp/t1c-data/folds/mixed/fold_$K.json \
+    --preset t1c-negatives --init-from $PRIOR/fold_$K/best.pt --out $OUT/ft_$K --no-progress
+done
+# the CV as the bundled model stores it, and the comparison with the second version's recipe on the same slices
+D=docs/results/t1c-negatives-prior-cpu
+python $D/cv_summary.py $D/cv $D/ft_0 $D/ft_1 $D/ft_2 $D/ft_3 $D/ft_4      # ft_K/: copies of $OUT/ft_K's files
+python scripts/bundle_model.py --name t1c --cv $D/cv                        # metrics only
+python $D/compare5.py
 
 # 3. evaluation: figshare / LGG parts of each run's test set; BraTS 2015 T1c sample and the LGG post-contrast volumes
 python docs/results/t1c-negatives-prior-cpu/figsplit.py $OUT/ft_K/test/per_case.csv

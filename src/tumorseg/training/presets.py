@@ -23,8 +23,9 @@
 * ``t1c-negatives``: the second stage: a ``t1c-prior`` run (``--init-from RUN/best.pt``, required) fine-tuned 2
   epochs at lr 5e-4 on figshare plus tumour-free LGG post-contrast slices (``scripts/prepare_t1c_data.py``) with the
   image-level presence term (``dice-bce-presence``), calibrated with at most 3 % of the val tumour-free slices marked.
-  On CV folds 0–1: tumour-free LGG slices of unseen patients marked, one at a time, 94 % (fold 0) → 2–5 %; figshare
-  Dice 0.766 → 0.725 (``t1c`` 0.752; ``docs/results/t1c-negatives-prior-cpu/``).
+  5-fold CV: tumour-free LGG slices of unseen patients marked, one at a time, 3.5 % (fold 0's ``t1c-prior``
+  start: 94 %); figshare Dice 0.725 ± 0.022 (``t1c`` 0.749 ± 0.024 on the same slices;
+  ``docs/results/t1c-negatives-prior-cpu/``).
 * ``cpu-fast-unet``: ``cpu-fast`` until 2026-12-05: the ``t1c-unet`` model's width-8 residual
   U-Net (0.2 M parameters, no pretrained weights) under the same budget (18-21 epochs):
   5-fold CV 0.691 ± 0.017 (``docs/results/cpu-fast-budget/``). (Before that: fixed 12 epochs,
