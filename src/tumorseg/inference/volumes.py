@@ -158,7 +158,8 @@ def _nested_inputs(root: Path) -> tuple[list[Path | DicomSeries], list[Path]]:
     ``root`` is one itself (then :func:`tumorseg.inference.files.collect_inputs` reads its patients). Folders that
     are volumes or LGG folders are not searched further."""
     kinds: dict[Path, str | None] = {}
-    root_is_lgg = lgg.detect(root)
+    patients = set(lgg.patient_dirs(root))  # an LGG root's (or patient folder's): read as the root's images
+    root_is_lgg = bool(patients)
 
     def kind(d: Path) -> str | None:
         if d not in kinds:
@@ -167,7 +168,6 @@ def _nested_inputs(root: Path) -> tuple[list[Path | DicomSeries], list[Path]]:
 
     found: list[Path | DicomSeries] = []
     lgg_folders: list[Path] = []
-    patients = set(lgg.patient_dirs(root)) if root_is_lgg else set()  # read as the root's images
     skipped: list[Path] = []
     for d in folders_below(root, enter=lambda d: kind(d) is None):
         rel = d.relative_to(root).parts
