@@ -254,7 +254,8 @@ def _cmd_predict(a: argparse.Namespace) -> int:
         what = max((len(f"{r.kind}, {r.size}") for r in rows), default=0)
         for row in rows:
             print(f"{row.name:<{width}}  {f'{row.kind}, {row.size}':<{what}}  {row.input}\n{'':<{width}}  model {row.model}")
-        print(f"{len(rows)} input(s); nothing predicted (--list). Choose DICOM series with --series NUMBER or TEXT.")
+        hint = " Choose DICOM series with --series NUMBER or TEXT." if any("DICOM" in r.kind for r in rows) else ""
+        print(f"{len(rows)} input(s); nothing predicted (--list).{hint}")
         return 0
     if a.out is None:
         raise TumorsegError("predict needs --out FOLDER (or --list, to see what it would predict).")

@@ -210,7 +210,7 @@ def test_predict_list_says_what_would_be_predicted_and_writes_nothing(tmp_path, 
     assert out[0].split() == ["study_s5_ax-t2-flair", "DICOM", "series,", "4", "files", str(tmp_path / "study"),
                               "[series", "5", "'Ax", "T2", "FLAIR']"]
     assert out[1].strip() == "model flair (DICOM series 'Ax T2 FLAIR' described as FLAIR)"
-    assert out[2].startswith("1 input(s); nothing predicted (--list)")
+    assert out[2] == "1 input(s); nothing predicted (--list). Choose DICOM series with --series NUMBER or TEXT."
     assert main(["predict", str(tmp_path / "study")]) == 2  # no --out: a one-line error
     assert "predict needs --out FOLDER (or --list" in capsys.readouterr().err
     assert main(["predict", str(tmp_path / "study"), "--series", "5", "--out", str(tmp_path / "out")]) == 0

@@ -401,7 +401,7 @@ def test_list_shows_the_folders_predicted_as_volumes(tmp_path, capsys):
     lines = capsys.readouterr().out.splitlines()
     assert any(line.startswith("scan") and "slices of one volume, 6 images" in line for line in lines)
     assert any("images, 1 image " in line for line in lines)  # notes.png, on its own
-    assert lines[-1].startswith("3 input(s)")
+    assert lines[-1] == "3 input(s); nothing predicted (--list)."  # no --series hint without DICOM
 
 
 def test_a_folder_of_datasets_gives_every_one_and_names_what_it_skips(tmp_path, caplog):

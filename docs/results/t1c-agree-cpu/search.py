@@ -1,11 +1,13 @@
 """Choose the agreement setting of ``t1c`` + a model trained with tumour-free slices, on validation slices only.
 
-usage: python docs/results/t1c-agree-cpu/search.py DATA B.pt OUT.json
+usage: python docs/results/t1c-agree-cpu/search.py DATA B.pt OUT.json [--a A.pt] [--split SPLIT.json] [--radii 0,4,...]
 
 DATA: the folder ``scripts/prepare_t1c_data.py`` writes (``images/``, ``masks/``, ``split.json``): its ``val``
 part (figshare val patients of the bundled ``t1c`` model + tumour-free post-contrast slices of 6 LGG patients)
 chooses the setting, its ``test`` part (164 tumour-free post-contrast slices of 6 other LGG patients) is only
-reported. A = the bundled ``t1c``, B = ``B.pt``. For each agreement threshold and radius, the combined output is
+reported. A = the bundled ``t1c`` or ``--a``, B = ``B.pt``; ``--split`` replaces ``DATA/split.json`` (a CV fold's
+split file: its val chooses, its test is reported), ``--radii`` the agreement radii searched (px; 255 at 256²
+makes B a whole-image vote: "B says whether, A draws"). For each agreement threshold and radius, the combined output is
 computed exactly as ``Ensemble(combine="agree")`` with flip TTA does (per flip, A's logits where B's max-pooled
 probability reaches the threshold, then the three flips averaged), then A's post-processing (threshold,
 clean-up) is applied through ``tumorseg.inference.postprocess.apply``, and a presence gate on the combined output
@@ -18,7 +20,6 @@ slices.
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -103,15 +104,16 @@ def gated_grid(prob: np.ndarray, truth: np.ndarray, post: dict) -> list[dict]:
     return out
 
 
-def main(data: Path, b_path: Path, out: Path) -> None:
+def main(data: Path, b_path: Path, out: Path, a_path: Path | None = None, split_path: Path | None = None,
+         radii: tuple[int, ...] = RADII) -> None:
     torch.set_num_threads(2)
-    split = json.loads((data / "split.json").read_text())
-    a_ck = load_checkpoint(Path(__file__).parents[3] / "src/tumorseg/models/bundled/t1c.pt")
+    split = json.loads((split_path or data / "split.json").read_text())
+    a_ck = load_checkpoint(a_path or Path(__file__).parents[3] / "src/tumorseg/models/bundled/t1c.pt")
     b_ck = load_checkpoint(b_path)
     a, b = model_from_checkpoint(a_ck), model_from_checkpoint(b_ck)
     post_a = settings(a_ck)
     post_b = settings(b_ck)
-    result: dict = {"a": "bundled t1c", "b": str(b_path), "post_a": post_a, "post_b": post_b, "max_fp": MAX_FP}
+    result: dict = {"a": str(a_path) if a_path else "bundled t1c", "b": str(b_path), "split": str(split_path or ""), "post_a": post_a, "post_b": post_b, "max_fp": MAX_FP}
     parts = {}
     for part in ("val", "test"):
         ids = split[part]
@@ -126,7 +128,7 @@ def main(data: Path, b_path: Path, out: Path) -> None:
     grid = []
     truth, pa, pb = parts["val"]
     for thr in THRESHOLDS:
-        for r in RADII:
+        for r in radii:
             for s in gated_grid(combine(pa, pb, thr, r), truth, post_a):
                 grid.append({"agree_threshold": thr, "agree_radius": r, **s})
             print(thr, r, max(grid[-len(PRESENCE_PROB) * len(PRESENCE_PX):],
@@ -145,4 +147,14 @@ def main(data: Path, b_path: Path, out: Path) -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3]))
+    import argparse
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("data", type=Path)
+    ap.add_argument("b", type=Path)
+    ap.add_argument("out", type=Path)
+    ap.add_argument("--a", type=Path, default=None)
+    ap.add_argument("--split", type=Path, default=None)
+    ap.add_argument("--radii", default=",".join(map(str, RADII)))
+    a = ap.parse_args()
+    main(a.data, a.b, a.out, a.a, a.split, tuple(int(r) for r in a.radii.split(",")))
