@@ -20,7 +20,7 @@ _OVERRIDABLE = ("model", "epochs", "batch_size", "lr", "image_size", "loss", "op
                 "augment", "scheduler", "warmup_epochs", "select_metric", "early_stop_patience",
                 "grad_clip", "precision", "compile", "checkpoint_every_steps", "cache", "grid_every",
                 "intensity", "init_from", "split_file", "max_fp_rate", "calibrate_objective",
-                "data_path", "time_budget_s", "teacher", "distill_weight", "context_slices",
+                "data_path", "time_budget_s", "teacher", "distill_weight", "distill_on", "context_slices",
                 "context_dropout")
 
 
@@ -164,6 +164,10 @@ def _add_train_options(p: argparse.ArgumentParser, data_required: bool = True) -
                         "this run's test patients")
     p.add_argument("--distill-weight", type=T.float_in(0.0, 1.0, example="--distill-weight 0.5"), default=None,
                    metavar="W", help="with --teacher: weight of the teacher's probabilities in the loss (default 0.5)")
+    p.add_argument("--distill-on", default=None, choices=["all", "tumour"],
+                   help="with --teacher: learn the teacher on every image (all, default) or only on images whose mask "
+                        "holds a tumour (tumour: loss = task + W x teacher term; tumour-free images learn the truth "
+                        "alone, e.g. a fine-tune that adds tumour-free slices and should keep its start's outlines)")
     p.add_argument("--max-fp-rate", type=T.float_in(0.0, 1.0, example="--max-fp-rate 0.05"), default=None, metavar="F",
                    help="calibration: most tumour-free val slices that may be marked (default 0.03)")
     p.add_argument("--calibrate-objective", default=None, choices=["slice-dice", "volume-dice"],

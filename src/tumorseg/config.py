@@ -47,6 +47,9 @@ class TrainConfig:
     # "{fold}" in the path: the fold's number under `tumorseg cv` (each fold its own teacher)
     teacher: str | None = None
     distill_weight: float = 0.5
+    # "all": every image learns the teacher; "tumour": only images whose mask holds a tumour (a fine-tune that adds
+    # tumour-free slices keeps its start's outlines there, and learns "no tumour" from the truth alone)
+    distill_on: str = "all"
     seed: int = 42
     device: str = "auto"
     split_fractions: tuple[float, float, float] = (0.7, 0.2, 0.1)

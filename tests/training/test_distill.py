@@ -49,6 +49,30 @@ def test_the_loss_mixes_the_truth_and_the_teachers_probabilities():
         DistillLoss(task, 0.0)
 
 
+def test_tumour_only_distillation_leaves_tumour_free_images_to_the_truth():
+    """--distill-on tumour: task loss at full weight, the teacher term only over the images holding a tumour,
+    scaled by their share of the batch; a batch of tumour-free images gets the task loss alone."""
+    task = build_loss("dice-bce", True)
+    logits = torch.randn(3, 1, 8, 8)
+    truth = torch.zeros(3, 1, 8, 8)
+    truth[0, 0, 2:5, 2:5] = 1  # image 0 holds a tumour, images 1 and 2 do not
+    soft = torch.rand(3, 1, 8, 8)
+    only = DistillLoss(task, 0.5, tumour_only=True)
+    expected = task(logits, truth) + 0.5 * (1 / 3) * DistillLoss(task, 1.0)(logits[:1], truth[:1], soft[:1])
+    assert torch.allclose(only(logits, truth, soft), expected)
+    # what the teacher says on a tumour-free image does not matter
+    other = soft.clone()
+    other[1:] = 1.0
+    assert torch.allclose(only(logits, truth, other), only(logits, truth, soft))
+    assert torch.allclose(only(logits[1:], truth[1:], soft[1:]), task(logits[1:], truth[1:]))
+    # on the tumour image the teacher pulls: it says "tumour" everywhere, the truth only in 3x3, so outside the
+    # tumour the logits are pushed down less than by the truth alone
+    x, y = torch.zeros(1, 1, 8, 8, requires_grad=True), torch.zeros(1, 1, 8, 8, requires_grad=True)
+    DistillLoss(task, 1.0, tumour_only=True)(x, truth[:1], torch.ones(1, 1, 8, 8)).backward()
+    task(y, truth[:1]).backward()
+    assert x.grad[0, 0, 0, 0] < y.grad[0, 0, 0, 0]
+
+
 def test_a_student_trains_with_its_teacher_on_every_batch(synthetic_dataset, tmp_path, teacher):
     t = _trainer(synthetic_dataset, tmp_path / "student", teacher=str(teacher), distill_weight=0.7)
     calls = []
@@ -59,6 +83,8 @@ def test_a_student_trains_with_its_teacher_on_every_batch(synthetic_dataset, tmp
     assert not any(p.requires_grad for p in t.teacher.parameters())  # frozen
     assert result.history[0]["train_loss"] > 0 and (t.out / "best.pt").exists()
     assert t.cfg.teacher == str(teacher)  # recorded in config.json with the run
+    t = _trainer(synthetic_dataset, tmp_path / "student-t", teacher=str(teacher), distill_on="tumour")
+    assert t.distill.tumour_only and t.run().history[0]["train_loss"] > 0
 
 
 def test_a_teacher_that_saw_the_test_slices_or_reads_input_differently_is_refused(synthetic_dataset, tmp_path,

@@ -6,7 +6,7 @@ DATA: the folder ``scripts/prepare_t1c_data.py`` writes (``images/``, ``masks/``
 part (figshare val patients of the bundled ``t1c`` model + tumour-free post-contrast slices of 6 LGG patients)
 chooses the setting, its ``test`` part (164 tumour-free post-contrast slices of 6 other LGG patients) is only
 reported. A = the bundled ``t1c`` or ``--a``, B = ``B.pt``; ``--split`` replaces ``DATA/split.json`` (a CV fold's
-split file: its val chooses, its test is reported), ``--radii`` the agreement radii searched (px; 255 at 256²
+split file: its val chooses, its test is reported), ``--radii`` / ``--thresholds`` the agreement radii / thresholds searched (px; 255 at 256²
 makes B a whole-image vote: "B says whether, A draws"). For each agreement threshold and radius, the combined output is
 computed exactly as ``Ensemble(combine="agree")`` with flip TTA does (per flip, A's logits where B's max-pooled
 probability reaches the threshold, then the three flips averaged), then A's post-processing (threshold,
@@ -105,7 +105,7 @@ def gated_grid(prob: np.ndarray, truth: np.ndarray, post: dict) -> list[dict]:
 
 
 def main(data: Path, b_path: Path, out: Path, a_path: Path | None = None, split_path: Path | None = None,
-         radii: tuple[int, ...] = RADII) -> None:
+         radii: tuple[int, ...] = RADII, thresholds: tuple[float, ...] = THRESHOLDS) -> None:
     torch.set_num_threads(2)
     split = json.loads((split_path or data / "split.json").read_text())
     a_ck = load_checkpoint(a_path or Path(__file__).parents[3] / "src/tumorseg/models/bundled/t1c.pt")
@@ -127,7 +127,7 @@ def main(data: Path, b_path: Path, out: Path, a_path: Path | None = None, split_
         result[f"{part}_b_alone"] = score(apply(pbm, post_b), truth)
     grid = []
     truth, pa, pb = parts["val"]
-    for thr in THRESHOLDS:
+    for thr in thresholds:
         for r in radii:
             for s in gated_grid(combine(pa, pb, thr, r), truth, post_a):
                 grid.append({"agree_threshold": thr, "agree_radius": r, **s})
@@ -156,5 +156,7 @@ if __name__ == "__main__":
     ap.add_argument("--a", type=Path, default=None)
     ap.add_argument("--split", type=Path, default=None)
     ap.add_argument("--radii", default=",".join(map(str, RADII)))
+    ap.add_argument("--thresholds", default=",".join(map(str, THRESHOLDS)))
     a = ap.parse_args()
-    main(a.data, a.b, a.out, a.a, a.split, tuple(int(r) for r in a.radii.split(",")))
+    main(a.data, a.b, a.out, a.a, a.split, tuple(int(r) for r in a.radii.split(",")),
+         tuple(float(t) for t in a.thresholds.split(",")))

@@ -6,7 +6,15 @@ augmented batch, which carries more than the binary mask (how sure it is, where 
 
     loss = (1 − w) · task_loss(student, truth) + w · DiceCE(student, teacher probabilities)
 
-with ``w`` = ``--distill-weight`` (default 0.5). ``DiceCE`` is MONAI's ``DiceCELoss`` (sigmoid, per-image Dice + BCE)
+with ``w`` = ``--distill-weight`` (default 0.5). ``--distill-on tumour`` (a regulariser in the manner of "learning
+without forgetting", for a fine-tune that adds tumour-free slices): the teacher is learnt only on the images whose
+mask holds a tumour, and the task loss keeps its full weight,
+
+    loss = task_loss(student, truth) + w · (n_t / B) · DiceCE(student[t], teacher probabilities[t])
+
+over the batch's ``n_t`` tumour images ``t`` (``B`` images in all; no tumour image in a batch: the task loss
+alone), so a start that outlines tumours well keeps its outlines while tumour-free images teach "no tumour" from
+the truth alone (the start marks most of them, and learning that from it would undo the fine-tune). ``DiceCE`` is MONAI's ``DiceCELoss`` (sigmoid, per-image Dice + BCE)
 with the teacher's probabilities as soft targets. The teacher is any checkpoint or bundled name, an ensemble too
 (``tumorseg ensemble`` of K fold models), frozen, in eval mode, run under the same autocast as the student; it must
 read its input as the student does (image size, channels, scale, intensity, loader), else a one-line error.
@@ -68,16 +76,24 @@ def load_teacher(path: str, student_preprocessing: dict[str, Any], device: torch
 
 class DistillLoss(nn.Module):
     """``(1 − weight) · task(logits, target) + weight · DiceCE(logits, soft)``; all ``(B, 1, H, W)``, ``soft`` the
-    teacher's probabilities in [0, 1]."""
+    teacher's probabilities in [0, 1]. ``tumour_only``: ``task + weight · (n_t / B) · DiceCE`` over the images whose
+    ``target`` holds a foreground pixel (see the module doc)."""
 
-    def __init__(self, task: nn.Module, weight: float):
+    def __init__(self, task: nn.Module, weight: float, tumour_only: bool = False):
         super().__init__()
         if not 0.0 < weight <= 1.0:
             raise TumorsegError(f"--distill-weight {weight}: give a weight in (0, 1], e.g. --distill-weight 0.5.")
-        self.task, self.weight = task, weight
+        self.task, self.weight, self.tumour_only = task, weight, tumour_only
         self.soft = build_loss("dice-bce", model_returns_logits=True)  # per-image Dice + BCE; takes soft targets
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor, soft: torch.Tensor) -> torch.Tensor:
+        if self.tumour_only:
+            has = target.flatten(1).amax(1) > 0.5
+            task = self.task(logits, target)
+            if not bool(has.any()):  # a host sync per step; distillation is a CPU/small-run tool
+                return task
+            share = has.float().mean()
+            return task + self.weight * share * self.soft(logits[has], soft[has])
         task = self.task(logits, target) if self.weight < 1.0 else logits.new_zeros(())
         return (1.0 - self.weight) * task + self.weight * self.soft(logits, soft)
 

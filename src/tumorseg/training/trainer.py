@@ -287,8 +287,9 @@ class Trainer:
         if cfg.teacher:  # distillation: the teacher's probabilities are a second target
             check_student(self.model)
             self.teacher = load_teacher(cfg.teacher, _preprocessing(cfg), self.device, self.split_ids.get("test", []))
-            self.distill = DistillLoss(self.loss_fn, cfg.distill_weight)
-            log.info("distilling from %s (weight %.2f)", cfg.teacher, cfg.distill_weight)
+            self.distill = DistillLoss(self.loss_fn, cfg.distill_weight, tumour_only=cfg.distill_on == "tumour")
+            log.info("distilling from %s (weight %.2f, on %s images)", cfg.teacher, cfg.distill_weight,
+                     "tumour" if cfg.distill_on == "tumour" else "all")
         self.optimizer = _make_optimizer(cfg, self.model)
         if self.on_device:  # batches made and augmented on the device; it is its own sampler
             self.loader = self.sampler = DeviceBatches(
