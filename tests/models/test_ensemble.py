@@ -77,6 +77,22 @@ def test_agree_keeps_the_first_members_output_only_near_what_the_others_mark():
         assert torch.allclose(torch.sigmoid(ens(x)), torch.tensor(0.9))
     with pytest.raises(ValueError, match="mean, agree"):
         build_model("ensemble", members=specs, combine="vote")
+    # a radius that covers the image makes the other member a whole-image vote: the first member's whole output
+    ens.agree_threshold, ens.agree_radius = 0.5, 31
+    ens.members[1] = _Const(0.8, box=(0, 1, 0, 1))     # one corner pixel
+    with torch.no_grad():
+        assert torch.allclose(torch.sigmoid(ens(x)), torch.tensor(0.9))
+
+
+def test_window_max_is_the_square_max_pool():
+    from tumorseg.models.ensemble import window_max
+
+    p = torch.rand(2, 1, 40, 33)
+    assert window_max(p, 0) is p
+    for r in (1, 3, 8, 20):
+        assert torch.equal(window_max(p, r), torch.nn.functional.max_pool2d(p, 2 * r + 1, stride=1, padding=r))
+    assert torch.equal(window_max(p, 39), p.amax((-2, -1), keepdim=True).expand_as(p))
+    assert torch.equal(window_max(p, 39), torch.nn.functional.max_pool2d(p, 79, stride=1, padding=39))
 
 
 def test_agree_ensemble_from_the_command_line_loads_and_exports(tmp_path):

@@ -6,7 +6,8 @@ DATA: the folder ``scripts/prepare_t1c_data.py`` writes (``images/``, ``masks/``
 part (figshare val patients of the bundled ``t1c`` model + tumour-free post-contrast slices of 6 LGG patients)
 chooses the setting, its ``test`` part (164 tumour-free post-contrast slices of 6 other LGG patients) is only
 reported. A = the bundled ``t1c`` or ``--a``, B = ``B.pt``; ``--split`` replaces ``DATA/split.json`` (a CV fold's
-split file: its val chooses, its test is reported), ``--radii`` / ``--thresholds`` the agreement radii / thresholds searched (px; 255 at 256²
+split file: its val chooses, its test is reported), ``--cache PREFIX`` keeps the probabilities (``PREFIX_val.npz``, ``PREFIX_test.npz``) for a rerun, ``--radii`` /
+``--thresholds`` the agreement radii / thresholds searched (px; 255 at 256²
 makes B a whole-image vote: "B says whether, A draws"). For each agreement threshold and radius, the combined output is
 computed exactly as ``Ensemble(combine="agree")`` with flip TTA does (per flip, A's logits where B's max-pooled
 probability reaches the threshold, then the three flips averaged), then A's post-processing (threshold,
@@ -29,6 +30,7 @@ from PIL import Image
 from tumorseg.evaluation.metrics import dice_iou
 from tumorseg.inference.postprocess import apply, settings, variants
 from tumorseg.models.checkpoint import load_checkpoint, model_from_checkpoint
+from tumorseg.models.ensemble import window_max
 from tumorseg.models.presence import OFF_LOGIT
 
 THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
@@ -67,9 +69,7 @@ def combine(pa: np.ndarray, pb: np.ndarray, thr: float, r: int) -> np.ndarray:
     off = 1 / (1 + np.exp(-OFF_LOGIT))
     acc = np.zeros(pa.shape[1:], np.float32)
     for k in range(3):
-        b = torch.from_numpy(pb[k].astype(np.float32)).unsqueeze(1)
-        if r:
-            b = torch.nn.functional.max_pool2d(b, 2 * r + 1, stride=1, padding=r)
+        b = window_max(torch.from_numpy(pb[k].astype(np.float32)).unsqueeze(1), r)
         keep = b[:, 0].numpy() >= thr
         acc += np.where(keep, pa[k].astype(np.float32), off)
     return acc / 3
@@ -105,7 +105,7 @@ def gated_grid(prob: np.ndarray, truth: np.ndarray, post: dict) -> list[dict]:
 
 
 def main(data: Path, b_path: Path, out: Path, a_path: Path | None = None, split_path: Path | None = None,
-         radii: tuple[int, ...] = RADII, thresholds: tuple[float, ...] = THRESHOLDS) -> None:
+         radii: tuple[int, ...] = RADII, thresholds: tuple[float, ...] = THRESHOLDS, cache: Path | None = None) -> None:
     torch.set_num_threads(2)
     split = json.loads((split_path or data / "split.json").read_text())
     a_ck = load_checkpoint(a_path or Path(__file__).parents[3] / "src/tumorseg/models/bundled/t1c.pt")
@@ -117,9 +117,16 @@ def main(data: Path, b_path: Path, out: Path, a_path: Path | None = None, split_
     parts = {}
     for part in ("val", "test"):
         ids = split[part]
-        imgs, truth = load(data, ids)
-        parts[part] = (truth, flips(a, imgs, intensity=a_ck.get("preprocessing", {}).get("intensity", "none")),
-                       flips(b, imgs, intensity=b_ck.get("preprocessing", {}).get("intensity", "none")))
+        cached = cache.with_name(f"{cache.stem}_{part}.npz") if cache else None
+        if cached and cached.exists():  # the same models and ids: probabilities computed once
+            z = np.load(cached)
+            parts[part] = (z["truth"], z["pa"], z["pb"])
+        else:
+            imgs, truth = load(data, ids)
+            parts[part] = (truth, flips(a, imgs, intensity=a_ck.get("preprocessing", {}).get("intensity", "none")),
+                           flips(b, imgs, intensity=b_ck.get("preprocessing", {}).get("intensity", "none")))
+            if cached:
+                np.savez(cached, truth=parts[part][0], pa=parts[part][1], pb=parts[part][2])
         print(part, len(ids), flush=True)
     for part, (truth, pa, pb) in parts.items():
         result[f"{part}_a_alone"] = score(apply(pa.astype(np.float32).mean(0), post_a), truth)
@@ -157,6 +164,7 @@ if __name__ == "__main__":
     ap.add_argument("--split", type=Path, default=None)
     ap.add_argument("--radii", default=",".join(map(str, RADII)))
     ap.add_argument("--thresholds", default=",".join(map(str, THRESHOLDS)))
+    ap.add_argument("--cache", type=Path, default=None, help="PREFIX: probabilities kept in PREFIX_val.npz / _test.npz")
     a = ap.parse_args()
     main(a.data, a.b, a.out, a.a, a.split, tuple(int(r) for r in a.radii.split(",")),
-         tuple(float(t) for t in a.thresholds.split(",")))
+         tuple(float(t) for t in a.thresholds.split(",")), a.cache)
