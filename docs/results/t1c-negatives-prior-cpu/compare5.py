@@ -4,7 +4,10 @@ tercile (edges from all test slices of the folds compared), HD95, tumours left e
 `t1c-prior` starting point of each fine-tune (per-case CSVs kept for the folds run on 2026-12-06 only: `prior_K/`). Writes compare5.json beside this file and prints a Markdown table.
 
 usage: python docs/results/t1c-negatives-prior-cpu/compare5.py     (from the repository root)
+       ... compare5.py --folds 2,3,4 --arm "NAME=DIR/casc_{k}/test_per_case.csv" --out OUT.json
+         (only these folds; another arm, its per-case CSV of fold {k}; the JSON written elsewhere)
 """
+import argparse
 import csv
 import json
 from pathlib import Path
@@ -25,7 +28,16 @@ def rows(path: Path) -> list[dict]:
     return [r for r in csv.DictReader(open(path)) if not r["case_id"].startswith("TCGA")] if path.exists() else []
 
 
-folds = [k for k in range(5) if rows(ARMS["shipped t1c (fine-tuned)"](k)) and rows(ARMS["previous t1c (figshare only)"](k))]
+ap = argparse.ArgumentParser()
+ap.add_argument("--folds", default="0,1,2,3,4")
+ap.add_argument("--arm", action="append", default=[], metavar="NAME=PATTERN")
+ap.add_argument("--out", type=Path, default=here / "compare5.json")
+args = ap.parse_args()
+for spec in args.arm:
+    name, pattern = spec.split("=", 1)
+    ARMS[name] = lambda k, pattern=pattern: Path(pattern.format(k=k))
+folds = [k for k in map(int, args.folds.split(","))
+         if rows(ARMS["shipped t1c (fine-tuned)"](k)) and rows(ARMS["previous t1c (figshare only)"](k))]
 pooled = {a: [r | {"fold": k} for k in folds for r in rows(f(k))] for a, f in ARMS.items()}
 ref = pooled["previous t1c (figshare only)"]
 edges = np.quantile([float(r["tumour_fraction"]) for r in ref], [1 / 3, 2 / 3])
@@ -67,7 +79,13 @@ lgg = {k: [r for r in csv.DictReader(open(ARMS["shipped t1c (fine-tuned)"](k))) 
        for k in folds}  # the fold's tumour-free LGG test slices (8 unseen patients), one slice at a time
 out["shipped_lgg_tumour_free_marked"] = {k: [sum(int(r["predicted_area_px"]) > 0 for r in v), len(v)]
                                          for k, v in lgg.items()}
-(here / "compare5.json").write_text(json.dumps(out, indent=1) + "\n")
+for arm, f in ARMS.items():  # every arm's tumour-free LGG test slices marked, where its CSVs hold them
+    tcga = {k: [r for r in csv.DictReader(open(f(k))) if r["case_id"].startswith("TCGA")] if f(k).exists() else []
+            for k in folds}
+    if arm in out["arms"] and all(tcga.values()):
+        out["arms"][arm]["lgg_tumour_free_marked"] = [sum(sum(int(r["predicted_area_px"]) > 0 for r in v)
+                                                          for v in tcga.values()), sum(map(len, tcga.values()))]
+args.out.write_text(json.dumps(out, indent=1) + "\n")
 full = [a for a, v in out["arms"].items() if "by_class" in v]
 print(f"| folds {', '.join(map(str, folds))} ({len(ref)} figshare test slices) | " + " | ".join(full) + " |")
 print("|---|" + "---:|" * len(full))
@@ -81,6 +99,8 @@ for t in ("smallest third", "middle third", "largest third"):
     line(f"{t} of tumours (pooled)", lambda v: f"{v['by_size'][t]['dice']:.3f}")
 line("HD95, px at 256² (mean over folds)", lambda v: f"{v['hd95_px_mean_over_folds']:.1f}")
 line("tumours left empty / Dice 0", lambda v: f"{v['left_empty']} / {v['dice_zero']}")
+line("unseen LGG tumour-free test slices marked, one at a time", lambda v: "{} / {}".format(
+    *v["lgg_tumour_free_marked"]) if "lgg_tumour_free_marked" in v else "–")
 marked = out["shipped_lgg_tumour_free_marked"].values()
 print("\nshipped, unseen LGG tumour-free test slices marked one at a time, per fold: "
       + ", ".join(f"{m} / {n}" for m, n in marked) + f" ({sum(m for m, _ in marked) / sum(n for _, n in marked):.1%})")
