@@ -304,6 +304,7 @@ def _cmd_ensemble(a: argparse.Namespace) -> int:
     ckpt = make_ensemble(a.checkpoints, a.combine, a.agree_threshold, a.agree_radius, dict(a.settings))
     save_checkpoint(ckpt, a.out)
     how = "averaging" if a.combine == "mean" else \
+        f"{a.checkpoints[0]}'s mask on the slices {a.checkpoints[-1]} marks" if a.combine == "decide" else \
         f"{a.checkpoints[0]}'s mask where the others agree (p >= {a.agree_threshold:g} within {a.agree_radius} px)"
     post = f"post-processing of {a.checkpoints[0]}" + (f", with {dict(a.settings)}" if a.settings else "")
     print(f"ensemble of {len(a.checkpoints)} models ({how}) written to {a.out} ({post}); use it as --model {a.out}")
@@ -456,10 +457,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("checkpoints", nargs="+", help="2 to 16 checkpoint files or bundled names that read input alike; "
                    "the first one's threshold and clean-up settings are used (change them with --set)")
     p.add_argument("--out", required=True, type=T.out_file, help="the ensemble checkpoint to write (.pt)")
-    p.add_argument("--combine", choices=("mean", "agree"), default="mean",
+    p.add_argument("--combine", choices=("mean", "agree", "decide"), default="mean",
                    help="mean: average the probabilities (default); agree: the first model's mask, kept only where "
                         "every other model finds a tumour nearby (e.g. a model that marks every slice paired with "
-                        "one trained on tumour-free slices)")
+                        "one trained on tumour-free slices); decide: two models, the second decides whether a slice "
+                        "holds a tumour (with its own post-processing), the first draws it (PyTorch only)")
     p.add_argument("--agree-threshold", type=T.float_in(0.0, 1.0, example="--agree-threshold 0.5"), default=0.5,
                    help="with --combine agree: the other models' probability that counts as a tumour (default 0.5)")
     p.add_argument("--agree-radius", type=T.int_in(0, 256, "--agree-radius 16"), default=0,

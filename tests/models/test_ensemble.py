@@ -209,3 +209,46 @@ def test_split_is_kept_when_shared_and_merged_into_train_otherwise(tmp_path):
     mixed = make_ensemble([a, b, c])
     assert mixed["split"] == {"train": ["1", "2", "3", "4"], "val": [], "test": []}  # all seen: no test part
     assert mixed["split_patients"] == {"1": "p1", "4": "p4"}
+
+
+def test_decide_cascade_draws_the_first_models_mask_on_the_slices_the_second_marks(tmp_path):
+    """--combine decide: the second member's own post-processed output (its threshold, TTA, clean-up) decides per
+    slice; the first member's probabilities are kept on the slices it marks, 0 elsewhere; PyTorch only."""
+    from tumorseg.errors import TumorsegError
+    from tumorseg.inference.postprocess import apply
+    from tumorseg.inference.predictor import Predictor, predict_probabilities
+
+    a, b = _ckpt(tmp_path / "a.pt", 1), _ckpt(tmp_path / "b.pt", 2)
+    ck_b = load_checkpoint(b)
+    ck_b["postprocess"] = {"threshold": 0.5, "tta": True, "min_component_px": 4}
+    save_checkpoint(ck_b, b)
+    out = tmp_path / "cascade.pt"
+    assert main(["ensemble", str(a), str(b), "--combine", "decide", "--out", str(out)]) == 0
+    ckpt = load_checkpoint(out)
+    assert ckpt["model"]["kwargs"]["decide_post"] == {"threshold": 0.5, "tta": True, "min_component_px": 4,
+                                                      "presence_prob": 0.0, "presence_px": 0}
+    assert ckpt["postprocess"]["threshold"] == pytest.approx(0.41)  # the drawing member's own
+    ens = model_from_checkpoint(ckpt)
+    first, second = (model_from_checkpoint(load_checkpoint(p)) for p in (a, b))
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 255, (6, 32, 32), dtype=np.uint8)
+    draw = predict_probabilities(first, images, tta=False)
+    ens.decide_post["threshold"] = float(np.median(predict_probabilities(second, images, tta=True).reshape(6, -1)
+                                                   .max(1)))  # so that some slices are marked and some are not
+    marked = apply(predict_probabilities(second, images, tta=True),
+                   {**ck_b["postprocess"], "threshold": ens.decide_post["threshold"]}).reshape(6, -1).any(1)
+    assert 0 < marked.sum() < 6
+    got = predict_probabilities(ens, images, tta=False)
+    assert np.allclose(got[marked], draw[marked], atol=1e-6) and (got[~marked] == 0).all()
+    # the same through a Predictor (auto backend: PyTorch), and refusals: ONNX, a third member
+    pred = Predictor.from_checkpoint(out, device="cpu")
+    assert pred.backend == "torch" and pred.onnx is None
+    with pytest.raises(TumorsegError, match="PyTorch only"):
+        Predictor.from_checkpoint(out, device="cpu", backend="onnx")
+    c = _ckpt(tmp_path / "c.pt", 3)
+    assert main(["ensemble", str(a), str(b), str(c), "--combine", "decide", "--out", str(tmp_path / "z.pt")]) != 0
+    pytest.importorskip("onnxruntime")
+    from tumorseg.inference.onnx import export_onnx
+
+    with pytest.raises(TumorsegError, match="ONNX graph does not hold"):
+        export_onnx(out, tmp_path / "cascade.onnx")

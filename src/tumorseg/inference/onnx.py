@@ -113,6 +113,11 @@ def export_onnx(checkpoint: str | Path | None, out: str | Path, opset: int = DEF
 
     path = resolve_checkpoint(checkpoint)
     ckpt = load_checkpoint(path)
+    from tumorseg.inference.predictor import is_cascade
+
+    if is_cascade(ckpt):
+        raise TumorsegError(f"{path}: a cascade (ensemble --combine decide) decides after its second member's "
+                            "post-processing, which an ONNX graph does not hold; run it in PyTorch (--backend torch).")
     meta = onnx_metadata(ckpt, file_sha256(path))
     wrapped = _WithPrePost(model_from_checkpoint(ckpt, path)).eval()
     s, c = meta["image_size"], meta["in_channels"]

@@ -46,6 +46,8 @@ def predict_probabilities(
     nearly) gets 0 everywhere. Puts ``model`` in eval mode and restores its previous mode
     afterwards.
     """
+    if getattr(model, "combine", None) == "decide":  # a cascade: one member decides, the other draws
+        return model.decide_probabilities(images, device, batch_size, tta)
     was_training = model.training
     model.eval()
     out = np.empty(images.shape[:1] + images.shape[-2:], dtype=np.float32)
@@ -64,6 +66,11 @@ def predict_probabilities(
     finally:
         model.train(was_training)
     return out
+
+
+def is_cascade(checkpoint: dict) -> bool:
+    """Whether ``checkpoint`` is an ensemble with ``combine="decide"`` (:mod:`tumorseg.models.ensemble`)."""
+    return (checkpoint.get("model") or {}).get("kwargs", {}).get("combine") == "decide"
 
 
 BACKENDS = ("auto", "onnx", "torch")
@@ -191,7 +198,11 @@ class Predictor:
         path = resolve_checkpoint(path)
         ckpt = load_checkpoint(path)
         onnx_model = None
-        if choose_backend(backend, dev) == "onnx":
+        cascade = is_cascade(ckpt)
+        if cascade and backend == "onnx":
+            raise TumorsegError(f"{path}: a cascade (ensemble --combine decide) runs in PyTorch only; use --backend "
+                                "torch (or auto).")
+        if not cascade and choose_backend(backend, dev) == "onnx":
             from tumorseg.inference.onnx import OnnxModel, cached_onnx, find_onnx
 
             onnx_path = cached_onnx(path) if backend == "onnx" or export_if_missing else find_onnx(path)

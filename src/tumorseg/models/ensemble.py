@@ -15,6 +15,16 @@ the ONNX export take it like any other file:
   first member far from anything the others mark is erased. Use it to pair a model that outlines tumours well
   but marks something on every slice (the bundled ``t1c``, trained on tumour slices only) with one trained to
   leave tumour-free slices empty. Plain tensor operations (``max_pool2d``, ``where``), so it exports to ONNX.
+* ``combine="decide"`` (a *cascade*, two members): the second member decides whether a slice holds a tumour —
+  exactly as it would alone, its own TTA, threshold, clean-up and presence gate (``decide_post``, its
+  post-processing, stored with the ensemble) — and the first draws the mask on the slices it marks; elsewhere
+  the probabilities are 0. The decision needs the second member's TTA-averaged, post-processed output, so it is
+  made outside the network, in :meth:`Ensemble.decide_probabilities`, which
+  :func:`tumorseg.inference.predictor.predict_probabilities` calls (``predict``, ``evaluate``, ``serve``); it runs
+  in PyTorch only (no ONNX export). ``forward`` alone gates by the second member's image maximum (an
+  approximation, for code that calls the network directly). On CV folds 2–4 of ``t1c``, the shipped fine-tune
+  deciding and its figshare-only start drawing scored figshare 0.746 against the fine-tune's 0.725, marking the same
+  tumour-free slices (``docs/results/t1c-cascade-cpu/``).
 * :func:`make_ensemble`: checkpoints → one ensemble checkpoint. The members must read their input the same way
   (image size, channels, intensity normalisation, loader); preprocessing, modality and post-processing are the
   first member's (its calibrated threshold, TTA and clean-up settings; calibrate the ensemble itself to choose
@@ -39,7 +49,7 @@ from tumorseg.models.base import SegmentationModel
 from tumorseg.models.presence import OFF_LOGIT
 
 MAX_MEMBERS = 16
-COMBINE = ("mean", "agree")
+COMBINE = ("mean", "agree", "decide")
 # preprocessing entries that must agree between members: they decide what the network sees
 SAME_INPUT = ("image_size", "in_channels", "scale", "intensity", "loader", "channels", "context_slices")
 INPUT_DEFAULTS = {"in_channels": 1, "scale": "x/255", "intensity": "none", "context_slices": 0}  # what a checkpoint without the key means
@@ -64,7 +74,8 @@ class Ensemble(SegmentationModel):
     members'."""
 
     def __init__(self, members: list | None = None, in_channels: int = 1, out_channels: int = 1,
-                 combine: str = "mean", agree_threshold: float = 0.5, agree_radius: int = 0):
+                 combine: str = "mean", agree_threshold: float = 0.5, agree_radius: int = 0,
+                 decide_post: dict | None = None):
         super().__init__()
         from tumorseg.models import build_model
 
@@ -75,6 +86,15 @@ class Ensemble(SegmentationModel):
         self.combine = combine
         self.agree_threshold = float(agree_threshold)
         self.agree_radius = int(agree_radius)
+        self.decide_post: dict[str, Any] = {}
+        if combine == "decide":
+            from tumorseg.inference.postprocess import DEFAULTS, check_settings
+
+            if len(members) != 2:
+                raise ValueError("combine 'decide' takes two members: the one that draws, then the one that decides")
+            if not isinstance(decide_post, dict):
+                raise ValueError("combine 'decide' needs decide_post, the deciding member's post-processing")
+            self.decide_post = {**DEFAULTS, **check_settings(dict(decide_post))}
         nets = []
         for spec in members:
             if not isinstance(spec, dict) or not isinstance(spec.get("name"), str) \
@@ -94,6 +114,13 @@ class Ensemble(SegmentationModel):
         self.check_input_shape(x)
         if self.combine == "agree":
             return self._agree(x)
+        if self.combine == "decide":  # the in-network approximation; decide_probabilities is the rule
+            out = self.members[0](x)
+            if not self.members[0].returns_logits:
+                out = torch.logit(out.clamp(_EPS, 1 - _EPS))
+            p = self.members[1].probabilities(self.members[1](x))
+            keep = window_max(p, max(p.shape[-2:])) >= float(self.decide_post["threshold"])
+            return torch.where(keep, out, torch.full_like(out, OFF_LOGIT))
         p = torch.stack([m.probabilities(m(x)) for m in self.members]).mean(0)
         return torch.logit(p.clamp(_EPS, 1 - _EPS))
 
@@ -109,6 +136,21 @@ class Ensemble(SegmentationModel):
             ok = window_max(p, r) >= self.agree_threshold
             keep = ok if keep is None else keep & ok
         return torch.where(keep, out, torch.full_like(out, OFF_LOGIT))
+
+
+    def decide_probabilities(self, images, device, batch_size: int = 16, tta: bool = False):
+        """``(N, S, S) float32``: the first member's probabilities (``tta`` as asked) on the images the second
+        member marks with its own post-processing (:attr:`decide_post`), 0 on the others. ``images``: ``(N, S, S)``
+        or ``(N, C, S, S) uint8`` at the model's size, as :func:`~tumorseg.inference.predictor.predict_probabilities`
+        takes them."""
+        from tumorseg.inference.postprocess import apply
+        from tumorseg.inference.predictor import predict_probabilities
+
+        draw = predict_probabilities(self.members[0], images, device, batch_size, tta)
+        vote = predict_probabilities(self.members[1], images, device, batch_size, bool(self.decide_post["tta"]))
+        marked = apply(vote, self.decide_post).reshape(len(vote), -1).any(1)
+        draw[~marked] = 0.0
+        return draw
 
 
 def window_max(p: torch.Tensor, r: int) -> torch.Tensor:
@@ -154,10 +196,19 @@ def make_ensemble(checkpoints: list[str | Path], combine: str = "mean", agree_th
                                   "members must share image size, channels and normalisation.")
     if combine not in COMBINE:
         raise CheckpointError(f"combine {combine!r}: use one of {', '.join(COMBINE)}.")
+    if combine == "decide" and len(ckpts) != 2:
+        raise CheckpointError(f"--combine decide takes two checkpoints (the one that draws, then the one that "
+                              f"decides), not {len(ckpts)}.")
     members = [{"name": ck["model"]["name"], "kwargs": dict(ck["model"].get("kwargs", {}))} for ck in ckpts]
     kwargs: dict[str, Any] = {"members": members, "in_channels": int(first.get("in_channels", 1))}
-    if combine != "mean":
+    if combine == "agree":
         kwargs.update(combine=combine, agree_threshold=float(agree_threshold), agree_radius=int(agree_radius))
+    elif combine == "decide":
+        from tumorseg.inference.postprocess import settings
+
+        decide = settings(ckpts[1])
+        kwargs.update(combine=combine, decide_post={k: decide[k] for k in (
+            "threshold", "tta", "min_component_px", "presence_prob", "presence_px")})
     state = {f"members.{i}.{k}": v for i, ck in enumerate(ckpts) for k, v in ck["state_dict"].items()}
     pre = dict(first)
     modality = zoo.modality_of(ckpts[0], paths[0])  # e.g. "t1c" for the bundled file, which does not store it
