@@ -31,3 +31,9 @@ python docs/results/t1c-negatives-prior-cpu/compare5.py --folds 2,3,4 --out $D/c
   --arm "cascade, setting chosen on val=$D/casc_{k}/test_per_case.csv" \
   --arm "cascade, the fine-tune decides, its start draws=$D/bdec_{k}/test_per_case.csv" \
   --arm "fine-tune with its start as teacher on tumour slices=$D/lwf_{k}/test_per_case.csv"
+
+# 4. the product path (ensemble --combine decide, added after 1-3): fold 2 through tumorseg evaluate; --split all
+#    scores only the slices neither member trained or validated on = fold 2's 720 test slices -> product_2/
+tumorseg ensemble $PRIOR/fold_2/best.pt $MIX/ft_2/best.pt --combine decide --out /work/cascev/casc_2.pt
+OMP_NUM_THREADS=1 tumorseg evaluate --model /work/cascev/casc_2.pt --data $DATA --split all --out /work/cascev/ev2
+python docs/results/t1c-negatives-prior-cpu/figsplit.py /work/cascev/ev2/per_case.csv   # = bdec_2's numbers
