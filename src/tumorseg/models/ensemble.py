@@ -137,7 +137,6 @@ class Ensemble(SegmentationModel):
             keep = ok if keep is None else keep & ok
         return torch.where(keep, out, torch.full_like(out, OFF_LOGIT))
 
-
     def decide_probabilities(self, images, device, batch_size: int = 16, tta: bool = False):
         """``(N, S, S) float32``: the first member's probabilities (``tta`` as asked) on the images the second
         member marks with its own post-processing (:attr:`decide_post`), 0 on the others. ``images``: ``(N, S, S)``
