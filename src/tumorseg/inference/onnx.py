@@ -113,7 +113,7 @@ def export_onnx(checkpoint: str | Path | None, out: str | Path, opset: int = DEF
 
     path = resolve_checkpoint(checkpoint)
     ckpt = load_checkpoint(path)
-    from tumorseg.inference.predictor import is_cascade
+    from tumorseg.models.ensemble import is_cascade
 
     if is_cascade(ckpt):
         raise TumorsegError(f"{path}: a cascade (ensemble --combine decide) decides after its second member's "

@@ -25,6 +25,7 @@ from tumorseg.errors import TumorsegError
 from tumorseg.inference import postprocess
 from tumorseg.models import to_probabilities, zoo
 from tumorseg.models.checks import check_preprocessing
+from tumorseg.models.ensemble import is_cascade
 from tumorseg.models.checkpoint import load_checkpoint, model_from_checkpoint, resolve_checkpoint
 
 
@@ -47,7 +48,7 @@ def predict_probabilities(
     afterwards.
     """
     if getattr(model, "combine", None) == "decide":  # a cascade: one member decides, the other draws
-        return model.decide_probabilities(images, device, batch_size, tta)
+        return cascade_probabilities(model, images, device, batch_size, tta)
     was_training = model.training
     model.eval()
     out = np.empty(images.shape[:1] + images.shape[-2:], dtype=np.float32)
@@ -68,9 +69,16 @@ def predict_probabilities(
     return out
 
 
-def is_cascade(checkpoint: dict) -> bool:
-    """Whether ``checkpoint`` is an ensemble with ``combine="decide"`` (:mod:`tumorseg.models.ensemble`)."""
-    return (checkpoint.get("model") or {}).get("kwargs", {}).get("combine") == "decide"
+def cascade_probabilities(model: nn.Module, images: np.ndarray, device: torch.device | str = "cpu",
+                          batch_size: int = 16, tta: bool = False) -> np.ndarray:
+    """``(N, S, S) float32`` of a cascade (:class:`~tumorseg.models.ensemble.Ensemble` with ``combine="decide"``):
+    the first member's probabilities (``tta`` as asked) on the images the second member marks with its own
+    post-processing (``model.decide_post``: its TTA, threshold, clean-up and presence gate), 0 on the others."""
+    draw = predict_probabilities(model.members[0], images, device, batch_size, tta)
+    vote = predict_probabilities(model.members[1], images, device, batch_size, bool(model.decide_post["tta"]))
+    marked = postprocess.apply(vote, model.decide_post).reshape(len(vote), -1).any(1)
+    draw[~marked] = 0.0
+    return draw
 
 
 BACKENDS = ("auto", "onnx", "torch")

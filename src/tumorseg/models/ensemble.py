@@ -19,8 +19,8 @@ the ONNX export take it like any other file:
   exactly as it would alone, its own TTA, threshold, clean-up and presence gate (``decide_post``, its
   post-processing, stored with the ensemble) — and the first draws the mask on the slices it marks; elsewhere
   the probabilities are 0. The decision needs the second member's TTA-averaged, post-processed output, so it is
-  made outside the network, in :meth:`Ensemble.decide_probabilities`, which
-  :func:`tumorseg.inference.predictor.predict_probabilities` calls (``predict``, ``evaluate``, ``serve``); it runs
+  made outside the network, in :func:`tumorseg.inference.predictor.cascade_probabilities`, which
+  :func:`~tumorseg.inference.predictor.predict_probabilities` calls (``predict``, ``evaluate``, ``serve``); it runs
   in PyTorch only (no ONNX export). ``forward`` alone gates by the second member's image maximum (an
   approximation, for code that calls the network directly). On CV folds 2–4 of ``t1c``, the shipped fine-tune
   deciding and its figshare-only start drawing scored figshare 0.746 against the fine-tune's 0.725, marking the same
@@ -88,13 +88,9 @@ class Ensemble(SegmentationModel):
         self.agree_radius = int(agree_radius)
         self.decide_post: dict[str, Any] = {}
         if combine == "decide":
-            from tumorseg.inference.postprocess import DEFAULTS, check_settings
-
             if len(members) != 2:
                 raise ValueError("combine 'decide' takes two members: the one that draws, then the one that decides")
-            if not isinstance(decide_post, dict):
-                raise ValueError("combine 'decide' needs decide_post, the deciding member's post-processing")
-            self.decide_post = {**DEFAULTS, **check_settings(dict(decide_post))}
+            self.decide_post = _decide_post(decide_post)
         nets = []
         for spec in members:
             if not isinstance(spec, dict) or not isinstance(spec.get("name"), str) \
@@ -137,19 +133,31 @@ class Ensemble(SegmentationModel):
             keep = ok if keep is None else keep & ok
         return torch.where(keep, out, torch.full_like(out, OFF_LOGIT))
 
-    def decide_probabilities(self, images, device, batch_size: int = 16, tta: bool = False):
-        """``(N, S, S) float32``: the first member's probabilities (``tta`` as asked) on the images the second
-        member marks with its own post-processing (:attr:`decide_post`), 0 on the others. ``images``: ``(N, S, S)``
-        or ``(N, C, S, S) uint8`` at the model's size, as :func:`~tumorseg.inference.predictor.predict_probabilities`
-        takes them."""
-        from tumorseg.inference.postprocess import apply
-        from tumorseg.inference.predictor import predict_probabilities
 
-        draw = predict_probabilities(self.members[0], images, device, batch_size, tta)
-        vote = predict_probabilities(self.members[1], images, device, batch_size, bool(self.decide_post["tta"]))
-        marked = apply(vote, self.decide_post).reshape(len(vote), -1).any(1)
-        draw[~marked] = 0.0
-        return draw
+# the deciding member's post-processing that a cascade keeps (tumorseg.inference.postprocess names them; the
+# volume rules are the ensemble's own): name -> (default, low, high); tta is true/false
+DECIDE_POST: dict[str, tuple[Any, float, float]] = {
+    "threshold": (0.5, 0.0, 1.0), "tta": (False, 0, 1), "min_component_px": (0, 0, 65536),
+    "presence_prob": (0.0, 0.0, 1.0), "presence_px": (0, 0, 65536)}
+
+
+def _decide_post(values: Any) -> dict[str, Any]:
+    """``values`` with defaults filled in, if it is a dict of :data:`DECIDE_POST` keys in range; else ValueError."""
+    if not isinstance(values, dict) or set(values) - set(DECIDE_POST):
+        raise ValueError(f"combine 'decide' needs decide_post, a dict of {', '.join(DECIDE_POST)}")
+    out = {k: values.get(k, default) for k, (default, _, _) in DECIDE_POST.items()}
+    for key, (default, low, high) in DECIDE_POST.items():
+        v = out[key]
+        ok = isinstance(v, bool) if isinstance(default, bool) else \
+            isinstance(v, (int, float)) and not isinstance(v, bool) and low <= v <= high
+        if not ok:
+            raise ValueError(f"decide_post {key}={v!r}: out of range")
+    return out
+
+
+def is_cascade(checkpoint: dict[str, Any]) -> bool:
+    """Whether ``checkpoint`` is an ensemble with ``combine="decide"`` (a cascade, PyTorch only)."""
+    return ((checkpoint.get("model") or {}).get("kwargs") or {}).get("combine") == "decide"
 
 
 def window_max(p: torch.Tensor, r: int) -> torch.Tensor:
@@ -202,12 +210,13 @@ def make_ensemble(checkpoints: list[str | Path], combine: str = "mean", agree_th
     kwargs: dict[str, Any] = {"members": members, "in_channels": int(first.get("in_channels", 1))}
     if combine == "agree":
         kwargs.update(combine=combine, agree_threshold=float(agree_threshold), agree_radius=int(agree_radius))
-    elif combine == "decide":
-        from tumorseg.inference.postprocess import settings
-
-        decide = settings(ckpts[1])
-        kwargs.update(combine=combine, decide_post={k: decide[k] for k in (
-            "threshold", "tta", "min_component_px", "presence_prob", "presence_px")})
+    elif combine == "decide":  # the deciding member's threshold (older files: in preprocessing) and clean-up
+        post = {"threshold": ckpts[1]["preprocessing"].get("threshold", 0.5), **(ckpts[1].get("postprocess") or {})}
+        try:
+            decide = _decide_post({k: post[k] for k in DECIDE_POST if k in post})
+        except ValueError as e:
+            raise CheckpointError(f"{paths[1]}: its post-processing cannot decide for a cascade ({e}).") from None
+        kwargs.update(combine=combine, decide_post=decide)
     state = {f"members.{i}.{k}": v for i, ck in enumerate(ckpts) for k, v in ck["state_dict"].items()}
     pre = dict(first)
     modality = zoo.modality_of(ckpts[0], paths[0])  # e.g. "t1c" for the bundled file, which does not store it
