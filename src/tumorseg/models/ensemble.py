@@ -110,7 +110,7 @@ class Ensemble(SegmentationModel):
         self.check_input_shape(x)
         if self.combine == "agree":
             return self._agree(x)
-        if self.combine == "decide":  # the in-network approximation; decide_probabilities is the rule
+        if self.combine == "decide":  # the in-network approximation; cascade_probabilities is the rule
             out = self.members[0](x)
             if not self.members[0].returns_logits:
                 out = torch.logit(out.clamp(_EPS, 1 - _EPS))
