@@ -109,27 +109,21 @@ class Ensemble(SegmentationModel):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self.check_input_shape(x)
         if self.combine == "agree":
-            return self._agree(x)
-        if self.combine == "decide":  # the in-network approximation; cascade_probabilities is the rule
-            out = self.members[0](x)
-            if not self.members[0].returns_logits:
-                out = torch.logit(out.clamp(_EPS, 1 - _EPS))
-            p = self.members[1].probabilities(self.members[1](x))
-            keep = window_max(p, max(p.shape[-2:])) >= float(self.decide_post["threshold"])
-            return torch.where(keep, out, torch.full_like(out, OFF_LOGIT))
+            return self._agree(x, self.agree_threshold, self.agree_radius)
+        if self.combine == "decide":  # in-network approximation (a whole-image vote); cascade_probabilities is the rule
+            return self._agree(x, float(self.decide_post["threshold"]), max(x.shape[-2:]))
         p = torch.stack([m.probabilities(m(x)) for m in self.members]).mean(0)
         return torch.logit(p.clamp(_EPS, 1 - _EPS))
 
-    def _agree(self, x: torch.Tensor) -> torch.Tensor:
+    def _agree(self, x: torch.Tensor, threshold: float, radius: int) -> torch.Tensor:
         first = self.members[0]
         out = first(x)
         if not first.returns_logits:
             out = torch.logit(out.clamp(_EPS, 1 - _EPS))
-        r = self.agree_radius
         keep = None
         for m in self.members[1:]:
             p = m.probabilities(m(x))
-            ok = window_max(p, r) >= self.agree_threshold
+            ok = window_max(p, radius) >= threshold
             keep = ok if keep is None else keep & ok
         return torch.where(keep, out, torch.full_like(out, OFF_LOGIT))
 
