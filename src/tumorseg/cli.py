@@ -461,7 +461,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="mean: average the probabilities (default); agree: the first model's mask, kept only where "
                         "every other model finds a tumour nearby (e.g. a model that marks every slice paired with "
                         "one trained on tumour-free slices); decide: two models, the second decides whether a slice "
-                        "holds a tumour (with its own post-processing), the first draws it (PyTorch only)")
+                        "holds a tumour (with its own post-processing), the first draws it")
     p.add_argument("--agree-threshold", type=T.float_in(0.0, 1.0, example="--agree-threshold 0.5"), default=0.5,
                    help="with --combine agree: the other models' probability that counts as a tumour (default 0.5)")
     p.add_argument("--agree-radius", type=T.int_in(0, 256, "--agree-radius 16"), default=0,

@@ -151,8 +151,9 @@ def test_a_failed_check_leaves_no_file_behind(exported, tmp_path, monkeypatch):
     """Regression: export wrote the .onnx, then checked it; a failed check left the unchecked file for find_onnx."""
     ckpt, good = exported
     out = tmp_path / "m.onnx"
-    real_run = OnnxModel.run
-    monkeypatch.setattr(OnnxModel, "run", lambda self, x: real_run(self, x) + 0.5)  # a graph that disagrees
+    real_run = OnnxModel.run_all
+    monkeypatch.setattr(OnnxModel, "run_all",  # a graph that disagrees
+                        lambda self, x, outputs=None: [y + 0.5 for y in real_run(self, x, outputs)])
     with pytest.raises(TumorsegError, match="disagrees with PyTorch"):
         export_onnx(ckpt, out)
     assert sorted(p.name for p in tmp_path.iterdir()) == []  # no .onnx, no .json, no temporary file
@@ -179,10 +180,10 @@ def test_auto_runs_single_images_in_pytorch_and_batches_in_onnx(exported, monkey
     assert p.backend == "onnx+torch" and p.model is not None and p.onnx is not None
     assert [p.backend_for(n) for n in (1, 2, 16)] == ["torch", "onnx", "onnx"]
 
-    def no_onnx(self, x):
+    def no_onnx(self, x, outputs=None):
         raise RuntimeError("ONNX Runtime was called")
 
-    monkeypatch.setattr(OnnxModel, "run", no_onnx)
+    monkeypatch.setattr(OnnxModel, "run_all", no_onnx)
     image = np.random.default_rng(0).integers(0, 256, (80, 80)).astype(np.uint8)
     assert p.predict(image).shape == (80, 80)  # one image: PyTorch only
     with pytest.raises(RuntimeError, match="ONNX Runtime was called"):

@@ -23,8 +23,10 @@ class Ramp(SegmentationModel):
 class RampOnnx:
     """The same function with OnnxModel's interface: raw 0..255 ``(B, S, S)`` in, ``(B, S, S)`` out."""
 
-    def run(self, x):
-        return (np.asarray(x, np.float32) / 255.0) * RAMP
+    decide_post = None  # not a cascade
+
+    def run_all(self, x):
+        return [(np.asarray(x, np.float32) / 255.0) * RAMP]
 
 
 def _images():

@@ -213,10 +213,9 @@ def test_split_is_kept_when_shared_and_merged_into_train_otherwise(tmp_path):
 
 def test_decide_cascade_draws_the_first_models_mask_on_the_slices_the_second_marks(tmp_path):
     """--combine decide: the second member's own post-processed output (its threshold, TTA, clean-up) decides per
-    slice; the first member's probabilities are kept on the slices it marks, 0 elsewhere; PyTorch only."""
-    from tumorseg.errors import TumorsegError
+    slice; the first member's probabilities are kept on the slices it marks, 0 elsewhere; two members only."""
     from tumorseg.inference.postprocess import apply
-    from tumorseg.inference.predictor import Predictor, predict_probabilities
+    from tumorseg.inference.predictor import predict_probabilities
 
     a, b = _ckpt(tmp_path / "a.pt", 1), _ckpt(tmp_path / "b.pt", 2)
     ck_b = load_checkpoint(b)
@@ -240,15 +239,41 @@ def test_decide_cascade_draws_the_first_models_mask_on_the_slices_the_second_mar
     assert 0 < marked.sum() < 6
     got = predict_probabilities(ens, images, tta=False)
     assert np.allclose(got[marked], draw[marked], atol=1e-6) and (got[~marked] == 0).all()
-    # the same through a Predictor (auto backend: PyTorch), and refusals: ONNX, a third member
-    pred = Predictor.from_checkpoint(out, device="cpu")
-    assert pred.backend == "torch" and pred.onnx is None
-    with pytest.raises(TumorsegError, match="PyTorch only"):
-        Predictor.from_checkpoint(out, device="cpu", backend="onnx")
     c = _ckpt(tmp_path / "c.pt", 3)
     assert main(["ensemble", str(a), str(b), str(c), "--combine", "decide", "--out", str(tmp_path / "z.pt")]) != 0
-    pytest.importorskip("onnxruntime")
-    from tumorseg.inference.onnx import export_onnx
 
-    with pytest.raises(TumorsegError, match="ONNX graph does not hold"):
-        export_onnx(out, tmp_path / "cascade.onnx")
+
+def test_decide_cascade_exports_to_one_onnx_file_that_applies_the_same_rule(tmp_path, monkeypatch):
+    """The ONNX export of a cascade holds both members (outputs probability, decide_probability); ONNX Runtime
+    gives the PyTorch cascade's probabilities, with each member's TTA as its own settings say, through the file
+    itself and through a Predictor of the checkpoint (auto backend: the cached export)."""
+    pytest.importorskip("onnxruntime")
+    from tumorseg.inference.onnx import DECIDE_NAME, OUTPUT_NAME, OnnxModel, export_onnx
+    from tumorseg.inference.predictor import Predictor, onnx_probabilities, predict_probabilities
+
+    monkeypatch.setenv("TUMORSEG_CACHE_DIR", str(tmp_path / "cache"))
+    a, b = _ckpt(tmp_path / "a.pt", 1), _ckpt(tmp_path / "b.pt", 2)
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 255, (6, 32, 32), dtype=np.uint8)
+    second = model_from_checkpoint(load_checkpoint(b))
+    threshold = float(np.median(predict_probabilities(second, images, tta=True).reshape(6, -1).max(1)))
+    ck_b = load_checkpoint(b)
+    ck_b["postprocess"] = {"threshold": threshold, "tta": True}  # some slices marked, some not
+    save_checkpoint(ck_b, b)
+    out = tmp_path / "cascade.pt"
+    assert main(["ensemble", str(a), str(b), "--combine", "decide", "--out", str(out)]) == 0
+    ens = model_from_checkpoint(load_checkpoint(out))
+    onnx_file = export_onnx(out, tmp_path / "cascade.onnx")
+    om = OnnxModel(onnx_file)
+    assert om.outputs == [OUTPUT_NAME, DECIDE_NAME] and om.decide_post["tta"] is True
+    for tta in (False, True):
+        want = predict_probabilities(ens, images, tta=tta)
+        assert 0 < (want.reshape(6, -1).max(1) > 0).sum() < 6
+        got = onnx_probabilities(om, images, batch_size=4, tta=tta)
+        assert np.abs(got - want).max() < 1e-4
+    pred = Predictor.from_checkpoint(out, device="cpu", backend="onnx")
+    assert pred.backend == "onnx" and pred.onnx.decide_post is not None
+    images_big = [np.kron(im, np.ones((2, 2), np.uint8)) for im in images]  # 64², resized to 32² inside
+    torch_pred = Predictor.from_checkpoint(out, device="cpu", backend="torch")
+    for p, q in zip(pred.probabilities(images_big), torch_pred.probabilities(images_big)):
+        assert p.shape == (64, 64) and np.abs(p - q).max() < 1e-4

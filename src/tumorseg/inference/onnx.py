@@ -10,6 +10,13 @@ as ``tumorseg predict``:
 * inside: ``x / 255`` → model → sigmoid (only for models that return logits);
 * output ``probability``: ``float32 (B, 1, S, S)`` in [0, 1].
 
+A cascade (``tumorseg ensemble A B --combine decide``) exports both members into one file, with a second output
+``decide_probability`` (the deciding member's probabilities, same shape). Its mask is ``probability``, kept on the
+slices where ``decide_probability`` — averaged over the same flips when ``decide_post["tta"]``, then thresholded and
+cleaned up with ``decide_post`` (stored in the metadata's model kwargs) — marks anything, and empty on the others:
+:func:`tumorseg.inference.predictor.onnx_probabilities` applies that rule, as
+:func:`~tumorseg.inference.predictor.cascade_probabilities` does in PyTorch.
+
 Resizing to ``S×S`` is *not* in the graph: like :class:`tumorseg.inference.predictor.Predictor`,
 resize the grayscale image to ``S×S`` (bilinear, PIL), run the graph, resize
 the probabilities back to the image's size (bilinear) and threshold with
@@ -36,6 +43,7 @@ from tumorseg.config import cache_root
 from tumorseg.errors import CheckpointError, TumorsegError
 from tumorseg.inference.postprocess import settings
 from tumorseg.models import returns_logits
+from tumorseg.models.ensemble import is_cascade
 from tumorseg.models.checkpoint import (atomic_write, file_sha256, load_checkpoint, model_from_checkpoint,
                                        resolve_checkpoint)
 
@@ -43,21 +51,32 @@ log = logging.getLogger(__name__)
 
 ONNX_FORMAT = "tumorseg-onnx"
 INPUT_NAME, OUTPUT_NAME = "image", "probability"
+DECIDE_NAME = "decide_probability"  # a cascade's second output: the deciding member's probabilities
 INPUT_DOC = "float32 (batch, in_channels, image_size, image_size), raw pixel values 0..255 (the graph divides by 255)"
 OUTPUT_DOC = "float32 (batch, 1, image_size, image_size), tumour probability in [0, 1]"
+DECIDE_DOC = (f"{DECIDE_NAME}, float32 (batch, 1, image_size, image_size): the deciding member's probability; the mask "
+              f"is {OUTPUT_NAME} on the slices where it, post-processed with model.kwargs.decide_post, marks "
+              "anything, and empty on the others")
 DEFAULT_OPSET = 18
 
 
 class _WithPrePost(nn.Module):
-    """``(B, C, S, S)`` raw 0..255 → ``(B, 1, S, S)`` probabilities: the deployable graph."""
+    """``(B, C, S, S)`` raw 0..255 → ``(B, 1, S, S)`` probabilities: the deployable graph. For a cascade
+    (:func:`tumorseg.models.ensemble.is_cascade`), a pair: the drawing member's probabilities, then the deciding
+    member's (the rule between them runs outside the graph)."""
 
     def __init__(self, model: nn.Module):
         super().__init__()
         self.model = model
         self.logits = returns_logits(model)
+        self.cascade = getattr(model, "combine", None) == "decide"
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.model(x / 255.0)
+    def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        x = x / 255.0
+        if self.cascade:
+            draw, decide = self.model.members
+            return draw.probabilities(draw(x)), decide.probabilities(decide(x))
+        y = self.model(x)
         return torch.sigmoid(y) if self.logits else y
 
 
@@ -91,7 +110,7 @@ def onnx_metadata(ckpt: dict[str, Any], sha256: str = "") -> dict[str, Any]:
         "output": OUTPUT_DOC,
         "resize": "bilinear to image_size x image_size before; probabilities bilinear back to the input size after",
         "checkpoint_sha256": sha256,
-    }
+    } | ({"decide_output": DECIDE_DOC} if is_cascade(ckpt) else {})
 
 
 def export_onnx(checkpoint: str | Path | None, out: str | Path, opset: int = DEFAULT_OPSET,
@@ -113,13 +132,9 @@ def export_onnx(checkpoint: str | Path | None, out: str | Path, opset: int = DEF
 
     path = resolve_checkpoint(checkpoint)
     ckpt = load_checkpoint(path)
-    from tumorseg.models.ensemble import is_cascade
-
-    if is_cascade(ckpt):
-        raise TumorsegError(f"{path}: a cascade (ensemble --combine decide) decides after its second member's "
-                            "post-processing, which an ONNX graph does not hold; run it in PyTorch (--backend torch).")
     meta = onnx_metadata(ckpt, file_sha256(path))
     wrapped = _WithPrePost(model_from_checkpoint(ckpt, path)).eval()
+    outputs = [OUTPUT_NAME, DECIDE_NAME] if wrapped.cascade else [OUTPUT_NAME]
     s, c = meta["image_size"], meta["in_channels"]
     example = torch.rand(2, c, s, s) * 255
     try:
@@ -127,7 +142,7 @@ def export_onnx(checkpoint: str | Path | None, out: str | Path, opset: int = DEF
             warnings.simplefilter("ignore")
             program = torch.onnx.export(
                 wrapped, (example,), dynamo=True, verbose=False, opset_version=opset,
-                input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
+                input_names=[INPUT_NAME], output_names=outputs,
                 dynamic_shapes=({0: torch.export.Dim("batch", min=1, max=4096)},),
             )
         proto = program.model_proto
@@ -160,9 +175,10 @@ def _check_against_torch(path: str | Path, wrapped: nn.Module, c: int, s: int, o
     """
     x = (torch.rand(3, c, s, s) * 255).round()
     with torch.no_grad():
-        ref = wrapped(x)[:, 0].numpy()  # (B, S, S)
-    got = OnnxModel(path).run(x.numpy())
-    diff = float(np.abs(got - ref).max())
+        ref = wrapped(x)
+    refs = ref if isinstance(ref, tuple) else (ref,)
+    got = OnnxModel(path).run_all(x.numpy())
+    diff = max(float(np.abs(g - r[:, 0].numpy()).max()) for g, r in zip(got, refs, strict=True))  # (B, S, S) each
     if diff > 1e-4:
         raise TumorsegError(f"{out}: exported graph disagrees with PyTorch (max abs difference {diff:.2e}); "
                             "nothing was written. Report this with the checkpoint's model name and kwargs.")
@@ -173,8 +189,10 @@ class OnnxModel:
     """An exported tumorseg ``.onnx`` file in an ONNX Runtime CPU session.
 
     ``run(x)`` maps ``(B, C, S, S)`` or ``(B, S, S)`` pixel values 0..255
-    (uint8 or float32) to ``(B, S, S) float32`` probabilities. ``meta`` is
-    the stored :func:`onnx_metadata`.
+    (uint8 or float32) to ``(B, S, S) float32`` probabilities; ``run_all(x)``
+    returns every output (a cascade's two, see the module doc). ``meta`` is
+    the stored :func:`onnx_metadata`; ``decide_post`` a cascade's deciding
+    post-processing, else ``None``.
     """
 
     def __init__(self, path: str | Path, threads: int | None = None):
@@ -197,16 +215,28 @@ class OnnxModel:
         self.meta: dict[str, Any] = {k.removeprefix("tumorseg."): _maybe_json(v) for k, v in props.items()
                                      if k.startswith("tumorseg.")}
         self.path = path
+        self.outputs = [o.name for o in self.session.get_outputs()]
+        kwargs = (self.meta.get("model") or {}).get("kwargs") or {}
+        self.decide_post: dict[str, Any] | None = kwargs.get("decide_post") if kwargs.get("combine") == "decide" \
+            else None
+        if (self.decide_post is not None) != (DECIDE_NAME in self.outputs):
+            raise CheckpointError(f"{path}: a cascade's ONNX file needs outputs {OUTPUT_NAME} and {DECIDE_NAME} "
+                                  "(export it again with 'tumorseg export').")
 
     def checkpoint_view(self) -> dict[str, Any]:
         """The parts of a checkpoint dict that prediction needs (model, preprocessing, postprocess, metrics)."""
         return {k: self.meta[k] for k in ("model", "preprocessing", "postprocess", "metrics") if k in self.meta}
 
     def run(self, x: np.ndarray) -> np.ndarray:
+        return self.run_all(x, [OUTPUT_NAME])[0]
+
+    def run_all(self, x: np.ndarray, outputs: list[str] | None = None) -> list[np.ndarray]:
+        """``(B, S, S) float32`` for each of ``outputs`` (default: all the file's, in order)."""
         x = np.asarray(x, dtype=np.float32)
         if x.ndim == 3:
             x = x[:, None]  # (B, S, S) -> (B, 1, S, S)
-        return self.session.run([OUTPUT_NAME], {INPUT_NAME: np.ascontiguousarray(x)})[0][:, 0]
+        got = self.session.run(outputs or self.outputs, {INPUT_NAME: np.ascontiguousarray(x)})
+        return [y[:, 0] for y in got]
 
 
 def _maybe_json(value: str) -> Any:

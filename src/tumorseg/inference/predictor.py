@@ -25,7 +25,6 @@ from tumorseg.errors import TumorsegError
 from tumorseg.inference import postprocess
 from tumorseg.models import to_probabilities, zoo
 from tumorseg.models.checks import check_preprocessing
-from tumorseg.models.ensemble import is_cascade
 from tumorseg.models.checkpoint import load_checkpoint, model_from_checkpoint, resolve_checkpoint
 
 
@@ -76,7 +75,13 @@ def cascade_probabilities(model: nn.Module, images: np.ndarray, device: torch.de
     post-processing (``model.decide_post``: its TTA, threshold, clean-up and presence gate), 0 on the others."""
     draw = predict_probabilities(model.members[0], images, device, batch_size, tta)
     vote = predict_probabilities(model.members[1], images, device, batch_size, bool(model.decide_post["tta"]))
-    marked = postprocess.apply(vote, model.decide_post).reshape(len(vote), -1).any(1)
+    return decided(draw, vote, model.decide_post)
+
+
+def decided(draw: np.ndarray, vote: np.ndarray, decide_post: dict[str, Any]) -> np.ndarray:
+    """A cascade's rule: ``draw`` ``(N, S, S)`` with the images that ``vote`` (same shape), post-processed with
+    ``decide_post``, leaves empty set to 0 (in place; returned)."""
+    marked = postprocess.apply(vote, decide_post).reshape(len(vote), -1).any(1)
     draw[~marked] = 0.0
     return draw
 
@@ -124,18 +129,26 @@ def choose_backend(backend: str, device: torch.device) -> str:
 
 
 def onnx_probabilities(onnx_model, images: np.ndarray, batch_size: int = 16, tta: bool = False) -> np.ndarray:
-    """Like :func:`predict_probabilities`, with an :class:`tumorseg.inference.onnx.OnnxModel`; ``(N, S, S) float32``."""
-    out = np.empty(images.shape[:1] + images.shape[-2:], dtype=np.float32)
+    """Like :func:`predict_probabilities`, with an :class:`tumorseg.inference.onnx.OnnxModel`; ``(N, S, S) float32``.
+
+    A cascade's file (``onnx_model.decide_post`` set) gives both members' probabilities from one run; the deciding
+    one is flip-averaged when its ``decide_post["tta"]`` says so (whatever ``tta`` is), then :func:`decided` applies
+    the rule, as :func:`cascade_probabilities` does in PyTorch.
+    """
+    decide = onnx_model.decide_post
+    use_tta = [tta] if decide is None else [tta, bool(decide["tta"])]  # per output
+    outs = [np.empty(images.shape[:1] + images.shape[-2:], dtype=np.float32) for _ in use_tta]
     for sl in _batches(len(images), batch_size):
         x = images[sl].astype(np.float32)
-        p = onnx_model.run(x)
-        if tta:  # same order as predict_probabilities: width flip, then height flip
-            for axis in (-1, -2):
-                p = p + np.flip(onnx_model.run(np.flip(x, axis)), axis)
-            p = p / 3
-        out[sl] = p
-        out[sl][postprocess.no_signal(images[sl])] = 0.0
-    return out
+        ps = onnx_model.run_all(x)
+        if any(use_tta):  # same order as predict_probabilities: width flip, then height flip
+            flips = [[np.flip(p, axis) for p in onnx_model.run_all(np.flip(x, axis))] for axis in (-1, -2)]
+            ps = [(p + flips[0][i] + flips[1][i]) / 3 if use_tta[i] else p for i, p in enumerate(ps)]
+        empty = postprocess.no_signal(images[sl])
+        for out, p in zip(outs, ps):
+            out[sl] = p
+            out[sl][empty] = 0.0
+    return outs[0] if decide is None else decided(outs[0], outs[1], decide)
 
 
 class Predictor:
@@ -206,11 +219,7 @@ class Predictor:
         path = resolve_checkpoint(path)
         ckpt = load_checkpoint(path)
         onnx_model = None
-        cascade = is_cascade(ckpt)
-        if cascade and backend == "onnx":
-            raise TumorsegError(f"{path}: a cascade (ensemble --combine decide) runs in PyTorch only; use --backend "
-                                "torch (or auto).")
-        if not cascade and choose_backend(backend, dev) == "onnx":
+        if choose_backend(backend, dev) == "onnx":
             from tumorseg.inference.onnx import OnnxModel, cached_onnx, find_onnx
 
             onnx_path = cached_onnx(path) if backend == "onnx" or export_if_missing else find_onnx(path)

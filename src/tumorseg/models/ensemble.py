@@ -20,8 +20,9 @@ the ONNX export take it like any other file:
   post-processing, stored with the ensemble) — and the first draws the mask on the slices it marks; elsewhere
   the probabilities are 0. The decision needs the second member's TTA-averaged, post-processed output, so it is
   made outside the network, in :func:`tumorseg.inference.predictor.cascade_probabilities`, which
-  :func:`~tumorseg.inference.predictor.predict_probabilities` calls (``predict``, ``evaluate``, ``serve``); it runs
-  in PyTorch only (no ONNX export). ``forward`` alone gates by the second member's image maximum (an
+  :func:`~tumorseg.inference.predictor.predict_probabilities` calls (``predict``, ``evaluate``, ``serve``). The
+  ONNX export holds both members as one graph with two outputs, and ONNX Runtime applies the same rule
+  (:mod:`tumorseg.inference.onnx`). ``forward`` alone gates by the second member's image maximum (an
   approximation, for code that calls the network directly). On CV folds 2–4 of ``t1c``, the shipped fine-tune
   deciding and its figshare-only start drawing scored figshare 0.746 against the fine-tune's 0.725, marking the same
   tumour-free slices (``docs/results/t1c-cascade-cpu/``).
@@ -150,7 +151,7 @@ def _decide_post(values: Any) -> dict[str, Any]:
 
 
 def is_cascade(checkpoint: dict[str, Any]) -> bool:
-    """Whether ``checkpoint`` is an ensemble with ``combine="decide"`` (a cascade, PyTorch only)."""
+    """Whether ``checkpoint`` is an ensemble with ``combine="decide"`` (a cascade)."""
     return ((checkpoint.get("model") or {}).get("kwargs") or {}).get("combine") == "decide"
 
 
