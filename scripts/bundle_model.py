@@ -2,6 +2,7 @@
 
     python scripts/bundle_model.py runs/t1c-ft --name t1c --cv runs/cv-t1c
     python scripts/bundle_model.py runs/flair --name flair --cv runs/cv-flair --card notes/flair.md
+    python scripts/bundle_model.py cascade.pt --name t1c --cv runs/cv-cascade --fp16 --no-onnx
 
 Writes ``NAME.pt`` (a weights-only checkpoint: weights, preprocessing,
 calibrated post-processing, config, split; no optimizer state), ``NAME.onnx``
@@ -102,10 +103,10 @@ def bundle(run_dir: Path, name: str, cv: Path | None = None, card: Path | None =
     ``fp16``: store the weights as float16 (the ONNX file stays float32, exported from the stored weights)."""
     entry = zoo.get(name)
     dest = Path(dest or zoo.BUNDLED_DIR)
-    ckpt = load_checkpoint(run_dir / "best.pt")
+    ckpt = load_checkpoint(run_dir if run_dir.is_file() else run_dir / "best.pt")
     ckpt.pop("train_state", None)
     metrics = dict(ckpt.get("metrics", {}))
-    if (run_dir / "test" / "metrics.json").exists():
+    if run_dir.is_dir() and (run_dir / "test" / "metrics.json").exists():
         test = json.loads((run_dir / "test" / "metrics.json").read_text())
         metrics |= {"test_dice": test["mean_dice"], "test_iou": test["mean_iou"], "test_images": test["n_images"]}
         if (test.get("presence") or {}).get("specificity") is not None:
@@ -121,6 +122,8 @@ def bundle(run_dir: Path, name: str, cv: Path | None = None, card: Path | None =
     pre = ckpt["preprocessing"]
     pre["modality"] = entry.modality
     if not pre.get("input_stats"):
+        if run_dir.is_file():
+            raise SystemExit(f"{run_dir}: has no input_stats; bundle its run folder instead.")
         pre["input_stats"] = train_stats(run_dir, ckpt)  # reads the data named in the run's config.json
     ckpt = without_machine_paths(ckpt)  # ship no path of the training machine
     if fp16:
@@ -133,6 +136,9 @@ def bundle(run_dir: Path, name: str, cv: Path | None = None, card: Path | None =
 
         out = export_onnx(target, target.with_suffix(".onnx"))  # writes NAME.json beside it
         print(f"{out}: {out.stat().st_size / 1e6:.1f} MB (+ {out.with_suffix('.json').name})")
+    else:  # no twin: an earlier model's would only take space in the wheel (find_onnx ignores it: other digest)
+        for suffix in (".onnx", ".json"):
+            target.with_suffix(suffix).unlink(missing_ok=True)
     if card is not None:
         shutil.copyfile(card, target.with_suffix(".md"))
         print(f"{target.with_suffix('.md')}: model card copied from {card}")
@@ -143,14 +149,15 @@ def bundle(run_dir: Path, name: str, cv: Path | None = None, card: Path | None =
 
 def update_installed(name: str, field: str, change, onnx: bool = True, dest: Path | None = None) -> Path:
     """Rewrite the installed bundled model ``name`` (in ``dest``, default the package's bundled folder) with its
-    ``field`` (a dict) replaced by ``change(old_field)``, then re-export ``NAME.onnx``/``NAME.json`` (they carry
-    the metrics, post-processing and the checkpoint's digest). Weights stay as they are. Returns the path."""
+    ``field`` (a dict) replaced by ``change(old_field)``, then re-export ``NAME.onnx``/``NAME.json`` when the
+    model ships them (they carry the metrics, post-processing and the checkpoint's digest; a model bundled with
+    ``--no-onnx`` is exported on first use instead). Weights stay as they are. Returns the path."""
     target = Path(dest or zoo.BUNDLED_DIR) / f"{zoo.get(name).name}.pt"
     ckpt = load_checkpoint(target)
     ckpt[field] = change(dict(ckpt.get(field) or {}))
     save_checkpoint(ckpt, target)
     print(f"{target}: {field} {json.dumps(ckpt[field])}")
-    if onnx:
+    if onnx and target.with_suffix(".onnx").is_file():
         from tumorseg.inference.onnx import export_onnx
 
         export_onnx(target, target.with_suffix(".onnx"))
@@ -178,7 +185,8 @@ def set_postprocess(name: str, values: dict, onnx: bool = True, dest: Path | Non
 
 if __name__ == "__main__":
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("run_dir", type=Path, nargs="?", help="finished run to bundle (not with --set)")
+    p.add_argument("run_dir", type=Path, nargs="?", help="finished run to bundle (its best.pt), or a checkpoint file "
+                   "such as an ensemble (tumorseg ensemble A B --combine decide --out ENS.pt); not with --set")
     p.add_argument("--set", dest="settings", type=post_setting, action="append", default=None, metavar="KEY=VALUE",
                    help="change a post-processing setting of the installed model NAME instead of bundling a run")
     p.add_argument("--name", required=True, choices=list(zoo.BUNDLED), help="bundled model name")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +18,15 @@ from tumorseg.models.checkpoint import make_checkpoint, save_checkpoint
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
+# the suite's own cache (ONNX exports of bundled models without a shipped twin, made once per run), never the user's
+_OWN_CACHE = None
+if "TUMORSEG_CACHE_DIR" not in os.environ:
+    _OWN_CACHE = os.environ["TUMORSEG_CACHE_DIR"] = tempfile.mkdtemp(prefix="tumorseg-test-cache-")
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if _OWN_CACHE:
+        shutil.rmtree(_OWN_CACHE, ignore_errors=True)
 
 
 def shared_data(*parts: str) -> Path:

@@ -207,7 +207,7 @@ def test_split_is_kept_when_shared_and_merged_into_train_otherwise(tmp_path):
     same = make_ensemble([a, b])
     assert same["split"] == {"train": ["1", "2"], "val": ["3"], "test": ["4"]}
     mixed = make_ensemble([a, b, c])
-    assert mixed["split"] == {"train": ["1", "2", "3", "4"], "val": [], "test": []}  # all seen: no test part
+    assert mixed["split"] == {"train": ["1", "2", "4"], "val": ["3"], "test": []}  # trained on, else validated on
     assert mixed["split_patients"] == {"1": "p1", "4": "p4"}
 
 

@@ -77,8 +77,9 @@ def test_flair_presets_carry_the_lgg_data_and_volume_calibration_and_flags_overr
 
 
 def test_each_bundled_model_was_trained_with_the_preset_named_after_it():
-    """The bundled checkpoints store their training config: ``t1c`` is the ``t1c-negatives`` preset (the ``t1c``
-    preset, ``cpu-fast`` with the ``mri`` augmentation, with ``head_prior``, fine-tuned), ``t1c-unet`` the ``bundled``
+    """The bundled checkpoints store their training config: ``t1c`` is a cascade of a ``t1c-prior`` network (the
+    ``t1c`` preset, ``cpu-fast`` with the ``mri`` augmentation, with ``head_prior``) and its ``t1c-negatives``
+    fine-tune, each member's config stored in ``ensemble_of``; ``t1c-unet`` the ``bundled``
     preset; and the ``flair`` preset starts from the
     ``t1c-unet`` weights, which must fit its network (the ``t1c`` network is another one)."""
     from tumorseg.models import build_model, zoo
@@ -90,13 +91,16 @@ def test_each_bundled_model_was_trained_with_the_preset_named_after_it():
     fast = _cfg("--preset", "cpu-fast")
     assert {k: v for k, v in vars(t1c).items() if k != "augment"} == {k: v for k, v in vars(fast).items()
                                                                       if k != "augment"}
-    for name, recipe in (("t1c", "t1c-negatives"), ("t1c-unet", "bundled")):
+    for name, recipes in (("t1c", ("t1c-prior", "t1c-negatives")), ("t1c-unet", ("bundled",))):
         entry = zoo.get(name)
         if not entry.installed:
             continue
-        cfg = load_checkpoint(entry.checkpoint)["config"]
-        for key in ("model", "model_kwargs", "augment", "loss", "image_size"):
-            assert cfg[key] == PRESETS[recipe][key], (name, key)
+        ckpt = load_checkpoint(entry.checkpoint)  # t1c: a cascade, each member's config in ensemble_of
+        configs = [m["config"] for m in ckpt["ensemble_of"]] if "ensemble_of" in ckpt else [ckpt["config"]]
+        assert len(configs) == len(recipes)
+        for cfg, recipe in zip(configs, recipes):
+            for key in ("model", "model_kwargs", "augment", "loss", "image_size"):
+                assert cfg[key] == PRESETS[recipe][key], (name, recipe, key)
     flair = _cfg("--preset", "flair")
     if zoo.get(flair.init_from).installed:
         init_weights(build_model(flair.model, in_channels=1, **flair.model_kwargs), flair.init_from)

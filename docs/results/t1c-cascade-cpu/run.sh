@@ -37,3 +37,26 @@ python docs/results/t1c-negatives-prior-cpu/compare5.py --folds 2,3,4 --out $D/c
 tumorseg ensemble $PRIOR/fold_2/best.pt $MIX/ft_2/best.pt --combine decide --out /work/cascev/casc_2.pt
 OMP_NUM_THREADS=1 tumorseg evaluate --model /work/cascev/casc_2.pt --data $DATA --split all --out /work/cascev/ev2
 python docs/results/t1c-negatives-prior-cpu/figsplit.py /work/cascev/ev2/per_case.csv   # = bdec_2's numbers
+
+# 5. folds 0 and 1 (2026-12-06, 04:55-): their t1c-prior fold models (5 epochs, as the budget planned for folds 2 and
+#    4; the first models of folds 0-1 were lost with an earlier VM) and fine-tunes, one job at a time (/work/chain01.sh)
+for K in 0 1; do
+  OMP_NUM_THREADS=2 tumorseg train --data ../shared/data/figshare --preset t1c-prior --epochs 5 --time-budget off \
+    --split-file /work/splits/fold_$K.json --out $PRIOR/fold_$K --no-progress
+  OMP_NUM_THREADS=2 tumorseg train --data $DATA --split-file $DATA/folds/mixed/fold_$K.json --preset t1c-negatives \
+    --init-from $PRIOR/fold_$K/best.pt --out $MIX/ft_$K --no-progress
+  tumorseg ensemble $PRIOR/fold_$K/best.pt $MIX/ft_$K/best.pt --combine decide --out /work/cascev/casc_$K.pt
+  tumorseg evaluate --model /work/cascev/casc_$K.pt --data $DATA --split all --out /work/cascev/ev$K
+  mkdir -p $D/product_$K && cp /work/cascev/ev$K/{metrics.json,per_case.csv} $D/product_$K/
+done
+#    the cascade's CV as the bundled model stores it (folds 0-1 through the product, 2-4 the research path, which
+#    fold 2 showed to give the same per-case numbers)
+python docs/results/t1c-negatives-prior-cpu/cv_summary.py $D/cv $D/product_0 $D/product_1 $D/bdec_2 $D/bdec_3 $D/bdec_4
+
+# 6. the shipped t1c (4th version): the stage-1 model on all figshare dev patients (run again, 2026-12-06 02:xx, as
+#    ../t1c-negatives-prior-cpu/run.sh step 4) draws; the 3rd version's t1c.pt (its fine-tune, unchanged) decides
+cp src/tumorseg/models/bundled/t1c.pt /work/final/old-t1c/t1c.pt   # before it is replaced
+tumorseg ensemble /work/final/stage1/best.pt /work/final/old-t1c/t1c.pt --combine decide \
+  --set largest_component_3d=true --out /work/final/cascade.pt
+python scripts/bundle_model.py /work/final/cascade.pt --name t1c --cv $D/cv --fp16 --no-onnx \
+  --hardware "2-core AMD EPYC VM, CPU only (torch 2.13.0+cpu)"

@@ -5,7 +5,8 @@ tercile (edges from all test slices of the folds compared), HD95, tumours left e
 
 usage: python docs/results/t1c-negatives-prior-cpu/compare5.py     (from the repository root)
        ... compare5.py --folds 2,3,4 --arm "NAME=DIR/casc_{k}/test_per_case.csv" --out OUT.json
-         (only these folds; another arm, its per-case CSV of fold {k}; the JSON written elsewhere)
+         (only these folds; another arm, its per-case CSV of fold {k} — "P1|P2": the first that exists; the JSON
+         written elsewhere)
 """
 import argparse
 import csv
@@ -35,7 +36,8 @@ ap.add_argument("--out", type=Path, default=here / "compare5.json")
 args = ap.parse_args()
 for spec in args.arm:
     name, pattern = spec.split("=", 1)
-    ARMS[name] = lambda k, pattern=pattern: Path(pattern.format(k=k))
+    ARMS[name] = lambda k, pattern=pattern: next((Path(q.format(k=k)) for q in pattern.split("|")  # first that exists
+                                                  if Path(q.format(k=k)).exists()), Path("-"))
 folds = [k for k in map(int, args.folds.split(","))
          if rows(ARMS["shipped t1c (fine-tuned)"](k)) and rows(ARMS["previous t1c (figshare only)"](k))]
 pooled = {a: [r | {"fold": k} for k in folds for r in rows(f(k))] for a, f in ARMS.items()}

@@ -29,8 +29,8 @@ the ONNX export take it like any other file:
 * :func:`make_ensemble`: checkpoints → one ensemble checkpoint. The members must read their input the same way
   (image size, channels, intensity normalisation, loader); preprocessing, modality and post-processing are the
   first member's (its calibrated threshold, TTA and clean-up settings; calibrate the ensemble itself to choose
-  others). The members' train/val/test split is kept when they share one, else every slice any member saw counts
-  as trained on (:func:`_merged_split`), so ``evaluate`` never scores an ensemble on its members' training slices.
+  others). The split is the members' merged: a slice any member trained on counts as trained on, one any validated
+  on as validation (:func:`_merged_split`), so ``evaluate`` never scores an ensemble on its members' training slices.
   ``tumorseg ensemble A.pt B.pt ... --out ENS.pt`` is the command line.
 
 Cost: one forward pass per member (K times the time of one model).
@@ -182,7 +182,8 @@ def make_ensemble(checkpoints: list[str | Path], combine: str = "mean", agree_th
     """
     from tumorseg import __version__
     from tumorseg.models import zoo
-    from tumorseg.models.checkpoint import FORMAT, FORMAT_VERSION, file_sha256, load_checkpoint, resolve_checkpoint
+    from tumorseg.models.checkpoint import (FORMAT, FORMAT_VERSION, file_sha256, load_checkpoint, resolve_checkpoint,
+                                          without_machine_paths)
 
     if not 2 <= len(checkpoints) <= MAX_MEMBERS:
         raise CheckpointError(f"an ensemble needs 2 to {MAX_MEMBERS} checkpoints, not {len(checkpoints)}.")
@@ -223,7 +224,8 @@ def make_ensemble(checkpoints: list[str | Path], combine: str = "mean", agree_th
         "preprocessing": pre,
         "state_dict": state,
         "metrics": {"ensemble_members": len(ckpts)},
-        "ensemble_of": [{"file": p.name, "sha256": file_sha256(p), "metrics": ck.get("metrics", {})}
+        "ensemble_of": [{"file": p.name, "sha256": file_sha256(p), "metrics": ck.get("metrics", {}),
+                         "config": without_machine_paths(ck).get("config")}  # each member's recipe
                         for p, ck in zip(paths, ckpts)],
     }
     if ckpts[0].get("postprocess") is not None or postprocess:
@@ -233,9 +235,11 @@ def make_ensemble(checkpoints: list[str | Path], combine: str = "mean", agree_th
 
 
 def _merged_split(ckpts: list[dict[str, Any]]) -> dict[str, Any]:
-    """What the ensemble has seen, for ``evaluate``: the members' ``split`` when they all share one (models of one
-    fold: ``--split test`` scores that fold's test slices); otherwise every slice any member trained or validated on,
-    as ``train`` (a CV fold ensemble has no test part; ``--split all`` then scores only slices none of them saw)."""
+    """What the ensemble has seen, for ``evaluate``: each slice in the most-seen part any member put it in —
+    ``train`` if any member trained on it, else ``val`` if any validated on it, else ``test`` if any held it out.
+    Models of one fold share one split, which stays as it is (``--split test`` scores that fold's test slices); a
+    CV fold ensemble has no test part (``--split all`` then scores only slices none of them saw); a cascade whose
+    second member trained on the first's data and more keeps the second's val and test parts."""
     splits = [ck.get("split") for ck in ckpts]
     patients: dict[str, Any] = {}
     for ck in ckpts:
@@ -243,7 +247,10 @@ def _merged_split(ckpts: list[dict[str, Any]]) -> dict[str, Any]:
     extra: dict[str, Any] = {"split_patients": patients} if patients else {}
     if any(not isinstance(sp, dict) for sp in splits):
         return extra
-    if all(sp == splits[0] for sp in splits):
-        return {"split": splits[0], **extra}
-    seen = sorted({c for sp in splits for part in ("train", "val") for c in sp.get(part, [])})
-    return {"split": {"train": seen, "val": [], "test": []}, **extra}
+    merged: dict[str, list[str]] = {}
+    taken: set[str] = set()
+    for part in ("train", "val", "test"):
+        ids = {c for sp in splits for c in sp.get(part, [])} - taken
+        merged[part] = sorted(ids)
+        taken |= ids
+    return {"split": merged, **extra}

@@ -1,11 +1,15 @@
 """The bundled models: a plain registry of names → files in ``models/bundled/``, and ``--model`` resolution.
 
-Each bundled model ``NAME`` is four files in ``src/tumorseg/models/bundled/``::
+Each bundled model ``NAME`` is up to four files in ``src/tumorseg/models/bundled/``::
 
     NAME.pt     weights-only checkpoint (preprocessing, post-processing, metrics, split)
     NAME.onnx   the same network exported (``tumorseg export``), used by the ONNX backend
     NAME.json   the ONNX file's metadata (as ``tumorseg export`` writes beside it)
     NAME.md     the model card: data, recipe, cross-validation numbers, intended input
+
+``NAME.onnx``/``.json`` are left out where they would pass the wheel's 25 MB (``t1c``, a cascade of two
+networks: its float32 export is 29 MB); the ONNX backend then exports the model once into the cache on first use
+(:func:`tumorseg.inference.onnx.cached_onnx`).
 
 ``--model`` accepts a bundled name (``t1c``, ``flair``, ``t1c-unet``; ``default``
 is an alias of ``t1c`` so old commands keep working), or a checkpoint /
