@@ -71,10 +71,11 @@ def predict_probabilities(
 def cascade_probabilities(model: nn.Module, images: np.ndarray, device: torch.device | str = "cpu",
                           batch_size: int = 16, tta: bool = False) -> np.ndarray:
     """``(N, S, S) float32`` of a cascade (:class:`~tumorseg.models.ensemble.Ensemble` with ``combine="decide"``):
-    the first member's probabilities (``tta`` as asked) on the images the second member marks with its own
-    post-processing (``model.decide_post``: its TTA, threshold, clean-up and presence gate), 0 on the others."""
+    the first member's probabilities on the images the second member marks with its own post-processing
+    (``model.decide_post``: its threshold, clean-up and presence gate), 0 on the others. ``tta`` off turns TTA off
+    for both members (one pass each, the cheapest run); on, each member uses TTA as its own settings say."""
     draw = predict_probabilities(model.members[0], images, device, batch_size, tta)
-    vote = predict_probabilities(model.members[1], images, device, batch_size, bool(model.decide_post["tta"]))
+    vote = predict_probabilities(model.members[1], images, device, batch_size, tta and bool(model.decide_post["tta"]))
     return decided(draw, vote, model.decide_post)
 
 
@@ -131,12 +132,12 @@ def choose_backend(backend: str, device: torch.device) -> str:
 def onnx_probabilities(onnx_model, images: np.ndarray, batch_size: int = 16, tta: bool = False) -> np.ndarray:
     """Like :func:`predict_probabilities`, with an :class:`tumorseg.inference.onnx.OnnxModel`; ``(N, S, S) float32``.
 
-    A cascade's file (``onnx_model.decide_post`` set) gives both members' probabilities from one run; the deciding
-    one is flip-averaged when its ``decide_post["tta"]`` says so (whatever ``tta`` is), then :func:`decided` applies
-    the rule, as :func:`cascade_probabilities` does in PyTorch.
+    A cascade's file (``onnx_model.decide_post`` set) gives both members' probabilities from one run; with ``tta``
+    the deciding one is flip-averaged when its ``decide_post["tta"]`` says so, then :func:`decided` applies the
+    rule, as :func:`cascade_probabilities` does in PyTorch.
     """
     decide = onnx_model.decide_post
-    use_tta = [tta] if decide is None else [tta, bool(decide["tta"])]  # per output
+    use_tta = [tta] if decide is None else [tta, tta and bool(decide["tta"])]  # per output
     outs = [np.empty(images.shape[:1] + images.shape[-2:], dtype=np.float32) for _ in use_tta]
     for sl in _batches(len(images), batch_size):
         x = images[sl].astype(np.float32)

@@ -18,7 +18,8 @@ the ONNX export take it like any other file:
 * ``combine="decide"`` (a *cascade*, two members): the second member decides whether a slice holds a tumour —
   exactly as it would alone, its own TTA, threshold, clean-up and presence gate (``decide_post``, its
   post-processing, stored with the ensemble) — and the first draws the mask on the slices it marks; elsewhere
-  the probabilities are 0. The decision needs the second member's TTA-averaged, post-processed output, so it is
+  the probabilities are 0 (TTA turned off, e.g. ``--no-tta``, turns it off for both members: one pass each, the
+  fastest run). The decision needs the second member's TTA-averaged, post-processed output, so it is
   made outside the network, in :func:`tumorseg.inference.predictor.cascade_probabilities`, which
   :func:`~tumorseg.inference.predictor.predict_probabilities` calls (``predict``, ``evaluate``, ``serve``). The
   ONNX export holds both members as one graph with two outputs, and ONNX Runtime applies the same rule
