@@ -287,13 +287,18 @@ def _cmd_models(a: argparse.Namespace) -> int:
 
 
 def _cmd_export(a: argparse.Namespace) -> int:
+    import json
     from pathlib import Path
 
     from tumorseg.inference.onnx import export_onnx
 
     out = export_onnx(a.model, a.onnx, opset=a.opset)
-    print(f"ONNX model written to {out} (metadata in {Path(out).with_suffix('.json')}); input: raw pixel values "
-          "0..255, float32 (batch, channels, size, size); output: probabilities")
+    meta = Path(out).with_suffix(".json")
+    cascade = "decide_output" in json.loads(meta.read_text())
+    print(f"ONNX model written to {out} (metadata in {meta}); input: raw pixel values 0..255, float32 (batch, "
+          "channels, size, size); output: probabilities" + (" — a cascade: 'probability' is the mask's, kept only "
+                                                            "where 'decide_probability' marks the slice (rule in "
+                                                            "the metadata)" if cascade else ""))
     return 0
 
 

@@ -243,12 +243,12 @@ def test_decide_cascade_draws_the_first_models_mask_on_the_slices_the_second_mar
     assert main(["ensemble", str(a), str(b), str(c), "--combine", "decide", "--out", str(tmp_path / "z.pt")]) != 0
 
 
-def test_decide_cascade_exports_to_one_onnx_file_that_applies_the_same_rule(tmp_path, monkeypatch):
+def test_decide_cascade_exports_to_one_onnx_file_that_applies_the_same_rule(tmp_path, monkeypatch, capsys):
     """The ONNX export of a cascade holds both members (outputs probability, decide_probability); ONNX Runtime
     gives the PyTorch cascade's probabilities, with each member's TTA as its own settings say, through the file
     itself and through a Predictor of the checkpoint (auto backend: the cached export)."""
     pytest.importorskip("onnxruntime")
-    from tumorseg.inference.onnx import DECIDE_NAME, OUTPUT_NAME, OnnxModel, export_onnx
+    from tumorseg.inference.onnx import DECIDE_NAME, OUTPUT_NAME, OnnxModel
     from tumorseg.inference.predictor import Predictor, onnx_probabilities, predict_probabilities
 
     monkeypatch.setenv("TUMORSEG_CACHE_DIR", str(tmp_path / "cache"))
@@ -263,7 +263,9 @@ def test_decide_cascade_exports_to_one_onnx_file_that_applies_the_same_rule(tmp_
     out = tmp_path / "cascade.pt"
     assert main(["ensemble", str(a), str(b), "--combine", "decide", "--out", str(out)]) == 0
     ens = model_from_checkpoint(load_checkpoint(out))
-    onnx_file = export_onnx(out, tmp_path / "cascade.onnx")
+    onnx_file = tmp_path / "cascade.onnx"
+    assert main(["export", "--model", str(out), "--onnx", str(onnx_file)]) == 0
+    assert "a cascade: 'probability' is the mask's" in capsys.readouterr().out
     om = OnnxModel(onnx_file)
     assert om.outputs == [OUTPUT_NAME, DECIDE_NAME] and om.decide_post["tta"] is True
     for tta in (False, True):
