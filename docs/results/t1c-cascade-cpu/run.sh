@@ -38,9 +38,10 @@ tumorseg ensemble $PRIOR/fold_2/best.pt $MIX/ft_2/best.pt --combine decide --out
 OMP_NUM_THREADS=1 tumorseg evaluate --model /work/cascev/casc_2.pt --data $DATA --split all --out /work/cascev/ev2
 python docs/results/t1c-negatives-prior-cpu/figsplit.py /work/cascev/ev2/per_case.csv   # = bdec_2's numbers
 
-# 5. folds 0 and 1 (2026-12-06, 04:55-): their t1c-prior fold models (5 epochs, as the budget planned for folds 2 and
-#    4; the first models of folds 0-1 were lost with an earlier VM) and fine-tunes, one job at a time (/work/chain01.sh)
-for K in 0 1; do
+# 5. fold 0 (2026-12-06, 04:55-06:20): its t1c-prior fold model (5 epochs, as the budget planned for folds 2 and 4;
+#    the first models of folds 0-1 were lost with an earlier VM) and fine-tune (/work/chain01.sh; fold 1 was to follow
+#    and was stopped for lack of time), then the cascade through the product; prior_0/, ft_0/: the runs' files
+for K in 0; do
   OMP_NUM_THREADS=2 tumorseg train --data ../shared/data/figshare --preset t1c-prior --epochs 5 --time-budget off \
     --split-file /work/splits/fold_$K.json --out $PRIOR/fold_$K --no-progress
   OMP_NUM_THREADS=2 tumorseg train --data $DATA --split-file $DATA/folds/mixed/fold_$K.json --preset t1c-negatives \
@@ -49,9 +50,9 @@ for K in 0 1; do
   tumorseg evaluate --model /work/cascev/casc_$K.pt --data $DATA --split all --out /work/cascev/ev$K
   mkdir -p $D/product_$K && cp /work/cascev/ev$K/{metrics.json,per_case.csv} $D/product_$K/
 done
-#    the cascade's CV as the bundled model stores it (folds 0-1 through the product, 2-4 the research path, which
+#    the cascade's CV as the bundled model stores it (fold 0 through the product, 2-4 the research path, which
 #    fold 2 showed to give the same per-case numbers)
-python docs/results/t1c-negatives-prior-cpu/cv_summary.py $D/cv $D/product_0 $D/product_1 $D/bdec_2 $D/bdec_3 $D/bdec_4
+python docs/results/t1c-negatives-prior-cpu/cv_summary.py $D/cv $D/product_0 $D/bdec_2 $D/bdec_3 $D/bdec_4
 
 # 6. the shipped t1c (4th version): the stage-1 model on all figshare dev patients (run again, 2026-12-06 02:xx, as
 #    ../t1c-negatives-prior-cpu/run.sh step 4) draws; the 3rd version's t1c.pt (its fine-tune, unchanged) decides
@@ -60,3 +61,26 @@ tumorseg ensemble /work/final/stage1/best.pt /work/final/old-t1c/t1c.pt --combin
   --set largest_component_3d=true --out /work/final/cascade.pt
 python scripts/bundle_model.py /work/final/cascade.pt --name t1c --cv $D/cv --fp16 --no-onnx \
   --hardware "2-core AMD EPYC VM, CPU only (torch 2.13.0+cpu)"
+
+# 7. the cascade without TTA (both members one pass; fold 2) -> product_2_notta/
+tumorseg ensemble $PRIOR/fold_2/best.pt $MIX/ft_2/best.pt --combine decide --set tta=false --out /work/cascev/casc_2_notta.pt
+tumorseg evaluate --model /work/cascev/casc_2_notta.pt --data $DATA --split all --out /work/cascev/ev2_notta
+# 8. all folds done so far on the same figshare test slices -> comparison4.json
+python docs/results/t1c-negatives-prior-cpu/compare5.py --folds 0,2,3,4 --out $D/comparison4.json \
+  --arm "A: t1c-prior, the cascade's drawing member=$D/prior_{k}/test_per_case.csv|docs/results/t1c-negatives-prior-cpu/prior_{k}/test_per_case.csv" \
+  --arm "B: its t1c-negatives fine-tune, the deciding member=$D/ft_{k}/test_per_case.csv|docs/results/t1c-negatives-prior-cpu/ft_{k}/test_per_case.csv" \
+  --arm "cascade: B decides, A draws=$D/product_{k}/per_case.csv|$D/bdec_{k}/test_per_case.csv"
+python scripts/bundle_model.py --name t1c --cv $D/cv        # the CV numbers stored in t1c.pt (metrics only)
+# 9. real scans with the bundled file (the t1c card's table; outputs under /work/final/eval-casc, not kept)
+for NOL in "" --no-one-lesion; do
+  tumorseg evaluate --model t1c --data ../shared/data/samples/brats/brats_2013_pat0001_1 --format brats --modality t1c \
+    --labels 1,3,4 --empty-fraction 1 --split all $NOL --out /work/final/eval-casc/b15$NOL
+  tumorseg evaluate --model t1c --data ../shared/data/lgg/kaggle_3m --format lgg --channels post --split all $NOL \
+    --out /work/final/eval-casc/lgg$NOL
+  python docs/results/t1c-negatives-prior-cpu/subset.py $DATA/split.json /work/final/eval-casc/lgg$NOL   # 6 test patients
+  tumorseg predict ../shared/data/samples/brats/BraTS-GLI-00001-000/BraTS-GLI-00001-000-t1c.nii.gz --model t1c $NOL \
+    --out /work/final/eval-casc/b23$NOL
+done
+# 10. speed, the training and evaluation jobs paused (kill -STOP) meanwhile -> benchmarks/results/inference.json
+python benchmarks/inference.py --min-reps 10 --model old-t1c=/work/final/old-t1c/t1c.pt \
+  --model t1c-unet=src/tumorseg/models/bundled/t1c-unet.pt --out benchmarks/results/inference.json

@@ -20,8 +20,10 @@ out, runs = Path(sys.argv[1]), [Path(r) for r in sys.argv[2:]]
 (out / "splits").mkdir(parents=True, exist_ok=True)
 per_fold = []
 for run in runs:
-    per_case = run / "test" / "per_case.csv"  # a run folder, or its copy here (ft_K/test_per_case.csv)
-    rows = list(csv.DictReader(open(per_case if per_case.exists() else run / "test_per_case.csv")))
+    # a run folder, its copy here (ft_K/test_per_case.csv) or an evaluate folder (per_case.csv)
+    per_case = next(p for p in (run / "test" / "per_case.csv", run / "test_per_case.csv", run / "per_case.csv")
+                    if p.exists())
+    rows = list(csv.DictReader(open(per_case)))
     fig = [r for r in rows if not r["case_id"].startswith("TCGA")]
     free = [r for r in rows if r["case_id"].startswith("TCGA") and int(r["tumour_area_px"]) == 0]
     marked = sum(int(r["predicted_area_px"]) > 0 for r in free)
