@@ -12,9 +12,9 @@ as ``tumorseg predict``:
 
 A cascade (``tumorseg ensemble A B --combine decide``) exports both members into one file, with a second output
 ``decide_probability`` (the deciding member's probabilities, same shape). Its mask is ``probability``, kept on the
-slices where ``decide_probability`` — averaged over the same flips when TTA is on and ``decide_post["tta"]``, then thresholded and
-cleaned up with ``decide_post`` (stored in the metadata's model kwargs) — marks anything, and empty on the others:
-:func:`tumorseg.inference.predictor.onnx_probabilities` applies that rule, as
+slices where ``decide_probability`` — averaged over the same flips when TTA is on and ``decide_post["tta"]``, then
+thresholded and cleaned up with ``decide_post`` (stored in the metadata's model kwargs) — marks anything, and empty
+on the others: :func:`tumorseg.inference.predictor.onnx_probabilities` applies that rule, as
 :func:`~tumorseg.inference.predictor.cascade_probabilities` does in PyTorch.
 
 Resizing to ``S×S`` is *not* in the graph: like :class:`tumorseg.inference.predictor.Predictor`,
