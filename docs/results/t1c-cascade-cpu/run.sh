@@ -38,10 +38,10 @@ tumorseg ensemble $PRIOR/fold_2/best.pt $MIX/ft_2/best.pt --combine decide --out
 OMP_NUM_THREADS=1 tumorseg evaluate --model /work/cascev/casc_2.pt --data $DATA --split all --out /work/cascev/ev2
 python docs/results/t1c-negatives-prior-cpu/figsplit.py /work/cascev/ev2/per_case.csv   # = bdec_2's numbers
 
-# 5. fold 0 (2026-12-06, 04:55-06:20): its t1c-prior fold model (5 epochs, as the budget planned for folds 2 and 4;
-#    the first models of folds 0-1 were lost with an earlier VM) and fine-tune (/work/chain01.sh; fold 1 was to follow
-#    and was stopped for lack of time), then the cascade through the product; prior_0/, ft_0/: the runs' files
-for K in 0; do
+# 5. folds 0 and 1 (2026-12-06, 04:55-06:20 and 06:25-07:12): their t1c-prior fold models (5 epochs, as the budget
+#    planned for folds 2 and 4; the first models of folds 0-1 were lost with an earlier VM) and fine-tunes, then the
+#    cascades through the product (/work/chain01.sh, /work/chain1.sh); prior_K/, ft_K/: the runs' files
+for K in 0 1; do
   OMP_NUM_THREADS=2 tumorseg train --data ../shared/data/figshare --preset t1c-prior --epochs 5 --time-budget off \
     --split-file /work/splits/fold_$K.json --out $PRIOR/fold_$K --no-progress
   OMP_NUM_THREADS=2 tumorseg train --data $DATA --split-file $DATA/folds/mixed/fold_$K.json --preset t1c-negatives \
@@ -50,9 +50,9 @@ for K in 0; do
   tumorseg evaluate --model /work/cascev/casc_$K.pt --data $DATA --split all --out /work/cascev/ev$K
   mkdir -p $D/product_$K && cp /work/cascev/ev$K/{metrics.json,per_case.csv} $D/product_$K/
 done
-#    the cascade's CV as the bundled model stores it (fold 0 through the product, 2-4 the research path, which
+#    the cascade's CV as the bundled model stores it (folds 0-1 through the product, 2-4 the research path, which
 #    fold 2 showed to give the same per-case numbers)
-python docs/results/t1c-negatives-prior-cpu/cv_summary.py $D/cv $D/product_0 $D/bdec_2 $D/bdec_3 $D/bdec_4
+python docs/results/t1c-negatives-prior-cpu/cv_summary.py $D/cv $D/product_0 $D/product_1 $D/bdec_2 $D/bdec_3 $D/bdec_4
 
 # 6. the shipped t1c (4th version): the stage-1 model on all figshare dev patients (run again, 2026-12-06 02:xx, as
 #    ../t1c-negatives-prior-cpu/run.sh step 4) draws; the 3rd version's t1c.pt (its fine-tune, unchanged) decides
@@ -65,8 +65,8 @@ python scripts/bundle_model.py /work/final/cascade.pt --name t1c --cv $D/cv --fp
 # 7. the cascade without TTA (both members one pass; fold 2) -> product_2_notta/
 tumorseg ensemble $PRIOR/fold_2/best.pt $MIX/ft_2/best.pt --combine decide --set tta=false --out /work/cascev/casc_2_notta.pt
 tumorseg evaluate --model /work/cascev/casc_2_notta.pt --data $DATA --split all --out /work/cascev/ev2_notta
-# 8. all folds done so far on the same figshare test slices -> comparison4.json
-python docs/results/t1c-negatives-prior-cpu/compare5.py --folds 0,2,3,4 --out $D/comparison4.json \
+# 8. all folds on the same figshare test slices -> comparison5.json (comparison4.json: --folds 0,2,3,4, before fold 1)
+python docs/results/t1c-negatives-prior-cpu/compare5.py --folds 0,1,2,3,4 --out $D/comparison5.json \
   --arm "A: t1c-prior, the cascade's drawing member=$D/prior_{k}/test_per_case.csv|docs/results/t1c-negatives-prior-cpu/prior_{k}/test_per_case.csv" \
   --arm "B: its t1c-negatives fine-tune, the deciding member=$D/ft_{k}/test_per_case.csv|docs/results/t1c-negatives-prior-cpu/ft_{k}/test_per_case.csv" \
   --arm "cascade: B decides, A draws=$D/product_{k}/per_case.csv|$D/bdec_{k}/test_per_case.csv"

@@ -254,7 +254,7 @@ def cache_dir() -> Path:
 def find_onnx(checkpoint: str | Path) -> Path | None:
     """A ready-made export of ``checkpoint``: ``<checkpoint>.onnx`` beside it or a cached one, else ``None``.
 
-    A file beside the checkpoint (e.g. the bundled ``models/bundled/t1c.onnx``)
+    A file beside the checkpoint (e.g. the bundled ``models/bundled/flair.onnx``)
     counts only if its stored SHA-256 matches the checkpoint's.
     """
     path = Path(checkpoint)
