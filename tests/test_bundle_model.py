@@ -75,6 +75,24 @@ def test_bundle_writes_named_files_with_metrics_modality_and_stats(synthetic_dat
         bundle_model.set_postprocess("flair", {"hysteresis_prob": "high"}, dest=tmp_path / "bundled")
 
 
+def test_a_checkpoint_file_bundled_without_onnx_leaves_no_stale_twin(synthetic_dataset, tmp_path):
+    """A checkpoint file (e.g. a cascade, too large to ship its ONNX export) bundled with onnx=False: an earlier
+    model's NAME.onnx/.json are removed, and a later --set does not export one into the wheel."""
+    pytest.importorskip("onnxruntime")
+    run = _run(tmp_path, synthetic_dataset)
+    dest = tmp_path / "bundled"
+    bundle_model.bundle(run, "flair", cv=tmp_path / "cv", dest=dest)  # the earlier model, with its twin
+    assert (dest / "flair.onnx").is_file() and (dest / "flair.json").is_file()
+    ckpt = load_checkpoint(run / "best.pt")
+    ckpt["preprocessing"]["input_stats"] = {"n_slices": 1}
+    save_checkpoint(ckpt, tmp_path / "ens.pt")
+    out = bundle_model.bundle(tmp_path / "ens.pt", "flair", cv=tmp_path / "cv", dest=dest, onnx=False)
+    assert load_checkpoint(out)["metrics"]["cv_dice_mean"] == 0.61
+    assert not (dest / "flair.onnx").exists() and not (dest / "flair.json").exists()
+    bundle_model.set_postprocess("flair", {"largest_component_3d": True}, dest=dest)
+    assert load_checkpoint(out)["postprocess"]["largest_component_3d"] is True and not (dest / "flair.onnx").exists()
+
+
 def test_bundled_files_are_what_the_registry_reads(synthetic_dataset, tmp_path, monkeypatch):
     run = _run(tmp_path, synthetic_dataset)
     monkeypatch.setattr(zoo, "BUNDLED_DIR", tmp_path / "bundled")
