@@ -83,9 +83,9 @@ def test_bundled_model_finds_the_tumour_on_real_figshare_slices(folder, case_id,
     assert dice > 0.5, f"{folder}/{case_id} ({label}): Dice {dice:.3f}"
 
 
-def test_bundled_onnx_agrees_with_pytorch_on_real_slices(tmp_path, monkeypatch):
+def test_bundled_onnx_agrees_with_pytorch_on_real_slices():
     """The ONNX twin of t1c (shipped beside it, or — for a model too large to ship one — exported on first use into
-    the cache) gives PyTorch's probabilities on real 512² slices."""
+    the cache, the suite's own: tests/conftest.py) gives PyTorch's probabilities on real 512² slices."""
     pytest.importorskip("onnxruntime")
     from PIL import Image
 
@@ -93,7 +93,6 @@ def test_bundled_onnx_agrees_with_pytorch_on_real_slices(tmp_path, monkeypatch):
 
     files = sorted(shared_data("figshare-native", "images").iterdir())[:2]
     images = [np.asarray(Image.open(f).convert("L")) for f in files]
-    monkeypatch.setenv("TUMORSEG_CACHE_DIR", str(tmp_path / "cache"))
     shipped = DEFAULT_MODEL.with_suffix(".onnx").is_file()
     if shipped:
         assert find_onnx(DEFAULT_MODEL) == DEFAULT_MODEL.with_suffix(".onnx")  # it carries t1c.pt's SHA-256
