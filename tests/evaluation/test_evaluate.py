@@ -52,11 +52,24 @@ def test_split_all_refuses_when_every_slice_was_trained_on():
 
 
 def test_same_names_of_other_patients_are_another_dataset():
-    """With ``split_patients`` stored, slice "1" of patient P1 is not the training slice "1" of patient X."""
+    """With ``split_patients`` stored, slice "1" of patient P1 is not the training slice "1" of patient X; slice "5"
+    is another slice of the training patient P2, so it is left out with "2"."""
     ckpt = {"split": {"train": ["1", "2"], "val": ["3"], "test": []},
             "split_patients": {"1": "X", "2": "P2", "3": "X"}}
     chosen, extra = cases_to_score(_records(), ckpt, "all", "m.pt", "D")
-    assert (_ids(chosen), extra) == (["1", "3", "4", "5", "6"], {"training_slices_left_out": 1})
+    assert (_ids(chosen), extra) == (["1", "3", "4", "6"], {"training_slices_left_out": 2})
+
+
+def test_training_patients_are_left_out_under_other_slice_names(caplog):
+    """Regression: the bundled t1c stores LGG training slices as 'TCGA_..._12_post' (the names of the folder it was
+    trained from), the lgg reader names them 'TCGA_..._12'; --split all scored its training patients as unseen."""
+    recs = [SliceRecord(case_id=f"TCGA_A_{k}", image=f"{k}.tif", patient="TCGA_A") for k in (1, 2, 3)]
+    recs += [SliceRecord(case_id=f"TCGA_B_{k}", image=f"{k}.tif", patient="TCGA_B") for k in (1, 2)]
+    ckpt = {"split": {"train": ["TCGA_A_1_post", "7"], "val": [], "test": ["TCGA_B_1_post"]},
+            "split_patients": {"TCGA_A_1_post": "TCGA_A", "7": "P7", "TCGA_B_1_post": "TCGA_B"}}
+    chosen, extra = cases_to_score(recs, ckpt, "all", "m.pt", "D")
+    assert (_ids(chosen), extra) == (["TCGA_B_1", "TCGA_B_2"], {"training_slices_left_out": 3})
+    assert "case ids and 1 patient of its stored split" in caplog.text
 
 
 def test_bundled_model_on_another_dataset(synthetic_dataset, tmp_path, capsys):

@@ -78,6 +78,14 @@ def test_summary_splits_by_presence_and_pools_per_volume(rows):
     assert v["n_patients"] == 2 and v["mean_dice"] == pytest.approx(23 / 66) and v["std_dice"] == pytest.approx(1 / 66)
 
 
+def test_per_volume_line_names_one_patient_without_a_spread(rows):
+    r, _, _ = rows
+    two = presence_lines(summarise(r))[-1]
+    assert two.startswith("per-volume Dice 0.3485 ± 0.0152 over 2 patients")
+    one = presence_lines(summarise([x for x in r if x["patient"] == "A"]))[-1]
+    assert one == "per-volume Dice 0.3636 (1 patient, its slices pooled)"
+
+
 def test_one_slice_per_patient_is_not_a_volume(rows):
     r, _, _ = rows
     single = [dict(x, patient=x["case_id"]) for x in r]

@@ -178,8 +178,9 @@ def presence_lines(summary: dict[str, Any]) -> list[str]:
     lines = [f"tumour presence: {sens}; {spec}", f"Dice rule: {p['dice_rule']}"]
     v = summary.get("per_volume")
     if v:
-        lines.append(f"per-volume Dice {v['mean_dice']:.4f} ± {v['std_dice']:.4f} over {v['n_patients']} patients "
-                     "(each patient's slices pooled)")
+        lines.append(f"per-volume Dice {v['mean_dice']:.4f} (1 patient, its slices pooled)" if v["n_patients"] == 1
+                     else f"per-volume Dice {v['mean_dice']:.4f} ± {v['std_dice']:.4f} over {v['n_patients']} "
+                     "patients (each patient's slices pooled)")
     return lines
 
 
@@ -207,11 +208,15 @@ def cases_to_score(records: list, ckpt: dict[str, Any], split: str, checkpoint: 
 
     ``"test"``/``"val"``/``"train"``: the checkpoint's stored case ids of that
     part. ``"all"``: every record except those the checkpoint was trained or
-    validated on (its stored ``train``/``val`` case ids; when the checkpoint
-    also stores ``split_patients``, a record counts only if its patient is the
-    same too, so another dataset that reuses slice names is not mistaken for
-    the training set), unless ``include_training``: scoring a model on its own
+    validated on, unless ``include_training``: scoring a model on its own
     training slices overstates its accuracy, so it never happens silently.
+    "Trained on" means its stored ``train``/``val`` case ids; when the
+    checkpoint also stores ``split_patients`` (case id -> patient), a record
+    with a stored case id counts only if its patient is the same too (another
+    dataset that reuses slice names is not the training set), and a record of
+    a patient the checkpoint trained or validated on counts whatever its case
+    id (the same patient read by another reader, e.g. LGG slices renamed when
+    a training set was assembled: scores must be of unseen patients).
 
     Returns:
         (records, extra): ``extra`` is ``{"training_slices_left_out": n}`` or
@@ -241,8 +246,11 @@ def cases_to_score(records: list, ckpt: dict[str, Any], split: str, checkpoint: 
         return chosen, {}
     seen = set(stored.get("train") or []) | set(stored.get("val") or [])
     patients = ckpt.get("split_patients") or {}
+    seen_patients = {patients[c] for c in seen if c in patients}
 
     def trained_on(r) -> bool:
+        if r.patient is not None and r.patient in seen_patients:
+            return True
         if r.case_id not in seen:
             return False
         known = patients.get(r.case_id)
@@ -260,9 +268,11 @@ def cases_to_score(records: list, ckpt: dict[str, Any], split: str, checkpoint: 
         raise DataError(f"{data}: all {len(records)} slices are ones {name} was trained or validated on (case ids "
                         f"of its stored split: {counts}); nothing unseen is left to score. Evaluate on data it has "
                         "not seen, or add --include-training-slices to measure its fit to its training data.")
-    log.warning("%s: left out %d of %d slices that %s was trained or validated on (case ids of its stored split); "
+    n_patients = len({r.patient for r in training if r.patient is not None})
+    log.warning("%s: left out %d of %d slices that %s was trained or validated on (case ids%s of its stored split); "
                 "scoring the other %d. --include-training-slices scores them too.",
-                data, len(training), len(records), name, len(unseen))
+                data, len(training), len(records), name,
+                f" and {n_patients} patient{'s' * (n_patients != 1)}" if n_patients else "", len(unseen))
     return unseen, {"training_slices_left_out": len(training)}
 
 

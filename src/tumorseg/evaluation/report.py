@@ -129,9 +129,11 @@ def _presence(metrics: dict[str, Any], rows: list[dict], cv: dict[str, Any] | No
     if v:
         folds = (f" (across folds {cv['volume_dice_mean_over_folds']:.3f} ± {cv['volume_dice_std_over_folds']:.3f})"
                  if cv and "volume_dice_mean_over_folds" in cv else "")
-        out += (f"<h3>Per-volume Dice</h3><p>Each patient's slices pooled (2·Σtp / (Σpred + Σtruth)), then "
-                f"averaged over {v['n_patients']} patients: <b>{v['mean_dice']:.3f} ± {v['std_dice']:.3f}</b> "
-                f"(median {v['median_dice']:.3f}){folds}; the per-image mean above weighs every slice alike.</p>")
+        out += (f"<h3>Per-volume Dice</h3><p>Each patient's slices pooled (2·Σtp / (Σpred + Σtruth)), "
+                + (f"1 patient: <b>{v['mean_dice']:.3f}</b>{folds}" if v["n_patients"] == 1 else
+                   f"then averaged over {v['n_patients']} patients: <b>{v['mean_dice']:.3f} ± {v['std_dice']:.3f}</b> "
+                   f"(median {v['median_dice']:.3f}){folds}")
+                + "; the per-image mean above weighs every slice alike.</p>")
     return out
 
 
