@@ -31,3 +31,10 @@ python docs/results/t1c-negatives-prior-cpu/figsplit.py docs/results/t1c-cascade
 python scripts/bundle_model.py $W/cascade.pt --name t1c --cv docs/results/t1c-cascade-cpu/cv --fp16 --no-onnx \
   --hardware "2-core AMD EPYC VM, CPU only (torch 2.13.0+cpu)"
 tumorseg evaluate --model t1c --data ../shared/data/figshare --split val --out $W/bundled-fig-val   # 0.7649 (fp16)
+# 5. CV fold 1 the same way (after the bundling; 09:48-10:33): step 3 with fold_1 / ft_1 / product_1
+OMP_NUM_THREADS=2 tumorseg train --data ../shared/data/figshare --preset t1c-prior --epochs 9 --time-budget off \
+  --split-file /work/splits/fold_1.json --out $W/fold_1 --no-progress
+tumorseg ensemble $W/fold_1/best.pt /work/mixprior/ft_1/best.pt --combine decide --out $W/casc9_1.pt
+tumorseg evaluate --model $W/casc9_1.pt --data /tmp/t1c-data --split all --out $W/ev9_1
+python docs/results/t1c-negatives-prior-cpu/figsplit.py $W/ev9_1/per_case.csv
+python docs/results/t1c-negatives-prior-cpu/figsplit.py docs/results/t1c-cascade-cpu/product_1/per_case.csv
