@@ -19,22 +19,18 @@ tumorseg ensemble $W/run/best.pt $OLD --combine decide --set largest_component_3
 #       --model MODEL $NOL --out OUT/b23$NOL
 #   done
 tumorseg evaluate --model t1c --data ../shared/data/figshare --split val --out $W/base/fig-val   # before bundling
-# 3. CV fold 0: A with 9 epochs on fold 0's split, its cascade with fold 0's B (../t1c-cascade-cpu/run.sh step 5),
-#    scored through the product on the fold's 720 test slices, against product_0 (the same with the 5-epoch A)
-OMP_NUM_THREADS=2 tumorseg train --data ../shared/data/figshare --preset t1c-prior --epochs 9 --time-budget off \
-  --split-file /work/splits/fold_0.json --out $W/fold_0 --no-progress
-tumorseg ensemble $W/fold_0/best.pt /work/mixprior/ft_0/best.pt --combine decide --out $W/casc9_0.pt
-tumorseg evaluate --model $W/casc9_0.pt --data /tmp/t1c-data --split all --out $W/ev9_0
-python docs/results/t1c-negatives-prior-cpu/figsplit.py $W/ev9_0/per_case.csv
-python docs/results/t1c-negatives-prior-cpu/figsplit.py docs/results/t1c-cascade-cpu/product_0/per_case.csv
+# 3. CV folds 0 and 1 (fold 1 after the bundling, 09:48-10:33): A with 9 epochs on fold K's split, its cascade with
+#    fold K's B (../t1c-cascade-cpu/run.sh step 5), scored through the product on the fold's 720 test slices, against
+#    product_K (the same with the 5-epoch A)
+for K in 0 1; do
+  OMP_NUM_THREADS=2 tumorseg train --data ../shared/data/figshare --preset t1c-prior --epochs 9 --time-budget off \
+    --split-file /work/splits/fold_$K.json --out $W/fold_$K --no-progress
+  tumorseg ensemble $W/fold_$K/best.pt /work/mixprior/ft_$K/best.pt --combine decide --out $W/casc9_$K.pt
+  tumorseg evaluate --model $W/casc9_$K.pt --data /tmp/t1c-data --split all --out $W/ev9_$K
+  python docs/results/t1c-negatives-prior-cpu/figsplit.py $W/ev9_$K/per_case.csv
+  python docs/results/t1c-negatives-prior-cpu/figsplit.py docs/results/t1c-cascade-cpu/product_$K/per_case.csv
+done
 # 4. shipped: the fifth t1c (CV stored: the fourth version's recipe, ../t1c-cascade-cpu/cv)
 python scripts/bundle_model.py $W/cascade.pt --name t1c --cv docs/results/t1c-cascade-cpu/cv --fp16 --no-onnx \
   --hardware "2-core AMD EPYC VM, CPU only (torch 2.13.0+cpu)"
 tumorseg evaluate --model t1c --data ../shared/data/figshare --split val --out $W/bundled-fig-val   # 0.7649 (fp16)
-# 5. CV fold 1 the same way (after the bundling; 09:48-10:33): step 3 with fold_1 / ft_1 / product_1
-OMP_NUM_THREADS=2 tumorseg train --data ../shared/data/figshare --preset t1c-prior --epochs 9 --time-budget off \
-  --split-file /work/splits/fold_1.json --out $W/fold_1 --no-progress
-tumorseg ensemble $W/fold_1/best.pt /work/mixprior/ft_1/best.pt --combine decide --out $W/casc9_1.pt
-tumorseg evaluate --model $W/casc9_1.pt --data /tmp/t1c-data --split all --out $W/ev9_1
-python docs/results/t1c-negatives-prior-cpu/figsplit.py $W/ev9_1/per_case.csv
-python docs/results/t1c-negatives-prior-cpu/figsplit.py docs/results/t1c-cascade-cpu/product_1/per_case.csv
