@@ -268,7 +268,7 @@ def _cmd_predict(a: argparse.Namespace) -> int:
                        one_lesion=a.one_lesion, series=a.series, resume=a.resume, as_volume=a.as_volume)
     for line in r.summary_lines():
         print(line)
-    print(f"{len(r.written)} masks written to {a.out}")
+    print(r.written_line(a.out))
     if r.summaries:
         print(f"a page over them: tumorseg report {a.out}")
     if not r.failed:

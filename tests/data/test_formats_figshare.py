@@ -126,3 +126,10 @@ def test_cvind_v5_file_read_with_scipy(tmp_path):
 
     savemat(tmp_path / "cvind.mat", {"cvind": np.array([[3, 1, 2]])})
     assert figshare.read_cvind(tmp_path / "cvind.mat") == [3, 1, 2]
+
+
+def test_detect_format_says_a_missing_folder_is_missing(tmp_path):
+    with pytest.raises(DataError, match="no such file or folder"):
+        detect_format(tmp_path / "nope")
+    with pytest.raises(DataError, match="cannot tell the dataset format"):
+        detect_format(tmp_path)

@@ -10,7 +10,7 @@ from PIL import Image
 from conftest import shared_data, tiny_checkpoint
 from tumorseg.cli import main
 from tumorseg.data.input_stats import far_off, training_stats
-from tumorseg.inference.files import predict_inputs
+from tumorseg.inference.files import PredictReport, predict_inputs
 from tumorseg.inference.onnx import file_sha256
 from tumorseg.models.checkpoint import DEFAULT_MODEL, load_checkpoint, save_checkpoint
 
@@ -229,3 +229,11 @@ def test_post_contrast_slices_exported_as_pngs_are_one_volume_like_the_lgg_folde
     alone = predict_inputs([tmp_path / "flat"], "t1c", tmp_path / "alone", **options)
     assert not alone.folders and len(alone.results) == 23
     assert sum(r.n_tumour for r in alone.results) > tif_row.slices_with_tumour
+
+
+def test_written_line_names_masks_and_dicom_segs_apart(tmp_path):
+    assert PredictReport().written_line("o") == "0 masks written to o"
+    one = PredictReport(written=[tmp_path / "MR_small.png", tmp_path / "MR_small_seg.dcm"])
+    assert one.written_line("o") == "1 mask and 1 DICOM SEG written to o"
+    many = PredictReport(written=[tmp_path / f"s{i}.png" for i in range(3)] + [tmp_path / f"s{i}_seg.dcm" for i in (1, 2)])
+    assert many.written_line("o") == "3 masks and 2 DICOM SEGs written to o"

@@ -180,6 +180,14 @@ class PredictReport:
         """One per volume input and per LGG patient folder, in the order they were predicted (``summary.json``)."""
         return [r.summary for r in self.results if r.summary is not None] + self.folders
 
+    def written_line(self, out: str | Path) -> str:
+        """One terminal line naming what was written: "25 masks written to OUT", or with DICOM inputs "1 mask
+        and 1 DICOM SEG written to OUT" (``*_seg.dcm`` counted apart; overlay pictures are not listed)."""
+        segs = sum(p.name.endswith("_seg.dcm") for p in self.written)
+        masks = len(self.written) - segs
+        listed = f"{masks} mask{'s' * (masks != 1)}" + (f" and {segs} DICOM SEG{'s' * (segs != 1)}" if segs else "")
+        return f"{listed} written to {out}"
+
     def summary_lines(self, max_listed: int = 10) -> list[str]:
         """Plain-language lines for the terminal: "no tumour found" for each empty input (up to
         ``max_listed``), and a count when there are several inputs. Slices of an LGG patient folder are left out:

@@ -60,9 +60,11 @@ def detect_format(path: str | Path) -> str:
     """Name of the first registered format whose ``detect`` accepts ``path``.
 
     Raises:
-        DataError: no reader recognises it.
+        DataError: ``path`` does not exist, or no reader recognises it.
     """
     path = Path(path)
+    if not path.exists():
+        raise DataError(f"{path}: no such file or folder.")
     for name, (detect, _) in FORMATS.items():
         if detect(path):
             return name
