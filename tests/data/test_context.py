@@ -151,7 +151,9 @@ def test_volume_and_single_image_inputs(tmp_path, monkeypatch):
 
     pred.input_stats = {"fg_median": [[200.0, 210.0, 220.0]]}  # one band: the slices' brightness
     assert far_off_note(Path("v"), pred.inputs(slices, [0, 1, 2]), pred) is not None  # centres 50-150: too dark
-    assert far_off_note(Path("v"), [np.full((32, 32), 210, np.uint8)], pred) is None
+    fits = np.full((32, 32), 210, np.uint8)
+    fits[0, 0] = 0  # not blank
+    assert far_off_note(Path("v"), [fits], pred) is None
 
 
 def test_predict_on_an_lgg_folder_uses_neighbours(tmp_path, monkeypatch):

@@ -106,3 +106,13 @@ def test_4d_nifti_says_how_to_predict_one_volume(tmp_path, capsys):
     with pytest.raises(DataError, match=r"dwi\.nii\.gz: a 4-D file of 3 volumes \(8, 8, 4\) .* save the one to "
                                          r"predict as its own 3-D file"):
         read_input(path)
+
+
+def test_2d_nifti_says_how_to_make_it_a_one_slice_volume(tmp_path):
+    nib = pytest.importorskip("nibabel")
+    path = tmp_path / "slice.nii.gz"
+    nib.save(nib.Nifti1Image(np.zeros((8, 8), np.int16), np.eye(4)), str(path))
+    from tumorseg.io import read_input
+
+    with pytest.raises(DataError, match=r"slice\.nii\.gz: 2-D volume of shape \(8, 8\); .* shape \(X, Y, 1\)"):
+        read_input(path)

@@ -237,3 +237,21 @@ def test_written_line_names_masks_and_dicom_segs_apart(tmp_path):
     assert one.written_line("o") == "1 mask and 1 DICOM SEG written to o"
     many = PredictReport(written=[tmp_path / f"s{i}.png" for i in range(3)] + [tmp_path / f"s{i}_seg.dcm" for i in (1, 2)])
     assert many.written_line("o") == "3 masks and 2 DICOM SEGs written to o"
+
+
+def test_blank_inputs_are_predicted_with_a_warning(tmp_path, caplog):
+    """An all-NaN volume and an all-black PNG: "no tumour found" is written, and a warning says the input was blank
+    (a normal image gets none)."""
+    nib = pytest.importorskip("nibabel")
+    nan = tmp_path / "nan.nii.gz"
+    nib.save(nib.Nifti1Image(np.full((32, 32, 4), np.nan, np.float32), np.eye(4)), str(nan))
+    black, ok = tmp_path / "black.png", tmp_path / "ok.png"
+    Image.fromarray(np.zeros((32, 32), np.uint8)).save(black)
+    Image.fromarray(np.arange(32 * 32, dtype=np.uint8).reshape(32, 32)).save(ok)
+    caplog.set_level(logging.WARNING, logger="tumorseg")
+    report = predict_inputs([nan, black, ok], tiny_checkpoint(tmp_path / "m.pt", image_size=32), tmp_path / "out",
+                            progress=False, backend="torch")
+    assert len(report.written) == 3 and not report.failed
+    notes = [r.message for r in caplog.records if "blank input" in r.message]
+    assert [n.split(":")[0] for n in notes] == [str(nan), str(black)]
+    assert "every voxel of its 4 slices the same value" in notes[0] and "every pixel the same value" in notes[1]

@@ -427,7 +427,13 @@ def predict_volumes(inputs: Sequence[Path | DicomSeries], predictor: Predictor, 
 
 def far_off_note(source: Path, slices: list[np.ndarray], predictor: Predictor) -> str | None:
     """A warning naming ``source`` and the model when the slices' brightness is far from the model's training
-    data (:func:`tumorseg.data.input_stats.far_off`), else ``None`` (also for checkpoints without statistics)."""
+    data (:func:`tumorseg.data.input_stats.far_off`), else ``None`` (also for checkpoints without statistics).
+    A blank input (every pixel of every slice the same value; NaN/inf are read as 0) gets its own warning: its
+    "no tumour found" says nothing about a scan."""
+    if all(np.ptp(s) == 0 for s in slices):
+        what = "every pixel" if len(slices) == 1 else f"every voxel of its {len(slices)} slices"
+        return (f"{source}: blank input ({what} the same value after reading; NaN/inf count as 0), so nothing "
+                "was there to segment. Check the file (export, windowing, the right series).")
     if predictor.input_stats is None:
         return None
     picked = slices[:: max(1, len(slices) // 64)]
