@@ -103,5 +103,9 @@ def test_a_mark_on_one_slice_comes_with_its_models_caveat(tmp_path):
     save_checkpoint(ckpt, path)
     client = TestClient(create_app(Predictor.from_checkpoint(path, "cpu", backend="torch")),
                         base_url="http://127.0.0.1:8000")
-    body = _post(client, _png(np.full((40, 40), 90, np.uint8)), "x.png").json()
+    image = np.full((40, 40), 90, np.uint8)
+    image[:4] = 0  # not blank
+    body = _post(client, _png(image), "x.png").json()
     assert body["tumour_found"] and body["note"] is None
+    body = _post(client, _png(np.zeros((40, 40), np.uint8)), "black.png").json()  # blank: said so, by name
+    assert body["note"].startswith("black.png: blank input (every pixel the same value") and "\n" not in body["note"]

@@ -40,6 +40,7 @@ from tumorseg.data.formats.orientation import to_display
 from tumorseg.errors import TumorsegError
 from tumorseg.inference.postprocess import VolumeMasks
 from tumorseg.inference.summary import summarise
+from tumorseg.inference.volumes import far_off_note
 from tumorseg.io import write_mask
 from tumorseg.models import zoo
 from tumorseg.web.guards import Admission, RequestGuard, allowed_hosts
@@ -100,7 +101,7 @@ class SegmentResponse(BaseModel):
     tumour_found: bool = True  # False: every slice's mask is empty ("No tumour found")
     n_tumour_slices: int = 0  # slices with a predicted tumour
     model_choice: str | None = None  # without --model: "model: NAME (why it fits this upload)"
-    note: str | None = None  # a single slice marked by a bundled model with a caveat about single slices (t1c)
+    note: str | None = None  # warnings in words: a blank or unusual upload; a single slice marked by t1c
 
 
 class _TooLarge(HTTPException):
@@ -181,8 +182,10 @@ def model_info(predictor) -> dict[str, Any]:
     }
 
 
-def segment_decoded(predictor, dec: Decoded, lock: threading.Lock, batch_size: int = SERVE_BATCH) -> dict[str, Any]:
-    """Predict every slice of an upload and build the :class:`SegmentResponse` fields (without time)."""
+def segment_decoded(predictor, dec: Decoded, lock: threading.Lock, batch_size: int = SERVE_BATCH,
+                    name: str | None = None) -> dict[str, Any]:
+    """Predict every slice of an upload and build the :class:`SegmentResponse` fields (without time). ``name``: the
+    upload's file name as the client sent it, for the notes (its last path part, at most 100 characters)."""
     # a volume's slices share a shape: the model's volume rules (one lesion, ...), as predict applies them
     volume = VolumeMasks(len(dec.slices), dec.slices[0].shape[-2:], predictor.post, predictor.image_size)
     todo = [i for i, s in enumerate(dec.slices) if dec.kind != "nifti" or s.any()]  # skip empty volume slices
@@ -214,8 +217,13 @@ def segment_decoded(predictor, dec: Decoded, lock: threading.Lock, batch_size: i
         pixel_spacing_mm=list(dec.spacing_mm) if dec.spacing_mm else None, unit="mm2" if px_mm2 else "px",
         threshold=predictor.threshold, slices=slices, summary=_summary(masks, dec), tumour_found=total > 0,
         n_tumour_slices=sum(s.area_px > 0 for s in slices))
-    if len(slices) == 1 and total:  # e.g. t1c on one slice: a mark is not evidence of a tumour
-        out["note"] = zoo.single_slice_note(predictor.label) or None
+    # a blank upload, or one far from the model's training brightness (predict's warning, the upload's name), and
+    # e.g. t1c on one slice: a mark is not evidence of a tumour
+    shown_name = Path((name or "").replace("\\", "/")).name[:100] or dec.properties.source.name
+    notes = [far_off_note(Path(shown_name), dec.slices, predictor)]
+    if len(slices) == 1 and total:
+        notes.append(zoo.single_slice_note(predictor.label))
+    out["note"] = " ".join(n for n in notes if n) or None
     if dec.kind == "nifti" or dec.properties.series:  # mask files with the upload's geometry, written beside it in
         # the private workdir: a NIfTI volume; a DICOM series also gives a DICOM SEG referencing its images
         written = write_mask(np.stack(masks), dec.properties, dec.properties.source.parent, predictor.name)
@@ -312,7 +320,7 @@ def create_app(predictor, max_upload_mb: float = 50.0, chooser=None, *, hosts: f
                 log.warning("unreadable upload: %s: %s", exc.__class__.__name__, exc)
                 raise HTTPException(400, f"could not read the file ({exc.__class__.__name__}). "
                                          f"Supported: {SUPPORTED}.") from None
-            result = segment_decoded(model, decoded, lock)
+            result = segment_decoded(model, decoded, lock, name=files[0].filename)
         result["time_ms"] = round((time.perf_counter() - t0) * 1000, 1)
         result["model_choice"] = choice.line() if choice else None
         # serialised here, in the worker thread: a volume's JSON would otherwise block the event loop

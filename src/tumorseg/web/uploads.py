@@ -65,7 +65,6 @@ class Decoded:
     kind: str  # "image", "dicom" or "nifti"
     slices: list[np.ndarray]
     properties: Properties
-    notes: list[str] = field(default_factory=list)
     display: np.ndarray | None = field(init=False)
 
     def __post_init__(self) -> None:
