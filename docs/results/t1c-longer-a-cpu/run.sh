@@ -34,3 +34,30 @@ done
 python scripts/bundle_model.py $W/cascade.pt --name t1c --cv docs/results/t1c-cascade-cpu/cv --fp16 --no-onnx \
   --hardware "2-core AMD EPYC VM, CPU only (torch 2.13.0+cpu)"
 tumorseg evaluate --model t1c --data ../shared/data/figshare --split val --out $W/bundled-fig-val   # 0.7649 (fp16)
+# 5. CV folds 2-4 (2026-12-06, 10:49-13:11 UTC, /work/a9/folds234.sh, fold 4 started again at 12:32 after the loop stopped
+#    on a comparison file folds 3-4 lack; alone on the VM but for test runs and one CI run): step 3
+#    for K in 2 3 4, then the 9-epoch recipe's 5-fold CV as tumorseg models reads it, and every arm on the same
+#    figshare test slices
+for K in 2 3 4; do
+  OMP_NUM_THREADS=2 tumorseg train --data ../shared/data/figshare --preset t1c-prior --epochs 9 --time-budget off \
+    --split-file /work/splits/fold_$K.json --out $W/fold_$K --no-progress
+  tumorseg ensemble $W/fold_$K/best.pt /work/mixprior/ft_$K/best.pt --combine decide --out $W/casc9_$K.pt
+  tumorseg evaluate --model $W/casc9_$K.pt --data /tmp/t1c-data --split all --out $W/ev9_$K
+  python docs/results/t1c-negatives-prior-cpu/figsplit.py $W/ev9_$K/per_case.csv
+done
+for K in 0 1 2 3 4; do   # kept here: A's config, history, test metrics and per-case rows; the cascade's
+  mkdir -p $D/fold_$K/a9 $D/fold_$K/cascade
+  cp $W/fold_$K/{config.json,history.csv} $D/fold_$K/a9/
+  cp $W/fold_$K/test/metrics.json $D/fold_$K/a9/test_metrics.json
+  cp $W/fold_$K/test/per_case.csv $D/fold_$K/a9/test_per_case.csv
+  cp $W/ev9_$K/{metrics.json,per_case.csv} $D/fold_$K/cascade/
+done
+python docs/results/t1c-negatives-prior-cpu/cv_summary.py $D/cv $D/fold_{0,1,2,3,4}/cascade
+C=docs/results/t1c-cascade-cpu
+python docs/results/t1c-negatives-prior-cpu/compare5.py --folds 0,1,2,3,4 --out $D/comparison5.json \
+  --arm "B: the deciding member alone (the cascade's)=$C/ft_{k}/test_per_case.csv|docs/results/t1c-negatives-prior-cpu/ft_{k}/test_per_case.csv" \
+  --arm "A, 5 epochs (fourth t1c's drawing member)=$C/prior_{k}/test_per_case.csv|docs/results/t1c-negatives-prior-cpu/prior_{k}/test_per_case.csv" \
+  --arm "A, 9 epochs (fifth t1c's)=$D/fold_{k}/a9/test_per_case.csv" \
+  --arm "cascade, A 5 epochs (fourth t1c)=$C/product_{k}/per_case.csv|$C/bdec_{k}/test_per_case.csv" \
+  --arm "cascade, A 9 epochs (fifth t1c, shipped)=$D/fold_{k}/cascade/per_case.csv" > $D/comparison5.md
+python scripts/bundle_model.py --name t1c --cv $D/cv        # the CV stored in t1c.pt (metrics only, weights unchanged)
