@@ -167,7 +167,8 @@ def open_nifti(path: Path, what: str = "NIfTI volume"):
                         "stacked); save the one to predict as its own 3-D file (nibabel: img.slicer[..., k], or "
                         "fslsplit) and give that.")
     if len(shape) != 3:
-        fix = ("one slice: save it as a 3-D file of shape (X, Y, 1) (nibabel: Nifti1Image(np.asanyarray(img.dataobj)[..., None], img.affine, img.header)) or as a PNG"
+        fix = ("one slice: save it as a 3-D file of shape (X, Y, 1) (nibabel: Nifti1Image(np.asanyarray("
+               "img.dataobj)[..., None], img.affine, img.header)) or as a PNG"
                if len(shape) == 2 else "save each 3-D volume as its own file")
         raise DataError(f"{path}: {len(shape)}-D volume of shape {shape}; expected one 3-D volume per modality "
                         f"({fix}).")
