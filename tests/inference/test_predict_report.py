@@ -34,6 +34,7 @@ def test_report_over_a_predict_folder(tmp_path, bright, monkeypatch, capsys):
     assert "<td>clear</td><td>4</td><td>0</td><td>0.00</td>" in page
     assert "<td>tumour</td><td>4</td><td>2</td><td>0.043</td>" in page  # 30 voxels × 3 × 0.8 × 0.6 mm³
     assert "href='tumour_mask.nii.gz'" in page and "broken" in page and "not a readable DICOM file" in page
+    assert "<th>model</th>" in page and page.count("<td>m.pt</td>") == 2  # which model made each row
     linked = re.findall(r"<img src='([^']+)'", page)
     assert linked == ["clear_overlay.png", "tumour_overlay.png"]
     assert all((tmp_path / "out" / name).is_file() for name in linked)  # relative links that resolve
@@ -42,3 +43,14 @@ def test_report_over_a_predict_folder(tmp_path, bright, monkeypatch, capsys):
 def test_a_folder_without_summary_is_a_clear_error(tmp_path):
     with pytest.raises(TumorsegError, match=r"no readable summary.json .*run tumorseg predict"):
         build_predict_report(tmp_path)
+
+
+def test_a_summary_from_before_the_model_column_has_no_model_column(tmp_path):
+    import json
+
+    row = {"name": "old", "n_slices": 3, "slices_with_tumour": 0, "tumour_voxels": 0, "voxel_mm": None,
+           "volume_ml": None, "max_diameter_mm": None, "largest_slice": None, "input": "x", "mask": "old_mask.nii.gz",
+           "tumour_found": False}
+    (tmp_path / "summary.json").write_text(json.dumps({"volumes": [row]}))
+    page = build_predict_report(tmp_path).read_text()
+    assert "<td>old</td><td>3</td><td>0</td>" in page and "<th>model</th>" not in page

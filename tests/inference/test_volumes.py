@@ -239,9 +239,10 @@ def test_summary_holds_every_volume_and_patient_folder_of_one_call(tmp_path, bri
                                   progress=False)
     rows = json.loads((tmp_path / "out" / "summary.json").read_text())["volumes"]
     assert [r["name"] for r in rows] == ["a", "b", folder.name] and len(report.summaries) == 3
+    assert [r["model"] for r in rows] == ["m.pt"] * 3  # which model made each row, volumes and patient folders
     assert (rows[2]["n_slices"], rows[2]["slices_with_tumour"], rows[2]["largest_slice"]) == (11, 11, 11)
     with open(tmp_path / "out" / "summary.csv", newline="") as f:
-        assert [r["name"] for r in csv.DictReader(f)] == ["a", "b", folder.name]
+        assert [(r["name"], r["model"]) for r in csv.DictReader(f)] == [(n, "m.pt") for n in ("a", "b", folder.name)]
 
 
 def test_lgg_patient_folder_gets_the_probability_rules_like_evaluate(tmp_path, bright):

@@ -80,6 +80,8 @@ def build_predict_report(folder: str | Path, out: str | Path | None = None) -> P
             "largest_slice")
     heads = ("input", "slices", "with tumour", "mL", "longest axial diameter (mm)", "voxels", "voxel (mm)",
              "largest slice")
+    if any(r.get("model") for r in rows):  # summary.json files written before the column existed lack it
+        cols, heads = (*cols, "model"), (*heads, "model")
     table = ["<table><tr>" + "".join(f"<th>{h}</th>" for h in heads) + "<th>mask</th></tr>"]
     for r in rows:
         mask = r.get("mask") or ""

@@ -44,6 +44,8 @@ class VolumeSummary:
             without tumour or pixel spacing.
         largest_slice: index of the slice with the most tumour (``None``: none).
         input, mask: the input path and the mask file written (for the CSV).
+        model: the model that predicted it (a bundled name such as ``"flair"``, or a checkpoint's file name);
+            ``""`` when not known (an older ``summary.json`` carried over by ``--resume``).
     """
 
     name: str
@@ -56,6 +58,7 @@ class VolumeSummary:
     largest_slice: int | None = None
     input: str = ""
     mask: str = ""
+    model: str = ""
 
     @property
     def tumour_found(self) -> bool:
