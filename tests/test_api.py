@@ -49,7 +49,7 @@ def test_volume_dtypes_rules_and_summary(bright_segmenter):
     assert as_int16.masks[2, 24:27, 24:27].all()
     s = one.summary
     assert (s.slices_with_tumour, s.tumour_voxels, s.volume_ml) == (4, 400, round(400 * 5 * 0.25 / 1000, 4))
-    assert s.line().startswith("case: tumour in 4/6 slices, 0.50 mL")
+    assert s.line().startswith("case: tumour in 4/6 slices, 0.50 mL") and s.model == "m.pt"
     empty = bright_segmenter.segment_volume(np.zeros((3, 16, 16), np.uint8))
     assert not empty.masks.any() and empty.summary.line() == "no tumour found (3 slices)"
 
