@@ -76,7 +76,7 @@ def test_real_512_png(client):
     assert mask.shape == (512, 512) and set(np.unique(mask)) <= {0, 255}
     assert body["area_px"] == int((mask > 0).sum()) and body["area_mm2"] is None
     assert _decode_png(body["slices"][0]["image_png"]).shape == (512, 512)
-    assert body["time_ms"] > 0 and body["model"] == "unet"
+    assert body["time_ms"] > 0 and (body["model"], body["network"]) == ("m.pt", "unet")
 
 
 @pytest.mark.parametrize("fmt", ["JPEG", "TIFF", "BMP"])

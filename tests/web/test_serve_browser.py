@@ -111,7 +111,7 @@ def test_upload_shows_overlay_and_area(server, browser, predictor, viewport, nam
     page.wait_for_selector('#result[data-ready="1"]', timeout=60_000)
     assert int(page.get_attribute("#area", "data-px")) == expected
     assert page.inner_text("#area").startswith(f"{expected} px")
-    assert page.inner_text("#model").startswith(predictor.name)
+    assert page.inner_text("#model").startswith(predictor.label)  # "t1c", as users name it
     size = page.evaluate("() => [document.getElementById('view').width, document.getElementById('view').height]")
     assert size == [512, 512]
     # the overlay is drawn: some canvas pixels are tinted red where the mask is

@@ -79,7 +79,8 @@ class VolumeSummaryOut(BaseModel):
 
 class SegmentResponse(BaseModel):
     kind: str  # "image", "images" (the slices of one scan as image files), "dicom" or "nifti"
-    model: str
+    model: str  # the model as users name it: "t1c", "flair", or the checkpoint's file name ("best.pt")
+    network: str  # its architecture: "unet", "effunet", "ensemble" (a cascade or an average of networks)...
     backend: str  # what ran this request: "torch" (single images) or "onnx" (batches, when an export is loaded)
     width: int
     height: int
@@ -209,7 +210,7 @@ def segment_decoded(predictor, dec: Decoded, lock: threading.Lock, batch_size: i
     total = sum(s.area_px for s in slices)
     h, w = _for_display(masks[shown], dec).shape
     out: dict[str, Any] = dict(
-        kind=dec.kind, model=predictor.name, backend=predictor.backend_for(min(max(len(todo), 1), batch_size)),
+        kind=dec.kind, model=predictor.label, network=predictor.name, backend=predictor.backend_for(min(max(len(todo), 1), batch_size)),
         width=w, height=h,
         n_slices=len(slices), shown_slice=shown, mask_png=slices[shown].mask_png, area_px=slices[shown].area_px,
         area_mm2=slices[shown].area_mm2, total_area_px=total,
