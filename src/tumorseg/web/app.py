@@ -169,7 +169,8 @@ def model_info(predictor) -> dict[str, Any]:
     ck = predictor.checkpoint
     cfg = ck.get("config") or {}
     return {
-        "name": predictor.name,
+        "model": predictor.label,  # "t1c", "flair" or the checkpoint's file name
+        "name": predictor.name,  # the architecture
         "kwargs": ck["model"].get("kwargs", {}),
         "backend": predictor.backend,
         "file": Path(predictor.source).name,
