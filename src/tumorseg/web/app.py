@@ -211,8 +211,8 @@ def segment_decoded(predictor, dec: Decoded, lock: threading.Lock, batch_size: i
     total = sum(s.area_px for s in slices)
     h, w = _for_display(masks[shown], dec).shape
     out: dict[str, Any] = dict(
-        kind=dec.kind, model=predictor.label, network=predictor.name, backend=predictor.backend_for(min(max(len(todo), 1), batch_size)),
-        width=w, height=h,
+        kind=dec.kind, model=predictor.label, network=predictor.name,
+        backend=predictor.backend_for(min(max(len(todo), 1), batch_size)), width=w, height=h,
         n_slices=len(slices), shown_slice=shown, mask_png=slices[shown].mask_png, area_px=slices[shown].area_px,
         area_mm2=slices[shown].area_mm2, total_area_px=total,
         volume_mm3=round(total * px_mm2 * dec.slice_mm, 3) if px_mm2 and dec.slice_mm else None,
