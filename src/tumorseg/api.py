@@ -126,9 +126,7 @@ class Segmenter:
         with tqdm(total=len(slices), desc=f"predicting {name}".strip(), unit="slice", disable=not progress,
                   leave=False) as bar:
             masks = predict_stack(slices, self.predictor, batch_size, bar)
-        summary = summarise(masks, spacing_mm, name)
-        summary.model = self.predictor.label
-        return VolumeResult(masks, summary)
+        return VolumeResult(masks, summarise(masks, spacing_mm, name, self.predictor.label))
 
 
 def load(model: str | Path | None = None, device: str = "auto", backend: str = "auto",

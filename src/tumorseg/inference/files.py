@@ -598,9 +598,8 @@ class _PatientVolumes:
         stack = np.stack(masks)
         if self.on and len(preds) > 1:
             stack = self._apply_rules(slices, preds, stack, folder)
-        summary = summarise(stack, None, folder.name)
+        summary = summarise(stack, None, folder.name, self.predictor.label)
         summary.input, summary.mask = str(folder), re.sub(r"\d+$", "", preds[0].source.stem) + "*.png"
-        summary.model = self.predictor.label
         if summary.largest_slice is not None:
             summary.largest_slice = self.number(preds[summary.largest_slice].source)
         log.info("%s", summary.line())

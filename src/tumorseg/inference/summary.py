@@ -106,7 +106,8 @@ def lesion_diameter(mask: np.ndarray, row_mm: float = 1.0, col_mm: float = 1.0) 
                for i, box in enumerate(ndi.find_objects(labels), start=1) if box is not None)
 
 
-def summarise(masks: np.ndarray, spacing_mm: Sequence[float | None] | None = None, name: str = "") -> VolumeSummary:
+def summarise(masks: np.ndarray, spacing_mm: Sequence[float | None] | None = None, name: str = "",
+              model: str = "") -> VolumeSummary:
     """Summary of a ``(Z, H, W)`` bool mask stack (one ``(H, W)`` image is one slice).
 
     Args:
@@ -114,7 +115,7 @@ def summarise(masks: np.ndarray, spacing_mm: Sequence[float | None] | None = Non
         spacing_mm: ``(slice, row, column)`` spacing in mm, matching ``masks``'
             axes; the slice spacing may be ``None`` (a single image without
             thickness: no volume, diameters still given). ``None``: unknown.
-        name: the volume's name.
+        name: the volume's name. model: the model that predicted it (``VolumeSummary.model``).
     """
     masks = np.asarray(masks, dtype=bool)
     if masks.ndim == 2:
@@ -132,7 +133,7 @@ def summarise(masks: np.ndarray, spacing_mm: Sequence[float | None] | None = Non
     return VolumeSummary(
         name=name, n_slices=len(masks), slices_with_tumour=int(np.count_nonzero(per_slice)), tumour_voxels=total,
         voxel_mm=spacing, volume_ml=volume, max_diameter_mm=diameter,
-        largest_slice=int(np.argmax(per_slice)) if total else None)
+        largest_slice=int(np.argmax(per_slice)) if total else None, model=model)
 
 
 def _cell(v) -> object:

@@ -395,8 +395,7 @@ def predict_volume(path: Path | DicomSeries, predictor: Predictor, out: Path, ba
     masks = predict_stack(slices, predictor, batch_size, bar)  # (Z, H, W)
     bar.close()
     written = write_mask(masks, props, out, predictor.name)
-    summary = summarise(masks, props.spacing_mm, props.name)
-    summary.model = predictor.label
+    summary = summarise(masks, props.spacing_mm, props.name, predictor.label)
     volume_file = [p for p in written if nifti.is_nifti(p)]
     main = volume_file[0] if volume_file else written[0]
     summary.mask = str(main.relative_to(out) if len(masks) == 1 or volume_file else main.relative_to(out).parent)
