@@ -48,6 +48,24 @@ def nifti_gz_bomb(shape: tuple[int, ...] = (512, 512, 256), dtype=np.int16, extr
     return _deflate([nifti_header(shape, dtype)], n, 31)
 
 
+def nrrd_gz_bomb(shape: tuple[int, int, int] = (512, 512, 512), extra: int = 0) -> bytes:
+    """A ``.nrrd`` (gzip encoding) declaring ``shape`` int16 whose data inflates to that many zero voxels (plus
+    ``extra`` bytes): 512³ = 256 MiB in ~260 kB."""
+    head = (f"NRRD0004\ntype: short\ndimension: 3\nsizes: {' '.join(map(str, shape))}\nencoding: gzip\n"
+            "endian: little\n\n").encode()
+    return head + _deflate([], int(np.prod(shape)) * 2 + extra, 31)
+
+
+def mha_bomb(shape: tuple[int, int, int] = (512, 512, 512), extra: int = 0) -> bytes:
+    """A ``.mha`` (zlib-compressed MetaImage) declaring ``shape`` int16 whose data inflates to that many zero
+    voxels (plus ``extra`` bytes)."""
+    data = _deflate([], int(np.prod(shape)) * 2 + extra, 15)
+    head = (f"ObjectType = Image\nNDims = 3\nBinaryData = True\nBinaryDataByteOrderMSB = False\n"
+            f"CompressedData = True\nCompressedDataSize = {len(data)}\nDimSize = {' '.join(map(str, shape))}\n"
+            "ElementType = MET_SHORT\nElementDataFile = LOCAL\n").encode()
+    return head + data
+
+
 def nifti_gz_pattern(shape: tuple[int, ...], dtype=np.int16, seed: int = 0) -> bytes:
     """A ``.nii.gz`` of ``shape`` with real content (a repeated random slice, so it compresses): every slice
     has brain-like non-zero voxels, so the server runs the model on all of them."""
@@ -201,6 +219,8 @@ TABLE = {
     "dicom_rle_12000sq_frame": lambda: dicom_rle_bomb(12000, 12000),
     "png_50000sq": lambda: png_bomb(50000, 50000),
     "tiff_50000sq": lambda: tiff_bomb(50000, 50000),
+    "nrrd_gz_260kB_256MiB": lambda: nrrd_gz_bomb((512, 512, 512)),
+    "mha_zlib_260kB_256MiB": lambda: mha_bomb((512, 512, 512)),
 }
 
 # multi-file uploads (the files of one "series", sent as repeated fields): name -> builder of the list of files

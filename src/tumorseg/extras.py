@@ -9,7 +9,7 @@ from tumorseg.errors import TumorsegError
 
 # top-level module -> extra that installs it (pyproject.toml [project.optional-dependencies])
 EXTRAS = {
-    "h5py": "formats", "nibabel": "formats", "pydicom": "formats", "tifffile": "formats",
+    "h5py": "formats", "nibabel": "formats", "pydicom": "formats", "tifffile": "formats", "SimpleITK": "itk",
     "onnx": "onnx", "onnxruntime": "onnx", "onnxscript": "onnx",
     "fastapi": "serve", "uvicorn": "serve", "multipart": "serve", "python_multipart": "serve", "starlette": "serve",
 }

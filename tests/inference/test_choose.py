@@ -74,6 +74,15 @@ def test_lone_t1c_file_gets_the_plain_reason(tmp_path):
     assert choose_model(tmp_path / "alone-t1c.nii.gz").reason == "BraTS T1c file name '-t1c'"
 
 
+def test_nrrd_and_metaimage_files_follow_the_nifti_name_rules(fake_bundled, tmp_path):
+    for name in ("case_flair.nrrd", "case-t1c.mha", "scan.mhd"):
+        (tmp_path / name).write_bytes(b"")  # the choice reads names only
+    assert choose_model(tmp_path / "case_flair.nrrd") == Choice("flair", "BraTS FLAIR file name '_flair'")
+    assert "the FLAIR volume 'case_flair.nrrd' is beside it" in choose_model(tmp_path / "case-t1c.mha").reason
+    assert choose_model(tmp_path / "scan.mhd") == Choice("t1c", "volume file name names no modality "
+                                                                "(-t2f/_flair/Flair_ or -t1c/_t1ce/T1c_); the default model")
+
+
 @pytest.mark.parametrize("parts,name", [
     (("samples", "brats", "BraTS-GLI-00001-000", "BraTS-GLI-00001-000-t2f.nii.gz"), "flair"),
     (("samples", "brats", "BraTS-GLI-00001-000"), "flair"),

@@ -72,6 +72,44 @@ def test_nifti_shown_radiologically_and_saved_in_its_own_layout(client, tmp_path
     assert s["text"].startswith("tumour in 2/4 slices, 0.009 mL")
 
 
+@pytest.mark.parametrize("suffix, kind", [(".nrrd", "nrrd"), (".mha", "metaimage")])
+def test_nrrd_and_metaimage_uploads_are_shown_as_the_same_nifti_and_give_their_format_back(client, tmp_path, suffix,
+                                                                                          kind):
+    sitk = pytest.importorskip("SimpleITK")
+    aff = np.eye(4)
+    aff[:3, :3] = np.array([[0.0, -1, 0], [1, 0, 0], [0, 0, 1]]) @ np.diag([1.0, 1.5, 3.0])
+    vol = np.zeros((30, 20, 4), np.int16)
+    vol[1:-1, 1:-1, 1:3] = 200
+    vol[5:8, 4:6, 1:3] = 2000
+    nib.save(nib.Nifti1Image(vol, aff), str(tmp_path / "v.nii.gz"))
+    sitk.WriteImage(sitk.ReadImage(str(tmp_path / "v.nii.gz")), str(tmp_path / f"v{suffix}"), True)
+    want = _post(client, (tmp_path / "v.nii.gz").read_bytes(), "v.nii.gz")
+    body = _post(client, (tmp_path / f"v{suffix}").read_bytes(), "upload.bin")  # sniffed from the bytes
+    assert body["kind"] == kind and body["mask_nifti"] is None
+    assert [s["image_png"] for s in body["slices"]] == [s["image_png"] for s in want["slices"]]  # same view
+    assert [s["mask_png"] for s in body["slices"]] == [s["mask_png"] for s in want["slices"]]
+    assert body["summary"] == want["summary"] and body["summary"]["slices_with_tumour"] == 2
+    assert body["mask_volume_name"] == f"mask{suffix}"
+    (tmp_path / f"m{suffix}").write_bytes(base64.b64decode(body["mask_volume"]))
+    back, ref = sitk.ReadImage(str(tmp_path / f"m{suffix}")), sitk.ReadImage(str(tmp_path / f"v{suffix}"))
+    assert back.GetSize() == ref.GetSize() and np.allclose(back.GetDirection(), ref.GetDirection())
+    assert np.allclose(back.GetSpacing(), ref.GetSpacing()) and np.allclose(back.GetOrigin(), ref.GetOrigin())
+    assert np.array_equal(sitk.GetArrayFromImage(back).transpose(2, 1, 0) > 0, vol == 2000)
+
+
+@pytest.mark.parametrize("data, says", [
+    (b"NRRD0004\ntype: short\ndimension: 3\nsizes: 8 8 2\nencoding: raw\ndata file: /etc/passwd\n\n",
+     "the NRRD header names a separate data file; upload the volume saved as one .nrrd file"),
+    (b"ObjectType = Image\nNDims = 3\nDimSize = 8 8 2\nElementType = MET_SHORT\nElementDataFile = /etc/passwd\n",
+     "the MetaImage header names a separate data file; upload the volume saved as one .mha file"),
+    (b"NRRD0004\ntype: short\ndimension: 3\nsizes: 8 8 2\n" + b"# comment\n" * 8000,
+     "the NRRD header has no end within 64 kB"),
+])
+def test_volume_headers_that_point_at_server_files_are_refused(client, data, says):
+    r = client.post("/api/segment", files={"file": ("x.nrrd", data, "application/octet-stream")})
+    assert r.status_code == 400 and says in r.json()["detail"]
+
+
 def test_nifti_without_tumour_says_so(client, tmp_path):
     vol = np.zeros((16, 16, 3), np.int16)
     vol[2:14, 2:14, :] = 100  # a flat brain scales to 0: nothing >= 128

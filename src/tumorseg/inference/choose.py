@@ -16,6 +16,7 @@ DICOM described as post-contrast T1 (POST, GAD, +C…)   ``t1c``     (:func:`dic
 anything else (PNG/JPEG, grayscale TIFF, other NIfTI)  ``t1c``     the default model, with a note saying so
 =====================================================  ==========  ===========================================
 
+NRRD and MetaImage volumes (``.nrrd``, ``.mha`` ...) follow the NIfTI rows by their names.
 A chosen model that is not installed in this build falls back to ``t1c``, with
 a note saying so. A folder is decided per file (see
 :func:`tumorseg.inference.files.predict_inputs`). Every choice carries a
@@ -34,6 +35,7 @@ from PIL import Image, UnidentifiedImageError
 
 from tumorseg.data.formats import nifti
 from tumorseg.data.formats.dicom import DicomSeries, is_dicom_file, read_dicom
+from tumorseg.io.itk import is_itk_volume
 from tumorseg.models import zoo
 
 # (modality, pattern on the lower-cased file name, how to name the match in the note)
@@ -161,7 +163,8 @@ def _flair_beside(path: Path, look_at: int = 64) -> Path | None:
     4–5 files; a large folder is not scanned in full), else ``None``."""
     try:
         for p in itertools.islice(path.parent.iterdir(), look_at):
-            if p != path and nifti.is_nifti(p) and (modality_in_name(p.name) or ("",))[0] == "flair":
+            volume = nifti.is_nifti(p) or is_itk_volume(p)
+            if p != path and volume and (modality_in_name(p.name) or ("",))[0] == "flair":
                 return p
     except OSError:
         return None
@@ -187,14 +190,15 @@ def _raw_choice(path: Path | DicomSeries) -> Choice:
         if any(is_dicom_file(p) for p in path.iterdir() if p.is_file()):
             return _dicom_choice(path)
         return Choice(zoo.DEFAULT, "no FLAIR marker in the input; the default model")
-    if nifti.is_nifti(path):
+    if nifti.is_nifti(path) or is_itk_volume(path):
         hit = modality_in_name(path.name)
         if hit and hit[0] == "t1c" and (flair := _flair_beside(path)) is not None:
             return Choice("t1c", f"{hit[1]}; the FLAIR volume '{flair.name}' is beside it: on skull-stripped BraTS "
                                  "volumes `flair` is far more reliable, so predict the case folder or that file")
         if hit:
             return Choice(*hit)
-        return Choice(zoo.DEFAULT, "NIfTI file name names no modality (-t2f/_flair/Flair_ or -t1c/_t1ce/T1c_); "
+        what = "NIfTI" if nifti.is_nifti(path) else "volume"
+        return Choice(zoo.DEFAULT, f"{what} file name names no modality (-t2f/_flair/Flair_ or -t1c/_t1ce/T1c_); "
                                    "the default model")
     if is_dicom_file(path):
         return _dicom_choice(path)
@@ -267,10 +271,10 @@ def reader_options_for(fmt: str, modality: str | None) -> dict:
 def choose_for_upload(kind: str | None, data: bytes, filename: str | None = None) -> Choice:
     """:func:`choose_model` for the web page's uploaded bytes, whose format ``kind`` was sniffed from the
     bytes (:func:`tumorseg.web.uploads.sniff`). The client's ``filename`` is used only to read a BraTS
-    modality marker of a NIfTI upload (it picks a model, nothing else)."""
+    modality marker of a NIfTI, NRRD or MetaImage upload (it picks a model, nothing else)."""
     import io
 
-    if kind in ("nifti", "nifti-gz") and filename:
+    if kind in ("nifti", "nifti-gz", "nrrd", "metaimage") and filename:
         hit = modality_in_name(filename)
         if hit:
             return installed(Choice(*hit))

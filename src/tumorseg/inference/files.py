@@ -295,7 +295,8 @@ def plan_inputs(inputs: Sequence[str | Path], model: str | Path | None = None,
         volumes = select_series(volumes, series)
     failed: list[tuple[Path, str]] = []
     files = collect_inputs(images, failed) if images or not volumes else []
-    kinds = {"nifti": "NIfTI volume", "nifti-case": "NIfTI case folder", "dicom": "DICOM file",
+    kinds = {"nifti": "NIfTI volume", "nifti-case": "NIfTI case folder", "itk": "NRRD/MetaImage volume",
+             "dicom": "DICOM file",
              "dicom-series": "DICOM series"}
 
     def chosen(item) -> str:

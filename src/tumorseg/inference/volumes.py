@@ -1,4 +1,5 @@
-"""Prediction inputs beyond 2-D image files: NIfTI volumes, BraTS case folders, DICOM files and series.
+"""Prediction inputs beyond 2-D image files: NIfTI, NRRD and MetaImage volumes, BraTS case folders, DICOM files and
+series.
 
 Every input is read and its mask written through :mod:`tumorseg.io`, so outputs keep the input's geometry
 (the files are listed there):
@@ -8,6 +9,9 @@ Every input is read and its mask written through :mod:`tumorseg.io`, so outputs 
   Slices are predicted along the third array axis (axial in BraTS), or as axial slices of a
   near-isotropic sagittal/coronal volume or series (:mod:`tumorseg.io`);
   slices without brain (all zero) get an empty mask.
+* NRRD ``x.nrrd`` / ``x.nhdr`` or MetaImage ``x.mha`` / ``x.mhd`` -> ``OUT/x_mask.nrrd`` / ``OUT/x_mask.mha``
+  (:mod:`tumorseg.io.itk`; SimpleITK): read and predicted exactly as the same voxels in a NIfTI file. A folder of
+  such files gives each file.
 * DICOM file ``x.dcm`` -> ``OUT/x.png`` (a multi-frame file: ``OUT/x/x_NNN.png``);
   a series folder -> ``OUT/<series>/<series>_NNN.png`` and ``OUT/<series>_mask.nii.gz``;
   both also ``OUT/<name>_seg.dcm``, a DICOM Segmentation referencing the source images.
@@ -41,6 +45,7 @@ from tqdm.auto import tqdm
 
 from tumorseg.data.context import gather
 from tumorseg.data.formats import lgg, nifti
+from tumorseg.data.formats._common import natural_key
 from tumorseg.data.formats.dicom import DicomSeries, folders_below, is_dicom_file, list_series
 from tumorseg.data.imageio import IMAGE_SUFFIXES
 from tumorseg.data.input_stats import far_off
@@ -48,7 +53,7 @@ from tumorseg.errors import DataError, TumorsegError
 from tumorseg.inference.montage import montage
 from tumorseg.inference.postprocess import VolumeMasks
 from tumorseg.inference.predictor import Predictor
-from tumorseg.io import ImageIO, Properties, luma, read_input, write_mask
+from tumorseg.io import ImageIO, Properties, is_itk_volume, luma, read_input, write_mask
 from tumorseg.inference.summary import VolumeSummary, summarise, write_summaries
 
 log = logging.getLogger(__name__)
@@ -75,13 +80,21 @@ class Prediction:
                    summary)
 
 
+def is_volume_file(path: Path) -> bool:
+    """A NIfTI, NRRD or MetaImage file, by its name."""
+    return nifti.is_nifti(path) or is_itk_volume(path)
+
+
 def input_kind(path: Path | DicomSeries) -> str | None:
-    """``"nifti"``, ``"nifti-case"``, ``"dicom"``, ``"dicom-series"`` (a folder, or one
-    :class:`~tumorseg.data.formats.dicom.DicomSeries` of a folder) or ``None`` (an image file/folder)."""
+    """``"nifti"``, ``"nifti-case"``, ``"itk"`` (a NRRD or MetaImage file), ``"dicom"``, ``"dicom-series"`` (a
+    folder, or one :class:`~tumorseg.data.formats.dicom.DicomSeries` of a folder) or ``None`` (an image
+    file/folder, or a folder of NRRD/MetaImage files: :func:`split_volume_inputs` gives each file)."""
     if isinstance(path, DicomSeries):
         return "dicom-series"
     if path.is_file():
-        return "nifti" if nifti.is_nifti(path) else ("dicom" if is_dicom_file(path) else None)
+        if nifti.is_nifti(path):
+            return "nifti"
+        return "itk" if is_itk_volume(path) else ("dicom" if is_dicom_file(path) else None)
     if path.is_dir():
         files = [p for p in path.iterdir() if p.is_file()]
         if any(nifti.is_nifti(p) for p in files):
@@ -92,9 +105,11 @@ def input_kind(path: Path | DicomSeries) -> str | None:
 
 
 def split_volume_inputs(inputs: Sequence[str | Path]) -> tuple[list[Path | DicomSeries], list[str | Path]]:
-    """Separate NIfTI/DICOM inputs (handled here) from image files/folders (handled by ``predict_files``).
+    """Separate NIfTI/NRRD/MetaImage/DICOM inputs (handled here) from image files/folders (handled by
+    ``predict_files``).
 
-    A DICOM folder holding several image series (a study) gives each series (:func:`_series_of`). A folder of
+    A DICOM folder holding several image series (a study) gives each series (:func:`_series_of`); a folder holding
+    NRRD or MetaImage files gives each of them (in name order). A folder of
     volume folders (a BraTS download: one case folder each; or one DICOM series folder each) gives
     each of those subfolders, in name order; it stays an image folder too when it also holds image files of its
     own (they are predicted as well). Deeper down (up to six levels; :func:`_nested_inputs`), DICOM series folders
@@ -117,10 +132,13 @@ def split_volume_inputs(inputs: Sequence[str | Path]) -> tuple[list[Path | Dicom
             continue
         cases = _volume_subfolders(path) if path.is_dir() else []
         volumes += [v for case in cases for v in _series_of(case)]
+        itk_files = sorted((p for p in path.iterdir() if p.is_file() and is_itk_volume(p)),
+                           key=lambda p: natural_key(p.name)) if path.is_dir() else []
+        volumes += itk_files
         nested, lgg_folders = _nested_inputs(path) if path.is_dir() else ([], [])
         volumes += nested
         images += lgg_folders
-        if not (cases or nested or lgg_folders) or _has_images(path):
+        if not (cases or itk_files or nested or lgg_folders) or _has_images(path):
             images.append(item)  # a folder of volumes with image files of its own (a README or DICOMDIR is not one)
     _check_names(volumes)
     return volumes, images
@@ -211,7 +229,7 @@ def output_name(volume: Path | DicomSeries) -> str:
     if isinstance(volume, DicomSeries):
         return volume.name
     if volume.is_file():
-        return nifti.nifti_stem(volume) if nifti.is_nifti(volume) else volume.stem
+        return nifti.nifti_stem(volume) if nifti.is_nifti(volume) else volume.stem  # x.nrrd, x.mha -> x
     return volume.name
 
 
@@ -396,7 +414,7 @@ def predict_volume(path: Path | DicomSeries, predictor: Predictor, out: Path, ba
     bar.close()
     written = write_mask(masks, props, out, predictor.name)
     summary = summarise(masks, props.spacing_mm, props.name, predictor.label)
-    volume_file = [p for p in written if nifti.is_nifti(p)]
+    volume_file = [p for p in written if is_volume_file(p)]
     main = volume_file[0] if volume_file else written[0]
     summary.mask = str(main.relative_to(out) if len(masks) == 1 or volume_file else main.relative_to(out).parent)
     if with_overlay:

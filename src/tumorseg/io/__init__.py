@@ -9,6 +9,8 @@ input                    reader (:func:`reader_for`)   mask written (``OUT/...``
 =======================  ============================  ==========================================================
 ``.png .jpg .tif ...``   :class:`ImageIO`              ``<stem>.png`` (0/255, the image's size)
 ``.nii``, ``.nii.gz``    :class:`NiftiIO`              ``<stem>_mask.nii.gz`` (shape, affine, header geometry)
+``.nrrd .nhdr``          :class:`ItkIO` (SimpleITK)    ``<stem>_mask.nrrd`` (size, spacing, origin, direction)
+``.mha .mhd``            :class:`ItkIO` (SimpleITK)    ``<stem>_mask.mha`` (the same)
 ``.dcm`` / ``DICM``      :class:`DicomIO`              ``<stem>.png`` (per frame: ``<stem>/<stem>_NNN.png``),
                                                        ``<stem>_seg.dcm``
 series folder            :class:`DicomIO`              ``<name>/<name>_NNN.png``, ``<name>_mask.nii.gz``,
@@ -33,14 +35,17 @@ from tumorseg.errors import DataError
 from tumorseg.io.base import Properties, ReaderWriter
 from tumorseg.io.dicom import DicomIO
 from tumorseg.io.image import ImageIO, luma
+from tumorseg.io.itk import ITK_SUFFIXES, ItkIO, is_itk_volume
 from tumorseg.io.nifti import NiftiIO
 
-SUPPORTED = f"{', '.join(IMAGE_SUFFIXES)}, .nii, .nii.gz, .dcm/.ima (or a DICOM series folder)"
-WRITERS: dict[str, ReaderWriter] = {"image": ImageIO(), "nifti": NiftiIO(), "dicom": DicomIO()}
+SUPPORTED = (f"{', '.join(IMAGE_SUFFIXES)}, .nii, .nii.gz, {', '.join(ITK_SUFFIXES)}, .dcm/.ima (or a DICOM series "
+             "folder)")
+WRITERS: dict[str, ReaderWriter] = {"image": ImageIO(), "nifti": NiftiIO(), "itk": ItkIO(), "dicom": DicomIO()}
 
 
 def reader_for(path: str | Path | DicomSeries) -> ReaderWriter:
-    """The reader of ``path``, chosen by file type: NIfTI by name (``.nii``/``.nii.gz``), DICOM by ``.dcm`` or
+    """The reader of ``path``, chosen by file type: NIfTI by name (``.nii``/``.nii.gz``), NRRD and MetaImage by
+    name (:data:`~tumorseg.io.itk.ITK_SUFFIXES`), DICOM by ``.dcm`` or
     the ``DICM`` preamble of a file without suffix, images by :data:`~tumorseg.data.imageio.IMAGE_SUFFIXES`,
     a folder holding DICOM files as one series, and one :class:`DicomSeries` of a folder.
 
@@ -56,6 +61,8 @@ def reader_for(path: str | Path | DicomSeries) -> ReaderWriter:
         raise DataError(f"{path}: a folder without DICOM files; give one file (supported: {SUPPORTED}).")
     if is_nifti(path):
         return WRITERS["nifti"]
+    if is_itk_volume(path):
+        return WRITERS["itk"]
     if is_dicom_file(path):
         return WRITERS["dicom"]
     if path.suffix.lower() in IMAGE_SUFFIXES:
@@ -76,5 +83,5 @@ def write_mask(mask: np.ndarray, properties: Properties, out: str | Path, algori
     return WRITERS[properties.kind].write_mask(mask, properties, Path(out), algorithm)
 
 
-__all__ = ["DicomIO", "DicomSeries", "ImageIO", "NiftiIO", "Properties", "ReaderWriter", "SUPPORTED", "WRITERS", "luma",
-           "read_input", "reader_for", "write_mask"]
+__all__ = ["DicomIO", "DicomSeries", "ImageIO", "ItkIO", "NiftiIO", "Properties", "ReaderWriter", "SUPPORTED",
+           "WRITERS", "is_itk_volume", "luma", "read_input", "reader_for", "write_mask"]

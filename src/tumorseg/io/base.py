@@ -8,8 +8,8 @@ geometry (an image's size, a NIfTI's affine and header, a DICOM series' UIDs).
 Array layout, for every kind:
 
 * ``(Z, H, W) uint8``: Z slices of H rows × W columns (a 2-D image is ``Z = 1``;
-  a NIfTI volume ``(X, Y, Z)`` is read as ``(Z, X, Y)``: slice k is ``vol[:, :, k]``; a near-isotropic
-  sagittal or coronal volume or DICOM series as axial slices, ``Properties.axes``);
+  a NIfTI (or NRRD/MetaImage) volume ``(X, Y, Z)`` is read as ``(Z, X, Y)``: slice k is ``vol[:, :, k]``;
+  a near-isotropic sagittal or coronal volume or DICOM series as axial slices, ``Properties.axes``);
 * ``(Z, C, H, W) uint8`` for a colour image whose channels differ (``Z = 1``,
   ``C = 3``: an LGG TIFF's pre-contrast, FLAIR, post-contrast, or a colour
   photo); which channel a model gets is the caller's choice
@@ -30,7 +30,7 @@ import numpy as np
 
 from tumorseg.errors import DataError
 
-Kind = Literal["image", "nifti", "dicom"]
+Kind = Literal["image", "nifti", "itk", "dicom"]
 
 
 @dataclass
@@ -39,14 +39,15 @@ class Properties:
 
     Attributes:
         source: the file (or DICOM series folder) read.
-        kind: ``"image"`` (PNG/JPEG/TIFF/BMP), ``"nifti"`` or ``"dicom"``.
+        kind: ``"image"`` (PNG/JPEG/TIFF/BMP), ``"nifti"``, ``"itk"`` (NRRD, MetaImage) or ``"dicom"``.
         name: the stem outputs are named after (``scan`` for ``scan.nii.gz``, the folder name of a series).
         shape: shape of the array read: ``(Z, H, W)`` or ``(Z, C, H, W)``.
         source_shape: the array's shape in the source (a NIfTI's ``(X, Y, Z)``, a DICOM file's pixel array).
         spacing_mm: ``(slice, row, column)`` spacing in mm, matching the array's axes; the slice spacing may
             be ``None`` (one DICOM slice without thickness); ``None`` when the file gives no spacing.
-        affine: NIfTI: the header's voxel-to-RAS affine of ``(X, Y, Z)``; DICOM series: the RAS affine of the
-            ``(columns, rows, slices)`` NIfTI mask written for it; ``None`` otherwise.
+        affine: NIfTI: the header's voxel-to-RAS affine of ``(X, Y, Z)`` (NRRD/MetaImage: converted from ITK's
+            LPS geometry); DICOM series: the RAS affine of the ``(columns, rows, slices)`` NIfTI mask written for
+            it; ``None`` otherwise.
         axes: ``None``: the array is in the reader's usual layout (a NIfTI's ``(Z, X, Y)``, a series'
             ``(slices, rows, columns)``). Otherwise the volume was stored as sagittal or coronal slices and is read
             as axial ones (:func:`tumorseg.data.formats.orientation.slice_axes`): the array is the usual layout
@@ -78,7 +79,7 @@ class Properties:
 
         if self.view_affine is not None:
             return display_ornt(self.view_affine)
-        if self.kind == "nifti" and self.affine is not None:
+        if self.kind in ("nifti", "itk") and self.affine is not None:
             return display_ornt(self.affine)
         if self.kind == "dicom" and self.orientation is not None:
             return display_ornt(dicom_slice_affine(self.orientation))

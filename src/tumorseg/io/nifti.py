@@ -40,15 +40,28 @@ class NiftiIO(ReaderWriter):
         path = Path(path)
         vol = nifti.read_volume(path, cache=self.cache)[0]  # (X, Y, Z) uint8
         affine = require("nibabel", "reading NIfTI volumes").load(str(path)).affine  # header only
-        vx = nifti.voxel_mm(path)  # (X, Y, Z) mm, or None
-        array = np.moveaxis(vol, -1, 0)  # (X, Y, Z) -> (Z, X, Y), a view: array[k] is vol[:, :, k]
-        spacing = (vx[2], vx[0], vx[1]) if vx else None
-        axes, view, axial_spacing = axial_view(affine, vx, STORED_AXES, path.name, log)
-        if axes is not None:  # a near-isotropic sagittal/coronal volume, read as axial slices
-            array, spacing = array.transpose(axes), axial_spacing
-        return array, Properties(path, "nifti", nifti.nifti_stem(path), array.shape, vol.shape, spacing, affine,
-                                 axes=axes, view_affine=view)
+        return volume_properties(vol, affine, nifti.voxel_mm(path), path, "nifti", nifti.nifti_stem(path))
 
     def write_mask(self, mask: np.ndarray, properties: Properties, out: Path, algorithm: str = "model") -> list[Path]:
         target = Path(out) / f"{properties.name}_mask.nii.gz"
         return [nifti.save_mask_like(np.moveaxis(properties.stored(mask), 0, -1), properties.source, target)]
+
+
+def volume_properties(vol: np.ndarray, affine: np.ndarray, zooms: tuple[float, float, float] | None, path: Path,
+                      kind: str, name: str) -> tuple[np.ndarray, Properties]:
+    """A volume's ``(X, Y, Z) uint8`` voxels as the ``(Z, X, Y)`` slices predicted and their :class:`Properties`
+    (the one layout of NIfTI and NRRD/MetaImage volumes, :class:`NiftiIO`): slice k is ``vol[:, :, k]``, unless a
+    near-isotropic sagittal or coronal volume is read as axial slices
+    (:func:`~tumorseg.data.formats.orientation.axial_view`).
+
+    Args:
+        vol: ``(X, Y, Z) uint8`` voxels; affine: their ``(4, 4)`` voxel-to-RAS affine; zooms: voxel size in mm
+            along ``X, Y, Z`` (``None``: unknown, then no spacing and no mL).
+        path, kind, name: the source, its :class:`Properties` kind and the stem outputs are named after.
+    """
+    array = np.moveaxis(vol, -1, 0)  # (X, Y, Z) -> (Z, X, Y), a view: array[k] is vol[:, :, k]
+    spacing = (zooms[2], zooms[0], zooms[1]) if zooms else None
+    axes, view, axial_spacing = axial_view(affine, zooms, STORED_AXES, path.name, log)
+    if axes is not None:  # a near-isotropic sagittal/coronal volume, read as axial slices
+        array, spacing = array.transpose(axes), axial_spacing
+    return array, Properties(path, kind, name, array.shape, vol.shape, spacing, affine, axes=axes, view_affine=view)

@@ -44,9 +44,9 @@ from tumorseg.inference.volumes import far_off_note
 from tumorseg.io import write_mask
 from tumorseg.models import zoo
 from tumorseg.web.guards import Admission, RequestGuard, allowed_hosts
-from tumorseg.web.uploads import (IMAGE_KINDS, MAX_SERIES_FILES, SUPPORTED, Decoded, SeveralSeries, UnsupportedUpload,
-                                  decode, decode_dicom, decode_image_stack, pick_dicom, private_workdir, sniff,
-                                  write_dicom_upload)
+from tumorseg.web.uploads import (IMAGE_KINDS, MAX_SERIES_FILES, SUPPORTED, VOLUME_KINDS, Decoded, SeveralSeries,
+                                  UnsupportedUpload, decode, decode_dicom, decode_image_stack, pick_dicom,
+                                  private_workdir, sniff, write_dicom_upload)
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
@@ -78,7 +78,7 @@ class VolumeSummaryOut(BaseModel):
 
 
 class SegmentResponse(BaseModel):
-    kind: str  # "image", "images" (the slices of one scan as image files), "dicom" or "nifti"
+    kind: str  # "image", "images" (the slices of one scan as image files), "dicom", "nifti", "nrrd" or "metaimage"
     model: str  # the model as users name it: "t1c", "flair", or the checkpoint's file name ("best.pt")
     network: str  # its architecture: "unet", "effunet", "ensemble" (a cascade or an average of networks)...
     backend: str  # what ran this request: "torch" (single images) or "onnx" (batches, when an export is loaded)
@@ -96,7 +96,9 @@ class SegmentResponse(BaseModel):
     threshold: float
     time_ms: float
     slices: list[SliceResult]
-    mask_nifti: str | None = None  # volumes: base64 .nii.gz with the input's geometry
+    mask_nifti: str | None = None  # NIfTI volumes and DICOM series: base64 .nii.gz with the input's geometry
+    mask_volume: str | None = None  # NRRD / MetaImage uploads: base64 mask file in the upload's format and geometry
+    mask_volume_name: str | None = None  # its file name: "mask.nrrd" or "mask.mha"
     mask_seg: str | None = None  # DICOM series: base64 DICOM SEG referencing the uploaded images (highdicom)
     summary: VolumeSummaryOut | None = None  # NIfTI and DICOM uploads
     tumour_found: bool = True  # False: every slice's mask is empty ("No tumour found")
@@ -157,7 +159,7 @@ def _for_display(a: np.ndarray, dec: Decoded) -> np.ndarray:
 
 
 def _summary(masks: list[np.ndarray], dec: Decoded) -> dict[str, Any] | None:
-    if dec.kind not in ("nifti", "dicom", "images"):
+    if dec.kind not in (*VOLUME_KINDS, "dicom", "images"):
         return None
     spacing = (dec.slice_mm, *dec.spacing_mm) if dec.spacing_mm else None
     s = summarise(np.stack(masks), spacing)
@@ -190,7 +192,7 @@ def segment_decoded(predictor, dec: Decoded, lock: threading.Lock, batch_size: i
     upload's file name as the client sent it, for the notes (its last path part, at most 100 characters)."""
     # a volume's slices share a shape: the model's volume rules (one lesion, ...), as predict applies them
     volume = VolumeMasks(len(dec.slices), dec.slices[0].shape[-2:], predictor.post, predictor.image_size)
-    todo = [i for i, s in enumerate(dec.slices) if dec.kind != "nifti" or s.any()]  # skip empty volume slices
+    todo = [i for i, s in enumerate(dec.slices) if dec.kind not in VOLUME_KINDS or s.any()]  # skip empty slices
     for start in range(0, len(todo), batch_size):
         idx = todo[start : start + batch_size]
         with lock:  # one model call at a time: on a few cores, parallel calls only thrash
@@ -226,12 +228,15 @@ def segment_decoded(predictor, dec: Decoded, lock: threading.Lock, batch_size: i
     if len(slices) == 1 and total:
         notes.append(zoo.single_slice_note(predictor.label))
     out["note"] = " ".join(n for n in notes if n) or None
-    if dec.kind == "nifti" or dec.properties.series:  # mask files with the upload's geometry, written beside it in
-        # the private workdir: a NIfTI volume; a DICOM series also gives a DICOM SEG referencing its images
+    if dec.kind in VOLUME_KINDS or dec.properties.series:  # mask files with the upload's geometry, written beside
+        # it in the private workdir: a volume file's; a DICOM series also gives a DICOM SEG referencing its images
         written = write_mask(np.stack(masks), dec.properties, dec.properties.source.parent, predictor.name)
         for target in written:
             if target.name.endswith("_mask.nii.gz"):
                 out["mask_nifti"] = base64.b64encode(target.read_bytes()).decode("ascii")
+            elif target.name.endswith(("_mask.nrrd", "_mask.mha")):
+                out["mask_volume"] = base64.b64encode(target.read_bytes()).decode("ascii")
+                out["mask_volume_name"] = "mask" + target.suffix
             elif target.name.endswith("_seg.dcm"):
                 out["mask_seg"] = base64.b64encode(target.read_bytes()).decode("ascii")
     return out

@@ -19,11 +19,16 @@ series' voxels are checked against the limits before any pixel is decoded. Or as
 images (:func:`decode_image_stack`: all PNG/JPEG/TIFF/BMP of one size, ordered by the number that ends their file
 names, as ``tumorseg predict DIR --as-volume`` reads a folder); their declared sizes together are checked as one
 volume first.
+
+NRRD and MetaImage uploads (:mod:`tumorseg.io.itk`) must carry their voxels in the file itself: a header that names
+a separate data file (NRRD ``data file:``, MetaImage ``ElementDataFile`` other than ``LOCAL``) would make the reader
+open a path on the server, and is refused.
 """
 
 from __future__ import annotations
 
 import io
+import re
 import tempfile
 import zlib
 from dataclasses import dataclass, field
@@ -34,16 +39,19 @@ import numpy as np
 from tumorseg import limits
 from tumorseg.data.formats.dicom import DicomSeries, check_series_bytes, list_series
 from tumorseg.errors import DataError, TumorsegError
-from tumorseg.io import DicomIO, NiftiIO, Properties
+from tumorseg.io import DicomIO, ItkIO, NiftiIO, Properties
 
 GZIP = 16 + zlib.MAX_WBITS
 
-SUPPORTED = "PNG, JPEG, TIFF, BMP, DICOM (.dcm: one file, or all files of one series) and NIfTI (.nii, .nii.gz)"
+SUPPORTED = ("PNG, JPEG, TIFF, BMP, DICOM (.dcm: one file, or all files of one series), NIfTI (.nii, .nii.gz), NRRD "
+             "(.nrrd) and MetaImage (.mha)")
 NIFTI1_HEADER = 348
+ITK_HEADER = 1 << 16  # bytes searched for the end of a NRRD / MetaImage text header
 MAX_SERIES_FILES = 1000  # files of one DICOM series per upload (also Starlette's default multipart file limit)
 
 
 IMAGE_KINDS = ("png", "jpeg", "tiff", "bmp")
+VOLUME_KINDS = ("nifti", "nrrd", "metaimage")  # Decoded.kind of a volume file (not a DICOM series)
 
 
 class UnsupportedUpload(TumorsegError):
@@ -62,7 +70,7 @@ class Decoded:
     radiological view (:mod:`tumorseg.data.formats.orientation`); ``None``: shown as stored.
     """
 
-    kind: str  # "image", "dicom" or "nifti"
+    kind: str  # "image", "images", "dicom", or a volume file: "nifti", "nrrd", "metaimage"
     slices: list[np.ndarray]
     properties: Properties
     display: np.ndarray | None = field(init=False)
@@ -85,7 +93,8 @@ class Decoded:
 
 
 def sniff(data: bytes) -> str | None:
-    """``"png"``, ``"jpeg"``, ``"tiff"``, ``"bmp"``, ``"dicom"``, ``"nifti"``, ``"nifti-gz"`` or ``None``."""
+    """``"png"``, ``"jpeg"``, ``"tiff"``, ``"bmp"``, ``"dicom"``, ``"nifti"``, ``"nifti-gz"``, ``"nrrd"``,
+    ``"metaimage"`` or ``None``."""
     if data[128:132] == b"DICM":  # first: a DICOM preamble may itself look like a TIFF header
         return "dicom"
     if data.startswith(b"\x89PNG\r\n\x1a\n"):
@@ -100,6 +109,10 @@ def sniff(data: bytes) -> str | None:
         return "nifti-gz"  # checked to be NIfTI after decompression
     if _is_nifti_header(data):
         return "nifti"
+    if data.startswith(b"NRRD000"):
+        return "nrrd"
+    if re.match(rb"\s*(ObjectType|NDims|ObjectSubType|Comment)\s*=", data[:256]):
+        return "metaimage"
     return None
 
 
@@ -156,7 +169,40 @@ def decode(data: bytes, predictor, workdir: Path) -> Decoded:
         return _decode_nifti(path, predictor)
     if kind == "dicom":
         return _decode_dicom(data, predictor, workdir)
+    if kind in ("nrrd", "metaimage"):
+        return _decode_itk(data, kind, predictor, workdir)
     return _decode_image(data, kind, predictor, workdir)
+
+
+def attached_header(data: bytes, kind: str) -> None:
+    """Refuse a NRRD / MetaImage upload whose header names a separate data file (module docstring) or has no end
+    within :data:`ITK_HEADER` bytes.
+
+    Raises:
+        DataError: naming the fix (save the volume as one file: ``.nrrd`` / ``.mha``).
+    """
+    what, fix = ("NRRD", ".nrrd") if kind == "nrrd" else ("MetaImage", ".mha")
+    head = data[:ITK_HEADER]
+    if kind == "nrrd":  # "key: value" lines up to the first empty line; "data file:" points elsewhere
+        end = head.find(b"\n\n")
+        detached = re.search(rb"^[ \t]*data ?file[ \t]*:", head[:end], re.M | re.I) is not None
+    else:  # "Key = Value" lines; the last one, ElementDataFile, is LOCAL when the voxels follow
+        found = re.search(rb"^[ \t]*ElementDataFile[ \t]*=[ \t]*(\S*)", head, re.M)
+        end = found.end() if found else -1
+        detached = found is not None and found.group(1).upper() != b"LOCAL"
+    if end < 0:
+        raise DataError(f"the {what} header has no end within {ITK_HEADER >> 10} kB; the file is truncated or not "
+                        f"{what}.")
+    if detached:
+        raise DataError(f"the {what} header names a separate data file; upload the volume saved as one {fix} file "
+                        "(the voxels inside it).")
+
+
+def _decode_itk(data: bytes, kind: str, predictor, workdir: Path) -> Decoded:
+    attached_header(data, kind)
+    path = workdir / f"upload.{'nrrd' if kind == 'nrrd' else 'mha'}"
+    path.write_bytes(data)
+    return _decode_volume(path, kind, ItkIO(), predictor)  # header and size checked before any voxel is decoded
 
 
 def _write_image(data: bytes, kind: str, stem: Path, where: str) -> tuple[Path, tuple[int, int, int]]:
@@ -310,11 +356,16 @@ def decode_dicom(source: Path | DicomSeries, predictor) -> Decoded:
 
 
 def _decode_nifti(path: Path, predictor) -> Decoded:
+    return _decode_volume(path, "nifti", NiftiIO(cache=False), predictor)  # read once: not kept in the cache
+
+
+def _decode_volume(path: Path, kind: str, reader, predictor) -> Decoded:
+    """A volume file upload (NIfTI, NRRD, MetaImage) as its ``(Z, X, Y)`` slices, for one-channel models."""
     if predictor.slice_channels != 1:
         raise DataError(f"the model needs {predictor.in_channels} modalities; upload one-channel models' volumes "
                         "only (multi-modality cases: use 'tumorseg predict CASE_FOLDER').")
-    array, props = NiftiIO(cache=False).read(path)  # (Z, X, Y) uint8; read once, so not kept in the cache
-    return Decoded("nifti", list(array), props)
+    array, props = reader.read(path)  # (Z, X, Y) uint8
+    return Decoded(kind, list(array), props)
 
 
 def private_workdir() -> tempfile.TemporaryDirectory:
@@ -322,5 +373,5 @@ def private_workdir() -> tempfile.TemporaryDirectory:
     return tempfile.TemporaryDirectory(prefix="tumorseg-upload-")
 
 
-__all__ = ["Decoded", "MAX_SERIES_FILES", "SUPPORTED", "SeveralSeries", "UnsupportedUpload", "decode", "decode_dicom",
-           "pick_dicom", "private_workdir", "sniff", "write_dicom_upload"]
+__all__ = ["Decoded", "MAX_SERIES_FILES", "SUPPORTED", "VOLUME_KINDS", "SeveralSeries", "UnsupportedUpload", "decode",
+           "decode_dicom", "pick_dicom", "private_workdir", "sniff", "write_dicom_upload"]

@@ -73,6 +73,10 @@ function setDownload() {
     a.href = "data:application/gzip;base64," + d.mask_nifti;
     a.download = "mask.nii.gz";
     a.textContent = "Download mask (NIfTI)";
+  } else if (d.mask_volume) {  // a NRRD / MetaImage upload: the mask in its format, to open over it in 3D Slicer
+    a.href = "data:application/octet-stream;base64," + d.mask_volume;
+    a.download = d.mask_volume_name;
+    a.textContent = d.mask_volume_name.endsWith(".nrrd") ? "Download mask (NRRD)" : "Download mask (MetaImage)";
   } else {
     a.href = "data:image/png;base64," + d.slices[state.slice].mask_png;
     a.download = "mask.png";
