@@ -154,9 +154,9 @@ def load(model: str | Path | None = None, device: str = "auto", backend: str = "
 
 def predict(inputs: str | Path | Sequence[str | Path], out: str | Path, model: str | Path | None = None,
             **options) -> list[Path]:
-    """``tumorseg predict INPUTS --out OUT``: every file, folder, NIfTI, DICOM series or LGG patient folder in
-    ``inputs`` segmented into ``out`` (masks at each input's size, ``summary.csv`` / ``summary.json`` for volumes,
-    a DICOM SEG beside a DICOM series' mask). ``model=None`` gives each input the model that fits it, as the CLI
+    """``tumorseg predict INPUTS --out OUT``: every file, folder, NIfTI, NRRD, MetaImage, DICOM series or LGG patient
+    folder in ``inputs`` segmented into ``out`` (masks at each input's size, ``summary.csv`` / ``summary.json`` for
+    volumes, a DICOM SEG beside a DICOM series' mask). ``model=None`` gives each input the model that fits it, as the CLI
     does. ``options``: the keyword arguments of :func:`tumorseg.inference.files.predict_inputs` (``with_overlay``,
     ``one_lesion``, ``device``, ``progress``...). Returns the files written; the first unreadable input raises
     (:class:`~tumorseg.errors.DataError`, naming the file)."""
