@@ -202,3 +202,40 @@ def test_volume_cache_sees_a_file_rewritten_under_the_same_name(tmp_path):
         for cache in (True, False):
             vol, lo, hi, _, _ = nifti.read_volume(path, cache=cache)
             assert (lo, hi) == (0.0, 2.0 * value)
+
+
+def test_nrrd_case_folders_read_as_the_same_slices_and_labels(tmp_path):
+    """3D Slicer's layout: case/scan.nrrd + case/scan-label.nrrd (a glob matching both takes the image)."""
+    sitk = pytest.importorskip("SimpleITK")
+    nifti_case = write_case(tmp_path / "nifti", "BraTS-GLI-00003-000")
+    d = tmp_path / "slicer" / "case1"
+    d.mkdir(parents=True)
+    for src, name in (("BraTS-GLI-00003-000-t2f.nii.gz", "scan.nrrd"), ("BraTS-GLI-00003-000-seg.nii.gz",
+                                                                        "scan-label.nrrd")):
+        sitk.WriteImage(sitk.ReadImage(str(nifti_case / src)), str(d / name), True)
+    assert detect_format(tmp_path / "slicer") == "brats"
+    want = read_dataset(nifti_case, empty_fraction=1)
+    got = read_dataset(tmp_path / "slicer", image_glob="scan*", empty_fraction=1)
+    assert [r.slice_index for r in got] == [r.slice_index for r in want] and got[0].mask.name == "scan-label.nrrd"
+    for a, b in zip(want, got):
+        la, lb = load_record(a), load_record(b)
+        assert np.array_equal(la.image, lb.image) and np.array_equal(la.mask, lb.mask)
+
+
+def test_evaluate_on_nrrd_gives_the_nifti_numbers(tmp_path):
+    sitk = pytest.importorskip("SimpleITK")
+    import json
+
+    src = shared_data("samples", "brats", "brats_2013_pat0001_1")
+    case = tmp_path / "nrrd" / "pat1"
+    case.mkdir(parents=True)
+    for name in ("Flair_subtrMeanDivStd", "OTMultiClass"):
+        sitk.WriteImage(sitk.ReadImage(str(src / f"{name}.nii.gz")), str(case / f"{name}.nrrd"), True)
+    for data, out in ((src, "ev-nifti"), (tmp_path / "nrrd", "ev-nrrd")):  # the bundled FLAIR model: real outlines
+        assert main(["evaluate", "--model", "flair", "--data", str(data), "--format", "brats", "--image-glob",
+                     "Flair_*", "--label-glob", "OT*", "--split", "all", "--no-progress",
+                     "--out", str(tmp_path / out)]) == 0
+    a, b = (json.loads((tmp_path / out / "metrics.json").read_text()) for out in ("ev-nifti", "ev-nrrd"))
+    assert a["n_images"] == b["n_images"] == 80 and a["mean_dice"] > 0.6
+    assert a["mean_dice"] == pytest.approx(b["mean_dice"])
+    assert a["per_volume"] == b["per_volume"]

@@ -35,7 +35,7 @@ from PIL import Image, UnidentifiedImageError
 
 from tumorseg.data.formats import nifti
 from tumorseg.data.formats.dicom import DicomSeries, is_dicom_file, read_dicom
-from tumorseg.io.itk import is_itk_volume
+from tumorseg.data.formats.itk import is_itk_volume
 from tumorseg.models import zoo
 
 # (modality, pattern on the lower-cased file name, how to name the match in the note)

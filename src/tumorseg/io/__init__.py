@@ -29,13 +29,14 @@ from pathlib import Path
 import numpy as np
 
 from tumorseg.data.formats.dicom import DicomSeries, is_dicom_file
+from tumorseg.data.formats.itk import ITK_SUFFIXES, is_itk_volume
 from tumorseg.data.formats.nifti import is_nifti
 from tumorseg.data.imageio import IMAGE_SUFFIXES
 from tumorseg.errors import DataError
 from tumorseg.io.base import Properties, ReaderWriter
 from tumorseg.io.dicom import DicomIO
 from tumorseg.io.image import ImageIO, luma
-from tumorseg.io.itk import ITK_SUFFIXES, ItkIO, is_itk_volume
+from tumorseg.io.itk import ItkIO
 from tumorseg.io.nifti import NiftiIO
 
 SUPPORTED = (f"{', '.join(IMAGE_SUFFIXES)}, .nii, .nii.gz, {', '.join(ITK_SUFFIXES)}, .dcm/.ima (or a DICOM series "

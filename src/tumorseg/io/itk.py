@@ -1,178 +1,40 @@
-"""NRRD (``.nrrd``, ``.nhdr``: 3D Slicer's format) and MetaImage (``.mha``, ``.mhd``: ITK-SNAP, grand-challenge)
-volumes, read and written with SimpleITK (the ``itk`` extra), as axial slices exactly as a NIfTI volume is.
-
-ITK and NIfTI differ only in conventions, which this module converts: ITK's array is ``(Z, Y, X)`` of the file's
-index order and its geometry is LPS (origin, spacing, direction cosines); the reader hands on the ``(X, Y, Z)`` voxels
-of the same index order and the voxel-to-RAS affine (``diag(-1, -1, 1) · direction · diag(spacing)``, origin
-flipped alike — the conversion nibabel and MONAI use), so slices, scaling, orientation rules, the radiological view
-and the volume summary are :class:`~tumorseg.io.nifti.NiftiIO`'s. A file converted between NIfTI and NRRD/MHA by
-SimpleITK or 3D Slicer therefore gives the same masks.
-
-The mask is written as ``OUT/<stem>_mask.nrrd`` (from ``.nrrd`` / ``.nhdr``) or ``OUT/<stem>_mask.mha`` (from
-``.mha`` / ``.mhd``): ``uint8`` 0/1, one file with compressed data, the source's size, spacing, origin and direction,
-so it opens on top of the scan in 3D Slicer or ITK-SNAP.
-
-Bounded memory: the header is read first (``ReadImageInformation``) and its declared size checked against
-:mod:`tumorseg.limits` before any voxel is decoded; ITK then decodes into a buffer of exactly that size.
-"""
+"""NRRD (``.nrrd``, ``.nhdr``) and MetaImage (``.mha``, ``.mhd``) volumes: read as axial slices exactly as a NIfTI
+volume is, masks written back in the source's format and geometry (SimpleITK, the ``itk`` extra; the conventions are
+converted in :mod:`tumorseg.data.formats.itk`)."""
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from tumorseg import limits
-from tumorseg.data.formats._common import require
-from tumorseg.data.formats.scaling import volume_to_uint8
-from tumorseg.errors import DataError
+from tumorseg.data.formats import itk, nifti
 from tumorseg.io.base import Properties, ReaderWriter
 from tumorseg.io.nifti import volume_properties
-
-log = logging.getLogger(__name__)
-
-ITK_SUFFIXES = (".nrrd", ".nhdr", ".mha", ".mhd")
-LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
-
-
-def is_itk_volume(path: Path) -> bool:
-    """A NRRD or MetaImage file, by its suffix (:data:`ITK_SUFFIXES`)."""
-    return Path(path).suffix.lower() in ITK_SUFFIXES
-
-
-def mask_suffix(path: Path) -> str:
-    """The suffix a mask of ``path`` is written with: ``.nrrd`` for NRRD, ``.mha`` for MetaImage (one file with
-    its data, also for a detached ``.nhdr`` / ``.mhd`` header)."""
-    return ".nrrd" if Path(path).suffix.lower() in (".nrrd", ".nhdr") else ".mha"
-
-
-def _sitk():
-    sitk = require("SimpleITK", "reading NRRD and MetaImage volumes")
-    sitk.ProcessObject.SetGlobalWarningDisplay(False)  # ITK prints metadata warnings to stderr; errors still raise
-    return sitk
-
-
-def _itk_message(exc: Exception, path: Path) -> str:
-    """The one informative line of a SimpleITK exception (``sitk::ERROR: ...``), shortened, without the file's
-    path (the error names it already)."""
-    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
-    line = next((ln for ln in lines if "ERROR" in ln), lines[-1] if lines else exc.__class__.__name__)
-    return line.replace("sitk::ERROR:", "").replace(f'"{path}"', "it").replace(str(path), "it").strip()[:160]
-
-
-def read_header(path: Path):
-    """SimpleITK's ``ImageFileReader`` of ``path`` with only its header read, its declared size checked.
-
-    Returns ``(reader, shape)``: ``shape`` is ``(X, Y, Z)`` (a 2-D image is one slice, ``Z = 1``; a trailing axis of
-    length 1 of a 4-D file is dropped).
-
-    Raises:
-        DataError: unreadable header, more than one value per voxel (colour, vectors), not 2-D or 3-D, or over the
-            limits (:class:`~tumorseg.limits.LimitExceeded`).
-    """
-    sitk = _sitk()
-    reader = sitk.ImageFileReader()
-    reader.SetFileName(str(path))
-    try:
-        reader.ReadImageInformation()
-    except RuntimeError as exc:
-        raise DataError(f"{path}: not a readable NRRD/MetaImage volume ({_itk_message(exc, path)}).") from None
-    size = tuple(int(s) for s in reader.GetSize())
-    comps = int(reader.GetNumberOfComponents())
-    itemsize = sitk.Image([1] * len(size), reader.GetPixelID(), comps).GetSizeOfPixelComponent() if size else 1
-    limits.check_volume(size + ((comps,) if comps > 1 else ()), itemsize, str(path))
-    if comps != 1:
-        raise DataError(f"{path}: {comps} values per voxel (colour or vector data); save one grayscale volume "
-                        "(one value per voxel) per modality and give that.")
-    if len(size) == 4 and size[3] == 1:
-        size = size[:3]
-    if len(size) == 2:
-        size = size + (1,)
-    if len(size) != 3:
-        raise DataError(f"{path}: {len(size)}-D image of size {size}; expected one 3-D volume per modality "
-                        "(save each 3-D volume as its own file).")
-    limits.check_slice(size[0], size[1], str(path))
-    return reader, size
-
-
-def geometry(reader) -> tuple[np.ndarray, tuple[float, float, float] | None]:
-    """``(affine, zooms)`` of a header read by :func:`read_header`: the ``(4, 4)`` voxel-to-RAS affine of the
-    ``(X, Y, Z)`` array, and the voxel size in mm (``None`` when a spacing is not positive)."""
-    dim = int(reader.GetDimension())
-    spacing = np.ones(3)
-    origin = np.zeros(3)
-    direction = np.eye(3)
-    k = min(dim, 3)
-    spacing[:k] = reader.GetSpacing()[:k]
-    origin[:k] = reader.GetOrigin()[:k]
-    direction[:k, :k] = np.asarray(reader.GetDirection(), float).reshape(dim, dim)[:k, :k]
-    lps = np.eye(4)
-    lps[:3, :3] = direction * spacing  # column j: the direction of index axis j, times its spacing
-    lps[:3, 3] = origin
-    zooms = tuple(float(s) for s in spacing)
-    return LPS_TO_RAS @ lps, (zooms if all(np.isfinite(z) and z > 0 for z in zooms) else None)
-
-
-def read_voxels(path: Path) -> tuple[np.ndarray, np.ndarray, tuple[float, float, float] | None]:
-    """``(vol, affine, zooms)``: the volume's ``(X, Y, Z)`` voxels as ``uint8`` (scaled once per volume by
-    :func:`~tumorseg.data.formats.scaling.volume_to_uint8`, as NIfTI volumes are), the RAS affine and voxel size
-    (:func:`geometry`).
-
-    Raises:
-        DataError: as :func:`read_header`, or the data cannot be decoded (truncated, a detached data file missing).
-    """
-    sitk = _sitk()
-    reader, shape = read_header(path)
-    affine, zooms = geometry(reader)
-    try:
-        image = reader.Execute()
-    except RuntimeError as exc:
-        raise DataError(f"{path}: its voxels could not be read ({_itk_message(exc, path)}).") from None
-    raw = sitk.GetArrayViewFromImage(image)  # (Z, Y, X), or (Y, X) for a 2-D image; valid while `image` lives
-    if raw.dtype.kind not in "iuf":
-        raise DataError(f"{path}: voxel type {raw.dtype} is not a grayscale intensity; expected an integer or float "
-                        "volume.")
-    return volume_to_uint8(raw.reshape(shape[::-1]).transpose(2, 1, 0)), affine, zooms  # scaled (X, Y, Z)
-
-
-def write_like(mask_xyz: np.ndarray, reference: Path, out: Path) -> Path:
-    """Write a ``(X, Y, Z)`` 0/1 mask as ``uint8`` with ``reference``'s size, spacing, origin and direction (its
-    header read again), compressed."""
-    sitk = _sitk()
-    reader, shape = read_header(reference)
-    if mask_xyz.shape != shape:
-        raise DataError(f"{reference}: mask shape {mask_xyz.shape} differs from the volume's {shape}.")
-    dim = int(reader.GetDimension())
-    array = np.ascontiguousarray(mask_xyz.astype(np.uint8).transpose(2, 1, 0))  # (Z, Y, X) for ITK
-    image = sitk.GetImageFromArray(array if dim >= 3 else array[0])
-    if dim <= 3:
-        image.SetSpacing(reader.GetSpacing())
-        image.SetOrigin(reader.GetOrigin())
-        image.SetDirection(reader.GetDirection())
-    else:  # a 4-D header with one time point: its spatial part
-        image.SetSpacing(reader.GetSpacing()[:3])
-        image.SetOrigin(reader.GetOrigin()[:3])
-        image.SetDirection(tuple(np.asarray(reader.GetDirection(), float).reshape(dim, dim)[:3, :3].ravel()))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    sitk.WriteImage(image, str(out), True)
-    return out
 
 
 @dataclass
 class ItkIO(ReaderWriter):
-    """One NRRD / MetaImage volume (module docstring). ``read`` gives ``(Z, X, Y) uint8`` exactly as
-    :class:`~tumorseg.io.nifti.NiftiIO` does for the same voxels and affine (a near-isotropic sagittal or coronal
-    volume read as axial slices); ``write_mask`` writes ``OUT/<stem>_mask.nrrd`` or ``.mha``."""
+    """One NRRD / MetaImage volume. ``read`` gives ``(Z, X, Y) uint8`` exactly as
+    :class:`~tumorseg.io.nifti.NiftiIO` does for the same voxels and affine (scaled once per volume by
+    :func:`tumorseg.data.formats.nifti.read_volume`; a near-isotropic sagittal or coronal volume read as axial
+    slices). ``write_mask`` writes ``OUT/<stem>_mask.nrrd`` (from ``.nrrd`` / ``.nhdr``) or ``OUT/<stem>_mask.mha``
+    (from ``.mha`` / ``.mhd``): ``uint8`` 0/1, one file with compressed data, the source's size, spacing, origin
+    and direction, so it opens over the scan in 3D Slicer or ITK-SNAP.
 
+    ``cache``: keep the last few volumes read in memory (CLI); ``False`` for a file read once (a web upload).
+    """
+
+    cache: bool = True
     kind = "itk"
 
     def read(self, path: Path) -> tuple[np.ndarray, Properties]:
         path = Path(path)
-        vol, affine, zooms = read_voxels(path)
+        vol = nifti.read_volume(path, cache=self.cache)[0]  # (X, Y, Z) uint8; header and size checked first
+        affine, zooms = itk.geometry(itk.read_header(path)[0])
         return volume_properties(vol, affine, zooms, path, "itk", path.stem)
 
     def write_mask(self, mask: np.ndarray, properties: Properties, out: Path, algorithm: str = "model") -> list[Path]:
-        target = Path(out) / f"{properties.name}_mask{mask_suffix(properties.source)}"
-        return [write_like(np.moveaxis(properties.stored(mask), 0, -1), properties.source, target)]
+        target = Path(out) / f"{properties.name}_mask{itk.mask_suffix(properties.source)}"
+        return [itk.write_like(np.moveaxis(properties.stored(mask), 0, -1), properties.source, target)]

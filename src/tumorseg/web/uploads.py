@@ -202,7 +202,7 @@ def _decode_itk(data: bytes, kind: str, predictor, workdir: Path) -> Decoded:
     attached_header(data, kind)
     path = workdir / f"upload.{'nrrd' if kind == 'nrrd' else 'mha'}"
     path.write_bytes(data)
-    return _decode_volume(path, kind, ItkIO(), predictor)  # header and size checked before any voxel is decoded
+    return _decode_volume(path, kind, ItkIO(cache=False), predictor)  # header and size checked before any voxel is decoded
 
 
 def _write_image(data: bytes, kind: str, stem: Path, where: str) -> tuple[Path, tuple[int, int, int]]:

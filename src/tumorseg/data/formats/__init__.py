@@ -15,7 +15,8 @@ name           layout                                                 options
 paired         ``images/`` + ``masks/`` (+ ``metadata.csv``)           masks_dir
 figshare-mat   figshare 1512427 ``N.mat`` (v7.3), loose or zipped      —
 lgg            Kaggle LGG ``kaggle_3m``: ``TCGA_*/..._n(_mask).tif``   channels
-brats          NIfTI case folders (BraTS old/new naming, or globs)     modality, labels,
+brats          NIfTI case folders (BraTS old/new naming, or globs;    modality, labels,
+               also NRRD / MetaImage files)
                                                                       empty_fraction,
                                                                       image_glob, label_glob
 dicom-seg      DICOM series + DICOM SEG labels (Slicer, OHIF, ours)    labels (segments)

@@ -1,5 +1,11 @@
 """BraTS-style NIfTI volumes: one folder per case, trained on as 2-D axial slices.
 
+NRRD and MetaImage files (``.nrrd``, ``.nhdr``, ``.mha``, ``.mhd``; 3D Slicer, ITK-SNAP) are read wherever NIfTI
+files are — case folders, labels, :func:`read_volume` — through SimpleITK (:mod:`tumorseg.data.formats.itk`, the
+``itk`` extra), with the same slices and scaling as the same voxels in a NIfTI file: a case folder
+``case/scan.nrrd`` + ``case/scan-label.nrrd`` (3D Slicer's label map naming) is read with ``--image-glob
+'scan*'`` or without any glob when the image file's name holds the modality.
+
 Naming understood (per case folder ``DIR/<case>/``, or ``DIR`` itself being one case):
 
 * current BraTS: ``<case>-t2f|-t1n|-t1c|-t2w.nii.gz`` + ``<case>-seg.nii.gz`` (labels 0, 1, 2, 3)
@@ -34,6 +40,7 @@ from pathlib import Path
 import numpy as np
 
 from tumorseg import limits
+from tumorseg.data.formats import itk
 from tumorseg.data.formats._common import Loaded, finite_range, natural_key, parse_int_set, require
 from tumorseg.data.formats.orientation import STORED_AXES, slice_axes
 from tumorseg.data.formats.scaling import volume_to_uint8
@@ -54,22 +61,29 @@ def is_nifti(p: Path) -> bool:
     return p.name.lower().endswith((".nii", ".nii.gz"))
 
 
+def is_volume(p: Path) -> bool:
+    """A NIfTI, NRRD or MetaImage file, by its name."""
+    return is_nifti(p) or itk.is_itk_volume(p)
+
+
 def nifti_stem(p: Path) -> str:
-    """``case-t2f.nii.gz`` -> ``case-t2f``."""
+    """``case-t2f.nii.gz`` -> ``case-t2f`` (and ``scan.nrrd`` -> ``scan``)."""
     name = p.name
+    if itk.is_itk_volume(p):
+        return p.stem
     return name[: -len(".nii.gz")] if name.lower().endswith(".nii.gz") else name[: -len(".nii")]
 
 
 def _case_dirs(path: Path) -> list[Path]:
-    if any(is_nifti(p) for p in path.iterdir()):
+    if any(is_volume(p) for p in path.iterdir()):
         return [path]
-    return sorted((d for d in path.iterdir() if d.is_dir() and any(is_nifti(p) for p in d.iterdir())),
+    return sorted((d for d in path.iterdir() if d.is_dir() and any(is_volume(p) for p in d.iterdir())),
                   key=lambda d: natural_key(d.name))
 
 
 def detect(path: Path) -> bool:
     if path.is_file():
-        return is_nifti(path)
+        return is_volume(path)
     return path.is_dir() and bool(_case_dirs(path))
 
 
@@ -95,7 +109,7 @@ def find_case_files(
     Raises:
         DataError: a modality's file is missing or a glob matches several files.
     """
-    files = sorted((p for p in case.iterdir() if is_nifti(p)), key=lambda p: p.name)
+    files = sorted((p for p in case.iterdir() if is_volume(p)), key=lambda p: p.name)
     mods = parse_modalities(modality)
     stems = {nifti_stem(p): p for p in files}
     name = case.name
@@ -110,6 +124,8 @@ def find_case_files(
         images = []
         for pattern in ([image_glob] if image_glob else [f"*{m}*" for m in mods]):
             hits = _glob(files, pattern)
+            if len(hits) > 1:  # "scan*" matches scan.nrrd and scan-label.nrrd: a label file is no image
+                hits = [p for p in hits if not any(_glob([p], h) for h in _LABEL_HINTS)] or hits
             if len(hits) > 1:
                 raise DataError(f"{case}: '{pattern}' matches {len(hits)} files ({', '.join(p.name for p in hits[:3])}); "
                                 "pass a narrower --image-glob.")
@@ -212,7 +228,13 @@ def _read_volume_cached(path: Path, size: int, mtime_ns: int) -> tuple[np.ndarra
 def _read_volume(path: Path) -> tuple[np.ndarray, float, float, int, str]:
     """:func:`read_volume` without the cache. Scaling: :func:`tumorseg.data.formats.scaling.volume_to_uint8`
     (per volume, over the foreground; background 0); the raw data is read in its stored dtype (no float copy of
-    an ``int16`` volume, :func:`voxels`)."""
+    an ``int16`` volume, :func:`voxels`). NRRD / MetaImage: SimpleITK's buffer, kept while it is scaled."""
+    if itk.is_itk_volume(path):
+        image, raw, _, _ = itk.read_image(path)  # `raw` is a view of `image`'s buffer
+        scaled = volume_to_uint8(raw)
+        lo, hi, bad = finite_range(raw)
+        del image
+        return scaled, lo, hi, bad, str(raw.dtype)
     img, shape = open_nifti(path)
     raw = voxels(img, shape, path)
     try:
@@ -227,8 +249,10 @@ def _read_volume(path: Path) -> tuple[np.ndarray, float, float, int, str]:
 def voxel_mm(path: Path) -> tuple[float, float, float] | None:
     """Voxel size ``(X, Y, Z)`` in mm from the header's zooms and units (unknown units are taken as mm).
 
-    ``None`` when the header gives no usable size (zero or negative zooms).
+    ``None`` when the header gives no usable size (zero or negative zooms). NRRD / MetaImage: the spacing.
     """
+    if itk.is_itk_volume(path):
+        return itk.geometry(itk.read_header(path)[0])[1]
     nib = require("nibabel", "reading NIfTI volumes")
     header = nib.load(str(path)).header
     zooms = tuple(float(z) for z in header.get_zooms()[:3])
@@ -239,6 +263,14 @@ def voxel_mm(path: Path) -> tuple[float, float, float] | None:
     return tuple(z * factor for z in zooms)
 
 
+def volume_affine(path: Path) -> np.ndarray:
+    """The ``(4, 4)`` voxel-to-RAS affine of a volume's ``(X, Y, Z)`` array, from its header only (NRRD /
+    MetaImage: converted from ITK's LPS geometry)."""
+    if itk.is_itk_volume(path):
+        return itk.geometry(itk.read_header(path)[0])[0]
+    return open_nifti(path)[0].affine
+
+
 def read_labels(path: Path, naming: str = "generic") -> np.ndarray:
     """Label volume as ``(X, Y, Z) int16``; raises on non-integer or unexpected label values. Cached as
     :func:`read_volume` is; size-checked before decoding as :func:`open_nifti` does."""
@@ -247,8 +279,13 @@ def read_labels(path: Path, naming: str = "generic") -> np.ndarray:
 
 @lru_cache(maxsize=4)
 def _read_labels(path: Path, size: int, mtime_ns: int, naming: str) -> np.ndarray:
-    img, shape = open_nifti(path, "NIfTI label volume")
-    raw = voxels(img, shape, path)
+    if itk.is_itk_volume(path):
+        image, raw, _, _ = itk.read_image(path)
+        raw = np.array(raw)  # a copy: the labels outlive SimpleITK's buffer
+        del image
+    else:
+        img, shape = open_nifti(path, "NIfTI label volume")
+        raw = voxels(img, shape, path)
     if raw.dtype.kind == "f":
         raw = raw.astype(np.float32, copy=False)
         rounded = np.round(raw)
@@ -297,7 +334,7 @@ def read(
     records = []
     for case in cases:
         images, label, naming = find_case_files(case, ",".join(mods), image_glob, label_glob)
-        axes, plane = slice_axes(open_nifti(images[0])[0].affine, voxel_mm(images[0]))  # header only
+        axes, plane = slice_axes(volume_affine(images[0]), voxel_mm(images[0]))  # header only
         if plane != "axial":
             if axes == STORED_AXES:
                 log.warning("%s: %s slices of thick or unknown voxels; its slices follow the array's third axis",
