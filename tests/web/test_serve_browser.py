@@ -147,6 +147,27 @@ def test_files_of_a_dicom_series_are_uploaded_together(server, browser, tmp_path
     page.close()
 
 
+def test_a_nrrd_volume_gives_its_mask_back_as_nrrd(server, browser, tmp_path):
+    """3D Slicer's format: a slider over the volume's slices and a download of the mask in the same format."""
+    import numpy as np
+
+    sitk = pytest.importorskip("SimpleITK")
+    vol = np.zeros((6, 40, 48), np.int16)  # (Z, Y, X) as SimpleITK takes it
+    vol[1:5, 5:35, 5:43] = 300
+    vol[2:4, 15:22, 20:28] = 1200
+    image = sitk.GetImageFromArray(vol)
+    image.SetSpacing((0.9, 0.9, 3.0))
+    sitk.WriteImage(image, str(tmp_path / "scan.nrrd"), True)
+    page, errors = _open(browser, server)
+    page.set_input_files("#file", str(tmp_path / "scan.nrrd"))
+    page.wait_for_selector('#result[data-ready="1"]', timeout=60_000)
+    assert page.inner_text("#size").endswith("× 6 slices") and not page.is_hidden("#slice-row")
+    assert page.get_attribute("#download", "download") == "mask.nrrd"
+    assert page.inner_text("#download") == "Download mask (NRRD)"
+    assert not errors, errors
+    page.close()
+
+
 def test_a_series_folder_is_chosen_whole(server, browser, tmp_path, mr_series):
     """The folder picker sends the folder's DICOM files only (a DICOMDIR and .DS_Store beside them are left out)."""
     write_mr_series, series_pixels = mr_series
