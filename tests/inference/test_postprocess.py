@@ -206,6 +206,26 @@ def test_volume_calibration_turns_on_the_3d_rule_when_false_alarms_are_scattered
     assert flat["largest_component_3d"] is False  # slice-dice calibration never turns it on
 
 
+def test_calibration_on_probabilities_computed_elsewhere_equals_running_the_model():
+    """Out-of-fold calibration: the maps of several models, given as probabilities, choose as the model would."""
+    from tumorseg.inference.predictor import predict_probabilities
+
+    images, masks, recs = _two_patients(32)
+    for i, z in ((i, r.slice_index) for i, r in enumerate(recs)):
+        if 1 <= z <= 3:
+            masks[i, 8:20, 8:20] = True
+            images[i, 8:20, 8:20] = 230
+        elif z >= 4:
+            images[i, 22:32, 22:32] = 230
+    val = SliceArrays(images, masks, recs)
+    maps = {tta: predict_probabilities(_Const(), images, "cpu", 4, tta=tta) for tta in (False, True)}
+    ran = calibrate(_Const(), val, objective="volume-dice", max_fp_rate=0.0)
+    given = calibrate(None, val, objective="volume-dice", max_fp_rate=0.0, probabilities=maps)
+    assert given == ran and given["largest_component_3d"] is True
+    maps[False] = maps[True] = np.zeros_like(maps[False])  # the given maps are what is searched, not the model's
+    assert calibrate(None, val, objective="volume-dice", probabilities=maps)["val_detection"] == 0.0
+
+
 def test_volume_calibration_chooses_the_confident_lesion_when_the_largest_is_a_false_alarm(monkeypatch):
     # two patients × 6 slices: a small sure lesion (p 0.97, slices 2-3) and a large unsure false alarm (p 0.70,
     # slices 0-3) with a few confident voxels of its own (so hysteresis keeps it): by size the false alarm wins,

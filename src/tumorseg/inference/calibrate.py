@@ -87,10 +87,15 @@ def _per_patient_volume_dice(patients: np.ndarray, n_patients: int, tp: np.ndarr
     return float(np.where(den > 0, 2 * tp_sum / np.maximum(den, 1), 1.0).mean())
 
 
-def calibrate(model: nn.Module, val: SliceArrays, device: torch.device | str = "cpu", batch_size: int = 16,
+def calibrate(model: nn.Module | None, val: SliceArrays, device: torch.device | str = "cpu", batch_size: int = 16,
               try_tta: bool = True, max_fp_rate: float = MAX_FP_RATE, objective: str = "slice-dice",
-              progress: bool = False) -> dict[str, Any]:
+              progress: bool = False, probabilities: dict[bool, np.ndarray] | None = None) -> dict[str, Any]:
     """Return the chosen settings and what they score on ``val``.
+
+    ``probabilities``: instead of running ``model`` (then ``None``), the ``(N, S, S)`` probability maps of
+    ``val.images`` without and with flip TTA (keys ``False``, ``True``), computed elsewhere — e.g. each CV fold
+    model's maps of its own test patients, so that settings are chosen on every patient's out-of-fold output, as
+    nnU-Net chooses its post-processing on the cross-validation results.
 
     Keys: ``threshold``, ``tta``, ``min_component_px``, ``presence_prob``, ``presence_px``,
     ``largest_component_3d``, ``z_smooth``, ``hysteresis_prob`` (the settings); ``val_dice`` (mean Dice over
@@ -123,7 +128,8 @@ def calibrate(model: nn.Module, val: SliceArrays, device: torch.device | str = "
     ttas = (False, True) if try_tta else (False,)
     bar = tqdm(total=len(ttas) * len(levels), desc="calibrating", unit="map", disable=not progress, leave=False)
     for tta in ttas:
-        raw = predict_probabilities(model, val.images, device, batch_size, tta=tta)
+        raw = (probabilities[tta] if probabilities is not None
+               else predict_probabilities(model, val.images, device, batch_size, tta=tta))
         for a in levels:
             probs = maps[tta, a] = smooth_records(raw, val.records, a)
             peak = probs.reshape(len(probs), -1).max(1)
