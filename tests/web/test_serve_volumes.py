@@ -104,6 +104,8 @@ def test_nrrd_and_metaimage_uploads_are_shown_as_the_same_nifti_and_give_their_f
      "the MetaImage header names a separate data file; upload the volume saved as one .mha file"),
     (b"NRRD0004\ntype: short\ndimension: 3\nsizes: 8 8 2\n" + b"# comment\n" * 8000,
      "the NRRD header has no end within 64 kB"),
+    (b"NRRD0004\r\ntype: short\r\ndimension: 3\r\nsizes: 8 8 2\r\nencoding: raw\r\ndata file: x.raw\r\n\r\n",
+     "the NRRD header names a separate data file"),  # Windows line ends
 ])
 def test_volume_headers_that_point_at_server_files_are_refused(client, data, says):
     r = client.post("/api/segment", files={"file": ("x.nrrd", data, "application/octet-stream")})

@@ -184,7 +184,8 @@ def attached_header(data: bytes, kind: str) -> None:
     what, fix = ("NRRD", ".nrrd") if kind == "nrrd" else ("MetaImage", ".mha")
     head = data[:ITK_HEADER]
     if kind == "nrrd":  # "key: value" lines up to the first empty line; "data file:" points elsewhere
-        end = head.find(b"\n\n")
+        blank = re.search(rb"\r?\n\r?\n", head)  # writers on Windows end lines with \r\n
+        end = blank.start() if blank else -1
         detached = re.search(rb"^[ \t]*data ?file[ \t]*:", head[:end], re.M | re.I) is not None
     else:  # "Key = Value" lines; the last one, ElementDataFile, is LOCAL when the voxels follow
         found = re.search(rb"^[ \t]*ElementDataFile[ \t]*=[ \t]*(\S*)", head, re.M)
@@ -202,7 +203,7 @@ def _decode_itk(data: bytes, kind: str, predictor, workdir: Path) -> Decoded:
     attached_header(data, kind)
     path = workdir / f"upload.{'nrrd' if kind == 'nrrd' else 'mha'}"
     path.write_bytes(data)
-    return _decode_volume(path, kind, ItkIO(cache=False), predictor)  # header and size checked before any voxel is decoded
+    return _decode_volume(path, kind, ItkIO(cache=False), predictor)  # size checked before any voxel is decoded
 
 
 def _write_image(data: bytes, kind: str, stem: Path, where: str) -> tuple[Path, tuple[int, int, int]]:
