@@ -35,7 +35,6 @@ from PIL import Image, UnidentifiedImageError
 
 from tumorseg.data.formats import nifti
 from tumorseg.data.formats.dicom import DicomSeries, is_dicom_file, read_dicom
-from tumorseg.data.formats.itk import is_itk_volume
 from tumorseg.models import zoo
 
 # (modality, pattern on the lower-cased file name, how to name the match in the note)
@@ -163,8 +162,7 @@ def _flair_beside(path: Path, look_at: int = 64) -> Path | None:
     4–5 files; a large folder is not scanned in full), else ``None``."""
     try:
         for p in itertools.islice(path.parent.iterdir(), look_at):
-            volume = nifti.is_nifti(p) or is_itk_volume(p)
-            if p != path and volume and (modality_in_name(p.name) or ("",))[0] == "flair":
+            if p != path and nifti.is_volume(p) and (modality_in_name(p.name) or ("",))[0] == "flair":
                 return p
     except OSError:
         return None
@@ -190,7 +188,7 @@ def _raw_choice(path: Path | DicomSeries) -> Choice:
         if any(is_dicom_file(p) for p in path.iterdir() if p.is_file()):
             return _dicom_choice(path)
         return Choice(zoo.DEFAULT, "no FLAIR marker in the input; the default model")
-    if nifti.is_nifti(path) or is_itk_volume(path):
+    if nifti.is_volume(path):
         hit = modality_in_name(path.name)
         if hit and hit[0] == "t1c" and (flair := _flair_beside(path)) is not None:
             return Choice("t1c", f"{hit[1]}; the FLAIR volume '{flair.name}' is beside it: on skull-stripped BraTS "

@@ -80,11 +80,6 @@ class Prediction:
                    summary)
 
 
-def is_volume_file(path: Path) -> bool:
-    """A NIfTI, NRRD or MetaImage file, by its name."""
-    return nifti.is_nifti(path) or is_itk_volume(path)
-
-
 def input_kind(path: Path | DicomSeries) -> str | None:
     """``"nifti"``, ``"nifti-case"``, ``"itk"`` (a NRRD or MetaImage file), ``"dicom"``, ``"dicom-series"`` (a
     folder, or one :class:`~tumorseg.data.formats.dicom.DicomSeries` of a folder) or ``None`` (an image
@@ -414,7 +409,7 @@ def predict_volume(path: Path | DicomSeries, predictor: Predictor, out: Path, ba
     bar.close()
     written = write_mask(masks, props, out, predictor.name)
     summary = summarise(masks, props.spacing_mm, props.name, predictor.label)
-    volume_file = [p for p in written if is_volume_file(p)]
+    volume_file = [p for p in written if nifti.is_volume(p)]
     main = volume_file[0] if volume_file else written[0]
     summary.mask = str(main.relative_to(out) if len(masks) == 1 or volume_file else main.relative_to(out).parent)
     if with_overlay:

@@ -46,7 +46,7 @@ WRITERS: dict[str, ReaderWriter] = {"image": ImageIO(), "nifti": NiftiIO(), "itk
 
 def reader_for(path: str | Path | DicomSeries) -> ReaderWriter:
     """The reader of ``path``, chosen by file type: NIfTI by name (``.nii``/``.nii.gz``), NRRD and MetaImage by
-    name (:data:`~tumorseg.io.itk.ITK_SUFFIXES`), DICOM by ``.dcm`` or
+    name (:data:`~tumorseg.data.formats.itk.ITK_SUFFIXES`), DICOM by ``.dcm`` or
     the ``DICM`` preamble of a file without suffix, images by :data:`~tumorseg.data.imageio.IMAGE_SUFFIXES`,
     a folder holding DICOM files as one series, and one :class:`DicomSeries` of a folder.
 
