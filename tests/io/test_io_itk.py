@@ -122,6 +122,25 @@ def test_bad_files_get_one_line_naming_the_file(tmp_path, name, content, says):
     assert "\n" not in str(err.value)
 
 
+def test_detached_header_reads_its_data_file_again_when_it_changes_and_says_when_it_is_missing(tmp_path):
+    import os
+
+    vol = np.zeros((3, 8, 8), np.int16)
+    vol[:, 1:7, 1:7] = 50
+    vol[1, 2:6, 2:6] = 200
+    sitk.WriteImage(sitk.GetImageFromArray(vol), str(tmp_path / "scan.mhd"))  # + scan.raw
+    first = read_input(tmp_path / "scan.mhd")[0]
+    assert first.shape == (3, 8, 8) and first[1].max() == 255
+    header = (tmp_path / "scan.mhd").stat()
+    (tmp_path / "scan.raw").write_bytes(np.zeros((3, 8, 8), np.int16).tobytes())  # the data re-exported alone
+    os.utime(tmp_path / "scan.mhd", ns=(header.st_atime_ns, header.st_mtime_ns))
+    assert not read_input(tmp_path / "scan.mhd")[0].any()  # not the cached volume of the old data
+    (tmp_path / "scan.raw").unlink()
+    with pytest.raises(DataError, match=r"scan\.mhd: its voxels, in the separate data file its header names, could "
+                                        r"not be read: is that file beside it\?"):
+        read_input(tmp_path / "scan.mhd")
+
+
 def test_missing_simpleitk_names_the_extra(tmp_path, monkeypatch):
     import sys
 

@@ -16,6 +16,7 @@ Bounded memory: the header is read first (``ReadImageInformation``) and its decl
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +36,31 @@ def is_itk_volume(path: Path) -> bool:
     return Path(path).suffix.lower() in ITK_SUFFIXES
 
 
+def is_detached(path: Path) -> bool:
+    """A header whose voxels are in a separate file it names (``.nhdr``, ``.mhd``)."""
+    return Path(path).suffix.lower() in (".nhdr", ".mhd")
+
+
+def data_files(path: Path) -> list[Path] | None:
+    """The data files a detached header names (NRRD ``data file:``, MetaImage ``ElementDataFile =``), relative to
+    its folder; ``[]`` for a file holding its own voxels; ``None`` when the header lists several files or a
+    pattern (``LIST``, ``%d``) or cannot be read."""
+    if not is_detached(path):
+        return []
+    try:
+        with open(path, "rb") as f:
+            head = f.read(1 << 16).decode("latin-1")
+    except OSError:
+        return None
+    found = re.search(r"^[ \t]*(?:data ?file[ \t]*:|ElementDataFile[ \t]*=)[ \t]*(.+?)[ \t]*$", head, re.M | re.I)
+    if not found:
+        return None
+    name = found.group(1)
+    if name.upper().startswith("LIST") or "%" in name or " " in name:
+        return None
+    return [] if name.upper() == "LOCAL" else [Path(path).parent / name]
+
+
 def mask_suffix(path: Path) -> str:
     """The suffix a mask of ``path`` is written with: ``.nrrd`` for NRRD, ``.mha`` for MetaImage (one file with
     its data, also for a detached ``.nhdr`` / ``.mhd`` header)."""
@@ -48,11 +74,12 @@ def _sitk():
 
 
 def _itk_message(exc: Exception, path: Path) -> str:
-    """The one informative line of a SimpleITK exception (``sitk::ERROR: ...``), shortened, without the file's
-    path (the error names it already)."""
+    """The one informative line of a SimpleITK exception (``sitk::ERROR: ...``), shortened: without ITK's prefixes
+    (``ITK ERROR: MetaImageIO(0x55...):``) and the file's quoted path (the error names it already)."""
     lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
     line = next((ln for ln in lines if "ERROR" in ln), lines[-1] if lines else exc.__class__.__name__)
-    return line.replace("sitk::ERROR:", "").replace(f'"{path}"', "it").replace(str(path), "it").strip()[:160]
+    line = re.sub(r"^(sitk::ERROR:|ITK ERROR:)\s*(\w+\(0x[0-9a-f]+\):\s*)?", "", line.strip())
+    return line.replace(f'"{path}"', "it").strip()[:160]
 
 
 def read_header(path: Path):
@@ -123,7 +150,9 @@ def read_image(path: Path):
     try:
         image = reader.Execute()
     except RuntimeError as exc:
-        raise DataError(f"{path}: its voxels could not be read ({_itk_message(exc, path)}).") from None
+        what = ("its voxels, in the separate data file its header names, could not be read: is that file beside "
+                "it?" if is_detached(path) else "its voxels could not be read")
+        raise DataError(f"{path}: {what} ({_itk_message(exc, path)}).") from None
     raw = sitk.GetArrayViewFromImage(image)  # (Z, Y, X), or (Y, X) for a 2-D image
     if raw.dtype.kind not in "iuf":
         raise DataError(f"{path}: voxel type {raw.dtype} is not a real number; expected an integer or float volume.")

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import fnmatch
 import logging
+import time
 import zlib
 from functools import lru_cache
 from pathlib import Path
@@ -152,12 +153,17 @@ def find_case_files(
 
 def _file_key(path: Path) -> tuple[Path, int, int]:
     """What the volume caches are keyed on: the path, its size and modification time, so a file rewritten under
-    the same name is read again (a long-running server, a re-exported case)."""
+    the same name is read again (a long-running server, a re-exported case). A detached header (``.nhdr``,
+    ``.mhd``) adds its data file's (:func:`tumorseg.data.formats.itk.data_files`); one whose data files are not
+    known gets a key of its own at every call (never served from the cache)."""
+    files = itk.data_files(path)
+    if files is None:
+        return Path(path), -1, time.monotonic_ns()
     try:
-        st = Path(path).stat()
+        stats = [p.stat() for p in (Path(path), *files)]
     except OSError:
         return Path(path), -1, -1  # the reader then raises its DataError (errors are never cached)
-    return Path(path), st.st_size, st.st_mtime_ns
+    return Path(path), sum(st.st_size for st in stats), max(st.st_mtime_ns for st in stats)
 
 
 def open_nifti(path: Path, what: str = "NIfTI volume"):
