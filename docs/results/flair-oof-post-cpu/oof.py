@@ -15,7 +15,7 @@ patients (the shipped recipe). Here, for each fold K:
    shipped model would take.
 
     python docs/results/flair-oof-post-cpu/oof.py RUNS OUT fold_0,fold_1,final   # -> OUT/fold_K.json, OUT/fold_K-ARM/
-    python docs/results/flair-oof-post-cpu/oof.py summary OUT                    # -> OUT/oof.json
+    python docs/results/flair-oof-post-cpu/oof.py summary OUT       # -> OUT/oof.json, OUT/cv_summary.json
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from tumorseg.inference.calibrate import calibrate
 from tumorseg.inference.postprocess import DEFAULTS as POSTPROCESS_DEFAULTS, settings
 from tumorseg.inference.predictor import predict_probabilities
 from tumorseg.models.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
+from tumorseg.training.cv import summarise_folds
 from tumorseg.training.fit import prepare_data
 
 LGG = ["--data", "../shared/data/lgg/kaggle_3m", "--split", "test"]
@@ -111,6 +112,17 @@ def summarise(out: Path) -> None:
                      "tumour_slices": sum(result[f][arm]["tumour_slices"] for f in result)} for arm in arms}
     (out / "oof.json").write_text(json.dumps({"summary": summary, "folds": result}, indent=1))
     print(json.dumps(summary, indent=1))
+    # the out-of-fold arm as `tumorseg cv` summarises folds (what scripts/bundle_model.py --cv stores)
+    folds = []
+    for name, row in result.items():
+        r = row["oof_chosen"]
+        marked = r["tumour_free_marked"] / r["tumour_free"]
+        folds.append({"fold": name, "n_images": r["tumour_slices"] + r["tumour_free"],
+                      "presence": {"sensitivity": r["tumour_found"] / r["tumour_slices"], "specificity": 1 - marked,
+                                   "fp_slice_rate": marked},
+                      "per_volume": {"mean_dice": r["per_volume_dice"]}})
+    cv = {"variant": "oof_chosen/lgg_test", **summarise_folds(folds)}
+    (out / "cv_summary.json").write_text(json.dumps(cv, indent=2) + "\n")
 
 
 if __name__ == "__main__":
