@@ -84,7 +84,7 @@ def score(model: Path, dest: Path) -> dict:
 def main(runs: Path, out: Path, todo: list[str]) -> None:
     """Steps 2-3 for the folds named in ``todo`` (``fold_K``, and ``final`` for step 3); each writes its JSON."""
     out.mkdir(parents=True, exist_ok=True)
-    folds = sorted(runs.glob("fold_*"))
+    folds = sorted(p for p in runs.glob("fold_*") if p.is_dir())
     cached = {f.name: out_of_fold(f) for f in folds}
     print("cached", {k: len(v[0]) for k, v in cached.items()}, flush=True)
     for fold in [f for f in folds if f.name in todo]:
