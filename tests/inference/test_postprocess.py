@@ -188,9 +188,9 @@ def _two_patients(size: int) -> tuple[np.ndarray, np.ndarray, list[SliceRecord]]
     return np.zeros((12, size, size), np.uint8), np.zeros((12, size, size), bool), recs
 
 
-def test_volume_calibration_turns_on_the_3d_rule_when_false_alarms_are_scattered():
-    # two patients × 6 slices: a bright lesion on slices 1-3, and on slices 4-5 a small bright false alarm
-    # (as bright as the lesion, so no threshold or gate separates them; only 3-D connectivity does)
+def _scattered_false_alarms() -> SliceArrays:
+    """Two patients × 6 slices: a bright lesion on slices 1-3, and on slices 4-5 a small bright false alarm (as
+    bright as the lesion, so no threshold or gate separates them; only 3-D connectivity does)."""
     images, masks, recs = _two_patients(32)
     for i, z in ((i, r.slice_index) for i, r in enumerate(recs)):
         if 1 <= z <= 3:
@@ -198,7 +198,11 @@ def test_volume_calibration_turns_on_the_3d_rule_when_false_alarms_are_scattered
             images[i, 8:20, 8:20] = 230
         elif z >= 4:
             images[i, 22:32, 22:32] = 230  # 100 px: no size gate of the grid keeps the 144-px lesion only
-    val = SliceArrays(images, masks, recs)
+    return SliceArrays(images, masks, recs)
+
+
+def test_volume_calibration_turns_on_the_3d_rule_when_false_alarms_are_scattered():
+    val = _scattered_false_alarms()
     best = calibrate(_Const(), val, try_tta=False, objective="volume-dice", max_fp_rate=0.0)
     assert best["largest_component_3d"] is True
     assert best["val_fp_rate"] == 0.0 and best["val_volume_dice"] == pytest.approx(1.0)
@@ -210,15 +214,8 @@ def test_calibration_on_probabilities_computed_elsewhere_equals_running_the_mode
     """Out-of-fold calibration: the maps of several models, given as probabilities, choose as the model would."""
     from tumorseg.inference.predictor import predict_probabilities
 
-    images, masks, recs = _two_patients(32)
-    for i, z in ((i, r.slice_index) for i, r in enumerate(recs)):
-        if 1 <= z <= 3:
-            masks[i, 8:20, 8:20] = True
-            images[i, 8:20, 8:20] = 230
-        elif z >= 4:
-            images[i, 22:32, 22:32] = 230
-    val = SliceArrays(images, masks, recs)
-    maps = {tta: predict_probabilities(_Const(), images, "cpu", 4, tta=tta) for tta in (False, True)}
+    val = _scattered_false_alarms()
+    maps = {tta: predict_probabilities(_Const(), val.images, "cpu", 4, tta=tta) for tta in (False, True)}
     ran = calibrate(_Const(), val, objective="volume-dice", max_fp_rate=0.0)
     given = calibrate(None, val, objective="volume-dice", max_fp_rate=0.0, probabilities=maps)
     assert given == ran and given["largest_component_3d"] is True
