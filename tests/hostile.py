@@ -193,6 +193,33 @@ def dicom_rle_bomb(rows: int = 12000, cols: int = 12000) -> bytes:
     return _dicom_meta("1.2.840.10008.1.2.5") + _dicom_dataset(rows, cols, 1, 8) + pixel_header + pixel + delimiter
 
 
+def zip_bomb(member_bytes: int = 256 << 20, name: str = "IM0001.dcm", members: int = 1) -> bytes:
+    """A ``.zip`` whose ``members`` members each inflate to ``member_bytes`` zero bytes (deflate, level 9):
+    256 MiB in ~260 kB by default; its central directory declares the true sizes."""
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as z:
+        for i in range(members):
+            with z.open(f"{i:04d}_{name}" if members > 1 else name, "w", force_zip64=True) as f:
+                left = member_bytes
+                while left > 0:
+                    f.write(ZEROS[: min(left, len(ZEROS))])
+                    left -= len(ZEROS)
+    return buf.getvalue()
+
+
+def zip_of(files: dict[str, bytes]) -> bytes:
+    """A ``.zip`` holding ``files`` (name -> bytes), deflated."""
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, data in files.items():
+            z.writestr(name, data)
+    return buf.getvalue()
+
+
 def multipart(name: str, data: bytes | list[bytes], field: str = "file") -> tuple[bytes, str]:
     """A ``multipart/form-data`` body with one file field (or, for a list, the field repeated once per part: the
     files of a DICOM series) and its content type (for raw HTTP clients)."""
@@ -221,6 +248,9 @@ TABLE = {
     "tiff_50000sq": lambda: tiff_bomb(50000, 50000),
     "nrrd_gz_260kB_256MiB": lambda: nrrd_gz_bomb((512, 512, 512)),
     "mha_zlib_260kB_256MiB": lambda: mha_bomb((512, 512, 512)),
+    "zip_260kB_256MiB": lambda: zip_bomb(256 << 20),
+    "zip_of_a_nifti_gz_bomb": lambda: zip_of({"scan.nii.gz": nifti_gz_bomb((512, 512, 256))}),
+    "zip_2000_files": lambda: zip_of({f"IM{i:04d}.dcm": b"" for i in range(2000)}),
 }
 
 # multi-file uploads (the files of one "series", sent as repeated fields): name -> builder of the list of files

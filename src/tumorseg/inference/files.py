@@ -286,6 +286,19 @@ def plan_inputs(inputs: Sequence[str | Path], model: str | Path | None = None,
         DataError: as :func:`predict_inputs` would before predicting (no inputs, clashing names, ``series`` matching
             nothing).
     """
+    from tumorseg.io.archive import unpacked_inputs
+
+    failed: list[tuple[Path, str]] = []
+    with unpacked_inputs(inputs, failed) as unpacked:
+        rows = _plan_inputs(unpacked.inputs, model, series, as_volume) if unpacked.inputs or not failed else []
+        for row in rows:
+            row.input = unpacked.shown(row.input)
+    return rows + [PlannedInput(str(p), "-", "unreadable", "-", reason) for p, reason in failed]
+
+
+def _plan_inputs(inputs: Sequence[str | Path], model: str | Path | None, series: Sequence[str] | None,
+                 as_volume: bool) -> list[PlannedInput]:
+    """:func:`plan_inputs` once archives are unpacked."""
     from tumorseg.data.formats.dicom import DicomSeries
     from tumorseg.inference.choose import choose_model
     from tumorseg.inference.volumes import input_kind
@@ -350,7 +363,7 @@ def predict_inputs(
     resume: bool = False,
     as_volume: bool = False,
 ) -> PredictReport:
-    """Predict every input (image files, folders, NIfTI/DICOM volumes) into ``out``.
+    """Predict every input (image files, folders, NIfTI/DICOM volumes, ZIP archives of those) into ``out``.
 
     ``checkpoint``: a bundled name (``t1c``, ``flair``, ``default``), a file,
     or ``None``: each input then gets the model that fits it
@@ -369,10 +382,36 @@ def predict_inputs(
     run into ``out`` finished (:func:`_skip_finished`); image files are always predicted (they are fast).
     ``as_volume``: the images of each folder, ordered by the number that ends their names (``slice_7.png``), are the
     slices of one volume (:class:`_PatientVolumes`); without it only ``<folder>/<folder>_<n>.<ext>`` names are.
+    A ``.zip`` is read as the folder it holds (:mod:`tumorseg.io.archive`: unpacked into a temporary folder for
+    the run, its paths shown as ``study.zip/...`` in summaries and messages).
 
     Raises:
         TumorsegError: bad arguments, an unusable checkpoint, no inputs at all, or (``strict``) a bad input.
     """
+    from tumorseg.io.archive import unpacked_inputs
+
+    failed: list[tuple[Path, str]] = []
+    with unpacked_inputs(inputs, None if strict else failed) as unpacked:
+        if failed and not unpacked.inputs:  # nothing but archives that cannot be read: listed in failed.csv
+            Path(out).mkdir(parents=True, exist_ok=True)
+            return PredictReport(failed=failed, failed_csv=write_failures(failed, Path(out)))
+        try:
+            report = _predict_inputs(unpacked.inputs, checkpoint, out, with_overlay, device, batch_size, progress,
+                                     backend, tta, strict, one_lesion, series, resume, as_volume, unpacked.shown)
+        except TumorsegError as exc:
+            exc.args = (unpacked.shown(exc.args[0]), *exc.args[1:]) if exc.args else exc.args
+            raise
+    if failed:
+        report.failed[:0] = failed
+        report.failed_csv = write_failures(report.failed, Path(out))
+    return report
+
+
+def _predict_inputs(inputs: Sequence[str | Path], checkpoint: str | Path | None, out: str | Path, with_overlay: bool,
+                    device: str, batch_size: int, progress: bool, backend: str, tta: bool | None, strict: bool,
+                    one_lesion: bool | None, series: Sequence[str] | None, resume: bool, as_volume: bool,
+                    shown: Callable[[str], str]) -> PredictReport:
+    """:func:`predict_inputs` once archives are unpacked; ``shown`` writes an unpacked path as the archive's."""
     if batch_size < 1:
         raise TumorsegError(f"batch_size must be at least 1, not {batch_size}.")
     out = Path(out)
@@ -384,7 +423,7 @@ def predict_inputs(
         volumes = select_series(volumes, series)
     files = collect_inputs(images, None if strict else report.failed) if images or not volumes else []
     if resume:
-        volumes = _skip_finished(volumes, out, report)
+        volumes = _skip_finished(volumes, out, report, shown)
     is_volume = set(volumes)
     groups = []
     for model, items in plan_models([*volumes, *files], checkpoint).items():
@@ -402,6 +441,12 @@ def predict_inputs(
     for predictor, vols, imgs in groups:
         _predict_group(predictor, vols, imgs, out, report, with_overlay, batch_size, progress, strict, as_volume)
     report.written = [p for r in report.results for p in r.outputs]
+    for r in report.results:  # every path in the report as the user gave it (an archive's as study.zip/...)
+        if isinstance(r.source, Path):
+            r.source = Path(shown(r.source))
+    for s in report.summaries:
+        s.input = shown(s.input)
+    report.failed = [(_shown_input(p, shown), shown(reason)) for p, reason in report.failed]
     if report.summaries:  # every model group's volumes and patient folders in one summary.json / summary.csv
         write_summaries(report.summaries, out)
     report.failed_csv = write_failures(report.failed, out)
@@ -412,10 +457,20 @@ def predict_inputs(
 RESUMED = "earlier run"  # Prediction.model of a volume that --resume took from the earlier run's summary.json
 
 
-def _skip_finished(volumes: list, out: Path, report: PredictReport) -> list:
+def _shown_input(item, shown: Callable[[str], str]):
+    """An input as the user gave it: a path (or a series' folder) inside an unpacked archive as ``study.zip/...``."""
+    from dataclasses import replace
+
+    from tumorseg.data.formats.dicom import DicomSeries
+
+    return replace(item, folder=Path(shown(item.folder))) if isinstance(item, DicomSeries) else Path(shown(item))
+
+
+def _skip_finished(volumes: list, out: Path, report: PredictReport, shown: Callable[[str], str] = str) -> list:
     """``volumes`` without those an earlier ``predict`` into ``out`` finished: a row in ``out/summary.json`` for the
     same input whose mask file is still there. Their rows are carried into ``report`` (and so into the new
-    summary.json); the rest are returned, to be predicted."""
+    summary.json); the rest are returned, to be predicted. ``shown``: how summary.json writes an input's path
+    (an archive's volumes as ``study.zip/...``)."""
     import json
 
     from tumorseg.inference.volumes import output_name
@@ -428,7 +483,7 @@ def _skip_finished(volumes: list, out: Path, report: PredictReport) -> list:
         return volumes  # no (readable) summary: nothing is known to be finished
     todo = []
     for v in volumes:
-        done = earlier.get((output_name(v), str(v)))
+        done = earlier.get((output_name(v), shown(str(v))))
         if done is not None and done.mask and (out / done.mask).exists():
             report.results.append(Prediction(v, [], done.n_slices, done.slices_with_tumour, RESUMED, done))
         else:

@@ -17,6 +17,8 @@ series folder            :class:`DicomIO`              ``<name>/<name>_NNN.png``
                                                        ``<name>_seg.dcm``
 one series of a folder   :class:`DicomIO`              the same, ``<name>`` =
 (``DicomSeries``)                                      ``<folder>_s<number>_<description>``
+``.zip``                 :mod:`tumorseg.io.archive`    what the folder it holds gives (``predict``: unpacked for
+                                                       the run; ``serve``: its files as one upload)
 =======================  ============================  ==========================================================
 
 The array layout and :class:`Properties` are described in :mod:`tumorseg.io.base`.

@@ -42,11 +42,12 @@ from tumorseg.inference.postprocess import VolumeMasks
 from tumorseg.inference.summary import summarise
 from tumorseg.inference.volumes import far_off_note
 from tumorseg.io import write_mask
+from tumorseg.io.archive import is_zip_bytes
 from tumorseg.models import zoo
 from tumorseg.web.guards import Admission, RequestGuard, allowed_hosts
 from tumorseg.web.uploads import (IMAGE_KINDS, MAX_SERIES_FILES, SUPPORTED, VOLUME_KINDS, Decoded, SeveralSeries,
                                   UnsupportedUpload, decode, decode_dicom, decode_image_stack, pick_dicom,
-                                  private_workdir, sniff, write_dicom_upload)
+                                  private_workdir, sniff, unzip_upload, write_dicom_upload)
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
@@ -294,14 +295,18 @@ def create_app(predictor, max_upload_mb: float = 50.0, chooser=None, *, hosts: f
         """Read, decode, predict and serialise one upload (in a worker thread, under the UPLOADS limits): one file,
         or the files of DICOM series (``series``: which of several, 0-based)."""
         datas = read_bodies(files)
-        kind = sniff(datas[0])
+        names, name = [f.filename for f in files], files[0].filename
         model, choice = predictor, None
         with limits.using(limits.UPLOADS), private_workdir() as tmp:  # tmp removed whatever happens
             try:
+                if len(datas) == 1 and is_zip_bytes(datas[0]):  # a .zip: read as its files uploaded together
+                    names, datas = unzip_upload(datas[0])
+                    name = names[0] if len(datas) == 1 else name  # a series or stack is named after the archive
+                kind = sniff(datas[0])
                 if len(datas) > 1 and kind in IMAGE_KINDS:  # the slices of one scan saved as images
                     if chooser is not None:
-                        model, choice = chooser.for_upload(kind, datas[0], files[0].filename)
-                    decoded = decode_image_stack(datas, [f.filename for f in files], model, Path(tmp))
+                        model, choice = chooser.for_upload(kind, datas[0], names[0])
+                    decoded = decode_image_stack(datas, names, model, Path(tmp))
                     del datas
                 elif kind == "dicom" or len(datas) > 1:  # the model is chosen from the written file's header
                     source = pick_dicom(write_dicom_upload(datas, Path(tmp)), series)
@@ -312,7 +317,7 @@ def create_app(predictor, max_upload_mb: float = 50.0, chooser=None, *, hosts: f
                     decoded = decode_dicom(source, model)
                 else:
                     if chooser is not None:
-                        model, choice = chooser.for_upload(kind, datas[0], files[0].filename)
+                        model, choice = chooser.for_upload(kind, datas[0], names[0])
                     decoded = decode(datas[0], model, Path(tmp))
                     del datas  # the decoded slices are all that is needed now
             except UnsupportedUpload as exc:
@@ -327,7 +332,7 @@ def create_app(predictor, max_upload_mb: float = 50.0, chooser=None, *, hosts: f
                 log.warning("unreadable upload: %s: %s", exc.__class__.__name__, exc)
                 raise HTTPException(400, f"could not read the file ({exc.__class__.__name__}). "
                                          f"Supported: {SUPPORTED}.") from None
-            result = segment_decoded(model, decoded, lock, name=files[0].filename)
+            result = segment_decoded(model, decoded, lock, name=name)
         result["time_ms"] = round((time.perf_counter() - t0) * 1000, 1)
         result["model_choice"] = choice.line() if choice else None
         # serialised here, in the worker thread: a volume's JSON would otherwise block the event loop

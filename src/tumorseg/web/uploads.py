@@ -20,6 +20,11 @@ images (:func:`decode_image_stack`: all PNG/JPEG/TIFF/BMP of one size, ordered b
 names, as ``tumorseg predict DIR --as-volume`` reads a folder); their declared sizes together are checked as one
 volume first.
 
+A ZIP archive (one upload) is read as its files uploaded together (:func:`unzip_upload`): a zipped DICOM series or
+export, image slices, one volume. Its central directory is checked first (at most :data:`MAX_SERIES_FILES` members,
+their declared sizes together within the limits' ``max_decoded_bytes``; :mod:`tumorseg.io.archive`), member names
+are never used as paths, and files of no supported type (a ``DICOMDIR``'s companions, a README) are left out.
+
 NRRD and MetaImage uploads (:mod:`tumorseg.io.itk`) must carry their voxels in the file itself: a header that names
 a separate data file (NRRD ``data file:``, MetaImage ``ElementDataFile`` other than ``LOCAL``) would make the reader
 open a path on the server, and is refused.
@@ -44,7 +49,7 @@ from tumorseg.io import DicomIO, ItkIO, NiftiIO, Properties
 GZIP = 16 + zlib.MAX_WBITS
 
 SUPPORTED = ("PNG, JPEG, TIFF, BMP, DICOM (.dcm: one file, or all files of one series), NIfTI (.nii, .nii.gz), NRRD "
-             "(.nrrd) and MetaImage (.mha)")
+             "(.nrrd), MetaImage (.mha), or a .zip of those")
 NIFTI1_HEADER = 348
 ITK_HEADER = 1 << 16  # bytes searched for the end of a NRRD / MetaImage text header
 MAX_SERIES_FILES = 1000  # files of one DICOM series per upload (also Starlette's default multipart file limit)
@@ -302,6 +307,27 @@ def write_dicom_upload(datas: list[bytes], workdir: Path) -> Path:
     for i, data in enumerate(datas):
         (folder / f"upload_{i:04d}.dcm").write_bytes(data)
     return folder
+
+
+def unzip_upload(data: bytes) -> tuple[list[str], list[bytes]]:
+    """The files of an uploaded ZIP archive that are of a supported type: ``(names, bytes)`` in the archive's order
+    (names: the members' base names, for slice numbers and messages only). Call inside
+    ``limits.using(limits.UPLOADS)``.
+
+    Raises:
+        UnsupportedUpload: no member of a supported type, or an archive inside the archive (HTTP 415).
+        DataError: a corrupt or encrypted archive, more than :data:`MAX_SERIES_FILES` members; LimitExceeded: its
+            members declare more than the limits allow (HTTP 413).
+    """
+    from tumorseg.io.archive import is_zip_bytes, read_members
+
+    found = read_members(data, "the ZIP archive", MAX_SERIES_FILES)
+    kept = [(name, d) for name, d in found if sniff(d) is not None]
+    if not kept:
+        nested = any(is_zip_bytes(d) for _, d in found)
+        what = "only other archives; upload one of them" if nested else f"no supported file. Supported: {SUPPORTED}"
+        raise UnsupportedUpload(f"the ZIP archive holds {what}")
+    return [name for name, _ in kept], [d for _, d in kept]
 
 
 class SeveralSeries(DataError):
