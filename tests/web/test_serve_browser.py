@@ -147,6 +147,23 @@ def test_files_of_a_dicom_series_are_uploaded_together(server, browser, tmp_path
     page.close()
 
 
+def test_a_zipped_series_is_read_as_its_files(server, browser, tmp_path, mr_series):
+    import zipfile
+
+    write_mr_series, series_pixels = mr_series
+    paths = write_mr_series(tmp_path / "series", series_pixels(n=4, rows=64, cols=64))
+    with zipfile.ZipFile(tmp_path / "export.zip", "w", zipfile.ZIP_DEFLATED) as z:
+        for p in paths:
+            z.write(p, f"export/SE1/{p.name}")
+    page, errors = _open(browser, server)
+    page.set_input_files("#file", str(tmp_path / "export.zip"))
+    page.wait_for_selector('#result[data-ready="1"]', timeout=60_000)
+    assert page.inner_text("#size") == "64 × 64 × 4 slices"
+    assert page.is_visible("#download-seg")  # a DICOM SEG referencing the zipped series
+    assert not errors, errors
+    page.close()
+
+
 def test_a_nrrd_volume_gives_its_mask_back_as_nrrd(server, browser, tmp_path):
     """3D Slicer's format: a slider over the volume's slices and a download of the mask in the same format."""
     import numpy as np
