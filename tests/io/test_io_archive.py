@@ -196,3 +196,17 @@ def test_a_zipped_export_tree_gives_each_series_and_a_broken_one_fails_alone(tmp
         [row] = list(csv.reader(f))[1:]
     assert row[0].startswith(f"{z}/export/P1/SE2") and "tumorseg-unzip" not in "".join(row)
     assert not list(private_tmp.glob("tumorseg-unzip-*"))
+
+
+def test_other_archives_and_unknown_files_say_what_is_read(tmp_path):
+    from tumorseg.inference.files import collect_inputs
+
+    for name in ("scans.rar", "scans.tar.gz", "notes.txt"):
+        (tmp_path / name).write_bytes(b"x")
+    failed: list = []
+    collect_inputs([tmp_path / "scans.rar", tmp_path / "scans.tar.gz", tmp_path / "notes.txt"], failed)
+    reasons = [reason for _, reason in failed]
+    assert "an archive tumorseg does not open ('.rar'); unpack it and give the folder, or make it a .zip." in reasons
+    assert any("('.gz')" in r for r in reasons)
+    assert any(r.startswith("unsupported file type '.txt'. Supported: ") and ".nii.gz" in r and r.endswith(
+        "or a .zip of those.") for r in reasons)

@@ -95,7 +95,7 @@ def collect_inputs(inputs: Sequence[str | Path], failed: list[tuple[Path, str]] 
             found += _folder_images(item)
         elif item.is_file():
             if item.suffix.lower() not in IMAGE_SUFFIXES:
-                bad(item, f"unsupported file type '{item.suffix}'. Supported: {', '.join(IMAGE_SUFFIXES)}.")
+                bad(item, _unsupported(item))
                 continue
             found.append(item)
         else:
@@ -108,6 +108,18 @@ def collect_inputs(inputs: Sequence[str | Path], failed: list[tuple[Path, str]] 
         dup = next(s for s in stems if stems.count(s) > 1)
         raise DataError(f"two inputs would both be written as '{dup}.png'; rename one or predict them separately.")
     return found
+
+
+OTHER_ARCHIVES = (".rar", ".7z", ".tar", ".gz", ".tgz", ".bz2", ".xz")
+
+
+def _unsupported(item: Path) -> str:
+    """Why ``item`` (a file that is no input of any kind) is not predicted, and what is."""
+    from tumorseg.io import SUPPORTED
+
+    if item.suffix.lower() in OTHER_ARCHIVES:
+        return f"an archive tumorseg does not open ('{item.suffix}'); unpack it and give the folder, or make it a .zip."
+    return f"unsupported file type '{item.suffix}'. Supported: {SUPPORTED}, or a .zip of those."
 
 
 Read = tuple[Path, "object | None", "str | None"]  # (path, what read(path) gave or None, reason it failed or None)
