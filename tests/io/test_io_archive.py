@@ -210,3 +210,10 @@ def test_other_archives_and_unknown_files_say_what_is_read(tmp_path):
     assert any("('.gz')" in r for r in reasons)
     assert any(r.startswith("unsupported file type '.txt'. Supported: ") and ".nii.gz" in r and r.endswith(
         "or a .zip of those.") for r in reasons)
+
+
+def test_a_file_and_a_folder_of_one_name_get_one_line(tmp_path):
+    z = _zip(tmp_path / "clash.zip", {"a": b"1", "a/b.dcm": b"2"})
+    with pytest.raises(DataError, match="'a/b.dcm' cannot be unpacked here") as e:
+        unpack(z, tmp_path / "out")
+    assert "\n" not in str(e.value)

@@ -147,10 +147,14 @@ def unpack(path: Path, dest: Path, max_files: int = MAX_FILES) -> Path:
         kept = members(archive, where, max_files)
         for info, parts in kept:
             target = dest.joinpath(*parts)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            with open(target, "wb") as f:
-                for chunk in _read(archive, info, where):
-                    f.write(chunk)
+            try:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with open(target, "wb") as f:
+                    for chunk in _read(archive, info, where):
+                        f.write(chunk)
+            except OSError as exc:  # a name clashing with a folder, too long for this disk, the disk full
+                raise DataError(f"{where}: '{info.filename}' cannot be unpacked here ({exc.strerror or exc}); unzip "
+                                "it yourself and give the folder.") from None
     if len(kept) == 1:
         return dest.joinpath(*kept[0][1])
     tops = {parts[0] for _, parts in kept}
