@@ -265,7 +265,8 @@ def _cmd_predict(a: argparse.Namespace) -> int:
         raise TumorsegError("predict needs --out FOLDER (or --list, to see what it would predict).")
     r = predict_inputs(a.inputs, a.model, a.out, with_overlay=a.overlay, device=a.device, batch_size=a.batch_size,
                        progress=not a.no_progress, backend=a.backend, tta=a.tta, strict=a.strict,
-                       one_lesion=a.one_lesion, series=a.series, resume=a.resume, as_volume=a.as_volume)
+                       one_lesion=a.one_lesion, series=a.series, resume=a.resume, as_volume=a.as_volume,
+                       probabilities=a.probabilities)
     for line in r.summary_lines():
         print(line)
     print(r.written_line(a.out))
@@ -433,6 +434,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_one_lesion(p)
     p.add_argument("--out", type=T.out_dir, help="folder for <stem>.png masks (required unless --list)")
     p.add_argument("--overlay", action="store_true", help="also write <stem>_overlay.png (a volume: <name>_overlay.png, up to 16 slices in the radiological view)")
+    p.add_argument("--probabilities", action="store_true",
+                   help="also write the model's probabilities beside each mask, with the input's geometry: "
+                        "<name>_prob.nii.gz (NIfTI, DICOM series; 0-1 through the header's scale), _prob.nrrd/.mha, "
+                        "<stem>_prob.png (0-255); before threshold and post-processing, for your own threshold, "
+                        "ensembles or uncertainty")
     p.add_argument("--as-volume", action="store_true",
                    help="each input folder's images, ordered by the number that ends their names (slice_7.png), are "
                         "the slices of one scan: the model's volume rules and a per-volume summary row (without it "

@@ -43,7 +43,7 @@ from tumorseg.inference.predictor import Predictor
 from tumorseg.inference.summary import VolumeSummary, summarise, write_summaries
 from tumorseg.inference.volumes import (Prediction, far_off_note, output_name, predict_volumes, read_model_input,
                                        select_series, split_volume_inputs)
-from tumorseg.io import write_mask
+from tumorseg.io import write_mask, write_probabilities
 from tumorseg.models.zoo import single_slice_note
 
 log = logging.getLogger(__name__)
@@ -194,10 +194,14 @@ class PredictReport:
 
     def written_line(self, out: str | Path) -> str:
         """One terminal line naming what was written: "25 masks written to OUT", or with DICOM inputs "1 mask
-        and 1 DICOM SEG written to OUT" (``*_seg.dcm`` counted apart; overlay pictures are not listed)."""
+        and 1 DICOM SEG written to OUT" (``*_seg.dcm`` and ``--probabilities`` maps counted apart; overlay pictures
+        are not listed)."""
         segs = sum(p.name.endswith("_seg.dcm") for p in self.written)
+        probs = sum(len(r.maps) for r in self.results)
         masks = len(self.written) - segs
-        listed = f"{masks} mask{'s' * (masks != 1)}" + (f" and {segs} DICOM SEG{'s' * (segs != 1)}" if segs else "")
+        parts = [f"{masks} mask{'s' * (masks != 1)}"] + [f"{n} {what}{'s' * (n != 1)}" for n, what in (
+            (segs, "DICOM SEG"), (probs, "probability map")) if n]
+        listed = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
         return f"{listed} written to {out}"
 
     def summary_lines(self, max_listed: int = 10) -> list[str]:
@@ -374,6 +378,7 @@ def predict_inputs(
     series: Sequence[str] | None = None,
     resume: bool = False,
     as_volume: bool = False,
+    probabilities: bool = False,
 ) -> PredictReport:
     """Predict every input (image files, folders, NIfTI/DICOM volumes, ZIP archives of those) into ``out``.
 
@@ -395,7 +400,9 @@ def predict_inputs(
     ``as_volume``: the images of each folder, ordered by the number that ends their names (``slice_7.png``), are the
     slices of one volume (:class:`_PatientVolumes`); without it only ``<folder>/<folder>_<n>.<ext>`` names are.
     A ``.zip`` is read as the folder it holds (:mod:`tumorseg.io.archive`: unpacked into a temporary folder for
-    the run, its paths shown as ``study.zip/...`` in summaries and messages).
+    the run, its paths shown as ``study.zip/...`` in summaries and messages). ``probabilities``: also write each
+    input's probability map beside its mask (:func:`tumorseg.io.write_probabilities`; the network's output with its
+    TTA, before threshold and post-processing; listed in each :class:`Prediction`'s ``maps``).
 
     Raises:
         TumorsegError: bad arguments, an unusable checkpoint, no inputs at all, or (``strict``) a bad input.
@@ -409,7 +416,8 @@ def predict_inputs(
             return PredictReport(failed=failed, failed_csv=write_failures(failed, Path(out)))
         try:
             report = _predict_inputs(unpacked.inputs, checkpoint, out, with_overlay, device, batch_size, progress,
-                                     backend, tta, strict, one_lesion, series, resume, as_volume, unpacked.shown)
+                                     backend, tta, strict, one_lesion, series, resume, as_volume, unpacked.shown,
+                                     probabilities)
         except TumorsegError as exc:
             exc.args = (unpacked.shown(exc.args[0]), *exc.args[1:]) if exc.args else exc.args
             raise
@@ -422,7 +430,7 @@ def predict_inputs(
 def _predict_inputs(inputs: Sequence[str | Path], checkpoint: str | Path | None, out: str | Path, with_overlay: bool,
                     device: str, batch_size: int, progress: bool, backend: str, tta: bool | None, strict: bool,
                     one_lesion: bool | None, series: Sequence[str] | None, resume: bool, as_volume: bool,
-                    shown: Callable[[str], str]) -> PredictReport:
+                    shown: Callable[[str], str], probabilities: bool = False) -> PredictReport:
     """:func:`predict_inputs` once archives are unpacked; ``shown`` writes an unpacked path as the archive's."""
     if batch_size < 1:
         raise TumorsegError(f"batch_size must be at least 1, not {batch_size}.")
@@ -451,7 +459,8 @@ def _predict_inputs(inputs: Sequence[str | Path], checkpoint: str | Path | None,
         groups.append((predictor, vols, imgs))
     out.mkdir(parents=True, exist_ok=True)  # only now that every model is known to load
     for predictor, vols, imgs in groups:
-        _predict_group(predictor, vols, imgs, out, report, with_overlay, batch_size, progress, strict, as_volume)
+        _predict_group(predictor, vols, imgs, out, report, with_overlay, batch_size, progress, strict, as_volume,
+                       probabilities)
     report.written = [p for r in report.results for p in r.outputs]
     for r in report.results:  # every path in the report as the user gave it (an archive's as study.zip/...)
         if isinstance(r.source, Path):
@@ -507,14 +516,16 @@ def _skip_finished(volumes: list, out: Path, report: PredictReport, shown: Calla
 
 
 def _predict_group(predictor: Predictor, volumes: list[Path], files: list[Path], out: Path, report: PredictReport,
-                   with_overlay: bool, batch_size: int, progress: bool, strict: bool, as_volume: bool = False) -> None:
+                   with_overlay: bool, batch_size: int, progress: bool, strict: bool, as_volume: bool = False,
+                   probabilities: bool = False) -> None:
     """Predict one model's volumes, then its image files, appending to ``report.results`` (and, unless
     ``strict``, the inputs that cannot be read to ``report.failed``). LGG patient folders among the files get the
-    model's volume rules as soon as their last slice is predicted (:class:`_PatientVolumes`)."""
+    model's volume rules as soon as their last slice is predicted (:class:`_PatientVolumes`). ``probabilities``:
+    each input's probability map too (:func:`tumorseg.io.write_probabilities`)."""
     for volume in volumes:
         try:
             report.results += predict_volumes([volume], predictor, out, batch_size, progress, with_overlay,
-                                              write_summary=False)
+                                              write_summary=False, probabilities=probabilities)
         except TumorsegError as exc:
             if strict:
                 raise
@@ -538,6 +549,8 @@ def _predict_group(predictor: Predictor, volumes: list[Path], files: list[Path],
             if with_overlay:
                 _save_overlay(image, mask, out / f"{path.stem}_overlay.png")
             report.results.append(Prediction.of(path, [target], mask[None], predictor))
+            if probabilities:  # out/<stem>_prob.png
+                report.results[-1].maps = write_probabilities(prob[None], props, out)
             patients.add(report.results[-1], mask, prob)
         finished = len(patients.summaries)
         patients.done(len(batch))

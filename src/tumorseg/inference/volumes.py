@@ -36,7 +36,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -53,7 +53,8 @@ from tumorseg.errors import DataError, TumorsegError
 from tumorseg.inference.montage import montage
 from tumorseg.inference.postprocess import VolumeMasks
 from tumorseg.inference.predictor import Predictor
-from tumorseg.io import ImageIO, Properties, is_itk_volume, luma, read_input, write_mask
+from tumorseg.io import (ImageIO, Properties, is_itk_volume, luma, probability_bytes, read_input, write_mask,
+                         write_probabilities)
 from tumorseg.inference.summary import VolumeSummary, summarise, write_summaries
 
 log = logging.getLogger(__name__)
@@ -71,6 +72,7 @@ class Prediction:
     n_tumour: int
     model: str
     summary: VolumeSummary | None = None
+    maps: list[Path] = field(default_factory=list)  # probability maps written (predict --probabilities)
 
     @classmethod
     def of(cls, source: Path, outputs: list[Path], masks: np.ndarray, predictor: Predictor,
@@ -352,16 +354,21 @@ def read_for_model(path: Path, predictor: Predictor) -> np.ndarray:
     return read_model_input(path, predictor)[0]
 
 
-def predict_stack(slices: list[np.ndarray], predictor: Predictor, batch_size: int, bar) -> np.ndarray:
+def predict_stack(slices: list[np.ndarray], predictor: Predictor, batch_size: int, bar,
+                  keep: np.ndarray | None = None) -> np.ndarray:
     """Binary masks ``(N, H, W) bool`` for the slices of one volume; all-zero slices get empty masks without running
     the model; the checkpoint's volume rules (``z_smooth``, ``hysteresis_prob``, ``largest_component_3d``;
-    :mod:`tumorseg.inference.postprocess`) are applied to the stack when it has more than one slice."""
+    :mod:`tumorseg.inference.postprocess`) are applied to the stack when it has more than one slice. ``keep``: an
+    ``(N, H, W) uint8`` array that receives each slice's probabilities x 255 (before any post-processing; 0 for the
+    slices never run)."""
     volume = VolumeMasks(len(slices), slices[0].shape[-2:], predictor.post, predictor.image_size)
     todo = [i for i, s in enumerate(slices) if s.any()]
     for start in range(0, len(todo), batch_size):
         idx = todo[start : start + batch_size]
         for i, prob in zip(idx, predictor.probabilities(predictor.inputs(slices, idx), batch_size)):
             volume.add(i, prob)
+            if keep is not None:
+                keep[i] = probability_bytes(prob)
         bar.update(len(idx))
     bar.update(len(slices) - len(todo))
     return volume.masks()
@@ -396,31 +403,38 @@ def read_volume_input(path: Path | DicomSeries, predictor: Predictor) -> tuple[n
 
 
 def predict_volume(path: Path | DicomSeries, predictor: Predictor, out: Path, batch_size: int = 16,
-                   progress: bool = True, with_overlay: bool = False) -> Prediction:
+                   progress: bool = True, with_overlay: bool = False, probabilities: bool = False) -> Prediction:
     """Predict one NIfTI volume, BraTS case folder, DICOM file or series into ``out`` (see module docstring);
     ``with_overlay`` also writes ``out/<name>_overlay.png`` (:func:`tumorseg.inference.montage.montage`, the
-    radiological view; a picture, not listed among the masks in the outputs, as for 2-D images)."""
+    radiological view; a picture, not listed among the masks in the outputs, as for 2-D images);
+    ``probabilities`` also writes the model's probabilities with the input's geometry
+    (:func:`tumorseg.io.write_probabilities`: ``<name>_prob.nii.gz`` ...; one byte a voxel while predicting)."""
     array, props = read_volume_input(path, predictor)
     slices = list(array)
     warn_if_far_off(path, slices, predictor)
     bar = tqdm(total=len(slices), desc=f"predicting {props.name}", unit="slice",
                disable=not progress or len(slices) == 1, leave=False)
-    masks = predict_stack(slices, predictor, batch_size, bar)  # (Z, H, W)
+    keep = np.zeros((len(slices), *slices[0].shape[-2:]), np.uint8) if probabilities else None
+    masks = predict_stack(slices, predictor, batch_size, bar, keep)  # (Z, H, W)
     bar.close()
     written = write_mask(masks, props, out, predictor.name)
+    maps = write_probabilities(keep, props, out) if keep is not None else []
     summary = summarise(masks, props.spacing_mm, props.name, predictor.label)
     volume_file = [p for p in written if nifti.is_volume(p)]
     main = volume_file[0] if volume_file else written[0]
     summary.mask = str(main.relative_to(out) if len(masks) == 1 or volume_file else main.relative_to(out).parent)
     if with_overlay:
         Image.fromarray(montage(array, masks, props.display())).save(out / f"{props.name}_overlay.png")
-    return Prediction.of(path, written, masks, predictor, summary)
+    result = Prediction.of(path, written, masks, predictor, summary)
+    result.maps = maps
+    return result
 
 
 def predict_volumes(inputs: Sequence[Path | DicomSeries], predictor: Predictor, out: Path, batch_size: int = 16,
-                    progress: bool = True, with_overlay: bool = False, write_summary: bool = True) -> list[Prediction]:
+                    progress: bool = True, with_overlay: bool = False, write_summary: bool = True,
+                    probabilities: bool = False) -> list[Prediction]:
     """Predict every NIfTI/DICOM input into ``out``; one :class:`Prediction` per input (``with_overlay``: and a
-    picture of each, see :func:`predict_volume`).
+    picture of each; ``probabilities``: and its probability map; see :func:`predict_volume`).
 
     Logs each volume's summary line and, with at least one input and ``write_summary``, writes ``out/summary.json``
     and ``out/summary.csv`` (one row per volume, :mod:`tumorseg.inference.summary`; ``predict_inputs`` writes them
@@ -429,7 +443,7 @@ def predict_volumes(inputs: Sequence[Path | DicomSeries], predictor: Predictor, 
     done: list[Prediction] = []
     out.mkdir(parents=True, exist_ok=True)
     for path in inputs:
-        result = predict_volume(path, predictor, out, batch_size, progress, with_overlay)
+        result = predict_volume(path, predictor, out, batch_size, progress, with_overlay, probabilities)
         result.summary.input = str(path)
         log.info("%s -> %s", result.summary.line(), out / result.summary.mask)
         done.append(result)

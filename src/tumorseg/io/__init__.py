@@ -75,6 +75,21 @@ def reader_for(path: str | Path | DicomSeries) -> ReaderWriter:
     raise DataError(f"{path}: unsupported file type '{path.suffix}'. Supported: {SUPPORTED}.")
 
 
+def probability_bytes(prob: np.ndarray) -> np.ndarray:
+    """Probabilities in [0, 1] (any shape) as ``uint8`` probability x 255, rounded: how maps are written."""
+    return np.round(np.clip(np.asarray(prob, np.float32), 0.0, 1.0) * 255).astype(np.uint8)
+
+
+def write_probabilities(prob: np.ndarray, properties: Properties, out: str | Path) -> list[Path]:
+    """Write the model's probabilities ``prob`` (``(Z, H, W)`` floats in [0, 1], or their :func:`probability_bytes`)
+    beside the mask, with the geometry of ``properties``' source: ``<name>_prob.nii.gz`` (NIfTI and DICOM series:
+    ``uint8`` with scale 1/255, so readers see 0-1), ``<name>_prob.nrrd`` / ``.mha`` and ``<stem>_prob.png`` (``uint8``
+    0-255). Returns the files written."""
+    prob = np.asarray(prob)
+    prob = prob if prob.dtype == np.uint8 else probability_bytes(prob)
+    return WRITERS[properties.kind].write_probabilities(prob, properties, Path(out))
+
+
 def read_input(path: str | Path | DicomSeries) -> tuple[np.ndarray, Properties]:
     """``reader_for(path).read(path)``: ``(array, properties)`` (see :mod:`tumorseg.io.base`)."""
     return reader_for(path).read(path if isinstance(path, DicomSeries) else Path(path))
@@ -87,4 +102,5 @@ def write_mask(mask: np.ndarray, properties: Properties, out: str | Path, algori
 
 
 __all__ = ["DicomIO", "DicomSeries", "ImageIO", "ItkIO", "NiftiIO", "Properties", "ReaderWriter", "SUPPORTED",
-           "WRITERS", "is_itk_volume", "luma", "read_input", "reader_for", "write_mask"]
+           "WRITERS", "is_itk_volume", "luma", "probability_bytes", "read_input", "reader_for", "write_mask",
+           "write_probabilities"]

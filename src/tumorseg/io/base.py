@@ -99,8 +99,19 @@ class Properties:
 
     def stored(self, mask: np.ndarray) -> np.ndarray:
         """A ``(Z, H, W)`` mask of the array read, in the reader's usual layout (undoes :attr:`axes`)."""
-        mask = self.check_mask(mask)
-        return mask if self.axes is None else mask.transpose(np.argsort(self.axes))
+        return self.source_layout(self.check_mask(mask))
+
+    def source_layout(self, values: np.ndarray) -> np.ndarray:
+        """:meth:`stored` for any ``(Z, H, W)`` values of the array read (a probability map), kept as they are.
+
+        Raises:
+            DataError: ``values`` do not match the array read.
+        """
+        values = np.asarray(values)
+        want = (self.shape[0], *self.shape[-2:])
+        if values.shape != want:
+            raise DataError(f"{self.source}: map shape {values.shape} differs from the input's {want} (Z, H, W).")
+        return values if self.axes is None else values.transpose(np.argsort(self.axes))
 
 
 class ReaderWriter:
@@ -122,5 +133,14 @@ class ReaderWriter:
 
         Raises:
             DataError: the mask does not match the source.
+        """
+        raise NotImplementedError
+
+    def write_probabilities(self, prob: np.ndarray, properties: Properties, out: Path) -> list[Path]:
+        """Write the model's probabilities ``prob`` (``(Z, H, W) uint8``: probability × 255, the array's slices) into
+        ``out`` beside the mask, with the source's geometry (``<name>_prob.*``); returns the files written.
+
+        Raises:
+            DataError: the map does not match the source.
         """
         raise NotImplementedError

@@ -28,6 +28,7 @@ import logging
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from tumorseg.data.formats._common import require
 from tumorseg.data.formats.dicom import (DicomSeries, dicom_orientation, dicom_pixels, dicom_spacing, read_dicom,
@@ -102,11 +103,27 @@ class DicomIO(ReaderWriter):
             written.append(self._nifti(mask, properties.affine, out / f"{name}_mask.nii.gz"))
         return written + self._seg(mask, properties, out / f"{name}_seg.dcm", algorithm)
 
+    def write_probabilities(self, prob: np.ndarray, properties: Properties, out: Path) -> list[Path]:
+        """A series: ``<name>_prob.nii.gz`` (uint8, slope 1/255, the series' affine, as its mask NIfTI); one file:
+        ``<name>_prob.png`` (a multi-frame file: ``<name>/<name>_prob_NNN.png``), probability x 255."""
+        prob = properties.source_layout(prob).astype(np.uint8)
+        out, name = Path(out), properties.name
+        if properties.series:
+            return [self._nifti(prob, properties.affine, out / f"{name}_prob.nii.gz", slope=1 / 255)]
+        written = ([out / f"{name}_prob.png"] if len(prob) == 1
+                   else [out / name / f"{name}_prob_{i:03d}.png" for i in range(len(prob))])
+        written[0].parent.mkdir(parents=True, exist_ok=True)
+        for p, target in zip(prob, written):
+            Image.fromarray(p, mode="L").save(target)
+        return written
+
     @staticmethod
-    def _nifti(mask: np.ndarray, affine: np.ndarray, target: Path) -> Path:
-        """A series' mask ``(Z, rows, cols)`` as a ``(cols, rows, Z) uint8`` NIfTI with the series' RAS affine."""
+    def _nifti(mask: np.ndarray, affine: np.ndarray, target: Path, slope: float = 1.0) -> Path:
+        """A series' mask ``(Z, rows, cols)`` as a ``(cols, rows, Z) uint8`` NIfTI with the series' RAS affine
+        (``slope``: the header's scale, 1/255 for a probability map)."""
         nib = require("nibabel", "writing NIfTI masks")
         img = nib.Nifti1Image(np.transpose(mask, (2, 1, 0)).astype(np.uint8), affine)
+        img.header.set_slope_inter(slope, 0)
         img.set_qform(affine, code=1)
         img.set_sform(affine, code=1)
         nib.save(img, str(target))

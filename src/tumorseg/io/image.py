@@ -52,3 +52,9 @@ class ImageIO(ReaderWriter):
         target.parent.mkdir(parents=True, exist_ok=True)
         write_mask_png(mask[0], target)
         return [target]
+
+    def write_probabilities(self, prob: np.ndarray, properties: Properties, out: Path) -> list[Path]:
+        target = Path(out) / f"{properties.name}_prob.png"  # 8-bit gray: probability x 255
+        target.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(properties.source_layout(prob)[0].astype(np.uint8), mode="L").save(target)
+        return [target]

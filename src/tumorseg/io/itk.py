@@ -38,3 +38,7 @@ class ItkIO(ReaderWriter):
     def write_mask(self, mask: np.ndarray, properties: Properties, out: Path, algorithm: str = "model") -> list[Path]:
         target = Path(out) / f"{properties.name}_mask{itk.mask_suffix(properties.source)}"
         return [itk.write_like(np.moveaxis(properties.stored(mask), 0, -1), properties.source, target)]
+
+    def write_probabilities(self, prob: np.ndarray, properties: Properties, out: Path) -> list[Path]:
+        target = Path(out) / f"{properties.name}_prob{itk.mask_suffix(properties.source)}"  # uint8 0-255
+        return [itk.write_like(np.moveaxis(properties.source_layout(prob), 0, -1), properties.source, target)]

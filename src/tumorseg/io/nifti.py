@@ -46,6 +46,11 @@ class NiftiIO(ReaderWriter):
         target = Path(out) / f"{properties.name}_mask.nii.gz"
         return [nifti.save_mask_like(np.moveaxis(properties.stored(mask), 0, -1), properties.source, target)]
 
+    def write_probabilities(self, prob: np.ndarray, properties: Properties, out: Path) -> list[Path]:
+        target = Path(out) / f"{properties.name}_prob.nii.gz"  # uint8 with slope 1/255: readers see 0-1
+        return [nifti.save_mask_like(np.moveaxis(properties.source_layout(prob), 0, -1), properties.source, target,
+                                     slope=1 / 255)]
+
 
 def volume_properties(vol: np.ndarray, affine: np.ndarray, zooms: tuple[float, float, float] | None, path: Path,
                       kind: str, name: str) -> tuple[np.ndarray, Properties]:

@@ -399,8 +399,9 @@ def load(record: SliceRecord) -> Loaded:
     return Loaded(image, mask, lo, hi, dtype, bad)
 
 
-def save_mask_like(mask: np.ndarray, reference: Path, out: Path) -> Path:
-    """Write a ``(X, Y, Z)`` 0/1 mask as ``uint8`` NIfTI with ``reference``'s shape, affine and header geometry."""
+def save_mask_like(mask: np.ndarray, reference: Path, out: Path, slope: float = 1.0) -> Path:
+    """Write a ``(X, Y, Z)`` 0/1 mask as ``uint8`` NIfTI with ``reference``'s shape, affine and header geometry.
+    ``slope``: the header's scale (``1 / 255`` for a probability map stored as 0-255: readers then see 0-1)."""
     nib = require("nibabel", "writing NIfTI masks")
     ref = nib.load(str(reference))
     if mask.shape != ref.shape[:3]:
@@ -408,7 +409,7 @@ def save_mask_like(mask: np.ndarray, reference: Path, out: Path) -> Path:
     header = ref.header.copy()
     header.set_data_dtype(np.uint8)
     img = nib.Nifti1Image(mask.astype(np.uint8), ref.affine, header)
-    img.header.set_slope_inter(1, 0)  # labels are stored as they are, never rescaled
+    img.header.set_slope_inter(slope, 0)  # labels are stored as they are, never rescaled
     img.set_qform(ref.get_qform(), code=int(ref.header["qform_code"]))
     img.set_sform(ref.get_sform(), code=int(ref.header["sform_code"]))
     out.parent.mkdir(parents=True, exist_ok=True)
