@@ -98,3 +98,12 @@ def test_a_map_of_the_wrong_shape_is_refused(tmp_path, graded):
     _, props = read_volume_input(path, graded)
     with pytest.raises(DataError, match="map shape"):
         write_probabilities(np.zeros((2, 3, 4), np.uint8), props, tmp_path)
+
+
+def test_the_api_returns_the_maps_after_the_masks(tmp_path):
+    from tumorseg import api
+
+    Image.fromarray(np.full((20, 24), 90, np.uint8)).save(tmp_path / "a.png")
+    written = api.predict(tmp_path / "a.png", tmp_path / "out", model=tiny_checkpoint(tmp_path / "m.pt"),
+                          probabilities=True, progress=False, backend="torch")
+    assert [p.name for p in written] == ["a.png", "a_prob.png"]

@@ -725,5 +725,6 @@ class _PatientVolumes:
 def predict_files(inputs: Sequence[str | Path], checkpoint: str | Path | None, out: str | Path,
                   **options) -> list[Path]:
     """:func:`predict_inputs` with ``strict=True``: returns the files written (masks; for volumes their NIfTI/PNG
-    outputs); the first bad input raises."""
-    return predict_inputs(inputs, checkpoint, out, **{**options, "strict": True}).written
+    outputs; then the probability maps, with ``probabilities=True``); the first bad input raises."""
+    report = predict_inputs(inputs, checkpoint, out, **{**options, "strict": True})
+    return report.written + [m for r in report.results for m in r.maps]
