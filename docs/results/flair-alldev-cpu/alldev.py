@@ -26,9 +26,7 @@ out-of-fold maps (``flair-oof-post-cpu/final_settings.json``), ready for ``scrip
 
 from __future__ import annotations
 
-import csv
 import json
-import subprocess
 import sys
 from pathlib import Path
 
@@ -76,22 +74,15 @@ def final(runs: Path) -> None:
 
 
 def score(runs: Path, k: int) -> dict:
+    sys.path.insert(0, str(OOF.parent))
+    from oof import score as evaluate_on_test  # tumorseg evaluate on the fold's test patients, as that study scored
     from tumorseg.models.checkpoint import load_checkpoint, save_checkpoint
 
     post = json.loads(OOF.read_text())["folds"][f"fold_{k}"]["oof_chosen_postprocess"]
     last = load_checkpoint(runs / f"fold_{k}" / "last.pt")
-    ckpt = {key: v for key, v in last.items() if key != "train_state"}
     model = runs / f"fold_{k}_oof.pt"
-    save_checkpoint({**ckpt, "postprocess": post}, model)
-    dest = runs / f"fold_{k}-scored"
-    subprocess.run(["tumorseg", "evaluate", "--model", str(model), "--data", LGG, "--split", "test", "--out", str(dest),
-                    "--no-progress"], check=True, stdout=subprocess.DEVNULL)
-    m = json.loads((dest / "metrics.json").read_text())
-    p = m["presence"]
-    row = {"postprocess": post, "per_volume_dice": m["per_volume"]["mean_dice"], "mean_dice": m["mean_dice"],
-           "patients": {r["patient"]: round(float(r["dice"]), 3) for r in csv.DictReader(open(dest / "per_volume.csv"))},
-           "tumour_found": p["tp"], "tumour_slices": p["n_tumour"], "tumour_free_marked": p["fp"],
-           "tumour_free": p["n_tumour_free"]}
+    save_checkpoint({**{key: v for key, v in last.items() if key != "train_state"}, "postprocess": post}, model)
+    row = {"postprocess": post, **evaluate_on_test(model, runs / f"fold_{k}-scored")}
     (runs / f"fold_{k}.json").write_text(json.dumps(row, indent=1))
     print(f"fold_{k}", round(row["per_volume_dice"], 4), flush=True)
     return row

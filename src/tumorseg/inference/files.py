@@ -43,7 +43,7 @@ from tumorseg.inference.predictor import Predictor
 from tumorseg.inference.summary import VolumeSummary, summarise, write_summaries
 from tumorseg.inference.volumes import (Prediction, far_off_note, output_name, predict_volumes, read_model_input,
                                        select_series, split_volume_inputs)
-from tumorseg.io import write_mask, write_probabilities
+from tumorseg.io import SUPPORTED, write_mask, write_probabilities
 from tumorseg.models.zoo import single_slice_note
 
 log = logging.getLogger(__name__)
@@ -115,8 +115,6 @@ OTHER_ARCHIVES = (".rar", ".7z", ".tar", ".gz", ".tgz", ".bz2", ".xz")
 
 def _unsupported(item: Path) -> str:
     """Why ``item`` (a file that is no input of any kind) is not predicted, and what is."""
-    from tumorseg.io import SUPPORTED
-
     if item.suffix.lower() in OTHER_ARCHIVES:
         return f"an archive tumorseg does not open ('{item.suffix}'); unpack it and give the folder, or make it a .zip."
     return f"unsupported file type '{item.suffix}'. Supported: {SUPPORTED}, or a .zip of those."

@@ -43,6 +43,15 @@ from tumorseg.io.base import Properties, ReaderWriter
 log = logging.getLogger(__name__)
 
 
+def _frame_pngs(out: Path, name: str, suffix: str, n: int, series: bool) -> list[Path]:
+    """The PNG paths of ``n`` slices (parent folder created): ``out/<name><suffix>.png`` for the one frame of a file,
+    else ``out/<name>/<name><suffix>_NNN.png``."""
+    written = ([out / f"{name}{suffix}.png"] if n == 1 and not series
+               else [out / name / f"{name}{suffix}_{i:03d}.png" for i in range(n)])
+    written[0].parent.mkdir(parents=True, exist_ok=True)
+    return written
+
+
 class DicomIO(ReaderWriter):
     """One DICOM file (single- or multi-frame), a folder holding one series, or one series of a folder
     (:class:`~tumorseg.data.formats.dicom.DicomSeries`; outputs are named after it).
@@ -92,11 +101,7 @@ class DicomIO(ReaderWriter):
     def write_mask(self, mask: np.ndarray, properties: Properties, out: Path, algorithm: str = "model") -> list[Path]:
         mask = properties.stored(mask)  # (Z, rows, cols): the source slices, whatever the array read
         out, name = Path(out), properties.name
-        if len(mask) == 1 and not properties.series:
-            written = [out / f"{name}.png"]
-        else:
-            written = [out / name / f"{name}_{i:03d}.png" for i in range(len(mask))]
-        written[0].parent.mkdir(parents=True, exist_ok=True)
+        written = _frame_pngs(out, name, "", len(mask), properties.series)
         for m, target in zip(mask, written):
             write_mask_png(m, target)
         if properties.series:
@@ -110,9 +115,7 @@ class DicomIO(ReaderWriter):
         out, name = Path(out), properties.name
         if properties.series:
             return [self._nifti(prob, properties.affine, out / f"{name}_prob.nii.gz", slope=1 / 255)]
-        written = ([out / f"{name}_prob.png"] if len(prob) == 1
-                   else [out / name / f"{name}_prob_{i:03d}.png" for i in range(len(prob))])
-        written[0].parent.mkdir(parents=True, exist_ok=True)
+        written = _frame_pngs(out, name, "_prob", len(prob), series=False)
         for p, target in zip(prob, written):
             Image.fromarray(p, mode="L").save(target)
         return written
