@@ -107,7 +107,7 @@ def _cmd_report(a: argparse.Namespace) -> int:
 
 
 def _add_train_options(p: argparse.ArgumentParser, data_required: bool = True) -> None:
-    p.add_argument("--data", required=data_required, help="dataset folder (e.g. images/ + masks/ [+ metadata.csv])")
+    p.add_argument("--data", required=data_required, help="dataset folder (e.g. images/ + masks/ [+ metadata.csv]), or the .zip it came as")
     p.add_argument("--format", default="auto", help="dataset format (default: auto-detect)")
     p.add_argument("--preset", default=None, type=T.PRESET,
                    help=f"named recipe: {', '.join(PRESETS)} (README, Presets; flags given override it)")
@@ -247,6 +247,32 @@ def _cmd_evaluate(a: argparse.Namespace) -> int:
     for line in presence_lines(m):
         print(line)
     return 0
+
+
+def _cmd_score(a: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from tumorseg.data.formats._common import parse_int_set
+    from tumorseg.evaluation.evaluate import presence_lines
+    from tumorseg.evaluation.score import score_files, write_scores
+
+    result = score_files(a.pred, a.truth, parse_int_set(a.labels, "--labels"), distances=not a.no_distances,
+                         progress=not a.no_progress)
+    m = write_scores(result, Path(a.out) if a.out else None)
+    n_files = len({r["truth_file"] for r in result.rows})
+    spread = f" ± {m['std_dice']:.4f}" if m["n_images"] > 1 else ""
+    print(f"mean Dice {m['mean_dice']:.4f}{spread}  mean IoU {m['mean_iou']:.4f}  ({m['n_images']} slices of "
+          f"{n_files} truth files){f' -> {a.out}' if a.out else ''}")
+    for line in presence_lines(m):
+        print(line)
+    if result.missing:
+        print(f"{len(result.missing)} truth file(s) without a prediction, scored as empty predictions: "
+              f"{', '.join(Path(f).name for f in result.missing[:5])}{' ...' if len(result.missing) > 5 else ''}")
+    if result.unpaired:
+        print(f"{len(result.unpaired)} prediction(s) without a truth file, left out.")
+    if result.failed:
+        print(f"{len(result.failed)} truth file(s) could not be scored (above); the rest were.")
+    return 1 if result.failed else 0
 
 
 def _cmd_predict(a: argparse.Namespace) -> int:
@@ -402,7 +428,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_report)
 
     p = sub.add_parser("evaluate", help="score a checkpoint: metrics.json, per_case.csv, predictions.png")
-    p.add_argument("--data", required=True, help="dataset folder")
+    p.add_argument("--data", required=True, help="dataset folder, or the .zip it came as")
     p.add_argument("--model", default=None, help="bundled model (t1c, flair; see 'tumorseg models') or a checkpoint "
                    "file, e.g. RUN_DIR/best.pt (default: the bundled model that fits the data)")
     p.add_argument("--split", default="test", choices=["test", "val", "train", "all"],
@@ -418,6 +444,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=T.BATCH_SIZE, default=16)
     _add_common(p)
     p.set_defaults(func=_cmd_evaluate)
+
+    p = sub.add_parser("score", help="score mask files (tumorseg's or any tool's) against truth files",
+                       description="Pairs masks by name (a mask file's name without _mask / -seg / _label / _pred or "
+                       "modality tags such as -t2f, _flair) and scores them as evaluate does: per-slice Dice, IoU, "
+                       "HD95, presence, per-volume Dice. A truth file without a prediction counts as an empty "
+                       "prediction. Files: PNG/TIFF/JPEG/BMP masks (0/255 or 0/1), NIfTI, NRRD, MetaImage.")
+    p.add_argument("pred", help="a mask file, or a folder of them (e.g. a tumorseg predict --out folder)")
+    p.add_argument("truth", help="a truth mask or label file, or a folder of them (a BraTS tree, kaggle_3m, masks/)")
+    p.add_argument("--labels", default=None, help="truth label values that count as tumour, e.g. 1,3 (default: any > 0)")
+    p.add_argument("--out", default=None, type=T.out_dir, help="write metrics.json, per_case.csv, per_volume.csv here")
+    p.add_argument("--no-distances", action="store_true", help="skip HD95 (faster on large volumes)")
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    p.set_defaults(func=_cmd_score)
 
     p = sub.add_parser("predict", help="write a mask PNG per input image, at the input's size")
     p.add_argument("inputs", nargs="+", help="image files or folders (PNG/JPG/TIFF/BMP), NIfTI volumes or BraTS case "
@@ -508,7 +547,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_models)
 
     p = sub.add_parser("check-data", help="report what a dataset holds and every problem in it (exit 1 if unusable)")
-    p.add_argument("data", nargs="?", default=None, help="dataset folder (any supported format)")
+    p.add_argument("data", nargs="?", default=None, help="dataset folder (any supported format), or the .zip it came as")
     p.add_argument("--data", dest="data_option", default=None, metavar="DATA",
                    help="the same, spelt as in train / evaluate / cv")
     p.add_argument("--format", default="auto", help="dataset format (default: auto-detect)")
@@ -556,6 +595,16 @@ def _log_above_progress_bars():
     return logging_redirect_tqdm() if console else nullcontext()
 
 
+def _unpack_dataset(a: argparse.Namespace) -> None:
+    """A dataset given as a ``.zip`` (``--data``, check-data's DIR) is unpacked into the cache before the command
+    runs, with a progress bar unless ``--no-progress`` (:mod:`tumorseg.data.unpacked`; later reads find it there)."""
+    from tumorseg.data.formats import dataset_root, is_dataset_archive
+
+    for data in (getattr(a, "data", None), getattr(a, "data_option", None)):
+        if data and is_dataset_archive(data):
+            dataset_root(data, progress=not getattr(a, "no_progress", False))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one subcommand; the exit status: 0 done, 1 done with problems (check-data, predict failures),
     2 an error (one line on stderr, no traceback), 130 interrupted."""
@@ -568,6 +617,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         with _log_above_progress_bars():
+            _unpack_dataset(args)
             return args.func(args)
     except TumorsegError as exc:
         print(f"tumorseg {args.command}: error: {exc}", file=sys.stderr)

@@ -2,7 +2,9 @@
 per image, written and read here only.
 
 Columns: ``case_id, patient, label`` (text; ``fold`` too in a CV), then numbers: ``dice, iou, sensitivity,
-precision, hd95_px`` (when distances were computed), ``tumour_area_px, tumour_fraction, predicted_area_px``.
+precision, hd95_px`` (when distances were computed), ``tumour_area_px, tumour_fraction, predicted_area_px``;
+``tumorseg score`` adds ``truth_file, pred_file`` (text). ``per_volume.csv`` is written and read here too (an
+empty cell, e.g. an unknown ``truth_ml``, reads as ``None``).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import csv
 from pathlib import Path
 from typing import Any
 
-TEXT_COLUMNS = ("case_id", "patient", "label", "fold")  # every other per-case column is a number
+TEXT_COLUMNS = ("case_id", "patient", "label", "fold", "truth_file", "pred_file")  # every other column: a number
 
 
 def write_per_case(rows: list[dict[str, Any]], path: Path) -> None:
@@ -30,6 +32,9 @@ def read_per_case(path: Path) -> list[dict[str, Any]]:
     for r in rows:
         for key, value in r.items():
             if key not in TEXT_COLUMNS:
+                if value == "":
+                    r[key] = None
+                    continue
                 try:
                     r[key] = int(value)
                 except ValueError:

@@ -129,7 +129,7 @@ def _presence(metrics: dict[str, Any], rows: list[dict], cv: dict[str, Any] | No
     if v:
         folds = (f" (across folds {cv['volume_dice_mean_over_folds']:.3f} ± {cv['volume_dice_std_over_folds']:.3f})"
                  if cv and "volume_dice_mean_over_folds" in cv else "")
-        out += (f"<h3>Per-volume Dice</h3><p>Each patient's slices pooled (2·Σtp / (Σpred + Σtruth)), "
+        out += ("<h3>Per-volume Dice</h3><p>Each patient's slices pooled (2·Σtp / (Σpred + Σtruth)), "
                 + (f"1 patient: <b>{v['mean_dice']:.3f}</b>{folds}" if v["n_patients"] == 1 else
                    f"then averaged over {v['n_patients']} patients: <b>{v['mean_dice']:.3f} ± {v['std_dice']:.3f}</b> "
                    f"(median {v['median_dice']:.3f}){folds}")
@@ -209,11 +209,65 @@ def _postprocess(best: Path) -> str:
             f"{gain}</p>")
 
 
+def _page(parts: list[str]) -> str:
+    return ("<!doctype html><html><head><meta charset='utf-8'><title>tumorseg report</title>"
+            f"<style>{CSS}</style></head><body>{''.join(parts)}</body></html>")
+
+
+def _volumes_table(rows: list[dict]) -> str:
+    """Per-volume rows (``per_volume.csv``), worst Dice first."""
+    ml = all(r.get("truth_ml") is not None for r in rows)
+    head = "<th>volume</th><th>slices</th><th>tumour slices</th><th>Dice</th>" + (
+        "<th>truth mL</th><th>predicted mL</th>" if ml else "<th>truth px</th><th>predicted px</th>")
+    body = ""
+    for r in sorted(rows, key=lambda r: float(r["dice"])):
+        sizes = (r["truth_ml"], r["predicted_ml"]) if ml else (r["tumour_px"], r["predicted_px"])
+        body += (f"<tr><th>{html.escape(str(r['patient']))}</th><td>{r['n_slices']}</td><td>{r['n_tumour_slices']}"
+                 f"</td><td>{float(r['dice']):.3f}</td><td>{sizes[0]}</td><td>{sizes[1]}</td></tr>")
+    return f"<h3>Per volume (worst first)</h3><table><tr>{head}</tr>{body}</table>"
+
+
+def _scores_report(folder: Path, out: str | Path | None) -> Path:
+    """``report.html`` for a folder ``evaluate`` or ``score`` wrote (``metrics.json`` + ``per_case.csv``): tables,
+    presence, per-volume Dice and the Dice distribution; no training curves or gallery (no run to read)."""
+    metrics = json.loads((folder / "metrics.json").read_text())
+    rows = read_per_case(folder / "per_case.csv")
+    what = (f"model <code>{html.escape(str(metrics['checkpoint']))}</code> on <code>{html.escape(str(metrics['data']))}"
+            f"</code> ({html.escape(str(metrics.get('split', '')))})" if "checkpoint" in metrics else
+            f"mask files against truth files (<code>tumorseg score</code>, {len({r.get('truth_file') for r in rows})} "
+            "truth files)")
+    parts = [f"<h1>tumorseg report: {html.escape(folder.name)}</h1>", f"<p>Scores of {what}.</p>"]
+    if metrics.get("missing_predictions"):
+        parts.append(f"<p><b>{len(metrics['missing_predictions'])} truth files had no prediction</b> and are scored "
+                     "as empty predictions: " + ", ".join(html.escape(Path(f).name)
+                                                          for f in metrics["missing_predictions"][:20]) + "</p>")
+    if metrics.get("failed"):
+        parts.append(f"<p><b>{len(metrics['failed'])} truth files could not be scored</b> (left out): "
+                     + "; ".join(html.escape(f["reason"]) for f in metrics["failed"][:10]) + "</p>")
+    parts.append("<h2>Metrics (per-image means; missed tumours count as Dice 0, HD95 = image diagonal)</h2>")
+    parts.append(_table("Overall", {"all": metrics}))
+    for key, title in (("by_class", "Per tumour class"), ("by_size", "Per tumour-size tercile")):
+        if key in metrics:
+            parts.append(_table(title, metrics[key]))
+    parts.append(_presence(metrics, rows))
+    if (folder / "per_volume.csv").exists():
+        parts.append(_volumes_table(read_per_case(folder / "per_volume.csv")))
+    parts.append("<h2>Distribution</h2><p>Per-image Dice histogram; Dice vs tumour size (log scale), "
+                 "coloured by tumour class.</p>" + _dice_plots(rows))
+    if (folder / "predictions.png").exists():
+        parts.append("<h2>Examples</h2><img src='data:image/png;base64,"
+                     + base64.b64encode((folder / "predictions.png").read_bytes()).decode("ascii") + "'>")
+    path = Path(out) if out else folder / "report.html"
+    path.write_text(_page(parts))
+    return path
+
+
 def build_report(run_dir: str | Path, out: str | Path | None = None, gallery: bool = True) -> Path:
-    """Write ``report.html`` for a run or CV directory and return its path.
+    """Write ``report.html`` for a run or CV directory, or a folder of ``evaluate`` / ``score`` results, and return
+    its path.
 
     Raises:
-        TumorsegError: the folder holds neither a scored run nor a CV summary.
+        TumorsegError: the folder holds neither a scored run, a CV summary nor scores.
     """
     run = Path(run_dir)
     cv = (run / "cv_summary.json").exists()
@@ -229,8 +283,11 @@ def build_report(run_dir: str | Path, out: str | Path | None = None, gallery: bo
         rows = read_per_case(run / "test" / "per_case.csv")
         cfg = json.loads((run / "config.json").read_text())
         history_path, model_run = run / "history.csv", run
+    elif (run / "metrics.json").exists() and (run / "per_case.csv").exists():
+        return _scores_report(run, out)
     else:
-        raise TumorsegError(f"{run}: no test/metrics.json or cv_summary.json. Train (or run cv) first, then report.")
+        raise TumorsegError(f"{run}: no test/metrics.json, cv_summary.json or metrics.json + per_case.csv. Train "
+                            "(or run cv, evaluate, score) first, then report.")
 
     parts = [f"<h1>tumorseg report: {html.escape(run.name)}</h1>",
              f"<p>Model <b>{html.escape(cfg['model'])}</b> {html.escape(json.dumps(cfg.get('model_kwargs', {})))}, "
@@ -259,8 +316,7 @@ def build_report(run_dir: str | Path, out: str | Path | None = None, gallery: bo
     if gallery and (model_run / "best.pt").exists():
         parts.append("<h2>Gallery</h2>" + _gallery(model_run, cfg, rows))
     parts.append(f"<h2>Configuration</h2><pre>{html.escape(json.dumps(cfg, indent=2))}</pre>")
-    doc = f"<!doctype html><html><head><meta charset='utf-8'><title>tumorseg report</title><style>{CSS}</style></head><body>{''.join(parts)}</body></html>"
     path = Path(out) if out else run / "report.html"
-    path.write_text(doc)
+    path.write_text(_page(parts))
     log.debug("report written to %s", path)
     return path

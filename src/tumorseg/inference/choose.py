@@ -227,7 +227,9 @@ def choose_for_dataset(fmt: str, options: dict | None = None, data: str | Path |
     default with a note; else ``t1c``."""
     options = options or {}
     if fmt == "dicom-seg" and data is not None:
-        return installed(_choose_for_labelled_dicom(Path(data)))
+        from tumorseg.data.formats import dataset_root
+
+        return installed(_choose_for_labelled_dicom(dataset_root(data)))
     if fmt == "lgg":
         return installed(Choice("flair", "LGG dataset: FLAIR abnormality masks"))
     if fmt == "brats":

@@ -300,7 +300,7 @@ def plan_inputs(inputs: Sequence[str | Path], model: str | Path | None = None,
         DataError: as :func:`predict_inputs` would before predicting (no inputs, clashing names, ``series`` matching
             nothing).
     """
-    from tumorseg.io.archive import unpacked_inputs
+    from tumorseg.data.archive import unpacked_inputs
 
     failed: list[tuple[Path, str]] = []
     with unpacked_inputs(inputs, failed) as unpacked:
@@ -397,7 +397,7 @@ def predict_inputs(
     run into ``out`` finished (:func:`_skip_finished`); image files are always predicted (they are fast).
     ``as_volume``: the images of each folder, ordered by the number that ends their names (``slice_7.png``), are the
     slices of one volume (:class:`_PatientVolumes`); without it only ``<folder>/<folder>_<n>.<ext>`` names are.
-    A ``.zip`` is read as the folder it holds (:mod:`tumorseg.io.archive`: unpacked into a temporary folder for
+    A ``.zip`` is read as the folder it holds (:mod:`tumorseg.data.archive`: unpacked into a temporary folder for
     the run, its paths shown as ``study.zip/...`` in summaries and messages). ``probabilities``: also write each
     input's probability map beside its mask (:func:`tumorseg.io.write_probabilities`; the network's output with its
     TTA, before threshold and post-processing; listed in each :class:`Prediction`'s ``maps``).
@@ -405,7 +405,7 @@ def predict_inputs(
     Raises:
         TumorsegError: bad arguments, an unusable checkpoint, no inputs at all, or (``strict``) a bad input.
     """
-    from tumorseg.io.archive import unpacked_inputs
+    from tumorseg.data.archive import unpacked_inputs
 
     failed: list[tuple[Path, str]] = []
     with unpacked_inputs(inputs, None if strict else failed) as unpacked:

@@ -17,7 +17,7 @@ series folder            :class:`DicomIO`              ``<name>/<name>_NNN.png``
                                                        ``<name>_seg.dcm``
 one series of a folder   :class:`DicomIO`              the same, ``<name>`` =
 (``DicomSeries``)                                      ``<folder>_s<number>_<description>``
-``.zip``                 :mod:`tumorseg.io.archive`    what the folder it holds gives (``predict``: unpacked for
+``.zip``                 :mod:`tumorseg.data.archive`  what the folder it holds gives (``predict``: unpacked for
                                                        the run; ``serve``: its files as one upload)
 =======================  ============================  ==========================================================
 

@@ -42,7 +42,7 @@ from tumorseg.inference.postprocess import VolumeMasks
 from tumorseg.inference.summary import summarise
 from tumorseg.inference.volumes import far_off_note
 from tumorseg.io import write_mask
-from tumorseg.io.archive import is_zip_bytes
+from tumorseg.data.archive import is_zip_bytes
 from tumorseg.models import zoo
 from tumorseg.web.guards import Admission, RequestGuard, allowed_hosts
 from tumorseg.web.uploads import (IMAGE_KINDS, MAX_SERIES_FILES, SUPPORTED, VOLUME_KINDS, Decoded, SeveralSeries,

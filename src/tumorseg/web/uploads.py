@@ -22,7 +22,7 @@ volume first.
 
 A ZIP archive (one upload) is read as its files uploaded together (:func:`unzip_upload`): a zipped DICOM series or
 export, image slices, one volume. Its central directory is checked first (at most :data:`MAX_SERIES_FILES` members,
-their declared sizes together within the limits' ``max_decoded_bytes``; :mod:`tumorseg.io.archive`), member names
+their declared sizes together within the limits' ``max_decoded_bytes``; :mod:`tumorseg.data.archive`), member names
 are never used as paths, and files of no supported type (a ``DICOMDIR``'s companions, a README) are left out.
 
 NRRD and MetaImage uploads (:mod:`tumorseg.io.itk`) must carry their voxels in the file itself: a header that names
@@ -319,7 +319,7 @@ def unzip_upload(data: bytes) -> tuple[list[str], list[bytes]]:
         DataError: a corrupt or encrypted archive, more than :data:`MAX_SERIES_FILES` members; LimitExceeded: its
             members declare more than the limits allow (HTTP 413).
     """
-    from tumorseg.io.archive import is_zip_bytes, read_members
+    from tumorseg.data.archive import is_zip_bytes, read_members
 
     found = read_members(data, "the ZIP archive", MAX_SERIES_FILES)
     kept = [(name, d) for name, d in found if sniff(d) is not None]

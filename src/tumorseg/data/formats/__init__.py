@@ -33,6 +33,7 @@ from typing import Any
 from tumorseg.data.formats import dicom_labelled, figshare, lgg, nifti, paired
 from tumorseg.data.formats._common import Loaded
 from tumorseg.data.records import SliceRecord
+from tumorseg.data import unpacked
 from tumorseg.errors import DataError, did_you_mean
 
 # name -> (detect(path) -> bool, read(path, **options) -> list[SliceRecord]); auto-detection tries them in order
@@ -57,6 +58,30 @@ OPTION_FLAGS = {"masks_dir": "--masks", "channels": "--channels", "modality": "-
                 "empty_fraction": "--empty-fraction", "image_glob": "--image-glob", "label_glob": "--label-glob"}
 
 
+def is_dataset_archive(path: str | Path) -> bool:
+    """A ``*.zip`` file that is not a figshare archive of ``N.mat`` files (those the figshare reader reads in place)."""
+    from tumorseg.data.archive import is_zip
+
+    return is_zip(path) and not figshare.holds_mat_files(Path(path))
+
+
+def recognised(folder: Path) -> bool:
+    """Some reader's ``detect`` accepts ``folder``."""
+    return any(detect(folder) for detect, _ in FORMATS.values())
+
+
+def dataset_root(path: str | Path, progress: bool = False) -> Path:
+    """What to read for ``--data path``: ``path`` itself, or for a dataset archive (:func:`is_dataset_archive`) its
+    dataset folder, unpacked once into the cache (:func:`tumorseg.data.unpacked.dataset_root`; ``progress``: a
+    progress bar while unpacking).
+
+    Raises:
+        DataError: an archive that cannot be read safely, or no room for it on the cache disk.
+    """
+    path = Path(path)
+    return unpacked.dataset_root(path, recognised, progress) if is_dataset_archive(path) else path
+
+
 def detect_format(path: str | Path) -> str:
     """Name of the first registered format whose ``detect`` accepts ``path``.
 
@@ -66,6 +91,7 @@ def detect_format(path: str | Path) -> str:
     path = Path(path)
     if not path.exists():
         raise DataError(f"{path}: no such file or folder.")
+    path = dataset_root(path)
     for name, (detect, _) in FORMATS.items():
         if detect(path):
             return name
@@ -80,7 +106,8 @@ def detect_format(path: str | Path) -> str:
 
 
 def read_dataset(path: str | Path, fmt: str = "auto", **options: Any) -> list[SliceRecord]:
-    """Read the dataset at ``path`` into slice records.
+    """Read the dataset at ``path`` (a folder, a file some readers take, or a ``.zip`` of either:
+    :mod:`tumorseg.data.unpacked`) into slice records.
 
     Options whose value is ``None`` are dropped (``None`` means "not given").
 
@@ -103,7 +130,13 @@ def read_dataset(path: str | Path, fmt: str = "auto", **options: Any) -> list[Sl
     stray = [k for k in given if k not in accepted]
     if stray:
         raise DataError(f"{OPTION_FLAGS.get(stray[0], stray[0])} does not apply to format '{fmt}' ({path}).")
-    return reader(path, **given)
+    root = dataset_root(path)
+    try:
+        return reader(root, **given)
+    except DataError as exc:
+        if root == path:
+            raise
+        raise type(exc)(unpacked.shown(str(exc), path)) from None  # name the archive, not the cache folder
 
 
 def load_record(record: SliceRecord) -> Loaded:

@@ -47,9 +47,19 @@ def _loose(path: Path) -> list[Path]:
     return sorted((p for p in path.rglob("*.mat") if p.name not in _SKIP), key=lambda p: natural_key(p.name))
 
 
+def holds_mat_files(path: Path) -> bool:
+    """The zip at ``path`` holds slice ``.mat`` files (from its directory; nothing is inflated)."""
+    try:
+        with zipfile.ZipFile(path) as z:
+            return any(n.lower().endswith(".mat") and Path(n).name not in _SKIP for n in z.namelist())
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+        return False
+
+
 def detect(path: Path) -> bool:
     if path.is_file():
-        return path.suffix.lower() in (".mat", ".zip") and path.name not in _SKIP
+        suffix = path.suffix.lower()
+        return (suffix == ".mat" and path.name not in _SKIP) or (suffix == ".zip" and holds_mat_files(path))
     if not path.is_dir():
         return False
     if any(z.name.startswith("brainTumorDataPublic") for z in _zips(path)):

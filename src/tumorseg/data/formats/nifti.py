@@ -55,7 +55,7 @@ MODALITIES = ("flair", "t1", "t1c", "t2")
 NEW = {"flair": "t2f", "t1": "t1n", "t1c": "t1c", "t2": "t2w"}
 OLD = {"flair": "flair", "t1": "t1", "t1c": "t1ce", "t2": "t2"}
 EXPECTED_LABELS = {"new": {0, 1, 2, 3}, "old": {0, 1, 2, 4}, "generic": {0, 1, 2, 3, 4}}
-_LABEL_HINTS = ("*seg*", "OT*", "*label*", "*truth*", "*mask*")
+LABEL_HINTS = ("*seg*", "OT*", "*label*", "*truth*", "*mask*")  # names of label files (fnmatch)
 
 
 def is_nifti(p: Path) -> bool:
@@ -126,13 +126,13 @@ def find_case_files(
         for pattern in ([image_glob] if image_glob else [f"*{m}*" for m in mods]):
             hits = _glob(files, pattern)
             if len(hits) > 1:  # "scan*" matches scan.nrrd and scan-label.nrrd: a label file is no image
-                hits = [p for p in hits if not any(_glob([p], h) for h in _LABEL_HINTS)] or hits
+                hits = [p for p in hits if not any(_glob([p], h) for h in LABEL_HINTS)] or hits
             if len(hits) > 1:
                 raise DataError(f"{case}: '{pattern}' matches {len(hits)} files ({', '.join(p.name for p in hits[:3])}); "
                                 "pass a narrower --image-glob.")
             images.append(hits[0] if hits else None)
         label = None
-        for pattern in [label_glob] if label_glob else _LABEL_HINTS:
+        for pattern in [label_glob] if label_glob else LABEL_HINTS:
             hits = [p for p in _glob(files, pattern) if p not in images and "brainmask" not in p.name.lower()]
             if len(hits) == 1:
                 label = hits[0]

@@ -1,4 +1,4 @@
-"""ZIP archives as inputs (tumorseg.io.archive): read as the folder they hold, never trusted — names that leave the
+"""ZIP archives as inputs (tumorseg.data.archive): read as the folder they hold, never trusted — names that leave the
 folder, bombs, encrypted or corrupt archives get one line; ``predict`` reads a zipped series or patient as the
 unzipped folder and names the archive in its summaries, ``--resume`` and failures."""
 
@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import struct
 import tempfile
-import zipfile
 from pathlib import Path
 
 import pytest
@@ -18,7 +17,7 @@ from tumorseg import limits
 from tumorseg.cli import main
 from tumorseg.errors import DataError
 from tumorseg.inference.files import plan_inputs, predict_inputs
-from tumorseg.io.archive import is_zip_bytes, read_members, unpack, unpacked_inputs
+from tumorseg.data.archive import is_zip_bytes, read_members, unpack, unpacked_inputs
 
 SMALL = limits.Limits(1 << 20, 1 << 20, 1 << 20, "use a smaller file")
 

@@ -27,6 +27,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+from tqdm.auto import tqdm
+
 from tumorseg import limits
 from tumorseg.errors import DataError
 
@@ -95,7 +97,8 @@ def members(archive: zipfile.ZipFile, where: str, max_files: int = MAX_FILES) ->
     return kept
 
 
-def _open(source, where: str) -> zipfile.ZipFile:
+def open_archive(source, where: str) -> zipfile.ZipFile:
+    """``zipfile.ZipFile(source)``, or a one-line :class:`DataError` naming ``where`` when it is not a readable ZIP."""
     try:
         return zipfile.ZipFile(source)
     except (zipfile.BadZipFile, OSError, ValueError, EOFError):
@@ -126,15 +129,16 @@ def read_members(data: bytes, where: str = "the archive", max_files: int = MAX_F
     """
     import io
 
-    with _open(io.BytesIO(data), where) as archive:
+    with open_archive(io.BytesIO(data), where) as archive:
         return [(parts[-1], b"".join(_read(archive, info, where)))
                 for info, parts in members(archive, where, max_files)]
 
 
-def unpack(path: Path, dest: Path, max_files: int = MAX_FILES) -> Path:
+def unpack(path: Path, dest: Path, max_files: int = MAX_FILES, progress: bool = False) -> Path:
     """Write the archive ``path`` into the folder ``dest`` (created; emptied first when it exists) and return what
     to read: the only file when it holds one (a zipped ``scan.nii.gz``), its only top-level folder when it holds
-    nothing else (an archive made by compressing one folder reads as that folder), else ``dest``.
+    nothing else (an archive made by compressing one folder reads as that folder), else ``dest``. ``progress``: a
+    progress bar of the bytes written.
 
     Raises:
         DataError, LimitExceeded: as :func:`members`, or a corrupt archive or member.
@@ -143,18 +147,21 @@ def unpack(path: Path, dest: Path, max_files: int = MAX_FILES) -> Path:
     if dest.exists():
         shutil.rmtree(dest)
     dest.mkdir(parents=True)
-    with _open(path, where) as archive:
+    with open_archive(path, where) as archive:
         kept = members(archive, where, max_files)
-        for info, parts in kept:
-            target = dest.joinpath(*parts)
-            try:
-                target.parent.mkdir(parents=True, exist_ok=True)
-                with open(target, "wb") as f:
-                    for chunk in _read(archive, info, where):
-                        f.write(chunk)
-            except OSError as exc:  # a name clashing with a folder, too long for this disk, the disk full
-                raise DataError(f"{where}: '{info.filename}' cannot be unpacked here ({exc.strerror or exc}); unzip "
-                                "it yourself and give the folder.") from None
+        with tqdm(total=sum(info.file_size for info, _ in kept), unit="B", unit_scale=True,
+                  desc=f"unzip {path.name}", disable=not progress, leave=False) as bar:
+            for info, parts in kept:
+                target = dest.joinpath(*parts)
+                try:
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    with open(target, "wb") as f:
+                        for chunk in _read(archive, info, where):
+                            f.write(chunk)
+                            bar.update(len(chunk))
+                except OSError as exc:  # a name clashing with a folder, too long for this disk, the disk full
+                    raise DataError(f"{where}: '{info.filename}' cannot be unpacked here ({exc.strerror or exc}); "
+                                    "unzip it yourself and give the folder.") from None
     if len(kept) == 1:
         return dest.joinpath(*kept[0][1])
     tops = {parts[0] for _, parts in kept}

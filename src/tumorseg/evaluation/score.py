@@ -1,0 +1,277 @@
+"""Score mask files against truth files: ``tumorseg score PRED TRUTH`` — masks from tumorseg or any other tool
+(nnU-Net, MONAI, a colleague's hand outlines) measured with the same rules as ``evaluate``.
+
+Inputs: two files, or two folders (searched to any depth). Supported: 2-D masks (PNG, TIFF, JPEG, BMP: 0/255 or
+0/1, as ``check-data`` reads them) and volumes (NIfTI, and NRRD / MetaImage with the ``itk`` extra; any value > 0
+is tumour, or only the ``labels`` given, which apply to the truth: BraTS ``--labels 1,3``).
+
+Pairing, by name: a file's *key* is its name in lower case without extension and without trailing ``_mask``,
+``-seg``, ``_label``, ``_gt``, ``_pred``... or modality tags (``-t2f``, ``_flair``, ``_t1ce``...), so
+``BraTS-GLI-00001-000-t2f_mask.nii.gz`` (``predict``'s) pairs with ``BraTS-GLI-00001-000-seg.nii.gz`` and
+``TCGA_CS_4942_19970222_12.png`` with ``TCGA_CS_4942_19970222_12_mask.tif``. Where a folder holds both images and
+masks (a BraTS case tree, the LGG set), only the files named as masks are taken; ``predict``'s overlays and
+probability maps (``_overlay``, ``_prob``) never are. Two files with one key on one side are an error naming both.
+
+What is scored (:func:`tumorseg.evaluation.evaluate.summarise`): one row per 2-D mask, or per slice of a volume
+(axial slices, as ``evaluate`` and ``predict`` read the volume: :func:`tumorseg.data.formats.orientation.slice_axes`);
+per-volume Dice per volume and per folder ``P/`` of slices named ``P_<n>`` (an LGG patient); presence (sensitivity,
+specificity, false-positive slice rate). A truth without a prediction is scored as an empty prediction (so a
+tool that skips hard cases cannot look better) and named; predictions without a truth are counted and left out. A
+pair that cannot be scored (unreadable, sizes differ) is reported in one line and listed; the others are scored.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from tumorseg.data.records import SliceRecord
+from tumorseg.errors import DataError
+
+log = logging.getLogger(__name__)
+
+IMAGE_EXTS = (".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp")
+VOLUME_EXTS = (".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd")
+MASK_TAGS = ("mask", "seg", "segmentation", "label", "labels", "labelmap", "gt", "truth", "groundtruth", "pred",
+             "prediction")
+MODALITY_TAGS = ("t2f", "t1c", "t1n", "t2w", "flair", "t1ce", "t1gd", "t1", "t2")
+SKIP_TAGS = ("overlay", "prob")  # predict's pictures and probability maps
+NOT_TUMOUR = ("*brain*mask*", "*mask*brain*", "*skull*")  # brain masks of skull stripping (DeepMedic's brainmask)
+_TAG = re.compile(r"[-_.]([a-z0-9]+)$")
+
+
+def _ext(path: Path) -> str | None:
+    name = path.name.lower()
+    return next((e for e in VOLUME_EXTS + IMAGE_EXTS if name.endswith(e)), None)
+
+
+def _tags(name: str) -> tuple[str, list[str]]:
+    """``(name without extension and trailing tags, the tags stripped, in lower case)``; see the module doc."""
+    ext = _ext(Path(name))
+    stem = name[: -len(ext)] if ext else name
+    tags = []
+    while (m := _TAG.search(stem.lower())) and m.group(1) in MASK_TAGS + MODALITY_TAGS + SKIP_TAGS:
+        tags.append(m.group(1))
+        stem = stem[: m.start()]
+    return stem, tags
+
+
+def case_of(path: Path) -> str:
+    """The case a mask file names (module doc): ``BraTS-GLI-00001-000-seg.nii.gz`` -> ``BraTS-GLI-00001-000``;
+    files are paired by this name in lower case."""
+    return _tags(path.name)[0]
+
+
+def _files(root: Path, truth: bool) -> list[Path]:
+    """The mask files under ``root`` (a file or a folder; see the module doc). On the ``truth`` side, a folder of
+    images and masks together (a BraTS tree, the LGG set) gives its masks only.
+
+    Raises:
+        DataError: no mask file.
+    """
+    if root.is_file():
+        if _ext(root) is None:
+            raise DataError(f"{root}: not a mask file tumorseg scores; expected {', '.join(IMAGE_EXTS + VOLUME_EXTS)}.")
+        return [root]
+    if not root.is_dir():
+        raise DataError(f"{root}: no such file or folder.")
+    found = [p for p in sorted(root.rglob("*")) if p.is_file() and not p.name.startswith(".") and _ext(p)
+             and not set(_tags(p.name)[1]) & set(SKIP_TAGS)]
+    masks = [p for p in found if set(_tags(p.name)[1]) & set(MASK_TAGS) or _label_named(p)]
+    if truth and masks:
+        found = masks
+    if not found:
+        raise DataError(f"{root}: no mask files ({', '.join(IMAGE_EXTS + VOLUME_EXTS)}) found.")
+    return found
+
+
+def _label_named(path: Path) -> bool:
+    """Named as a label file by the NIfTI reader's rules (``*seg*``, ``OT*``, ``*label*``, ``*truth*``,
+    ``*mask*``)."""
+    from fnmatch import fnmatch
+
+    from tumorseg.data.formats.nifti import LABEL_HINTS
+
+    name = path.name.lower()
+    return any(fnmatch(name, h.lower()) for h in LABEL_HINTS) and not any(fnmatch(name, h) for h in NOT_TUMOUR)
+
+
+def _by_case(root: Path, files: list[Path]) -> dict[str, tuple[str, Path]]:
+    """Lower-case case name -> ``(case name, file)``. Files that share a name (``case1/OTMultiClass.nii.gz``,
+    ``case2/OTMultiClass.nii.gz``) are named by their folder instead.
+
+    Raises:
+        DataError: two files still share a name.
+    """
+    names: dict[str, list[Path]] = {}
+    for p in files:
+        names.setdefault(case_of(p).lower(), []).append(p)
+    out: dict[str, tuple[str, Path]] = {}
+    for key, group in names.items():
+        for p in group:
+            case = case_of(p) if len(group) == 1 else _tags(p.parent.name)[0]
+            if case.lower() in out:
+                other = out[case.lower()][1]
+                raise DataError(f"{root}: {other.relative_to(root) if root.is_dir() else other} and "
+                                f"{p.relative_to(root) if root.is_dir() else p} both pair as '{case}'; give the two "
+                                "folders (or files) whose masks you want compared.")
+            out[case.lower()] = (case, p)
+    return out
+
+
+@dataclass
+class _Mask:
+    """A mask file read as ``slices`` ``(Z, H, W) bool`` (Z = 1 for a 2-D mask), with what it was read as."""
+
+    slices: np.ndarray
+    volume: bool
+    affine: np.ndarray | None = None
+    voxel_ml: float | None = None
+
+
+def _read(path: Path, labels: tuple[int, ...] | None) -> _Mask:
+    """Read one mask file (2-D: :func:`tumorseg.data.imageio.read_mask`; volumes: size-checked before decoding,
+    axial slices first).
+
+    Raises:
+        DataError: unreadable, not binary (2-D), non-integer labels (volumes), over the limits.
+    """
+    if _ext(path) in IMAGE_EXTS:
+        from tumorseg.data.imageio import read_mask
+
+        if labels:
+            raise DataError(f"{path}: --labels applies to label volumes; 2-D masks are read as tumour / no tumour.")
+        return _Mask(read_mask(path)[None], False)
+    from tumorseg.data.formats import itk, nifti
+    from tumorseg.data.formats.orientation import slice_axes
+
+    if itk.is_itk_volume(path):
+        image, raw, affine, zooms = itk.read_image(path)
+        values = np.array(raw)
+        del image
+    else:
+        img, shape = nifti.open_nifti(path, "NIfTI mask")
+        values, affine, zooms = nifti.voxels(img, shape, path), img.affine, nifti.voxel_mm(path)
+    if values.dtype.kind == "f":
+        if not np.all(np.isfinite(values)) or not np.all(values == np.round(values)):
+            raise DataError(f"{path}: holds non-integer values (a probability map?); expected a mask (0/1) or "
+                            "labels (0, 1, 2, ...). Threshold it first.")
+    mask = np.isin(values, labels) if labels else values > 0
+    axes, _ = slice_axes(affine, zooms)
+    ml = float(np.prod(zooms)) / 1000.0 if zooms else None
+    return _Mask(np.ascontiguousarray(mask.transpose(axes)), True, np.asarray(affine, float), ml)
+
+
+@dataclass
+class Scored:
+    """What :func:`score_files` found: per-slice rows (``evaluate``'s columns), per-volume rows with mL, and the
+    files that were not paired or could not be scored."""
+
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    volumes: list[dict[str, Any]] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)  # truth files without a prediction (scored as empty)
+    unpaired: list[str] = field(default_factory=list)  # predictions without a truth (left out)
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (truth file, one-line reason)
+
+
+def _group(case: str, path: Path) -> str:
+    """The volume a 2-D mask belongs to: its folder ``P`` when named ``P_<n>...`` (an LGG patient), else none."""
+    folder = path.parent.name
+    return folder if folder and case.lower().startswith(folder.lower() + "_") else ""
+
+
+def score_files(pred: str | Path, truth: str | Path, labels: tuple[int, ...] | None = None, distances: bool = True,
+                progress: bool = True) -> Scored:
+    """Pair and score the masks under ``pred`` against those under ``truth`` (see the module doc).
+
+    Raises:
+        DataError: either side holds no mask file or has two files with one key, or no truth file could be scored.
+    """
+    from tumorseg.evaluation.evaluate import score_masks
+
+    pred, truth = Path(pred), Path(truth)
+    preds = _by_case(pred, _files(pred, truth=False))
+    truths = _by_case(truth, _files(truth, truth=True))
+    if pred.is_file() and truth.is_file():
+        preds = {k: (truths[k][0], pred) for k in truths}  # two files are a pair whatever their names
+    # a truth file whose name does not pair is paired by its folder (`case/OTMultiClass.nii.gz` with
+    # `case_mask.nii.gz`), when it is the only such file in that folder
+    folder_of = {k: _tags(t.parent.name)[0].lower() for k, (_, t) in truths.items() if k not in preds}
+    shared = {f for f in folder_of.values() if list(folder_of.values()).count(f) > 1}
+    pairs: dict[str, tuple[str, Path, Path | None]] = {}  # truth key -> (case, truth file, prediction or None)
+    for k, (case, t_path) in truths.items():
+        folder = folder_of.get(k)
+        match = k if k in preds else folder if folder in preds and folder not in truths and folder not in shared \
+            else None
+        pairs[k] = (case if match in (k, None) else preds[match][0], t_path, preds[match][1] if match else None)
+    used = {p for _, _, p in pairs.values() if p is not None}
+    result = Scored(unpaired=[str(p) for _, p in preds.values() if p not in used])
+    if not used:
+        raise DataError(f"no file of {pred} pairs with one of {truth} by name (e.g. {next(iter(preds.values()))[1].name}"
+                        f" vs {next(iter(truths.values()))[1].name}); name the masks as their truth files are, give "
+                        "two files, or see `tumorseg score --help` for the pairing rule.")
+    for k, (case, t_path, p_path) in tqdm(sorted(pairs.items()), desc="scoring", unit="file", disable=not progress):
+        try:
+            t = _read(t_path, labels)
+            if p_path is not None:
+                p = _read(p_path, None)
+                if p.slices.shape != t.slices.shape:
+                    def size(m: _Mask) -> str:
+                        return "×".join(map(str, m.slices.shape if m.volume else m.slices.shape[1:]))
+                    raise DataError(f"{p_path} is {size(p)} but its truth {t_path} is {size(t)}; masks must have "
+                                    "their truth's size (tumorseg predict writes them so).")
+                if t.volume and not np.allclose(p.affine, t.affine, atol=1e-3):
+                    log.warning("%s: its geometry (affine) differs from %s's; scored voxel by voxel", p_path, t_path)
+                p_slices = p.slices
+            else:
+                result.missing.append(str(t_path))
+                p_slices = np.zeros_like(t.slices)
+        except DataError as exc:
+            result.failed.append((str(t_path), str(exc)))
+            log.error("%s", exc)
+            continue
+        patient = case if t.volume else _group(case, t_path)
+        records = [SliceRecord(f"{case}_z{z:03d}" if t.volume else case, t_path, t_path, patient or None,
+                               slice_index=z if t.volume else None) for z in range(len(t.slices))]
+        rows = score_masks(p_slices, SimpleNamespace(masks=t.slices, records=records), distances)
+        for r in rows:
+            r["truth_file"], r["pred_file"] = str(t_path), str(p_path or "")
+        result.rows += rows
+        if t.volume and t.voxel_ml:
+            result.volumes.append({"patient": case, "truth_ml": round(float(t.slices.sum()) * t.voxel_ml, 3),
+                                   "predicted_ml": round(float(p_slices.sum()) * t.voxel_ml, 3)})
+    if not result.rows:
+        raise DataError(f"{truth}: no truth file could be scored ({len(result.failed)} failed; see above).")
+    return result
+
+
+def write_scores(result: Scored, out: Path | None) -> dict[str, Any]:
+    """``metrics.json`` (``evaluate``'s summary plus what was missing, unpaired or failed), ``per_case.csv`` and,
+    for volumes, ``per_volume.csv`` (with tumour volumes in mL) into ``out`` (``None``: nothing written); returns
+    the summary."""
+    import json
+
+    from tumorseg.evaluation.evaluate import per_volume, summarise
+    from tumorseg.evaluation.per_case import write_per_case
+
+    summary = summarise(result.rows) | {"missing_predictions": result.missing, "unpaired_predictions":
+                                        len(result.unpaired), "failed": [{"file": f, "reason": r}
+                                                                         for f, r in result.failed]}
+    if out is None:
+        return summary
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "metrics.json").write_text(json.dumps(summary, indent=2))
+    write_per_case(result.rows, out / "per_case.csv")
+    volumes = per_volume(result.rows)
+    if volumes:
+        ml = {v["patient"]: v for v in result.volumes}
+        write_per_case([v | {k: ml.get(v["patient"], {}).get(k, "") for k in ("truth_ml", "predicted_ml")}
+                        for v in volumes], out / "per_volume.csv")
+    return summary
