@@ -77,3 +77,15 @@ def bright(tmp_path):
     pred.probabilities = lambda slices, batch_size=16: [(s >= 128).astype(np.float32) for s in slices]
     pred.post["min_component_px"] = 0
     return pred
+
+
+@pytest.fixture
+def graded(tmp_path):
+    """A predictor whose probability is the slice's brightness / 255 (so a probability map written is the model's
+    input)."""
+    from tumorseg.inference.predictor import Predictor
+
+    pred = Predictor.from_checkpoint(tiny_checkpoint(tmp_path / "m.pt"), "cpu", backend="torch")
+    pred.probabilities = lambda slices, batch_size=16: [s.astype(np.float32) / 255 for s in slices]
+    pred.post["min_component_px"] = 0
+    return pred

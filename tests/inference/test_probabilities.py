@@ -11,20 +11,10 @@ from PIL import Image
 from conftest import tiny_checkpoint
 from tumorseg.cli import main
 from tumorseg.errors import DataError
-from tumorseg.inference.predictor import Predictor
 from tumorseg.inference.volumes import predict_volumes, read_volume_input
 from tumorseg.io import probability_bytes, write_probabilities
 
 nib = pytest.importorskip("nibabel")
-
-
-@pytest.fixture
-def graded(tmp_path):
-    """A predictor whose probability is the slice's brightness / 255 (so the map written is the model input)."""
-    pred = Predictor.from_checkpoint(tiny_checkpoint(tmp_path / "m.pt"), "cpu", backend="torch")
-    pred.probabilities = lambda slices, batch_size=16: [s.astype(np.float32) / 255 for s in slices]
-    pred.post["min_component_px"] = 0
-    return pred
 
 
 def _volume(tmp_path, name="scan.nii.gz", perm=(0, 1, 2)):

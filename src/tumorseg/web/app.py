@@ -41,7 +41,7 @@ from tumorseg.errors import TumorsegError
 from tumorseg.inference.postprocess import VolumeMasks
 from tumorseg.inference.summary import summarise
 from tumorseg.inference.volumes import far_off_note
-from tumorseg.io import write_mask
+from tumorseg.io import probability_bytes, write_mask, write_probabilities
 from tumorseg.data.archive import is_zip_bytes
 from tumorseg.models import zoo
 from tumorseg.web.guards import Admission, RequestGuard, allowed_hosts
@@ -63,6 +63,7 @@ class SliceResult(BaseModel):
     mask_png: str  # base64 PNG, 0/255, same size as image_png
     area_px: int
     area_mm2: float | None = None
+    prob_png: str | None = None  # asked for (probabilities): the model's probability x 255, as image_png is shown
 
 
 class VolumeSummaryOut(BaseModel):
@@ -101,6 +102,10 @@ class SegmentResponse(BaseModel):
     mask_volume: str | None = None  # NRRD / MetaImage uploads: base64 mask file in the upload's format and geometry
     mask_volume_name: str | None = None  # its file name: "mask.nrrd" or "mask.mha"
     mask_seg: str | None = None  # DICOM series: base64 DICOM SEG referencing the uploaded images (highdicom)
+    # asked for (probabilities), volumes and DICOM series: the probability map with the mask file's geometry
+    # (uint8; NIfTI scaled 1/255 by its header, so viewers read 0-1), and its file name
+    prob_volume: str | None = None
+    prob_volume_name: str | None = None  # "probability.nii.gz", ".nrrd" or ".mha"
     summary: VolumeSummaryOut | None = None  # NIfTI and DICOM uploads
     tumour_found: bool = True  # False: every slice's mask is empty ("No tumour found")
     n_tumour_slices: int = 0  # slices with a predicted tumour
@@ -188,11 +193,14 @@ def model_info(predictor) -> dict[str, Any]:
 
 
 def segment_decoded(predictor, dec: Decoded, lock: threading.Lock, batch_size: int = SERVE_BATCH,
-                    name: str | None = None) -> dict[str, Any]:
+                    name: str | None = None, probabilities: bool = False) -> dict[str, Any]:
     """Predict every slice of an upload and build the :class:`SegmentResponse` fields (without time). ``name``: the
-    upload's file name as the client sent it, for the notes (its last path part, at most 100 characters)."""
+    upload's file name as the client sent it, for the notes (its last path part, at most 100 characters).
+    ``probabilities``: also the model's probability maps (``predict --probabilities``): a PNG per slice as shown,
+    and for volumes and DICOM series the map as a file with the mask file's geometry."""
     # a volume's slices share a shape: the model's volume rules (one lesion, ...), as predict applies them
     volume = VolumeMasks(len(dec.slices), dec.slices[0].shape[-2:], predictor.post, predictor.image_size)
+    maps = np.zeros((len(dec.slices), *dec.slices[0].shape[-2:]), np.uint8) if probabilities else None
     todo = [i for i, s in enumerate(dec.slices) if dec.kind not in VOLUME_KINDS or s.any()]  # skip empty slices
     for start in range(0, len(todo), batch_size):
         idx = todo[start : start + batch_size]
@@ -201,6 +209,8 @@ def segment_decoded(predictor, dec: Decoded, lock: threading.Lock, batch_size: i
             probs = predictor.probabilities(inputs, batch_size)
         for i, p in zip(idx, probs):
             volume.add(i, p)
+            if maps is not None:
+                maps[i] = probability_bytes(p)
     masks = list(volume.masks())
     px_mm2 = dec.spacing_mm[0] * dec.spacing_mm[1] if dec.spacing_mm else None
     slices = []
@@ -209,7 +219,8 @@ def segment_decoded(predictor, dec: Decoded, lock: threading.Lock, batch_size: i
         slices.append(SliceResult(
             index=i, image_png=_png_b64(_for_display(_shown(image), dec)),
             mask_png=_png_b64(_for_display(mask.astype(np.uint8) * 255, dec)), area_px=area,
-            area_mm2=round(area * px_mm2, 3) if px_mm2 else None))
+            area_mm2=round(area * px_mm2, 3) if px_mm2 else None,
+            prob_png=_png_b64(_for_display(maps[i], dec)) if maps is not None else None))
     shown = max(range(len(slices)), key=lambda i: (slices[i].area_px, -abs(i - len(slices) // 2)))
     total = sum(s.area_px for s in slices)
     h, w = _for_display(masks[shown], dec).shape
@@ -240,6 +251,11 @@ def segment_decoded(predictor, dec: Decoded, lock: threading.Lock, batch_size: i
                 out["mask_volume_name"] = "mask" + target.suffix
             elif target.name.endswith("_seg.dcm"):
                 out["mask_seg"] = base64.b64encode(target.read_bytes()).decode("ascii")
+        if maps is not None:
+            target = write_probabilities(maps, dec.properties, dec.properties.source.parent)[0]
+            out["prob_volume"] = base64.b64encode(target.read_bytes()).decode("ascii")
+            out["prob_volume_name"] = "probability" + "".join(target.suffixes[-2:] if target.name.endswith(".gz")
+                                                              else target.suffixes[-1:])
     return out
 
 
@@ -291,9 +307,9 @@ def create_app(predictor, max_upload_mb: float = 50.0, chooser=None, *, hosts: f
             raise HTTPException(400, f"an uploaded file is empty. Supported: {SUPPORTED}.")
         return datas
 
-    def work(files: list[UploadFile], t0: float, series: int | None = None) -> Response:
+    def work(files: list[UploadFile], t0: float, series: int | None = None, probabilities: bool = False) -> Response:
         """Read, decode, predict and serialise one upload (in a worker thread, under the UPLOADS limits): one file,
-        or the files of DICOM series (``series``: which of several, 0-based)."""
+        or the files of DICOM series (``series``: which of several, 0-based); ``probabilities``: the maps too."""
         datas = read_bodies(files)
         names, name = [f.filename for f in files], files[0].filename
         model, choice = predictor, None
@@ -332,7 +348,7 @@ def create_app(predictor, max_upload_mb: float = 50.0, chooser=None, *, hosts: f
                 log.warning("unreadable upload: %s: %s", exc.__class__.__name__, exc)
                 raise HTTPException(400, f"could not read the file ({exc.__class__.__name__}). "
                                          f"Supported: {SUPPORTED}.") from None
-            result = segment_decoded(model, decoded, lock, name=name)
+            result = segment_decoded(model, decoded, lock, name=name, probabilities=probabilities)
         result["time_ms"] = round((time.perf_counter() - t0) * 1000, 1)
         result["model_choice"] = choice.line() if choice else None
         # serialised here, in the worker thread: a volume's JSON would otherwise block the event loop
@@ -346,7 +362,10 @@ def create_app(predictor, max_upload_mb: float = 50.0, chooser=None, *, hosts: f
             None, description=f"the image or volume: {SUPPORTED}; repeat the field for the files of a DICOM series"),
             series: int | None = Form(None, ge=0, le=MAX_SERIES_FILES, description=(
                 "files holding several DICOM series: which one to segment (0-based, by SeriesNumber); without it "
-                "the answer is a 400 whose 'series' lists them"))):
+                "the answer is a 400 whose 'series' lists them")),
+            probabilities: bool = Form(False, description=(
+                "also return the model's probability maps (before threshold and clean-up; 0-255): a PNG per slice "
+                "(prob_png) and, for volumes and DICOM series, a file with the mask's geometry (prob_volume)"))):
         """Segment one uploaded image (PNG/JPEG/TIFF/BMP/DICOM), NIfTI volume (every axial slice) or DICOM series
         (its files as repeated ``file`` fields)."""
         if not file:
@@ -354,7 +373,7 @@ def create_app(predictor, max_upload_mb: float = 50.0, chooser=None, *, hosts: f
         t0 = time.perf_counter()
         async with admission.slot():  # bounded: at most max_active decodes in memory at once
             try:
-                return await run_in_threadpool(work, file, t0, series)
+                return await run_in_threadpool(work, file, t0, series, probabilities)
             finally:
                 await run_in_threadpool(_return_freed_memory)
 

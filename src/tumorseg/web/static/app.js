@@ -1,7 +1,7 @@
 // tumorseg page: upload -> POST /api/segment -> draw the slice with the mask overlaid. No build step.
 "use strict";
 const $ = (id) => document.getElementById(id);
-const state = { data: null, slice: 0, images: [], overlays: [], files: [] };
+const state = { data: null, slice: 0, images: [], overlays: [], heat: [], files: [] };
 
 function setStatus(text, error = false) {
   $("status").textContent = text;
@@ -17,30 +17,43 @@ function loadImage(b64) {
   });
 }
 
-// A red, transparent-elsewhere canvas from a 0/255 mask PNG.
-function redOverlay(maskImg) {
+// A canvas of an 8-bit grayscale PNG with each value v turned into the colour colour(v) = [r, g, b, alpha].
+function tinted(img, colour) {
   const c = document.createElement("canvas");
-  c.width = maskImg.width; c.height = maskImg.height;
+  c.width = img.width; c.height = img.height;
   const ctx = c.getContext("2d");
-  ctx.drawImage(maskImg, 0, 0);
+  ctx.drawImage(img, 0, 0);
   const px = ctx.getImageData(0, 0, c.width, c.height);
   const d = px.data;
   for (let i = 0; i < d.length; i += 4) {
-    const on = d[i] > 127;
-    d[i] = 255; d[i + 1] = 40; d[i + 2] = 40; d[i + 3] = on ? 255 : 0;
+    const [r, g, b, a] = colour(d[i]);
+    d[i] = r; d[i + 1] = g; d[i + 2] = b; d[i + 3] = a;
   }
   ctx.putImageData(px, 0, 0);
   return c;
 }
 
+// A red, transparent-elsewhere canvas from a 0/255 mask PNG.
+const redOverlay = (maskImg) => tinted(maskImg, (v) => [255, 40, 40, v > 127 ? 255 : 0]);
+
+// A heat map from a probability PNG (0-255): transparent below 0.1, then red (unsure) to yellow (sure), more
+// opaque the surer the model is.
+const heatOverlay = (probImg) => tinted(probImg, (v) => {
+  const p = v / 255;
+  return [255, Math.round(230 * p), 0, p < 0.1 ? 0 : Math.round(80 + 175 * p)];
+});
+
 async function sliceAssets(i) {
   if (!state.images[i]) {
     const s = state.data.slices[i];
-    const [img, mask] = await Promise.all([loadImage(s.image_png), loadImage(s.mask_png)]);
+    const [img, mask, prob] = await Promise.all([loadImage(s.image_png), loadImage(s.mask_png),
+      s.prob_png ? loadImage(s.prob_png) : null]);
     state.images[i] = img;
     state.overlays[i] = redOverlay(mask);
+    state.heat[i] = prob ? heatOverlay(prob) : null;
   }
-  return [state.images[i], state.overlays[i]];
+  const heat = $("show").value === "prob" && state.heat[i];
+  return [state.images[i], heat || state.overlays[i]];
 }
 
 function formatArea(s) {
@@ -89,6 +102,17 @@ function setDownload() {
     seg.href = "data:application/dicom;base64," + d.mask_seg;
     seg.download = "mask_seg.dcm";
   }
+  // asked for: the probability map (a volume file with the mask's geometry, or this slice's PNG)
+  const prob = $("download-prob");
+  const slicePng = d.slices[state.slice].prob_png;
+  prob.hidden = !(d.prob_volume || slicePng);
+  if (d.prob_volume) {
+    prob.href = "data:application/octet-stream;base64," + d.prob_volume;
+    prob.download = d.prob_volume_name;
+  } else if (slicePng) {
+    prob.href = "data:image/png;base64," + slicePng;
+    prob.download = "probability.png";
+  }
 }
 
 // One file, or several: the files of DICOM series, or the numbered image slices of one scan (the server refuses
@@ -105,6 +129,7 @@ async function upload(fileList, series = null) {
   const form = new FormData();
   files.forEach((f) => form.append("file", f));
   if (series !== null) form.append("series", String(series));
+  if ($("want-prob").checked) form.append("probabilities", "true");
   let res;
   try {
     res = await fetch("/api/segment", { method: "POST", body: form });
@@ -118,7 +143,9 @@ async function upload(fileList, series = null) {
     if (Array.isArray(body.series)) offerSeries(body.series);
     return;
   }
-  state.data = body; state.images = []; state.overlays = [];
+  state.data = body; state.images = []; state.overlays = []; state.heat = [];
+  $("show-row").hidden = !body.slices[0].prob_png;
+  if ($("show-row").hidden) $("show").value = "mask";
   state.slice = body.shown_slice;
   $("slice-row").hidden = body.n_slices < 2;
   $("slice").max = String(body.n_slices - 1);
@@ -203,6 +230,7 @@ $("folder").addEventListener("change", (e) => {
   else upload(files);
 });
 $("opacity").addEventListener("input", () => state.data && draw());
+$("show").addEventListener("change", () => state.data && draw());
 $("slice").addEventListener("input", (e) => { state.slice = parseInt(e.target.value, 10); setDownload(); draw(); });
 const drop = $("drop");
 ["dragenter", "dragover"].forEach((t) => drop.addEventListener(t, (e) => { e.preventDefault(); drop.classList.add("over"); }));
