@@ -450,8 +450,9 @@ def build_parser() -> argparse.ArgumentParser:
                        "modality tags such as -t2f, _flair) and scores them as evaluate does: per-slice Dice, IoU, "
                        "HD95, presence, per-volume Dice. A truth file without a prediction counts as an empty "
                        "prediction. Files: PNG/TIFF/JPEG/BMP masks (0/255 or 0/1), NIfTI, NRRD, MetaImage.")
-    p.add_argument("pred", help="a mask file, or a folder of them (e.g. a tumorseg predict --out folder)")
-    p.add_argument("truth", help="a truth mask or label file, or a folder of them (a BraTS tree, kaggle_3m, masks/)")
+    p.add_argument("pred", help="a mask file, or a folder (or .zip) of them (e.g. a tumorseg predict --out folder)")
+    p.add_argument("truth", help="a truth mask or label file, or a folder (or .zip) of them (a BraTS tree, kaggle_3m, "
+                   "masks/)")
     p.add_argument("--labels", default=None, help="truth label values that count as tumour, e.g. 1,3 (default: any > 0)")
     p.add_argument("--out", default=None, type=T.out_dir, help="write metrics.json, per_case.csv, per_volume.csv here")
     p.add_argument("--no-distances", action="store_true", help="skip HD95 (faster on large volumes)")

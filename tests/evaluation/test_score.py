@@ -148,3 +148,25 @@ def test_predict_then_score_equals_evaluate_on_a_real_lgg_patient(tmp_path, caps
     sc = list(csv.DictReader(open(tmp_path / "sc" / "per_volume.csv")))
     assert [(r["patient"], r["intersection_px"], r["predicted_px"], r["tumour_px"]) for r in sc] == \
         [(r["patient"], r["intersection_px"], r["predicted_px"], r["tumour_px"]) for r in ev]
+
+
+def test_zipped_truth_and_predictions_score_as_their_folders(tmp_path, caplog):
+    import zipfile
+
+    t = np.zeros((16, 16, 4), np.uint8)
+    t[4:9, 4:9, 1:3] = 1
+    _nii(tmp_path / "truth" / "caseA" / "caseA_seg.nii.gz", t)
+    _nii(tmp_path / "truth" / "caseB" / "caseB_seg.nii.gz", t)
+    _nii(tmp_path / "pred" / "caseA_flair_mask.nii.gz", np.roll(t, 1, axis=0))
+    _nii(tmp_path / "pred" / "caseB_flair_mask.nii.gz", np.zeros((16, 16, 5), np.uint8))  # wrong size
+    for side in ("truth", "pred"):
+        with zipfile.ZipFile(tmp_path / f"{side}.zip", "w") as z:
+            for f in sorted((tmp_path / side).rglob("*.nii.gz")):
+                z.write(f, f"{side}/{f.relative_to(tmp_path / side).as_posix()}")
+    folders = score_files(tmp_path / "pred", tmp_path / "truth", progress=False)
+    zipped = score_files(tmp_path / "pred.zip", tmp_path / "truth.zip", progress=False)
+    assert [r["dice"] for r in zipped.rows] == [r["dice"] for r in folders.rows]
+    assert zipped.rows[0]["truth_file"] == str(tmp_path / "truth.zip" / "truth" / "caseA" / "caseA_seg.nii.gz")
+    assert zipped.failed[0][0] == str(tmp_path / "truth.zip" / "truth" / "caseB" / "caseB_seg.nii.gz")
+    assert str(tmp_path / "pred.zip" / "pred" / "caseB_flair_mask.nii.gz") in zipped.failed[0][1]
+    assert "tumorseg-unzip" not in caplog.text

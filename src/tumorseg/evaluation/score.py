@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
@@ -189,14 +190,28 @@ def _group(case: str, path: Path) -> str:
 
 def score_files(pred: str | Path, truth: str | Path, labels: tuple[int, ...] | None = None, distances: bool = True,
                 progress: bool = True) -> Scored:
-    """Pair and score the masks under ``pred`` against those under ``truth`` (see the module doc).
+    """Pair and score the masks under ``pred`` against those under ``truth`` (see the module doc). Either may be a
+    ``.zip`` of such files or folders (:mod:`tumorseg.data.archive`: unpacked into a temporary folder for the call;
+    paths in the result and in messages are shown inside the archive, ``truth.zip/case/case-seg.nii.gz``).
 
     Raises:
-        DataError: either side holds no mask file or has two files with one key, or no truth file could be scored.
+        DataError: either side holds no mask file or has two files with one key, or no truth file could be scored;
+            an archive that cannot be read safely.
     """
+    from tumorseg.data.archive import unpacked_inputs
+
+    with unpacked_inputs([pred, truth]) as unpacked:
+        try:
+            return _score(*map(Path, unpacked.inputs), labels, distances, progress, unpacked.shown)
+        except DataError as exc:
+            raise type(exc)(unpacked.shown(str(exc))) from None
+
+
+def _score(pred: Path, truth: Path, labels: tuple[int, ...] | None, distances: bool, progress: bool,
+           shown: Callable[[str | Path], str]) -> Scored:
+    """:func:`score_files` on files and folders; ``shown`` writes a path as the user gave it (inside an archive)."""
     from tumorseg.evaluation.evaluate import score_masks
 
-    pred, truth = Path(pred), Path(truth)
     preds = _by_case(pred, _files(pred, truth=False))
     truths = _by_case(truth, _files(truth, truth=True))
     if pred.is_file() and truth.is_file():
@@ -212,7 +227,7 @@ def score_files(pred: str | Path, truth: str | Path, labels: tuple[int, ...] | N
             else None
         pairs[k] = (case if match in (k, None) else preds[match][0], t_path, preds[match][1] if match else None)
     used = {p for _, _, p in pairs.values() if p is not None}
-    result = Scored(unpaired=[str(p) for _, p in preds.values() if p not in used])
+    result = Scored(unpaired=[shown(p) for _, p in preds.values() if p not in used])
     if not used:
         raise DataError(f"no file of {pred} pairs with one of {truth} by name (e.g. {next(iter(preds.values()))[1].name}"
                         f" vs {next(iter(truths.values()))[1].name}); name the masks as their truth files are, give "
@@ -228,21 +243,22 @@ def score_files(pred: str | Path, truth: str | Path, labels: tuple[int, ...] | N
                     raise DataError(f"{p_path} is {size(p)} but its truth {t_path} is {size(t)}; masks must have "
                                     "their truth's size (tumorseg predict writes them so).")
                 if t.volume and not np.allclose(p.affine, t.affine, atol=1e-3):
-                    log.warning("%s: its geometry (affine) differs from %s's; scored voxel by voxel", p_path, t_path)
+                    log.warning("%s: its geometry (affine) differs from %s's; scored voxel by voxel", shown(p_path),
+                            shown(t_path))
                 p_slices = p.slices
             else:
-                result.missing.append(str(t_path))
+                result.missing.append(shown(t_path))
                 p_slices = np.zeros_like(t.slices)
         except DataError as exc:
-            result.failed.append((str(t_path), str(exc)))
-            log.error("%s", exc)
+            result.failed.append((shown(t_path), shown(str(exc))))
+            log.error("%s", shown(str(exc)))
             continue
         patient = case if t.volume else _group(case, t_path)
         records = [SliceRecord(f"{case}_z{z:03d}" if t.volume else case, t_path, t_path, patient or None,
                                slice_index=z if t.volume else None) for z in range(len(t.slices))]
         rows = score_masks(p_slices, SimpleNamespace(masks=t.slices, records=records), distances)
         for r in rows:
-            r["truth_file"], r["pred_file"] = str(t_path), str(p_path or "")
+            r["truth_file"], r["pred_file"] = shown(t_path), shown(p_path) if p_path else ""
         result.rows += rows
         if t.volume and t.voxel_ml:
             result.volumes.append({"patient": case, "truth_ml": round(float(t.slices.sum()) * t.voxel_ml, 3),
