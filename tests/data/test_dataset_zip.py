@@ -57,6 +57,11 @@ def test_a_zipped_dataset_reads_as_its_folder_and_is_unpacked_once(synthetic_dat
     monkeypatch.setenv("TUMORSEG_CACHE_DIR", str(cache))
     os.utime(archive, ns=(1, 1))  # a replaced archive: unpacked again, the old copy never read
     assert dataset_root(archive) != root
+    dotted = tmp_path / "data.v2.zip"  # dots in the name: its own entry and record
+    shutil.copy(archive, dotted)
+    assert dataset_root(dotted) not in (root, dataset_root(archive))
+    assert sorted(p.name for p in (cache / "unpacked").glob("*.json")) == sorted(
+        f"{p.name}.json" for p in (cache / "unpacked").iterdir() if p.is_dir())
 
 
 def test_train_and_evaluate_take_a_zip_and_the_run_keeps_its_path(synthetic_dataset, tmp_path, cache, capsys):

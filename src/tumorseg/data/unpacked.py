@@ -68,7 +68,7 @@ def dataset_root(archive: Path, recognised: Callable[[Path], bool], progress: bo
         LimitExceeded: more members or bytes than :data:`MAX_FILES` / :data:`MAX_BYTES`.
     """
     entry = _entry(archive)
-    record = entry.with_suffix(".json")
+    record = entry.parent / f"{entry.name}.json"  # written last: the copy beside it is complete
     if entry.is_dir() and record.is_file():
         try:
             return entry / json.loads(record.read_text())["read"]
@@ -105,7 +105,7 @@ def _unpack(archive: Path, entry: Path, record: Path, recognised: Callable[[Path
             except OSError:  # another process renamed its copy into place first: read that one
                 if not entry.is_dir():
                     raise
-            tmp = record.with_suffix(".json.tmp")
+            tmp = record.parent / f"{record.name}.tmp"
             tmp.write_text(json.dumps({"archive": str(archive.resolve()), "read": rel, "bytes": total}))
             os.replace(tmp, record)
         finally:

@@ -30,10 +30,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from tumorseg.data import unpacked
 from tumorseg.data.formats import dicom_labelled, figshare, lgg, nifti, paired
 from tumorseg.data.formats._common import Loaded
 from tumorseg.data.records import SliceRecord
-from tumorseg.data import unpacked
 from tumorseg.errors import DataError, did_you_mean
 
 # name -> (detect(path) -> bool, read(path, **options) -> list[SliceRecord]); auto-detection tries them in order
