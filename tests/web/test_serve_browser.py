@@ -6,6 +6,7 @@ of the page with a prediction go to ``tests/artifacts/`` (git-ignored).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import threading
@@ -56,10 +57,11 @@ def predictor(tmp_path_factory):
     return Predictor.from_checkpoint(path, "cpu", backend="torch")
 
 
-@pytest.fixture(scope="module")
-def server(predictor):
+@contextlib.contextmanager
+def _running(app):
+    """The app served by uvicorn in a thread on a free port: its URL."""
     port = _free_port()
-    srv = uvicorn.Server(uvicorn.Config(create_app(predictor), host="127.0.0.1", port=port, log_level="warning"))
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()
     deadline = time.time() + 20
@@ -67,9 +69,17 @@ def server(predictor):
         if time.time() > deadline or not thread.is_alive():
             pytest.fail("uvicorn did not start")
         time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(timeout=10)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        srv.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def server(predictor):
+    with _running(create_app(predictor)) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -236,3 +246,46 @@ def test_a_folder_of_several_series_offers_the_choice(server, browser, tmp_path,
     assert page.inner_text("#size") == "64 × 64 × 4 slices" and page.is_hidden("#series-row")
     assert not errors, errors
     page.close()
+
+
+def test_the_probability_map_is_shown_and_offered_when_asked(browser, graded, tmp_path):
+    """The box "Also the probability map": a heat map to show instead of the mask (with a predictor whose
+    probability is the slice's brightness: every pixel of at least 0.1 tinted), and a download of the map."""
+    import numpy as np
+
+    sitk = pytest.importorskip("SimpleITK")
+    vol = np.zeros((4, 40, 48), np.int16)
+    vol[:, 5:35, 5:43] = 300 + 20 * np.arange(38)  # a ramp: graded probabilities
+    vol[1:3, 15:22, 20:28] = 1200
+    sitk.WriteImage(sitk.GetImageFromArray(vol), str(tmp_path / "scan.nrrd"), True)
+    count = """() => { const c = document.getElementById('view');
+        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; let n = 0;
+        for (let i = 0; i < d.length; i += 4) if (d[i] > d[i + 2] + 40) n++; return n; }"""
+    with _running(create_app(graded)) as url:
+        page, errors = _open(browser, url)
+        page.set_input_files("#file", str(tmp_path / "scan.nrrd"))  # not asked: no map
+        page.wait_for_selector('#result[data-ready="1"]', timeout=60_000)
+        assert page.is_hidden("#show-row") and page.is_hidden("#download-prob")
+        page.check("#want-prob")
+        page.evaluate("() => { document.getElementById('result').dataset.ready = '0'; }")
+        page.set_input_files("#file", [])
+        page.set_input_files("#file", str(tmp_path / "scan.nrrd"))
+        page.wait_for_selector('#result[data-ready="1"]', timeout=60_000)
+        assert page.is_visible("#show-row") and page.get_attribute("#download-prob", "download") == "probability.nrrd"
+        masked = page.evaluate(count)
+        page.select_option("#show", "prob")
+        page.wait_for_function("() => document.getElementById('show').value === 'prob'")
+        page.wait_for_timeout(300)  # draw() is asynchronous
+        heat = page.evaluate(count)
+        # the map of the slice shown, decoded in the page: its pixels of probability >= 0.1 (26 of 255)
+        expected = page.evaluate("""async () => { const s = state.data.slices[state.slice];
+            const img = await loadImage(s.prob_png); const c = document.createElement('canvas');
+            c.width = img.width; c.height = img.height; const x = c.getContext('2d'); x.drawImage(img, 0, 0);
+            const d = x.getImageData(0, 0, c.width, c.height).data; let n = 0;
+            for (let i = 0; i < d.length; i += 4) if (d[i] >= 26) n++; return n; }""")
+        assert masked == int(page.get_attribute("#area", "data-px")) > 0  # the mask: red where it is
+        assert heat == expected > masked  # the heat map: every pixel of probability >= 0.1, more than the mask
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "serve_probability.png"), full_page=True)
+        assert not errors, errors
+        page.close()
