@@ -275,6 +275,24 @@ def _cmd_score(a: argparse.Namespace) -> int:
     return 1 if result.failed else 0
 
 
+def _cmd_compare(a: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from tumorseg.evaluation.compare import common_cases, compare, lines, load_result, plot
+
+    results = [load_result(r) for r in a.results]
+    summary = compare(results, a.metric, a.level, a.common, a.n_boot, a.seed)
+    for line in lines(summary):
+        print(line)
+    if a.out:
+        Path(a.out).write_text(json.dumps(summary, indent=2))
+    if a.plot:
+        shown = common_cases(results)[0] if summary["cases_left_out"] else results
+        plot(summary, shown, Path(a.plot), a.metric, a.level)
+    return 0
+
+
 def _cmd_predict(a: argparse.Namespace) -> int:
     from tumorseg.inference.files import plan_inputs, predict_inputs
 
@@ -458,6 +476,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-distances", action="store_true", help="skip HD95 (faster on large volumes)")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     p.set_defaults(func=_cmd_score)
+
+    p = sub.add_parser("compare", help="paired comparison of scored results: difference, 95% CI, Wilcoxon test",
+                       description="Compares results that evaluate, score or cv wrote, case by case, against the "
+                       "first: the difference of mean scores with a 95%% confidence interval from a bootstrap over "
+                       "patients (slices of one patient are not independent) and the Wilcoxon signed-rank test on "
+                       "each patient's mean difference.")
+    p.add_argument("results", nargs="+", help="result folders (per_case.csv, cv_per_case.csv, test/per_case.csv), "
+                   "per-case CSVs, or quoted globs of per-fold CSVs ('runs/x/fold_*/per_case.csv'); the first is "
+                   "the baseline")
+    p.add_argument("--metric", default="dice", choices=["dice", "iou", "sensitivity", "precision", "hd95_px"])
+    p.add_argument("--level", default="image", choices=["image", "volume"],
+                   help="image: mean per-image score; volume: per-volume Dice, one value per patient")
+    p.add_argument("--common", action="store_true", help="use only the cases every result holds (else different "
+                   "case sets are an error)")
+    p.add_argument("--n-boot", type=T.POSITIVE, default=10_000, help="bootstrap resamples (default: 10000)")
+    p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default: 0)")
+    p.add_argument("--out", default=None, type=T.out_file, help="also write the comparison as JSON here")
+    p.add_argument("--plot", default=None, type=T.out_file, help="a PNG: each patient's score, baseline vs other")
+    p.set_defaults(func=_cmd_compare)
 
     p = sub.add_parser("predict", help="write a mask PNG per input image, at the input's size")
     p.add_argument("inputs", nargs="+", help="image files or folders (PNG/JPG/TIFF/BMP), NIfTI volumes or BraTS case "
