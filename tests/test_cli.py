@@ -39,6 +39,9 @@ def test_train_evaluate_predict_summary(synthetic_dataset, tmp_path, capsys):
     assert (metrics["n_images"], metrics["training_slices_left_out"]) == (len(rows), 24 - len(rows))
     assert metrics["mean_dice"] == pytest.approx(np.mean([float(r["dice"]) for r in rows]))
     assert (tmp_path / "ev" / "predictions.png").exists()
+    assert main(["report", str(tmp_path / "ev")]) == 0  # a page over evaluate's folder: tables and examples
+    page = (tmp_path / "ev" / "report.html").read_text()
+    assert "best.pt</code>" in page and "<h2>Examples</h2>" in page and f"<td>{len(rows)}</td>" in page
 
     # predict keeps each input's own size (here 96x80, not the model's 64x64)
     big = np.asarray(Image.open(synthetic_dataset / "images" / "1.png").resize((80, 96)))

@@ -66,7 +66,7 @@ def test_report_of_a_run(synthetic_dataset, tmp_path):
 
 def test_report_of_an_empty_folder_is_a_clear_error(tmp_path, capsys):
     assert main(["report", str(tmp_path)]) == 2
-    assert "Train (or run cv) first" in capsys.readouterr().err
+    assert "Train (or run cv, evaluate, score) first" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("name", sorted(PRESETS))
