@@ -216,3 +216,20 @@ def test_a_file_and_a_folder_of_one_name_get_one_line(tmp_path):
     with pytest.raises(DataError, match="'a/b.dcm' cannot be unpacked here") as e:
         unpack(z, tmp_path / "out")
     assert "\n" not in str(e.value)
+
+
+def test_two_copies_in_one_archive_are_named_inside_it(tmp_path, private_tmp, capsys):
+    """An archive holding its data twice (the Kaggle LGG archive: kaggle_3m/ and lgg-mri-segmentation/kaggle_3m/):
+    predict --list says which two files clash, as paths inside the archive (never the temporary folder)."""
+    import gzip
+
+    import numpy as np
+
+    nib = pytest.importorskip("nibabel")
+    vol = nib.Nifti1Image(np.zeros((8, 8, 3), np.int16), np.eye(4))
+    data = gzip.compress(vol.to_bytes())
+    z = _zip(tmp_path / "lgg.zip", {"kaggle_3m/scan.nii.gz": data, "copy/kaggle_3m/scan.nii.gz": data})
+    assert main(["predict", str(z), "--list"]) == 2
+    err = capsys.readouterr().err
+    assert f"{z}/kaggle_3m and {z}/copy/kaggle_3m would both be written as 'kaggle_3m_...'" in err
+    assert "tumorseg-unzip" not in err and str(private_tmp) not in err

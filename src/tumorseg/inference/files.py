@@ -103,10 +103,12 @@ def collect_inputs(inputs: Sequence[str | Path], failed: list[tuple[Path, str]] 
     if not found and not failed:
         raise DataError(f"no images found in {', '.join(map(str, inputs))} (supported: {', '.join(IMAGE_SUFFIXES)}; "
                         "volumes: .nii/.nii.gz files, BraTS case folders, DICOM files or series folders, or folders of those).")
-    stems = [p.stem for p in found]
-    if len(set(stems)) != len(stems):
-        dup = next(s for s in stems if stems.count(s) > 1)
-        raise DataError(f"two inputs would both be written as '{dup}.png'; rename one or predict them separately.")
+    first: dict[str, Path] = {}
+    for p in found:
+        if p.stem in first:  # both named, so a folder holding two copies of a dataset is plain to see
+            raise DataError(f"{first[p.stem]} and {p} would both be written as '{p.stem}.png'; rename one or predict "
+                            "them separately.")
+        first[p.stem] = p
     return found
 
 
@@ -304,7 +306,11 @@ def plan_inputs(inputs: Sequence[str | Path], model: str | Path | None = None,
 
     failed: list[tuple[Path, str]] = []
     with unpacked_inputs(inputs, failed) as unpacked:
-        rows = _plan_inputs(unpacked.inputs, model, series, as_volume) if unpacked.inputs or not failed else []
+        try:
+            rows = _plan_inputs(unpacked.inputs, model, series, as_volume) if unpacked.inputs or not failed else []
+        except TumorsegError as exc:  # a message names paths inside an archive as the user knows them
+            exc.args = (unpacked.shown(exc.args[0]), *exc.args[1:]) if exc.args else exc.args
+            raise
         for row in rows:
             row.input = unpacked.shown(row.input)
     return rows + [PlannedInput(str(p), "-", "unreadable", "-", reason) for p, reason in failed]
