@@ -220,11 +220,15 @@ def zip_of(files: dict[str, bytes]) -> bytes:
     return buf.getvalue()
 
 
-def multipart(name: str, data: bytes | list[bytes], field: str = "file") -> tuple[bytes, str]:
+def multipart(name: str, data: bytes | list[bytes], field: str = "file",
+              form: dict[str, str] | None = None) -> tuple[bytes, str]:
     """A ``multipart/form-data`` body with one file field (or, for a list, the field repeated once per part: the
-    files of a DICOM series) and its content type (for raw HTTP clients)."""
+    files of a DICOM series), after the plain fields ``form`` (e.g. ``{"probabilities": "true"}``), and its content
+    type (for raw HTTP clients)."""
     boundary = "tumorsegboundary7MA4YWxkTrZu0gW"
     body = io.BytesIO()
+    for key, value in (form or {}).items():
+        body.write(f"--{boundary}\r\nContent-Disposition: form-data; name=\"{key}\"\r\n\r\n{value}\r\n".encode())
     parts = data if isinstance(data, list) else [data]
     for i, part in enumerate(parts):
         filename = name if len(parts) == 1 else f"{i:04d}_{name}"

@@ -190,3 +190,25 @@ def test_auto_runs_single_images_in_pytorch_and_batches_in_onnx(exported, monkey
         p.probabilities([image, image])  # a batch: ONNX Runtime
     only = Predictor.from_checkpoint(ckpt, "cpu", backend="onnx")  # asked for: ONNX Runtime whatever the batch
     assert only.model is None and only.backend_for(1) == "onnx"
+
+
+def test_the_automatic_export_runs_in_a_child_process(exported, tmp_path, monkeypatch):
+    """cached_onnx exports in a child process (its memory leaves with it): the same graph as an export here, and a
+    failure there is one line here."""
+    from tumorseg.inference import onnx as onnx_mod
+
+    import shutil
+
+    ckpt, onnx_path = exported
+    ckpt = shutil.copy(ckpt, tmp_path / "m.pt")  # no export beside it: cached_onnx must make one
+    monkeypatch.setenv("TUMORSEG_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(onnx_mod, "export_onnx", lambda *a, **k: pytest.fail("exported in this process"))
+    made = onnx_mod.cached_onnx(ckpt)
+    assert made.parent == tmp_path / "cache" / "onnx" and made.with_suffix(".json").is_file()
+    x = np.random.default_rng(0).integers(0, 256, (3, 64, 64)).astype(np.uint8)
+    assert np.allclose(OnnxModel(made).run(x), OnnxModel(onnx_path).run(x), atol=1e-6)
+    assert onnx_mod.cached_onnx(ckpt) == made  # found, not exported again
+    (tmp_path / "bad.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(TumorsegError) as err:
+        onnx_mod.cached_onnx(tmp_path / "bad.pt")
+    assert "bad.pt" in str(err.value) and "\n" not in str(err.value) and "Traceback" not in str(err.value)
