@@ -164,6 +164,9 @@ def test_a_failed_check_leaves_no_file_behind(exported, tmp_path, monkeypatch):
     assert out.read_bytes() == good.read_bytes() and sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx"]
 
     monkeypatch.setenv("TUMORSEG_CACHE_DIR", str(tmp_path / "cache"))
+    from tumorseg.inference import onnx as onnx_mod
+
+    monkeypatch.setattr(onnx_mod, "export_apart", export_onnx)  # here, where the graph is made to disagree
     (ckpt.parent / "m.onnx").rename(ckpt.parent / "kept.onnx")
     try:
         with pytest.raises(TumorsegError, match="disagrees with PyTorch"):
