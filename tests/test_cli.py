@@ -121,3 +121,16 @@ def test_a_log_line_during_a_progress_bar_gets_a_line_of_its_own(capsys):
         logging.root.removeHandler(handler)
     lines = capsys.readouterr().err.split("\n")
     assert "case_7: tumour in 3/4 slices" in [line.split("\r")[-1] for line in lines]
+
+
+def test_every_help_page_prints(capsys):
+    """`tumorseg --help` and each command's --help (argparse %-formats help strings: a stray % broke the list)."""
+    from tumorseg.cli import build_parser
+
+    assert main(["--help"]) == 0
+    commands = build_parser()._subparsers._group_actions[0].choices
+    assert {"score", "compare", "predict", "serve"} <= set(commands)
+    for name in commands:
+        assert main([name, "--help"]) == 0, name
+    out = capsys.readouterr().out
+    assert "95% CI" in out and "%%" not in out

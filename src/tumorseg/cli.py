@@ -477,9 +477,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     p.set_defaults(func=_cmd_score)
 
-    p = sub.add_parser("compare", help="paired comparison of scored results: difference, 95% CI, Wilcoxon test",
+    p = sub.add_parser("compare", help="paired comparison of scored results: difference, 95%% CI, Wilcoxon test",
                        description="Compares results that evaluate, score or cv wrote, case by case, against the "
-                       "first: the difference of mean scores with a 95%% confidence interval from a bootstrap over "
+                       "first: the difference of mean scores with a 95% confidence interval from a bootstrap over "
                        "patients (slices of one patient are not independent) and the Wilcoxon signed-rank test on "
                        "each patient's mean difference.")
     p.add_argument("results", nargs="+", help="result folders (per_case.csv, cv_per_case.csv, test/per_case.csv), "
