@@ -36,13 +36,13 @@ from PIL import Image
 from pydantic import BaseModel
 
 from tumorseg import __version__, limits
+from tumorseg.data.archive import is_zip_bytes
 from tumorseg.data.formats.orientation import to_display
 from tumorseg.errors import TumorsegError
 from tumorseg.inference.postprocess import VolumeMasks
 from tumorseg.inference.summary import summarise
 from tumorseg.inference.volumes import far_off_note
 from tumorseg.io import probability_bytes, write_mask, write_probabilities
-from tumorseg.data.archive import is_zip_bytes
 from tumorseg.models import zoo
 from tumorseg.web.guards import Admission, RequestGuard, allowed_hosts
 from tumorseg.web.uploads import (IMAGE_KINDS, MAX_SERIES_FILES, SUPPORTED, VOLUME_KINDS, Decoded, SeveralSeries,
