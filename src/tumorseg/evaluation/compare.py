@@ -137,8 +137,10 @@ def paired(base: list[dict[str, Any]], other: list[dict[str, Any]], metric: str 
     mean_a = float(np.concatenate([a[k] for k in keys]).mean())
     mean_b = float(np.concatenate([b[k] for k in keys]).mean())
     rng = np.random.default_rng(seed)
-    draws = rng.integers(0, len(keys), size=(n_boot, len(keys)))
-    boot = sums[draws].sum(axis=1) / counts[draws].sum(axis=1)  # mean difference over the drawn units' cases
+    boot = np.empty(n_boot)
+    for start in range(0, n_boot, 500):  # 500 resamples at a time: memory stays small with thousands of units
+        draws = rng.integers(0, len(keys), size=(min(500, n_boot - start), len(keys)))
+        boot[start:start + len(draws)] = sums[draws].sum(axis=1) / counts[draws].sum(axis=1)  # drawn units' mean
     unit_diff = sums / counts
     sign = -1.0 if metric in LOWER_IS_BETTER and level == "image" else 1.0
     p = None
