@@ -115,7 +115,7 @@ def _by_case(root: Path, files: list[Path]) -> dict[str, tuple[str, Path]]:
     for p in files:
         names.setdefault(case_of(p).lower(), []).append(p)
     out: dict[str, tuple[str, Path]] = {}
-    for key, group in names.items():
+    for group in names.values():
         for p in group:
             case = case_of(p) if len(group) == 1 else _tags(p.parent.name)[0]
             if case.lower() in out:
@@ -232,7 +232,7 @@ def _score(pred: Path, truth: Path, labels: tuple[int, ...] | None, distances: b
         raise DataError(f"no file of {pred} pairs with one of {truth} by name (e.g. {next(iter(preds.values()))[1].name}"
                         f" vs {next(iter(truths.values()))[1].name}); name the masks as their truth files are, give "
                         "two files, or see `tumorseg score --help` for the pairing rule.")
-    for k, (case, t_path, p_path) in tqdm(sorted(pairs.items()), desc="scoring", unit="file", disable=not progress):
+    for _, (case, t_path, p_path) in tqdm(sorted(pairs.items()), desc="scoring", unit="file", disable=not progress):
         try:
             t = _read(t_path, labels)
             if p_path is not None:
