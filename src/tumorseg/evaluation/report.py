@@ -209,6 +209,21 @@ def _postprocess(best: Path) -> str:
             f"{gain}</p>")
 
 
+METRICS_HEADING = "<h2>Metrics (per-image means; missed tumours count as Dice 0, HD95 = image diagonal)</h2>"
+
+
+def _score_tables(metrics: dict[str, Any]) -> list[str]:
+    """The score tables of a :func:`tumorseg.evaluation.evaluate.summarise` result: overall, per class, per size."""
+    return [_table(title, {"all": metrics} if key is None else metrics[key])
+            for key, title in ((None, "Overall"), ("by_class", "Per tumour class"),
+                               ("by_size", "Per tumour-size tercile")) if key is None or key in metrics]
+
+
+def _distribution(rows: list[dict]) -> str:
+    return ("<h2>Distribution</h2><p>Per-image Dice histogram; Dice vs tumour size (log scale), "
+            "coloured by tumour class.</p>" + _dice_plots(rows))
+
+
 def _page(parts: list[str]) -> str:
     return ("<!doctype html><html><head><meta charset='utf-8'><title>tumorseg report</title>"
             f"<style>{CSS}</style></head><body>{''.join(parts)}</body></html>")
@@ -244,16 +259,10 @@ def _scores_report(folder: Path, out: str | Path | None) -> Path:
     if metrics.get("failed"):
         parts.append(f"<p><b>{len(metrics['failed'])} truth files could not be scored</b> (left out): "
                      + "; ".join(html.escape(f["reason"]) for f in metrics["failed"][:10]) + "</p>")
-    parts.append("<h2>Metrics (per-image means; missed tumours count as Dice 0, HD95 = image diagonal)</h2>")
-    parts.append(_table("Overall", {"all": metrics}))
-    for key, title in (("by_class", "Per tumour class"), ("by_size", "Per tumour-size tercile")):
-        if key in metrics:
-            parts.append(_table(title, metrics[key]))
-    parts.append(_presence(metrics, rows))
+    parts += [METRICS_HEADING, *_score_tables(metrics), _presence(metrics, rows)]
     if (folder / "per_volume.csv").exists():
         parts.append(_volumes_table(read_per_case(folder / "per_volume.csv")))
-    parts.append("<h2>Distribution</h2><p>Per-image Dice histogram; Dice vs tumour size (log scale), "
-                 "coloured by tumour class.</p>" + _dice_plots(rows))
+    parts.append(_distribution(rows))
     if (folder / "predictions.png").exists():
         parts.append("<h2>Examples</h2><img src='data:image/png;base64,"
                      + base64.b64encode((folder / "predictions.png").read_bytes()).decode("ascii") + "'>")
@@ -299,20 +308,15 @@ def build_report(run_dir: str | Path, out: str | Path | None = None, gallery: bo
             f"<b>{summary['dice_mean_over_folds']:.3f} ± {summary['dice_std_over_folds']:.3f}</b>, IoU "
             f"<b>{summary['iou_mean_over_folds']:.3f} ± {summary['iou_std_over_folds']:.3f}</b>. Tables below pool the "
             f"{summary['n_images']} held-out images of all folds.</p>")
-    parts.append("<h2>Metrics (per-image means; missed tumours count as Dice 0, HD95 = image diagonal)</h2>")
+    parts.append(METRICS_HEADING)
     if cv:
         parts.append("<p>Each fold chose its own post-processing on its own validation patients; fold 0's is:</p>")
     parts.append(_postprocess(model_run / "best.pt"))
-    parts.append(_table("Overall", {"all": metrics}))
-    if "by_class" in metrics:
-        parts.append(_table("Per tumour class", metrics["by_class"]))
-    if "by_size" in metrics:
-        parts.append(_table("Per tumour-size tercile", metrics["by_size"]))
+    parts += _score_tables(metrics)
     parts.append(_presence(metrics, rows, summary if cv else None))
     if history_path.exists():
         parts.append(f"<h2>Training curves{' (fold 0)' if cv else ''}</h2>" + _curves(_read_history(history_path)))
-    parts.append("<h2>Distribution</h2><p>Per-image Dice histogram; Dice vs tumour size (log scale), "
-                 "coloured by tumour class.</p>" + _dice_plots(rows))
+    parts.append(_distribution(rows))
     if gallery and (model_run / "best.pt").exists():
         parts.append("<h2>Gallery</h2>" + _gallery(model_run, cfg, rows))
     parts.append(f"<h2>Configuration</h2><pre>{html.escape(json.dumps(cfg, indent=2))}</pre>")
