@@ -261,8 +261,11 @@ def _cmd_score(a: argparse.Namespace) -> int:
     m = write_scores(result, Path(a.out) if a.out else None)
     n_files = len({r["truth_file"] for r in result.rows})
     spread = f" ± {m['std_dice']:.4f}" if m["n_images"] > 1 else ""
-    print(f"mean Dice {m['mean_dice']:.4f}{spread}  mean IoU {m['mean_iou']:.4f}  ({m['n_images']} slices of "
-          f"{n_files} truth files){f' -> {a.out}' if a.out else ''}")
+    def n(k: int, what: str) -> str:
+        return f"{k} {what}{'s' if k != 1 else ''}"
+
+    print(f"mean Dice {m['mean_dice']:.4f}{spread}  mean IoU {m['mean_iou']:.4f}  ({n(m['n_images'], 'slice')} of "
+          f"{n(n_files, 'truth file')}){f' -> {a.out}' if a.out else ''}")
     for line in presence_lines(m):
         print(line)
     if result.missing:
@@ -467,11 +470,14 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Pairs masks by name (a mask file's name without _mask / -seg / _label / _pred or "
                        "modality tags such as -t2f, _flair) and scores them as evaluate does: per-slice Dice, IoU, "
                        "HD95, presence, per-volume Dice. A truth file without a prediction counts as an empty "
-                       "prediction. Files: PNG/TIFF/JPEG/BMP masks (0/255 or 0/1), NIfTI, NRRD, MetaImage.")
+                       "prediction. Files: PNG/TIFF/JPEG/BMP masks (0/255 or 0/1), NIfTI, NRRD, MetaImage, and DICOM SEG objects "
+                       "(paired by the series they label, scored over that series' slices: keep the series in the "
+                       "TRUTH folder).")
     p.add_argument("pred", help="a mask file, or a folder (or .zip) of them (e.g. a tumorseg predict --out folder)")
     p.add_argument("truth", help="a truth mask or label file, or a folder (or .zip) of them (a BraTS tree, kaggle_3m, "
                    "masks/)")
-    p.add_argument("--labels", default=None, help="truth label values that count as tumour, e.g. 1,3 (default: any > 0)")
+    p.add_argument("--labels", default=None, help="truth label values that count as tumour, e.g. 1,3 (default: any > 0); for a DICOM SEG, "
+                   "segment numbers (default: every segment)")
     p.add_argument("--out", default=None, type=T.out_dir, help="write metrics.json, per_case.csv, per_volume.csv here")
     p.add_argument("--no-distances", action="store_true", help="skip HD95 (faster on large volumes)")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")

@@ -25,7 +25,6 @@ from tumorseg.data.formats.dicom import read_dicom_series  # noqa: E402
 from tumorseg.data.formats.dicom_seg import SEGMENT_LABEL, read_seg_mask, write_seg  # noqa: E402
 from tumorseg.errors import DataError  # noqa: E402
 from tumorseg.inference.files import predict_files  # noqa: E402
-from tumorseg.inference.predictor import Predictor  # noqa: E402
 from tumorseg.inference.volumes import predict_volumes  # noqa: E402
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
 
 from tumorseg.cli import main
 from tumorseg.inference.postprocess import DEFAULTS

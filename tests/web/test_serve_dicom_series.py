@@ -10,7 +10,6 @@ import io
 import numpy as np
 import pytest
 
-from conftest import tiny_checkpoint
 
 pytest.importorskip("fastapi")
 pytest.importorskip("multipart")

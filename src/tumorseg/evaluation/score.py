@@ -12,6 +12,12 @@ Pairing, by name: a file's *key* is its name in lower case without extension and
 masks (a BraTS case tree, the LGG set), only the files named as masks are taken; ``predict``'s overlays and
 probability maps (``_overlay``, ``_prob``) never are. Two files with one key on one side are an error naming both.
 
+DICOM SEG objects (``predict``'s for a DICOM series, 3D Slicer's, OHIF's) pair instead by the series they label
+(``ReferencedSeriesSequence``): a SEG with the other side's SEG of the same series, over every slice of that series
+(frames a SEG leaves out are empty), in the axial slices ``predict`` reads the series as
+(:func:`tumorseg.data.formats.dicom_labelled.seg_mask`); ``labels`` are then segment numbers. The series must lie
+under either side (or beside a SEG given as a file).
+
 What is scored (:func:`tumorseg.evaluation.evaluate.summarise`): one row per 2-D mask, or per slice of a volume
 (axial slices, as ``evaluate`` and ``predict`` read the volume: :func:`tumorseg.data.formats.orientation.slice_axes`);
 per-volume Dice per volume and per folder ``P/`` of slices named ``P_<n>`` (an LGG patient); presence (sensitivity,
@@ -70,14 +76,16 @@ def case_of(path: Path) -> str:
     return _tags(path.name)[0]
 
 
-def _files(root: Path, truth: bool) -> list[Path]:
+def _files(root: Path, truth: bool, required: bool = True) -> list[Path]:
     """The mask files under ``root`` (a file or a folder; see the module doc). On the ``truth`` side, a folder of
     images and masks together (a BraTS tree, the LGG set) gives its masks only.
 
     Raises:
-        DataError: no mask file.
+        DataError: no mask file (when ``required``; else ``[]``).
     """
     if root.is_file():
+        if not required:
+            return [root] if _ext(root) else []
         if _ext(root) is None:
             raise DataError(f"{root}: not a mask file tumorseg scores; expected {', '.join(IMAGE_EXTS + VOLUME_EXTS)}.")
         return [root]
@@ -88,8 +96,8 @@ def _files(root: Path, truth: bool) -> list[Path]:
     masks = [p for p in found if set(_tags(p.name)[1]) & set(MASK_TAGS) or _label_named(p)]
     if truth and masks:
         found = masks
-    if not found:
-        raise DataError(f"{root}: no mask files ({', '.join(IMAGE_EXTS + VOLUME_EXTS)}) found.")
+    if not found and required:
+        raise DataError(f"{root}: no mask files ({', '.join(IMAGE_EXTS + VOLUME_EXTS)}, or DICOM SEG) found.")
     return found
 
 
@@ -125,6 +133,59 @@ def _by_case(root: Path, files: list[Path]) -> dict[str, tuple[str, Path]]:
                                 "folders (or files) whose masks you want compared.")
             out[case.lower()] = (case, p)
     return out
+
+
+@dataclass
+class _Segs:
+    """The DICOM SEG objects of both sides (:func:`tumorseg.data.formats.dicom_labelled.seg_objects`): ``uid``, the
+    SeriesInstanceUID each SEG file labels; ``series``, the image series found under either side by UID."""
+
+    uid: dict[Path, str | None] = field(default_factory=dict)
+    series: dict[str, Any] = field(default_factory=dict)
+
+    def add(self, root: Path) -> dict[str, tuple[str, Path]]:
+        """Read ``root``'s SEGs and series; returns its SEGs as ``_by_case`` does, keyed ``seg:<series UID>`` (a
+        SEG pairs with the other side's SEG of the same series, whatever the files are called).
+
+        Raises:
+            DataError: two SEGs of one side label the same series.
+        """
+        from tumorseg.data.formats.dicom_labelled import seg_objects
+
+        segs, series = seg_objects(root)
+        for uid, s in series.items():
+            self.series.setdefault(uid, s)
+        out: dict[str, tuple[str, Path]] = {}
+        for path, uid in segs:
+            self.uid[path] = uid
+            key = f"seg:{uid}"
+            if key in out:
+                raise DataError(f"{out[key][1]} and {path} both label the series {uid}; give the folders (or files) "
+                                "whose SEGs you want compared.")
+            out[key] = (path.stem, path)
+        return out
+
+    def named(self, entries: dict[str, tuple[str, Path]]) -> dict[str, tuple[str, Path]]:
+        """``entries`` with each SEG's case named after its series (``folder_series``) where the series was found."""
+        return {k: ((self.series[k[4:]].name or c) if k[4:] in self.series else c, p) for k, (c, p) in entries.items()}
+
+    def read(self, path: Path, labels: tuple[int, ...] | None, roots: tuple[Path, ...]) -> _Mask:
+        """A SEG's mask over its series (axial slices, as ``predict`` and ``evaluate`` read the series).
+
+        Raises:
+            DataError: its series is not under either side (nor beside a SEG given as a file).
+        """
+        from tumorseg.data.formats.dicom_labelled import seg_mask
+
+        uid = self.uid[path]
+        if uid not in self.series and path.parent not in roots:  # a SEG given as a file: its series beside it?
+            roots += (path.parent,)
+            self.add(path.parent)
+        if uid not in self.series:
+            raise DataError(f"{path}: the series it labels ({uid}) is not under {' or '.join(map(str, roots))}; "
+                            "give as TRUTH the folder holding the series and its SEG.")
+        mask, voxel_ml = seg_mask(path, self.series[uid], labels)
+        return _Mask(np.ascontiguousarray(mask), True, None, voxel_ml)
 
 
 @dataclass
@@ -212,13 +273,19 @@ def _score(pred: Path, truth: Path, labels: tuple[int, ...] | None, distances: b
     """:func:`score_files` on files and folders; ``shown`` writes a path as the user gave it (inside an archive)."""
     from tumorseg.evaluation.evaluate import score_masks
 
-    preds = _by_case(pred, _files(pred, truth=False))
-    truths = _by_case(truth, _files(truth, truth=True))
+    segs = _Segs()
+    seg_preds, seg_truths = segs.add(pred), segs.add(truth)
+    preds = _by_case(pred, _files(pred, truth=False, required=not seg_preds)) | segs.named(seg_preds)
+    truths = _by_case(truth, _files(truth, truth=True, required=not seg_truths)) | segs.named(seg_truths)
     if pred.is_file() and truth.is_file():
+        if (pred in segs.uid or truth in segs.uid) and segs.uid.get(pred, "") != segs.uid.get(truth, ""):
+            raise DataError(f"{pred} and {truth}: a DICOM SEG is scored against a SEG of the same series (this pair "
+                            "labels different series, or only one is a SEG).")
         preds = {k: (truths[k][0], pred) for k in truths}  # two files are a pair whatever their names
     # a truth file whose name does not pair is paired by its folder (`case/OTMultiClass.nii.gz` with
     # `case_mask.nii.gz`), when it is the only such file in that folder
-    folder_of = {k: _tags(t.parent.name)[0].lower() for k, (_, t) in truths.items() if k not in preds}
+    folder_of = {k: _tags(t.parent.name)[0].lower() for k, (_, t) in truths.items()
+                 if k not in preds and t not in segs.uid}
     shared = {f for f in folder_of.values() if list(folder_of.values()).count(f) > 1}
     pairs: dict[str, tuple[str, Path, Path | None]] = {}  # truth key -> (case, truth file, prediction or None)
     for k, (case, t_path) in truths.items():
@@ -231,18 +298,20 @@ def _score(pred: Path, truth: Path, labels: tuple[int, ...] | None, distances: b
     if not used:
         raise DataError(f"no file of {pred} pairs with one of {truth} by name (e.g. {next(iter(preds.values()))[1].name}"
                         f" vs {next(iter(truths.values()))[1].name}); name the masks as their truth files are, give "
-                        "two files, or see `tumorseg score --help` for the pairing rule.")
+                        "two files, or see `tumorseg score --help` for the pairing rule (a DICOM SEG pairs only with "
+                        "a SEG of the same series).")
     for _, (case, t_path, p_path) in tqdm(sorted(pairs.items()), desc="scoring", unit="file", disable=not progress):
         try:
-            t = _read(t_path, labels)
+            t = segs.read(t_path, labels, (truth, pred)) if t_path in segs.uid else _read(t_path, labels)
             if p_path is not None:
-                p = _read(p_path, None)
+                p = segs.read(p_path, None, (truth, pred)) if p_path in segs.uid else _read(p_path, None)
                 if p.slices.shape != t.slices.shape:
                     def size(m: _Mask) -> str:
                         return "×".join(map(str, m.slices.shape if m.volume else m.slices.shape[1:]))
                     raise DataError(f"{p_path} is {size(p)} but its truth {t_path} is {size(t)}; masks must have "
                                     "their truth's size (tumorseg predict writes them so).")
-                if t.volume and not np.allclose(p.affine, t.affine, atol=1e-3):
+                if t.affine is not None and p.affine is not None and not np.allclose(p.affine, t.affine,
+                                                                                      atol=1e-3):
                     log.warning("%s: its geometry (affine) differs from %s's; scored voxel by voxel", shown(p_path),
                             shown(t_path))
                 p_slices = p.slices

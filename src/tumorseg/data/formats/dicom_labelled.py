@@ -24,6 +24,7 @@ import logging
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -136,7 +137,7 @@ def read(path: Path, labels: str | None = None) -> list[SliceRecord]:
         series = found.series.get(uid)
         if series is None:
             raise DataError(f"{seg_path}: its series ({uid}) is not under {path}; put the labelled series beside it.")
-        volume = _series_volume(series.files, str(series))[0]
+        volume = _series_volume(series.files, str(series)).volume
         keep = np.flatnonzero(volume.reshape(len(volume), -1).any(axis=1))
         patient = str(getattr(seg, "PatientID", "") or "") or series.name
         opts = (("files", series.files), ("labels", chosen), ("series", str(series)))
@@ -146,13 +147,26 @@ def read(path: Path, labels: str | None = None) -> list[SliceRecord]:
     return records
 
 
+class _SeriesRead(NamedTuple):
+    """A series read for its SEG: ``volume`` ``(Z, H, W) uint8`` slices; raw ``lo``/``hi`` and the NaN/inf count
+    ``bad``; ``dtype`` (``"16-bit"``); ``uids``, the SOPInstanceUIDs in geometric order (what the SEG's frames refer
+    to); ``axes``: ``None`` for slices as stored, else the transpose that makes a near-isotropic sagittal/coronal
+    series axial, as ``predict`` reads it (:func:`~tumorseg.data.formats.orientation.axial_view`); ``voxel_ml``."""
+
+    volume: np.ndarray
+    lo: float
+    hi: float
+    bad: int
+    dtype: str
+    uids: tuple[str, ...]
+    axes: tuple[int, int, int] | None
+    voxel_ml: float
+
+
 @lru_cache(maxsize=4)
-def _series_volume(files: tuple[Path, ...], where: str
-                   ) -> tuple[np.ndarray, float, float, int, str, tuple[str, ...], tuple[int, int, int] | None]:
-    """``(Z, H, W) uint8`` slices of a series, raw min/max, NaN/inf count, dtype, the SOPInstanceUIDs in geometric
-    order (what the SEG's frames refer to) and ``axes``: ``None`` for slices as stored (geometric order), else the
-    transpose that makes a near-isotropic sagittal/coronal series axial, as ``predict`` reads it
-    (:func:`~tumorseg.data.formats.orientation.axial_view`). The last few series are kept (read once per slice)."""
+def _series_volume(files: tuple[Path, ...], where: str) -> _SeriesRead:
+    """The series of ``files`` read once (:class:`_SeriesRead`); the last few series are kept (read once per
+    slice)."""
     series = DicomSeries(files[0].parent, None, files, name=where)
     raw, affine, dss = read_dicom_series(files[0].parent, series)
     lo, hi, bad = finite_range(raw)
@@ -164,8 +178,9 @@ def _series_volume(files: tuple[Path, ...], where: str
                           log)[0]
     if axes is not None:
         volume = np.ascontiguousarray(volume.transpose(axes))
-    return (volume, lo, hi, bad, str(getattr(dss[0], "BitsAllocated", 16)) + "-bit",
-            tuple(str(d.SOPInstanceUID) for d in dss), axes)
+    return _SeriesRead(volume, lo, hi, bad, str(getattr(dss[0], "BitsAllocated", 16)) + "-bit",
+                       tuple(str(d.SOPInstanceUID) for d in dss), axes,
+                       abs(float(np.linalg.det(np.asarray(affine, float)[:3, :3]))) / 1000.0)
 
 
 @lru_cache(maxsize=4)
@@ -184,16 +199,56 @@ def _seg_volume(seg_path: Path, uids: tuple[str, ...], segments: tuple[int, ...]
     return px.any(axis=-1)
 
 
+def seg_mask(seg_path: Path, series: DicomSeries, segments: tuple[int, ...] | None = None
+             ) -> tuple[np.ndarray, float]:
+    """A SEG's mask over the series it labels, as ``(Z, H, W) bool`` in the axial slices ``predict`` reads the
+    series as (frames the SEG left out are empty), and the series' voxel volume in mL.
+
+    ``segments``: the segment numbers that count as tumour (default: every segment).
+
+    Raises:
+        DataError: the SEG's frames do not fit the series (naming both), the series is unreadable.
+    """
+    return _seg_mask(Path(seg_path), tuple(series.files), str(series), segments)
+
+
+def _seg_mask(seg_path: Path, files: tuple[Path, ...], where: str, segments: tuple[int, ...] | None
+              ) -> tuple[np.ndarray, float]:
+    read = _series_volume(files, where)
+    mask = _seg_volume(seg_path, read.uids, segments)  # (Z, rows, cols): the stored slices
+    if read.axes is not None:
+        mask = mask.transpose(read.axes)
+    if mask.shape != read.volume.shape:
+        raise DataError(f"{seg_path}: its frames ({mask.shape}) do not match the series {where} {read.volume.shape}.")
+    return mask, read.voxel_ml
+
+
+def seg_objects(root: Path) -> tuple[list[tuple[Path, str | None]], dict[str, DicomSeries]]:
+    """The DICOM SEG objects under ``root`` (a folder tree, or one SEG file), each with the SeriesInstanceUID it
+    references, and the image series found there by SeriesInstanceUID (headers only; a tree is scanned once while
+    it is unchanged). Not DICOM: ``([], {})``."""
+    root = Path(root)
+    if root.is_file():
+        if not is_dicom_file(root):
+            return [], {}
+        try:
+            ds = read_dicom(root, pixels=False)
+        except DataError:
+            return [], {}
+        return ([(root, _referenced_series(ds))] if _is_seg(ds) else []), {}
+    if not holds_dicom(root):
+        return [], {}
+    found = _scan(root)
+    return [(p, _referenced_series(ds)) for p, ds in found.segs], dict(found.series)
+
+
 def load(record: SliceRecord) -> Loaded:
     """Slice ``record.slice_index`` of the series: image ``(rows, cols) uint8``, mask ``(rows, cols) bool``."""
     files = tuple(record.option("files"))
-    volume, lo, hi, bad, dtype, uids, axes = _series_volume(files, record.option("series", str(record.image)))
+    where = record.option("series", str(record.image))
+    read = _series_volume(files, where)
     k = record.slice_index
-    if not 0 <= k < len(volume):
-        raise DataError(f"{record.image}: slice {k} is outside the series' {len(volume)} slices.")
-    mask = _seg_volume(Path(record.mask), uids, record.option("labels"))  # (Z, rows, cols): the stored slices
-    if axes is not None:
-        mask = mask.transpose(axes)
-    if mask.shape != volume.shape:
-        raise DataError(f"{record.mask}: its frames ({mask.shape}) do not match the series {volume.shape}.")
-    return Loaded(volume[k], mask[k], lo, hi, dtype, bad)
+    if not 0 <= k < len(read.volume):
+        raise DataError(f"{record.image}: slice {k} is outside the series' {len(read.volume)} slices.")
+    mask, _ = _seg_mask(Path(record.mask), files, where, record.option("labels"))
+    return Loaded(read.volume[k], mask[k], read.lo, read.hi, read.dtype, read.bad)
