@@ -233,3 +233,41 @@ def test_two_copies_in_one_archive_are_named_inside_it(tmp_path, private_tmp, ca
     err = capsys.readouterr().err
     assert f"{z}/kaggle_3m and {z}/copy/kaggle_3m would both be written as 'kaggle_3m_...'" in err
     assert "tumorseg-unzip" not in err and str(private_tmp) not in err
+
+
+def test_the_kaggle_lgg_archive_with_its_two_copies_is_predicted_once(tmp_path, private_tmp, caplog):
+    """The Kaggle LGG archive holds kaggle_3m/ twice (also under lgg-mri-segmentation/): the second copy's images are
+    byte-for-byte the first's, so each slice is predicted once, the copies are named in one line (as paths inside
+    the archive, like every log line of the run), and the patient is one volume."""
+    from data._phantom import lgg_folder
+
+    lgg_folder(tmp_path / "src" / "kaggle_3m", n_patients=2)
+    files = {p.relative_to(tmp_path / "src").as_posix(): p.read_bytes()
+             for p in sorted((tmp_path / "src").rglob("*")) if p.is_file()}
+    files |= {f"lgg-mri-segmentation/{name}": data for name, data in files.items()}
+    z = _zip(tmp_path / "lgg-mri-segmentation.zip", files)
+    ckpt = tiny_checkpoint(tmp_path / "m.pt", modality="flair")
+    out = tmp_path / "out"
+    with caplog.at_level("WARNING"):
+        predict_inputs([z], ckpt, out, progress=False, backend="torch")
+    assert sorted(p.name for p in out.glob("*.png")) == sorted(
+        f"TCGA_XX_{p:04d}_20000101_{k}.png" for p in range(2) for k in (1, 2))
+    summaries = json.loads((out / "summary.json").read_text())["volumes"]
+    assert [s["input"] for s in summaries] == [f"{z}/kaggle_3m/TCGA_XX_{p:04d}_20000101" for p in range(2)]
+    [line] = [r.getMessage() for r in caplog.records if "exact copies" in r.getMessage()]
+    assert line.startswith(f"4 images under {z}/lgg-mri-segmentation/kaggle_3m are exact copies")
+    assert "tumorseg-unzip" not in caplog.text and str(private_tmp) not in caplog.text
+
+
+def test_two_different_images_of_one_name_are_refused_naming_both(tmp_path):
+    from PIL import Image
+
+    from tumorseg.inference.files import collect_inputs
+
+    for folder, value in (("a", 10), ("b", 20)):
+        (tmp_path / folder).mkdir()
+        Image.new("L", (8, 8), value).save(tmp_path / folder / "scan.png")
+    with pytest.raises(DataError, match=r"a/scan.png and .*b/scan.png would both be written as 'scan.png'"):
+        collect_inputs([tmp_path / "a", tmp_path / "b"])
+    Image.new("L", (8, 8), 10).save(tmp_path / "b" / "scan.png")  # now the same bytes: read once
+    assert collect_inputs([tmp_path / "a", tmp_path / "b"]) == [tmp_path / "a" / "scan.png"]

@@ -19,6 +19,7 @@ are skipped. Archives inside the archive are not opened.
 
 from __future__ import annotations
 
+import logging
 import shutil
 import tempfile
 import zipfile
@@ -184,6 +185,22 @@ class Unpacked:
         return text
 
 
+class _Relabel(logging.Filter):
+    """A handler filter that writes paths below an unpacked archive's folder as the archive's in every record."""
+
+    def __init__(self, unpacked: Unpacked):
+        super().__init__()
+        self.unpacked = unpacked
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.unpacked.folders:
+            message = record.getMessage()
+            shown = self.unpacked.shown(message)
+            if shown != message:
+                record.msg, record.args = shown, None
+        return True
+
+
 @contextmanager
 def unpacked_inputs(inputs: Sequence[str | Path], failed: list[tuple[Path, str]] | None = None) -> Iterator[Unpacked]:
     """Unpack each ``.zip`` among ``inputs`` into its own temporary folder (removed on exit, also on errors),
@@ -197,7 +214,11 @@ def unpacked_inputs(inputs: Sequence[str | Path], failed: list[tuple[Path, str]]
         DataError, LimitExceeded: an archive that cannot be read safely (:func:`unpack`), without ``failed``.
     """
     result, made = Unpacked([]), []
+    handlers = logging.getLogger().handlers  # log lines of the run name files as the archive's, not the temporary ones
+    relabel = _Relabel(result)
     try:
+        for h in handlers:
+            h.addFilter(relabel)
         for item in inputs:
             if not is_zip(item):
                 result.inputs.append(item)
@@ -216,5 +237,7 @@ def unpacked_inputs(inputs: Sequence[str | Path], failed: list[tuple[Path, str]]
             result.folders[dest] = archive
         yield result
     finally:
+        for h in handlers:
+            h.removeFilter(relabel)
         for work in made:
             shutil.rmtree(work, ignore_errors=True)

@@ -103,13 +103,35 @@ def collect_inputs(inputs: Sequence[str | Path], failed: list[tuple[Path, str]] 
     if not found and not failed:
         raise DataError(f"no images found in {', '.join(map(str, inputs))} (supported: {', '.join(IMAGE_SUFFIXES)}; "
                         "volumes: .nii/.nii.gz files, BraTS case folders, DICOM files or series folders, or folders of those).")
+    return _once(found)
+
+
+def _once(found: list[Path]) -> list[Path]:
+    """``found`` without byte-for-byte copies of an earlier file of the same name (the Kaggle LGG archive holds the
+    dataset twice: ``kaggle_3m/`` and ``lgg-mri-segmentation/kaggle_3m/``), which are named in one log line.
+
+    Raises:
+        DataError: two different files would be written under one name (naming both).
+    """
+    import filecmp
+
     first: dict[str, Path] = {}
+    kept, copies = [], []
     for p in found:
-        if p.stem in first:  # both named, so a folder holding two copies of a dataset is plain to see
+        if p.stem in first:
+            if filecmp.cmp(first[p.stem], p, shallow=False):
+                copies.append((first[p.stem], p))
+                continue
             raise DataError(f"{first[p.stem]} and {p} would both be written as '{p.stem}.png'; rename one or predict "
                             "them separately.")
         first[p.stem] = p
-    return found
+        kept.append(p)
+    if copies:
+        where = sorted({str(c.parent.parent if c.parent.parent != c.parent else c.parent) for _, c in copies})
+        log.warning("%d image%s under %s %s copies of images of the same name already listed (e.g. %s = %s); each "
+                    "is predicted once", len(copies), "s" if len(copies) > 1 else "", ", ".join(where[:3]),
+                    "are exact" if len(copies) > 1 else "is an exact", copies[0][1], copies[0][0])
+    return kept
 
 
 OTHER_ARCHIVES = (".rar", ".7z", ".tar", ".gz", ".tgz", ".bz2", ".xz")
