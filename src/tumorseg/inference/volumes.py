@@ -36,6 +36,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -354,23 +355,38 @@ def read_for_model(path: Path, predictor: Predictor) -> np.ndarray:
     return read_model_input(path, predictor)[0]
 
 
-def predict_stack(slices: list[np.ndarray], predictor: Predictor, batch_size: int, bar,
-                  keep: np.ndarray | None = None) -> np.ndarray:
-    """Binary masks ``(N, H, W) bool`` for the slices of one volume; all-zero slices get empty masks without running
-    the model; the checkpoint's volume rules (``z_smooth``, ``hysteresis_prob``, ``largest_component_3d``;
-    :mod:`tumorseg.inference.postprocess`) are applied to the stack when it has more than one slice. ``keep``: an
-    ``(N, H, W) uint8`` array that receives each slice's probabilities x 255 (before any post-processing; 0 for the
-    slices never run)."""
+def predict_stack(slices: list[np.ndarray], predictor: Predictor, batch_size: int, bar=None,
+                  keep: np.ndarray | None = None, *, lock: AbstractContextManager | None = None,
+                  skip_empty: bool = True, adjacent: bool = True) -> np.ndarray:
+    """Binary masks ``(N, H, W) bool`` for the slices of one volume; the checkpoint's volume rules (``z_smooth``,
+    ``hysteresis_prob``, ``largest_component_3d``; :mod:`tumorseg.inference.postprocess`) are applied to the stack
+    when it has more than one slice.
+
+    Args:
+        slices: ``N`` arrays ``(H, W)`` (or ``(C, H, W)``) of one shape.
+        bar: a progress bar updated per slice (``None``: none).
+        keep: an ``(N, H, W) uint8`` array that receives each slice's probabilities x 255 (before any
+            post-processing; 0 for the slices never run).
+        lock: held around each model call (the web server: one call at a time).
+        skip_empty: all-zero slices get empty masks without running the model.
+        adjacent: the slices are a volume's neighbours, given to a model of neighbouring slices as stacks
+            (:meth:`Predictor.inputs`); ``False``: each slice is an input as it is (an uploaded picture).
+    """
     volume = VolumeMasks(len(slices), slices[0].shape[-2:], predictor.post, predictor.image_size)
-    todo = [i for i, s in enumerate(slices) if s.any()]
+    todo = [i for i, s in enumerate(slices) if not skip_empty or s.any()]
     for start in range(0, len(todo), batch_size):
         idx = todo[start : start + batch_size]
-        for i, prob in zip(idx, predictor.probabilities(predictor.inputs(slices, idx), batch_size)):
+        with lock or nullcontext():
+            inputs = predictor.inputs(slices, idx) if adjacent else [slices[i] for i in idx]
+            probs = predictor.probabilities(inputs, batch_size)
+        for i, prob in zip(idx, probs):
             volume.add(i, prob)
             if keep is not None:
                 keep[i] = probability_bytes(prob)
-        bar.update(len(idx))
-    bar.update(len(slices) - len(todo))
+        if bar is not None:
+            bar.update(len(idx))
+    if bar is not None:
+        bar.update(len(slices) - len(todo))
     return volume.masks()
 
 

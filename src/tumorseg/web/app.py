@@ -39,10 +39,9 @@ from tumorseg import __version__, limits
 from tumorseg.data.archive import is_zip_bytes
 from tumorseg.data.formats.orientation import to_display
 from tumorseg.errors import TumorsegError
-from tumorseg.inference.postprocess import VolumeMasks
 from tumorseg.inference.summary import summarise
-from tumorseg.inference.volumes import far_off_note
-from tumorseg.io import probability_bytes, write_mask, write_probabilities
+from tumorseg.inference.volumes import far_off_note, predict_stack
+from tumorseg.io import write_mask, write_probabilities
 from tumorseg.models import zoo
 from tumorseg.web.guards import Admission, RequestGuard, allowed_hosts
 from tumorseg.web.uploads import (IMAGE_KINDS, MAX_SERIES_FILES, SUPPORTED, VOLUME_KINDS, Decoded, SeveralSeries,
@@ -198,20 +197,12 @@ def segment_decoded(predictor, dec: Decoded, lock: threading.Lock, batch_size: i
     upload's file name as the client sent it, for the notes (its last path part, at most 100 characters).
     ``probabilities``: also the model's probability maps (``predict --probabilities``): a PNG per slice as shown,
     and for volumes and DICOM series the map as a file with the mask file's geometry."""
-    # a volume's slices share a shape: the model's volume rules (one lesion, ...), as predict applies them
-    volume = VolumeMasks(len(dec.slices), dec.slices[0].shape[-2:], predictor.post, predictor.image_size)
+    # a volume's slices share a shape: the model's volume rules (one lesion, ...), as predict applies them; one model
+    # call at a time (the lock: on a few cores, parallel calls only thrash); a volume file's empty slices skipped
     maps = np.zeros((len(dec.slices), *dec.slices[0].shape[-2:]), np.uint8) if probabilities else None
-    todo = [i for i, s in enumerate(dec.slices) if dec.kind not in VOLUME_KINDS or s.any()]  # skip empty slices
-    for start in range(0, len(todo), batch_size):
-        idx = todo[start : start + batch_size]
-        with lock:  # one model call at a time: on a few cores, parallel calls only thrash
-            inputs = predictor.inputs(dec.slices, idx) if dec.kind != "image" else [dec.slices[i] for i in idx]
-            probs = predictor.probabilities(inputs, batch_size)
-        for i, p in zip(idx, probs):
-            volume.add(i, p)
-            if maps is not None:
-                maps[i] = probability_bytes(p)
-    masks = list(volume.masks())
+    masks = list(predict_stack(dec.slices, predictor, batch_size, keep=maps, lock=lock,
+                               skip_empty=dec.kind in VOLUME_KINDS, adjacent=dec.kind != "image"))
+    n_run = sum(1 for s in dec.slices if dec.kind not in VOLUME_KINDS or s.any())
     px_mm2 = dec.spacing_mm[0] * dec.spacing_mm[1] if dec.spacing_mm else None
     slices = []
     for i, (image, mask) in enumerate(zip(dec.slices, masks)):
@@ -226,7 +217,7 @@ def segment_decoded(predictor, dec: Decoded, lock: threading.Lock, batch_size: i
     h, w = _for_display(masks[shown], dec).shape
     out: dict[str, Any] = dict(
         kind=dec.kind, model=predictor.label, network=predictor.name,
-        backend=predictor.backend_for(min(max(len(todo), 1), batch_size)), width=w, height=h,
+        backend=predictor.backend_for(min(max(n_run, 1), batch_size)), width=w, height=h,
         n_slices=len(slices), shown_slice=shown, mask_png=slices[shown].mask_png, area_px=slices[shown].area_px,
         area_mm2=slices[shown].area_mm2, total_area_px=total,
         volume_mm3=round(total * px_mm2 * dec.slice_mm, 3) if px_mm2 and dec.slice_mm else None,
