@@ -186,7 +186,9 @@ def _add_data_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--masks", default=None, help="paired: mask folder when it is not DATA/masks")
     g.add_argument("--channels", default=None, help="lgg: flair (default), all (3-channel input), pre, post, or a list")
     g.add_argument("--modality", default=None, help="brats: flair (default), t1, t1c, t2, or a list like flair,t1c")
-    g.add_argument("--labels", default=None, help="brats: label values that count as tumour, e.g. 1,4 (default: any > 0)")
+    g.add_argument("--labels", default=None, help="brats: label values that count as tumour, e.g. 1,4 (default: any "
+                   "> 0); dicom-seg: SEG segment numbers (default: all) or RTSTRUCT ROI numbers (default: the ROIs "
+                   "named as tumour)")
     g.add_argument("--empty-fraction", type=T.FRACTION, default=None,
                    help="brats: share of tumour-free brain slices kept (default: 0.1)")
     g.add_argument("--image-glob", default=None, help="brats: image file pattern in each case folder, e.g. 'Flair_*.nii.gz'")
@@ -470,14 +472,16 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Pairs masks by name (a mask file's name without _mask / -seg / _label / _pred or "
                        "modality tags such as -t2f, _flair) and scores them as evaluate does: per-slice Dice, IoU, "
                        "HD95, presence, per-volume Dice. A truth file without a prediction counts as an empty "
-                       "prediction. Files: PNG/TIFF/JPEG/BMP masks (0/255 or 0/1), NIfTI, NRRD, MetaImage, and DICOM SEG objects "
+                       "prediction. Files: PNG/TIFF/JPEG/BMP masks (0/255 or 0/1), NIfTI, NRRD, MetaImage, and "
+                       "DICOM SEG / RTSTRUCT objects "
                        "(paired by the series they label, scored over that series' slices: keep the series in the "
                        "TRUTH folder).")
     p.add_argument("pred", help="a mask file, or a folder (or .zip) of them (e.g. a tumorseg predict --out folder)")
     p.add_argument("truth", help="a truth mask or label file, or a folder (or .zip) of them (a BraTS tree, kaggle_3m, "
                    "masks/)")
-    p.add_argument("--labels", default=None, help="truth label values that count as tumour, e.g. 1,3 (default: any > 0); for a DICOM SEG, "
-                   "segment numbers (default: every segment)")
+    p.add_argument("--labels", default=None, help="truth label values that count as tumour, e.g. 1,3 (default: any "
+                   "> 0); for a DICOM SEG, segment numbers (default: every segment); for an RTSTRUCT, ROI numbers "
+                   "(default: the ROIs named GTV, tumour, lesion...)")
     p.add_argument("--out", default=None, type=T.out_dir, help="write metrics.json, per_case.csv, per_volume.csv here")
     p.add_argument("--no-distances", action="store_true", help="skip HD95 (faster on large volumes)")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")

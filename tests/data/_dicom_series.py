@@ -87,3 +87,61 @@ def write_report(path, study):
     ds.SOPClassUID, ds.SOPInstanceUID = BASIC_TEXT_SR, meta.MediaStorageSOPInstanceUID
     ds.Modality, ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SeriesNumber = "SR", study, generate_uid(), 99
     ds.save_as(path, enforce_file_format=True)
+
+
+RT_STRUCTURE_SET = "1.2.840.10008.5.1.4.1.1.481.3"
+
+
+def write_rtstruct(path: Path, dss, rois: dict, reference_images: bool = True) -> Path:
+    """An RT Structure Set over the series ``dss`` (pydicom datasets in geometric order): ``rois`` maps an ROI number
+    to ``(name, [(slice k, (N, 2) vertices as (row, col) pixel indices), ...])``; each outline is written as a
+    closed planar contour in patient coordinates (mm) on slice k, naming its image unless ``reference_images`` is
+    False (then only its plane tells the slice)."""
+    from pydicom.sequence import Sequence as Seq
+
+    first = dss[0]
+    row_dir, col_dir = (np.asarray(first.ImageOrientationPatient[:3], float),
+                        np.asarray(first.ImageOrientationPatient[3:], float))
+    dr, dc = (float(v) for v in first.PixelSpacing)
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID = RT_STRUCTURE_SET, generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.SOPClassUID, ds.SOPInstanceUID, ds.Modality = RT_STRUCTURE_SET, meta.MediaStorageSOPInstanceUID, "RTSTRUCT"
+    ds.PatientID, ds.StudyInstanceUID, ds.SeriesInstanceUID = first.PatientID, first.StudyInstanceUID, generate_uid()
+    ds.StructureSetLabel = "test"
+
+    def image_ref(d):
+        item = Dataset()
+        item.ReferencedSOPClassUID, item.ReferencedSOPInstanceUID = d.SOPClassUID, d.SOPInstanceUID
+        return item
+
+    series = Dataset()
+    series.SeriesInstanceUID, series.ContourImageSequence = first.SeriesInstanceUID, Seq([image_ref(d) for d in dss])
+    study = Dataset()
+    study.ReferencedSOPClassUID, study.ReferencedSOPInstanceUID = "1.2.840.10008.3.1.2.3.1", first.StudyInstanceUID
+    study.RTReferencedSeriesSequence = Seq([series])
+    frame = Dataset()
+    frame.FrameOfReferenceUID, frame.RTReferencedStudySequence = first.FrameOfReferenceUID, Seq([study])
+    ds.ReferencedFrameOfReferenceSequence = Seq([frame])
+    ds.StructureSetROISequence, ds.ROIContourSequence = Seq(), Seq()
+    for number, (name, outlines) in rois.items():
+        roi = Dataset()
+        roi.ROINumber, roi.ROIName, roi.ReferencedFrameOfReferenceUID = number, name, first.FrameOfReferenceUID
+        ds.StructureSetROISequence.append(roi)
+        item = Dataset()
+        item.ReferencedROINumber, item.ContourSequence = number, Seq()
+        for k, vertices in outlines:
+            origin = np.asarray(dss[k].ImagePositionPatient, float)
+            points = [origin + c * dc * row_dir + r * dr * col_dir for r, c in np.asarray(vertices, float)]
+            contour = Dataset()
+            contour.ContourGeometricType, contour.NumberOfContourPoints = "CLOSED_PLANAR", len(points)
+            contour.ContourData = [round(float(v), 4) for pt in points for v in pt]
+            if reference_images:
+                contour.ContourImageSequence = Seq([image_ref(dss[k])])
+            item.ContourSequence.append(contour)
+        ds.ROIContourSequence.append(item)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ds.save_as(path, enforce_file_format=True)
+    return path

@@ -12,8 +12,9 @@ Pairing, by name: a file's *key* is its name in lower case without extension and
 masks (a BraTS case tree, the LGG set), only the files named as masks are taken; ``predict``'s overlays and
 probability maps (``_overlay``, ``_prob``) never are. Two files with one key on one side are an error naming both.
 
-DICOM SEG objects (``predict``'s for a DICOM series, 3D Slicer's, OHIF's) pair instead by the series they label
-(``ReferencedSeriesSequence``): a SEG with the other side's SEG of the same series, over every slice of that series
+DICOM SEG objects (``predict``'s for a DICOM series, 3D Slicer's, OHIF's) and RT Structure Sets (RTSTRUCT: their
+tumour ROIs' contours, :mod:`tumorseg.data.formats.rtstruct`) pair instead by the series they label
+(``ReferencedSeriesSequence``): a SEG with the other side's SEG or RTSTRUCT of the same series, over every slice of that series
 (frames a SEG leaves out are empty), in the axial slices ``predict`` reads the series as
 (:func:`tumorseg.data.formats.dicom_labelled.seg_mask`); ``labels`` are then segment numbers. The series must lie
 under either side (or beside a SEG given as a file).
@@ -137,8 +138,8 @@ def _by_case(root: Path, files: list[Path]) -> dict[str, tuple[str, Path]]:
 
 @dataclass
 class _Segs:
-    """The DICOM SEG objects of both sides (:func:`tumorseg.data.formats.dicom_labelled.seg_objects`): ``uid``, the
-    SeriesInstanceUID each SEG file labels; ``series``, the image series found under either side by UID."""
+    """The DICOM SEG and RTSTRUCT objects of both sides (:func:`tumorseg.data.formats.dicom_labelled.seg_objects`):
+    ``uid``, the SeriesInstanceUID each file labels; ``series``, the image series found under either side by UID."""
 
     uid: dict[Path, str | None] = field(default_factory=dict)
     series: dict[str, Any] = field(default_factory=dict)

@@ -101,6 +101,12 @@ def collect_inputs(inputs: Sequence[str | Path], failed: list[tuple[Path, str]] 
         else:
             bad(item, "no such file or folder.")
     if not found and not failed:
+        from tumorseg.data.formats.dicom import is_dicom_file
+
+        labels_only = [str(d) for d in map(Path, inputs) if d.is_dir() and any(is_dicom_file(p) for p in d.iterdir())]
+        if labels_only:  # DICOM files, none an image (input_kind): a SEG, RTSTRUCT or report beside no series
+            raise DataError(f"{labels_only[0]}: its DICOM files are labels or reports (SEG, RTSTRUCT, SR...), no image "
+                            "series; give the folder that holds the series (or the folder above both).")
         raise DataError(f"no images found in {', '.join(map(str, inputs))} (supported: {', '.join(IMAGE_SUFFIXES)}; "
                         "volumes: .nii/.nii.gz files, BraTS case folders, DICOM files or series folders, or folders of those).")
     return _once(found)

@@ -47,7 +47,8 @@ from tqdm.auto import tqdm
 from tumorseg.data.context import gather
 from tumorseg.data.formats import lgg, nifti
 from tumorseg.data.formats._common import natural_key
-from tumorseg.data.formats.dicom import DicomSeries, folders_below, is_dicom_file, list_series
+from tumorseg.data.formats.dicom import (DicomSeries, folders_below, holds_dicom_images, is_dicom_file,
+                                         list_series)
 from tumorseg.data.imageio import IMAGE_SUFFIXES
 from tumorseg.data.input_stats import far_off
 from tumorseg.errors import DataError, TumorsegError
@@ -97,7 +98,7 @@ def input_kind(path: Path | DicomSeries) -> str | None:
         files = [p for p in path.iterdir() if p.is_file()]
         if any(nifti.is_nifti(p) for p in files):
             return "nifti-case"
-        if any(is_dicom_file(p) for p in files):
+        if any(is_dicom_file(p) for p in files) and holds_dicom_images(path):  # not a folder of labels only
             return "dicom-series"
     return None
 

@@ -214,6 +214,26 @@ def folders_below(root: Path, enter=None) -> list[Path]:
 NOT_IMAGES = frozenset({"SEG", "SR", "PR", "KO", "RTSTRUCT", "RTPLAN", "REG", "DOC"})
 
 
+def is_image_header(ds) -> bool:
+    """Whether a DICOM header describes an image (rows and columns, and not one of :data:`NOT_IMAGES`)."""
+    modality = str(getattr(ds, "Modality", "") or "").upper()
+    return getattr(ds, "Rows", None) is not None and getattr(ds, "Columns", None) is not None and \
+        modality not in NOT_IMAGES
+
+
+def holds_dicom_images(folder: Path) -> bool:
+    """Whether ``folder`` (non-recursive) holds a DICOM image, headers read until the first one: a folder of
+    labels or reports only (a SEG or RTSTRUCT beside the series folder it labels) is not a series. A file whose
+    header cannot be read counts as an image (reading the series reports it)."""
+    for p in sorted(p for p in folder.iterdir() if p.is_file() and is_dicom_file(p)):
+        try:
+            if is_image_header(read_dicom(p, pixels=False)):
+                return True
+        except DataError:
+            return True
+    return False
+
+
 @dataclass(frozen=True)
 class DicomSeries:
     """One image series among the DICOM files of ``folder``: what ``tumorseg predict`` gets for each series of a
@@ -322,7 +342,7 @@ def _group_series(folder: Path, base: str | None, headers: list[tuple[Path, obje
     skipped: dict[str, int] = {}
     for p, ds in headers:
         modality = str(getattr(ds, "Modality", "") or "").upper()
-        if getattr(ds, "Rows", None) is None or getattr(ds, "Columns", None) is None or modality in NOT_IMAGES:
+        if not is_image_header(ds):
             kind = f"{modality or 'non-image'} object"
         elif any("LOCALIZER" in str(t).upper() for t in (getattr(ds, "ImageType", None) or [])):
             kind = "localizer image"

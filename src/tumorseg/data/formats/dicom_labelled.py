@@ -1,15 +1,19 @@
-"""DICOM series labelled with DICOM SEG objects (what 3D Slicer, OHIF and ``tumorseg predict`` write): one's own
-scans as a dataset to ``evaluate`` (or train) on.
+"""DICOM series labelled with DICOM SEG objects (what 3D Slicer, OHIF and ``tumorseg predict`` write) or RT Structure
+Sets (RTSTRUCT: radiotherapy planning contours, :mod:`~tumorseg.data.formats.rtstruct`): one's own scans as a dataset
+to ``evaluate`` (or train) on.
 
-Layout: a folder tree (up to :data:`~tumorseg.data.formats.dicom.TREE_DEPTH` levels) holding DICOM image series (one folder each, or several in
-one folder: :func:`~tumorseg.data.formats.dicom.list_series`) and SEG objects, anywhere in the tree, that reference
-them (``ReferencedSeriesSequence``). Each SEG whose series is found gives a record per slice of that series that
-holds signal:
+Layout: a folder tree (up to :data:`~tumorseg.data.formats.dicom.TREE_DEPTH` levels) holding DICOM image series
+(one folder each, or several in one folder: :func:`~tumorseg.data.formats.dicom.list_series`) and SEG objects,
+anywhere in the tree, that reference them (``ReferencedSeriesSequence``; an RTSTRUCT's
+``RTReferencedSeriesSequence``). Each SEG whose series is found gives a record per slice of that series that holds
+signal:
 
 * ``image``: the series folder; ``options["files"]``: the series' files; ``slice_index``: the slice's position in
   geometric order (as :func:`~tumorseg.data.formats.dicom.read_dicom_series` sorts them), or, for a near-isotropic
   sagittal or coronal series, in the axial slices ``predict`` reads it as (the SEG's mask turned the same way);
 * ``mask``: the SEG; the tumour is the union of its segments, or of those ``--labels 1,2`` names (segment numbers);
+  for an RTSTRUCT, of its ROIs named as tumour (GTV, tumour, lesion...), or of those ``--labels`` names (ROI
+  numbers);
 * ``patient``: PatientID (else the series' name), so that a patient's series stay in one split and per-volume Dice
   pools a patient's slices.
 
@@ -28,6 +32,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from tumorseg.data.formats import rtstruct
 from tumorseg.data.formats._common import Loaded, finite_range, parse_int_set, require
 from tumorseg.data.formats.dicom import (DicomSeries, folder_signature, folders_below, is_dicom_file, list_series,
                                          read_dicom, read_dicom_series)
@@ -49,7 +54,9 @@ class _Found:
 
 
 def _is_seg(ds) -> bool:
-    return str(getattr(ds, "Modality", "")).upper() == "SEG" or str(getattr(ds, "SOPClassUID", "")) == SEG_SOP_CLASS
+    """A label object: a DICOM SEG, or an RT Structure Set (:mod:`~tumorseg.data.formats.rtstruct`)."""
+    return str(getattr(ds, "Modality", "")).upper() == "SEG" or str(getattr(ds, "SOPClassUID", "")) == SEG_SOP_CLASS \
+        or rtstruct.is_rtstruct(ds)
 
 
 def _scan(root: Path) -> _Found:
@@ -108,6 +115,8 @@ def detect(path: Path) -> bool:
 
 
 def _referenced_series(seg) -> str | None:
+    if rtstruct.is_rtstruct(seg):
+        return rtstruct.referenced_series(seg)
     items = getattr(seg, "ReferencedSeriesSequence", None)
     return str(items[0].SeriesInstanceUID) if items else None
 
@@ -129,8 +138,8 @@ def read(path: Path, labels: str | None = None) -> list[SliceRecord]:
     chosen = parse_int_set(labels, "--labels")
     found = _scan(path)
     if not found.segs:
-        raise DataError(f"{path}: no DICOM SEG object in it or its sub-folders; label the series (3D Slicer, OHIF) "
-                        "and export the segmentation as DICOM SEG beside them.")
+        raise DataError(f"{path}: no DICOM SEG or RTSTRUCT object in it or its sub-folders; label the series (3D "
+                        "Slicer, OHIF) and export the segmentation as DICOM SEG beside them.")
     records = []
     for seg_path, seg in found.segs:
         uid = _referenced_series(seg)
@@ -161,6 +170,7 @@ class _SeriesRead(NamedTuple):
     uids: tuple[str, ...]
     axes: tuple[int, int, int] | None
     voxel_ml: float
+    geometry: rtstruct.SliceGeometry | None  # the slices' pixel grids (None: the images do not give them)
 
 
 @lru_cache(maxsize=4)
@@ -178,9 +188,13 @@ def _series_volume(files: tuple[Path, ...], where: str) -> _SeriesRead:
                           log)[0]
     if axes is not None:
         volume = np.ascontiguousarray(volume.transpose(axes))
+    try:
+        geometry = rtstruct.SliceGeometry.of(dss)
+    except DataError:
+        geometry = None
     return _SeriesRead(volume, lo, hi, bad, str(getattr(dss[0], "BitsAllocated", 16)) + "-bit",
                        tuple(str(d.SOPInstanceUID) for d in dss), axes,
-                       abs(float(np.linalg.det(np.asarray(affine, float)[:3, :3]))) / 1000.0)
+                       abs(float(np.linalg.det(np.asarray(affine, float)[:3, :3]))) / 1000.0, geometry)
 
 
 @lru_cache(maxsize=4)
@@ -212,10 +226,29 @@ def seg_mask(seg_path: Path, series: DicomSeries, segments: tuple[int, ...] | No
     return _seg_mask(Path(seg_path), tuple(series.files), str(series), segments)
 
 
+@lru_cache(maxsize=8)
+def _contours(path: Path):
+    """The RTSTRUCT dataset at ``path``, or ``None`` for a SEG (the last few are kept: a record per slice)."""
+    ds = read_dicom(path, pixels=False)
+    return ds if rtstruct.is_rtstruct(ds) else None
+
+
+@lru_cache(maxsize=4)
+def _rtstruct_volume(path: Path, files: tuple[Path, ...], where: str, rois: tuple[int, ...] | None) -> np.ndarray:
+    """An RTSTRUCT's tumour ROIs filled over the series' stored slices ``(Z, rows, cols) bool``."""
+    return rtstruct.rasterize(_contours(path), _series_volume(files, where).geometry, rois, str(path))
+
+
 def _seg_mask(seg_path: Path, files: tuple[Path, ...], where: str, segments: tuple[int, ...] | None
               ) -> tuple[np.ndarray, float]:
     read = _series_volume(files, where)
-    mask = _seg_volume(seg_path, read.uids, segments)  # (Z, rows, cols): the stored slices
+    if _contours(seg_path) is not None:  # an RTSTRUCT: its contours filled on the slices' pixel grids
+        if read.geometry is None:
+            raise DataError(f"{seg_path}: its contours cannot be placed on {where}: the images lack position, "
+                            "orientation or pixel spacing.")
+        mask = _rtstruct_volume(seg_path, files, where, segments)
+    else:
+        mask = _seg_volume(seg_path, read.uids, segments)  # (Z, rows, cols): the stored slices
     if read.axes is not None:
         mask = mask.transpose(read.axes)
     if mask.shape != read.volume.shape:
@@ -224,9 +257,9 @@ def _seg_mask(seg_path: Path, files: tuple[Path, ...], where: str, segments: tup
 
 
 def seg_objects(root: Path) -> tuple[list[tuple[Path, str | None]], dict[str, DicomSeries]]:
-    """The DICOM SEG objects under ``root`` (a folder tree, or one SEG file), each with the SeriesInstanceUID it
-    references, and the image series found there by SeriesInstanceUID (headers only; a tree is scanned once while
-    it is unchanged). Not DICOM: ``([], {})``."""
+    """The DICOM SEG and RTSTRUCT objects under ``root`` (a folder tree, or one such file), each with the
+    SeriesInstanceUID it references, and the image series found there by SeriesInstanceUID (headers only; a tree is
+    scanned once while it is unchanged). Not DICOM: ``([], {})``."""
     root = Path(root)
     if root.is_file():
         if not is_dicom_file(root):
