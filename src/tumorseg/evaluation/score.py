@@ -14,10 +14,10 @@ probability maps (``_overlay``, ``_prob``) never are. Two files with one key on 
 
 DICOM SEG objects (``predict``'s for a DICOM series, 3D Slicer's, OHIF's) and RT Structure Sets (RTSTRUCT: their
 tumour ROIs' contours, :mod:`tumorseg.data.formats.rtstruct`) pair instead by the series they label
-(``ReferencedSeriesSequence``): a SEG with the other side's SEG or RTSTRUCT of the same series, over every slice of that series
-(frames a SEG leaves out are empty), in the axial slices ``predict`` reads the series as
-(:func:`tumorseg.data.formats.dicom_labelled.seg_mask`); ``labels`` are then segment numbers. The series must lie
-under either side (or beside a SEG given as a file).
+(``ReferencedSeriesSequence``): a SEG with the other side's SEG or RTSTRUCT of the same series, over every slice of
+that series (frames a SEG leaves out are empty), in the axial slices ``predict`` reads the series as
+(:func:`tumorseg.data.formats.dicom_labelled.seg_mask`); ``labels`` are then segment numbers (RTSTRUCT: ROI
+numbers). The series must lie under either side (or beside a SEG given as a file).
 
 What is scored (:func:`tumorseg.evaluation.evaluate.summarise`): one row per 2-D mask, or per slice of a volume
 (axial slices, as ``evaluate`` and ``predict`` read the volume: :func:`tumorseg.data.formats.orientation.slice_axes`);
