@@ -60,12 +60,16 @@ def test_contours_fill_the_pixels_they_outline(tmp_path, reference_images):
     assert np.array_equal(rasterize(ds, geometry, rois=(1,)), brain)
 
 
-def test_an_rtstruct_labels_its_series_as_a_dataset_and_in_score(tmp_path):
+def test_an_rtstruct_labels_its_series_as_a_dataset_and_in_score(tmp_path, caplog):
     dss = _labelled(tmp_path / "data" / "P1")
     assert detect_format(tmp_path / "data") == "dicom-seg"
     records = read_dataset(tmp_path / "data")
     assert [r.case_id for r in records] == [f"P1_series_z{k:03d}" for k in range(4)]
-    assert all(np.array_equal(load_record(r).mask, t) for r, t in zip(records, _truth()))
+    with caplog.at_level("INFO"):
+        assert all(np.array_equal(load_record(r).mask, t) for r, t in zip(records, _truth()))
+    assert "rs.dcm: tumour = ROI 2 'GTV', 3 'lesion 2' (named as tumour of its 3 ROIs)" in caplog.text
+    with pytest.raises(DataError, match="no ROI number 7 in this RTSTRUCT"):  # a wrong choice: when reading, once
+        read_dataset(tmp_path / "data", "dicom-seg", labels="7")
 
     predicted = _truth()
     predicted[1] = False  # the GTV of slice 1 missed

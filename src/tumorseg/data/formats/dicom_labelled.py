@@ -146,6 +146,8 @@ def read(path: Path, labels: str | None = None) -> list[SliceRecord]:
         series = found.series.get(uid)
         if series is None:
             raise DataError(f"{seg_path}: its series ({uid}) is not under {path}; put the labelled series beside it.")
+        if rtstruct.is_rtstruct(seg):
+            rtstruct.tumour_rois(seg, chosen, str(seg_path))  # no tumour ROI: one line now, not at every slice
         volume = _series_volume(series.files, str(series)).volume
         keep = np.flatnonzero(volume.reshape(len(volume), -1).any(axis=1))
         patient = str(getattr(seg, "PatientID", "") or "") or series.name
@@ -235,8 +237,13 @@ def _contours(path: Path):
 
 @lru_cache(maxsize=4)
 def _rtstruct_volume(path: Path, files: tuple[Path, ...], where: str, rois: tuple[int, ...] | None) -> np.ndarray:
-    """An RTSTRUCT's tumour ROIs filled over the series' stored slices ``(Z, rows, cols) bool``."""
-    return rtstruct.rasterize(_contours(path), _series_volume(files, where).geometry, rois, str(path))
+    """An RTSTRUCT's tumour ROIs filled over the series' stored slices ``(Z, rows, cols) bool``; which ROIs, in one
+    log line."""
+    ds = _contours(path)
+    names, chosen = rtstruct.roi_names(ds), rtstruct.tumour_rois(ds, rois, str(path))
+    log.info("%s: tumour = ROI %s (%s of its %d ROIs)", path, ", ".join(f"{n} '{names[n]}'" for n in chosen),
+             "chosen by --labels" if rois else "named as tumour", len(names))
+    return rtstruct.rasterize(ds, _series_volume(files, where).geometry, chosen, str(path))
 
 
 def _seg_mask(seg_path: Path, files: tuple[Path, ...], where: str, segments: tuple[int, ...] | None
