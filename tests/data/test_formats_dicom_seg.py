@@ -86,7 +86,7 @@ def test_evaluate_without_model_picks_it_from_the_series_descriptions(tmp_path, 
         _, _, dss = read_dicom_series(tmp_path / "flair" / name / "series")
         write_seg(phantom() == 900, dss, tmp_path / "flair" / name / "seg.dcm", "manual")
     choice = choose_for_dataset("dicom-seg", {}, tmp_path / "flair")
-    assert choice.line() == "model: flair (DICOM SEG dataset: its 2 labelled series are described as FLAIR)"
+    assert choice.line() == "model: flair (DICOM with SEG/RTSTRUCT labels: its 2 labelled series are described as FLAIR)"
     labelled(tmp_path / "other", phantom())  # a labelled series without a description
     write_mr_series(tmp_path / "other" / "unlabelled" / "series", phantom(), description="AX T2 FLAIR")  # no SEG
     choice = choose_for_dataset("dicom-seg", {}, tmp_path / "other")

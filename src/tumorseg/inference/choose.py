@@ -248,11 +248,12 @@ def _choose_for_labelled_dicom(data: Path) -> Choice:
     series = labelled_series(data)
     kinds = {(dicom_modality(SimpleNamespace(SeriesDescription=s.description)) or (None,))[0] for s in series}
     if kinds == {"flair"}:
-        return Choice("flair", f"DICOM SEG dataset: its {len(series)} labelled series are described as FLAIR")
+        return Choice("flair", f"DICOM with SEG/RTSTRUCT labels: its {len(series)} labelled series are described as "
+                               "FLAIR")
     if kinds == {"t1c"}:
-        return Choice("t1c", f"DICOM SEG dataset: its {len(series)} labelled series are described as "
+        return Choice("t1c", f"DICOM with SEG/RTSTRUCT labels: its {len(series)} labelled series are described as "
                              "contrast-enhanced T1")
-    return Choice(zoo.DEFAULT, "DICOM SEG dataset whose labelled series are not all described as FLAIR or all as "
+    return Choice(zoo.DEFAULT, "DICOM with SEG/RTSTRUCT labels whose series are not all described as FLAIR or all as "
                                "contrast-enhanced T1; the default model (give --model flair or t1c)")
 
 
