@@ -112,6 +112,36 @@ def test_gray_tiff_and_rgb_png_are_not_channel_stacks(tmp_path):
         assert choose_model(tmp_path / name).name == "t1c", name
 
 
+def test_lgg_slices_with_equal_channels_go_to_flair(tmp_path):
+    """kaggle_3m replaced a patient's missing sequences with FLAIR (TCGA_DU_7013: all three channels FLAIR): its RGB
+    TIFFs have equal channels but are FLAIR, known by the LGG layout (mask beside) or the TCGA name; the same
+    picture elsewhere is a gray image for t1c."""
+    from tumorseg.inference.choose import choose_for_upload
+
+    gray3 = np.repeat((np.random.default_rng(0).random((16, 16, 1)) * 255).astype(np.uint8), 3, axis=2)
+    patient = tmp_path / "P7"
+    patient.mkdir()
+    Image.fromarray(gray3).save(patient / "P7_3.tif")
+    Image.fromarray(np.zeros((16, 16), np.uint8)).save(patient / "P7_3_mask.tif")
+    Image.fromarray(gray3).save(tmp_path / "TCGA_DU_7013_19860523_12.tif")  # a TCGA-LGG slice's name, no mask
+    Image.fromarray(gray3).save(tmp_path / "P7_4.tif")  # neither
+    assert choose_model(patient / "P7_3.tif").name == "flair"
+    assert choose_model(tmp_path / "TCGA_DU_7013_19860523_12.tif").name == "flair"
+    assert choose_model(tmp_path / "P7_4.tif").name == "t1c"
+    data = (tmp_path / "P7_4.tif").read_bytes()
+    assert choose_for_upload("tiff", data, "TCGA_DU_7013_19860523_12.tif").name == "flair"
+    assert choose_for_upload("tiff", data, "scan.tif").name == "t1c"
+
+
+def test_every_lgg_patient_is_predicted_by_flair():
+    """All 40 kaggle_3m patients of ../shared, their 1475 slices (blank ones and TCGA_DU_7013's equal channels
+    included), get one model: flair."""
+    from tumorseg.inference.files import plan_models
+
+    groups = plan_models(collect_inputs([shared_data("lgg", "kaggle_3m")]), None)
+    assert list(groups) == ["flair"] and len(groups["flair"]) == 1475
+
+
 @pytest.mark.parametrize("fmt,options,name,reader", [
     ("lgg", {}, "flair", {"channels": "flair"}),
     ("brats", {}, "flair", {"modality": "flair"}),

@@ -11,6 +11,8 @@ NIfTI named ``*-t1c*``, ``*_t1ce*``, ``T1c_*``           ``t1c``     BraTS T1 co
 BraTS case folder with a FLAIR volume                  ``flair``   FLAIR shows the whole tumour (BraTS label)
 BraTS case folder with only a T1c volume               ``t1c``
 3-channel 8-bit TIFF (LGG: pre, FLAIR, post-contrast)  ``flair``   the FLAIR channel (1) is fed to the model
+RGB TIFF slice of an LGG patient folder (``TCGA_*``    ``flair``   also when its channels are equal: kaggle_3m
+folder, or ``_mask.tif`` beside it)                                replaced missing sequences with FLAIR
 DICOM whose SeriesDescription/ProtocolName says FLAIR  ``flair``   also each series of a study folder
 DICOM described as post-contrast T1 (POST, GAD, +C…)   ``t1c``     (:func:`dicom_modality`)
 anything else (PNG/JPEG, grayscale TIFF, other NIfTI)  ``t1c``     the default model, with a note saying so
@@ -45,6 +47,8 @@ _NAME_RULES = (
     ("t1c", re.compile(r"^t1c[-_.]"), "BraTS 2015 T1c file name"),
 )
 LGG_REASON = "3-channel 8-bit TIFF (LGG layout: pre-contrast, FLAIR, post-contrast)"
+# an LGG slice file name: <patient>_<n>.tif, the patient as TCIA names TCGA-LGG cases (TCGA_CS_4941_19960909)
+_LGG_NAME = re.compile(r"(tcga_[a-z0-9]{2}_[a-z0-9]{4}_\d{8})_\d+\.tiff?")
 
 
 @dataclass(frozen=True)
@@ -200,9 +204,30 @@ def _raw_choice(path: Path | DicomSeries) -> Choice:
                                    "the default model")
     if is_dicom_file(path):
         return _dicom_choice(path)
-    if path.suffix.lower() in (".tif", ".tiff") and is_channel_stack(path):
+    if path.suffix.lower() in (".tif", ".tiff") and (is_lgg_slice(path) or is_channel_stack(path)):
         return Choice("flair", LGG_REASON)
     return Choice(zoo.DEFAULT, "2-D image with no FLAIR marker; the default model")
+
+
+def is_lgg_slice(source, name: str | None = None) -> bool:
+    """Whether ``source`` (a path, or a binary file object named ``name``: an upload) is an RGB TIFF slice of an LGG
+    patient: named ``<patient>_<n>.tif`` after a TCGA-LGG case (``TCGA_CS_4941_19960909_12.tif``), or (a path) in
+    its patient's folder with its ``_mask.tif`` beside it. Its channels are pre-contrast, FLAIR and post-contrast
+    even when they are equal (kaggle_3m replaced missing sequences with FLAIR: 15 of its 110 patients), so such a
+    slice, unlike a gray picture saved as RGB, is read by ``flair``; so are its patient's blank slices. Headers only."""
+    from tumorseg.data.formats.lgg import slice_number
+
+    path = source if isinstance(source, Path) else None
+    named = _LGG_NAME.fullmatch((name or (path.name if path else "")).lower()) is not None
+    beside = path is not None and slice_number(path) is not None and \
+        path.with_name(f"{path.stem}_mask{path.suffix}").exists()
+    if not (named or beside):
+        return False
+    try:
+        with Image.open(source) as im:
+            return im.format == "TIFF" and im.mode == "RGB"
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError):
+        return False
 
 
 def installed(choice: Choice) -> Choice:
@@ -272,14 +297,16 @@ def reader_options_for(fmt: str, modality: str | None) -> dict:
 def choose_for_upload(kind: str | None, data: bytes, filename: str | None = None) -> Choice:
     """:func:`choose_model` for the web page's uploaded bytes, whose format ``kind`` was sniffed from the
     bytes (:func:`tumorseg.web.uploads.sniff`). The client's ``filename`` is used only to read a BraTS
-    modality marker of a NIfTI, NRRD or MetaImage upload (it picks a model, nothing else)."""
+    modality marker of a NIfTI, NRRD or MetaImage upload, or an LGG slice's name on an RGB TIFF
+    (:func:`is_lgg_slice`): it picks a model, nothing else."""
     import io
 
     if kind in ("nifti", "nifti-gz", "nrrd", "metaimage") and filename:
         hit = modality_in_name(filename)
         if hit:
             return installed(Choice(*hit))
-    if kind == "tiff" and is_channel_stack(io.BytesIO(data), strict=True):  # a TIFF over the limits: 413 here
+    if kind == "tiff" and (is_channel_stack(io.BytesIO(data), strict=True)  # a TIFF over the limits: 413 here
+                           or is_lgg_slice(io.BytesIO(data), filename and Path(filename.replace("\\", "/")).name)):
         return installed(Choice("flair", LGG_REASON))
     return installed(Choice(zoo.DEFAULT, "no FLAIR marker in the upload; the default model"))
 
