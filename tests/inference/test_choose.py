@@ -215,3 +215,21 @@ def test_dicom_descriptions(fields, expected):
     for key, value in fields.items():
         setattr(ds, key, value)
     assert dicom_modality(ds) == expected
+
+
+def test_a_post_contrast_channel_that_is_flair_is_named_once_per_folder(tmp_path, caplog):
+    """kaggle_3m's TCGA_DU_6407 has no post-contrast sequence: channel 2 is FLAIR. A T1c model reading it is told,
+    once per folder, not once per slice; a blank slice (all channels 0) says nothing."""
+    rng = np.random.default_rng(1)
+    patient = tmp_path / "P9"
+    patient.mkdir()
+    for k in (1, 2, 3):
+        pre, flair = (rng.random((2, 16, 16)) * 200 * (k != 3)).astype(np.uint8)
+        Image.fromarray(np.stack([pre, flair, flair], axis=-1)).save(patient / f"P9_{k}.tif")
+    predictor = Predictor.from_checkpoint(tiny_checkpoint(tmp_path / "m.pt", modality="t1c"), "cpu", backend="torch")
+    with caplog.at_level(logging.WARNING):
+        for k in (3, 1, 2):
+            read_for_model(patient / f"P9_{k}.tif", predictor)
+    lines = [r.getMessage() for r in caplog.records if "copy of FLAIR" in r.getMessage()]
+    assert lines == [f"{patient}: the post-contrast channel of its TIFFs is a copy of FLAIR (kaggle_3m's stand-in for "
+                     "a missing sequence), so model m.pt reads FLAIR images there; --model flair fits them"]

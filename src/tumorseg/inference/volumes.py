@@ -37,6 +37,7 @@ import dataclasses
 import logging
 from collections.abc import Sequence
 from contextlib import AbstractContextManager, nullcontext
+from functools import lru_cache
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -345,10 +346,21 @@ def _read_slice(path: Path, predictor: Predictor) -> tuple[np.ndarray, Propertie
         log.warning("%s: colour image converted to grayscale for a one-channel model", path)
         image = luma(image)
     elif image.ndim == 3 and picked and len(picked) == predictor.slice_channels:  # LGG: pre-contrast, FLAIR, post
+        stand_ins = [c for c in picked if c != 1 and len(image) == 3 and image[1].any()
+                     and np.array_equal(image[c], image[1])]
+        if stand_ins:
+            _warn_flair_stand_in(path.parent, lgg.CHANNEL_NAMES[stand_ins[0]], predictor.label)
         image = image[list(picked)]
         image = image[0] if len(picked) == 1 else image
     predictor.check_channels(image, str(path))
     return image, props
+
+
+@lru_cache(maxsize=256)
+def _warn_flair_stand_in(folder: Path, channel: str, model: str) -> None:
+    """One warning per folder (and model) whose LGG TIFFs carry FLAIR in place of a missing sequence."""
+    log.warning("%s: the %s channel of its TIFFs is a copy of FLAIR (kaggle_3m's stand-in for a missing sequence), "
+                "so model %s reads FLAIR images there; --model flair fits them", folder, channel, model)
 
 
 def read_for_model(path: Path, predictor: Predictor) -> np.ndarray:
