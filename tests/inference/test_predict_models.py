@@ -256,3 +256,20 @@ def test_blank_inputs_are_predicted_with_a_warning(tmp_path, caplog):
     notes = [r.message for r in caplog.records if "blank input" in r.message]
     assert [n.split(":")[0] for n in notes] == [str(nan), str(black)]
     assert "every voxel of its 4 slices the same value" in notes[0] and "every pixel the same value" in notes[1]
+
+
+def test_a_folder_of_lgg_patients_without_their_masks_is_predicted_as_with_them(tmp_path):
+    """Held-out LGG patients come as images only (``root/P/P_<n>.tif``, no ``_mask.tif``): ``predict root`` finds
+    each patient folder below it and gives it the volume rules, exactly as for the folder with its masks."""
+    lgg = shared_data("samples", "lgg", LGG_PATIENT)
+    bare = tmp_path / "heldout" / LGG_PATIENT
+    bare.mkdir(parents=True)
+    for tif in lgg.glob(f"{LGG_PATIENT}_*.tif"):
+        if not tif.stem.endswith("_mask"):
+            (bare / tif.name).write_bytes(tif.read_bytes())
+    options = {"progress": False, "backend": "torch"}
+    with_masks = predict_inputs([lgg.parent], None, tmp_path / "a", **options)
+    without = predict_inputs([tmp_path / "heldout"], None, tmp_path / "b", **options)
+    [a], [b] = with_masks.folders, without.folders
+    assert (b.name, b.n_slices, b.slices_with_tumour, b.tumour_voxels, b.model) == \
+        (a.name, 23, a.slices_with_tumour, a.tumour_voxels, "flair")

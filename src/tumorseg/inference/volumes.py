@@ -180,8 +180,9 @@ def _nested_inputs(root: Path) -> tuple[list[Path | DicomSeries], list[Path]]:
     root_is_lgg = bool(patients)
 
     def kind(d: Path) -> str | None:
-        if d not in kinds:
-            kinds[d] = input_kind(d) or ("lgg" if not root_is_lgg and lgg.detect(d) else None)
+        if d not in kinds:  # an LGG folder; or a patient's slices without masks (P/P_<n>.tif: read as one volume)
+            kinds[d] = input_kind(d) or ("lgg" if not root_is_lgg and (lgg.detect(d) or _numbered_slices(d))
+                                         else None)
         return kinds[d]
 
     found: list[Path | DicomSeries] = []
@@ -221,6 +222,13 @@ MASK_FOLDERS = {"mask", "masks", "label", "labels", "gt", "ground_truth", "groun
 
 def _has_images(folder: Path) -> bool:
     return any(p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES for p in folder.iterdir())
+
+
+def _numbered_slices(folder: Path) -> bool:
+    """Whether ``folder`` ``P/`` holds image slices named ``P_<n>`` (:func:`tumorseg.data.formats.lgg.slice_number`):
+    an LGG patient's images without their masks (a held-out set), or any scan exported slice by slice."""
+    return folder.name.lower() not in MASK_FOLDERS and any(p.is_file() and lgg.slice_number(p) is not None
+                                                           for p in folder.iterdir())
 
 
 def output_name(volume: Path | DicomSeries) -> str:
