@@ -133,3 +133,30 @@ def test_detect_format_says_a_missing_folder_is_missing(tmp_path):
         detect_format(tmp_path / "nope")
     with pytest.raises(DataError, match="cannot tell the dataset format"):
         detect_format(tmp_path)
+
+
+def test_predict_reads_figshare_mat_slices_as_the_dataset_reader_does(figshare_dir, tmp_path, capsys):
+    """`tumorseg predict` on the .mat files as figshare distributes them: each slice's image, scaled as training
+    read it (the mask inside is not used), chosen t1c, a mask PNG of the slice's own size; an unreadable .mat is one
+    line in failed.csv."""
+    from PIL import Image
+
+    from conftest import tiny_checkpoint
+    from tumorseg.cli import main
+    from tumorseg.inference.choose import choose_model
+    from tumorseg.inference.files import predict_inputs
+    from tumorseg.io import ImageIO
+
+    loose = figshare_dir / "brainTumorDataPublic_1-2"
+    array, props = ImageIO().read(loose / "1.mat")
+    [record] = [r for r in read_dataset(figshare_dir) if r.case_id.endswith("1")][:1]
+    assert np.array_equal(array[0], load_record(record).image) and props.name == "1"
+    assert choose_model(loose / "1.mat").line().startswith("model: t1c (figshare .mat slice")
+    report = predict_inputs([loose], tiny_checkpoint(tmp_path / "m.pt"), tmp_path / "out", progress=False,
+                            backend="torch")
+    assert sorted(p.name for p in report.written) == ["1.png", "2.png"]
+    assert np.asarray(Image.open(tmp_path / "out" / "1.png")).shape == (24, 32)
+    (loose / "broken.mat").write_bytes(b"MATLAB 5.0 MAT-file, not HDF5")
+    assert main(["predict", str(loose), "--model", str(tmp_path / "m.pt"), "--out", str(tmp_path / "o2"),
+                 "--no-progress"]) == 1
+    assert "broken.mat,not a readable MATLAB v7.3 (HDF5) file" in (tmp_path / "o2" / "failed.csv").read_text()

@@ -15,6 +15,7 @@ RGB TIFF slice of an LGG patient folder (``TCGA_*``    ``flair``   also when its
 folder, or ``_mask.tif`` beside it)                                replaced missing sequences with FLAIR
 DICOM whose SeriesDescription/ProtocolName says FLAIR  ``flair``   also each series of a study folder
 DICOM described as post-contrast T1 (POST, GAD, +C…)   ``t1c``     (:func:`dicom_modality`)
+figshare ``.mat`` slice                                ``t1c``     the T1-contrast slices t1c was trained on
 anything else (PNG/JPEG, grayscale TIFF, other NIfTI)  ``t1c``     the default model, with a note saying so
 =====================================================  ==========  ===========================================
 
@@ -206,6 +207,8 @@ def _raw_choice(path: Path | DicomSeries) -> Choice:
         return _dicom_choice(path)
     if path.suffix.lower() in (".tif", ".tiff") and (is_lgg_slice(path) or is_channel_stack(path)):
         return Choice("flair", LGG_REASON)
+    if path.suffix.lower() == ".mat":
+        return Choice("t1c", "figshare .mat slice: T1 contrast-enhanced, the data t1c was trained on")
     return Choice(zoo.DEFAULT, "2-D image with no FLAIR marker; the default model")
 
 

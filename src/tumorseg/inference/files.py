@@ -34,7 +34,7 @@ from tqdm.auto import tqdm
 
 from tumorseg import limits
 from tumorseg.data.formats.lgg import slice_number
-from tumorseg.data.imageio import IMAGE_SUFFIXES, write_mask_png
+from tumorseg.data.imageio import write_mask_png
 from tumorseg.data.records import SliceRecord
 from tumorseg.errors import DataError, TumorsegError
 from tumorseg.inference.montage import montage, overlay, shown_slices
@@ -43,7 +43,7 @@ from tumorseg.inference.predictor import Predictor
 from tumorseg.inference.summary import VolumeSummary, summarise, write_summaries
 from tumorseg.inference.volumes import (Prediction, far_off_note, output_name, predict_volumes, read_model_input,
                                        select_series, split_volume_inputs)
-from tumorseg.io import SUPPORTED, write_mask, write_probabilities
+from tumorseg.io import SUPPORTED, ImageIO, write_mask, write_probabilities
 from tumorseg.models.zoo import single_slice_note
 
 log = logging.getLogger(__name__)
@@ -66,7 +66,7 @@ def _folder_images(folder: Path) -> list[Path]:
 
     dirs = lgg.patient_dirs(folder) or [folder]  # [folder] itself for one patient, its TCGA_*/ for many
     return [p for d in dirs for p in sorted(d.iterdir(), key=lambda q: natural_key(q.name))
-            if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not _is_mask_file(p)]
+            if p.is_file() and p.suffix.lower() in ImageIO.suffixes and not _is_mask_file(p)]
 
 
 def collect_inputs(inputs: Sequence[str | Path], failed: list[tuple[Path, str]] | None = None) -> list[Path]:
@@ -94,7 +94,7 @@ def collect_inputs(inputs: Sequence[str | Path], failed: list[tuple[Path, str]] 
         if item.is_dir():
             found += _folder_images(item)
         elif item.is_file():
-            if item.suffix.lower() not in IMAGE_SUFFIXES:
+            if item.suffix.lower() not in ImageIO.suffixes:
                 bad(item, _unsupported(item))
                 continue
             found.append(item)
@@ -107,7 +107,7 @@ def collect_inputs(inputs: Sequence[str | Path], failed: list[tuple[Path, str]] 
         if labels_only:  # DICOM files, none an image (input_kind): a SEG, RTSTRUCT or report beside no series
             raise DataError(f"{labels_only[0]}: its DICOM files are labels or reports (SEG, RTSTRUCT, SR...), no image "
                             "series; give the folder that holds the series (or the folder above both).")
-        raise DataError(f"no images found in {', '.join(map(str, inputs))} (supported: {', '.join(IMAGE_SUFFIXES)}; "
+        raise DataError(f"no images found in {', '.join(map(str, inputs))} (supported: {', '.join(ImageIO.suffixes)}; "
                         "volumes: .nii/.nii.gz files, BraTS case folders, DICOM files or series folders, or folders of those).")
     return _once(found)
 

@@ -41,8 +41,8 @@ from tumorseg.io.image import ImageIO, luma
 from tumorseg.io.itk import ItkIO
 from tumorseg.io.nifti import NiftiIO
 
-SUPPORTED = (f"{', '.join(IMAGE_SUFFIXES)}, .nii, .nii.gz, {', '.join(ITK_SUFFIXES)}, .dcm/.ima (or a DICOM series "
-             "folder)")
+SUPPORTED = (f"{', '.join(IMAGE_SUFFIXES)}, .mat (figshare), .nii, .nii.gz, {', '.join(ITK_SUFFIXES)}, .dcm/.ima (or a "
+             "DICOM series folder)")
 WRITERS: dict[str, ReaderWriter] = {"image": ImageIO(), "nifti": NiftiIO(), "itk": ItkIO(), "dicom": DicomIO()}
 
 
@@ -68,7 +68,7 @@ def reader_for(path: str | Path | DicomSeries) -> ReaderWriter:
         return WRITERS["itk"]
     if is_dicom_file(path):
         return WRITERS["dicom"]
-    if path.suffix.lower() in IMAGE_SUFFIXES:
+    if path.suffix.lower() in WRITERS["image"].suffixes:  # images, and figshare .mat slices
         return WRITERS["image"]
     if not path.exists():
         raise DataError(f"{path}: no such file or folder.")

@@ -17,7 +17,9 @@ def luma(stack: np.ndarray) -> np.ndarray:
 
 
 class ImageIO(ReaderWriter):
-    """PNG/JPEG/TIFF/BMP (:data:`~tumorseg.data.imageio.IMAGE_SUFFIXES`).
+    """PNG/JPEG/TIFF/BMP (:data:`~tumorseg.data.imageio.IMAGE_SUFFIXES`), and figshare ``.mat`` slices
+    (:func:`tumorseg.data.formats.figshare.read_image`: their image, percentile-scaled to 8 bits; the mask stored
+    in the file is not read).
 
     ``read`` gives ``(1, H, W) uint8`` for grayscale images (16-bit ones
     rescaled by their own min/max, palette/other modes as PIL ``"L"``; an RGB
@@ -29,10 +31,15 @@ class ImageIO(ReaderWriter):
     """
 
     kind = "image"
-    suffixes = IMAGE_SUFFIXES
+    suffixes = (*IMAGE_SUFFIXES, ".mat")  # .mat: a figshare slice (MATLAB v7.3), its image scaled as in training
 
     def read(self, path: Path) -> tuple[np.ndarray, Properties]:
         path = Path(path)
+        if path.suffix.lower() == ".mat":
+            from tumorseg.data.formats.figshare import read_image
+
+            image = read_image(path)[None]
+            return image, Properties(path, "image", path.stem, image.shape, tuple(image.shape[1:]))
         with open_decoded(path) as img:  # the declared size is checked before decoding (tumorseg.limits)
             if img.mode in ("RGB", "RGBA"):
                 rgb = np.asarray(img)

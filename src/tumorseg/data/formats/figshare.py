@@ -182,7 +182,21 @@ def read(path: Path) -> list[SliceRecord]:
 
 def load(record: SliceRecord) -> Loaded:
     """Decode one slice: image ``(H, W) uint8`` (percentile-scaled), mask ``(H, W) bool``."""
-    f, where = _open_h5(record.image, record.option("member"))
+    return _decode(record.image, record.option("member"))
+
+
+def read_image(path: Path) -> np.ndarray:
+    """One figshare ``.mat`` slice's image as ``(H, W) uint8``, scaled as the dataset reader scales it
+    (:data:`NORMALISATION`): what ``predict`` feeds a model for such a file.
+
+    Raises:
+        DataError: not a readable MATLAB v7.3 file, no ``cjdata`` struct, not 2-D, over the limits.
+    """
+    return _decode(Path(path), None).image
+
+
+def _decode(source: Path, member: str | None) -> Loaded:
+    f, where = _open_h5(source, member)
     with f:
         cj = _cjdata(f, where)
         for name in ("image", "tumorMask"):  # HDF5 datasets declare their shape: checked before reading (bombs)
