@@ -160,3 +160,22 @@ def test_predict_reads_figshare_mat_slices_as_the_dataset_reader_does(figshare_d
     assert main(["predict", str(loose), "--model", str(tmp_path / "m.pt"), "--out", str(tmp_path / "o2"),
                  "--no-progress"]) == 1
     assert "broken.mat,not a readable MATLAB v7.3 (HDF5) file" in (tmp_path / "o2" / "failed.csv").read_text()
+
+
+def test_score_takes_the_tumour_masks_of_figshare_mat_files_as_truth(figshare_dir, tmp_path):
+    """predict's <n>.png against the <n>.mat files they came from (cvind.mat is no slice): each slice's tumorMask is
+    its truth."""
+    from PIL import Image
+
+    from tumorseg.evaluation.score import score_files
+
+    loose = figshare_dir / "brainTumorDataPublic_1-2"
+    (tmp_path / "pred").mkdir()
+    for n in (1, 2):
+        mask = slice_pair(n)[1].astype(bool)
+        if n == 2:
+            mask[:, :24] = False  # half the tumour (cols 20-27) missed
+        Image.fromarray(mask.astype(np.uint8) * 255).save(tmp_path / "pred" / f"{n}.png")
+    result = score_files(tmp_path / "pred", figshare_dir, progress=False)
+    assert [(r["case_id"], round(r["dice"], 4)) for r in result.rows] == [("1", 1.0), ("2", round(2 * 16 / 48, 4))]
+    assert not result.missing and not result.failed  # cvind.mat is no slice; slices 3-4 are zipped, not files here

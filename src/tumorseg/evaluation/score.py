@@ -2,8 +2,9 @@
 (nnU-Net, MONAI, a colleague's hand outlines) measured with the same rules as ``evaluate``.
 
 Inputs: two files, or two folders (searched to any depth). Supported: 2-D masks (PNG, TIFF, JPEG, BMP: 0/255 or
-0/1, as ``check-data`` reads them) and volumes (NIfTI, and NRRD / MetaImage with the ``itk`` extra; any value > 0
-is tumour, or only the ``labels`` given, which apply to the truth: BraTS ``--labels 1,3``).
+0/1, as ``check-data`` reads them; figshare ``<n>.mat`` slices: their ``tumorMask``) and volumes (NIfTI, and NRRD /
+MetaImage with the ``itk`` extra; any value > 0 is tumour, or only the ``labels`` given, which apply to the truth:
+BraTS ``--labels 1,3``).
 
 Pairing, by name: a file's *key* is its name in lower case without extension and without trailing ``_mask``,
 ``-seg``, ``_label``, ``_gt``, ``_pred``... or modality tags (``-t2f``, ``_flair``, ``_t1ce``...), so
@@ -47,6 +48,7 @@ log = logging.getLogger(__name__)
 
 IMAGE_EXTS = (".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp")
 VOLUME_EXTS = (".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd")
+MAT_EXTS = (".mat",)  # a figshare slice: its tumorMask is the truth
 MASK_TAGS = ("mask", "seg", "segmentation", "label", "labels", "labelmap", "gt", "truth", "groundtruth", "pred",
              "prediction")
 MODALITY_TAGS = ("t2f", "t1c", "t1n", "t2w", "flair", "t1ce", "t1gd", "t1", "t2")
@@ -57,7 +59,7 @@ _TAG = re.compile(r"[-_.]([a-z0-9]+)$")
 
 def _ext(path: Path) -> str | None:
     name = path.name.lower()
-    return next((e for e in VOLUME_EXTS + IMAGE_EXTS if name.endswith(e)), None)
+    return next((e for e in VOLUME_EXTS + IMAGE_EXTS + MAT_EXTS if name.endswith(e)), None)
 
 
 def _tags(name: str) -> tuple[str, list[str]]:
@@ -88,17 +90,20 @@ def _files(root: Path, truth: bool, required: bool = True) -> list[Path]:
         if not required:
             return [root] if _ext(root) else []
         if _ext(root) is None:
-            raise DataError(f"{root}: not a mask file tumorseg scores; expected {', '.join(IMAGE_EXTS + VOLUME_EXTS)}.")
+            raise DataError(f"{root}: not a mask file tumorseg scores; expected "
+                            f"{', '.join(IMAGE_EXTS + VOLUME_EXTS + MAT_EXTS)}.")
         return [root]
     if not root.is_dir():
         raise DataError(f"{root}: no such file or folder.")
     found = [p for p in sorted(root.rglob("*")) if p.is_file() and not p.name.startswith(".") and _ext(p)
-             and not set(_tags(p.name)[1]) & set(SKIP_TAGS)]
+             and not set(_tags(p.name)[1]) & set(SKIP_TAGS)
+             and (_ext(p) not in MAT_EXTS or p.stem.isdigit())]  # figshare slices are <n>.mat (not cvind.mat)
     masks = [p for p in found if set(_tags(p.name)[1]) & set(MASK_TAGS) or _label_named(p)]
     if truth and masks:
         found = masks
     if not found and required:
-        raise DataError(f"{root}: no mask files ({', '.join(IMAGE_EXTS + VOLUME_EXTS)}, or DICOM SEG) found.")
+        raise DataError(f"{root}: no mask files ({', '.join(IMAGE_EXTS + VOLUME_EXTS + MAT_EXTS)}, or DICOM SEG) "
+                        "found.")
     return found
 
 
@@ -206,12 +211,13 @@ def _read(path: Path, labels: tuple[int, ...] | None) -> _Mask:
     Raises:
         DataError: unreadable, not binary (2-D), non-integer labels (volumes), over the limits.
     """
-    if _ext(path) in IMAGE_EXTS:
+    if _ext(path) in IMAGE_EXTS + MAT_EXTS:
+        from tumorseg.data.formats import figshare
         from tumorseg.data.imageio import read_mask
 
         if labels:
             raise DataError(f"{path}: --labels applies to label volumes; 2-D masks are read as tumour / no tumour.")
-        return _Mask(read_mask(path)[None], False)
+        return _Mask((figshare.read_mask(path) if _ext(path) in MAT_EXTS else read_mask(path))[None], False)
     from tumorseg.data.formats import itk, nifti
     from tumorseg.data.formats.orientation import slice_axes
 

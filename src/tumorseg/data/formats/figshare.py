@@ -195,6 +195,15 @@ def read_image(path: Path) -> np.ndarray:
     return _decode(Path(path), None).image
 
 
+def read_mask(path: Path) -> np.ndarray:
+    """One figshare ``.mat`` slice's ``tumorMask`` as ``(H, W) bool`` (what ``tumorseg score`` takes as truth).
+
+    Raises:
+        DataError: as :func:`read_image`; a mask of values other than 0/1.
+    """
+    return _decode(Path(path), None).mask
+
+
 def _decode(source: Path, member: str | None) -> Loaded:
     f, where = _open_h5(source, member)
     with f:
