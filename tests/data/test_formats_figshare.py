@@ -169,7 +169,6 @@ def test_score_takes_the_tumour_masks_of_figshare_mat_files_as_truth(figshare_di
 
     from tumorseg.evaluation.score import score_files
 
-    loose = figshare_dir / "brainTumorDataPublic_1-2"
     (tmp_path / "pred").mkdir()
     for n in (1, 2):
         mask = slice_pair(n)[1].astype(bool)
