@@ -472,7 +472,8 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Pairs masks by name (a mask file's name without _mask / -seg / _label / _pred or "
                        "modality tags such as -t2f, _flair) and scores them as evaluate does: per-slice Dice, IoU, "
                        "HD95, presence, per-volume Dice. A truth file without a prediction counts as an empty "
-                       "prediction. Files: PNG/TIFF/JPEG/BMP masks (0/255 or 0/1), NIfTI, NRRD, MetaImage, and "
+                       "prediction. Files: PNG/TIFF/JPEG/BMP masks (0/255 or 0/1), figshare .mat slices (truth), NIfTI, NRRD, "
+                       "MetaImage, and "
                        "DICOM SEG / RTSTRUCT objects "
                        "(paired by the series they label, scored over that series' slices: keep the series in the "
                        "TRUTH folder).")
