@@ -50,7 +50,6 @@ from tumorseg.data.formats import lgg, nifti
 from tumorseg.data.formats._common import natural_key
 from tumorseg.data.formats.dicom import (DicomSeries, folders_below, holds_dicom_images, is_dicom_file,
                                          list_series)
-from tumorseg.data.imageio import IMAGE_SUFFIXES
 from tumorseg.data.input_stats import far_off
 from tumorseg.errors import DataError, TumorsegError
 from tumorseg.inference.montage import montage
@@ -221,7 +220,7 @@ MASK_FOLDERS = {"mask", "masks", "label", "labels", "gt", "ground_truth", "groun
 
 
 def _has_images(folder: Path) -> bool:
-    return any(p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES for p in folder.iterdir())
+    return any(p.is_file() and p.suffix.lower() in ImageIO.suffixes for p in folder.iterdir())
 
 
 def _numbered_slices(folder: Path) -> bool:
