@@ -92,11 +92,12 @@ def write_report(path, study):
 RT_STRUCTURE_SET = "1.2.840.10008.5.1.4.1.1.481.3"
 
 
-def write_rtstruct(path: Path, dss, rois: dict, reference_images: bool = True) -> Path:
+def write_rtstruct(path: Path, dss, rois: dict, reference_images: bool = True, reference_series: bool = True) -> Path:
     """An RT Structure Set over the series ``dss`` (pydicom datasets in geometric order): ``rois`` maps an ROI number
     to ``(name, [(slice k, (N, 2) vertices as (row, col) pixel indices), ...])``; each outline is written as a
     closed planar contour in patient coordinates (mm) on slice k, naming its image unless ``reference_images`` is
-    False (then only its plane tells the slice)."""
+    False (then only its plane tells the slice); without ``reference_series`` the set names no series (the
+    RT Referenced Study/Series Sequences are optional), only the images its contours lie on."""
     from pydicom.sequence import Sequence as Seq
 
     first = dss[0]
@@ -123,7 +124,9 @@ def write_rtstruct(path: Path, dss, rois: dict, reference_images: bool = True) -
     study.ReferencedSOPClassUID, study.ReferencedSOPInstanceUID = "1.2.840.10008.3.1.2.3.1", first.StudyInstanceUID
     study.RTReferencedSeriesSequence = Seq([series])
     frame = Dataset()
-    frame.FrameOfReferenceUID, frame.RTReferencedStudySequence = first.FrameOfReferenceUID, Seq([study])
+    frame.FrameOfReferenceUID = first.FrameOfReferenceUID
+    if reference_series:
+        frame.RTReferencedStudySequence = Seq([study])
     ds.ReferencedFrameOfReferenceSequence = Seq([frame])
     ds.StructureSetROISequence, ds.ROIContourSequence = Seq(), Seq()
     for number, (name, outlines) in rois.items():

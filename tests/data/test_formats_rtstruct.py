@@ -14,6 +14,7 @@ from tumorseg.data.formats import detect_format, load_record, read_dataset  # no
 from tumorseg.data.formats.dicom import read_dicom, read_dicom_series  # noqa: E402
 from tumorseg.data.formats.dicom_seg import write_seg  # noqa: E402
 from tumorseg.data.formats.rtstruct import SliceGeometry, rasterize  # noqa: E402
+from tumorseg.data.formats.rtstruct import referenced_series as rtstruct_series  # noqa: E402
 from tumorseg.errors import DataError  # noqa: E402
 from tumorseg.evaluation.score import score_files  # noqa: E402
 
@@ -104,3 +105,17 @@ def test_predict_finds_the_series_below_a_folder_of_labels(tmp_path, capsys):
     assert main(["predict", str(tmp_path / "labels"), "--out", str(tmp_path / "out")]) == 2
     assert "labels: its DICOM files are labels or reports (SEG, RTSTRUCT, SR...), no image series; give the folder" \
         in capsys.readouterr().err
+
+
+def test_an_rtstruct_naming_no_series_is_matched_by_its_contours_images(tmp_path):
+    """RT Referenced Series Sequence is optional: a set that names only the images its contours lie on labels the
+    series holding those images."""
+    pix = series_pixels()
+    write_mr_series(tmp_path / "data" / "P1" / "series", pix)
+    dss = read_dicom_series(tmp_path / "data" / "P1" / "series")[2]
+    write_rtstruct(tmp_path / "data" / "rs.dcm", dss, {2: ROIS[2]}, reference_series=False)
+    assert rtstruct_series(read_dicom(tmp_path / "data" / "rs.dcm")) is None
+    records = read_dataset(tmp_path / "data", "dicom-seg")
+    truth = series_pixels() == 900
+    assert [r.case_id for r in records] and all(np.array_equal(load_record(r).mask, truth[r.slice_index])
+                                                for r in records)

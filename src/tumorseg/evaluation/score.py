@@ -187,6 +187,7 @@ class _Segs:
         if uid not in self.series and path.parent not in roots:  # a SEG given as a file: its series beside it?
             roots += (path.parent,)
             self.add(path.parent)
+            uid = self.uid[path]  # an RTSTRUCT naming only images is matched to their series now
         if uid not in self.series:
             raise DataError(f"{path}: the series it labels ({uid}) is not under {' or '.join(map(str, roots))}; "
                             "give as TRUTH the folder holding the series and its SEG.")

@@ -51,6 +51,7 @@ SEG_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.66.4"
 class _Found:
     segs: tuple[tuple[Path, object], ...]  # (path, header) of every SEG object
     series: dict  # SeriesInstanceUID -> DicomSeries
+    refs: dict  # SEG path -> the SeriesInstanceUID it labels (None: it names none found)
 
 
 def _is_seg(ds) -> bool:
@@ -73,7 +74,7 @@ def _scan(root: Path) -> _Found:
 @lru_cache(maxsize=2)
 def _scan_cached(folders: tuple[Path, ...], signature: tuple) -> _Found:
     root = folders[0]
-    segs, series = [], {}
+    segs, series, instances = [], {}, {}
     for folder in folders:
         headers, unreadable = [], False
         for p in sorted(p for p in folder.iterdir() if p.is_file() and is_dicom_file(p)):
@@ -83,6 +84,8 @@ def _scan_cached(folders: tuple[Path, ...], signature: tuple) -> _Found:
                 unreadable = True
         found_segs = [(p, ds) for p, ds in headers if _is_seg(ds)]
         segs += found_segs
+        instances.update((str(getattr(ds, "SOPInstanceUID", "")), str(getattr(ds, "SeriesInstanceUID", "")))
+                         for _, ds in headers if not _is_seg(ds))
         if len(found_segs) < len(headers) and not unreadable:
             try:
                 base = "_".join(folder.relative_to(root).parts) or folder.name
@@ -90,7 +93,13 @@ def _scan_cached(folders: tuple[Path, ...], signature: tuple) -> _Found:
                     series.setdefault(s.uid, s)
             except DataError:
                 pass
-    return _Found(tuple(segs), series)
+    refs = {}
+    for p, ds in segs:
+        uid = _referenced_series(ds)
+        if uid is None and rtstruct.is_rtstruct(ds):  # no RTReferencedSeriesSequence: the series of its images
+            uid = next((instances[i] for i in rtstruct.referenced_images(ds) if i in instances), None)
+        refs[p] = uid
+    return _Found(tuple(segs), series, refs)
 
 
 def holds_dicom(path: Path) -> bool:
@@ -124,7 +133,7 @@ def _referenced_series(seg) -> str | None:
 def labelled_series(path: Path) -> list[DicomSeries]:
     """The series under ``path`` that a SEG there references (headers only), in the order the SEGs were found."""
     found = _scan(Path(path))
-    refs = [found.series.get(_referenced_series(seg)) for _, seg in found.segs]
+    refs = [found.series.get(found.refs[p]) for p, _ in found.segs]
     return [s for s in dict.fromkeys(refs) if s is not None]
 
 
@@ -142,7 +151,7 @@ def read(path: Path, labels: str | None = None) -> list[SliceRecord]:
                         "Slicer, OHIF) and export the segmentation as DICOM SEG beside them.")
     records = []
     for seg_path, seg in found.segs:
-        uid = _referenced_series(seg)
+        uid = found.refs[seg_path]
         series = found.series.get(uid)
         if series is None:
             raise DataError(f"{seg_path}: its series ({uid}) is not under {path}; put the labelled series beside it.")
@@ -279,7 +288,7 @@ def seg_objects(root: Path) -> tuple[list[tuple[Path, str | None]], dict[str, Di
     if not holds_dicom(root):
         return [], {}
     found = _scan(root)
-    return [(p, _referenced_series(ds)) for p, ds in found.segs], dict(found.series)
+    return [(p, found.refs[p]) for p, _ in found.segs], dict(found.series)
 
 
 def load(record: SliceRecord) -> Loaded:

@@ -82,6 +82,21 @@ def referenced_series(ds) -> str | None:
     return None
 
 
+def referenced_images(ds, at_most: int = 32) -> list[str]:
+    """SOPInstanceUIDs of images the contours name (``ContourImageSequence``; the first ``at_most``): how an
+    RTSTRUCT without an ``RTReferencedSeriesSequence`` (optional in the standard) is matched to its series."""
+    found: list[str] = []
+    for roi in getattr(ds, "ROIContourSequence", None) or []:
+        for contour in getattr(roi, "ContourSequence", None) or []:
+            for item in getattr(contour, "ContourImageSequence", None) or []:
+                uid = getattr(item, "ReferencedSOPInstanceUID", None)
+                if uid:
+                    found.append(str(uid))
+                    if len(found) >= at_most:
+                        return found
+    return found
+
+
 def roi_names(ds) -> dict[int, str]:
     """ROI number -> ROI name (``StructureSetROISequence``)."""
     return {int(r.ROINumber): str(getattr(r, "ROIName", "") or "") for r in
