@@ -228,7 +228,7 @@ def test_two_copies_in_one_archive_are_named_inside_it(tmp_path, private_tmp, ca
     nib = pytest.importorskip("nibabel")
     vol = nib.Nifti1Image(np.zeros((8, 8, 3), np.int16), np.eye(4))
     data = gzip.compress(vol.to_bytes())
-    z = _zip(tmp_path / "lgg.zip", {"kaggle_3m/scan.nii.gz": data, "copy/kaggle_3m/scan.nii.gz": data})
+    z = _zip(tmp_path / "lgg.zip", {"kaggle_3m/scan-t2f.nii.gz": data, "copy/kaggle_3m/scan-t2f.nii.gz": data})
     assert main(["predict", str(z), "--list"]) == 2
     err = capsys.readouterr().err
     assert f"{z}/kaggle_3m and {z}/copy/kaggle_3m would both be written as 'kaggle_3m_...'" in err

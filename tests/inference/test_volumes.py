@@ -322,6 +322,29 @@ def test_folder_of_case_folders_gives_each_case(tmp_path):
     assert split_volume_inputs([empty]) == ([], [empty])  # collect_inputs then says "no images found"
 
 
+def test_a_folder_of_nifti_scans_gives_each_scan_and_a_case_folder_one_case(tmp_path):
+    """``scans/p1.nii.gz, p2.nii.gz`` (their masks beside) or ``a_flair, b_flair`` are separate scans, each an input;
+    a folder whose files name each modality once (BraTS, DeepMedic) is one case."""
+    from tumorseg.inference.volumes import split_volume_inputs
+
+    def save(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        nib.save(nib.Nifti1Image(np.zeros((4, 4, 2), np.int16), np.eye(4)), str(path))
+
+    for name in ("p2.nii.gz", "p1.nii.gz", "p1_mask.nii.gz", "p10.nii"):
+        save(tmp_path / "scans" / name)
+    for name in ("b_flair.nii.gz", "a_flair.nii.gz"):
+        save(tmp_path / "flairs" / name)
+    for name in ("Flair_subtrMeanDivStd.nii.gz", "T1c_subtrMeanDivStd.nii.gz", "OTMultiClass.nii.gz",
+                 "brainmask.nii.gz"):
+        save(tmp_path / "case" / name)
+    assert split_volume_inputs([tmp_path / "scans"])[0] == [tmp_path / "scans" / n
+                                                            for n in ("p1.nii.gz", "p2.nii.gz", "p10.nii")]
+    assert split_volume_inputs([tmp_path / "flairs"])[0] == [tmp_path / "flairs" / "a_flair.nii.gz",
+                                                             tmp_path / "flairs" / "b_flair.nii.gz"]
+    assert split_volume_inputs([tmp_path / "case"])[0] == [tmp_path / "case"]
+
+
 def test_real_brats_download_layout():
     from tumorseg.inference.volumes import split_volume_inputs
 

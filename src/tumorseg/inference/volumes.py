@@ -96,7 +96,7 @@ def input_kind(path: Path | DicomSeries) -> str | None:
         return "itk" if is_itk_volume(path) else ("dicom" if is_dicom_file(path) else None)
     if path.is_dir():
         files = [p for p in path.iterdir() if p.is_file()]
-        if any(nifti.is_nifti(p) for p in files):
+        if any(nifti.is_nifti(p) for p in files) and nifti.is_case_folder(path):  # else: separate scans, each a file
             return "nifti-case"
         if any(is_dicom_file(p) for p in files) and holds_dicom_images(path):  # not a folder of labels only
             return "dicom-series"
@@ -108,7 +108,9 @@ def split_volume_inputs(inputs: Sequence[str | Path]) -> tuple[list[Path | Dicom
     ``predict_files``).
 
     A DICOM folder holding several image series (a study) gives each series (:func:`_series_of`); a folder holding
-    NRRD or MetaImage files gives each of them (in name order). A folder of
+    NRRD or MetaImage files, or NIfTI scans that are no case folder
+    (:func:`~tumorseg.data.formats.nifti.is_case_folder`: ``p1.nii.gz, p2.nii.gz``), gives each of them (in name
+    order; label files left out). A folder of
     volume folders (a BraTS download: one case folder each; or one DICOM series folder each) gives
     each of those subfolders, in name order; it stays an image folder too when it also holds image files of its
     own (they are predicted as well). Deeper down (up to six levels; :func:`_nested_inputs`), DICOM series folders
@@ -131,8 +133,7 @@ def split_volume_inputs(inputs: Sequence[str | Path]) -> tuple[list[Path | Dicom
             continue
         cases = _volume_subfolders(path) if path.is_dir() else []
         volumes += [v for case in cases for v in _series_of(case)]
-        itk_files = sorted((p for p in path.iterdir() if p.is_file() and is_itk_volume(p)),
-                           key=lambda p: natural_key(p.name)) if path.is_dir() else []
+        itk_files = _plain_volumes(path) if path.is_dir() else []
         volumes += itk_files
         nested, lgg_folders = _nested_inputs(path) if path.is_dir() else ([], [])
         volumes += nested
@@ -191,7 +192,8 @@ def _nested_inputs(root: Path) -> tuple[list[Path | DicomSeries], list[Path]]:
         rel = d.relative_to(root).parts
         if kind(d) == "lgg":
             lgg_folders.append(d)
-        elif kind(d) is None and d not in patients and d.name.lower() not in MASK_FOLDERS and _has_images(d):
+        elif kind(d) is None and d not in patients and d.name.lower() not in MASK_FOLDERS and (
+                _has_images(d) or _plain_volumes(d)):
             skipped.append(d)
         if len(rel) < 2:  # depth 1 volumes: _volume_subfolders
             continue
@@ -221,6 +223,13 @@ MASK_FOLDERS = {"mask", "masks", "label", "labels", "gt", "ground_truth", "groun
 
 def _has_images(folder: Path) -> bool:
     return any(p.is_file() and p.suffix.lower() in ImageIO.suffixes for p in folder.iterdir())
+
+
+def _plain_volumes(folder: Path) -> list[Path]:
+    """The volume files of a folder that is no case folder (:func:`tumorseg.data.formats.nifti.is_case_folder`):
+    NRRD / MetaImage files and NIfTI scans, label files left out, in name order; each is its own input."""
+    return sorted((p for p in folder.iterdir() if p.is_file() and (is_itk_volume(p) or nifti.is_nifti(p))
+                   and not nifti.is_label_name(p)), key=lambda p: natural_key(p.name))
 
 
 def _numbered_slices(folder: Path) -> bool:
@@ -424,7 +433,8 @@ def read_volume_input(path: Path | DicomSeries, predictor: Predictor) -> tuple[n
     images = [path]
     if kind == "nifti-case":
         opts = predictor.checkpoint["preprocessing"].get("reader_options", {})
-        images, _, _ = nifti.find_case_files(path, opts.get("modality") or predictor.modality or "flair")
+        images, _, _ = nifti.find_case_files(path, opts.get("modality") or predictor.modality or "flair",
+                                             several="give the file to predict, or put each case in its own folder.")
     if len(images) != predictor.slice_channels:
         raise DataError(
             f"{path}: gives {len(images)} modality volume(s) but the model was trained on {predictor.slice_channels} "

@@ -32,6 +32,7 @@ time-point suffix of the current naming).
 from __future__ import annotations
 
 import fnmatch
+import re
 import logging
 import time
 import zlib
@@ -75,6 +76,29 @@ def nifti_stem(p: Path) -> str:
     return name[: -len(".nii.gz")] if name.lower().endswith(".nii.gz") else name[: -len(".nii")]
 
 
+# a modality named in a volume's file name (BraTS new / old naming, DeepMedic's Flair_*, T1c_*), normalised
+_MODALITY_TAG = re.compile(r"(?:^|[-_.])(t1|t1n|t1c|t1ce|t1gd|t2|t2w|t2f|flair)(?=[-_.]|$)", re.I)
+_SAME_MODALITY = {"t1n": "t1", "t1ce": "t1c", "t1gd": "t1c", "t2w": "t2", "t2f": "flair"}
+
+
+def is_label_name(p: Path) -> bool:
+    """Named as a label volume (:data:`LABEL_HINTS`: ``*seg*``, ``OT*``, ``*label*``, ``*truth*``, ``*mask*``)."""
+    return any(fnmatch.fnmatch(p.name.lower(), h.lower()) for h in LABEL_HINTS)
+
+
+def is_case_folder(folder: Path) -> bool:
+    """Whether a folder of NIfTI files holds **one case's** modalities (a BraTS case, DeepMedic's ``Flair_*`` and
+    ``T1c_*``): some file names a modality and no modality is named twice. Otherwise (``p1.nii.gz, p2.nii.gz``;
+    ``a_flair.nii.gz, b_flair.nii.gz``) it is a folder of separate scans, each predicted on its own."""
+    seen: list[str] = []
+    for p in folder.iterdir():
+        if p.is_file() and is_nifti(p) and not is_label_name(p):
+            m = _MODALITY_TAG.search(nifti_stem(p))
+            if m:
+                seen.append(_SAME_MODALITY.get(m.group(1).lower(), m.group(1).lower()))
+    return bool(seen) and len(seen) == len(set(seen))
+
+
 def _case_dirs(path: Path) -> list[Path]:
     if any(is_volume(p) for p in path.iterdir()):
         return [path]
@@ -104,8 +128,10 @@ def _glob(files: list[Path], pattern: str) -> list[Path]:
 
 def find_case_files(
     case: Path, modality: str | None = "flair", image_glob: str | None = None, label_glob: str | None = None,
+    several: str = "pass a narrower --image-glob.",
 ) -> tuple[list[Path], Path | None, str]:
     """Image volumes (one per modality, in order), label volume (or ``None``) and naming of one case folder.
+    ``several``: the fix a glob matching several files is told (``predict`` has no ``--image-glob``).
 
     Raises:
         DataError: a modality's file is missing or a glob matches several files.
@@ -129,7 +155,7 @@ def find_case_files(
                 hits = [p for p in hits if not any(_glob([p], h) for h in LABEL_HINTS)] or hits
             if len(hits) > 1:
                 raise DataError(f"{case}: '{pattern}' matches {len(hits)} files ({', '.join(p.name for p in hits[:3])}); "
-                                "pass a narrower --image-glob.")
+                                f"{several}")
             images.append(hits[0] if hits else None)
         label = None
         for pattern in [label_glob] if label_glob else LABEL_HINTS:
