@@ -214,7 +214,7 @@ def unpacked_inputs(inputs: Sequence[str | Path], failed: list[tuple[Path, str]]
         DataError, LimitExceeded: an archive that cannot be read safely (:func:`unpack`), without ``failed``.
     """
     result, made = Unpacked([]), []
-    handlers = logging.getLogger().handlers  # log lines of the run name files as the archive's, not the temporary ones
+    handlers = list(logging.getLogger().handlers)  # the run's log lines name files as the archive's, not temporary ones
     relabel = _Relabel(result)
     try:
         for h in handlers:
