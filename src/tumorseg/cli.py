@@ -511,8 +511,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("inputs", nargs="+", help="image files or folders (PNG/JPG/TIFF/BMP; figshare .mat), NIfTI volumes "
                    "or BraTS case folders (-> <name>_mask.nii.gz), NRRD/MetaImage volumes (-> <name>_mask.nrrd|.mha), "
                    "DICOM files, series folders, study folders (each series) or "
-                   "whole CD/PACS export trees (-> also <name>_seg.dcm), or a .zip of any of these (read as the folder "
-                   "it holds); volumes and LGG patient folders add a row to OUT/summary.csv")
+                   "whole CD/PACS export trees (-> also <name>_seg.dcm and <name>_rtstruct.dcm), or a .zip of any of "
+                   "these (read as the folder it holds); volumes and LGG patient folders add a row to OUT/summary.csv")
     p.add_argument("--model", default=None, help="bundled model (t1c, flair; see 'tumorseg models'), checkpoint file "
                    "or exported .onnx (default: per input, the bundled model that fits it)")
     p.add_argument("--backend", default="auto", choices=["auto", "onnx", "torch"],

@@ -85,8 +85,9 @@ def test_broken_dicom_names_the_file(tmp_path):
 
 def test_real_dicom_sample(tmp_path):
     dcm = shared_data("samples", "dicom", "MR_small.dcm")
-    out, seg = predict_files([dcm], _ckpt(tmp_path), tmp_path / "out", progress=False, backend="torch")
+    out, seg, rt = predict_files([dcm], _ckpt(tmp_path), tmp_path / "out", progress=False, backend="torch")
     assert seg.name == "MR_small_seg.dcm"  # a DICOM SEG beside the PNG (tests/inference/test_volumes.py)
+    assert rt.name == "MR_small_rtstruct.dcm"  # and an RTSTRUCT
     assert Image.open(out).size == (64, 64) and set(np.unique(np.asarray(Image.open(out)))) <= {0, 255}
 
 
@@ -97,8 +98,8 @@ PYDICOM_FILES = Path(pydicom.__file__).parent / "data" / "test_files"  # shipped
 def test_compressed_mr_predicts_like_the_uncompressed_file(tmp_path, name):
     """pydicom's MR_small in JPEG-LS, JPEG 2000 (lossless) and RLE: the same pixels, so the same mask."""
     ckpt = _ckpt(tmp_path)
-    [plain, _] = predict_files([PYDICOM_FILES / "MR_small.dcm"], ckpt, tmp_path / "a", progress=False, backend="torch")
-    [packed, _] = predict_files([PYDICOM_FILES / name], ckpt, tmp_path / "b", progress=False, backend="torch")
+    [plain, *_] = predict_files([PYDICOM_FILES / "MR_small.dcm"], ckpt, tmp_path / "a", progress=False, backend="torch")
+    [packed, *_] = predict_files([PYDICOM_FILES / name], ckpt, tmp_path / "b", progress=False, backend="torch")
     assert np.array_equal(np.asarray(Image.open(plain)), np.asarray(Image.open(packed)))
     volume = DicomIO().read(PYDICOM_FILES / name)[0]
     assert np.array_equal(volume, DicomIO().read(PYDICOM_FILES / "MR_small.dcm")[0])

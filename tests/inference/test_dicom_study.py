@@ -74,9 +74,10 @@ def test_each_series_of_a_study_is_predicted_with_its_own_outputs(tmp_path, brig
     results = predict_volumes(volumes, bright, tmp_path / "out", progress=False)
     for result, number in zip(results, (3, 5)):
         name = result.summary.name
-        assert [p.name for p in result.outputs[-2:]] == [f"{name}_mask.nii.gz", f"{name}_seg.dcm"]
+        assert [p.name for p in result.outputs[-3:]] == [f"{name}_mask.nii.gz", f"{name}_seg.dcm",
+                                                         f"{name}_rtstruct.dcm"]
         assert (tmp_path / "out" / name / f"{name}_000.png").is_file() and result.n_tumour == 2
-        seg = hd.seg.Segmentation.from_dataset(pydicom.dcmread(result.outputs[-1]))
+        seg = hd.seg.Segmentation.from_dataset(pydicom.dcmread(result.outputs[-2]))
         sources = [pydicom.dcmread(p) for p in paths[number]]
         assert seg.ReferencedSeriesSequence[0].SeriesInstanceUID == sources[0].SeriesInstanceUID
         referenced = {str(i.ReferencedSOPInstanceUID)

@@ -235,6 +235,9 @@ def test_written_line_names_masks_and_dicom_segs_apart(tmp_path):
     assert PredictReport().written_line("o") == "0 masks written to o"
     one = PredictReport(written=[tmp_path / "MR_small.png", tmp_path / "MR_small_seg.dcm"])
     assert one.written_line("o") == "1 mask and 1 DICOM SEG written to o"
+    both = PredictReport(written=[tmp_path / "MR_small.png", tmp_path / "MR_small_seg.dcm",
+                                  tmp_path / "MR_small_rtstruct.dcm"])
+    assert both.written_line("o") == "1 mask, 1 DICOM SEG and 1 RTSTRUCT written to o"
     many = PredictReport(written=[tmp_path / f"s{i}.png" for i in range(3)]
                          + [tmp_path / f"s{i}_seg.dcm" for i in (1, 2)])
     assert many.written_line("o") == "3 masks and 2 DICOM SEGs written to o"

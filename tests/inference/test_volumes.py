@@ -23,6 +23,7 @@ from data._dicom_series import series_pixels, write_mr_series  # noqa: E402
 from data._geometry import flipped_affine  # noqa: E402
 from tumorseg.data.formats.dicom import read_dicom_series  # noqa: E402
 from tumorseg.data.formats.dicom_seg import SEGMENT_LABEL, read_seg_mask, write_seg  # noqa: E402
+from tumorseg.data.formats.rtstruct import SliceGeometry, rasterize  # noqa: E402
 from tumorseg.errors import DataError  # noqa: E402
 from tumorseg.inference.files import predict_files  # noqa: E402
 from tumorseg.inference.volumes import predict_volumes  # noqa: E402
@@ -80,10 +81,10 @@ def test_dicom_series_gives_a_seg_referencing_the_source(tmp_path, bright):
     [result] = predict_volumes([tmp_path / "series"], bright, tmp_path / "out", progress=False)
     written = result.outputs
     names = [p.name for p in written]
-    assert names[-2:] == ["series_mask.nii.gz", "series_seg.dcm"] and len(names) == 6  # 4 PNGs, NIfTI, SEG
+    assert names[-3:] == ["series_mask.nii.gz", "series_seg.dcm", "series_rtstruct.dcm"] and len(names) == 7
     pngs = np.stack([np.asarray(Image.open(p)) > 0 for p in written[:4]])
     assert np.array_equal(pngs, pix == 900)
-    seg = hd.seg.Segmentation.from_dataset(pydicom.dcmread(written[-1]))
+    seg = hd.seg.Segmentation.from_dataset(pydicom.dcmread(written[-2]))
     sources = [pydicom.dcmread(p) for p in paths]  # slice order
     referenced = {str(i.ReferencedSOPInstanceUID) for i in seg.ReferencedSeriesSequence[0].ReferencedInstanceSequence}
     assert referenced == {s.SOPInstanceUID for s in sources}
@@ -95,7 +96,11 @@ def test_dicom_series_gives_a_seg_referencing_the_source(tmp_path, bright):
     assert desc.SegmentLabel == SEGMENT_LABEL
     assert desc.SegmentedPropertyTypeCodeSequence[0].CodeValue == "108369006"  # SCT Neoplasm
     assert desc.SegmentedPropertyCategoryCodeSequence[0].CodeValue == "49755003"
-    assert np.array_equal(read_seg_mask(written[-1], sources), pix == 900)
+    assert np.array_equal(read_seg_mask(written[-2], sources), pix == 900)
+    # the RTSTRUCT outlines the same voxels, on the same images (tests/data/test_formats_rtstruct_write.py)
+    rt = pydicom.dcmread(written[-1])
+    assert rt.Modality == "RTSTRUCT" and rt.StudyInstanceUID == sources[0].StudyInstanceUID
+    assert np.array_equal(rasterize(rt, SliceGeometry.of(sources)), pix == 900)
     [row] = json.loads((tmp_path / "out" / "summary.json").read_text())["volumes"]
     assert row["voxel_mm"] == pytest.approx([3.0, 0.8, 0.6]) and row["tumour_voxels"] == 24 + 6
     assert row["volume_ml"] == pytest.approx(30 * 3.0 * 0.8 * 0.6 / 1000)
@@ -105,13 +110,14 @@ def test_single_real_dicom_gives_a_seg(tmp_path):
     dcm = shared_data("samples", "dicom", "MR_small.dcm")
     written = predict_files([dcm], tiny_checkpoint(tmp_path / "m.pt"), tmp_path / "out", progress=False,
                             backend="torch")
-    assert [p.name for p in written] == ["MR_small.png", "MR_small_seg.dcm"]
+    assert [p.name for p in written] == ["MR_small.png", "MR_small_seg.dcm", "MR_small_rtstruct.dcm"]
     source = pydicom.dcmread(dcm)
     seg = hd.seg.segread(written[1])
     [ref] = seg.ReferencedSeriesSequence[0].ReferencedInstanceSequence
     assert ref.ReferencedSOPInstanceUID == source.SOPInstanceUID
     png = np.asarray(Image.open(written[0])) > 0
     assert np.array_equal(read_seg_mask(written[1], [source])[0], png)
+    assert np.array_equal(rasterize(pydicom.dcmread(written[2]), SliceGeometry.of([source]))[0], png)
     [row] = json.loads((tmp_path / "out" / "summary.json").read_text())["volumes"]
     assert row["n_slices"] == 1 and row["voxel_mm"] == pytest.approx([0.8, 0.3125, 0.3125])
 
@@ -134,7 +140,8 @@ def test_source_without_study_uid_warns_and_keeps_other_outputs(tmp_path, bright
         [result] = predict_volumes([tmp_path / "s"], bright, tmp_path / "out", progress=False)
     written = result.outputs
     assert written[-1].name == "s_mask.nii.gz" and not (tmp_path / "out" / "s_seg.dcm").exists()
-    assert "lacks StudyInstanceUID" in caplog.text
+    assert not (tmp_path / "out" / "s_rtstruct.dcm").exists()
+    assert "lacks StudyInstanceUID" in caplog.text and "no RTSTRUCT written" in caplog.text
     with pytest.raises(DataError, match="lacks StudyInstanceUID"):
         write_seg(np.zeros((3, 24, 32), bool), [pydicom.dcmread(p) for p in paths], tmp_path / "x.dcm")
 

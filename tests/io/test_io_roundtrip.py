@@ -77,8 +77,8 @@ def test_dicom_series_masks_reference_the_source_series(tmp_path):
     assert props.spacing_mm == pytest.approx((3.0, 0.8, 0.6))
     mask = array == array.max()
     written = write_mask(mask, props, tmp_path / "out", algorithm="unet")
-    assert [p.name for p in written] == [f"series_{i:03d}.png" for i in range(4)] + ["series_mask.nii.gz",
-                                                                                    "series_seg.dcm"]
+    assert [p.name for p in written] == [f"series_{i:03d}.png" for i in range(4)] + [
+        "series_mask.nii.gz", "series_seg.dcm", "series_rtstruct.dcm"]
     assert all(Image.open(p).size == (32, 24) for p in written[:4])
     vol = nib.load(str(written[4]))
     assert vol.shape == (32, 24, 4) and np.allclose(vol.affine, props.affine)
@@ -102,7 +102,7 @@ def test_one_dicom_file_gives_a_png_of_its_size_and_a_seg(tmp_path):
     array, props = read_input(path)
     assert array.shape == (1, 20, 30) and not props.series and props.orientation == (1, 0, 0, 0, 1, 0)
     written = write_mask(array > 0, props, tmp_path / "out")
-    assert [p.name for p in written] == ["IM001.png", "IM001_seg.dcm"]
+    assert [p.name for p in written] == ["IM001.png", "IM001_seg.dcm", "IM001_rtstruct.dcm"]
     assert Image.open(written[0]).size == (30, 20)
     assert np.array_equal(read_seg_mask(written[1], [pydicom.dcmread(path)])[0], np.asarray(Image.open(written[0])) > 0)
 
@@ -112,7 +112,7 @@ def test_real_dicom_round_trip(tmp_path):
     src = shared_data("samples", "dicom", "MR_small.dcm")
     array, props = read_input(src)
     written = write_mask(array > 128, props, tmp_path)
-    assert [p.name for p in written] == ["MR_small.png", "MR_small_seg.dcm"]
+    assert [p.name for p in written] == ["MR_small.png", "MR_small_seg.dcm", "MR_small_rtstruct.dcm"]
     assert Image.open(written[0]).size == (64, 64)
     source = pydicom.dcmread(src)
     seg = hd.seg.segread(written[1])
@@ -165,6 +165,7 @@ def test_isotropic_sagittal_dicom_series_is_read_as_axial_slices_and_written_per
     from data._dicom_series import write_mr_series
     from tumorseg.data.formats.dicom_seg import read_seg_mask
     from tumorseg.data.formats.orientation import plane_of
+    from tumorseg.data.formats.rtstruct import SliceGeometry, rasterize
 
     pix = np.random.default_rng(2).integers(100, 800, (8, 12, 14)).astype(np.int16)  # (slices, rows, cols)
     pix[3:5, 4:7, 5:9] = 1000  # one bright block: the "tumour"
@@ -179,4 +180,6 @@ def test_isotropic_sagittal_dicom_series_is_read_as_axial_slices_and_written_per
     assert [p.name for p in written[:8]] == [f"sag_{i:03d}.png" for i in range(8)]  # one per source image
     back = np.stack([np.asarray(Image.open(p)) > 0 for p in written[:8]])
     assert np.array_equal(back, pix == 1000)  # the source slices' own layout
-    assert np.array_equal(read_seg_mask(written[-1], [pydicom.dcmread(p) for p in paths]), pix == 1000)
+    sources = [pydicom.dcmread(p) for p in paths]
+    assert np.array_equal(read_seg_mask(written[-2], sources), pix == 1000)
+    assert np.array_equal(rasterize(pydicom.dcmread(written[-1]), SliceGeometry.of(sources)), pix == 1000)

@@ -149,10 +149,11 @@ def test_files_of_a_dicom_series_are_uploaded_together(server, browser, tmp_path
     assert page.inner_text("#size") == "64 × 64 × 4 slices"
     assert not page.is_hidden("#summary") and page.is_visible("#download-seg")
     assert page.get_attribute("#download-seg", "download") == "mask_seg.dcm"
+    assert page.get_attribute("#download-rtstruct", "download") == "mask_rtstruct.dcm"
     assert page.inner_text("#status").startswith("4 files:")
     page.set_input_files("#file", str(paths[0]))  # then one file: no SEG link
     page.wait_for_function("() => document.getElementById('size').textContent === '64 × 64'", timeout=60_000)
-    assert page.is_hidden("#download-seg")
+    assert page.is_hidden("#download-seg") and page.is_hidden("#download-rtstruct")
     assert not errors, errors
     page.close()
 

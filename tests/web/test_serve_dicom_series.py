@@ -23,6 +23,7 @@ from pydicom.uid import generate_uid  # noqa: E402
 
 from data._dicom_series import series_pixels, write_mr_series  # noqa: E402
 from tumorseg.data.formats.dicom_seg import read_seg_mask  # noqa: E402
+from tumorseg.data.formats.rtstruct import SliceGeometry, rasterize  # noqa: E402
 from tumorseg.inference.choose import BundledPredictors  # noqa: E402
 from tumorseg.web import uploads  # noqa: E402
 from tumorseg.web.app import create_app  # noqa: E402
@@ -53,6 +54,8 @@ def test_series_upload_gives_a_volume_a_nifti_and_a_seg(client, tmp_path):
     sources = [pydicom.dcmread(p) for p in paths]
     assert seg.ReferencedSeriesSequence[0].SeriesInstanceUID == sources[0].SeriesInstanceUID
     assert np.array_equal(read_seg_mask(seg_path, sources), pix == 900)
+    rt = pydicom.dcmread(_saved(tmp_path / "rt.dcm", body["mask_rtstruct"]))
+    assert np.array_equal(rasterize(rt, SliceGeometry.of(sources)), pix == 900)
 
 
 def _saved(path, b64):

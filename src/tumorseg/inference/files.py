@@ -221,14 +221,15 @@ class PredictReport:
         return [r.summary for r in self.results if r.summary is not None] + self.folders
 
     def written_line(self, out: str | Path) -> str:
-        """One terminal line naming what was written: "25 masks written to OUT", or with DICOM inputs "1 mask
-        and 1 DICOM SEG written to OUT" (``*_seg.dcm`` and ``--probabilities`` maps counted apart; overlay pictures
-        are not listed)."""
+        """One terminal line naming what was written: "25 masks written to OUT", or with DICOM inputs "1 mask,
+        1 DICOM SEG and 1 RTSTRUCT written to OUT" (``*_seg.dcm``, ``*_rtstruct.dcm`` and ``--probabilities`` maps
+        counted apart; overlay pictures are not listed)."""
         segs = sum(p.name.endswith("_seg.dcm") for p in self.written)
+        structs = sum(p.name.endswith("_rtstruct.dcm") for p in self.written)
         probs = sum(len(r.maps) for r in self.results)
-        masks = len(self.written) - segs
+        masks = len(self.written) - segs - structs
         parts = [f"{masks} mask{'s' * (masks != 1)}"] + [f"{n} {what}{'s' * (n != 1)}" for n, what in (
-            (segs, "DICOM SEG"), (probs, "probability map")) if n]
+            (segs, "DICOM SEG"), (structs, "RTSTRUCT"), (probs, "probability map")) if n]
         listed = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
         return f"{listed} written to {out}"
 

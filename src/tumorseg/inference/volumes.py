@@ -14,7 +14,8 @@ Every input is read and its mask written through :mod:`tumorseg.io`, so outputs 
   such files gives each file.
 * DICOM file ``x.dcm`` -> ``OUT/x.png`` (a multi-frame file: ``OUT/x/x_NNN.png``);
   a series folder -> ``OUT/<series>/<series>_NNN.png`` and ``OUT/<series>_mask.nii.gz``;
-  both also ``OUT/<name>_seg.dcm``, a DICOM Segmentation referencing the source images.
+  both also ``OUT/<name>_seg.dcm``, a DICOM Segmentation referencing the source images, and
+  ``OUT/<name>_rtstruct.dcm``, the masks' outlines as an RT Structure Set (not for a multi-frame file).
   A folder holding several series (a study) gives each image series as its own input, named
   ``<folder>_s<number>_<description>`` (:func:`tumorseg.data.formats.dicom.list_series`; reports, SEGs and
   localizers are left out), each with the model its description calls for (:mod:`tumorseg.inference.choose`).

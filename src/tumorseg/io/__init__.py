@@ -12,9 +12,9 @@ input                    reader (:func:`reader_for`)   mask written (``OUT/...``
 ``.nrrd .nhdr``          :class:`ItkIO` (SimpleITK)    ``<stem>_mask.nrrd`` (size, spacing, origin, direction)
 ``.mha .mhd``            :class:`ItkIO` (SimpleITK)    ``<stem>_mask.mha`` (the same)
 ``.dcm`` / ``DICM``      :class:`DicomIO`              ``<stem>.png`` (per frame: ``<stem>/<stem>_NNN.png``),
-                                                       ``<stem>_seg.dcm``
+                                                       ``<stem>_seg.dcm``, ``<stem>_rtstruct.dcm`` (one frame)
 series folder            :class:`DicomIO`              ``<name>/<name>_NNN.png``, ``<name>_mask.nii.gz``,
-                                                       ``<name>_seg.dcm``
+                                                       ``<name>_seg.dcm``, ``<name>_rtstruct.dcm``
 one series of a folder   :class:`DicomIO`              the same, ``<name>`` =
 (``DicomSeries``)                                      ``<folder>_s<number>_<description>``
 ``.zip``                 :mod:`tumorseg.data.archive`  what the folder it holds gives (``predict``: unpacked for

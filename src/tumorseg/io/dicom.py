@@ -18,7 +18,9 @@ Outputs (``OUT`` is the folder given to :meth:`DicomIO.write_mask`):
 * either also gives ``OUT/<name>_seg.dcm``, a DICOM Segmentation referencing
   the source images (:mod:`tumorseg.data.formats.dicom_seg`), when highdicom
   is installed and the source carries what a SEG must copy (otherwise a
-  warning, and the other files as usual).
+  warning, and the other files as usual), and ``OUT/<name>_rtstruct.dcm``, the
+  masks' outlines as an RT Structure Set over the same images
+  (:mod:`tumorseg.data.formats.rtstruct_write`; not for a multi-frame file).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from tumorseg.data.formats._common import require
 from tumorseg.data.formats.dicom import (DicomSeries, dicom_orientation, dicom_pixels, dicom_spacing, read_dicom,
                                          read_dicom_series)
 from tumorseg.data.formats.dicom_seg import write_seg
+from tumorseg.data.formats.rtstruct_write import write_rtstruct
 from tumorseg.data.formats.orientation import axial_view
 from tumorseg.data.formats.scaling import volume_to_uint8
 from tumorseg.data.imageio import write_mask_png
@@ -106,7 +109,7 @@ class DicomIO(ReaderWriter):
             write_mask_png(m, target)
         if properties.series:
             written.append(self._nifti(mask, properties.affine, out / f"{name}_mask.nii.gz"))
-        return written + self._seg(mask, properties, out / f"{name}_seg.dcm", algorithm)
+        return written + self._dicom_objects(mask, properties, out, name, algorithm)
 
     def write_probabilities(self, prob: np.ndarray, properties: Properties, out: Path) -> list[Path]:
         """A series: ``<name>_prob.nii.gz`` (uint8, slope 1/255, the series' affine, as its mask NIfTI); one file:
@@ -133,14 +136,21 @@ class DicomIO(ReaderWriter):
         return target
 
     @staticmethod
-    def _seg(mask: np.ndarray, properties: Properties, target: Path, algorithm: str) -> list[Path]:
-        """The DICOM SEG beside the other outputs; a source that cannot carry one only costs a warning."""
+    def _dicom_objects(mask: np.ndarray, properties: Properties, out: Path, name: str, algorithm: str) -> list[Path]:
+        """The DICOM SEG and the RTSTRUCT beside the other outputs (a multi-frame file gets no RTSTRUCT: its SEG
+        covers it); a source that cannot carry one only costs a warning naming what it lacks."""
+        writers = []
         if importlib.util.find_spec("highdicom") is None:
-            log.warning("%s not written: DICOM SEG output needs highdicom (pip install 'tumorseg[formats]')",
-                        target.name)
-            return []
-        try:
-            return [write_seg(mask, properties.datasets, target, algorithm, properties.source)]
-        except DataError as exc:
-            log.warning("%s The other mask files are written all the same.", exc)
-            return []
+            log.warning("%s_seg.dcm not written: DICOM SEG output needs highdicom (pip install 'tumorseg[formats]')",
+                        name)
+        else:
+            writers.append((write_seg, out / f"{name}_seg.dcm"))
+        if properties.series or int(getattr(properties.datasets[0], "NumberOfFrames", 1) or 1) == 1:
+            writers.append((write_rtstruct, out / f"{name}_rtstruct.dcm"))
+        written = []
+        for write, target in writers:
+            try:
+                written.append(write(mask, properties.datasets, target, algorithm, properties.source))
+            except DataError as exc:
+                log.warning("%s The other mask files are written all the same.", exc)
+        return written

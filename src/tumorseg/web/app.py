@@ -101,6 +101,7 @@ class SegmentResponse(BaseModel):
     mask_volume: str | None = None  # NRRD / MetaImage uploads: base64 mask file in the upload's format and geometry
     mask_volume_name: str | None = None  # its file name: "mask.nrrd" or "mask.mha"
     mask_seg: str | None = None  # DICOM series: base64 DICOM SEG referencing the uploaded images (highdicom)
+    mask_rtstruct: str | None = None  # DICOM series: base64 RTSTRUCT, the mask's outlines over the uploaded images
     # asked for (probabilities), volumes and DICOM series: the probability map with the mask file's geometry
     # (uint8; NIfTI scaled 1/255 by its header, so viewers read 0-1), and its file name
     prob_volume: str | None = None
@@ -232,7 +233,8 @@ def segment_decoded(predictor, dec: Decoded, lock: threading.Lock, batch_size: i
         notes.append(zoo.single_slice_note(predictor.label))
     out["note"] = " ".join(n for n in notes if n) or None
     if dec.kind in VOLUME_KINDS or dec.properties.series:  # mask files with the upload's geometry, written beside
-        # it in the private workdir: a volume file's; a DICOM series also gives a DICOM SEG referencing its images
+        # it in the private workdir: a volume file's; a DICOM series also gives a DICOM SEG and an RTSTRUCT
+        # referencing its images
         written = write_mask(np.stack(masks), dec.properties, dec.properties.source.parent, predictor.name)
         for target in written:
             if target.name.endswith("_mask.nii.gz"):
@@ -242,6 +244,8 @@ def segment_decoded(predictor, dec: Decoded, lock: threading.Lock, batch_size: i
                 out["mask_volume_name"] = "mask" + target.suffix
             elif target.name.endswith("_seg.dcm"):
                 out["mask_seg"] = base64.b64encode(target.read_bytes()).decode("ascii")
+            elif target.name.endswith("_rtstruct.dcm"):
+                out["mask_rtstruct"] = base64.b64encode(target.read_bytes()).decode("ascii")
         if maps is not None:
             target = write_probabilities(maps, dec.properties, dec.properties.source.parent)[0]
             out["prob_volume"] = base64.b64encode(target.read_bytes()).decode("ascii")

@@ -13,7 +13,7 @@ signal:
   sagittal or coronal series, in the axial slices ``predict`` reads it as (the SEG's mask turned the same way);
 * ``mask``: the SEG; the tumour is the union of its segments, or of those ``--labels 1,2`` names (segment numbers);
   for an RTSTRUCT, of its ROIs named as tumour (GTV, tumour, lesion...), or of those ``--labels`` names (ROI
-  numbers);
+  numbers); a series labelled by a SEG and an RTSTRUCT (``predict`` writes both) is read from the SEG;
 * ``patient``: PatientID (else the series' name), so that a patient's series stay in one split and per-volume Dice
   pools a patient's slices.
 
@@ -99,6 +99,12 @@ def _scan_cached(folders: tuple[Path, ...], signature: tuple) -> _Found:
         if uid is None and rtstruct.is_rtstruct(ds):  # no RTReferencedSeriesSequence: the series of its images
             uid = next((instances[i] for i in rtstruct.referenced_images(ds) if i in instances), None)
         refs[p] = uid
+    # a SEG and an RTSTRUCT of one series (predict writes both): the SEG, the mask itself rather than its outline
+    with_seg = {refs[p] for p, ds in segs if not rtstruct.is_rtstruct(ds) and refs[p] is not None}
+    dropped = [p for p, ds in segs if rtstruct.is_rtstruct(ds) and refs[p] in with_seg]
+    for p in dropped:
+        log.info("%s left out: a DICOM SEG under %s labels the same series", p.name, root)
+    segs = [(p, ds) for p, ds in segs if p not in dropped]
     return _Found(tuple(segs), series, refs)
 
 

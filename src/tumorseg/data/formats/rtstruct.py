@@ -3,9 +3,11 @@ planning systems, 3D Slicer (SlicerRT) and TCIA's brain collections store (a GTV
 
 An RTSTRUCT holds ROIs (``StructureSetROISequence``: number and name) and, per ROI, closed planar contours in patient
 coordinates (mm; ``ContourData`` x, y, z triples). Each contour is laid on the slice it names
-(``ContourImageSequence``), else on the slice whose plane it lies in (within half the slice spacing), its vertices
-are moved to the nearest pixel centre of that slice's grid and the polygon is filled with its outline (PIL; the
-convention of rt-utils' OpenCV fill: tools differ by about a pixel along an outline).
+(``ContourImageSequence``), else on the slice whose plane it lies in (within half the slice spacing), and a pixel
+of that slice is inside when its centre lies inside the polygon or on its outline (within 0.001 pixel). So an
+outline drawn along the region's boundary (tumorseg's own, :mod:`~tumorseg.data.formats.rtstruct_write`; near it,
+3D Slicer's, cut from its closed surface) and one traced through the boundary pixels' centres (OpenCV's, rt-utils')
+both read back as the mask they came from; a contour of no area (a line) marks nothing.
 Several contours of one ROI on one slice combine by even-odd rule (an inner contour is a hole), as DICOM's planar
 contours are commonly read; ROIs combine by union.
 
@@ -14,7 +16,8 @@ tumour (:data:`TUMOUR_NAMES`: GTV, tumour/tumor, lesion, neoplasm, glioma, metas
 listing the ROIs.
 
 Written by hand: pydicom reads the dataset but fills no contours, highdicom has no RTSTRUCT reader, and the packages
-that do (rt-utils) need OpenCV and read whole series folders on their own terms; this is ~100 lines on PIL.
+that do (rt-utils) need OpenCV and read whole series folders on their own terms; this is ~100 lines on matplotlib's
+point-in-polygon test.
 """
 
 from __future__ import annotations
@@ -134,8 +137,6 @@ def rasterize(ds, geometry: SliceGeometry, rois: tuple[int, ...] | None = None, 
     Raises:
         DataError: see :func:`tumour_rois`; contour data that are not x, y, z triples.
     """
-    from PIL import Image, ImageDraw
-
     chosen = set(tumour_rois(ds, rois, where))
     z, (rows, cols) = len(geometry.positions), geometry.shape
     mask = np.zeros((z, rows, cols), bool)
@@ -164,13 +165,30 @@ def rasterize(ds, geometry: SliceGeometry, rois: tuple[int, ...] | None = None, 
             rel = points - geometry.positions[k]
             # column index along a row, row index along a column (pixel centres at whole numbers)
             xy = np.stack([rel @ geometry.row_dir / geometry.spacing[1], rel @ geometry.col_dir / geometry.spacing[0]],
-                          axis=1).round(0)  # to the nearest pixel centre (PIL would truncate)
-            layer = Image.new("1", (cols, rows), 0)
-            ImageDraw.Draw(layer).polygon([tuple(p) for p in xy.tolist()], fill=1, outline=1)
-            mask[k] ^= np.asarray(layer, bool)
+                          axis=1)
+            fill_polygon(mask[k], xy)
     if off:
         log.warning("%s: %d contour(s) lie on no slice of the series (off its planes), left out", where, off)
     return mask
+
+
+def fill_polygon(mask: np.ndarray, xy: np.ndarray, tolerance: float = 1e-3) -> None:
+    """Flip, in place, the pixels of ``mask`` ``(rows, cols) bool`` whose centres lie inside the closed polygon ``xy``
+    ``(N, 2)`` (column, row; pixel centres at whole numbers) or within ``tolerance`` pixel of its outline: an
+    even-odd fill, so a second contour inside the first cuts a hole. Vertices outside the grid are fine."""
+    from matplotlib.path import Path as Polygon
+
+    rows, cols = mask.shape
+    lo = np.maximum(np.floor(xy.min(axis=0) - tolerance), 0).astype(int)
+    hi = np.minimum(np.ceil(xy.max(axis=0) + tolerance), (cols - 1, rows - 1)).astype(int)
+    if (hi < lo).any():
+        return  # wholly outside the grid
+    yy, xx = np.mgrid[lo[1]:hi[1] + 1, lo[0]:hi[0] + 1]
+    centres = np.stack([xx.ravel(), yy.ravel()], axis=1).astype(float)
+    polygon = Polygon(xy)
+    # the polygon grown by the tolerance: matplotlib's radius grows it or shrinks it by the outline's orientation
+    inside = polygon.contains_points(centres, radius=tolerance) | polygon.contains_points(centres, radius=-tolerance)
+    mask[lo[1]:hi[1] + 1, lo[0]:hi[0] + 1] ^= inside.reshape(xx.shape)
 
 
 def _slice_of(contour, points: np.ndarray, by_uid: dict[str, int], along: np.ndarray, normal: np.ndarray,

@@ -102,6 +102,13 @@ function setDownload() {
     seg.href = "data:application/dicom;base64," + d.mask_seg;
     seg.download = "mask_seg.dcm";
   }
+  // and an RTSTRUCT: the mask's outlines, for radiotherapy planning systems and SlicerRT
+  const rt = $("download-rtstruct");
+  rt.hidden = !d.mask_rtstruct;
+  if (d.mask_rtstruct) {
+    rt.href = "data:application/dicom;base64," + d.mask_rtstruct;
+    rt.download = "mask_rtstruct.dcm";
+  }
   // asked for: the probability map (a volume file with the mask's geometry, or this slice's PNG)
   const prob = $("download-prob");
   const slicePng = d.slices[state.slice].prob_png;
