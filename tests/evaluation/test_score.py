@@ -137,6 +137,18 @@ def test_nothing_pairs_is_one_line_and_two_files_always_pair(tmp_path, capsys):
         score_files(tmp_path / "a" / "x.png", tmp_path / "notes.txt", progress=False)
 
 
+def test_a_truth_folder_of_scans_without_labels_is_one_line(tmp_path, capsys):
+    """A BraTS 2023 case folder as shipped to participants (four scans, no -seg file) given as TRUTH: said so, not
+    "both pair as"."""
+    for m in ("t1c", "t1n", "t2f", "t2w"):
+        _nii(tmp_path / "case" / f"BraTS-GLI-00001-000-{m}.nii.gz", np.zeros((4, 4, 2), np.int16))
+    _nii(tmp_path / "pred" / "BraTS-GLI-00001-000_mask.nii.gz", np.zeros((4, 4, 2), np.uint8))
+    assert main(["score", str(tmp_path / "pred"), str(tmp_path / "case"), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "holds scans (BraTS-GLI-00001-000-t1c.nii.gz" in err
+    assert "no truth mask" in err and "give as TRUTH the folder that holds the labels" in err
+
+
 def test_predict_then_score_equals_evaluate_on_a_real_lgg_patient(tmp_path, capsys):
     lgg = shared_data("samples", "lgg")
     assert main(["predict", str(lgg), "--model", "flair", "--out", str(tmp_path / "pred"), "--no-progress",

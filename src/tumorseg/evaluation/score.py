@@ -101,6 +101,10 @@ def _files(root: Path, truth: bool, required: bool = True) -> list[Path]:
     masks = [p for p in found if set(_tags(p.name)[1]) & set(MASK_TAGS) or _label_named(p)]
     if truth and masks:
         found = masks
+    elif truth and required and found and all(set(_tags(p.name)[1]) & set(MODALITY_TAGS) for p in found):
+        raise DataError(f"{root}: holds scans ({', '.join(p.name for p in found[:2])}{', ...' * (len(found) > 2)}) "
+                        "but no truth mask (a file named -seg, _mask, OT..., or a DICOM SEG); give as TRUTH the "
+                        "folder that holds the labels.")
     if not found and required:
         raise DataError(f"{root}: no mask files ({', '.join(IMAGE_EXTS + VOLUME_EXTS + MAT_EXTS)}, or DICOM SEG) "
                         "found.")
