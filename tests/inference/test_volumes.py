@@ -352,6 +352,45 @@ def test_a_folder_of_nifti_scans_gives_each_scan_and_a_case_folder_one_case(tmp_
     assert split_volume_inputs([tmp_path / "case"])[0] == [tmp_path / "case"]
 
 
+def test_scans_in_patient_folders_are_each_predicted_under_their_path(tmp_path, monkeypatch):
+    """``root/p1/image.nii.gz``, ``root/p2/image.nii.gz`` (one scan per patient folder, a dcm2niix export) and a
+    site folder of scans two levels down: each scan an input, named after its path so that no two outputs clash;
+    label files, mask folders (nnU-Net's ``labelsTr/``) and an earlier run's outputs inside the tree are not
+    inputs; --resume finds them by those names."""
+    from tumorseg.inference.files import predict_inputs
+    from tumorseg.inference.predictor import Predictor
+    from tumorseg.inference.volumes import NamedVolume, output_name, split_volume_inputs
+
+    def save(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        vol = np.random.default_rng(0).integers(250, 350, (16, 16, 3)).astype(np.int16)
+        vol[4:9, 5:10, 1] = 900
+        nib.save(nib.Nifti1Image(vol, np.diag([1.0, 1.0, 2.0, 1.0])), str(path))
+
+    root = tmp_path / "root"
+    for name in ("p1/image.nii.gz", "p1/image_seg.nii.gz", "p2/image.nii.gz", "site/a/x.nii.gz", "labelsTr/p1.nii.gz",
+                 "old/p1_image_mask.nii.gz", "old/p1_image_prob.nii.gz"):
+        save(root / name)
+    volumes, images = split_volume_inputs([root])
+    assert images == [] and [output_name(v) for v in volumes] == ["p1_image", "p2_image", "site_a_x"]
+    assert all(isinstance(v, NamedVolume) for v in volumes) and volumes[0] == root / "p1" / "image.nii.gz"
+    assert volumes[0].parent == root / "p1" and output_name(volumes[0].parent) == "p1"
+    monkeypatch.setattr(Predictor, "probabilities",  # the mask: the brightest voxels
+                        lambda self, slices, batch_size=16: [(s >= 200).astype(np.float32) for s in slices])
+    ckpt = tiny_checkpoint(tmp_path / "m.pt")
+    report = predict_inputs([root], ckpt, tmp_path / "out", progress=False, backend="torch")
+    assert sorted(p.name for p in (tmp_path / "out").glob("*.nii.gz")) == [
+        "p1_image_mask.nii.gz", "p2_image_mask.nii.gz", "site_a_x_mask.nii.gz"]
+    rows = json.loads((tmp_path / "out" / "summary.json").read_text())["volumes"]
+    assert [(r["name"], r["input"]) for r in rows] == [("p1_image", str(root / "p1" / "image.nii.gz")),
+                                                       ("p2_image", str(root / "p2" / "image.nii.gz")),
+                                                       ("site_a_x", str(root / "site" / "a" / "x.nii.gz"))]
+    lines = report.summary_lines()
+    assert [line.split(":")[0] for line in lines[:3]] == ["p1_image", "p2_image", "x.nii.gz"]  # a name used once
+    again = predict_inputs([root], ckpt, tmp_path / "out", progress=False, backend="torch", resume=True)
+    assert again.written == [] and len(again.results) == 3
+
+
 def test_real_brats_download_layout():
     from tumorseg.inference.volumes import split_volume_inputs
 

@@ -24,6 +24,7 @@ import logging
 import queue
 import re
 import threading
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -239,16 +240,21 @@ class PredictReport:
         its summary line (logged when the folder was finished) speaks for them."""
         in_folders = {Path(s.input) for s in self.folders}
         results = [r for r in self.results if r.source.parent not in in_folders]
+        shared = Counter(r.source.name for r in results)
+
+        def named(r: Prediction) -> str:  # p1/image.nii.gz and p2/image.nii.gz: by their outputs' names
+            return r.summary.name if shared[r.source.name] > 1 and r.summary is not None else r.source.name
+
         empty = [r for r in results if r.n_tumour == 0]
         lines = []
         for r in empty[:max_listed]:
             where = f" in any of its {r.n_slices} slices" if r.n_slices > 1 else ""
-            lines.append(f"{r.source.name}: no tumour found{where} ({_by(r)})")
+            lines.append(f"{named(r)}: no tumour found{where} ({_by(r)})")
         if len(empty) > max_listed:
             lines.append(f"... and {len(empty) - max_listed} more inputs with no tumour found")
         for r in results:
             if r.n_tumour and r.n_slices > 1:
-                lines.append(f"{r.source.name}: tumour found in {r.n_tumour} of {r.n_slices} slices ({_by(r)})")
+                lines.append(f"{named(r)}: tumour found in {r.n_tumour} of {r.n_slices} slices ({_by(r)})")
         for s in self.folders:
             model = next((r.model for r in self.results if r.source.parent == Path(s.input)), "?")
             found = f"tumour found in {s.slices_with_tumour} of" if s.tumour_found else "no tumour found in any of its"

@@ -85,6 +85,26 @@ class Prediction:
                    summary)
 
 
+class NamedVolume(type(Path())):
+    """A volume file found in a subfolder of an input, whose outputs are named after its path below the input
+    (``root/p1/image.nii.gz`` -> ``p1_image_mask.nii.gz``), so that scans of one name in different folders (every
+    patient's ``image.nii.gz``) never overwrite each other. Otherwise it is the file's path (equal to it, hashed
+    alike); paths derived from it (``.parent``...) carry no name (plain paths from Python 3.12 on)."""
+
+    output_name: str = ""  # "" on derived paths: named as any path
+
+    @classmethod
+    def below(cls, path: Path, root: Path) -> NamedVolume:
+        """``path``, named ``A_B_<stem>`` after its folders ``A/B/`` below ``root``."""
+        volume = cls(path)
+        stem = nifti.nifti_stem(path) if nifti.is_nifti(path) else path.stem
+        volume.output_name = "_".join((*path.parent.relative_to(root).parts, stem))
+        return volume
+
+    def with_segments(self, *segments):  # Python >= 3.12 builds derived paths with this
+        return Path(*segments)
+
+
 def input_kind(path: Path | DicomSeries) -> str | None:
     """``"nifti"``, ``"nifti-case"``, ``"itk"`` (a NRRD or MetaImage file), ``"dicom"``, ``"dicom-series"`` (a
     folder, or one :class:`~tumorseg.data.formats.dicom.DicomSeries` of a folder) or ``None`` (an image
@@ -121,7 +141,7 @@ def split_volume_inputs(inputs: Sequence[str | Path]) -> tuple[list[Path | Dicom
     folders (a ``kaggle_3m`` root or one patient's folder, below an input that is not one itself) are image
     inputs (:func:`tumorseg.inference.files.collect_inputs` reads their slices, never their masks). So a folder
     holding several datasets gives all of them. Other subfolders are left alone; those holding images (not mask
-    folders, :data:`MASK_FOLDERS`) are named in a log line, with the fix (give them as inputs).
+    folders, :func:`is_mask_folder`) are named in a log line, with the fix (give them as inputs).
 
     Raises:
         DataError: two volume inputs would write outputs of the same name (naming both).
@@ -171,8 +191,10 @@ def _nested_inputs(root: Path) -> tuple[list[Path | DicomSeries], list[Path]]:
     :data:`~tumorseg.data.formats.dicom.TREE_DEPTH` levels): ``(volumes, lgg_folders)``.
 
     ``volumes``: DICOM series two or more levels down, each named ``A_B_C`` after its folder's path below ``root``
-    (a folder whose headers cannot be grouped is one input: its reader reports the problem), and NIfTI case folders
-    two or more levels down (depth 1: :func:`_volume_subfolders`). ``lgg_folders``: LGG roots or patient folders
+    (a folder whose headers cannot be grouped is one input: its reader reports the problem), NIfTI case folders
+    two or more levels down (depth 1: :func:`_volume_subfolders`), and the scans of other folders one or more levels
+    down (NIfTI files that are no case, NRRD, MetaImage: ``p1/image.nii.gz``, a dcm2niix export), each a
+    :class:`NamedVolume` named ``A_B_<stem>`` after its path. ``lgg_folders``: LGG roots or patient folders
     (``*_mask.tif`` beside the slices, :func:`tumorseg.data.formats.lgg.detect`) one or more levels down, unless
     ``root`` is one itself (then :func:`tumorseg.inference.files.collect_inputs` reads its patients). Folders that
     are volumes or LGG folders are not searched further."""
@@ -193,9 +215,11 @@ def _nested_inputs(root: Path) -> tuple[list[Path | DicomSeries], list[Path]]:
         rel = d.relative_to(root).parts
         if kind(d) == "lgg":
             lgg_folders.append(d)
-        elif kind(d) is None and d not in patients and d.name.lower() not in MASK_FOLDERS and (
-                _has_images(d) or _plain_volumes(d)):
-            skipped.append(d)
+        elif kind(d) is None and d not in patients and not is_mask_folder(d):
+            found += [NamedVolume.below(v, root) for v in _plain_volumes(d)  # scans, each its own input; not
+                      if not _output_name(v)]  # the maps of an earlier run into a folder inside the input
+            if _has_images(d):
+                skipped.append(d)
         if len(rel) < 2:  # depth 1 volumes: _volume_subfolders
             continue
         if kind(d) == "nifti-case":
@@ -219,7 +243,19 @@ def _nested_inputs(root: Path) -> tuple[list[Path | DicomSeries], list[Path]]:
     return found, lgg_folders
 
 
-MASK_FOLDERS = {"mask", "masks", "label", "labels", "gt", "ground_truth", "groundtruth"}  # never inputs to suggest
+MASK_FOLDERS = ("mask", "label", "seg", "gt", "ground_truth", "groundtruth", "truth")  # how their names begin
+
+
+def is_mask_folder(folder: Path) -> bool:
+    """Named as a folder of masks (``masks/``, ``labels/``, nnU-Net's ``labelsTr/``, ``segmentations/``, ``gt/``...):
+    never an input, nor one to suggest."""
+    return folder.name.lower().startswith(MASK_FOLDERS)
+
+
+def _output_name(path: Path) -> bool:
+    """Named as ``predict`` names its outputs: ``*_mask`` (also a label name) and ``*_prob`` probability maps."""
+    stem = nifti.nifti_stem(path) if nifti.is_nifti(path) else path.stem
+    return stem.lower().endswith(("_prob", "_mask"))
 
 
 def _has_images(folder: Path) -> bool:
@@ -236,15 +272,17 @@ def _plain_volumes(folder: Path) -> list[Path]:
 def _numbered_slices(folder: Path) -> bool:
     """Whether ``folder`` ``P/`` holds image slices named ``P_<n>`` (:func:`tumorseg.data.formats.lgg.slice_number`):
     an LGG patient's images without their masks (a held-out set), or any scan exported slice by slice."""
-    return folder.name.lower() not in MASK_FOLDERS and any(p.is_file() and lgg.slice_number(p) is not None
+    return not is_mask_folder(folder) and any(p.is_file() and lgg.slice_number(p) is not None
                                                            for p in folder.iterdir())
 
 
 def output_name(volume: Path | DicomSeries) -> str:
     """The name a volume input's outputs are written under (``<name>_mask.nii.gz`` ...): a series' name, a NIfTI
-    file's stem, a DICOM file's stem, a folder's name."""
+    file's stem, a DICOM file's stem, a folder's name; a :class:`NamedVolume`'s path below its input."""
     if isinstance(volume, DicomSeries):
         return volume.name
+    if isinstance(volume, NamedVolume) and volume.output_name:
+        return volume.output_name
     if volume.is_file():
         return nifti.nifti_stem(volume) if nifti.is_nifti(volume) else volume.stem  # x.nrrd, x.mha -> x
     return volume.name
@@ -429,6 +467,9 @@ def read_volume_input(path: Path | DicomSeries, predictor: Predictor) -> tuple[n
     after the folder.
     """
     kind = input_kind(path)
+    if isinstance(path, NamedVolume) and path.output_name:
+        array, props = read_volume_input(Path(path), predictor)
+        return array, dataclasses.replace(props, name=path.output_name)
     if kind not in ("nifti", "nifti-case"):
         return read_input(path)
     images = [path]
