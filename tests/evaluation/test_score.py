@@ -137,6 +137,22 @@ def test_nothing_pairs_is_one_line_and_two_files_always_pair(tmp_path, capsys):
         score_files(tmp_path / "a" / "x.png", tmp_path / "notes.txt", progress=False)
 
 
+def test_scans_named_after_their_path_pair_with_the_truth_in_that_path(tmp_path):
+    """predict names a scan found below its input after its path (``p1/image.nii.gz`` -> ``p1_image_mask.nii.gz``):
+    such masks pair with ``p1/image_seg.nii.gz``, two levels down too, not with another folder's."""
+    truth = {"p1/image_seg.nii.gz": 1, "p2/image_seg.nii.gz": 2, "site/a/x_seg.nii.gz": 3}
+    for name, k in truth.items():
+        vol = np.zeros((6, 6, 2), np.uint8)
+        vol[k, 1:4, 0] = 1
+        _nii(tmp_path / "truth" / name, vol)
+        _nii(tmp_path / "pred" / f"{'_'.join(Path(name).parent.parts)}_{Path(name).name.split('_')[0]}_mask.nii.gz",
+             vol)
+    result = score_files(tmp_path / "pred", tmp_path / "truth", progress=False)
+    assert result.unpaired == [] and len(result.rows) == 6 and all(r["dice"] == 1.0 for r in result.rows)
+    assert {Path(r["pred_file"]).name for r in result.rows} == {"p1_image_mask.nii.gz", "p2_image_mask.nii.gz",
+                                                                 "site_a_x_mask.nii.gz"}
+
+
 def test_a_truth_folder_of_scans_without_labels_is_one_line(tmp_path, capsys):
     """A BraTS 2023 case folder as shipped to participants (four scans, no -seg file) given as TRUTH: said so, not
     "both pair as"."""

@@ -12,6 +12,9 @@ Pairing, by name: a file's *key* is its name in lower case without extension and
 ``TCGA_CS_4942_19970222_12.png`` with ``TCGA_CS_4942_19970222_12_mask.tif``. Where a folder holds both images and
 masks (a BraTS case tree, the LGG set), only the files named as masks are taken; ``predict``'s overlays and
 probability maps (``_overlay``, ``_prob``) never are. Two files with one key on one side are an error naming both.
+A truth file that pairs with nothing by its key pairs by its folder's name (``case1/OTMultiClass.nii.gz`` with
+``case1_mask.nii.gz``), else by its path below TRUTH (``p1/image_seg.nii.gz`` with ``p1_image_mask.nii.gz``:
+``predict``'s name for a scan found in a folder below its input).
 
 DICOM SEG objects (``predict``'s for a DICOM series, 3D Slicer's, OHIF's) and RT Structure Sets (RTSTRUCT: their
 tumour ROIs' contours, :mod:`tumorseg.data.formats.rtstruct`) pair instead by the series they label
@@ -299,11 +302,15 @@ def _score(pred: Path, truth: Path, labels: tuple[int, ...] | None, distances: b
     folder_of = {k: _tags(t.parent.name)[0].lower() for k, (_, t) in truths.items()
                  if k not in preds and t not in segs.uid}
     shared = {f for f in folder_of.values() if list(folder_of.values()).count(f) > 1}
+    # or by its path below TRUTH (`p1/image_seg.nii.gz` with `p1_image_mask.nii.gz`: predict's name for a scan found
+    # in a folder below its input)
+    by_path = {k: "_".join((*t.parent.relative_to(truth).parts, case_of(t))).lower() for k, (_, t) in truths.items()
+               if k not in preds and t not in segs.uid and truth.is_dir() and t.parent != truth}
     pairs: dict[str, tuple[str, Path, Path | None]] = {}  # truth key -> (case, truth file, prediction or None)
     for k, (case, t_path) in truths.items():
-        folder = folder_of.get(k)
+        folder, path_key = folder_of.get(k), by_path.get(k)
         match = k if k in preds else folder if folder in preds and folder not in truths and folder not in shared \
-            else None
+            else path_key if path_key in preds and path_key not in truths else None
         pairs[k] = (case if match in (k, None) else preds[match][0], t_path, preds[match][1] if match else None)
     used = {p for _, _, p in pairs.values() if p is not None}
     result = Scored(unpaired=[shown(p) for _, p in preds.values() if p not in used])
