@@ -217,7 +217,7 @@ def _nested_inputs(root: Path) -> tuple[list[Path | DicomSeries], list[Path]]:
             lgg_folders.append(d)
         elif kind(d) is None and d not in patients and not is_mask_folder(d):
             found += [NamedVolume.below(v, root) for v in _plain_volumes(d)  # scans, each its own input; not
-                      if not _output_name(v)]  # the maps of an earlier run into a folder inside the input
+                      if not _is_predict_output(v)]  # the maps of an earlier run into a folder inside the input
             if _has_images(d):
                 skipped.append(d)
         if len(rel) < 2:  # depth 1 volumes: _volume_subfolders
@@ -252,7 +252,7 @@ def is_mask_folder(folder: Path) -> bool:
     return folder.name.lower().startswith(MASK_FOLDERS)
 
 
-def _output_name(path: Path) -> bool:
+def _is_predict_output(path: Path) -> bool:
     """Named as ``predict`` names its outputs: ``*_mask`` (also a label name) and ``*_prob`` probability maps."""
     stem = nifti.nifti_stem(path) if nifti.is_nifti(path) else path.stem
     return stem.lower().endswith(("_prob", "_mask"))
@@ -273,7 +273,7 @@ def _numbered_slices(folder: Path) -> bool:
     """Whether ``folder`` ``P/`` holds image slices named ``P_<n>`` (:func:`tumorseg.data.formats.lgg.slice_number`):
     an LGG patient's images without their masks (a held-out set), or any scan exported slice by slice."""
     return not is_mask_folder(folder) and any(p.is_file() and lgg.slice_number(p) is not None
-                                                           for p in folder.iterdir())
+                                              for p in folder.iterdir())
 
 
 def output_name(volume: Path | DicomSeries) -> str:
