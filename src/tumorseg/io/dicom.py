@@ -36,8 +36,8 @@ from tumorseg.data.formats._common import require
 from tumorseg.data.formats.dicom import (DicomSeries, dicom_orientation, dicom_pixels, dicom_spacing, read_dicom,
                                          read_dicom_series)
 from tumorseg.data.formats.dicom_seg import write_seg
-from tumorseg.data.formats.rtstruct_write import write_rtstruct
 from tumorseg.data.formats.orientation import axial_view
+from tumorseg.data.formats.rtstruct_write import write_rtstruct
 from tumorseg.data.formats.scaling import volume_to_uint8
 from tumorseg.data.imageio import write_mask_png
 from tumorseg.errors import DataError
