@@ -56,11 +56,12 @@ def main() -> None:
     def signed(c):  # shoelace; marching squares winds holes against their outer outline, so holes subtract
         return 0.5 * (np.dot(c[:, 0], np.roll(c[:, 1], 1)) - np.dot(c[:, 1], np.roll(c[:, 0], 1)))
 
-    area = sum(abs(sum(signed(c) for c in mask_contours(m))) for m in mask)
+    outlines = [mask_contours(m) for m in mask]  # per slice
+    area = sum(abs(sum(signed(c) for c in loops)) for loops in outlines)
     result = {
         "case": args.case.name, "slices": int(mask.shape[0]), "slice_shape": list(mask.shape[1:]),
         "tumour_voxels": int(mask.sum()), "slices_with_tumour": int(mask.any(axis=(1, 2)).sum()),
-        "contours": int(sum(len(mask_contours(m)) for m in mask)), "file_kb": round(size_kb, 1),
+        "contours": sum(len(loops) for loops in outlines), "file_kb": round(size_kb, 1),
         "write_s": round(t1 - t0, 3), "read_s": round(t2 - t1, 3),
         "voxels_differing_after_read_back": int((back != mask).sum()),
         "outline_area_over_mask_voxels": round(area / mask.sum(), 4),

@@ -185,9 +185,10 @@ def fill_polygon(mask: np.ndarray, xy: np.ndarray, tolerance: float = 1e-3) -> N
         return  # wholly outside the grid
     yy, xx = np.mgrid[lo[1]:hi[1] + 1, lo[0]:hi[0] + 1]
     centres = np.stack([xx.ravel(), yy.ravel()], axis=1).astype(float)
-    polygon = Polygon(xy)
-    # the polygon grown by the tolerance: matplotlib's radius grows it or shrinks it by the outline's orientation
-    inside = polygon.contains_points(centres, radius=tolerance) | polygon.contains_points(centres, radius=-tolerance)
+    # the polygon grown by the tolerance: matplotlib's radius grows a positively oriented outline (shoelace area > 0)
+    # and shrinks the other way round, so its sign follows the outline's orientation
+    area = np.dot(xy[:, 0], np.roll(xy[:, 1], -1)) - np.dot(xy[:, 1], np.roll(xy[:, 0], -1))
+    inside = Polygon(xy).contains_points(centres, radius=tolerance if area > 0 else -tolerance)
     mask[lo[1]:hi[1] + 1, lo[0]:hi[0] + 1] ^= inside.reshape(xx.shape)
 
 
