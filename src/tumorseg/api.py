@@ -102,7 +102,9 @@ class Segmenter:
 
         Args:
             volume: ``(Z, H, W)`` or ``(Z, C, H, W)``, slices first, any real dtype (module docstring).
-            spacing_mm: ``(slice, row, column)`` spacing in mm, for mL and diameters; ``None``: voxels only.
+            spacing_mm: ``(slice, row, column)`` spacing in mm, for mL and diameters, and so that slices covering
+                less than 240 mm are padded for the model as ``predict`` pads them
+                (:mod:`tumorseg.inference.field_of_view`); ``None``: voxels only, slices as they are.
             name: used in the summary and in the warning given when the volume's brightness is far from the
                 model's training slices.
             batch_size: slices per model call. progress: show a progress bar.
@@ -125,7 +127,8 @@ class Segmenter:
         warn_if_far_off(Path(name or "volume"), slices, self.predictor)
         with tqdm(total=len(slices), desc=f"predicting {name}".strip(), unit="slice", disable=not progress,
                   leave=False) as bar:
-            masks = predict_stack(slices, self.predictor, batch_size, bar)
+            masks = predict_stack(slices, self.predictor, batch_size, bar, name=name,
+                                  pixel_mm=tuple(spacing_mm)[1:] if spacing_mm is not None else None)
         return VolumeResult(masks, summarise(masks, spacing_mm, name, self.predictor.label))
 
 

@@ -29,6 +29,11 @@ LGG_PATIENT = "TCGA_CS_4941_19960909"
     ("BraTS-GLI-00001-000-t2w.nii.gz", None),
     ("brainmask.nii.gz", None),
     ("flairy_t1cx.nii.gz", None),  # a marker must stand alone between separators
+    ("sub-01_ses-pre_FLAIR.nii.gz", ("flair", "BIDS FLAIR '_FLAIR'")),  # BIDS: the suffix, and ce- for T1w
+    ("sub-01_acq-3d_ce-gadolinium_run-2_T1w.nii.gz", ("t1c", "BIDS contrast-enhanced T1w 'ce-gadolinium'")),
+    ("sub-01_T1w.nii.gz", None),  # pre-contrast
+    ("sub-01_T2w.nii.gz", None),
+    ("sub-01_acq-flair_T2w.nii.gz", None),  # a BIDS name is read by its suffix, not by a word inside it
 ])
 def test_modality_in_file_names(name, expected):
     assert modality_in_name(name) == expected

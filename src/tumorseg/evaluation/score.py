@@ -14,7 +14,9 @@ masks (a BraTS case tree, the LGG set), only the files named as masks are taken;
 probability maps (``_overlay``, ``_prob``) never are. Two files with one key on one side are an error naming both.
 A truth file that pairs with nothing by its key pairs by its folder's name (``case1/OTMultiClass.nii.gz`` with
 ``case1_mask.nii.gz``), else by its path below TRUTH (``p1/image_seg.nii.gz`` with ``p1_image_mask.nii.gz``:
-``predict``'s name for a scan found in a folder below its input).
+``predict``'s name for a scan found in a folder below its input). BIDS derivatives pair with ``predict``'s masks of
+a BIDS dataset: their derivative entities and suffix are dropped too (``sub-01_ses-1_desc-tumor_mask.nii.gz``,
+``..._label-tumor_dseg.nii.gz`` -> ``sub-01_ses-1``, the name ``predict`` gives that session's ``anat/`` folder).
 
 DICOM SEG objects (``predict``'s for a DICOM series, 3D Slicer's, OHIF's) and RT Structure Sets (RTSTRUCT: their
 tumour ROIs' contours, :mod:`tumorseg.data.formats.rtstruct`) pair instead by the series they label
@@ -53,11 +55,13 @@ IMAGE_EXTS = (".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp")
 VOLUME_EXTS = (".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd")
 MAT_EXTS = (".mat",)  # a figshare slice: its tumorMask is the truth
 MASK_TAGS = ("mask", "seg", "segmentation", "label", "labels", "labelmap", "gt", "truth", "groundtruth", "pred",
-             "prediction")
+             "prediction", "dseg")  # dseg: a BIDS derivative's discrete segmentation
 MODALITY_TAGS = ("t2f", "t1c", "t1n", "t2w", "flair", "t1ce", "t1gd", "t1", "t2")
 SKIP_TAGS = ("overlay", "prob")  # predict's pictures and probability maps
 NOT_TUMOUR = ("*brain*mask*", "*mask*brain*", "*skull*")  # brain masks of skull stripping (DeepMedic's brainmask)
 _TAG = re.compile(r"[-_.]([a-z0-9]+)$")
+# what a BIDS derivative's name adds to its source scan's entities (sub-01_space-orig_label-tumor_desc-manual_mask)
+_BIDS_DERIVED = re.compile(r"_(?:space|res|den|label|desc)-[A-Za-z0-9]+")
 
 
 def _ext(path: Path) -> str | None:
@@ -78,8 +82,10 @@ def _tags(name: str) -> tuple[str, list[str]]:
 
 def case_of(path: Path) -> str:
     """The case a mask file names (module doc): ``BraTS-GLI-00001-000-seg.nii.gz`` -> ``BraTS-GLI-00001-000``;
-    files are paired by this name in lower case."""
-    return _tags(path.name)[0]
+    files are paired by this name in lower case. A BIDS name loses its derivative entities too
+    (``sub-01_ses-1_desc-tumor_mask.nii.gz`` -> ``sub-01_ses-1``, as ``predict`` names a BIDS session's mask)."""
+    stem = _tags(path.name)[0]
+    return _BIDS_DERIVED.sub("", stem) if stem.startswith("sub-") else stem
 
 
 def _files(root: Path, truth: bool, required: bool = True) -> list[Path]:

@@ -8,6 +8,10 @@ input                                                  model       why
 NIfTI named ``*-t2f*``, ``*_flair*``, ``Flair_*``        ``flair``   BraTS new / old / 2015 (DeepMedic) FLAIR
 NIfTI named ``*-t1c*``, ``*_t1ce*``, ``T1c_*``           ``t1c``     BraTS T1 contrast-enhanced (the note points
                                                                    to a FLAIR file of the case beside it)
+BIDS ``sub-*_FLAIR`` scan                              ``flair``   by the BIDS suffix (:mod:`.bids`)
+BIDS ``sub-*_ce-<agent>_T1w`` scan                     ``t1c``     the ``ce-`` (contrast agent) entity
+BIDS ``anat/`` folder with a FLAIR (or ce-T1w) scan    ``flair``   as a BraTS case folder; named
+                                                       (``t1c``)   ``sub-01[_ses-x]``
 BraTS case folder with a FLAIR volume                  ``flair``   FLAIR shows the whole tumour (BraTS label)
 BraTS case folder with only a T1c volume               ``t1c``
 3-channel 8-bit TIFF (LGG: pre, FLAIR, post-contrast)  ``flair``   the FLAIR channel (1) is fed to the model
@@ -36,7 +40,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from tumorseg.data.formats import nifti
+from tumorseg.data.formats import bids, nifti
 from tumorseg.data.formats.dicom import DicomSeries, is_dicom_file, read_dicom
 from tumorseg.models import zoo
 
@@ -64,7 +68,12 @@ class Choice:
 
 
 def modality_in_name(filename: str) -> tuple[str, str] | None:
-    """``("flair", "BraTS FLAIR file name '-t2f'")`` for ``case-t2f.nii.gz``; ``None`` when the name says nothing."""
+    """``("flair", "BraTS FLAIR file name '-t2f'")`` for ``case-t2f.nii.gz``, ``("t1c", "BIDS contrast-enhanced T1w
+    'ce-gd'")`` for ``sub-01_ce-gd_T1w.nii.gz`` (a BIDS name: :mod:`tumorseg.data.formats.bids`); ``None`` when the
+    name says nothing (also a BIDS scan of another modality: ``_T1w`` without ``ce-``, ``_T2w``...)."""
+    if bids.parse(Path(filename).name):
+        found = bids.modality(Path(filename).name)
+        return (found, bids.describe(Path(filename).name)) if found in ("flair", "t1c") else None
     low = Path(filename).name.lower()
     for modality, pattern, what in _NAME_RULES:
         m = pattern.search(low)
@@ -185,10 +194,11 @@ def _raw_choice(path: Path | DicomSeries) -> Choice:
                 hit = modality_in_name(p.name)
                 if hit:
                     found.setdefault(hit[0], p)
+            kind = "BIDS" if any(bids.parse(p.name) for p in niftis) else "BraTS"
             if "flair" in found:
-                return Choice("flair", f"BraTS case folder with a FLAIR volume '{found['flair'].name}'")
+                return Choice("flair", f"{kind} case folder with a FLAIR volume '{found['flair'].name}'")
             if "t1c" in found:
-                return Choice("t1c", f"BraTS case folder with a T1c volume '{found['t1c'].name}'")
+                return Choice("t1c", f"{kind} case folder with a T1c volume '{found['t1c'].name}'")
             return Choice(zoo.DEFAULT, "NIfTI case folder without a FLAIR or T1c file name; the default model")
         if any(is_dicom_file(p) for p in path.iterdir() if p.is_file()):
             return _dicom_choice(path)
@@ -200,6 +210,9 @@ def _raw_choice(path: Path | DicomSeries) -> Choice:
                                  "volumes `flair` is far more reliable, so predict the case folder or that file")
         if hit:
             return Choice(*hit)
+        if (scan := bids.describe(path.name)) is not None:
+            return Choice(zoo.DEFAULT, f"{scan}, which no bundled model was trained on: the default model, trained on "
+                                       "contrast-enhanced T1; the subject's FLAIR or ce-T1w scan fits better")
         what = "NIfTI" if nifti.is_nifti(path) else "volume"
         return Choice(zoo.DEFAULT, f"{what} file name names no modality (-t2f/_flair/Flair_ or -t1c/_t1ce/T1c_); "
                                    "the default model")

@@ -47,12 +47,13 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from tumorseg.data.context import gather
-from tumorseg.data.formats import lgg, nifti
+from tumorseg.data.formats import bids, lgg, nifti
 from tumorseg.data.formats._common import natural_key
 from tumorseg.data.formats.dicom import (DicomSeries, folders_below, holds_dicom_images, is_dicom_file,
                                          list_series)
 from tumorseg.data.input_stats import far_off
 from tumorseg.errors import DataError, TumorsegError
+from tumorseg.inference.field_of_view import padding_for
 from tumorseg.inference.montage import montage
 from tumorseg.inference.postprocess import VolumeMasks
 from tumorseg.inference.predictor import Predictor
@@ -98,7 +99,8 @@ class NamedVolume(type(Path())):
         """``path``, named ``A_B_<stem>`` after its folders ``A/B/`` below ``root``."""
         volume = cls(path)
         stem = nifti.nifti_stem(path) if nifti.is_nifti(path) else path.stem
-        volume.output_name = "_".join((*path.parent.relative_to(root).parts, stem))
+        # a BIDS scan's name holds its subject and session already: unique in its dataset
+        volume.output_name = stem if bids.parse(path.name) else "_".join((*path.parent.relative_to(root).parts, stem))
         return volume
 
     def with_segments(self, *segments):  # Python >= 3.12 builds derived paths with this
@@ -211,8 +213,10 @@ def _nested_inputs(root: Path) -> tuple[list[Path | DicomSeries], list[Path]]:
     found: list[Path | DicomSeries] = []
     lgg_folders: list[Path] = []
     skipped: list[Path] = []
-    for d in folders_below(root, enter=lambda d: kind(d) is None):
+    for d in folders_below(root, enter=lambda d: kind(d) is None and not bids.is_not_raw(d)):
         rel = d.relative_to(root).parts
+        if bids.is_not_raw(d):  # a BIDS dataset's derivatives/, sourcedata/...: other tools' outputs, the DICOMs
+            continue
         if kind(d) == "lgg":
             lgg_folders.append(d)
         elif kind(d) is None and d not in patients and not is_mask_folder(d):
@@ -234,6 +238,10 @@ def _nested_inputs(root: Path) -> tuple[list[Path | DicomSeries], list[Path]]:
         if len(series) > 1:
             _log_series(d, series)
         found += series
+    # in path order (the walk goes level by level: sub-03/anat would come before sub-02/ses-1/anat); a folder's
+    # series keep their order
+    found.sort(key=lambda v: [natural_key(part) for part in
+                              (v.folder if isinstance(v, DicomSeries) else v).relative_to(root).parts])
     if skipped:
         names = [str(d.relative_to(root)) for d in skipped]
         more = f" and {len(names) - 5} more" if len(names) > 5 else ""
@@ -264,9 +272,10 @@ def _has_images(folder: Path) -> bool:
 
 def _plain_volumes(folder: Path) -> list[Path]:
     """The volume files of a folder that is no case folder (:func:`tumorseg.data.formats.nifti.is_case_folder`):
-    NRRD / MetaImage files and NIfTI scans, label files left out, in name order; each is its own input."""
-    return sorted((p for p in folder.iterdir() if p.is_file() and (is_itk_volume(p) or nifti.is_nifti(p))
-                   and not nifti.is_label_name(p)), key=lambda p: natural_key(p.name))
+    NRRD / MetaImage files and NIfTI scans, label files left out, in name order; each is its own input. Of BIDS
+    scans only the FLAIR ones, else the contrast-enhanced T1w ones (:func:`tumorseg.data.formats.bids.preferred`)."""
+    return bids.preferred(sorted((p for p in folder.iterdir() if p.is_file() and (is_itk_volume(p) or nifti.is_nifti(p))
+                                  and not nifti.is_label_name(p)), key=lambda p: natural_key(p.name)))
 
 
 def _numbered_slices(folder: Path) -> bool:
@@ -285,7 +294,7 @@ def output_name(volume: Path | DicomSeries) -> str:
         return volume.output_name
     if volume.is_file():
         return nifti.nifti_stem(volume) if nifti.is_nifti(volume) else volume.stem  # x.nrrd, x.mha -> x
-    return volume.name
+    return bids.case_name(volume) or volume.name  # a BIDS anat/ folder: sub-01_ses-x
 
 
 def _check_names(volumes: Sequence[Path | DicomSeries]) -> None:
@@ -346,8 +355,9 @@ def select_series(volumes: Sequence[Path | DicomSeries], wanted: Sequence[str]) 
 
 
 def _volume_subfolders(folder: Path) -> list[Path]:
-    """The subfolders of ``folder`` that are BraTS case folders or DICOM series folders, by name."""
-    return sorted(p for p in folder.iterdir() if p.is_dir() and input_kind(p))
+    """The subfolders of ``folder`` that are BraTS case folders or DICOM series folders, by name (not a BIDS
+    dataset's ``derivatives/``, ``sourcedata/``...)."""
+    return sorted(p for p in folder.iterdir() if p.is_dir() and input_kind(p) and not bids.is_not_raw(p))
 
 
 def read_model_input(path: Path, predictor: Predictor) -> tuple[np.ndarray, Properties]:
@@ -425,7 +435,8 @@ def read_for_model(path: Path, predictor: Predictor) -> np.ndarray:
 
 def predict_stack(slices: list[np.ndarray], predictor: Predictor, batch_size: int, bar=None,
                   keep: np.ndarray | None = None, *, lock: AbstractContextManager | None = None,
-                  skip_empty: bool = True, adjacent: bool = True) -> np.ndarray:
+                  skip_empty: bool = True, adjacent: bool = True, pixel_mm: Sequence[float] | None = None,
+                  name: str = "") -> np.ndarray:
     """Binary masks ``(N, H, W) bool`` for the slices of one volume; the checkpoint's volume rules (``z_smooth``,
     ``hysteresis_prob``, ``largest_component_3d``; :mod:`tumorseg.inference.postprocess`) are applied to the stack
     when it has more than one slice.
@@ -439,14 +450,22 @@ def predict_stack(slices: list[np.ndarray], predictor: Predictor, batch_size: in
         skip_empty: all-zero slices get empty masks without running the model.
         adjacent: the slices are a volume's neighbours, given to a model of neighbouring slices as stacks
             (:meth:`Predictor.inputs`); ``False``: each slice is an input as it is (an uploaded picture).
+        pixel_mm: ``(row, column)`` spacing in mm: slices covering less than the models' training field of view
+            are padded to it for the model, a batch at a time (:mod:`tumorseg.inference.field_of_view`); ``None``:
+            as they are. name: the input, for that module's log line.
     """
     volume = VolumeMasks(len(slices), slices[0].shape[-2:], predictor.post, predictor.image_size)
+    padding = padding_for(slices[0].shape[-2:], pixel_mm, name)
     todo = [i for i, s in enumerate(slices) if not skip_empty or s.any()]
     for start in range(0, len(todo), batch_size):
         idx = todo[start : start + batch_size]
         with lock or nullcontext():
             inputs = predictor.inputs(slices, idx) if adjacent else [slices[i] for i in idx]
+            if padding is not None:
+                inputs = [padding.pad(x) for x in inputs]
             probs = predictor.probabilities(inputs, batch_size)
+        if padding is not None:
+            probs = [padding.crop(prob) for prob in probs]
         for i, prob in zip(idx, probs):
             volume.add(i, prob)
             if keep is not None:
@@ -476,7 +495,9 @@ def read_volume_input(path: Path | DicomSeries, predictor: Predictor) -> tuple[n
     if kind == "nifti-case":
         opts = predictor.checkpoint["preprocessing"].get("reader_options", {})
         images, _, _ = nifti.find_case_files(path, opts.get("modality") or predictor.modality or "flair",
-                                             several="give the file to predict, or put each case in its own folder.")
+                                             several="give the file to predict, or put each case in its own folder.",
+                                             missing="The bundled models read FLAIR (flair) or contrast-enhanced T1 "
+                                                     "(t1c); to predict another scan anyway, give its file.")
     if len(images) != predictor.slice_channels:
         raise DataError(
             f"{path}: gives {len(images)} modality volume(s) but the model was trained on {predictor.slice_channels} "
@@ -487,7 +508,8 @@ def read_volume_input(path: Path | DicomSeries, predictor: Predictor) -> tuple[n
     if len({a.shape for a, _ in read}) > 1:
         raise DataError(f"{path}: modality volumes differ in shape ({[a.shape for a, _ in read]}).")
     array, props = read[0] if len(read) == 1 else (np.stack([a for a, _ in read], axis=1), read[0][1])  # (Z, C, X, Y)
-    return array, dataclasses.replace(props, name=path.name if kind == "nifti-case" else props.name, shape=array.shape)
+    return array, dataclasses.replace(props, name=output_name(path) if kind == "nifti-case" else props.name,
+                                      shape=array.shape)
 
 
 def predict_volume(path: Path | DicomSeries, predictor: Predictor, out: Path, batch_size: int = 16,
@@ -503,7 +525,8 @@ def predict_volume(path: Path | DicomSeries, predictor: Predictor, out: Path, ba
     bar = tqdm(total=len(slices), desc=f"predicting {props.name}", unit="slice",
                disable=not progress or len(slices) == 1, leave=False)
     keep = np.zeros((len(slices), *slices[0].shape[-2:]), np.uint8) if probabilities else None
-    masks = predict_stack(slices, predictor, batch_size, bar, keep)  # (Z, H, W)
+    masks = predict_stack(slices, predictor, batch_size, bar, keep, name=str(path),  # (Z, H, W)
+                          pixel_mm=props.spacing_mm[1:] if props.spacing_mm else None)
     bar.close()
     written = write_mask(masks, props, out, predictor.name)
     maps = write_probabilities(keep, props, out) if keep is not None else []

@@ -10,6 +10,8 @@ Naming understood (per case folder ``DIR/<case>/``, or ``DIR`` itself being one 
 
 * current BraTS: ``<case>-t2f|-t1n|-t1c|-t2w.nii.gz`` + ``<case>-seg.nii.gz`` (labels 0, 1, 2, 3)
 * older BraTS:   ``<case>_flair|_t1|_t1ce|_t2.nii.gz`` + ``<case>_seg.nii.gz`` (labels 0, 1, 2, 4)
+* BIDS (``anat/`` folders): ``sub-01[_ses-x]..._FLAIR``, ``..._ce-<agent>_T1w`` (t1c), ``..._T1w``, ``..._T2w``
+  (:mod:`tumorseg.data.formats.bids`); no label
 * anything else: ``image_glob``/``label_glob`` (e.g. ``Flair_*.nii.gz`` and
   ``OTMultiClass.nii.gz``, the DeepMedic layout); without them a file whose
   name contains the modality (``flair``) and one named ``*seg*``/``OT*``/``*label*``.
@@ -42,7 +44,7 @@ from pathlib import Path
 import numpy as np
 
 from tumorseg import limits
-from tumorseg.data.formats import itk
+from tumorseg.data.formats import bids, itk
 from tumorseg.data.formats._common import Loaded, finite_range, natural_key, parse_int_set, require
 from tumorseg.data.formats.orientation import STORED_AXES, slice_axes
 from tumorseg.data.formats.scaling import volume_to_uint8
@@ -55,7 +57,8 @@ NORMALISATION = "per-volume 0.5-99.5 percentile of the foreground (background: 0
 MODALITIES = ("flair", "t1", "t1c", "t2")
 NEW = {"flair": "t2f", "t1": "t1n", "t1c": "t1c", "t2": "t2w"}
 OLD = {"flair": "flair", "t1": "t1", "t1c": "t1ce", "t2": "t2"}
-EXPECTED_LABELS = {"new": {0, 1, 2, 3}, "old": {0, 1, 2, 4}, "generic": {0, 1, 2, 3, 4}}
+EXPECTED_LABELS = {"new": {0, 1, 2, 3}, "old": {0, 1, 2, 4}, "generic": {0, 1, 2, 3, 4},
+                   "bids": {0, 1, 2, 3, 4}}
 LABEL_HINTS = ("*seg*", "OT*", "*label*", "*truth*", "*mask*")  # names of label files (fnmatch)
 
 
@@ -90,13 +93,19 @@ def is_case_folder(folder: Path) -> bool:
     """Whether a folder of NIfTI files holds **one case's** modalities (a BraTS case, DeepMedic's ``Flair_*`` and
     ``T1c_*``): some file names a modality and no modality is named twice. Otherwise (``p1.nii.gz, p2.nii.gz``;
     ``a_flair.nii.gz, b_flair.nii.gz``) it is a folder of separate scans, each predicted on its own."""
-    seen: list[str] = []
-    for p in folder.iterdir():
-        if p.is_file() and is_nifti(p) and not is_label_name(p):
-            m = _MODALITY_TAG.search(nifti_stem(p))
-            if m:
-                seen.append(_SAME_MODALITY.get(m.group(1).lower(), m.group(1).lower()))
+    seen = [m for p in folder.iterdir() if p.is_file() and is_nifti(p) and not is_label_name(p)
+            if (m := modality_tag(p))]
     return bool(seen) and len(seen) == len(set(seen))
+
+
+def modality_tag(path: Path) -> str | None:
+    """The modality a volume's file name names (``flair``, ``t1``, ``t1c``, ``t2``): a BIDS scan by its suffix
+    and ``ce-`` entity (:func:`tumorseg.data.formats.bids.modality`; a BIDS name naming none gives ``None``), else a
+    BraTS / DeepMedic tag (``-t2f``, ``_t1ce``, ``Flair_``...); ``None`` when it names none."""
+    if bids.parse(path.name):
+        return bids.modality(path.name)
+    m = _MODALITY_TAG.search(nifti_stem(path))
+    return _SAME_MODALITY.get(m.group(1).lower(), m.group(1).lower()) if m else None
 
 
 def _case_dirs(path: Path) -> list[Path]:
@@ -129,9 +138,11 @@ def _glob(files: list[Path], pattern: str) -> list[Path]:
 def find_case_files(
     case: Path, modality: str | None = "flair", image_glob: str | None = None, label_glob: str | None = None,
     several: str = "pass a narrower --image-glob.",
+    missing: str = "Pick another --modality, or name the file with --image-glob (e.g. 'Flair_*.nii.gz').",
 ) -> tuple[list[Path], Path | None, str]:
     """Image volumes (one per modality, in order), label volume (or ``None``) and naming of one case folder.
-    ``several``: the fix a glob matching several files is told (``predict`` has no ``--image-glob``).
+    ``several`` / ``missing``: the fix told when a glob matches several files / a modality has no file (``predict``
+    has no ``--image-glob``).
 
     Raises:
         DataError: a modality's file is missing or a glob matches several files.
@@ -146,6 +157,13 @@ def find_case_files(
     elif image_glob is None and f"{name}_{OLD[mods[0]]}" in stems:
         naming, images = "old", [stems.get(f"{name}_{OLD[m]}") for m in mods]
         label = stems.get(f"{name}_seg")
+    elif image_glob is None and any(bids.parse(p.name) for p in files):  # sub-01_FLAIR, sub-01_ce-gd_T1w...
+        naming, images, label = "bids", [], None
+        for m in mods:
+            hits = [p for p in files if bids.modality(p.name) == m]
+            if len(hits) > 1:  # two runs, two acquisitions of one modality
+                raise DataError(f"{case}: {len(hits)} {m} scans ({', '.join(p.name for p in hits[:3])}); {several}")
+            images.append(hits[0] if hits else None)
     else:
         naming = "generic"
         images = []
@@ -171,9 +189,7 @@ def find_case_files(
     if any(p is None for p in images):
         want = image_glob or ", ".join(mods)
         raise DataError(
-            f"{case}: no image volume for '{want}' (files: {', '.join(p.name for p in files[:6])}). "
-            "Pick another --modality, or name the file with --image-glob (e.g. 'Flair_*.nii.gz')."
-        )
+            f"{case}: no image volume for '{want}' (files: {', '.join(p.name for p in files[:6])}). {missing}")
     return images, label, naming
 
 
