@@ -53,7 +53,7 @@ from tumorseg.data.formats.dicom import (DicomSeries, folders_below, holds_dicom
                                          list_series)
 from tumorseg.data.input_stats import far_off
 from tumorseg.errors import DataError, TumorsegError
-from tumorseg.inference.field_of_view import padding_for
+from tumorseg.inference.field_of_view import window_for
 from tumorseg.inference.montage import montage
 from tumorseg.inference.postprocess import VolumeMasks
 from tumorseg.inference.predictor import Predictor
@@ -451,21 +451,22 @@ def predict_stack(slices: list[np.ndarray], predictor: Predictor, batch_size: in
         adjacent: the slices are a volume's neighbours, given to a model of neighbouring slices as stacks
             (:meth:`Predictor.inputs`); ``False``: each slice is an input as it is (an uploaded picture).
         pixel_mm: ``(row, column)`` spacing in mm: slices covering less than the models' training field of view
-            are padded to it for the model, a batch at a time (:mod:`tumorseg.inference.field_of_view`); ``None``:
-            as they are. name: the input, for that module's log line.
+            are padded to it for the model, a batch at a time, and slices covering far more cropped around the head
+            (:mod:`tumorseg.inference.field_of_view`); ``None``: as they are. name: the input, for that module's
+            log line.
     """
     volume = VolumeMasks(len(slices), slices[0].shape[-2:], predictor.post, predictor.image_size)
-    padding = padding_for(slices[0].shape[-2:], pixel_mm, name)
+    window = window_for(slices, pixel_mm, name)
     todo = [i for i, s in enumerate(slices) if not skip_empty or s.any()]
     for start in range(0, len(todo), batch_size):
         idx = todo[start : start + batch_size]
         with lock or nullcontext():
             inputs = predictor.inputs(slices, idx) if adjacent else [slices[i] for i in idx]
-            if padding is not None:
-                inputs = [padding.pad(x) for x in inputs]
+            if window is not None:
+                inputs = [window.apply(x) for x in inputs]
             probs = predictor.probabilities(inputs, batch_size)
-        if padding is not None:
-            probs = [padding.crop(prob) for prob in probs]
+        if window is not None:
+            probs = [window.undo(prob) for prob in probs]
         for i, prob in zip(idx, probs):
             volume.add(i, prob)
             if keep is not None:
