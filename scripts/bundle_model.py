@@ -34,6 +34,11 @@ changes post-processing settings (:mod:`tumorseg.inference.postprocess`) of an
 installed bundled model instead: ``NAME.pt`` is rewritten and re-exported to
 ``NAME.onnx``/``NAME.json``; everything else stays as it was.
 
+    python scripts/bundle_model.py --name flair --view display
+
+feeds the installed model a volume's slices in the radiological view (``preprocessing["view"]``), as its training
+slices were laid out, instead of the file's own array layout; re-exported likewise.
+
     python scripts/bundle_model.py --name t1c --cv docs/results/t1c-negatives-prior-cpu/cv
 
 (``--cv`` without RUN_DIR) replaces the cross-validation numbers stored in an
@@ -183,6 +188,15 @@ def set_postprocess(name: str, values: dict, onnx: bool = True, dest: Path | Non
     return update_installed(name, "postprocess", lambda old: old | values, onnx, dest)
 
 
+def set_view(name: str, view: str, onnx: bool = True, dest: Path | None = None) -> Path:
+    """Set how the installed bundled model ``name`` is fed a volume's slices (``preprocessing["view"]``):
+    ``"display"``, the radiological view (anterior up), or ``"stored"``, the file's own array layout
+    (:class:`tumorseg.inference.predictor.Predictor`)."""
+    if view not in ("display", "stored"):
+        raise SystemExit(f"--view {view}: use display or stored.")
+    return update_installed(name, "preprocessing", lambda old: old | {"view": view}, onnx, dest)
+
+
 if __name__ == "__main__":
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("run_dir", type=Path, nargs="?", help="finished run to bundle (its best.pt), or a checkpoint file "
@@ -195,7 +209,13 @@ if __name__ == "__main__":
     p.add_argument("--hardware", default=None, help="where it was trained, e.g. 'NVIDIA H200'")
     p.add_argument("--no-onnx", action="store_true", help="skip the ONNX export (NAME.onnx, NAME.json)")
     p.add_argument("--fp16", action="store_true", help="store the weights as float16 (half the size in the wheel)")
+    p.add_argument("--view", choices=("display", "stored"), default=None,
+                   help="feed the installed model NAME a volume's slices in the radiological view (display) or as "
+                        "stored, instead of bundling a run")
     a = p.parse_args()
+    if a.view:
+        set_view(a.name, a.view, onnx=not a.no_onnx)
+        raise SystemExit(0)
     if a.settings:
         set_postprocess(a.name, dict(a.settings), onnx=not a.no_onnx)
         raise SystemExit(0)

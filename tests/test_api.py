@@ -86,14 +86,15 @@ def test_bad_spacing_and_unknown_model(bright_segmenter):
 
 
 def test_real_nifti_array_gives_predicts_mask(tmp_path):
-    """The BraTS 2023 sample FLAIR as a numpy array (slices first) gets the mask ``predict`` writes for the file."""
+    """The BraTS 2023 sample FLAIR as a numpy array (slices first) with its affine gets the mask ``predict`` writes
+    for the file (flair reads the slices in the radiological view, which the affine gives)."""
     nib = pytest.importorskip("nibabel")
     path = shared_data("samples", "brats", "BraTS-GLI-00001-000", "BraTS-GLI-00001-000-t2f.nii.gz")
     img = nib.load(path)
     vol = np.moveaxis(np.asanyarray(img.dataobj), -1, 0)  # (X, Y, Z) -> (Z, X, Y), raw scanner values
     seg = tumorseg.load("flair", device="cpu")
     zooms = img.header.get_zooms()
-    result = seg.segment_volume(vol, spacing_mm=(zooms[2], zooms[0], zooms[1]), name="case")
+    result = seg.segment_volume(vol, spacing_mm=(zooms[2], zooms[0], zooms[1]), name="case", affine=img.affine)
     [written] = tumorseg.predict(path, out=tmp_path / "out", model="flair", device="cpu", progress=False)
     by_file = np.moveaxis(np.asanyarray(nib.load(written).dataobj) > 0, -1, 0)
     assert result.summary.slices_with_tumour > 0

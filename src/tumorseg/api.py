@@ -97,7 +97,7 @@ class Segmenter:
         return self.predictor.binarize(self.probabilities(image))
 
     def segment_volume(self, volume: np.ndarray, spacing_mm: Sequence[float] | None = None, name: str = "",
-                       batch_size: int = 16, progress: bool = False) -> VolumeResult:
+                       batch_size: int = 16, progress: bool = False, affine: np.ndarray | None = None) -> VolumeResult:
         """Masks of a volume's slices, with the model's volume rules (as ``predict`` gives a NIfTI file).
 
         Args:
@@ -108,11 +108,15 @@ class Segmenter:
             name: used in the summary and in the warning given when the volume's brightness is far from the
                 model's training slices.
             batch_size: slices per model call. progress: show a progress bar.
+            affine: the ``(4, 4)`` voxel-to-RAS affine of the ``(X, Y, Z)`` array whose slices ``volume`` holds
+                (a NIfTI's ``img.affine``, with ``volume = np.moveaxis(vol, -1, 0)``): a model fed the radiological
+                view (``flair``) then gets it, as ``predict`` feeds the file; ``None``: the slices as given.
 
         Slices that are all zero are not run through the model and get empty masks.
         """
         from tqdm.auto import tqdm
 
+        from tumorseg.data.formats.orientation import display_ornt
         from tumorseg.inference.volumes import predict_stack, warn_if_far_off
 
         volume = np.asarray(volume)
@@ -128,7 +132,8 @@ class Segmenter:
         with tqdm(total=len(slices), desc=f"predicting {name}".strip(), unit="slice", disable=not progress,
                   leave=False) as bar:
             masks = predict_stack(slices, self.predictor, batch_size, bar, name=name,
-                                  pixel_mm=tuple(spacing_mm)[1:] if spacing_mm is not None else None)
+                                  pixel_mm=tuple(spacing_mm)[1:] if spacing_mm is not None else None,
+                                  display=display_ornt(affine) if affine is not None else None)
         return VolumeResult(masks, summarise(masks, spacing_mm, name, self.predictor.label))
 
 

@@ -96,7 +96,8 @@ def test_evaluate_without_model_picks_it_from_the_series_descriptions(tmp_path, 
 def test_what_predict_writes_evaluates_as_a_perfect_match(tmp_path):
     """predict → DICOM SEG → evaluate, same model, two series of one patient: Dice 1 on every slice. Slice order,
     geometry, the per-series intensity scale and the volume rules (per series, not pooled over the patient's series)
-    agree between the two paths."""
+    agree between the two paths. The series cover 240 mm, a whole head's field of view: a smaller one is padded
+    for the model by predict (inference/field_of_view.py), not by evaluate, which reads datasets as they are."""
     rng = np.random.default_rng(0)
     yy, xx = np.mgrid[:256, :256]
     brain = ((yy - 128) ** 2 / 100**2 + (xx - 128) ** 2 / 85**2) < 1
@@ -104,7 +105,7 @@ def test_what_predict_writes_evaluates_as_a_perfect_match(tmp_path):
         pix = (brain * rng.normal(400, 50, (6, 256, 256))).astype(np.int16)
         for k in range(1, 5):
             pix[k][((yy - 100 - 5 * i) ** 2 + (xx - 150) ** 2) < (15 + 3 * k) ** 2] = 1100
-        write_mr_series(tmp_path / "data" / f"S{i}" / "series", pix)
+        write_mr_series(tmp_path / "data" / f"S{i}" / "series", pix, spacing=(0.9375, 0.9375))
     assert main(["predict", str(tmp_path / "data"), "--model", "t1c", "--out", str(tmp_path / "pred"),
                  "--no-progress"]) == 0
     for i in range(2):

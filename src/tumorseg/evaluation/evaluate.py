@@ -276,6 +276,23 @@ def cases_to_score(records: list, ckpt: dict[str, Any], split: str, checkpoint: 
     return unseen, {"training_slices_left_out": len(training)}
 
 
+def display_view(arrays: SliceArrays) -> SliceArrays:
+    """``arrays`` with every NIfTI volume's slices and masks turned to the radiological view
+    (:func:`tumorseg.data.formats.nifti.record_display`), for a model whose ``preprocessing["view"]`` is
+    ``"display"`` (``predict`` feeds it so; :class:`tumorseg.inference.predictor.Predictor`); other records (2-D
+    files, LGG TIFFs, DICOM) as they are. The slices are square at this point, so the shapes do not change; Dice,
+    IoU and the volume rules do not depend on the view."""
+    from tumorseg.data.formats.nifti import record_display
+    from tumorseg.data.formats.orientation import to_display, to_display_any
+
+    images, masks = arrays.images.copy(), arrays.masks.copy()
+    for i, record in enumerate(arrays.records):
+        ornt = record_display(record)
+        if ornt is not None:
+            images[i], masks[i] = to_display_any(images[i], ornt), to_display(masks[i], ornt)
+    return SliceArrays(images, masks, arrays.records)
+
+
 def evaluate(
     checkpoint: str | Path | None,
     data: str | Path,
@@ -333,9 +350,10 @@ def evaluate(
     dev = resolve_device(device)
     model.to(dev)
     pre = ckpt["preprocessing"]
-    arrays = with_context(load_slices(records, int(pre["image_size"]), progress=progress,
-                                      intensity=pre.get("intensity", "none")),
-                          int(pre.get("context_slices", 0)))
+    arrays = load_slices(records, int(pre["image_size"]), progress=progress, intensity=pre.get("intensity", "none"))
+    if pre.get("view") == "display":  # the model reads volumes in the radiological view, as predict feeds it
+        arrays = display_view(arrays)
+    arrays = with_context(arrays, int(pre.get("context_slices", 0)))
     post = postprocess.settings(ckpt)
     if one_lesion is not None:
         post["largest_component_3d"] = bool(one_lesion)

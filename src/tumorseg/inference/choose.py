@@ -10,6 +10,8 @@ NIfTI named ``*-t1c*``, ``*_t1ce*``, ``T1c_*``           ``t1c``     BraTS T1 co
                                                                    to a FLAIR file of the case beside it)
 BIDS ``sub-*_FLAIR`` scan                              ``flair``   by the BIDS suffix (:mod:`.bids`)
 BIDS ``sub-*_ce-<agent>_T1w`` scan                     ``t1c``     the ``ce-`` (contrast agent) entity
+nnU-Net / MSD channel file ``<case>_XXXX.nii.gz``       ``flair``   by the channel's name in ``dataset.json``
+                                                       (``t1c``)   (FLAIR; T1gd): :mod:`.decathlon`
 BIDS ``anat/`` folder with a FLAIR (or ce-T1w) scan    ``flair``   as a BraTS case folder; named
                                                        (``t1c``)   ``sub-01[_ses-x]``
 BraTS case folder with a FLAIR volume                  ``flair``   FLAIR shows the whole tumour (BraTS label)
@@ -40,7 +42,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from tumorseg.data.formats import bids, nifti
+from tumorseg.data.formats import bids, decathlon, nifti
 from tumorseg.data.formats.dicom import DicomSeries, is_dicom_file, read_dicom
 from tumorseg.models import zoo
 
@@ -203,6 +205,12 @@ def _raw_choice(path: Path | DicomSeries) -> Choice:
         if any(is_dicom_file(p) for p in path.iterdir() if p.is_file()):
             return _dicom_choice(path)
         return Choice(zoo.DEFAULT, "no FLAIR marker in the input; the default model")
+    if nifti.is_volume(path) and (channel := decathlon.describe(path)) is not None:  # nnU-Net raw: dataset.json
+        found = decathlon.modality(path)
+        if found in ("flair", "t1c"):
+            return Choice(found, channel)
+        return Choice(zoo.DEFAULT, f"{channel}, which no bundled model was trained on: the default model, trained on "
+                                   "contrast-enhanced T1; the case's FLAIR or T1gd channel fits better")
     if nifti.is_volume(path):
         hit = modality_in_name(path.name)
         if hit and hit[0] == "t1c" and (flair := _flair_beside(path)) is not None:

@@ -189,6 +189,9 @@ class Predictor:
         self.intensity: str = str(pre.get("intensity", "none"))
         self.modality: str | None = zoo.modality_of(checkpoint, source or None)  # "t1c", "flair" or None (unknown)
         self.input_stats: dict[str, Any] | None = pre.get("input_stats")  # training brightness (data.input_stats)
+        # "display": a volume's slices are fed in the radiological view (anterior up; data.formats.orientation), as
+        # its training slices were laid out; "stored" (default): in the file's own array layout
+        self.view: str = str(pre.get("view", "stored"))
         self.label: str = zoo.name_of_file(source) or Path(source).name or self.name  # "t1c", "best.pt": messages
         if tta is not None:
             self.post["tta"] = bool(tta)

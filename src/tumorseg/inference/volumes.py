@@ -47,10 +47,11 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from tumorseg.data.context import gather
-from tumorseg.data.formats import bids, lgg, nifti
+from tumorseg.data.formats import bids, decathlon, lgg, nifti
 from tumorseg.data.formats._common import natural_key
 from tumorseg.data.formats.dicom import (DicomSeries, folders_below, holds_dicom_images, is_dicom_file,
                                          list_series)
+from tumorseg.data.formats.orientation import from_display, to_display_any
 from tumorseg.data.input_stats import far_off
 from tumorseg.errors import DataError, TumorsegError
 from tumorseg.inference.field_of_view import window_for
@@ -99,8 +100,11 @@ class NamedVolume(type(Path())):
         """``path``, named ``A_B_<stem>`` after its folders ``A/B/`` below ``root``."""
         volume = cls(path)
         stem = nifti.nifti_stem(path) if nifti.is_nifti(path) else path.stem
-        # a BIDS scan's name holds its subject and session already: unique in its dataset
-        volume.output_name = stem if bids.parse(path.name) else "_".join((*path.parent.relative_to(root).parts, stem))
+        # a BIDS scan's name holds its subject and session already, an nnU-Net channel file its case: unique in
+        # their dataset
+        unique = bids.parse(path.name) or decathlon.channel_of(path)
+        volume.output_name = decathlon.case_name(path) or (
+            stem if unique else "_".join((*path.parent.relative_to(root).parts, stem)))
         return volume
 
     def with_segments(self, *segments):  # Python >= 3.12 builds derived paths with this
@@ -273,9 +277,11 @@ def _has_images(folder: Path) -> bool:
 def _plain_volumes(folder: Path) -> list[Path]:
     """The volume files of a folder that is no case folder (:func:`tumorseg.data.formats.nifti.is_case_folder`):
     NRRD / MetaImage files and NIfTI scans, label files left out, in name order; each is its own input. Of BIDS
-    scans only the FLAIR ones, else the contrast-enhanced T1w ones (:func:`tumorseg.data.formats.bids.preferred`)."""
-    return bids.preferred(sorted((p for p in folder.iterdir() if p.is_file() and (is_itk_volume(p) or nifti.is_nifti(p))
-                                  and not nifti.is_label_name(p)), key=lambda p: natural_key(p.name)))
+    scans only the FLAIR ones, else the contrast-enhanced T1w ones (:func:`tumorseg.data.formats.bids.preferred`);
+    of nnU-Net channel files one per case (:func:`tumorseg.data.formats.decathlon.preferred`)."""
+    scans = sorted((p for p in folder.iterdir() if p.is_file() and (is_itk_volume(p) or nifti.is_nifti(p))
+                    and not nifti.is_label_name(p)), key=lambda p: natural_key(p.name))
+    return decathlon.preferred(bids.preferred(scans))
 
 
 def _numbered_slices(folder: Path) -> bool:
@@ -292,8 +298,9 @@ def output_name(volume: Path | DicomSeries) -> str:
         return volume.name
     if isinstance(volume, NamedVolume) and volume.output_name:
         return volume.output_name
-    if volume.is_file():
-        return nifti.nifti_stem(volume) if nifti.is_nifti(volume) else volume.stem  # x.nrrd, x.mha -> x
+    if volume.is_file():  # an nnU-Net channel file: its case (BRATS_485_0000.nii.gz -> BRATS_485)
+        return decathlon.case_name(volume) or (nifti.nifti_stem(volume) if nifti.is_nifti(volume)
+                                               else volume.stem)  # x.nrrd, x.mha -> x
     return bids.case_name(volume) or volume.name  # a BIDS anat/ folder: sub-01_ses-x
 
 
@@ -436,7 +443,7 @@ def read_for_model(path: Path, predictor: Predictor) -> np.ndarray:
 def predict_stack(slices: list[np.ndarray], predictor: Predictor, batch_size: int, bar=None,
                   keep: np.ndarray | None = None, *, lock: AbstractContextManager | None = None,
                   skip_empty: bool = True, adjacent: bool = True, pixel_mm: Sequence[float] | None = None,
-                  name: str = "") -> np.ndarray:
+                  name: str = "", display: np.ndarray | None = None) -> np.ndarray:
     """Binary masks ``(N, H, W) bool`` for the slices of one volume; the checkpoint's volume rules (``z_smooth``,
     ``hysteresis_prob``, ``largest_component_3d``; :mod:`tumorseg.inference.postprocess`) are applied to the stack
     when it has more than one slice.
@@ -454,7 +461,11 @@ def predict_stack(slices: list[np.ndarray], predictor: Predictor, batch_size: in
             are padded to it for the model, a batch at a time, and slices covering far more cropped around the head
             (:mod:`tumorseg.inference.field_of_view`); ``None``: as they are. name: the input, for that module's
             log line.
+        display: the volume's :meth:`~tumorseg.io.Properties.display` transform: a model whose
+            :attr:`Predictor.view` is ``"display"`` gets the slices in that layout (and its output is put back);
+            ``None`` (no geometry), or another model: the slices as stored.
     """
+    display = display if predictor.view == "display" else None
     volume = VolumeMasks(len(slices), slices[0].shape[-2:], predictor.post, predictor.image_size)
     window = window_for(slices, pixel_mm, name)
     todo = [i for i, s in enumerate(slices) if not skip_empty or s.any()]
@@ -464,7 +475,11 @@ def predict_stack(slices: list[np.ndarray], predictor: Predictor, batch_size: in
             inputs = predictor.inputs(slices, idx) if adjacent else [slices[i] for i in idx]
             if window is not None:
                 inputs = [window.apply(x) for x in inputs]
+            if display is not None:
+                inputs = [to_display_any(x, display) for x in inputs]
             probs = predictor.probabilities(inputs, batch_size)
+        if display is not None:
+            probs = [from_display(prob, display) for prob in probs]
         if window is not None:
             probs = [window.undo(prob) for prob in probs]
         for i, prob in zip(idx, probs):
@@ -509,8 +524,7 @@ def read_volume_input(path: Path | DicomSeries, predictor: Predictor) -> tuple[n
     if len({a.shape for a, _ in read}) > 1:
         raise DataError(f"{path}: modality volumes differ in shape ({[a.shape for a, _ in read]}).")
     array, props = read[0] if len(read) == 1 else (np.stack([a for a, _ in read], axis=1), read[0][1])  # (Z, C, X, Y)
-    return array, dataclasses.replace(props, name=output_name(path) if kind == "nifti-case" else props.name,
-                                      shape=array.shape)
+    return array, dataclasses.replace(props, name=output_name(path), shape=array.shape)
 
 
 def predict_volume(path: Path | DicomSeries, predictor: Predictor, out: Path, batch_size: int = 16,
@@ -527,7 +541,7 @@ def predict_volume(path: Path | DicomSeries, predictor: Predictor, out: Path, ba
                disable=not progress or len(slices) == 1, leave=False)
     keep = np.zeros((len(slices), *slices[0].shape[-2:]), np.uint8) if probabilities else None
     masks = predict_stack(slices, predictor, batch_size, bar, keep, name=str(path),  # (Z, H, W)
-                          pixel_mm=props.spacing_mm[1:] if props.spacing_mm else None)
+                          pixel_mm=props.spacing_mm[1:] if props.spacing_mm else None, display=props.display())
     bar.close()
     written = write_mask(masks, props, out, predictor.name)
     maps = write_probabilities(keep, props, out) if keep is not None else []

@@ -203,7 +203,8 @@ def segment_decoded(predictor, dec: Decoded, lock: threading.Lock, batch_size: i
     maps = np.zeros((len(dec.slices), *dec.slices[0].shape[-2:]), np.uint8) if probabilities else None
     masks = list(predict_stack(dec.slices, predictor, batch_size, keep=maps, lock=lock,
                                skip_empty=dec.kind in VOLUME_KINDS, adjacent=dec.kind != "image",
-                               pixel_mm=dec.spacing_mm, name=name or "upload"))  # a small field of view: padded
+                               pixel_mm=dec.spacing_mm, name=name or "upload",  # a small field of view: padded
+                               display=dec.display))  # for a model fed the radiological view
     n_run = sum(1 for s in dec.slices if dec.kind not in VOLUME_KINDS or s.any())
     px_mm2 = dec.spacing_mm[0] * dec.spacing_mm[1] if dec.spacing_mm else None
     slices = []

@@ -44,7 +44,7 @@ from pathlib import Path
 import numpy as np
 
 from tumorseg import limits
-from tumorseg.data.formats import bids, itk
+from tumorseg.data.formats import bids, decathlon, itk
 from tumorseg.data.formats._common import Loaded, finite_range, natural_key, parse_int_set, require
 from tumorseg.data.formats.orientation import STORED_AXES, slice_axes
 from tumorseg.data.formats.scaling import volume_to_uint8
@@ -227,9 +227,11 @@ def open_nifti(path: Path, what: str = "NIfTI volume"):
     if len(shape) == 4 and shape[3] == 1:
         shape = shape[:3]
     if len(shape) == 4:
+        hint = decathlon.four_d_hint(Path(path), shape[3])  # an MSD file: its dataset.json names the volumes
         raise DataError(f"{path}: a 4-D file of {shape[3]} volumes {shape[:3]} (several modalities or time points "
-                        "stacked); save the one to predict as its own 3-D file (nibabel: img.slicer[..., k], or "
-                        "fslsplit) and give that.")
+                        "stacked); " + (f"{hint}." if hint and "save volume" in hint else
+                                        (f"{hint}; " if hint else "") + "save the one to predict as its own 3-D file "
+                                        "(nibabel: img.slicer[..., k], or fslsplit) and give that."))
     if len(shape) != 3:
         fix = ("one slice: save it as a 3-D file of shape (X, Y, 1) (nibabel: Nifti1Image(np.asanyarray("
                "img.dataobj)[..., None], img.affine, img.header)) or as a PNG"
@@ -317,6 +319,22 @@ def volume_affine(path: Path) -> np.ndarray:
     if itk.is_itk_volume(path):
         return itk.geometry(itk.read_header(path)[0])[0]
     return open_nifti(path)[0].affine
+
+
+def record_display(record: SliceRecord) -> np.ndarray | None:
+    """The radiological-view transform of a NIfTI record's slice (:func:`tumorseg.data.formats.orientation.
+    display_ornt`), as :meth:`tumorseg.io.Properties.display` gives ``predict`` the same volume's (its ``axes``
+    option followed); ``None`` for records of other loaders. Header only, cached per volume."""
+    if record.loader != "nifti":
+        return None
+    return _display_of(Path(record.image), tuple(record.option("axes", STORED_AXES)))
+
+
+@lru_cache(maxsize=256)
+def _display_of(path: Path, axes: tuple[int, int, int]) -> np.ndarray:
+    from tumorseg.data.formats.orientation import display_ornt
+
+    return display_ornt(np.asarray(volume_affine(path), float)[:, [axes[1], axes[2], axes[0], 3]])
 
 
 def read_labels(path: Path, naming: str = "generic") -> np.ndarray:

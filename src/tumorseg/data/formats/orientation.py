@@ -61,6 +61,28 @@ def to_display(slice2d: np.ndarray, ornt: np.ndarray | None) -> np.ndarray:
     return np.ascontiguousarray(nib.orientations.apply_orientation(slice2d, ornt))
 
 
+def to_display_any(image: np.ndarray, ornt: np.ndarray | None) -> np.ndarray:
+    """:func:`to_display` for an ``(H, W)`` slice or a ``(C, H, W)`` stack of them (each channel alike)."""
+    if ornt is None or image.ndim == 2:
+        return to_display(image, ornt)
+    return np.stack([to_display(c, ornt) for c in image])
+
+
+def from_display(image: np.ndarray, ornt: np.ndarray | None) -> np.ndarray:
+    """The inverse of :func:`to_display` (``(..., A', B')`` in the display layout back to the slice's own
+    ``(..., A, B)``; leading axes kept): what a model fed display-oriented slices returns, put back in place."""
+    if ornt is None:
+        return image
+    nib = require("nibabel", "orienting slices for display")
+    inverse = np.zeros_like(np.asarray(ornt, float))
+    for axis, (to, flip) in enumerate(np.asarray(ornt, float)):
+        inverse[int(to)] = (axis, flip)
+    lead = image.ndim - 2
+    moved = np.moveaxis(image, tuple(range(lead)), tuple(range(2, 2 + lead))) if lead else image
+    back = nib.orientations.apply_orientation(moved, inverse)
+    return np.ascontiguousarray(np.moveaxis(back, tuple(range(2, 2 + lead)), tuple(range(lead))) if lead else back)
+
+
 def dicom_slice_affine(orientation, row_mm: float = 1.0, col_mm: float = 1.0) -> np.ndarray:
     """RAS affine of a DICOM pixel array ``(rows, cols)`` (+ a third axis along the slice normal).
 

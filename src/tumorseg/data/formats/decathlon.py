@@ -1,0 +1,130 @@
+"""nnU-Net raw datasets and the Medical Segmentation Decathlon (MSD): which scan of a case a bundled model reads.
+
+Layout understood::
+
+    Dataset001_BrainTumour/dataset.json        {"channel_names": {"0": "FLAIR", "1": "T1w", "2": "T1gd", "3": "T2w"}}
+    Dataset001_BrainTumour/imagesTs/BRATS_485_0000.nii.gz ... BRATS_485_0003.nii.gz   (one file per channel)
+    Dataset001_BrainTumour/labelsTr/BRATS_001.nii.gz                                   (labels: never inputs)
+
+nnU-Net v2 names its channels in ``channel_names``; nnU-Net v1 and the MSD's ``dataset.json`` in ``modality``. A file
+``<case>_<XXXX>.nii.gz`` (four digits: the channel) in a folder whose ``dataset.json`` (in the folder or the one
+above it) names channels is a channel of case ``<case>``: ``FLAIR`` → ``"flair"``, ``T1gd`` / ``T1c`` / ``T1ce`` →
+``"t1c"``, ``T1w`` / ``T1`` → ``"t1"``, ``T2w`` / ``T2`` → ``"t2"``; masks are named after the case (``BRATS_485``),
+as nnU-Net names its predictions. The MSD's own ``imagesTr`` holds 4-D files (the four channels in one file):
+those are refused with the channel to save on its own (:func:`four_d_hint`). Written by hand: nnU-Net itself reads
+these names, but is a training framework, not a reader to depend on.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from functools import lru_cache
+from pathlib import Path
+
+_CHANNEL_FILE = re.compile(r"^(?P<case>.+)_(?P<channel>\d{4})\.nii(?:\.gz)?$", re.I)
+_MAX_JSON = 1 << 20  # a dataset.json is a few kB; a larger file is not read
+_NAMES = {"flair": "flair", "t2flair": "flair", "t2-flair": "flair", "t1gd": "t1c", "t1c": "t1c", "t1ce": "t1c",
+          "t1-gd": "t1c", "t1+c": "t1c", "t1post": "t1c", "t1w": "t1", "t1": "t1", "t2w": "t2", "t2": "t2"}
+
+
+def modality_of(name: str) -> str | None:
+    """``"flair"``, ``"t1c"``, ``"t1"``, ``"t2"`` for a channel name of a ``dataset.json`` (case and spaces
+    ignored: ``"FLAIR"``, ``"T1gd"``, ``"t1 ce"``); ``None`` for another (``"CT"``, ``"ADC"``)."""
+    return _NAMES.get(re.sub(r"[\s_]", "", str(name)).lower())
+
+
+def channel_names(folder: Path) -> dict[int, str] | None:
+    """``{0: "FLAIR", 1: "T1w", ...}`` from the ``dataset.json`` in ``folder`` or its parent (``channel_names``,
+    else ``modality``); ``None`` when there is none, it is unreadable or it names no channels."""
+    for where in (folder, folder.parent):
+        found = _channels(where / "dataset.json")
+        if found is not None:
+            return found
+    return None
+
+
+@lru_cache(maxsize=64)
+def _channels(path: Path) -> dict[int, str] | None:
+    try:
+        if not path.is_file() or path.stat().st_size > _MAX_JSON:
+            return None
+        data = json.loads(path.read_text(encoding="utf-8"))
+        names = data.get("channel_names") or data.get("modality")
+        return {int(k): str(v) for k, v in names.items()} if isinstance(names, dict) and names else None
+    except (OSError, ValueError, AttributeError, UnicodeDecodeError):
+        return None
+
+
+def channel_of(path: Path) -> tuple[str, int, str] | None:
+    """``(case, channel, channel name)`` for a channel file of a dataset whose ``dataset.json`` names that channel
+    (``BRATS_485_0000.nii.gz`` -> ``("BRATS_485", 0, "FLAIR")``); ``None`` otherwise."""
+    m = _CHANNEL_FILE.match(path.name)
+    if m is None:
+        return None
+    names = channel_names(path.parent)
+    channel = int(m.group("channel"))
+    if names is None or channel not in names:
+        return None
+    return m.group("case"), channel, names[channel]
+
+
+def modality(path: Path) -> str | None:
+    """The modality of a channel file (:func:`channel_of`, :func:`modality_of`); ``None`` for any other file."""
+    found = channel_of(path)
+    return modality_of(found[2]) if found else None
+
+
+def describe(path: Path) -> str | None:
+    """How a note names a channel file (``"nnU-Net/MSD channel 0000 'FLAIR' of dataset.json"``), else ``None``."""
+    found = channel_of(path)
+    return f"nnU-Net/MSD channel {found[1]:04d} '{found[2]}' of dataset.json" if found else None
+
+
+def preferred(scans: list[Path]) -> list[Path]:
+    """Of a folder's channel files, one per case: its FLAIR channel, else its contrast-enhanced T1 channel, else
+    every channel of it (each then predicted with a note); files that are no channel files are kept."""
+    cases: dict[str, list[Path]] = {}
+    others = []
+    for p in scans:
+        found = channel_of(p)
+        if found is None:
+            others.append(p)
+        else:
+            cases.setdefault(found[0], []).append(p)
+    kept = []
+    for files in cases.values():
+        for wanted in ("flair", "t1c"):
+            hits = [p for p in files if modality(p) == wanted]
+            if hits:
+                kept += hits[:1]
+                break
+        else:
+            kept += files
+    order = {p: i for i, p in enumerate(scans)}
+    return sorted(others + kept, key=order.__getitem__)
+
+
+def case_name(path: Path) -> str | None:
+    """The case a FLAIR or contrast-enhanced T1 channel file belongs to, which its mask is named after
+    (``BRATS_485``: :func:`preferred` keeps one such channel per case); ``None`` for other files and channels (then
+    named by the file, so two channels of one case never clash)."""
+    found = channel_of(path)
+    return found[0] if found and modality_of(found[2]) in ("flair", "t1c") else None
+
+
+def four_d_hint(path: Path, volumes: int) -> str | None:
+    """For a 4-D file of an MSD dataset: which of its ``volumes`` to save on its own, from the ``dataset.json``
+    channel names (``"its dataset.json names them 0 FLAIR, 1 T1w, 2 t1gd, 3 T2w: save volume 0 (FLAIR) ..."``);
+    ``None`` without such names."""
+    names = channel_names(path.parent)
+    if not names:
+        return None
+    listed = ", ".join(f"{k} {v}" for k, v in sorted(names.items()) if k < volumes)
+    pick = next((k for wanted in ("flair", "t1c") for k, v in sorted(names.items()) if modality_of(v) == wanted), None)
+    if pick is None:
+        return f"its dataset.json names them {listed}"
+    case = re.sub(r"\.nii(\.gz)?$", "", path.name, flags=re.I)
+    return (f"its dataset.json names them {listed}: save volume {pick} ({names[pick]}) as its own 3-D file "
+            f"(nibabel: nib.save(img.slicer[..., {pick}], '{case}_{pick:04d}.nii.gz'), nnU-Net's name for it) and "
+            "give that")

@@ -1,0 +1,116 @@
+"""nnU-Net raw datasets and the Medical Segmentation Decathlon (data/formats/decathlon.py) as predict inputs: one
+channel file per case, chosen and named by the dataset.json's channel names; a 4-D MSD file refused with the volume
+to save."""
+
+from __future__ import annotations
+
+import json
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+from tumorseg.data.formats import decathlon
+from tumorseg.errors import DataError
+from tumorseg.inference.choose import choose_model
+from tumorseg.inference.files import predict_inputs
+from tumorseg.inference.predictor import Predictor
+from tumorseg.inference.volumes import output_name, split_volume_inputs
+
+
+def _save(path, shape=(16, 16, 3), tumour=True):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    vol = np.random.default_rng(len(path.name)).integers(250, 350, shape).astype(np.int16)
+    if tumour:
+        vol[4:9, 5:10, 1] = 900
+    nib.save(nib.Nifti1Image(vol, np.diag([1.0, 1.0, 2.0, 1.0])), str(path))
+
+
+@pytest.fixture
+def dataset(tmp_path):
+    """Dataset001_BrainTumour (nnU-Net v2): BRATS_001 with four channels (the box only in FLAIR), BRATS_002 with T1w
+    and T1gd only (the box in T1gd), BRATS_003 with T1w only; labelsTr/ beside."""
+    root = tmp_path / "Dataset001_BrainTumour"
+    root.mkdir()
+    (root / "dataset.json").write_text(json.dumps({"channel_names": {"0": "FLAIR", "1": "T1w", "2": "T1gd",
+                                                                     "3": "T2w"}, "labels": {"background": 0}}))
+    for ch in range(4):
+        _save(root / "imagesTs" / f"BRATS_001_{ch:04d}.nii.gz", tumour=ch == 0)
+    _save(root / "imagesTs" / "BRATS_002_0001.nii.gz", tumour=False)
+    _save(root / "imagesTs" / "BRATS_002_0002.nii.gz")
+    _save(root / "imagesTs" / "BRATS_003_0001.nii.gz", tumour=False)
+    _save(root / "labelsTr" / "BRATS_001.nii.gz", tumour=False)
+    return root
+
+
+@pytest.mark.parametrize("name,expected", [("FLAIR", "flair"), ("T2-FLAIR", "flair"), ("T1gd", "t1c"),
+                                           ("t1 ce", "t1c"), ("T1w", "t1"), ("T2w", "t2"), ("ADC", None),
+                                           ("CT", None)])
+def test_channel_names(name, expected):
+    assert decathlon.modality_of(name) == expected
+
+
+def test_channel_files_are_known_by_the_dataset_json(dataset, tmp_path):
+    images = dataset / "imagesTs"
+    assert decathlon.channel_of(images / "BRATS_001_0000.nii.gz") == ("BRATS_001", 0, "FLAIR")
+    assert decathlon.modality(images / "BRATS_002_0002.nii.gz") == "t1c"
+    assert decathlon.case_name(images / "BRATS_003_0001.nii.gz") is None  # a T1w channel: named by its file
+    alone = tmp_path / "other" / "scan_0001.nii.gz"  # no dataset.json: an ordinary file name
+    _save(alone)
+    assert decathlon.channel_of(alone) is None and output_name(alone) == "scan_0001"
+    (tmp_path / "other" / "dataset.json").write_text('{"modality": {"0": "FLAIR", "1": "T1gd"}}')  # v1 / MSD
+    decathlon._channels.cache_clear()
+    assert decathlon.channel_of(alone) == ("scan", 1, "T1gd")
+
+
+def test_each_case_gives_its_flair_else_its_t1gd_channel(dataset):
+    volumes, images = split_volume_inputs([dataset])
+    assert images == []  # labelsTr/ is a mask folder: never an input
+    assert [(output_name(v), v.name) for v in volumes] == [
+        ("BRATS_001", "BRATS_001_0000.nii.gz"), ("BRATS_002", "BRATS_002_0002.nii.gz"),
+        ("BRATS_003_0001", "BRATS_003_0001.nii.gz")]  # no FLAIR or T1gd channel: the file, with a note
+    assert [output_name(v) for v in split_volume_inputs([dataset / "imagesTs"])[0]] == [
+        "BRATS_001", "BRATS_002", "BRATS_003_0001"]
+
+
+def test_the_channel_decides_the_model(fake_bundled, dataset):
+    images = dataset / "imagesTs"
+    assert choose_model(images / "BRATS_001_0000.nii.gz").line() == \
+        "model: flair (nnU-Net/MSD channel 0000 'FLAIR' of dataset.json)"
+    assert choose_model(images / "BRATS_002_0002.nii.gz").name == "t1c"
+    plain = choose_model(images / "BRATS_003_0001.nii.gz")
+    assert plain.name == "t1c" and plain.reason.startswith("nnU-Net/MSD channel 0001 'T1w' of dataset.json, which "
+                                                           "no bundled model was trained on")
+
+
+def test_predict_and_score_an_nnunet_dataset(fake_bundled, dataset, tmp_path, monkeypatch):
+    from tumorseg.evaluation.score import score_files
+
+    monkeypatch.setattr(Predictor, "probabilities",  # the mask: the brightest voxels
+                        lambda self, slices, batch_size=16: [(s >= 200).astype(np.float32) for s in slices])
+    out = tmp_path / "out"
+    report = predict_inputs([dataset / "imagesTs"], None, out, progress=False, backend="torch")
+    assert sorted(p.name for p in out.glob("*.nii.gz")) == [
+        "BRATS_001_mask.nii.gz", "BRATS_002_mask.nii.gz", "BRATS_003_0001_mask.nii.gz"]
+    got = {r.summary.name: (r.model, r.summary.slices_with_tumour) for r in report.results}
+    assert got["BRATS_001"] == ("flair", 1) and got["BRATS_002"] == ("t1c", 1)  # the box: the channel read
+    assert got["BRATS_003_0001"][0] == "t1c"
+    scored = score_files(out / "BRATS_001_mask.nii.gz", dataset / "labelsTr" / "BRATS_001.nii.gz", progress=False)
+    assert len(scored.rows) == 3  # nnU-Net's label name pairs with the case's mask
+
+
+def test_a_4d_msd_file_names_the_volume_to_save(tmp_path):
+    from tumorseg.data.formats.nifti import open_nifti
+
+    folder = tmp_path / "Task01_BrainTumour" / "imagesTr"
+    _save(folder / "BRATS_001.nii.gz", shape=(8, 8, 4, 4), tumour=False)
+    with pytest.raises(DataError, match="a 4-D file of 4 volumes"):
+        open_nifti(folder / "BRATS_001.nii.gz")  # no dataset.json: the general advice
+    (tmp_path / "Task01_BrainTumour" / "dataset.json").write_text(
+        json.dumps({"modality": {"0": "FLAIR", "1": "T1w", "2": "t1gd", "3": "T2w"}}))
+    decathlon._channels.cache_clear()
+    with pytest.raises(DataError) as err:
+        open_nifti(folder / "BRATS_001.nii.gz")
+    assert str(err.value).endswith("its dataset.json names them 0 FLAIR, 1 T1w, 2 t1gd, 3 T2w: save volume 0 (FLAIR) "
+                                   "as its own 3-D file (nibabel: nib.save(img.slicer[..., 0], 'BRATS_001_0000.nii.gz'"
+                                   "), nnU-Net's name for it) and give that.")
