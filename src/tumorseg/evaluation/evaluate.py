@@ -283,13 +283,13 @@ def display_view(arrays: SliceArrays) -> SliceArrays:
     files, LGG TIFFs, DICOM) as they are. The slices are square at this point, so the shapes do not change; Dice,
     IoU and the volume rules do not depend on the view."""
     from tumorseg.data.formats.nifti import record_display
-    from tumorseg.data.formats.orientation import to_display, to_display_any
+    from tumorseg.data.formats.orientation import to_display_any
 
     images, masks = arrays.images.copy(), arrays.masks.copy()
     for i, record in enumerate(arrays.records):
         ornt = record_display(record)
         if ornt is not None:
-            images[i], masks[i] = to_display_any(images[i], ornt), to_display(masks[i], ornt)
+            images[i], masks[i] = to_display_any(images[i], ornt), to_display_any(masks[i], ornt)
     return SliceArrays(images, masks, arrays.records)
 
 

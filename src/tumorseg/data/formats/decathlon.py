@@ -11,7 +11,7 @@ nnU-Net v2 names its channels in ``channel_names``; nnU-Net v1 and the MSD's ``d
 above it) names channels is a channel of case ``<case>``: ``FLAIR`` → ``"flair"``, ``T1gd`` / ``T1c`` / ``T1ce`` →
 ``"t1c"``, ``T1w`` / ``T1`` → ``"t1"``, ``T2w`` / ``T2`` → ``"t2"``; masks are named after the case (``BRATS_485``),
 as nnU-Net names its predictions. The MSD's own ``imagesTr`` holds 4-D files (the four channels in one file):
-those are refused with the channel to save on its own (:func:`four_d_hint`). Written by hand: nnU-Net itself reads
+those are refused with the channel to save on its own (:func:`four_d_advice`). Written by hand: nnU-Net itself reads
 these names, but is a training framework, not a reader to depend on.
 """
 
@@ -113,17 +113,18 @@ def case_name(path: Path) -> str | None:
     return found[0] if found and modality_of(found[2]) in ("flair", "t1c") else None
 
 
-def four_d_hint(path: Path, volumes: int) -> str | None:
-    """For a 4-D file of an MSD dataset: which of its ``volumes`` to save on its own, from the ``dataset.json``
-    channel names (``"its dataset.json names them 0 FLAIR, 1 T1w, 2 t1gd, 3 T2w: save volume 0 (FLAIR) ..."``);
-    ``None`` without such names."""
+def four_d_advice(path: Path, volumes: int, otherwise: str) -> str:
+    """What to do with a 4-D file of ``volumes`` volumes: for one of an MSD dataset, which volume to save on its own,
+    from the ``dataset.json`` channel names (``"its dataset.json names them 0 FLAIR, 1 T1w, 2 t1gd, 3 T2w: save
+    volume 0 (FLAIR) ..."``); ``otherwise`` (the general advice) when it names no FLAIR or T1gd channel (then after
+    the names) or no channels at all."""
     names = channel_names(path.parent)
     if not names:
-        return None
+        return otherwise
     listed = ", ".join(f"{k} {v}" for k, v in sorted(names.items()) if k < volumes)
     pick = next((k for wanted in ("flair", "t1c") for k, v in sorted(names.items()) if modality_of(v) == wanted), None)
     if pick is None:
-        return f"its dataset.json names them {listed}"
+        return f"its dataset.json names them {listed}; {otherwise}"
     case = re.sub(r"\.nii(\.gz)?$", "", path.name, flags=re.I)
     return (f"its dataset.json names them {listed}: save volume {pick} ({names[pick]}) as its own 3-D file "
             f"(nibabel: nib.save(img.slicer[..., {pick}], '{case}_{pick:04d}.nii.gz'), nnU-Net's name for it) and "

@@ -46,7 +46,7 @@ import numpy as np
 from tumorseg import limits
 from tumorseg.data.formats import bids, decathlon, itk
 from tumorseg.data.formats._common import Loaded, finite_range, natural_key, parse_int_set, require
-from tumorseg.data.formats.orientation import STORED_AXES, slice_axes
+from tumorseg.data.formats.orientation import STORED_AXES, display_ornt, slice_axes
 from tumorseg.data.formats.scaling import volume_to_uint8
 from tumorseg.data.records import SliceRecord
 from tumorseg.errors import DataError
@@ -227,11 +227,11 @@ def open_nifti(path: Path, what: str = "NIfTI volume"):
     if len(shape) == 4 and shape[3] == 1:
         shape = shape[:3]
     if len(shape) == 4:
-        hint = decathlon.four_d_hint(Path(path), shape[3])  # an MSD file: its dataset.json names the volumes
+        advice = decathlon.four_d_advice(  # an MSD file: its dataset.json names the volumes
+            Path(path), shape[3], "save the one to predict as its own 3-D file (nibabel: img.slicer[..., k], or "
+                                  "fslsplit) and give that")
         raise DataError(f"{path}: a 4-D file of {shape[3]} volumes {shape[:3]} (several modalities or time points "
-                        "stacked); " + (f"{hint}." if hint and "save volume" in hint else
-                                        (f"{hint}; " if hint else "") + "save the one to predict as its own 3-D file "
-                                        "(nibabel: img.slicer[..., k], or fslsplit) and give that."))
+                        f"stacked); {advice}.")
     if len(shape) != 3:
         fix = ("one slice: save it as a 3-D file of shape (X, Y, 1) (nibabel: Nifti1Image(np.asanyarray("
                "img.dataobj)[..., None], img.affine, img.header)) or as a PNG"
@@ -332,8 +332,6 @@ def record_display(record: SliceRecord) -> np.ndarray | None:
 
 @lru_cache(maxsize=256)
 def _display_of(path: Path, axes: tuple[int, int, int]) -> np.ndarray:
-    from tumorseg.data.formats.orientation import display_ornt
-
     return display_ornt(np.asarray(volume_affine(path), float)[:, [axes[1], axes[2], axes[0], 3]])
 
 
