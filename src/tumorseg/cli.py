@@ -125,7 +125,7 @@ def _add_train_options(p: argparse.ArgumentParser, data_required: bool = True) -
     p.add_argument("--loss", default=None, type=T.LOSS, help="dice (default), dice-bce, dice-focal, dice-bce-presence (for data with tumour-free slices)")
     p.add_argument("--optimizer", default=None, type=T.OPTIMIZER, help="adam (default) or adamw")
     p.add_argument("--weight-decay", type=T.NON_NEGATIVE, default=None)
-    p.add_argument("--augment", default=None, type=T.AUGMENT, help="none (default), light, mri, strong (mri + shifts, elastic), mri-strip (mri + brain-only views, like skull-stripped BraTS slices)")
+    p.add_argument("--augment", default=None, type=T.AUGMENT, help="none (default), light, mri, strong (mri + shifts, elastic), mri-strip (mri + brain-only views, like skull-stripped BraTS slices), mri-turn (mri + all eight 90° turns and mirror images of the slice)")
     p.add_argument("--scheduler", default=None, type=T.SCHEDULER, help="none (default) or cosine (with --warmup-epochs)")
     p.add_argument("--warmup-epochs", type=T.NON_NEGATIVE, default=None)
     p.add_argument("--select-metric", default=None, type=T.SELECT_METRIC,

@@ -179,3 +179,37 @@ def test_brain_only_view_off_draws_nothing_so_old_recipes_keep_their_streams():
 def test_brain_only_view_ranges_are_checked(bad):
     with pytest.raises(ValueError):
         AugmentParams(**bad)
+
+
+@pytest.mark.parametrize("hflip,vflip", [(0.0, 0.0), (1.0, 0.0), (0.0, 1.0), (1.0, 1.0)])
+def test_transpose_is_exact_and_composes_with_the_flips(hflip, vflip):
+    images, masks = _batch(3, size=8)
+    a, m = augment_batch(images, masks, AugmentParams(p_hflip=hflip, p_vflip=vflip, p_transpose=1.0), _gen(2))
+    # on the arrays: the flips, then the transpose (output = transpose(flips(input)))
+    want_a, want_m = images, masks
+    for p, dim in ((hflip, -1), (vflip, -2)):
+        if p:
+            want_a, want_m = want_a.flip(dim), want_m.flip(dim)
+    want_a, want_m = want_a.transpose(-2, -1), want_m.transpose(-2, -1)
+    assert torch.allclose(a, want_a, atol=1e-6) and torch.equal(m, want_m)
+
+
+def test_mri_turn_reaches_all_eight_layouts_and_other_recipes_draw_as_before():
+    images, masks = _batch(64, size=6)
+    p = replace(PRESETS["mri-turn"], p_affine=0.0, p_intensity=0.0)
+    a, _ = augment_batch(images, masks, p, _gen(4))
+    layouts = []
+    for k in range(4):
+        turned = torch.rot90(images, k, dims=(-2, -1))
+        layouts += [turned, turned.flip(-1)]
+    seen = {next(j for j, lay in enumerate(layouts) if torch.allclose(a[i], lay[i], atol=1e-6))
+            for i in range(len(a))}
+    assert seen == set(range(8))
+    # the transpose is drawn after everything else: with the same seed, the samples it leaves alone get the
+    # geometry they get without the option, and the turned ones the same matrix with two columns swapped
+    plain = draw_geometry(PRESETS["mri"], 16, 10, 10, _gen(9))
+    turned = draw_geometry(replace(PRESETS["mri"], p_transpose=0.5), 16, 10, 10, _gen(9))
+    swapped = ~torch.isclose(turned.theta, plain.theta).all(dim=(1, 2))
+    assert 0 < int(swapped.sum()) < 16
+    assert torch.equal(turned.theta[swapped], plain.theta[swapped][:, :, [1, 0, 2]])
+    assert torch.equal(turned.resample, plain.resample | swapped)

@@ -99,18 +99,56 @@ def test_predict_and_score_an_nnunet_dataset(fake_bundled, dataset, tmp_path, mo
     assert len(scored.rows) == 3  # nnU-Net's label name pairs with the case's mask
 
 
-def test_a_4d_msd_file_names_the_volume_to_save(tmp_path):
-    from tumorseg.data.formats.nifti import open_nifti
+def test_a_4d_msd_file_is_read_as_its_flair_volume_else_refused_with_the_fix(fake_bundled, tmp_path):
+    from tumorseg.data.formats.nifti import open_nifti, read_volume
 
     folder = tmp_path / "Task01_BrainTumour" / "imagesTr"
-    _save(folder / "BRATS_001.nii.gz", shape=(8, 8, 4, 4), tumour=False)
-    with pytest.raises(DataError, match="a 4-D file of 4 volumes"):
-        open_nifti(folder / "BRATS_001.nii.gz")  # no dataset.json: the general advice
-    (tmp_path / "Task01_BrainTumour" / "dataset.json").write_text(
-        json.dumps({"modality": {"0": "FLAIR", "1": "T1w", "2": "t1gd", "3": "T2w"}}))
+    folder.mkdir(parents=True)
+    vols = np.random.default_rng(0).integers(0, 400, (8, 8, 4, 4)).astype(np.int16)
+    vols[..., 2] += 1000  # each volume told apart by its values
+    nib.save(nib.Nifti1Image(vols, np.diag([1.0, 1.0, 2.0, 1.0])), str(folder / "BRATS_001.nii.gz"))
+    with pytest.raises(DataError, match="a 4-D file of 4 volumes .* save the one to predict as its own 3-D file"):
+        open_nifti(folder / "BRATS_001.nii.gz")  # no dataset.json: which volume is what is unknown
+    dataset_json = tmp_path / "Task01_BrainTumour" / "dataset.json"
+    dataset_json.write_text(json.dumps({"modality": {"0": "T1w", "1": "T2w", "2": "FLAIR", "3": "t1gd"}}))
+    decathlon._channels.cache_clear()
+    img, shape = open_nifti(folder / "BRATS_001.nii.gz")
+    assert shape == (8, 8, 4) and np.array_equal(np.asarray(img.dataobj), vols[..., 2])  # FLAIR, its only volume
+    assert np.allclose(img.affine, np.diag([1.0, 1.0, 2.0, 1.0]))
+    assert read_volume(folder / "BRATS_001.nii.gz", cache=False)[1:3] == (float(vols[..., 2].min()),
+                                                                           float(vols[..., 2].max()))
+    assert choose_model(folder / "BRATS_001.nii.gz").line() == \
+        "model: flair (MSD 4-D file: its volume 2 'FLAIR' of dataset.json)"
+    assert output_name(folder / "BRATS_001.nii.gz") == "BRATS_001"
+    dataset_json.write_text(json.dumps({"modality": {"0": "T1w", "1": "T2w"}}))  # no channel a model reads
     decathlon._channels.cache_clear()
     with pytest.raises(DataError) as err:
         open_nifti(folder / "BRATS_001.nii.gz")
-    assert str(err.value).endswith("its dataset.json names them 0 FLAIR, 1 T1w, 2 t1gd, 3 T2w: save volume 0 (FLAIR) "
-                                   "as its own 3-D file (nibabel: nib.save(img.slicer[..., 0], 'BRATS_001_0000.nii.gz'"
-                                   "), nnU-Net's name for it) and give that.")
+    assert "its dataset.json names them 0 T1w, 1 T2w (no FLAIR or T1gd among them); save the one" in str(err.value)
+    dataset_json.write_text(json.dumps({"modality": {"0": "T1w", "1": "T2w", "2": "t1gd", "3": "x", "4": "FLAIR"}}))
+    decathlon._channels.cache_clear()
+    with pytest.raises(DataError, match="but the file holds no volume 4"):
+        open_nifti(folder / "BRATS_001.nii.gz")
+    decathlon._channels.cache_clear()
+
+
+def test_predict_an_msd_4d_file_as_its_flair_channel(fake_bundled, tmp_path, monkeypatch):
+    monkeypatch.setattr(Predictor, "probabilities",  # the mask: the brightest voxels
+                        lambda self, slices, batch_size=16: [(s >= 200).astype(np.float32) for s in slices])
+    folder = tmp_path / "Task01_BrainTumour" / "imagesTs"
+    folder.mkdir(parents=True)
+    (folder.parent / "dataset.json").write_text(json.dumps({"modality": {"0": "FLAIR", "1": "T1w", "2": "t1gd",
+                                                                         "3": "T2w"}}))
+    vols = np.random.default_rng(1).integers(250, 350, (16, 16, 3, 4)).astype(np.int16)
+    vols[4:9, 5:10, 1, 0] = 900  # a box in FLAIR only
+    vols[2:4, 2:4, 0, 3] = 900  # and another in T2w only
+    nib.save(nib.Nifti1Image(vols, np.diag([1.0, 1.0, 2.0, 1.0])), str(folder / "BRATS_485.nii.gz"))
+    decathlon._channels.cache_clear()
+    out = tmp_path / "out"
+    report = predict_inputs([folder], None, out, progress=False, backend="torch")
+    (result,) = report.results
+    assert (result.model, result.summary.name, result.summary.slices_with_tumour) == ("flair", "BRATS_485", 1)
+    mask = nib.load(str(out / "BRATS_485_mask.nii.gz"))
+    assert mask.shape == (16, 16, 3) and np.allclose(mask.affine, np.diag([1.0, 1.0, 2.0, 1.0]))
+    assert np.asarray(mask.dataobj)[4:9, 5:10, 1].all() and np.asarray(mask.dataobj).sum() == 25
+    decathlon._channels.cache_clear()

@@ -4,8 +4,10 @@
 ``masks (B, 1, H, W) float`` in {0, 1} on the CPU or a GPU and returns both
 augmented, every sample with its own random draw:
 
-* geometry, one ``grid_sample`` per tensor: horizontal/vertical flips,
-  rotation, scale and translation (one affine matrix per sample), plus an
+* geometry, one ``grid_sample`` per tensor: horizontal/vertical flips, an
+  optional transpose (with the flips: all eight 90° turns and mirror images
+  of the slice, for models that should not depend on how a format stores a
+  slice), rotation, scale and translation (one affine matrix per sample), plus an
   optional elastic deformation (a smooth random displacement field: random
   offsets on a coarse ``elastic_grid`` × ``elastic_grid`` lattice, upsampled
   bicubically). Images are sampled bilinearly, masks by nearest neighbour, so
@@ -60,6 +62,9 @@ class AugmentParams:
         brightness: offset from ± ``brightness``.
         gamma: exponent ``exp(u)``, ``u`` from ± ``gamma``.
         noise: Gaussian noise whose standard deviation is drawn from [0, ``noise``].
+        p_transpose: probability of swapping the slice's two axes (the first geometric step; with
+            ``p_hflip = p_vflip = p_transpose = 0.5`` each of the 8 turns and mirror images is equally likely). Exact
+            on square slices; a non-square slice is also stretched back to its own shape.
         p_strip: probability of the brain-only view (:func:`strip_skull`).
         strip_depth: the head mask is eroded by a depth drawn from [``strip_depth``/3, ``strip_depth``] ×
             the image size (0.07 at 256²: 6–18 px, about the scalp and skull of an adult head).
@@ -81,9 +86,10 @@ class AugmentParams:
     noise: float = 0.0
     p_strip: float = 0.0
     strip_depth: float = 0.0
+    p_transpose: float = 0.0
 
     def __post_init__(self) -> None:
-        for name in ("p_hflip", "p_vflip", "p_affine", "p_elastic", "p_intensity", "p_strip"):
+        for name in ("p_hflip", "p_vflip", "p_affine", "p_elastic", "p_intensity", "p_strip", "p_transpose"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be a probability in [0, 1], got {getattr(self, name)}")
         if not 0.0 <= self.scale < 1.0 or not 0.0 <= self.contrast < 1.0:
@@ -102,6 +108,9 @@ PRESETS: dict[str, AugmentParams] = {
 }
 PRESETS["strong"] = replace(PRESETS["mri"], translate=0.05, p_elastic=0.3, elastic_alpha=0.02, elastic_grid=5)
 PRESETS["mri-strip"] = replace(PRESETS["mri"], p_strip=0.3, strip_depth=0.07)
+# every in-plane layout equally likely: a NIfTI slice is the transpose of the same slice in DICOM or PNG, and
+# other tools turn them further (docs/results/orientation-cpu/)
+PRESETS["mri-turn"] = replace(PRESETS["mri"], p_vflip=0.5, p_transpose=0.5)
 
 
 def augment_params(name: str) -> AugmentParams | None:
@@ -156,7 +165,7 @@ class Geometry(NamedTuple):
 
     theta: torch.Tensor  # (B, 2, 3): input point = theta @ (x, y, 1) of the output point, normalised coordinates
     field: torch.Tensor | None  # (B, H, W, 2) elastic displacement (0 where not drawn), or None
-    resample: torch.Tensor  # (B,) bool: the sample needs interpolation (affine or elastic), not only flips
+    resample: torch.Tensor  # (B,) bool: the sample goes through grid_sample (affine, elastic or transpose), not only flips
     hflip: torch.Tensor  # (B,) bool
     vflip: torch.Tensor  # (B,) bool
 
@@ -202,7 +211,13 @@ def draw_geometry(params: AugmentParams, batch: int, height: int, width: int,
         coarse = (torch.rand(n, 2, k, k, generator=g, device=device) * 2 - 1) * (2.0 * params.elastic_alpha)
         field = F.interpolate(coarse, size=(height, width), mode="bicubic", align_corners=True)  # (B, 2, H, W)
         field = field.permute(0, 2, 3, 1) * elastic.float()[:, None, None, None]
-    return Geometry(theta, field, affine | elastic, hflip, vflip)
+    resample = affine | elastic
+    if params.p_transpose > 0:  # drawn last and only when asked, so the other recipes' draws stay as they were
+        swap = _chance(params.p_transpose, n, g, device)
+        # transposing the output point first (input = s·R·F·T·out + t) swaps the matrix's first two columns
+        theta = torch.where(swap[:, None, None], theta[:, :, [1, 0, 2]], theta)
+        resample = resample | swap  # a pixel-centre grid: exact on square slices
+    return Geometry(theta, field, resample, hflip, vflip)
 
 
 def apply_geometry(images: torch.Tensor, masks: torch.Tensor, geo: Geometry) -> tuple[torch.Tensor, torch.Tensor]:
@@ -324,7 +339,7 @@ def strip_skull(images: torch.Tensor, masks: torch.Tensor, params: AugmentParams
 def is_identity(params: AugmentParams) -> bool:
     """True when ``params`` can never change an image (every probability 0)."""
     return max(params.p_hflip, params.p_vflip, params.p_affine, params.p_elastic, params.p_intensity,
-               params.p_strip) == 0.0
+               params.p_strip, params.p_transpose) == 0.0
 
 
 def augment_batch(images: torch.Tensor, masks: torch.Tensor, params: AugmentParams | None,

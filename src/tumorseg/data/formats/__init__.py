@@ -19,6 +19,9 @@ brats          NIfTI case folders (BraTS old/new naming, or globs;    modality, 
                also NRRD / MetaImage files)
                                                                       empty_fraction,
                                                                       image_glob, label_glob
+nnunet         nnU-Net raw / MSD: ``dataset.json`` + ``imagesTr/`` +    modality, labels,
+               ``labelsTr/`` (a file per channel, or the MSD's 4-D    empty_fraction
+               files)
 dicom-seg      DICOM series + DICOM SEG labels (Slicer, OHIF, ours)    labels (segments)
 =============  =====================================================  =================
 """
@@ -31,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from tumorseg.data import unpacked
-from tumorseg.data.formats import dicom_labelled, figshare, lgg, nifti, paired
+from tumorseg.data.formats import dicom_labelled, figshare, lgg, nifti, nnunet, paired
 from tumorseg.data.formats._common import Loaded
 from tumorseg.data.records import SliceRecord
 from tumorseg.errors import DataError, did_you_mean
@@ -40,6 +43,7 @@ from tumorseg.errors import DataError, did_you_mean
 FORMATS: dict[str, tuple[Callable[[Path], bool], Callable[..., list[SliceRecord]]]] = {
     "paired": (paired.detect, paired.read),
     "lgg": (lgg.detect, lgg.read),
+    "nnunet": (nnunet.detect, nnunet.read),  # before brats, which would take imagesTr/ for a case folder
     "brats": (nifti.detect, nifti.read),
     "figshare-mat": (figshare.detect, figshare.read),
     "dicom-seg": (dicom_labelled.detect, dicom_labelled.read),  # last: detecting reads DICOM headers
@@ -101,7 +105,7 @@ def detect_format(path: str | Path) -> str:
                         "segmentation as DICOM SEG in the same tree.")
     raise DataError(
         f"{path}: cannot tell the dataset format. Expected an 'images/' + 'masks/' folder, figshare N.mat files, "
-        f"LGG TCGA_*/ folders of .tif, NIfTI case folders, or DICOM series with DICOM SEG labels. Known formats: {', '.join(FORMATS)} (--format NAME)."
+        f"LGG TCGA_*/ folders of .tif, NIfTI case folders, an nnU-Net/MSD dataset (dataset.json + imagesTr/), or DICOM series with DICOM SEG labels. Known formats: {', '.join(FORMATS)} (--format NAME)."
     )
 
 

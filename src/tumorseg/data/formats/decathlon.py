@@ -10,9 +10,11 @@ nnU-Net v2 names its channels in ``channel_names``; nnU-Net v1 and the MSD's ``d
 ``<case>_<XXXX>.nii.gz`` (four digits: the channel) in a folder whose ``dataset.json`` (in the folder or the one
 above it) names channels is a channel of case ``<case>``: ``FLAIR`` → ``"flair"``, ``T1gd`` / ``T1c`` / ``T1ce`` →
 ``"t1c"``, ``T1w`` / ``T1`` → ``"t1"``, ``T2w`` / ``T2`` → ``"t2"``; masks are named after the case (``BRATS_485``),
-as nnU-Net names its predictions. The MSD's own ``imagesTr`` holds 4-D files (the four channels in one file):
-those are refused with the channel to save on its own (:func:`four_d_advice`). Written by hand: nnU-Net itself reads
-these names, but is a training framework, not a reader to depend on.
+as nnU-Net names its predictions. The MSD's own ``Task01_BrainTumour/imagesTr/BRATS_001.nii.gz`` holds all four
+channels in one 4-D file: a NIfTI named without a channel number in a folder whose ``dataset.json`` names two or more
+channels is read as its FLAIR channel, else its T1gd one (:func:`stacked_channel`; only that volume is decoded); a
+4-D file without such a ``dataset.json`` is refused with the volume to save on its own (:func:`four_d_advice`).
+Written by hand: nnU-Net itself reads these names, but is a training framework, not a reader to depend on.
 """
 
 from __future__ import annotations
@@ -69,16 +71,39 @@ def channel_of(path: Path) -> tuple[str, int, str] | None:
     return m.group("case"), channel, names[channel]
 
 
+def stacked_channel(path: Path) -> tuple[int, str] | None:
+    """``(volume, channel name)`` to read of an MSD file holding every channel of its case in one 4-D NIfTI
+    (``imagesTr/BRATS_001.nii.gz`` with ``{"modality": {"0": "FLAIR", ...}}`` -> ``(0, "FLAIR")``): the FLAIR channel,
+    else the contrast-enhanced T1. ``None`` for a channel file (``BRATS_001_0000.nii.gz``), a file whose folder's
+    ``dataset.json`` names fewer than two channels or neither of those, and any other file. Whether the file really
+    is 4-D is its header's to say (:func:`tumorseg.data.formats.nifti.open_nifti` reads this volume only then)."""
+    if _CHANNEL_FILE.match(path.name) or not re.search(r"\.nii(\.gz)?$", path.name, re.I):
+        return None
+    names = channel_names(path.parent)
+    if not names or len(names) < 2:
+        return None
+    return next(((k, v) for wanted in ("flair", "t1c") for k, v in sorted(names.items()) if modality_of(v) == wanted),
+                None)
+
+
 def modality(path: Path) -> str | None:
-    """The modality of a channel file (:func:`channel_of`, :func:`modality_of`); ``None`` for any other file."""
+    """The modality of a channel file (:func:`channel_of`, :func:`modality_of`) or of the volume read of an MSD 4-D
+    file (:func:`stacked_channel`); ``None`` for any other file."""
     found = channel_of(path)
-    return modality_of(found[2]) if found else None
+    if found:
+        return modality_of(found[2])
+    stacked = stacked_channel(path)
+    return modality_of(stacked[1]) if stacked else None
 
 
 def describe(path: Path) -> str | None:
-    """How a note names a channel file (``"nnU-Net/MSD channel 0000 'FLAIR' of dataset.json"``), else ``None``."""
+    """How a note names a channel file (``"nnU-Net/MSD channel 0000 'FLAIR' of dataset.json"``) or an MSD 4-D file
+    (``"MSD 4-D file: its volume 0 'FLAIR' of dataset.json"``), else ``None``."""
     found = channel_of(path)
-    return f"nnU-Net/MSD channel {found[1]:04d} '{found[2]}' of dataset.json" if found else None
+    if found:
+        return f"nnU-Net/MSD channel {found[1]:04d} '{found[2]}' of dataset.json"
+    stacked = stacked_channel(path)
+    return f"MSD 4-D file: its volume {stacked[0]} '{stacked[1]}' of dataset.json" if stacked else None
 
 
 def preferred(scans: list[Path]) -> list[Path]:
@@ -114,18 +139,14 @@ def case_name(path: Path) -> str | None:
 
 
 def four_d_advice(path: Path, volumes: int, otherwise: str) -> str:
-    """What to do with a 4-D file of ``volumes`` volumes: for one of an MSD dataset, which volume to save on its own,
-    from the ``dataset.json`` channel names (``"its dataset.json names them 0 FLAIR, 1 T1w, 2 t1gd, 3 T2w: save
-    volume 0 (FLAIR) ..."``); ``otherwise`` (the general advice) when it names no FLAIR or T1gd channel (then after
-    the names) or no channels at all."""
+    """What to do with a 4-D file of ``volumes`` volumes that is not read (no :func:`stacked_channel`): ``otherwise``
+    (the general advice), after the channel names when a ``dataset.json`` beside it names any (``"its dataset.json
+    names them 0 T1w, 1 T2w; save ..."``)."""
     names = channel_names(path.parent)
     if not names:
         return otherwise
-    listed = ", ".join(f"{k} {v}" for k, v in sorted(names.items()) if k < volumes)
-    pick = next((k for wanted in ("flair", "t1c") for k, v in sorted(names.items()) if modality_of(v) == wanted), None)
-    if pick is None:
-        return f"its dataset.json names them {listed}; {otherwise}"
-    case = re.sub(r"\.nii(\.gz)?$", "", path.name, flags=re.I)
-    return (f"its dataset.json names them {listed}: save volume {pick} ({names[pick]}) as its own 3-D file "
-            f"(nibabel: nib.save(img.slicer[..., {pick}], '{case}_{pick:04d}.nii.gz'), nnU-Net's name for it) and "
-            "give that")
+    listed = ", ".join(f"{k} {v}" for k, v in sorted(names.items()))
+    stacked = stacked_channel(path)
+    why = ("no FLAIR or T1gd among them" if stacked is None or len(names) < 2 else
+           f"but the file holds no volume {stacked[0]}")
+    return f"its dataset.json names them {listed} ({why}); {otherwise}"

@@ -208,14 +208,16 @@ def _file_key(path: Path) -> tuple[Path, int, int]:
     return Path(path), sum(st.st_size for st in stats), max(st.st_mtime_ns for st in stats)
 
 
-def open_nifti(path: Path, what: str = "NIfTI volume"):
+def open_nifti(path: Path, what: str = "NIfTI volume", volume: int | None = None):
     """``(image, shape)`` of a 3-D NIfTI with only its header read: the declared size is checked against
     :mod:`tumorseg.limits` before any voxel is decoded (a 100 kB ``.nii.gz`` may declare gigabytes).
 
-    ``shape`` is ``(X, Y, Z)`` (a trailing time axis of length 1 is dropped).
+    ``shape`` is ``(X, Y, Z)`` (a trailing time axis of length 1 is dropped). Of a 4-D file of the Medical
+    Segmentation Decathlon the volume :func:`tumorseg.data.formats.decathlon.stacked_channel` picks (its FLAIR, else
+    T1gd), or ``volume`` when given, as a 3-D image whose voxels are read from that volume only.
 
     Raises:
-        DataError: unreadable header, not 3-D, or over the limits.
+        DataError: unreadable header, not 3-D (nor an MSD 4-D file), or over the limits.
     """
     nib = require("nibabel", "reading NIfTI volumes")
     try:
@@ -226,6 +228,10 @@ def open_nifti(path: Path, what: str = "NIfTI volume"):
     limits.check_volume(shape, dtype.itemsize, str(path))
     if len(shape) == 4 and shape[3] == 1:
         shape = shape[:3]
+    if len(shape) == 4 and volume is None and (stacked := decathlon.stacked_channel(Path(path))) is not None:
+        volume = stacked[0]  # an MSD 4-D file: its FLAIR (else T1gd) volume
+    if len(shape) == 4 and volume is not None and 0 <= volume < shape[3]:
+        img, shape = img.slicer[..., volume], shape[:3]  # only that volume's voxels are ever read
     if len(shape) == 4:
         advice = decathlon.four_d_advice(  # an MSD file: its dataset.json names the volumes
             Path(path), shape[3], "save the one to predict as its own 3-D file (nibabel: img.slicer[..., k], or "
@@ -260,22 +266,24 @@ def voxels(img, shape: tuple[int, ...], path: Path) -> np.ndarray:
         raise DataError(f"{path}: not a readable NIfTI volume ({exc.__class__.__name__}: {str(exc)[:120]}).") from None
 
 
-def read_volume(path: Path, cache: bool = True) -> tuple[np.ndarray, float, float, int, str]:
+def read_volume(path: Path, cache: bool = True, volume: int | None = None) -> tuple[np.ndarray, float, float, int, str]:
     """A 3-D NIfTI as ``(X, Y, Z) uint8`` (see module docstring) plus raw min, max, NaN/inf count, dtype.
 
     Training reads a volume once per slice, so the last few volumes are cached (see :func:`_file_key`);
     ``cache=False`` for a file read once (an upload), so it is not kept in memory. The declared size is
-    checked against :mod:`tumorseg.limits` before any voxel is decoded (:func:`open_nifti`).
+    checked against :mod:`tumorseg.limits` before any voxel is decoded (:func:`open_nifti`). ``volume``: which
+    volume of a 4-D NIfTI (a channel of an MSD file; :func:`open_nifti` picks one by ``dataset.json`` otherwise).
     """
-    return _read_volume_cached(*_file_key(path)) if cache else _read_volume(path)
+    return _read_volume_cached(*_file_key(path), volume) if cache else _read_volume(path, volume)
 
 
 @lru_cache(maxsize=8)
-def _read_volume_cached(path: Path, size: int, mtime_ns: int) -> tuple[np.ndarray, float, float, int, str]:
-    return _read_volume(path)
+def _read_volume_cached(path: Path, size: int, mtime_ns: int,
+                        volume: int | None = None) -> tuple[np.ndarray, float, float, int, str]:
+    return _read_volume(path, volume)
 
 
-def _read_volume(path: Path) -> tuple[np.ndarray, float, float, int, str]:
+def _read_volume(path: Path, volume: int | None = None) -> tuple[np.ndarray, float, float, int, str]:
     """:func:`read_volume` without the cache. Scaling: :func:`tumorseg.data.formats.scaling.volume_to_uint8`
     (per volume, over the foreground; background 0); the raw data is read in its stored dtype (no float copy of
     an ``int16`` volume, :func:`voxels`). NRRD / MetaImage: SimpleITK's buffer, kept while it is scaled."""
@@ -285,7 +293,7 @@ def _read_volume(path: Path) -> tuple[np.ndarray, float, float, int, str]:
         lo, hi, bad = finite_range(raw)
         del image
         return scaled, lo, hi, bad, str(raw.dtype)
-    img, shape = open_nifti(path)
+    img, shape = open_nifti(path, volume=volume)
     raw = voxels(img, shape, path)
     try:
         scaled = volume_to_uint8(raw)
@@ -318,7 +326,7 @@ def volume_affine(path: Path) -> np.ndarray:
     MetaImage: converted from ITK's LPS geometry)."""
     if itk.is_itk_volume(path):
         return itk.geometry(itk.read_header(path)[0])[0]
-    return open_nifti(path)[0].affine
+    return open_nifti(path, volume=0)[0].affine  # a 4-D file: its volumes share the affine
 
 
 def record_display(record: SliceRecord) -> np.ndarray | None:
@@ -398,37 +406,53 @@ def read(
     records = []
     for case in cases:
         images, label, naming = find_case_files(case, ",".join(mods), image_glob, label_glob)
-        axes, plane = slice_axes(volume_affine(images[0]), voxel_mm(images[0]))  # header only
-        if plane != "axial":
-            if axes == STORED_AXES:
-                log.warning("%s: %s slices of thick or unknown voxels; its slices follow the array's third axis",
-                            images[0], plane)
-            else:
-                log.info("%s: stored as %s slices; read as axial slices (array axes reordered)", images[0], plane)
-        vol = read_volume(images[0])[0].transpose(axes)  # (Z, H, W) axial slices
-        brain = vol.reshape(vol.shape[0], -1).any(axis=1)  # (Z,) slices that contain brain
-        if label is None:
-            log.warning("%s: no label volume; its slices are unlabelled (prediction only)", case)
-            keep = np.flatnonzero(brain)
-        else:
-            lab = read_labels(label, naming).transpose(axes)
-            if lab.shape != vol.shape:
-                raise DataError(f"{label}: label volume is {lab.shape} but {images[0].name} is {vol.shape}.")
-            has_tumour = tumour(lab, chosen).reshape(lab.shape[0], -1).any(axis=1)
-            empty = np.flatnonzero(brain & ~has_tumour)
-            rng = np.random.default_rng(zlib.crc32(case.name.encode()))
-            picked = rng.choice(empty, size=int(round(frac * len(empty))), replace=False) if len(empty) else empty
-            keep = np.union1d(np.flatnonzero(has_tumour), picked)
-        opts = (("images", tuple(images)), ("labels", chosen), ("naming", naming),
-                ("channel_names", tuple(mods) if not image_glob else (image_glob,)))
-        if axes != STORED_AXES:
-            opts += (("axes", tuple(int(a) for a in axes)),)
-        for k in keep.tolist():
-            records.append(SliceRecord(
-                case_id=f"{case.name}_z{k:03d}", image=images[0], mask=label, patient=patient_of(case.name),
-                loader="nifti", slice_index=int(k), options=opts,
-            ))
+        records += case_records(case, images, label, naming, chosen, frac,
+                                tuple(mods) if not image_glob else (image_glob,))
     return records
+
+
+def case_records(case: Path, images: list[Path], label: Path | None, naming: str, chosen: tuple[int, ...] | None,
+                 empty_fraction: float, channel_names: tuple[str, ...],
+                 volumes: tuple[int | None, ...] | None = None) -> list[SliceRecord]:
+    """The records of one case: every tumour slice and ``empty_fraction`` of its tumour-free brain slices (every
+    brain slice when ``label`` is ``None``), named ``<case>_z<k>``, patient :func:`patient_of` the case.
+
+    Args:
+        case: the case's folder, or a path whose ``name`` is the case (an nnU-Net case has no folder).
+        images: one volume per channel; label: its label volume or ``None``; naming: the label set to expect
+            (:data:`EXPECTED_LABELS`); chosen: the labels that are tumour (``None``: any > 0).
+        channel_names: the channels' names, as the model's config records them.
+        volumes: per image, which volume of a 4-D file it is (``None``: a 3-D file); ``None``: all 3-D.
+    """
+    volumes = volumes or (None,) * len(images)
+    axes, plane = slice_axes(volume_affine(images[0]), voxel_mm(images[0]))  # header only
+    if plane != "axial":
+        if axes == STORED_AXES:
+            log.warning("%s: %s slices of thick or unknown voxels; its slices follow the array's third axis",
+                        images[0], plane)
+        else:
+            log.info("%s: stored as %s slices; read as axial slices (array axes reordered)", images[0], plane)
+    vol = read_volume(images[0], volume=volumes[0])[0].transpose(axes)  # (Z, H, W) axial slices
+    brain = vol.reshape(vol.shape[0], -1).any(axis=1)  # (Z,) slices that contain brain
+    if label is None:
+        log.warning("%s: no label volume; its slices are unlabelled (prediction only)", case)
+        keep = np.flatnonzero(brain)
+    else:
+        lab = read_labels(label, naming).transpose(axes)
+        if lab.shape != vol.shape:
+            raise DataError(f"{label}: label volume is {lab.shape} but {images[0].name} is {vol.shape}.")
+        has_tumour = tumour(lab, chosen).reshape(lab.shape[0], -1).any(axis=1)
+        empty = np.flatnonzero(brain & ~has_tumour)
+        rng = np.random.default_rng(zlib.crc32(case.name.encode()))
+        picked = rng.choice(empty, size=int(round(empty_fraction * len(empty))), replace=False) if len(empty) else empty
+        keep = np.union1d(np.flatnonzero(has_tumour), picked)
+    opts = (("images", tuple(images)), ("labels", chosen), ("naming", naming), ("channel_names", channel_names))
+    if any(v is not None for v in volumes):
+        opts += (("volumes", tuple(volumes)),)
+    if axes != STORED_AXES:
+        opts += (("axes", tuple(int(a) for a in axes)),)
+    return [SliceRecord(case_id=f"{case.name}_z{k:03d}", image=images[0], mask=label, patient=patient_of(case.name),
+                        loader="nifti", slice_index=int(k), options=opts) for k in keep.tolist()]
 
 
 def load(record: SliceRecord) -> Loaded:
@@ -437,8 +461,9 @@ def load(record: SliceRecord) -> Loaded:
     k = record.slice_index
     axes = record.option("axes", STORED_AXES)
     chans, lo, hi, bad, dtype = [], np.inf, -np.inf, 0, "float32"
-    for p in record.option("images", (record.image,)):
-        vol, vlo, vhi, vbad, dtype = read_volume(Path(p))
+    images = record.option("images", (record.image,))
+    for p, v in zip(images, record.option("volumes", (None,) * len(images))):
+        vol, vlo, vhi, vbad, dtype = read_volume(Path(p), volume=v)
         vol = vol.transpose(axes)
         if not 0 <= k < vol.shape[0]:
             raise DataError(f"{p}: slice {k} is outside the volume's {vol.shape[0]} axial slices.")
