@@ -151,4 +151,7 @@ def test_predict_an_msd_4d_file_as_its_flair_channel(fake_bundled, tmp_path, mon
     mask = nib.load(str(out / "BRATS_485_mask.nii.gz"))
     assert mask.shape == (16, 16, 3) and np.allclose(mask.affine, np.diag([1.0, 1.0, 2.0, 1.0]))
     assert np.asarray(mask.dataobj)[4:9, 5:10, 1].all() and np.asarray(mask.dataobj).sum() == 25
+    # the dataset folder given: the case keeps its name (not imagesTs_BRATS_485)
+    (result,) = predict_inputs([folder.parent], None, tmp_path / "out2", progress=False, backend="torch").results
+    assert result.summary.name == "BRATS_485" and (tmp_path / "out2" / "BRATS_485_mask.nii.gz").is_file()
     decathlon._channels.cache_clear()

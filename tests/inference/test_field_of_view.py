@@ -1,6 +1,7 @@
 """Slices brought to the training field of view for the model and their masks brought back
 (inference/field_of_view.py): padded when they cover less, cropped around the head when they cover far more; in
-predict, the Python API, and on the real BraTS sample cropped to the brain and padded to a large field of view."""
+predict, the Python API, and on the real BraTS sample cropped to the brain and padded to a large field of view (where
+evaluate agrees with predict + score)."""
 
 from __future__ import annotations
 
@@ -145,3 +146,32 @@ def test_real_brats_volume_cropped_or_in_a_large_field_of_view(tmp_path, image, 
                        progress=False).rows
     dice = 2 * sum(r["intersection_px"] for r in rows) / sum(r["predicted_area_px"] + r["tumour_area_px"] for r in rows)
     assert dice > floor, dice
+    # evaluate gives the volume's slices the same field of view (0.500 / 0.050 before it did; evaluate_agrees.json)
+    from tumorseg.evaluation.evaluate import evaluate
+
+    summary = evaluate(model, tmp_path, tmp_path / "ev", split="all", data_options={"empty_fraction": 1.0},
+                       progress=False)
+    assert abs(summary["per_volume"]["mean_dice"] - dice) < 0.01, (summary["per_volume"]["mean_dice"], dice)
+
+
+def test_evaluate_pads_each_volume_as_predict_does(tmp_path):
+    """evaluate's records of a small-field-of-view NIfTI get predict's window, once per volume: the padded slice
+    resized, so the tumour is as large in the model's input as predict makes it."""
+    from tumorseg.data import load_slices, read_dataset
+    from tumorseg.evaluation.evaluate import field_of_view_windows
+
+    vol = np.zeros((60, 80, 4), np.int16)
+    vol[5:55, 5:75] = np.random.default_rng(0).integers(250, 350, (50, 70, 4))
+    vol[20:30, 30:50, 1:3] = 900
+    seg = (vol == 900).astype(np.uint8)
+    affine = np.diag([2.0, 2.0, 3.0, 1.0])
+    nib.save(nib.Nifti1Image(vol, affine), tmp_path / "scan_flair.nii.gz")
+    nib.save(nib.Nifti1Image(seg, affine), tmp_path / "scan_seg.nii.gz")
+    records = read_dataset(tmp_path, "brats", empty_fraction=1.0)
+    windows = field_of_view_windows(records)
+    assert len(records) == 4 and len({id(w) for w in windows}) == 1  # one volume: one window
+    padded = load_slices(records, 120, progress=False, windows=windows)
+    plain = load_slices(records, 120, progress=False)
+    # 60 x 80 pixels of 2 mm padded to 120 x 120 (240 mm): at 120 px the tumour keeps its 10 x 20 pixels
+    assert padded.masks[1].sum() == 200 and plain.masks[1].sum() == (10 * 2) * (20 * 1.5)  # stretched otherwise
+    assert padded.images[1][:30].max() == 0 and padded.images[1][30:90, 20:100].any()

@@ -51,12 +51,14 @@ def resize_channels(img: np.ndarray, size: int) -> np.ndarray:
     return np.stack([resize_image(c, size) for c in img])
 
 
-def load_slice(record: SliceRecord, image_size: int, intensity: str = "none") -> tuple[np.ndarray, np.ndarray]:
+def load_slice(record: SliceRecord, image_size: int, intensity: str = "none",
+               window: Callable[[np.ndarray], np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Read one record at ``image_size``: ``((S, S) or (C, S, S) uint8, (S, S) bool)``.
 
     Any format (plain image files, ``.mat``, TIFF stacks, NIfTI volumes) goes
     through :func:`tumorseg.data.formats.load_record`, which applies that
-    format's scaling to 8 bits; ``intensity`` (a mode of
+    format's scaling to 8 bits; ``window`` (``None``: none), given the ``(..., H, W)`` image and the mask, pads or
+    crops both (:meth:`tumorseg.inference.field_of_view.Window.apply`); ``intensity`` (a mode of
     :mod:`tumorseg.data.intensity`) is then applied at the native size.
 
     Raises:
@@ -66,7 +68,10 @@ def load_slice(record: SliceRecord, image_size: int, intensity: str = "none") ->
     from tumorseg.data.formats import load_record
 
     loaded = load_record(record)
-    return resize_channels(normalise(loaded.image, intensity), image_size), resize_mask(loaded.mask, image_size)
+    image, mask = loaded.image, loaded.mask
+    if window is not None:
+        image, mask = window(image), window(mask)
+    return resize_channels(normalise(image, intensity), image_size), resize_mask(mask, image_size)
 
 
 def channels_of(images: np.ndarray) -> int:
@@ -75,16 +80,18 @@ def channels_of(images: np.ndarray) -> int:
 
 
 def load_slices(records: Sequence[SliceRecord], image_size: int, progress: bool = True,
-                intensity: str = "none") -> SliceArrays:
+                intensity: str = "none",
+                windows: Sequence[Callable[[np.ndarray], np.ndarray] | None] | None = None) -> SliceArrays:
     """Decode ``records`` into :class:`SliceArrays` at ``image_size`` × ``image_size``.
 
-    The channel count is taken from the first record; all must agree.
+    The channel count is taken from the first record; all must agree. ``windows``: per record, the padding or
+    cropping :func:`load_slice` applies before resizing (``None``: none for any).
     """
     n = len(records)
     masks = np.empty((n, image_size, image_size), dtype=bool)
     images = None
     for i, rec in enumerate(tqdm(records, desc="reading slices", unit="img", disable=not progress, leave=False)):
-        img, masks[i] = load_slice(rec, image_size, intensity)
+        img, masks[i] = load_slice(rec, image_size, intensity, windows[i] if windows is not None else None)
         if images is None:
             images = np.empty((n, *img.shape), dtype=np.uint8)
         if img.shape != images.shape[1:]:

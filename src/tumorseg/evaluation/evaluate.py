@@ -276,6 +276,26 @@ def cases_to_score(records: list, ckpt: dict[str, Any], split: str, checkpoint: 
     return unseen, {"training_slices_left_out": len(training)}
 
 
+def field_of_view_windows(records: list) -> list:
+    """Per record, the padding / cropping that ``predict`` gives its volume's slices
+    (:func:`tumorseg.inference.field_of_view.window_for`, from the volume's in-plane spacing and, for a large field
+    of view, its head: :func:`tumorseg.data.formats.record_geometry`), as :meth:`Window.apply`; ``None`` for records
+    without geometry and volumes that need none. One window per volume, computed once."""
+    from tumorseg.data.formats import record_geometry
+    from tumorseg.inference.field_of_view import window_for
+
+    found: dict[tuple, Any] = {}
+    out = []
+    for r in records:
+        key = (r.loader, str(r.image), r.option("axes"), r.option("volumes"), r.option("series"))
+        if key not in found:
+            geometry = record_geometry(r)
+            window = window_for(list(geometry[0]), geometry[1], str(r.image)) if geometry is not None else None
+            found[key] = window.apply if window is not None else None
+        out.append(found[key])
+    return out
+
+
 def display_view(arrays: SliceArrays) -> SliceArrays:
     """``arrays`` with every NIfTI volume's slices and masks turned to the radiological view
     (:func:`tumorseg.data.formats.nifti.record_display`), for a model whose ``preprocessing["view"]`` is
@@ -350,7 +370,8 @@ def evaluate(
     dev = resolve_device(device)
     model.to(dev)
     pre = ckpt["preprocessing"]
-    arrays = load_slices(records, int(pre["image_size"]), progress=progress, intensity=pre.get("intensity", "none"))
+    arrays = load_slices(records, int(pre["image_size"]), progress=progress, intensity=pre.get("intensity", "none"),
+                         windows=field_of_view_windows(records))  # volumes at the field of view predict gives them
     if pre.get("view") == "display":  # the model reads volumes in the radiological view, as predict feeds it
         arrays = display_view(arrays)
     arrays = with_context(arrays, int(pre.get("context_slices", 0)))

@@ -102,7 +102,7 @@ class NamedVolume(type(Path())):
         stem = nifti.nifti_stem(path) if nifti.is_nifti(path) else path.stem
         # a BIDS scan's name holds its subject and session already, an nnU-Net channel file its case: unique in
         # their dataset
-        unique = bids.parse(path.name) or decathlon.channel_of(path)
+        unique = bids.parse(path.name) or decathlon.channel_of(path) or decathlon.stacked_channel(path)
         volume.output_name = decathlon.case_name(path) or (
             stem if unique else "_".join((*path.parent.relative_to(root).parts, stem)))
         return volume

@@ -165,6 +165,18 @@ def load_record(record: SliceRecord) -> Loaded:
     return LOADERS[record.loader][0](record)
 
 
+def record_geometry(record: SliceRecord) -> tuple[Any, tuple[float, float]] | None:
+    """The volume a record's slice belongs to, as ``(Z, H, W) uint8`` slices in the record's layout, and their
+    in-plane spacing ``(row, column)`` in mm (NIfTI / NRRD volumes, DICOM series with SEG labels); ``None`` for
+    records without geometry (2-D files, LGG TIFFs, figshare ``.mat``). What ``evaluate`` needs to give a volume's
+    slices the field of view ``predict`` gives them (:mod:`tumorseg.inference.field_of_view`)."""
+    if record.loader == "nifti":
+        return nifti.record_geometry(record)
+    if record.loader == "dicom-seg":
+        return dicom_labelled.record_geometry(record)
+    return None
+
+
 def describe_records(records: list[SliceRecord]) -> dict[str, Any]:
     """What a model trained on ``records`` expects as input, for the checkpoint's ``preprocessing``.
 

@@ -188,6 +188,7 @@ class _SeriesRead(NamedTuple):
     axes: tuple[int, int, int] | None
     voxel_ml: float
     geometry: rtstruct.SliceGeometry | None  # the slices' pixel grids (None: the images do not give them)
+    pixel_mm: tuple[float, float]  # (row, column) spacing of ``volume``'s slices, as predict reads them
 
 
 @lru_cache(maxsize=4)
@@ -200,18 +201,20 @@ def _series_volume(files: tuple[Path, ...], where: str) -> _SeriesRead:
     volume = volume_to_uint8(raw)
     del raw
     axes = None
+    col_mm, row_mm, step_mm = (float(v) for v in np.linalg.norm(affine[:3, :3], axis=0))  # (cols, rows, slices)
+    pixel_mm = (row_mm, col_mm)
     if len(dss) > 1:
-        axes = axial_view(affine, tuple(float(v) for v in np.linalg.norm(affine[:3, :3], axis=0)), (2, 1, 0), where,
-                          log)[0]
+        axes, _, spacing = axial_view(affine, (col_mm, row_mm, step_mm), (2, 1, 0), where, log)
     if axes is not None:
         volume = np.ascontiguousarray(volume.transpose(axes))
+        pixel_mm = (float(spacing[1]), float(spacing[2]))
     try:
         geometry = rtstruct.SliceGeometry.of(dss)
     except DataError:
         geometry = None
     return _SeriesRead(volume, lo, hi, bad, str(getattr(dss[0], "BitsAllocated", 16)) + "-bit",
                        tuple(str(d.SOPInstanceUID) for d in dss), axes,
-                       abs(float(np.linalg.det(np.asarray(affine, float)[:3, :3]))) / 1000.0, geometry)
+                       abs(float(np.linalg.det(np.asarray(affine, float)[:3, :3]))) / 1000.0, geometry, pixel_mm)
 
 
 @lru_cache(maxsize=4)
@@ -295,6 +298,15 @@ def seg_objects(root: Path) -> tuple[list[tuple[Path, str | None]], dict[str, Di
         return [], {}
     found = _scan(root)
     return [(p, found.refs[p]) for p, _ in found.segs], dict(found.series)
+
+
+def record_geometry(record: SliceRecord) -> tuple[np.ndarray, tuple[float, float]] | None:
+    """A record's whole series as ``(Z, H, W) uint8`` slices (cached, as :func:`load` reads it) and their in-plane
+    spacing ``(row, column)`` in mm, as ``predict`` reads the series; ``None`` for records of other loaders."""
+    if record.loader != "dicom-seg":
+        return None
+    read = _series_volume(tuple(record.option("files")), record.option("series", str(record.image)))
+    return read.volume, read.pixel_mm
 
 
 def load(record: SliceRecord) -> Loaded:

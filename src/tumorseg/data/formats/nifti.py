@@ -329,6 +329,22 @@ def volume_affine(path: Path) -> np.ndarray:
     return open_nifti(path, volume=0)[0].affine  # a 4-D file: its volumes share the affine
 
 
+def record_geometry(record: SliceRecord) -> tuple[np.ndarray, tuple[float, float]] | None:
+    """A NIfTI record's whole volume as the ``(Z, H, W) uint8`` slices it is one of (its first channel, in the record's
+    layout: :func:`read_volume`, cached) and their in-plane pixel spacing ``(row, column)`` in mm, as ``predict``
+    reads the same volume (:meth:`tumorseg.io.Properties.spacing`); ``None`` for records of other loaders or a
+    header without a usable voxel size."""
+    if record.loader != "nifti":
+        return None
+    zooms = voxel_mm(Path(record.image))
+    if zooms is None:
+        return None
+    axes = tuple(record.option("axes", STORED_AXES))
+    volume = (record.option("volumes") or (None,))[0]
+    vol = read_volume(Path(record.image), volume=volume)[0].transpose(axes)
+    return vol, (zooms[axes[1]], zooms[axes[2]])
+
+
 def record_display(record: SliceRecord) -> np.ndarray | None:
     """The radiological-view transform of a NIfTI record's slice (:func:`tumorseg.data.formats.orientation.
     display_ornt`), as :meth:`tumorseg.io.Properties.display` gives ``predict`` the same volume's (its ``axes``
