@@ -105,3 +105,14 @@ def test_evaluate_reads_the_dataset_through_the_cli(dataset, tmp_path, fake_bund
                  "--no-progress"]) in (0, None)
     rows = (out / "per_case.csv").read_text().splitlines()
     assert len(rows) == 1 + 4  # header, the 4 tumour slices (10 % of a case's 4 tumour-free slices rounds to none)
+
+
+def test_without_model_evaluate_picks_flair_else_t1gd_and_feeds_each_its_channel(dataset, fake_bundled):
+    from tumorseg.inference.choose import choose_for_dataset, reader_options_for
+
+    assert choose_for_dataset("nnunet", {}, dataset).name == "flair"
+    assert choose_for_dataset("nnunet", {"modality": "t1c"}, dataset).name == "t1c"
+    assert reader_options_for("nnunet", "t1c") == {"modality": "t1c"}  # --model t1c reads the T1gd channel
+    (dataset / "dataset.json").write_text(json.dumps({"modality": {"0": "T1w", "1": "T1gd"}}))
+    decathlon._channels.cache_clear()
+    assert choose_for_dataset("nnunet", {}, dataset).name == "t1c"

@@ -271,7 +271,8 @@ def choose_model(path: str | Path | DicomSeries) -> Choice:
 
 def choose_for_dataset(fmt: str, options: dict | None = None, data: str | Path | None = None) -> Choice:
     """The bundled model for evaluating a dataset of format ``fmt`` (see :mod:`tumorseg.data.formats`):
-    LGG (FLAIR abnormality masks) → ``flair``; BraTS → ``flair`` unless ``--modality`` asks for t1c; DICOM + SEG
+    LGG (FLAIR abnormality masks) → ``flair``; BraTS → ``flair`` unless ``--modality`` asks for t1c; nnU-Net / MSD
+    → ``flair``, or ``t1c`` when ``--modality`` asks for it or the dataset names T1gd but no FLAIR; DICOM + SEG
     (``data`` given) → the model every labelled series' description calls for (:func:`dicom_modality`), else the
     default with a note; else ``t1c``."""
     options = options or {}
@@ -286,7 +287,22 @@ def choose_for_dataset(fmt: str, options: dict | None = None, data: str | Path |
         if wanted in ("t1c", "t1ce", "t1gd"):
             return installed(Choice("t1c", f"BraTS dataset, --modality {wanted}"))
         return installed(Choice("flair", "BraTS dataset: whole-tumour labels, FLAIR volumes"))
+    if fmt == "nnunet":
+        return installed(_choose_for_nnunet(options.get("modality"), data))
     return installed(Choice(zoo.DEFAULT, f"{fmt} dataset; the default model"))
+
+
+def _choose_for_nnunet(modality: str | None, data: str | Path | None) -> Choice:
+    """``--modality`` t1c → ``t1c``, flair → ``flair``; without it the dataset's FLAIR channel (``flair``), else its
+    T1gd channel (``t1c``), as its ``dataset.json`` names them."""
+    from tumorseg.data.formats import nnunet
+
+    wanted = str(modality or "").lower()
+    if wanted in ("t1c", "t1ce", "t1gd"):
+        return Choice("t1c", f"nnU-Net/MSD dataset, --modality {wanted}")
+    if not wanted and data is not None and nnunet.channel_modalities(Path(data)) & {"flair", "t1c"} == {"t1c"}:
+        return Choice("t1c", "nnU-Net/MSD dataset whose dataset.json names a T1gd channel and no FLAIR")
+    return Choice("flair", "nnU-Net/MSD dataset: its FLAIR channel" + (f" (--modality {wanted})" if wanted else ""))
 
 
 def _choose_for_labelled_dicom(data: Path) -> Choice:
@@ -308,12 +324,12 @@ def _choose_for_labelled_dicom(data: Path) -> Choice:
 
 def reader_options_for(fmt: str, modality: str | None) -> dict:
     """Reader options that feed a model of ``modality`` from a dataset of format ``fmt``: the LGG channel
-    (``flair`` → FLAIR, ``t1c`` → post-contrast) or the BraTS modality; ``{}`` otherwise."""
+    (``flair`` → FLAIR, ``t1c`` → post-contrast) or the BraTS / nnU-Net modality; ``{}`` otherwise."""
     if modality not in ("flair", "t1c"):
         return {}
     if fmt == "lgg":
         return {"channels": "flair" if modality == "flair" else "post"}
-    if fmt == "brats":
+    if fmt in ("brats", "nnunet"):
         return {"modality": modality}
     return {}
 

@@ -44,6 +44,14 @@ def detect(path: Path) -> bool:
     return found is not None and decathlon.channel_names(found[1]) is not None
 
 
+def channel_modalities(path: Path) -> set[str]:
+    """The modalities (``flair``, ``t1c``, ``t1``, ``t2``) the ``dataset.json`` of the dataset at ``path`` names; empty
+    when ``path`` is no such dataset."""
+    found = _root_and_images(path)
+    names = decathlon.channel_names(found[1]) if found else None
+    return {m for v in (names or {}).values() if (m := decathlon.modality_of(v))}
+
+
 def _labels_folder(images: Path) -> Path | None:
     folder = images.parent / ("labels" + images.name[len("images"):])
     return folder if folder.is_dir() else None
