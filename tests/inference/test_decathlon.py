@@ -125,6 +125,10 @@ def test_a_4d_msd_file_is_read_as_its_flair_volume_else_refused_with_the_fix(fak
     with pytest.raises(DataError) as err:
         open_nifti(folder / "BRATS_001.nii.gz")
     assert "its dataset.json names them 0 T1w, 1 T2w (no FLAIR or T1gd among them); save the one" in str(err.value)
+    dataset_json.write_text(json.dumps({"modality": {"0": "FLAIR"}}))  # one channel named: which volume is unknown
+    decathlon._channels.cache_clear()
+    with pytest.raises(DataError, match=r"names them 0 FLAIR \(one channel, but the file holds 4 volumes\)"):
+        open_nifti(folder / "BRATS_001.nii.gz")
     dataset_json.write_text(json.dumps({"modality": {"0": "T1w", "1": "T2w", "2": "t1gd", "3": "x", "4": "FLAIR"}}))
     decathlon._channels.cache_clear()
     with pytest.raises(DataError, match="but the file holds no volume 4"):

@@ -147,6 +147,10 @@ def four_d_advice(path: Path, volumes: int, otherwise: str) -> str:
         return otherwise
     listed = ", ".join(f"{k} {v}" for k, v in sorted(names.items()))
     stacked = stacked_channel(path)
-    why = ("no FLAIR or T1gd among them" if stacked is None or len(names) < 2 else
-           f"but the file holds no volume {stacked[0]}")
+    if len(names) < 2:
+        why = f"one channel, but the file holds {volumes} volumes"
+    elif stacked is None:
+        why = "no FLAIR or T1gd among them"
+    else:
+        why = f"but the file holds no volume {stacked[0]}"
     return f"its dataset.json names them {listed} ({why}); {otherwise}"
