@@ -2,9 +2,8 @@
 0, against the same recipe with `mri` (docs/results/t1c-longer-a-cpu/fold_0/a9, its checkpoint not kept):
 
 1. its fold-0 figshare test slices (526, patients it never saw) as stored, transposed, turned 90 degrees and
-   flipped up-down: mean per-image Dice through `tumorseg.api` (the checkpoint's calibrated post-processing);
-   the shipped `t1c` on the same slices for reference (it was trained on them: only its drop under a turn means
-   anything);
+   flipped up-down: mean per-image Dice through `tumorseg.api` (the checkpoint's calibrated post-processing; the
+   shipped `t1c` under the same turns: ../orientation-cpu/results.json);
 2. the labelled BraTS 2015 T1c sample (tumour core, labels 1, 3, 4) read as stored (NIfTI: x = L, y = P) and in the
    radiological view (`preprocessing["view"] = "display"`), per-volume Dice by `evaluate` (every brain slice).
 
@@ -30,7 +29,7 @@ test = split["test"] if split else json.loads(Path("/work/exp/turn/fold_0.json")
 ops = {"as stored": (lambda x: x, lambda x: x), "transposed": (lambda x: x.T, lambda x: x.T),
        "rotated 90 degrees": (np.rot90, lambda x: np.rot90(x, -1)), "flipped up-down": (np.flipud, np.flipud)}
 results = {"run": str(run), "test_slices": len(test), "figshare_fold0_test": {}, "brats15_t1c_core": {}}
-for name, model in (("mri-turn A (fold 0)", run / "best.pt"), ("shipped t1c (trained on these slices)", "t1c")):
+for name, model in (("mri-turn A (fold 0)", run / "best.pt"),):
     seg = api.load(str(model))
     scores = {k: [] for k in ops}
     for case in test:
