@@ -159,3 +159,15 @@ def test_predict_an_msd_4d_file_as_its_flair_channel(fake_bundled, tmp_path, mon
     (result,) = predict_inputs([folder.parent], None, tmp_path / "out2", progress=False, backend="torch").results
     assert result.summary.name == "BRATS_485" and (tmp_path / "out2" / "BRATS_485_mask.nii.gz").is_file()
     decathlon._channels.cache_clear()
+
+
+def test_a_3d_scan_beside_msd_files_is_read_as_it_is(fake_bundled, tmp_path):
+    folder = tmp_path / "Task01_BrainTumour" / "imagesTs"
+    (folder.parent).mkdir()
+    (folder.parent / "dataset.json").write_text(json.dumps({"modality": {"0": "FLAIR", "1": "T1w", "2": "t1gd"}}))
+    _save(folder / "extra_scan.nii.gz")  # 3-D, no channel number
+    decathlon._channels.cache_clear()
+    assert decathlon.stacked_channel(folder / "extra_scan.nii.gz") is None
+    assert decathlon.describe(folder / "extra_scan.nii.gz") is None
+    assert choose_model(folder / "extra_scan.nii.gz").name == "t1c"  # named for no modality: the default, as anywhere
+    decathlon._channels.cache_clear()

@@ -24,6 +24,8 @@ import re
 from functools import lru_cache
 from pathlib import Path
 
+from tumorseg.data.formats._common import require
+
 _CHANNEL_FILE = re.compile(r"^(?P<case>.+)_(?P<channel>\d{4})\.nii(?:\.gz)?$", re.I)
 _MAX_JSON = 1 << 20  # a dataset.json is a few kB; a larger file is not read
 _NAMES = {"flair": "flair", "t2flair": "flair", "t2-flair": "flair", "t1gd": "t1c", "t1c": "t1c", "t1ce": "t1c",
@@ -75,12 +77,18 @@ def stacked_channel(path: Path) -> tuple[int, str] | None:
     """``(volume, channel name)`` to read of an MSD file holding every channel of its case in one 4-D NIfTI
     (``imagesTr/BRATS_001.nii.gz`` with ``{"modality": {"0": "FLAIR", ...}}`` -> ``(0, "FLAIR")``): the FLAIR channel,
     else the contrast-enhanced T1. ``None`` for a channel file (``BRATS_001_0000.nii.gz``), a file whose folder's
-    ``dataset.json`` names fewer than two channels or neither of those, and any other file. Whether the file really
-    is 4-D is its header's to say (:func:`tumorseg.data.formats.nifti.open_nifti` reads this volume only then)."""
+    ``dataset.json`` names fewer than two channels or neither of those, a file whose header is not 4-D (a 3-D
+    scan left in the folder is read as it is) and any other file."""
     if _CHANNEL_FILE.match(path.name) or not re.search(r"\.nii(\.gz)?$", path.name, re.I):
         return None
     names = channel_names(path.parent)
     if not names or len(names) < 2:
+        return None
+    try:
+        shape = require("nibabel", "reading NIfTI volumes").load(str(path)).shape  # the header only
+    except Exception:  # unreadable: the reader says why
+        return None
+    if len(shape) != 4 or shape[3] < 2:
         return None
     return next(((k, v) for wanted in ("flair", "t1c") for k, v in sorted(names.items()) if modality_of(v) == wanted),
                 None)
