@@ -168,9 +168,9 @@ def test_evaluate_pads_each_volume_as_predict_does(tmp_path):
     nib.save(nib.Nifti1Image(vol, affine), tmp_path / "scan_flair.nii.gz")
     nib.save(nib.Nifti1Image(seg, affine), tmp_path / "scan_seg.nii.gz")
     records = read_dataset(tmp_path, "brats", empty_fraction=1.0)
-    windows = field_of_view_windows(records)
-    assert len(records) == 4 and len({id(w) for w in windows}) == 1  # one volume: one window
-    padded = load_slices(records, 120, progress=False, windows=windows)
+    window_of = field_of_view_windows()
+    assert len(records) == 4 and len({id(window_of(r)) for r in records}) == 1  # one volume: one window
+    padded = load_slices(records, 120, progress=False, window_of=window_of)
     plain = load_slices(records, 120, progress=False)
     # 60 x 80 pixels of 2 mm padded to 120 x 120 (240 mm): at 120 px the tumour keeps its 10 x 20 pixels
     assert padded.masks[1].sum() == 200 and plain.masks[1].sum() == (10 * 2) * (20 * 1.5)  # stretched otherwise

@@ -81,17 +81,18 @@ def channels_of(images: np.ndarray) -> int:
 
 def load_slices(records: Sequence[SliceRecord], image_size: int, progress: bool = True,
                 intensity: str = "none",
-                windows: Sequence[Callable[[np.ndarray], np.ndarray] | None] | None = None) -> SliceArrays:
+                window_of: Callable[[SliceRecord], Callable[[np.ndarray], np.ndarray] | None] | None = None,
+                ) -> SliceArrays:
     """Decode ``records`` into :class:`SliceArrays` at ``image_size`` × ``image_size``.
 
-    The channel count is taken from the first record; all must agree. ``windows``: per record, the padding or
-    cropping :func:`load_slice` applies before resizing (``None``: none for any).
+    The channel count is taken from the first record; all must agree. ``window_of``: a record's padding or
+    cropping, which :func:`load_slice` applies before resizing (``None``: none for any record).
     """
     n = len(records)
     masks = np.empty((n, image_size, image_size), dtype=bool)
     images = None
     for i, rec in enumerate(tqdm(records, desc="reading slices", unit="img", disable=not progress, leave=False)):
-        img, masks[i] = load_slice(rec, image_size, intensity, windows[i] if windows is not None else None)
+        img, masks[i] = load_slice(rec, image_size, intensity, window_of(rec) if window_of is not None else None)
         if images is None:
             images = np.empty((n, *img.shape), dtype=np.uint8)
         if img.shape != images.shape[1:]:
