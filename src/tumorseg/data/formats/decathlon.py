@@ -73,21 +73,23 @@ def channel_of(path: Path) -> tuple[str, int, str] | None:
     return m.group("case"), channel, names[channel]
 
 
-def stacked_channel(path: Path) -> tuple[int, str] | None:
+def stacked_channel(path: Path, shape: tuple[int, ...] | None = None) -> tuple[int, str] | None:
     """``(volume, channel name)`` to read of an MSD file holding every channel of its case in one 4-D NIfTI
     (``imagesTr/BRATS_001.nii.gz`` with ``{"modality": {"0": "FLAIR", ...}}`` -> ``(0, "FLAIR")``): the FLAIR channel,
     else the contrast-enhanced T1. ``None`` for a channel file (``BRATS_001_0000.nii.gz``), a file whose folder's
     ``dataset.json`` names fewer than two channels or neither of those, a file whose header is not 4-D (a 3-D
-    scan left in the folder is read as it is) and any other file."""
+    scan left in the folder is read as it is) and any other file. ``shape``: the header's, when the caller has read it
+    (then the file is not opened again)."""
     if _CHANNEL_FILE.match(path.name) or not re.search(r"\.nii(\.gz)?$", path.name, re.I):
         return None
     names = channel_names(path.parent)
     if not names or len(names) < 2:
         return None
-    try:
-        shape = require("nibabel", "reading NIfTI volumes").load(str(path)).shape  # the header only
-    except Exception:  # unreadable: the reader says why
-        return None
+    if shape is None:
+        try:
+            shape = require("nibabel", "reading NIfTI volumes").load(str(path)).shape  # the header only
+        except Exception:  # unreadable: the reader says why
+            return None
     if len(shape) != 4 or shape[3] < 2:
         return None
     return next(((k, v) for wanted in ("flair", "t1c") for k, v in sorted(names.items()) if modality_of(v) == wanted),
@@ -154,7 +156,7 @@ def four_d_advice(path: Path, volumes: int, otherwise: str) -> str:
     if not names:
         return otherwise
     listed = ", ".join(f"{k} {v}" for k, v in sorted(names.items()))
-    stacked = stacked_channel(path)
+    stacked = stacked_channel(path, (0, 0, 0, volumes))  # the caller read the header: 4-D, `volumes` deep
     if len(names) < 2:
         why = f"one channel, but the file holds {volumes} volumes"
     elif stacked is None:

@@ -228,7 +228,7 @@ def open_nifti(path: Path, what: str = "NIfTI volume", volume: int | None = None
     limits.check_volume(shape, dtype.itemsize, str(path))
     if len(shape) == 4 and shape[3] == 1:
         shape = shape[:3]
-    if len(shape) == 4 and volume is None and (stacked := decathlon.stacked_channel(Path(path))) is not None:
+    if len(shape) == 4 and volume is None and (stacked := decathlon.stacked_channel(Path(path), shape)) is not None:
         volume = stacked[0]  # an MSD 4-D file: its FLAIR (else T1gd) volume
     if len(shape) == 4 and volume is not None and 0 <= volume < shape[3]:
         img, shape = img.slicer[..., volume], shape[:3]  # only that volume's voxels are ever read
