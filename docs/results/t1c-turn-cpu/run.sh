@@ -16,3 +16,16 @@ PY
     --augment mri-turn --split-file $W/fold_$K.json --out $W/fold_$K --no-progress
 done
 python docs/results/t1c-turn-cpu/check.py $W/fold_0 $W/check      # -> results.json
+python docs/results/t1c-turn-cpu/cascade_check.py $W/fold_0 $W/casc   # -> cascade.json (A swapped into the shipped t1c)
+
+# 2026-12-07, 09:11-09:44 UTC: B, the deciding member, with mri-turn too (B of the shipped recipe: t1c-negatives
+# fine-tuned from A, 2 epochs, figshare + tumour-free LGG post-contrast), on the same fold, from this A; then the
+# cascade of both through the product, turned, and on the BraTS 2015 T1c sample (-> cascade_turned.json)
+python scripts/prepare_t1c_data.py --figshare ../shared/data/figshare --lgg ../shared/data/lgg/kaggle_3m \
+  --out /tmp/t1c-data --no-pre --folds 5     # folds/mixed/fold_0.json: the same figshare slices as $W/fold_0.json
+OMP_NUM_THREADS=2 tumorseg train --data /tmp/t1c-data --split-file /tmp/t1c-data/folds/mixed/fold_0.json \
+  --preset t1c-negatives --augment mri-turn --init-from $W/fold_0/best.pt --out /work/exp/turnb/ft_0 --no-progress
+OMP_NUM_THREADS=2 python docs/results/t1c-turn-cpu/cascade_turned.py $W/fold_0 /work/exp/turnb/ft_0 /tmp/t1c-data \
+  /work/exp/turnb/check
+tumorseg compare docs/results/t1c-longer-a-cpu/fold_0/cascade/per_case.csv /work/exp/turnb/check/evaluate/per_case.csv \
+  --out docs/results/t1c-turn-cpu/cascade_fold_0/compare_with_mri.json
