@@ -154,24 +154,74 @@ def test_real_brats_volume_cropped_or_in_a_large_field_of_view(tmp_path, image, 
     assert abs(summary["per_volume"]["mean_dice"] - dice) < 0.01, (summary["per_volume"]["mean_dice"], dice)
 
 
-def test_evaluate_pads_each_volume_as_predict_does(tmp_path):
-    """evaluate's records of a small-field-of-view NIfTI get predict's window, once per volume: the padded slice
-    resized, so the tumour is as large in the model's input as predict makes it."""
-    from tumorseg.data import load_slices, read_dataset
-    from tumorseg.evaluation.evaluate import field_of_view_windows
-
+def _small_field_of_view_case(folder):
+    """A BraTS-named case of 60 x 80 pixels of 2 mm (120 x 160 mm, a volume cropped to the brain), 4 slices, a 10 x
+    20 pixel tumour on slices 1-2."""
     vol = np.zeros((60, 80, 4), np.int16)
     vol[5:55, 5:75] = np.random.default_rng(0).integers(250, 350, (50, 70, 4))
     vol[20:30, 30:50, 1:3] = 900
     seg = (vol == 900).astype(np.uint8)
     affine = np.diag([2.0, 2.0, 3.0, 1.0])
-    nib.save(nib.Nifti1Image(vol, affine), tmp_path / "scan_flair.nii.gz")
-    nib.save(nib.Nifti1Image(seg, affine), tmp_path / "scan_seg.nii.gz")
-    records = read_dataset(tmp_path, "brats", empty_fraction=1.0)
-    window_of = field_of_view_windows()
+    folder.mkdir(parents=True, exist_ok=True)
+    nib.save(nib.Nifti1Image(vol, affine), folder / "scan_flair.nii.gz")
+    nib.save(nib.Nifti1Image(seg, affine), folder / "scan_seg.nii.gz")
+    return folder
+
+
+def test_evaluate_pads_each_volume_as_predict_does(tmp_path):
+    """evaluate's records of a small-field-of-view NIfTI get predict's window, once per volume: the padded slice
+    resized, so the tumour is as large in the model's input as predict makes it."""
+    from tumorseg.data import load_slices, read_dataset
+    from tumorseg.inference.field_of_view import volume_windows
+
+    records = read_dataset(_small_field_of_view_case(tmp_path), "brats", empty_fraction=1.0)
+    window_of = volume_windows()
     assert len(records) == 4 and len({id(window_of(r)) for r in records}) == 1  # one volume: one window
     padded = load_slices(records, 120, progress=False, window_of=window_of)
     plain = load_slices(records, 120, progress=False)
     # 60 x 80 pixels of 2 mm padded to 120 x 120 (240 mm): at 120 px the tumour keeps its 10 x 20 pixels
     assert padded.masks[1].sum() == 200 and plain.masks[1].sum() == (10 * 2) * (20 * 1.5)  # stretched otherwise
     assert padded.images[1][:30].max() == 0 and padded.images[1][30:90, 20:100].any()
+
+
+@pytest.mark.parametrize("cache", [False, True])
+def test_train_reads_volumes_as_evaluate_and_predict_do(tmp_path, cache):
+    """train / cv (and the calibration at the end of a run) decode a small-field-of-view volume with the window
+    evaluate and predict give it, from the files or through the slice cache: a model is trained and calibrated on
+    the slices it will be given. A 2-D dataset (no geometry) is read as it is."""
+    from tumorseg.config import TrainConfig
+    from tumorseg.data import load_slices, read_dataset
+    from tumorseg.inference.field_of_view import volume_windows
+    from tumorseg.training import distributed as D
+    from tumorseg.training.fit import prepare_data
+
+    data = _small_field_of_view_case(tmp_path / "data")
+    records = read_dataset(data, "brats", empty_fraction=1.0)
+    seen = load_slices(records, 120, progress=False, window_of=volume_windows())  # evaluate's arrays
+    split = tmp_path / "split.json"
+    split.write_text('{"train": ["%s", "%s"], "val": ["%s"], "test": ["%s"]}' % tuple(r.case_id for r in records))
+    cfg = TrainConfig(data=str(data), out=str(tmp_path / "run"), data_format="brats",
+                      data_options={"empty_fraction": 1.0}, image_size=120, split_file=str(split),
+                      cache=str(tmp_path / "cache") if cache else None)
+    parts = prepare_data(cfg, tmp_path / "run", D.DistEnv(), progress=False)
+    order = {r.case_id: i for i, r in enumerate(records)}
+    for part in parts.values():
+        idx = [order[r.case_id] for r in part.records]
+        assert np.array_equal(np.asarray(part.images), seen.images[idx])
+        assert np.array_equal(np.asarray(part.masks), seen.masks[idx])
+    assert parts["train"].masks[1].sum() == 200  # padded to 240 mm: the tumour keeps its 10 x 20 pixels
+
+
+def test_train_reads_two_d_slices_as_they_are(synthetic_dataset, tmp_path):
+    """PNG slices carry no spacing: train reads them exactly as before the field of view existed."""
+    from tumorseg.config import TrainConfig
+    from tumorseg.data import load_slices, read_dataset
+    from tumorseg.training import distributed as D
+    from tumorseg.training.fit import prepare_data
+
+    cfg = TrainConfig(data=str(synthetic_dataset), out=str(tmp_path / "run"), image_size=64)
+    parts = prepare_data(cfg, tmp_path / "run", D.DistEnv(), progress=False)
+    plain = load_slices(read_dataset(synthetic_dataset), 64, progress=False)
+    order = {r.case_id: i for i, r in enumerate(plain.records)}
+    idx = [order[r.case_id] for r in parts["train"].records]
+    assert np.array_equal(parts["train"].images, plain.images[idx])

@@ -36,7 +36,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from tumorseg.config import cache_root
-from tumorseg.data.dataset import SliceArrays
+from tumorseg.data.dataset import SliceArrays, WindowOf
 from tumorseg.data.records import SliceRecord
 from tumorseg.errors import TumorsegError
 
@@ -122,7 +122,7 @@ class RowView:
 
 
 def _build(records: Sequence[SliceRecord], image_size: int, entry: Path, key_info: dict[str, Any],
-           source: str, progress: bool) -> None:
+           source: str, progress: bool, window_of: WindowOf | None) -> None:
     from tumorseg.data.checks import load_checked
 
     entry.parent.mkdir(parents=True, exist_ok=True)
@@ -133,7 +133,7 @@ def _build(records: Sequence[SliceRecord], image_size: int, entry: Path, key_inf
         bar = tqdm(total=n, desc="building slice cache", unit="img", disable=not progress, leave=False)
         for start in range(0, n, CHUNK):
             part = load_checked(list(records[start:start + CHUNK]), image_size, source, progress=False,
-                                intensity=key_info.get("key_info", {}).get("intensity", "none"))
+                                intensity=key_info.get("key_info", {}).get("intensity", "none"), window_of=window_of)
             if images is None:
                 images = np.lib.format.open_memmap(tmp / "images.npy", "w+", np.uint8, (n, *part.images.shape[1:]))
                 masks = np.lib.format.open_memmap(tmp / "masks.npy", "w+", np.bool_, (n, image_size, image_size))
@@ -166,10 +166,12 @@ def _build(records: Sequence[SliceRecord], image_size: int, entry: Path, key_inf
 
 def cached_slices(records: Sequence[SliceRecord], image_size: int, cache_dir: str | Path,
                   key_info: dict[str, Any] | None = None, source: str = "", progress: bool = True,
-                  build: bool = True) -> SliceArrays:
+                  build: bool = True, window_of: WindowOf | None = None) -> SliceArrays:
     """:class:`SliceArrays` of ``records`` whose arrays are read-only memory maps of the cache entry.
 
-    Builds the entry first when it does not exist (and ``build``). Index the
+    Builds the entry first when it does not exist (and ``build``), with each record's field-of-view window
+    ``window_of`` (:func:`tumorseg.data.checks.inspect_records`; ``key_info`` must then say so, e.g.
+    ``"field_of_view_mm"``, so that entries built without it are not read). Index the
     result with :meth:`split_views` rather than ``subset`` to keep rows on disk.
 
     Raises:
@@ -184,7 +186,7 @@ def cached_slices(records: Sequence[SliceRecord], image_size: int, cache_dir: st
         need = len(records) * image_size * image_size * 4  # generous: up to 3 channels + mask
         _check_space(Path(cache_dir), need)
         log.info("building slice cache %s (%d slices at %d²)", entry, len(records), image_size)
-        _build(records, image_size, entry, {"key_info": key_info or {}}, source, progress)
+        _build(records, image_size, entry, {"key_info": key_info or {}}, source, progress, window_of)
     else:
         log.info("using slice cache %s", entry)
     meta = json.loads((entry / "meta.json").read_text())

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from tumorseg.data.dataset import SliceArrays, resize_channels
+from tumorseg.data.dataset import SliceArrays, WindowOf, resize_channels
 from tumorseg.data.formats import detect_format, load_record, read_dataset
 from tumorseg.data.imageio import resize_mask
 from tumorseg.data.intensity import normalise
@@ -137,11 +137,14 @@ def _structure(records: list[SliceRecord], problems: list[Problem]) -> None:
 
 
 def inspect_records(records: list[SliceRecord], image_size: int | None = None, progress: bool = False,
-                    intensity: str = "none") -> tuple[dict[str, Any], list[Problem], SliceArrays | None]:
+                    intensity: str = "none", window_of: WindowOf | None = None,
+                    ) -> tuple[dict[str, Any], list[Problem], SliceArrays | None]:
     """Decode every record once; return (summary, problems, arrays at ``image_size`` or ``None``).
 
-    Arrays are only built when ``image_size`` is given and no slice failed; their images are normalised
-    with ``intensity`` (:mod:`tumorseg.data.intensity`) before resizing, as :func:`load_slice` does.
+    Arrays are only built when ``image_size`` is given and no slice failed; as :func:`load_slice` does, each slice
+    and its mask are first padded or cropped by ``window_of(record)`` (a volume's field of view,
+    :func:`tumorseg.inference.field_of_view.volume_windows`; ``None``: as read), and the image normalised with
+    ``intensity`` (:mod:`tumorseg.data.intensity`), then resized. The summary describes the slices as read.
     """
 
     c = _Collector()
@@ -161,7 +164,11 @@ def inspect_records(records: list[SliceRecord], image_size: int | None = None, p
             continue
         c.add(rec, got.image, got.mask, (got.raw_min, got.raw_max, got.nonfinite))
         if image_size and not failed:
-            small = resize_channels(normalise(got.image, intensity), image_size)
+            image, mask = got.image, got.mask
+            window = window_of(rec) if window_of is not None else None
+            if window is not None:
+                image, mask = window(image), window(mask)
+            small = resize_channels(normalise(image, intensity), image_size)
             if images is None:
                 images = np.empty((n, *small.shape), np.uint8)
             if small.shape != images.shape[1:]:
@@ -169,7 +176,7 @@ def inspect_records(records: list[SliceRecord], image_size: int | None = None, p
                                                           f"the first slice has {images.shape[1:-2] or (1,)}"))
                 failed = True
                 continue
-            images[i], masks[i] = small, resize_mask(got.mask, image_size)
+            images[i], masks[i] = small, resize_mask(mask, image_size)
     fr = np.array(c.fractions) if c.fractions else np.zeros(1)
     summary: dict[str, Any] = {
         "patients": len({r.patient for r in records if r.patient}) or "unknown (split by slice)",
@@ -206,13 +213,14 @@ def check_dataset(path: str | Path, fmt: str = "auto", progress: bool = False, *
 
 
 def load_checked(records: list[SliceRecord], image_size: int, source: str = "", progress: bool = True,
-                 intensity: str = "none") -> SliceArrays:
-    """Decode ``records`` at ``image_size`` with the check-data checks; what ``train`` uses.
+                 intensity: str = "none", window_of: WindowOf | None = None) -> SliceArrays:
+    """Decode ``records`` at ``image_size`` with the check-data checks; what ``train`` uses (``intensity``,
+    ``window_of``: as :func:`inspect_records`).
 
     Raises:
         DataError: the report, when any problem would break training.
     """
-    summary, problems, arrays = inspect_records(records, image_size, progress, intensity)
+    summary, problems, arrays = inspect_records(records, image_size, progress, intensity, window_of)
     fatal = [p for p in problems if p.fatal]
     if fatal or arrays is None:
         report = DataReport(source or "dataset", "-", summary, problems)

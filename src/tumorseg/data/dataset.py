@@ -44,6 +44,10 @@ class SliceArrays:
         return SliceArrays(self.images[idx], self.masks[idx], [self.records[i] for i in idx])
 
 
+# a record's padding / cropping of its slice and mask to the field of view predict gives its volume
+# (tumorseg.inference.field_of_view.volume_windows), or None for as read
+WindowOf = Callable[[SliceRecord], Callable[[np.ndarray], np.ndarray] | None]
+
 def resize_channels(img: np.ndarray, size: int) -> np.ndarray:
     """Bilinear resize of ``(H, W)`` or ``(C, H, W) uint8`` to ``(S, S)`` / ``(C, S, S)``."""
     if img.ndim == 2:
@@ -81,7 +85,7 @@ def channels_of(images: np.ndarray) -> int:
 
 def load_slices(records: Sequence[SliceRecord], image_size: int, progress: bool = True,
                 intensity: str = "none",
-                window_of: Callable[[SliceRecord], Callable[[np.ndarray], np.ndarray] | None] | None = None,
+                window_of: WindowOf | None = None,
                 ) -> SliceArrays:
     """Decode ``records`` into :class:`SliceArrays` at ``image_size`` × ``image_size``.
 

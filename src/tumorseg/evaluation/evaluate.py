@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -35,9 +34,14 @@ from tumorseg.evaluation.metrics import dice_iou, hd95, presence, sensitivity_pr
 from tumorseg.evaluation.per_case import write_per_case
 from tumorseg.evaluation.plots import prediction_grid
 from tumorseg.inference import postprocess
+from tumorseg.inference.field_of_view import volume_windows
 from tumorseg.inference.predictor import predict_probabilities
 from tumorseg.models import zoo
-from tumorseg.models.checkpoint import load_checkpoint, model_from_checkpoint, resolve_checkpoint
+from tumorseg.models.checkpoint import (
+    load_checkpoint,
+    model_from_checkpoint,
+    resolve_checkpoint,
+)
 
 log = logging.getLogger(__name__)
 
@@ -277,28 +281,6 @@ def cases_to_score(records: list, ckpt: dict[str, Any], split: str, checkpoint: 
     return unseen, {"training_slices_left_out": len(training)}
 
 
-def field_of_view_windows() -> Callable[[Any], Callable[[np.ndarray], np.ndarray] | None]:
-    """A function giving each record the padding / cropping that ``predict`` gives its volume's slices
-    (:func:`tumorseg.inference.field_of_view.window_for`, from the volume's in-plane spacing and, for a large field
-    of view, its head: :func:`tumorseg.data.formats.record_geometry`), as :meth:`Window.apply`; ``None`` for records
-    without geometry and volumes that need none. One window per volume, computed when its first record is read (the
-    volume is then in the readers' cache, so it is decoded once)."""
-    from tumorseg.data.formats import record_geometry
-    from tumorseg.inference.field_of_view import window_for
-
-    found: dict[tuple, Any] = {}
-
-    def window_of(r) -> Callable[[np.ndarray], np.ndarray] | None:
-        key = (r.loader, str(r.image), r.option("axes"), r.option("volumes"), r.option("series"))
-        if key not in found:
-            geometry = record_geometry(r)
-            window = window_for(list(geometry[0]), geometry[1], str(r.image)) if geometry is not None else None
-            found[key] = window.apply if window is not None else None
-        return found[key]
-
-    return window_of
-
-
 def display_view(arrays: SliceArrays) -> SliceArrays:
     """``arrays`` with every NIfTI volume's slices and masks turned to the radiological view
     (:func:`tumorseg.data.formats.nifti.record_display`), for a model whose ``preprocessing["view"]`` is
@@ -374,7 +356,7 @@ def evaluate(
     model.to(dev)
     pre = ckpt["preprocessing"]
     arrays = load_slices(records, int(pre["image_size"]), progress=progress, intensity=pre.get("intensity", "none"),
-                         window_of=field_of_view_windows())  # volumes at the field of view predict gives them
+                         window_of=volume_windows())  # volumes at the field of view predict gives them
     if pre.get("view") == "display":  # the model reads volumes in the radiological view, as predict feeds it
         arrays = display_view(arrays)
     arrays = with_context(arrays, int(pre.get("context_slices", 0)))

@@ -142,6 +142,7 @@ def _gallery(run: Path, cfg: dict, rows: list[dict], n: int = 4) -> str:
     from tumorseg.data import load_slices, read_dataset
     from tumorseg.data.context import with_context, with_neighbours
     from tumorseg.evaluation.evaluate import score_arrays
+    from tumorseg.inference.field_of_view import volume_windows
     from tumorseg.inference.postprocess import settings
     from tumorseg.models.checkpoint import load_checkpoint, model_from_checkpoint
 
@@ -162,7 +163,7 @@ def _gallery(run: Path, cfg: dict, rows: list[dict], n: int = 4) -> str:
             continue
         arrays = load_slices(with_neighbours(recs, list(records.values()), k),
                              int(ckpt["preprocessing"]["image_size"]), progress=False,
-                             intensity=ckpt["preprocessing"].get("intensity", "none"))
+                             intensity=ckpt["preprocessing"].get("intensity", "none"), window_of=volume_windows())
         arrays = with_context(arrays, k).subset(range(len(recs)))
         scored, preds = score_arrays(model, arrays, "cpu", post=settings(ckpt), distances=False)
         shown = arrays.images if arrays.images.ndim == 3 else arrays.images[:, arrays.images.shape[1] // 2]  # (N, C, S, S)

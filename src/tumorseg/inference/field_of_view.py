@@ -27,8 +27,9 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -124,3 +125,26 @@ def window_for(slices: Sequence[np.ndarray], pixel_mm: Sequence[float] | None, n
     if edges == [(0, 0), (0, 0)]:
         return None
     return Window(edges[0], edges[1])
+
+
+def volume_windows() -> Callable[[Any], Callable[[np.ndarray], np.ndarray] | None]:
+    """A function giving each dataset record (:class:`tumorseg.data.records.SliceRecord`) the padding / cropping that
+    ``predict`` gives its volume's slices (:func:`window_for`, from the volume's in-plane spacing and, for a large
+    field of view, its head: :func:`tumorseg.data.formats.record_geometry`), as :meth:`Window.apply`; ``None`` for
+    records without geometry (2-D pictures, LGG TIFFs) and volumes that need none. One window per volume, computed
+    when its first record is read (the volume is then in the readers' cache, so it is decoded once). ``train``,
+    ``cv`` (and the calibration at the end of a run) and ``evaluate`` read volumes through it, so a model is trained,
+    calibrated and scored on the slices ``predict`` gives it."""
+    from tumorseg.data.formats import record_geometry
+
+    found: dict[tuple, Any] = {}
+
+    def window_of(r) -> Callable[[np.ndarray], np.ndarray] | None:
+        key = (r.loader, str(r.image), r.option("axes"), r.option("volumes"), r.option("series"))
+        if key not in found:
+            geometry = record_geometry(r)
+            window = window_for(list(geometry[0]), geometry[1], str(r.image)) if geometry is not None else None
+            found[key] = window.apply if window is not None else None
+        return found[key]
+
+    return window_of

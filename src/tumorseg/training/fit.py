@@ -35,6 +35,7 @@ from tumorseg.data.splits import grouped_by, load_split, save_split
 from tumorseg.errors import DataError, TumorsegError
 from tumorseg.evaluation.evaluate import score_arrays, write_results
 from tumorseg.inference.calibrate import calibrate
+from tumorseg.inference.field_of_view import FOV_MM, volume_windows
 from tumorseg.inference.postprocess import DEFAULTS as POSTPROCESS_DEFAULTS, settings
 from tumorseg.models.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
 from tumorseg.training import distributed as D
@@ -71,19 +72,21 @@ def prepare_data(cfg: TrainConfig, out: Path, env: D.DistEnv | None = None, spli
     index = {r.case_id: i for i, r in enumerate(records)}
     log.info("data: %d slices (%s-grouped split) → train %d, val %d, test %d",
              len(records), grouping, *(len(split[k]) for k in ("train", "val", "test")))
+    window_of = volume_windows()  # volumes at the field of view predict gives them (none for 2-D slices)
     if cfg.cache is None:
-        arrays = load_checked(records, cfg.image_size, str(cfg.data), progress=progress, intensity=cfg.intensity)  # stops with check-data's report
+        arrays = load_checked(records, cfg.image_size, str(cfg.data), progress=progress, intensity=cfg.intensity,
+                              window_of=window_of)  # stops with check-data's report
         arrays = with_context(arrays, cfg.context_slices)  # whole patients per split: same stacks as per part
         data = {k: arrays.subset([index[c] for c in ids]) for k, ids in split.items()}
     else:
         from tumorseg.data.cache import cached_slices, resolve_cache_dir, split_views
 
         cache_dir, key = resolve_cache_dir(cfg.cache), {"format": cfg.data_format, "options": cfg.data_options,
-                                                         "intensity": cfg.intensity}
+                                                         "intensity": cfg.intensity, "field_of_view_mm": FOV_MM}
         # every node builds its own entry (a cache folder on node-local disk); a shared folder is built once: the
         # builds race harmlessly to one atomic rename
-        D.on_main(env, lambda: cached_slices(records, cfg.image_size, cache_dir, key, str(cfg.data), progress),
-                  per_node=True)
+        D.on_main(env, lambda: cached_slices(records, cfg.image_size, cache_dir, key, str(cfg.data), progress,
+                                             window_of=window_of), per_node=True)
         arrays = cached_slices(records, cfg.image_size, cache_dir, key, str(cfg.data), build=False)
         data = {k: split_views(arrays, [index[c] for c in ids], in_memory=k != "train") for k, ids in split.items()}
         if cfg.context_slices:  # the stacks are made in memory (2k + 1 times the slices)
