@@ -21,7 +21,7 @@ _OVERRIDABLE = ("model", "epochs", "batch_size", "lr", "image_size", "loss", "op
                 "grad_clip", "precision", "compile", "checkpoint_every_steps", "cache", "grid_every",
                 "intensity", "init_from", "split_file", "max_fp_rate", "calibrate_objective",
                 "data_path", "time_budget_s", "teacher", "distill_weight", "distill_on", "context_slices",
-                "context_dropout")
+                "context_dropout", "ema_decay")
 
 
 def _train_config(a: argparse.Namespace, out: str):
@@ -136,6 +136,9 @@ def _add_train_options(p: argparse.ArgumentParser, data_required: bool = True) -
     p.add_argument("--workers", type=T.WORKERS, default=None,
                    help="DataLoader worker processes per process (default: 0 on CPU, up to 4 per GPU)")
     p.add_argument("--grad-clip", type=T.NON_NEGATIVE, default=None, help="clip the gradient norm to this (default: off)")
+    p.add_argument("--ema", dest="ema_decay", type=T.EMA_DECAY, default=None, metavar="DECAY",
+                   help="keep an exponential moving average of the weights (e.g. 0.99: about the last 100 steps) "
+                        "and validate, select, calibrate and ship it (default: off)")
     p.add_argument("--precision", default=None, choices=["auto", "bf16", "fp16", "fp32"],
                    help="mixed precision on CUDA (default auto: bf16 where supported, fp32 on CPU)")
     p.add_argument("--compile", action="store_true", default=None, help="torch.compile the model")

@@ -69,6 +69,9 @@ class TrainConfig:
     select_metric: str = "val_loss"  # "val_loss" (lowest is best) or "val_dice" (highest is best)
     early_stop_patience: int = 0  # stop after N epochs without a better select_metric; 0: never
     grad_clip: float = 0.0  # max global gradient norm; 0: no clipping
+    # exponential moving average of the weights (torch.optim.swa_utils), updated every step: validation, best.pt,
+    # calibration and test use the averaged weights; 0: off (e.g. 0.99: about the last 100 steps)
+    ema_decay: float = 0.0
     # engine: precision "auto" = bf16 on CUDA where supported, else fp32; batch_size is the global batch
     precision: str = "auto"  # auto, bf16, fp16 (with a GradScaler), fp32
     compile: bool = False  # torch.compile the model

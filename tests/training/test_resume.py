@@ -44,16 +44,16 @@ def _without_seconds(history):
     return [{k: v for k, v in row.items() if k != "seconds"} for row in history]
 
 
-@pytest.mark.parametrize("data_path", ["loader", "device"])
-def test_sigkill_mid_epoch_then_resume_is_exact(tmp_path, data_path):
+@pytest.mark.parametrize("data_path,ema", [("loader", 0.0), ("device", 0.0), ("loader", 0.8)])
+def test_sigkill_mid_epoch_then_resume_is_exact(tmp_path, data_path, ema):
     data = make_dataset(tmp_path / "data", n=48, size=32, seed=3, n_patients=12)
     ref_cfg = _config(data, tmp_path / "ref")
-    ref_cfg.data_path = data_path
+    ref_cfg.data_path, ref_cfg.ema_decay = data_path, ema
     ref = _child(ref_cfg, tmp_path, "run")
     assert ref.returncode == 0, ref.stderr
 
     cut = _config(data, tmp_path / "cut")
-    cut.data_path = data_path
+    cut.data_path, cut.ema_decay = data_path, ema
     killed = _child(cut, tmp_path, "killat", "12")  # dies writing the checkpoint of step 12 (epoch 2, step 5)
     assert killed.returncode == -9, killed.stderr
     run = Path(cut.out)
@@ -75,6 +75,8 @@ def test_sigkill_mid_epoch_then_resume_is_exact(tmp_path, data_path):
     for sa, sb in zip(ta["optimizer"]["state"].values(), tb["optimizer"]["state"].values()):
         assert all(torch.equal(sa[k], sb[k]) for k in sa)
     assert ta["scheduler"] == tb["scheduler"]
+    if ema:  # the weights' moving average goes on from where it was, too
+        assert ta["ema"].keys() == tb["ema"].keys() and all(torch.equal(ta["ema"][k], tb["ema"][k]) for k in ta["ema"])
     best_a, best_b = load_checkpoint(tmp_path / "ref" / "best.pt"), load_checkpoint(run / "best.pt")
     assert all(torch.equal(best_a["state_dict"][k], best_b["state_dict"][k]) for k in best_a["state_dict"])
     assert (run / "history.csv").read_text().count("\n") == 4

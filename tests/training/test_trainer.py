@@ -94,3 +94,40 @@ def test_one_channel_weights_start_a_three_channel_network_with_the_same_output(
     wide = build_model("unet", in_channels=3, width=16, levels=3)
     with pytest.raises(RuntimeError):
         wide.load_state_dict(inflate_input_channels(one.state_dict(), wide.state_dict()))
+
+
+def test_ema_weights_are_validated_kept_and_given_back_on_resume(synthetic_dataset, tmp_path):
+    """--ema: an exponential moving average of the weights (torch.optim.swa_utils.AveragedModel) is what validation
+    scores, best.pt holds, the run returns and a resume of the finished run gives back; last.pt keeps the trained
+    weights and the average, for an exact resume."""
+    import torch
+
+    from tumorseg.models.checkpoint import load_checkpoint
+    from tumorseg.training.trainer import ema_weights
+
+    cfg = TrainConfig(data=str(synthetic_dataset), out=str(tmp_path / "run"), model="unet",
+                      model_kwargs={"width": 4, "levels": 3}, image_size=32, epochs=1, batch_size=4, device="cpu",
+                      lr=1e-2, ema_decay=0.9)
+    env = D.DistEnv()
+    t = Trainer(cfg, env, progress=False)
+    t.setup(prepare_data(cfg, t.out, env, progress=False))
+    result = t.run()
+    last, best = load_checkpoint(t.out / "last.pt"), load_checkpoint(t.out / "best.pt")
+    averaged = ema_weights(last["train_state"]["ema"])
+    assert int(last["train_state"]["ema"]["n_averaged"]) == t.global_step > 1
+    assert all(torch.equal(best["state_dict"][k], v) for k, v in averaged.items())  # one epoch: the best is it
+    assert any(not torch.equal(last["state_dict"][k], v) for k, v in averaged.items())  # trained weights differ
+    assert all(torch.equal(result.model.state_dict()[k], v) for k, v in averaged.items())
+    rows, _ = score_arrays(result.model, t.data["val"], "cpu", cfg.threshold, distances=False)
+    assert result.history[-1]["val_dice"] == pytest.approx(sum(r["dice"] for r in rows) / len(rows), abs=1e-9)
+    again = Trainer(cfg, env, resume=True, progress=False)
+    again.setup(t.data)
+    assert again.finished and all(torch.equal(again.result().model.state_dict()[k], v) for k, v in averaged.items())
+
+
+def test_an_ema_decay_outside_0_to_1_is_refused(synthetic_dataset, tmp_path):
+    from tumorseg.errors import TumorsegError
+
+    cfg = TrainConfig(data=str(synthetic_dataset), out=str(tmp_path / "run"), ema_decay=1.0)
+    with pytest.raises(TumorsegError, match="--ema 1.0: give a decay between 0"):
+        Trainer(cfg, D.DistEnv(), progress=False)

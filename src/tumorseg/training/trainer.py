@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch.nn.parallel import DistributedDataParallel
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
@@ -160,6 +161,12 @@ def init_weights(model: torch.nn.Module, path: str) -> None:
     log.info("initialised weights from %s", src)
 
 
+def ema_weights(state: dict[str, Any]) -> dict[str, torch.Tensor]:
+    """The model's ``state_dict`` held in an :class:`~torch.optim.swa_utils.AveragedModel`'s (its ``module.``
+    entries; ``n_averaged`` dropped)."""
+    return {k[len("module."):]: v for k, v in state.items() if k.startswith("module.")}
+
+
 def write_history(history: list[dict[str, Any]], path: Path) -> None:
     with open(path, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(history[0]))
@@ -219,6 +226,9 @@ class Trainer:
             raise TumorsegError(f"--batch-size {cfg.batch_size} (the global batch) is not divisible by the "
                                 f"{env.world_size} processes; use {max(1, cfg.batch_size // env.world_size) * env.world_size}.")
         self.precision = resolve_precision(cfg.precision, self.device)
+        if not 0.0 <= cfg.ema_decay < 1.0:
+            raise TumorsegError(f"--ema {cfg.ema_decay}: give a decay between 0 (off) and 1 (e.g. 0.99).")
+        self.ema: AveragedModel | None = None  # the weights' moving average (setup), when cfg.ema_decay > 0
         self.selector = Selector(cfg.select_metric, cfg.early_stop_patience)  # validates the metric name now
         self.on_device = check_data_path(cfg.data_path) == "device"
         from tumorseg.data.transforms import build_transform
@@ -275,11 +285,15 @@ class Trainer:
         self.split_patients = {r.case_id: r.patient for v in data.values() for r in v.records if r.patient}
         if self.last is not None and self.last["train_state"].get("finished"):
             self.model.load_state_dict(self.last["state_dict"])
+            if cfg.ema_decay and self.last["train_state"].get("ema"):  # what the run validated and shipped
+                self.model.load_state_dict(ema_weights(self.last["train_state"]["ema"]))
             self.history = list(self.last["train_state"]["history"])
             self.finished = True
             return
 
         self.model.to(self.device)
+        if cfg.ema_decay:  # a copy of the weights; its first update copies them (after --init-from or a resume)
+            self.ema = AveragedModel(self.model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay), use_buffers=True)
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True  # fixed input size: let cuDNN pick its fastest kernels
         self.loss_fn = build_loss(cfg.loss, returns_logits(self.model))
@@ -398,6 +412,8 @@ class Trainer:
         self.scaler.update()
         if self.scheduler is not None:
             self.scheduler.step()
+        if self.ema is not None:
+            self.ema.update_parameters(self.model)
         self.global_step += 1
         return loss.detach()
 
@@ -438,7 +454,7 @@ class Trainer:
 
         Each rank scores every ``world_size``-th slice; the sums stay on the device and are all-reduced once.
         """
-        env, cfg, model = self.env, self.cfg, self.model
+        env, cfg, model = self.env, self.cfg, self.shipped
         val = self.data["val"]
         shard = val.subset(list(range(env.rank, len(val), env.world_size))) if env.distributed else val
         model.eval()
@@ -481,7 +497,13 @@ class Trainer:
                      cfg.select_metric, cfg.early_stop_patience, self.selector.best_value, self.selector.best_epoch)
 
     def result(self) -> TrainResult:
-        return TrainResult(self.out, self.model, self.history, self.step_losses, self.stopped_early)
+        return TrainResult(self.out, self.shipped, self.history, self.step_losses, self.stopped_early)
+
+    @property
+    def shipped(self) -> torch.nn.Module:
+        """The weights validated, selected and written to ``best.pt``: the moving average with ``--ema``, else the
+        trained weights themselves."""
+        return self.ema.module if self.ema is not None else self.model
 
     # -- checkpoints ----------------------------------------------------------------------------------------
 
@@ -497,17 +519,21 @@ class Trainer:
               "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
               "scaler": self.scaler.state_dict(), "rng": rngs, "world_size": env.world_size,
               "selector": self.selector.state_dict(), "history": self.history, "finished": finished,
-              "best_val_loss": min([h["val_loss"] for h in self.history], default=float("inf"))}
+              "best_val_loss": min([h["val_loss"] for h in self.history], default=float("inf")),
+              "ema": self.ema.state_dict() if self.ema is not None else None}
         metrics = {k: self.history[-1][k] for k in ("epoch", "val_loss", "val_dice", "val_iou")} if self.history else {}
         self._write_checkpoint(self.out / "last.pt", metrics, train_state=ts)
 
     def save_best(self, row: dict[str, Any]) -> None:
         self._write_checkpoint(self.out / "best.pt", {k: row[k] for k in ("val_loss", "val_dice", "val_iou")}
-                               | {"epoch": row["epoch"]})
+                               | {"epoch": row["epoch"]}, model=self.shipped)
 
-    def _write_checkpoint(self, path: Path, metrics: dict[str, Any], **extra: Any) -> None:
+    def _write_checkpoint(self, path: Path, metrics: dict[str, Any], model: torch.nn.Module | None = None,
+                          **extra: Any) -> None:
+        """``model``: whose weights (default: the trained ones, as ``last.pt`` holds them for a resume)."""
         cfg = self.cfg
-        save_checkpoint(make_checkpoint(cfg.model, cfg.model_kwargs, self.model, _preprocessing(cfg), metrics=metrics,
+        save_checkpoint(make_checkpoint(cfg.model, cfg.model_kwargs, model if model is not None else self.model,
+                                        _preprocessing(cfg), metrics=metrics,
                                         config=cfg.to_dict(), split=self.split_ids,
                                         split_patients=self.split_patients, **extra), path)
 
@@ -525,6 +551,8 @@ class Trainer:
         if ts.get("scaler"):
             self.scaler.load_state_dict(ts["scaler"])
         self.selector.load_state_dict(ts["selector"])
+        if self.ema is not None and ts.get("ema"):
+            self.ema.load_state_dict(ts["ema"])
         self.history = list(ts["history"])
         self.epoch_done, self.step_in_epoch, self.global_step = ts["epoch"], ts["step_in_epoch"], ts["global_step"]
         if env.is_main and self.step_in_epoch:
@@ -556,7 +584,7 @@ class Trainer:
 
     def _grid(self, path: Path) -> None:
         part = self.data["val"].subset(self.grid_idx)
-        rows, preds = score_arrays(self.model, part, self.device, self.cfg.threshold, self.cfg.batch_size,
+        rows, preds = score_arrays(self.shipped, part, self.device, self.cfg.threshold, self.cfg.batch_size,
                                    distances=False)
         prediction_grid(part.images, part.masks, preds, path,
                         titles=[f"{r.case_id}  Dice {row['dice']:.2f}" for r, row in zip(part.records, rows)])
