@@ -21,10 +21,8 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from tumorseg.data.dataset import SliceArrays, WindowOf, resize_channels
+from tumorseg.data.dataset import SliceArrays, WindowOf, prepare_slice
 from tumorseg.data.formats import detect_format, load_record, read_dataset
-from tumorseg.data.imageio import resize_mask
-from tumorseg.data.intensity import normalise
 from tumorseg.data.records import SliceRecord
 from tumorseg.errors import DataError
 
@@ -164,11 +162,8 @@ def inspect_records(records: list[SliceRecord], image_size: int | None = None, p
             continue
         c.add(rec, got.image, got.mask, (got.raw_min, got.raw_max, got.nonfinite))
         if image_size and not failed:
-            image, mask = got.image, got.mask
-            window = window_of(rec) if window_of is not None else None
-            if window is not None:
-                image, mask = window(image), window(mask)
-            small = resize_channels(normalise(image, intensity), image_size)
+            small, small_mask = prepare_slice(got.image, got.mask, image_size, intensity,
+                                              window_of(rec) if window_of is not None else None)
             if images is None:
                 images = np.empty((n, *small.shape), np.uint8)
             if small.shape != images.shape[1:]:
@@ -176,7 +171,7 @@ def inspect_records(records: list[SliceRecord], image_size: int | None = None, p
                                                           f"the first slice has {images.shape[1:-2] or (1,)}"))
                 failed = True
                 continue
-            images[i], masks[i] = small, resize_mask(mask, image_size)
+            images[i], masks[i] = small, small_mask
     fr = np.array(c.fractions) if c.fractions else np.zeros(1)
     summary: dict[str, Any] = {
         "patients": len({r.patient for r in records if r.patient}) or "unknown (split by slice)",

@@ -72,7 +72,13 @@ def load_slice(record: SliceRecord, image_size: int, intensity: str = "none",
     from tumorseg.data.formats import load_record
 
     loaded = load_record(record)
-    image, mask = loaded.image, loaded.mask
+    return prepare_slice(loaded.image, loaded.mask, image_size, intensity, window)
+
+
+def prepare_slice(image: np.ndarray, mask: np.ndarray, image_size: int, intensity: str = "none",
+                  window: Callable[[np.ndarray], np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """A slice as read (``(H, W)`` or ``(C, H, W) uint8``, its ``(H, W)`` mask) as the model sees it: padded or
+    cropped by ``window``, normalised with ``intensity``, resized to ``image_size`` (:func:`load_slice`)."""
     if window is not None:
         image, mask = window(image), window(mask)
     return resize_channels(normalise(image, intensity), image_size), resize_mask(mask, image_size)

@@ -284,9 +284,8 @@ class Trainer:
         # who each case id belongs to, so evaluate can tell this dataset's slices from another's with the same names
         self.split_patients = {r.case_id: r.patient for v in data.values() for r in v.records if r.patient}
         if self.last is not None and self.last["train_state"].get("finished"):
-            self.model.load_state_dict(self.last["state_dict"])
-            if cfg.ema_decay and self.last["train_state"].get("ema"):  # what the run validated and shipped
-                self.model.load_state_dict(ema_weights(self.last["train_state"]["ema"]))
+            ema = self.last["train_state"].get("ema") if cfg.ema_decay else None  # what the run validated and shipped
+            self.model.load_state_dict(ema_weights(ema) if ema else self.last["state_dict"])
             self.history = list(self.last["train_state"]["history"])
             self.finished = True
             return
