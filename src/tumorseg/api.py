@@ -131,10 +131,11 @@ class Segmenter:
         warn_if_far_off(Path(name or "volume"), slices, self.predictor)
         with tqdm(total=len(slices), desc=f"predicting {name}".strip(), unit="slice", disable=not progress,
                   leave=False) as bar:
+            lesions: dict = {}
             masks = predict_stack(slices, self.predictor, batch_size, bar, name=name,
                                   pixel_mm=tuple(spacing_mm)[1:] if spacing_mm is not None else None,
-                                  display=display_ornt(affine) if affine is not None else None)
-        return VolumeResult(masks, summarise(masks, spacing_mm, name, self.predictor.label))
+                                  display=display_ornt(affine) if affine is not None else None, report=lesions)
+        return VolumeResult(masks, summarise(masks, spacing_mm, name, self.predictor.label, lesions.get("left_out")))
 
 
 def load(model: str | Path | None = None, device: str = "auto", backend: str = "auto",

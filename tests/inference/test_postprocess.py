@@ -430,3 +430,68 @@ def test_lesion_slice_share_trims_the_kept_lesions_thin_slices_in_every_path():
     assert trim_thin_slices(np.zeros((3, 4, 4), bool), 0.5).sum() == 0
     assert check_settings({"lesion_slice_share": 0.1}) and pytest.raises(ValueError, check_settings,
                                                                          {"lesion_slice_share": 1.0})
+
+
+def _three_lesions() -> tuple[np.ndarray, np.ndarray]:
+    """A ``(6, 16, 16)`` stack: lesion A (slices 1-3, 108 voxels), B (slices 4-5, 32 voxels, apart from A), C (one
+    slice, 4 voxels); and a core: all of B and 16 voxels of A on slice 2."""
+    stack = np.zeros((6, 16, 16), bool)
+    stack[1:4, 2:8, 2:8] = True
+    stack[4:6, 10:14, 10:14] = True
+    stack[0, 14:16, 0:2] = True
+    core = np.zeros_like(stack)
+    core[4:6, 10:14, 10:14] = True
+    core[2, 2:6, 2:6] = True
+    return stack, core
+
+
+def test_one_lesion_rule_reports_the_runner_up_it_left_out():
+    from tumorseg.inference.postprocess import LeftOut, choose_lesion, keep_largest_3d
+
+    stack, core = _three_lesions()
+    kept, left = choose_lesion(stack)  # by size: A kept, B the runner-up
+    assert np.array_equal(kept, keep_largest_3d(stack)) and kept[1:4].sum() == 108 and kept.sum() == 108
+    assert left == LeftOut(lesions=2, voxels=32, share=round(32 / 108, 4), largest_slice=4) and left.close_call
+    kept, left = choose_lesion(stack, core)  # by confident voxels: B (32) kept, A (16) the runner-up
+    assert np.array_equal(kept, keep_largest_3d(stack, core)) and kept[4:6].sum() == 32 and kept.sum() == 32
+    assert left == LeftOut(lesions=2, voxels=108, share=0.5, largest_slice=1)  # A's slices tie: the first
+    one = np.zeros((3, 8, 8), bool)
+    one[0:2, 1:3, 1:3] = True
+    assert choose_lesion(one)[1] == LeftOut() and not LeftOut().close_call
+    assert choose_lesion(np.zeros((3, 8, 8), bool))[1] == LeftOut()
+    small = stack.copy()
+    small[4:6] = False  # A and C: C is 4 / 108 of A, no close call
+    assert choose_lesion(small)[1] == LeftOut(1, 4, round(4 / 108, 4), 0)
+    assert not choose_lesion(small)[1].close_call
+
+
+@pytest.mark.parametrize("extra", [{}, {"hysteresis_prob": 0.5}])  # masks + confident bits, or probabilities
+def test_every_volume_path_reports_the_same_runner_up(extra):
+    # predict's VolumeMasks (masks + confident bits, or probabilities) and evaluate's apply_records give one answer;
+    # records number the runner-up's slice as the files do
+    from tumorseg.inference.postprocess import LeftOut, VolumeMasks, apply_records, apply_volume
+
+    stack, core = _three_lesions()
+    probs = np.where(core, 0.99, np.where(stack, 0.9, 0.0)).astype(np.float32)
+    rules = {"largest_component_3d": True, "lesion_core_prob": 0.95, **extra}
+    vm = VolumeMasks(6, (16, 16), rules)
+    for i, p in enumerate(probs):
+        vm.add(i, p)
+    got: dict = {}
+    masks = vm.masks(got)
+    assert masks[4:6].sum() == 32 and got["left_out"].voxels == 108 and got["left_out"].largest_slice == 1
+    if not extra:
+        assert got["left_out"] == LeftOut(2, 108, 0.5, 1)
+    recs = [SliceRecord(f"P_{z}", f"{z}.tif", patient="P", slice_index=10 + z) for z in range(6)]
+    by_records: dict = {}
+    assert np.array_equal(apply_records(probs, rules, recs, report=by_records), masks)
+    assert by_records["left_out"] == [dataclass_replace(got["left_out"], largest_slice=11)]
+    off: dict = {}
+    apply_volume(stack, {"largest_component_3d": False}, report=off)
+    assert off == {}  # the rule did not run: nothing to report
+
+
+def dataclass_replace(obj, **changes):
+    import dataclasses
+
+    return dataclasses.replace(obj, **changes)

@@ -54,3 +54,22 @@ def test_a_summary_from_before_the_model_column_has_no_model_column(tmp_path):
     (tmp_path / "summary.json").write_text(json.dumps({"volumes": [row]}))
     page = build_predict_report(tmp_path).read_text()
     assert "<td>old</td><td>3</td><td>0</td>" in page and "<th>model</th>" not in page
+    assert "lesions left out" not in page  # nor the one-lesion column: no row says the rule ran
+
+
+def test_the_page_marks_a_close_call(tmp_path):
+    import json
+
+    base = {"n_slices": 30, "slices_with_tumour": 9, "tumour_voxels": 900, "voxel_mm": [1, 1, 1], "volume_ml": 0.9,
+            "max_diameter_mm": 20.0, "largest_slice": 12, "input": "x", "mask": "m.nii.gz", "model": "flair",
+            "tumour_found": True}
+    rows = [{**base, "name": "close", "lesions_left_out": 3, "runner_up_voxels": 400, "runner_up_ml": 0.4,
+             "runner_up_slice": 20, "runner_up_share": 0.4},
+            {**base, "name": "clear", "lesions_left_out": 1, "runner_up_voxels": 9, "runner_up_ml": 0.009,
+             "runner_up_slice": 3, "runner_up_share": 0.01},
+            {**base, "name": "alone", "lesions_left_out": 0}]
+    (tmp_path / "summary.json").write_text(json.dumps({"volumes": rows}))
+    page = build_predict_report(tmp_path).read_text()
+    assert "<b>3 (runner-up 40%, slice 20) close call</b>" in page
+    assert "<td>1 (runner-up 1%, slice 3)</td>" in page and "<td>–</td>" not in page.split("alone")[1].split("</tr>")[0]
+    assert "<b>Close call</b>: the model keeps one lesion per volume" in page

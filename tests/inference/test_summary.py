@@ -90,3 +90,23 @@ def test_written_files(tmp_path):
     assert table[0]["voxel_mm"] == "2x0.5x1" and table[0]["slices_with_tumour"] == "2"
     assert table[0]["mask"] == "a_mask.nii.gz" and table[1]["voxel_mm"] == "?x1x1" and table[1]["volume_ml"] == ""
     assert table[1]["tumour_found"] == "False"
+
+
+def test_a_close_call_is_named_with_the_runner_ups_size_and_slice():
+    from tumorseg.inference.postprocess import LeftOut
+
+    s = summarise(stack(), (2.0, 1.0, 1.0), "case", left_out=LeftOut(lesions=2, voxels=500, share=0.4, largest_slice=7))
+    assert (s.lesions_left_out, s.runner_up_voxels, s.runner_up_ml, s.runner_up_slice, s.runner_up_share) == \
+        (2, 500, 1.0, 7, 0.4)
+    assert s.close_call and s.line().endswith(
+        "; close call: another lesion (1.00 mL, largest on slice 7) scored 40% of the kept one and was left out "
+        "(check both; --no-one-lesion keeps every lesion)")
+    far = summarise(stack(), None, "case", left_out=LeftOut(lesions=1, voxels=20, share=0.1, largest_slice=3))
+    assert far.runner_up_ml is None and far.runner_up_voxels == 20 and not far.close_call and "close" not in far.line()
+    no_spacing = summarise(stack(), None, "case", left_out=LeftOut(1, 20, 0.3, None))
+    assert "another lesion (20 voxels) scored 30%" in no_spacing.line()
+    alone = summarise(stack(), None, "case", left_out=LeftOut())  # the rule ran and found one lesion
+    assert alone.lesions_left_out == 0 and alone.runner_up_share is None
+    unruled = summarise(stack(), None, "case")  # the rule did not run (--no-one-lesion, one slice)
+    assert unruled.lesions_left_out is None
+    assert summarise(np.zeros((3, 4, 4), bool), None, "e", left_out=LeftOut()).lesions_left_out is None

@@ -167,6 +167,29 @@ def test_volume_rule_keeps_the_largest_3d_component(tmp_path, bright, largest):
     assert result.n_tumour == (3 if largest else 4)
 
 
+def test_a_close_call_between_two_lesions_is_named(tmp_path, bright, caplog):
+    # two separate lesions, the smaller with 32 / 72 of the larger's voxels: predict keeps the larger, says so in its
+    # line and in summary.csv, and --no-one-lesion (the rule off) keeps both and reports nothing left out
+    vol = np.zeros((20, 16, 8), np.int16)
+    vol[2:18, 2:14, :] = 300
+    vol[4:10, 3:7, 1:4] = 900  # 6 × 4 × 3 = 72 voxels, slices 1-3
+    vol[12:16, 9:13, 5:7] = 900  # 4 × 4 × 2 = 32 voxels, slices 5-6
+    nib.save(nib.Nifti1Image(vol, np.diag([1.0, 1.0, 2.0, 1.0])), str(tmp_path / "two.nii.gz"))
+    bright.post["largest_component_3d"] = True
+    with caplog.at_level(logging.INFO, logger="tumorseg"):
+        [result] = predict_volumes([tmp_path / "two.nii.gz"], bright, tmp_path / "out", progress=False)
+    s = result.summary
+    assert (s.tumour_voxels, s.lesions_left_out, s.runner_up_voxels, s.runner_up_slice) == (72, 1, 32, 5)
+    assert s.runner_up_share == round(32 / 72, 4) and s.runner_up_ml == pytest.approx(0.064)
+    assert "close call: another lesion (0.064 mL, largest on slice 5) scored 44% of the kept one" in caplog.text
+    with open(tmp_path / "out" / "summary.csv", newline="") as f:
+        [row] = list(csv.DictReader(f))
+    assert (row["lesions_left_out"], row["runner_up_share"], row["runner_up_slice"]) == ("1", "0.4444", "5")
+    bright.post["largest_component_3d"] = False
+    [every] = predict_volumes([tmp_path / "two.nii.gz"], bright, tmp_path / "all", progress=False)
+    assert every.summary.tumour_voxels == 104 and every.summary.lesions_left_out is None
+
+
 def _exported_scan(folder, names):
     """Six 24² slices saved under ``names`` (slice number 1-6 each): a lesion on slices 2-4, a false alarm on 6."""
     folder.mkdir()
@@ -201,6 +224,9 @@ def test_patient_folder_of_numbered_slices_gets_the_volume_rule_like_evaluate(tm
     assert (summary.name, summary.n_slices, summary.slices_with_tumour, summary.tumour_voxels) == \
         (folder.name, 6, 3, 3 * 64)
     assert summary.largest_slice == 2 and summary.volume_ml is None and summary.mask == f"{folder.name}_*.png"
+    # what the rule left out: the false alarm, numbered as its file (slice 6), 9 of the lesion's 192 voxels
+    assert (summary.lesions_left_out, summary.runner_up_voxels, summary.runner_up_slice) == (1, 9, 6)
+    assert summary.runner_up_share == round(9 / 192, 4) and not summary.close_call
     # --overlay: the patient at a glance, one tile per tumour slice (2-4, after the rule), as wide as three tiles
     picture = Image.open(tmp_path / "out" / f"{folder.name}_overlay.png")
     assert picture.size == (3 * 192, 192)

@@ -208,3 +208,20 @@ def test_slices_whose_sizes_together_pass_the_volume_cap_are_refused_before_deco
     files = [("file", (f"s{n}.png", _png_bytes(np.full((16, 16), 90, np.uint8)), "image/png")) for n in range(4)]
     r = web.post("/api/segment", files=files)
     assert r.status_code == 413 and "the uploaded slices" in r.json()["detail"]
+
+
+def test_the_page_names_a_close_call_between_two_lesions(tmp_path_factory):
+    # the one-lesion rule on an upload: the summary says what it left out and the text names the close call
+    pred = Predictor.from_checkpoint(tiny_checkpoint(tmp_path_factory.mktemp("web1") / "m.pt"), "cpu", backend="torch")
+    pred.probabilities = lambda slices, batch_size=16: [(s >= 128).astype(np.float32) for s in slices]
+    pred.post.update(min_component_px=0, largest_component_3d=True)
+    client = TestClient(create_app(pred, max_upload_mb=5), base_url="http://127.0.0.1:8000")
+    vol = np.zeros((20, 16, 8), np.int16)
+    vol[2:18, 2:14, :] = 300
+    vol[4:10, 3:7, 1:4] = 900  # 72 voxels: kept
+    vol[12:16, 9:13, 5:7] = 900  # 32 voxels: left out, 44 % of the kept one
+    nib.save(nib.Nifti1Image(vol, np.eye(4)), str(tmp_path_factory.getbasetemp() / "two.nii.gz"))
+    s = _post(client, (tmp_path_factory.getbasetemp() / "two.nii.gz").read_bytes(), "two.nii.gz")["summary"]
+    assert (s["tumour_voxels"], s["lesions_left_out"], s["runner_up_slice"], s["runner_up_share"]) == (72, 1, 5, 0.4444)
+    # the text counts slices as the page shows them (from 1); the field is an index from 0, as in summary.csv
+    assert "close call: another lesion (0.032 mL, largest on slice 6) scored 44% of the kept one" in s["text"]

@@ -716,9 +716,11 @@ class _PatientVolumes:
         if len({m.shape for m in masks}) > 1:
             return
         stack = np.stack(masks)
+        lesions: dict = {}
         if self.on and len(preds) > 1:
-            stack = self._apply_rules(slices, preds, stack, folder)
-        summary = summarise(stack, None, folder.name, self.predictor.label)
+            stack = self._apply_rules(slices, preds, stack, folder, lesions)
+        left = lesions.get("left_out")  # one volume: the folder (its slice numbers as records' slice_index)
+        summary = summarise(stack, None, folder.name, self.predictor.label, left[0] if left else None)
         summary.input, summary.mask = str(folder), re.sub(r"\d+$", "", preds[0].source.stem) + "*.png"
         if summary.largest_slice is not None:
             summary.largest_slice = self.number(preds[summary.largest_slice].source)
@@ -740,16 +742,17 @@ class _PatientVolumes:
         Image.fromarray(picture).save(self.out / f"{folder.name}_overlay.png")
 
     def _apply_rules(self, slices: list[tuple[Prediction, np.ndarray, np.ndarray | None]], preds: list[Prediction],
-                     stack: np.ndarray, folder: Path) -> np.ndarray:
+                     stack: np.ndarray, folder: Path, report: dict | None = None) -> np.ndarray:
         """The volume rules on one folder's ``(Z, H, W)`` masks (slice-number order): masks they change are written
-        again; returns the masks as written."""
+        again; returns the masks as written. ``report`` as in
+        :func:`~tumorseg.inference.postprocess.apply_volumes`."""
         recs = [SliceRecord(r.source.stem, r.source, patient=str(folder), slice_index=self.number(r.source))
                 for r in preds]
         if self.keep_probs:
             kept = apply_records(np.stack([p for _, _, p in slices]), self.predictor.post, recs,
-                                 self.predictor.image_size)
+                                 self.predictor.image_size, report)
         else:
-            kept = apply_volumes(stack, self.predictor.post, recs)
+            kept = apply_volumes(stack, self.predictor.post, recs, report=report)
         for r, before, after in zip(preds, stack, kept):
             if np.array_equal(before, after):
                 continue

@@ -63,6 +63,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -194,22 +195,69 @@ def apply(probs: np.ndarray, post: dict[str, Any], model_size: int | None = None
     return np.stack([binarize(m, *args) for m in probs]) if len(probs) else probs > args[0]
 
 
-def keep_largest_3d(masks: np.ndarray, core: np.ndarray | None = None) -> np.ndarray:
-    """The largest 26-connected component of a ``(Z, H, W) bool`` stack of adjacent slices (``scipy.ndimage``);
-    an empty stack is returned as is. Ties: the component met first in C order. With ``core`` (same shape, bool:
-    the voxels of probability ≥ ``lesion_core_prob``, module docstring): the component holding the most of them,
-    ties by size; the largest when none holds any."""
+@dataclass(frozen=True)
+class LeftOut:
+    """What the one-lesion rule (``largest_component_3d``) left out of one volume: how sure the choice was.
+
+    Attributes:
+        lesions: 3-D components dropped (0: the volume held one lesion, or none).
+        voxels: the runner-up's voxels (the dropped component ranked next by the rule; 0 when none).
+        share: the runner-up's score over the kept lesion's: confident voxels (probability ≥ ``lesion_core_prob``)
+            when the rule counted them, else voxels; 0.0 when nothing was dropped. Near 1 the choice was a close
+            call (a share ≥ :data:`CLOSE_CALL` marked each LGG CV patient whose kept lesion was the wrong one, on
+            3-5 of 40 patients: ``docs/results/flair-close-call-cpu/``).
+        largest_slice: the runner-up's slice with the most voxels (index into the stack; ``None`` when none).
+    """
+
+    lesions: int = 0
+    voxels: int = 0
+    share: float = 0.0
+    largest_slice: int | None = None
+
+    @property
+    def close_call(self) -> bool:
+        """Whether the runner-up scored at least :data:`CLOSE_CALL` of the kept lesion."""
+        return self.share >= CLOSE_CALL
+
+
+CLOSE_CALL = 0.25
+"""A runner-up lesion with at least this share of the kept lesion's score makes the choice a close call (a note
+in ``predict``'s line and ``summary.csv``; :class:`LeftOut`)."""
+
+
+def choose_lesion(masks: np.ndarray, core: np.ndarray | None = None) -> tuple[np.ndarray, LeftOut]:
+    """The one-lesion rule on a ``(Z, H, W) bool`` stack of adjacent slices: its largest 26-connected component
+    (``scipy.ndimage``), or with ``core`` (same shape, bool: the voxels of probability ≥ ``lesion_core_prob``,
+    module docstring) the component holding the most of them, ties by size (the largest when none holds any);
+    ties after that: the component met first in C order. Returns the kept component ``(Z, H, W) bool`` and what
+    was left out (:class:`LeftOut`). An empty stack is returned as is."""
     if not masks.any():
-        return masks
+        return masks, LeftOut()
     labels, _ = ndimage.label(masks, structure=np.ones((3, 3, 3), bool))
-    score = np.bincount(labels.ravel()).astype(np.int64)
-    score[0] = 0
+    size = np.bincount(labels.ravel()).astype(np.int64)
+    size[0] = 0
+    score, judged = size, size
     if core is not None:
-        confident = np.bincount(labels[masks & core], minlength=len(score)).astype(np.int64)
+        confident = np.bincount(labels[masks & core], minlength=len(size)).astype(np.int64)
         confident[0] = 0
         if confident.any():
-            score = confident * (int(score.max()) + 1) + score
-    return labels == int(np.argmax(score))
+            score, judged = confident * (int(size.max()) + 1) + size, confident
+    order = np.argsort(-score, kind="stable")  # label 0 (background) has score 0: last
+    kept = int(order[0])
+    runner = int(order[1]) if len(size) > 2 else 0
+    if not runner:
+        return labels == kept, LeftOut()
+    where = labels == runner
+    left = LeftOut(lesions=len(size) - 2, voxels=int(size[runner]),
+                   share=round(float(judged[runner]) / max(float(judged[kept]), 1.0), 4),
+                   largest_slice=int(np.argmax(where.reshape(len(where), -1).sum(axis=1))))
+    return labels == kept, left
+
+
+def keep_largest_3d(masks: np.ndarray, core: np.ndarray | None = None) -> np.ndarray:
+    """The component :func:`choose_lesion` keeps: the largest 26-connected one of a ``(Z, H, W) bool`` stack, or
+    with ``core`` the one holding most confident voxels; an empty stack is returned as is."""
+    return choose_lesion(masks, core)[0]
 
 
 def core_prob(post: dict[str, Any]) -> float:
@@ -277,12 +325,13 @@ def smooth_z(probs: np.ndarray, a: float, present: np.ndarray | None = None) -> 
 
 
 def apply_volume(masks: np.ndarray, post: dict[str, Any], probs: np.ndarray | None = None,
-                 core: np.ndarray | None = None) -> np.ndarray:
+                 core: np.ndarray | None = None, report: dict[str, Any] | None = None) -> np.ndarray:
     """The volume rules of ``post`` on one volume's ``(Z, H, W) bool`` masks (adjacent slices, no gaps):
     hysteresis (``hysteresis_prob``; needs the volume's ``probs``, same shape, as thresholded), then
     ``largest_component_3d`` (chosen by ``lesion_core_prob`` when ``probs`` are given, or ``core``: the voxels of
     probability ≥ it, bool, when only that was kept), then its thin slices dropped (``lesion_slice_share``). A single
-    slice, or the rules off, returns ``masks`` unchanged."""
+    slice, or the rules off, returns ``masks`` unchanged. ``report``: receives ``"left_out"``, the
+    :class:`LeftOut` of the one-lesion rule, when the rule ran."""
     if len(masks) < 2:
         return masks
     seed = float(post.get("hysteresis_prob") or 0)
@@ -292,17 +341,21 @@ def apply_volume(masks: np.ndarray, post: dict[str, Any], probs: np.ndarray | No
         p = core_prob(post)
         if core is None and p > 0 and probs is not None:
             core = probs >= p
-        masks = trim_thin_slices(keep_largest_3d(masks, core if p > 0 else None), slice_share(post))
+        masks, left = choose_lesion(masks, core if p > 0 else None)
+        masks = trim_thin_slices(masks, slice_share(post))
+        if report is not None:
+            report["left_out"] = left
     return masks
 
 
-def binarize_volume(probs: np.ndarray, post: dict[str, Any], model_size: int | None = None) -> np.ndarray:
+def binarize_volume(probs: np.ndarray, post: dict[str, Any], model_size: int | None = None,
+                    report: dict[str, Any] | None = None) -> np.ndarray:
     """Masks ``(Z, H, W) bool`` of one volume from its slices' probabilities ``(Z, H, W)`` (adjacent slices):
-    ``z_smooth``, then :func:`apply` slice by slice, then :func:`apply_volume`. ``model_size`` as in
-    :func:`apply`."""
+    ``z_smooth``, then :func:`apply` slice by slice, then :func:`apply_volume` (``report`` as there). ``model_size``
+    as in :func:`apply`."""
     p = {**DEFAULTS, **post}
     probs = smooth_z(probs, float(p["z_smooth"]))
-    return apply_volume(apply(probs, p, model_size), p, probs)
+    return apply_volume(apply(probs, p, model_size), p, probs, report=report)
 
 
 FLOAT32_VOXELS = 1 << 26  # VolumeMasks keeps larger volumes' probabilities as float16
@@ -339,16 +392,16 @@ class VolumeMasks:
         if self._core is not None:
             self._core[i] = np.packbits(prob >= self.core_prob)
 
-    def masks(self) -> np.ndarray:
+    def masks(self, report: dict[str, Any] | None = None) -> np.ndarray:
         """``(Z, H, W) bool``: :func:`binarize_volume` of the kept probabilities, or the volume rules on the
-        slices' masks."""
+        slices' masks; ``report`` as in :func:`apply_volume`."""
         if self.probs is not None:
-            return binarize_volume(self.probs, self.post, self.model_size)
+            return binarize_volume(self.probs, self.post, self.model_size, report)
         core = None
         if self._core is not None:
             n, h, w = self._masks.shape
             core = np.unpackbits(self._core, axis=1, count=h * w).astype(bool).reshape(n, h, w)
-        return apply_volume(self._masks, self.post, core=core)
+        return apply_volume(self._masks, self.post, core=core, report=report)
 
 
 def volume_groups(records: Sequence[Any]) -> list[list[int]]:
@@ -379,12 +432,13 @@ def _stacked(values: np.ndarray, group: list[int],
 
 
 def apply_volumes(masks: np.ndarray, post: dict[str, Any], records: Sequence[Any],
-                  probs: np.ndarray | None = None) -> np.ndarray:
+                  probs: np.ndarray | None = None, report: dict[str, Any] | None = None) -> np.ndarray:
     """``masks (N, H, W) bool`` of slices described by ``records``, with the volume rules (hysteresis when
     ``probs (N, H, W)`` are given, ``largest_component_3d``) applied to each volume among them
     (:func:`volume_groups`). Slices missing from a volume (e.g. tumour-free slices left out when sampling) stay
     gaps: components never connect across them. Returns a new array (or ``masks`` itself when the rules are
-    off)."""
+    off). ``report``: receives ``"left_out"``, one :class:`LeftOut` per volume in :func:`volume_groups` order, its
+    ``largest_slice`` a ``slice_index`` of ``records``, when the one-lesion rule ran."""
     # the rules that read probabilities here (z_smooth was applied before the masks were made)
     use_probs = probs is not None and (float(post.get("hysteresis_prob") or 0) > 0 or core_prob(post) > 0)
     if not (post.get("largest_component_3d") or use_probs) or not len(masks):
@@ -393,18 +447,25 @@ def apply_volumes(masks: np.ndarray, post: dict[str, Any], records: Sequence[Any
     for group in volume_groups(records):
         stack, rows, _ = _stacked(masks, group, records)
         pstack = _stacked(probs, group, records)[0] if use_probs else None
-        out[group] = apply_volume(stack, post, pstack)[rows]
+        seen: dict[str, Any] = {}
+        out[group] = apply_volume(stack, post, pstack, report=seen)[rows]
+        if report is not None and "left_out" in seen:
+            left = seen["left_out"]
+            if left.largest_slice is not None:  # a row of the gap-filled stack -> the records' slice index
+                first = min(records[i].slice_index for i in group)
+                left = LeftOut(left.lesions, left.voxels, left.share, first + left.largest_slice)
+            report.setdefault("left_out", []).append(left)
     return out
 
 
 def apply_records(probs: np.ndarray, post: dict[str, Any], records: Sequence[Any],
-                  model_size: int | None = None) -> np.ndarray:
+                  model_size: int | None = None, report: dict[str, Any] | None = None) -> np.ndarray:
     """Masks ``(N, H, W) bool`` for model-size probability maps ``(N, H, W)`` of slices described by ``records``
     (``evaluate``, calibration): ``z_smooth`` within each volume (:func:`volume_groups`; neighbours across a gap
-    are not used), :func:`apply` per slice, then :func:`apply_volumes`."""
+    are not used), :func:`apply` per slice, then :func:`apply_volumes` (``report`` as there)."""
     p = {**DEFAULTS, **post}
     probs = smooth_records(probs, records, float(p["z_smooth"]))
-    return apply_volumes(apply(probs, p, model_size), p, records, probs)
+    return apply_volumes(apply(probs, p, model_size), p, records, probs, report)
 
 
 def smooth_records(probs: np.ndarray, records: Sequence[Any], a: float) -> np.ndarray:

@@ -5,7 +5,8 @@ Reads ``summary.json`` (one row per volume, DICOM series and LGG patient folder)
 volume (mL, else voxels) of each input, a table of every row (slices with tumour, mL, longest axial diameter, the
 mask file, linked), the inputs that failed with the reason, and each input's overlay. Overlays and masks are
 linked by their relative file names, not inlined, so the page stays small however many volumes there are (keep it
-beside them); the chart is inlined.
+beside them); the chart is inlined. Where the model kept one lesion per volume, a column says how many lesions it
+left out and how close the runner-up came (a "close call": :class:`~tumorseg.inference.postprocess.LeftOut`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import logging
 from pathlib import Path
 
 from tumorseg.errors import TumorsegError
+from tumorseg.inference.postprocess import CLOSE_CALL
 
 log = logging.getLogger(__name__)
 MAX_BARS = 60  # inputs shown in the chart (the largest tumours first); the table lists all
@@ -52,6 +54,22 @@ def _cell(value) -> str:
     return html.escape(str(value))
 
 
+def _close_call(row: dict) -> bool:
+    """Whether a ``summary.json`` row's runner-up lesion made the one-lesion choice a close call."""
+    return float(row.get("runner_up_share") or 0) >= CLOSE_CALL
+
+
+def _left_out(row: dict) -> str:
+    """The "lesions left out" cell: ``–`` (the rule did not run), ``0``, or ``3 (runner-up 40 %, slice 12)``, in
+    bold for a close call."""
+    n = row.get("lesions_left_out")
+    if not n:
+        return _cell(n)
+    where = f", slice {row['runner_up_slice']}" if row.get("runner_up_slice") is not None else ""
+    text = html.escape(f"{n} (runner-up {float(row.get('runner_up_share') or 0):.0%}{where})")
+    return f"<b>{text} close call</b>" if _close_call(row) else text
+
+
 def build_predict_report(folder: str | Path, out: str | Path | None = None) -> Path:
     """Write ``report.html`` for a ``predict`` output folder (see the module docstring) and return its path.
 
@@ -82,12 +100,20 @@ def build_predict_report(folder: str | Path, out: str | Path | None = None) -> P
              "largest slice")
     if any(r.get("model") for r in rows):  # summary.json files written before the column existed lack it
         cols, heads = (*cols, "model"), (*heads, "model")
-    table = ["<table><tr>" + "".join(f"<th>{h}</th>" for h in heads) + "<th>mask</th></tr>"]
+    close = any(r.get("lesions_left_out") is not None for r in rows)  # the one-lesion rule ran somewhere
+    table = ["<table><tr>" + "".join(f"<th>{h}</th>" for h in heads) + "<th>mask</th>"
+             + ("<th>lesions left out (runner-up: share of the kept one's score, slice)</th>" if close else "")
+             + "</tr>"]
     for r in rows:
         mask = r.get("mask") or ""
         link = f"<a href='{html.escape(mask)}'>{html.escape(mask)}</a>" if mask else "–"
-        table.append("<tr>" + "".join(f"<td>{_cell(r.get(c))}</td>" for c in cols) + f"<td>{link}</td></tr>")
+        table.append("<tr>" + "".join(f"<td>{_cell(r.get(c))}</td>" for c in cols) + f"<td>{link}</td>"
+                     + (f"<td>{_left_out(r)}</td>" if close else "") + "</tr>")
     parts.append("<h2>Every input</h2>" + "".join(table) + "</table>")
+    if any(_close_call(r) for r in rows):
+        parts.append(f"<p><b>Close call</b>: the model keeps one lesion per volume, and another lesion scored at "
+                     f"least {CLOSE_CALL:.0%} of the kept one's score (its voxels of high probability). Look at both "
+                     "(its slice is given); <code>tumorseg predict --no-one-lesion</code> keeps every lesion.</p>")
     if failed:
         parts.append("<h2>Could not be read</h2><table><tr><th>input</th><th>reason</th></tr>" + "".join(
             f"<tr><td>{html.escape(f.get('input', ''))}</td><td style='text-align:left'>"

@@ -6,6 +6,12 @@ folder and logs :meth:`VolumeSummary.line`; the web page shows the same
 numbers. Edge cases: an empty mask gives ``tumour_found = False`` ("no tumour
 found"), 0 mL and no diameter; without a known voxel size the mm/mL fields
 are ``None`` (empty in the CSV) and only counts are given.
+
+When the model keeps one lesion per volume (``largest_component_3d``), the row also says what that rule left
+out: how many lesions, and the runner-up's size, slice and score relative to the kept one
+(:class:`~tumorseg.inference.postprocess.LeftOut`); a runner-up scoring at least
+:data:`~tumorseg.inference.postprocess.CLOSE_CALL` of the kept lesion adds a "close call" note to the line, so
+that a user looks at both (``--no-one-lesion`` keeps every lesion).
 """
 
 from __future__ import annotations
@@ -22,6 +28,8 @@ import numpy as np
 from scipy import ndimage as ndi
 from scipy.spatial import ConvexHull, QhullError
 from scipy.spatial.distance import pdist
+
+from tumorseg.inference.postprocess import LeftOut
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +54,12 @@ class VolumeSummary:
         input, mask: the input path and the mask file written (for the CSV).
         model: the model that predicted it (a bundled name such as ``"flair"``, or a checkpoint's file name);
             ``""`` when not known (an older ``summary.json`` carried over by ``--resume``).
+        lesions_left_out: 3-D lesions the one-lesion rule dropped (``None``: the rule did not run — turned off,
+            one slice, nothing found).
+        runner_up_voxels, runner_up_ml, runner_up_slice, runner_up_share: the dropped lesion ranked next: its
+            voxels, volume (``None`` without spacing), slice with most of it (numbered as ``largest_slice``) and
+            score over the kept lesion's (:class:`~tumorseg.inference.postprocess.LeftOut`); ``None`` when none
+            was dropped.
     """
 
     name: str
@@ -59,6 +73,11 @@ class VolumeSummary:
     input: str = ""
     mask: str = ""
     model: str = ""
+    lesions_left_out: int | None = None
+    runner_up_voxels: int | None = None
+    runner_up_ml: float | None = None
+    runner_up_slice: int | None = None
+    runner_up_share: float | None = None
 
     @property
     def tumour_found(self) -> bool:
@@ -77,7 +96,35 @@ class VolumeSummary:
             parts.append(f"{self.volume_ml:.2f} mL" if self.volume_ml >= 0.1 else f"{self.volume_ml:.2g} mL")
         if self.max_diameter_mm is not None:
             parts.append(f"longest axial diameter {self.max_diameter_mm:.1f} mm")
-        return prefix + ", ".join(parts)
+        return prefix + ", ".join(parts) + self.close_call_note()
+
+    @property
+    def close_call(self) -> bool:
+        """Whether the one-lesion rule dropped a runner-up scoring at least
+        :data:`~tumorseg.inference.postprocess.CLOSE_CALL` of the kept lesion."""
+        return LeftOut(share=self.runner_up_share or 0.0).close_call
+
+    def close_call_note(self) -> str:
+        """``"; close call: ..."`` naming the runner-up lesion the one-lesion rule left out, or ``""``."""
+        if not self.close_call:
+            return ""
+        size = (f"{self.runner_up_ml:.2f} mL" if self.runner_up_ml is not None and self.runner_up_ml >= 0.1 else
+                f"{self.runner_up_ml:.2g} mL" if self.runner_up_ml is not None else f"{self.runner_up_voxels} voxels")
+        where = f", largest on slice {self.runner_up_slice}" if self.runner_up_slice is not None else ""
+        return (f"; close call: another lesion ({size}{where}) scored {self.runner_up_share:.0%} of the kept one and "
+                "was left out (check both; --no-one-lesion keeps every lesion)")
+
+    def add_left_out(self, left: LeftOut | None, spacing_mm: Sequence[float | None] | None = None) -> None:
+        """Fill the ``lesions_left_out`` / ``runner_up_*`` fields from the one-lesion rule's :class:`LeftOut`
+        (``None``: the rule did not run; fields stay ``None``). ``spacing_mm`` as in :func:`summarise`."""
+        if left is None or not self.tumour_found:
+            return
+        self.lesions_left_out = left.lesions
+        if not left.lesions:
+            return
+        self.runner_up_voxels, self.runner_up_share, self.runner_up_slice = left.voxels, left.share, left.largest_slice
+        if spacing_mm is not None and None not in spacing_mm:
+            self.runner_up_ml = round(left.voxels * float(np.prod([float(s) for s in spacing_mm])) / 1000.0, 4)
 
     def row(self) -> dict:
         """Flat dict for ``summary.json``/``summary.csv`` (adds ``tumour_found``)."""
@@ -107,7 +154,7 @@ def lesion_diameter(mask: np.ndarray, row_mm: float = 1.0, col_mm: float = 1.0) 
 
 
 def summarise(masks: np.ndarray, spacing_mm: Sequence[float | None] | None = None, name: str = "",
-              model: str = "") -> VolumeSummary:
+              model: str = "", left_out: LeftOut | None = None) -> VolumeSummary:
     """Summary of a ``(Z, H, W)`` bool mask stack (one ``(H, W)`` image is one slice).
 
     Args:
@@ -116,6 +163,7 @@ def summarise(masks: np.ndarray, spacing_mm: Sequence[float | None] | None = Non
             axes; the slice spacing may be ``None`` (a single image without
             thickness: no volume, diameters still given). ``None``: unknown.
         name: the volume's name. model: the model that predicted it (``VolumeSummary.model``).
+        left_out: what the one-lesion rule left out (:meth:`VolumeSummary.add_left_out`).
     """
     masks = np.asarray(masks, dtype=bool)
     if masks.ndim == 2:
@@ -130,10 +178,12 @@ def summarise(masks: np.ndarray, spacing_mm: Sequence[float | None] | None = Non
     diameter = None
     if total and in_plane:
         diameter = round(max(lesion_diameter(m, spacing[1], spacing[2]) for m, n in zip(masks, per_slice) if n), 2)
-    return VolumeSummary(
+    summary = VolumeSummary(
         name=name, n_slices=len(masks), slices_with_tumour=int(np.count_nonzero(per_slice)), tumour_voxels=total,
         voxel_mm=spacing, volume_ml=volume, max_diameter_mm=diameter,
         largest_slice=int(np.argmax(per_slice)) if total else None, model=model)
+    summary.add_left_out(left_out, spacing)
+    return summary
 
 
 def _cell(v) -> object:

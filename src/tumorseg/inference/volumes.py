@@ -443,7 +443,8 @@ def read_for_model(path: Path, predictor: Predictor) -> np.ndarray:
 def predict_stack(slices: list[np.ndarray], predictor: Predictor, batch_size: int, bar=None,
                   keep: np.ndarray | None = None, *, lock: AbstractContextManager | None = None,
                   skip_empty: bool = True, adjacent: bool = True, pixel_mm: Sequence[float] | None = None,
-                  name: str = "", display: np.ndarray | None = None) -> np.ndarray:
+                  name: str = "", display: np.ndarray | None = None,
+                  report: dict | None = None) -> np.ndarray:
     """Binary masks ``(N, H, W) bool`` for the slices of one volume; the checkpoint's volume rules (``z_smooth``,
     ``hysteresis_prob``, ``largest_component_3d``; :mod:`tumorseg.inference.postprocess`) are applied to the stack
     when it has more than one slice.
@@ -464,6 +465,8 @@ def predict_stack(slices: list[np.ndarray], predictor: Predictor, batch_size: in
         display: the volume's :meth:`~tumorseg.io.Properties.display` transform: a model whose
             :attr:`Predictor.view` is ``"display"`` gets the slices in that layout (and its output is put back);
             ``None`` (no geometry), or another model: the slices as stored.
+        report: receives ``"left_out"``, what the one-lesion rule left out
+            (:class:`~tumorseg.inference.postprocess.LeftOut`), when the rule ran.
     """
     display = display if predictor.view == "display" else None
     volume = VolumeMasks(len(slices), slices[0].shape[-2:], predictor.post, predictor.image_size)
@@ -490,7 +493,7 @@ def predict_stack(slices: list[np.ndarray], predictor: Predictor, batch_size: in
             bar.update(len(idx))
     if bar is not None:
         bar.update(len(slices) - len(todo))
-    return volume.masks()
+    return volume.masks(report)
 
 
 def read_volume_input(path: Path | DicomSeries, predictor: Predictor) -> tuple[np.ndarray, Properties]:
@@ -540,12 +543,14 @@ def predict_volume(path: Path | DicomSeries, predictor: Predictor, out: Path, ba
     bar = tqdm(total=len(slices), desc=f"predicting {props.name}", unit="slice",
                disable=not progress or len(slices) == 1, leave=False)
     keep = np.zeros((len(slices), *slices[0].shape[-2:]), np.uint8) if probabilities else None
+    lesions: dict = {}
     masks = predict_stack(slices, predictor, batch_size, bar, keep, name=str(path),  # (Z, H, W)
-                          pixel_mm=props.spacing_mm[1:] if props.spacing_mm else None, display=props.display())
+                          pixel_mm=props.spacing_mm[1:] if props.spacing_mm else None, display=props.display(),
+                          report=lesions)
     bar.close()
     written = write_mask(masks, props, out, predictor.name)
     maps = write_probabilities(keep, props, out) if keep is not None else []
-    summary = summarise(masks, props.spacing_mm, props.name, predictor.label)
+    summary = summarise(masks, props.spacing_mm, props.name, predictor.label, lesions.get("left_out"))
     volume_file = [p for p in written if nifti.is_volume(p)]
     main = volume_file[0] if volume_file else written[0]
     summary.mask = str(main.relative_to(out) if len(masks) == 1 or volume_file else main.relative_to(out).parent)

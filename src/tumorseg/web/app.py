@@ -20,6 +20,7 @@ once, when the app is created.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import io
 import logging
 import threading
@@ -75,6 +76,10 @@ class VolumeSummaryOut(BaseModel):
     volume_ml: float | None = None
     max_diameter_mm: float | None = None
     largest_slice: int | None = None
+    lesions_left_out: int | None = None  # what the one-lesion rule dropped; the runner-up among them:
+    runner_up_ml: float | None = None
+    runner_up_slice: int | None = None
+    runner_up_share: float | None = None  # its score over the kept lesion's; >= 0.25: "close call" in text
     text: str  # "tumour in 12/155 slices, 23.40 mL, longest axial diameter 41.0 mm" or "no tumour found (155 slices)"
 
 
@@ -164,12 +169,14 @@ def _for_display(a: np.ndarray, dec: Decoded) -> np.ndarray:
     return to_display(a, dec.display)
 
 
-def _summary(masks: list[np.ndarray], dec: Decoded) -> dict[str, Any] | None:
+def _summary(masks: list[np.ndarray], dec: Decoded, left_out=None) -> dict[str, Any] | None:
     if dec.kind not in (*VOLUME_KINDS, "dicom", "images"):
         return None
     spacing = (dec.slice_mm, *dec.spacing_mm) if dec.spacing_mm else None
-    s = summarise(np.stack(masks), spacing)
-    return {**{k: v for k, v in s.row().items() if k in VolumeSummaryOut.model_fields}, "text": s.line()}
+    s = summarise(np.stack(masks), spacing, left_out=left_out)
+    # the text names slices as the page shows them (1 / n); the fields stay indices from 0, as predict writes them
+    shown = dataclasses.replace(s, runner_up_slice=s.runner_up_slice + 1) if s.runner_up_slice is not None else s
+    return {**{k: v for k, v in s.row().items() if k in VolumeSummaryOut.model_fields}, "text": shown.line()}
 
 
 def model_info(predictor) -> dict[str, Any]:
@@ -201,10 +208,11 @@ def segment_decoded(predictor, dec: Decoded, lock: threading.Lock, batch_size: i
     # a volume's slices share a shape: the model's volume rules (one lesion, ...), as predict applies them; one model
     # call at a time (the lock: on a few cores, parallel calls only thrash); a volume file's empty slices skipped
     maps = np.zeros((len(dec.slices), *dec.slices[0].shape[-2:]), np.uint8) if probabilities else None
+    lesions: dict[str, Any] = {}
     masks = list(predict_stack(dec.slices, predictor, batch_size, keep=maps, lock=lock,
                                skip_empty=dec.kind in VOLUME_KINDS, adjacent=dec.kind != "image",
                                pixel_mm=dec.spacing_mm, name=name or "upload",  # a small field of view: padded
-                               display=dec.display))  # for a model fed the radiological view
+                               display=dec.display, report=lesions))  # display: the radiological view
     n_run = sum(1 for s in dec.slices if dec.kind not in VOLUME_KINDS or s.any())
     px_mm2 = dec.spacing_mm[0] * dec.spacing_mm[1] if dec.spacing_mm else None
     slices = []
@@ -225,7 +233,7 @@ def segment_decoded(predictor, dec: Decoded, lock: threading.Lock, batch_size: i
         area_mm2=slices[shown].area_mm2, total_area_px=total,
         volume_mm3=round(total * px_mm2 * dec.slice_mm, 3) if px_mm2 and dec.slice_mm else None,
         pixel_spacing_mm=list(dec.spacing_mm) if dec.spacing_mm else None, unit="mm2" if px_mm2 else "px",
-        threshold=predictor.threshold, slices=slices, summary=_summary(masks, dec), tumour_found=total > 0,
+        threshold=predictor.threshold, slices=slices, summary=_summary(masks, dec, lesions.get("left_out")), tumour_found=total > 0,
         n_tumour_slices=sum(s.area_px > 0 for s in slices))
     # a blank upload, or one far from the model's training brightness (predict's warning, the upload's name), and
     # e.g. t1c on one slice: a mark is not evidence of a tumour
