@@ -148,3 +148,47 @@ def test_full_predictions_on_real_lgg_slices(tmp_path):
     truth = sum(int(r["tumour_area_px"]) for r in rows)
     assert all(r["intersection_px"] == r["tumour_area_px"] for r in rows)
     assert s["per_volume"]["mean_dice"] == pytest.approx(2 * truth / (22 * 32 * 32 + truth))
+
+
+def test_evaluate_scores_what_the_one_lesion_rule_dropped(tmp_path):
+    # one patient, 4 slices of 16²: the tumour (truth) is a block on slices 0-1 that the model marks as two separate
+    # lesions, a bigger false one on slices 2-3; the rule keeps the false one (largest) and drops the tumour
+    from tumorseg.evaluation.evaluate import per_volume, score_arrays
+    from tumorseg.models.base import SegmentationModel
+
+    class Bright(SegmentationModel):  # probability ~1 where the pixel is >= 128 of 255, ~0 elsewhere
+        def forward(self, x):
+            return (x - 0.5) * 100
+
+    images = np.full((4, 16, 16), 60, np.uint8)
+    truth = np.zeros((4, 16, 16), bool)
+    truth[0:2, 2:6, 2:6] = True
+    images[truth] = 220  # marked: 32 px of tumour
+    images[2:4, 8:14, 8:14] = 220  # marked: 72 px, no tumour
+    records = [SliceRecord(f"P_{z}", None, patient="P", slice_index=z) for z in range(4)]
+    arrays = SliceArrays(images, truth, records)
+    post = {"threshold": 0.5, "largest_component_3d": True}
+    rows, preds = score_arrays(Bright(), arrays, "cpu", post=post, distances=False)
+    assert preds[2:4].sum() == 72 and not preds[0:2].any()
+    assert [r["dropped_tumour_px"] for r in rows] == [16, 16, 0, 0]
+    assert {(r["lesions_left_out"], r["runner_up_share"]) for r in rows} == {(1, round(32 / 72, 4))}
+    [v] = per_volume(rows)
+    assert (v["dice"], v["dropped_tumour_px"], v["lesions_left_out"], v["runner_up_share"]) == \
+        (0.0, 32, 1, round(32 / 72, 4))
+    s = write_results(rows, arrays, preds, tmp_path / "ev")
+    choice = s["per_volume"]["one_lesion"]
+    assert (choice["n_patients"], choice["n_tumour_dropped"], choice["n_close_calls"],
+            choice["n_close_calls_tumour_dropped"], choice["dropped_tumour_share"]) == (1, 1, 1, 1, 1.0)
+    assert "the dropped lesions held >= 1% of the tumour of 1 of 1 patients (100.0% of all tumour pixels); close " \
+           "calls 1 (1 of them with tumour left out)" in "\n".join(presence_lines(s))
+    assert "dropped_tumour_px" in open(tmp_path / "ev" / "per_volume.csv").readline()
+    # the rule off: nothing dropped, no new columns; a CV of a fold with the rule and one without writes one file
+    plain, plain_preds = score_arrays(Bright(), arrays, "cpu", post={"threshold": 0.5}, distances=False)
+    assert "dropped_tumour_px" not in plain[0] and "one_lesion" not in summarise(plain)["per_volume"]
+    write_results(rows, arrays, preds, tmp_path / "cv" / "fold_0" / "test")
+    other = [dict(r, patient="Q") for r in plain]
+    write_results(other, arrays, plain_preds, tmp_path / "cv" / "fold_1" / "test")
+    cv = aggregate(tmp_path / "cv")
+    assert cv["pooled"]["per_volume"]["one_lesion"]["n_patients"] == 1  # only the fold scored with the rule
+    header = open(tmp_path / "cv" / "cv_per_case.csv").readline()
+    assert "dropped_tumour_px" in header and "fold" in header

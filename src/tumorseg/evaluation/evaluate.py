@@ -6,7 +6,8 @@ Layout written to ``out``::
                      "presence": {...}, "by_presence": {...}, "per_volume": {...}}
     per_case.csv    case_id, patient, label, dice, iou, ..., tumour_area_px, predicted_area_px, intersection_px
     per_volume.csv  patient, n_slices, n_tumour_slices, tumour_px, predicted_px, intersection_px, dice
-                    (only when patients have several slices: LGG, BraTS)
+                    (only when patients have several slices: LGG, BraTS); with the one-lesion rule also
+                    dropped_tumour_px, lesions_left_out, runner_up_share (:func:`add_lesion_choice`)
     predictions.png best, median and worst cases (Image | Ground truth | Prediction)
 
 ``presence`` scores tumour presence per image (sensitivity, specificity,
@@ -89,8 +90,31 @@ def score_arrays(
     """
     post = post or {"threshold": threshold}
     probs = predict_probabilities(model, arrays.images, device, batch_size, tta=bool(post.get("tta", False)))
-    preds = postprocess.apply_records(probs, post, arrays.records)
-    return score_masks(preds, arrays, distances), preds
+    report: dict[str, Any] = {}
+    preds = postprocess.apply_records(probs, post, arrays.records, report=report)
+    rows = score_masks(preds, arrays, distances)
+    if report.get("left_out"):  # the one-lesion rule ran on volumes: what it dropped, scored against the truth
+        every = postprocess.apply_records(probs, {**post, "largest_component_3d": False}, arrays.records)
+        add_lesion_choice(rows, arrays, preds, every, report["left_out"])
+    return rows, preds
+
+
+def add_lesion_choice(rows: list[dict[str, Any]], arrays: SliceArrays, preds: np.ndarray, every: np.ndarray,
+                      left_out: list) -> None:
+    """Add the one-lesion rule's choice to ``rows`` (one per image of ``arrays``, in place): ``dropped_tumour_px``,
+    the truth pixels of the image inside lesions the rule dropped (:func:`~tumorseg.inference.postprocess
+    .dropped_lesions`; ``every``: the masks with the rule off), and for each image of a volume its volume's
+    ``lesions_left_out`` and ``runner_up_share`` (:class:`~tumorseg.inference.postprocess.LeftOut`, one per
+    volume of :func:`~tumorseg.inference.postprocess.volume_groups`, in that order). :func:`per_volume` sums and
+    keeps them per patient."""
+    hits = (postprocess.dropped_lesions(every, preds, arrays.records) & arrays.masks).reshape(len(rows), -1).sum(1)
+    volume_of: dict[int, Any] = {}
+    for group, left in zip(postprocess.volume_groups(arrays.records), left_out):
+        volume_of.update(dict.fromkeys(group, left))
+    for i, row in enumerate(rows):
+        left = volume_of.get(i)
+        row |= {"dropped_tumour_px": int(hits[i]), "lesions_left_out": left.lesions if left else None,
+                "runner_up_share": left.share if left else None}
 
 
 SCORES = ("dice", "iou", "sensitivity", "precision", "hd95_px")
@@ -128,10 +152,42 @@ def per_volume(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for patient, g in groups.items():
         truth, pred, inter = ([float(r[k]) for r in g] for k in ("tumour_area_px", "predicted_area_px",
                                                                  "intersection_px"))
-        out.append({"patient": patient, "n_slices": len(g), "n_tumour_slices": sum(t > 0 for t in truth),
-                    "tumour_px": int(sum(truth)), "predicted_px": int(sum(pred)), "intersection_px": int(sum(inter)),
-                    "dice": volume_dice(inter, pred, truth)})
+        row = {"patient": patient, "n_slices": len(g), "n_tumour_slices": sum(t > 0 for t in truth),
+               "tumour_px": int(sum(truth)), "predicted_px": int(sum(pred)), "intersection_px": int(sum(inter)),
+               "dice": volume_dice(inter, pred, truth)}
+        if "dropped_tumour_px" in g[0]:  # scored with the one-lesion rule (add_lesion_choice)
+            shares = [r["runner_up_share"] for r in g if r.get("runner_up_share") is not None]
+            lesions = [r["lesions_left_out"] for r in g if r.get("lesions_left_out") is not None]
+            row |= {"dropped_tumour_px": int(sum(r["dropped_tumour_px"] or 0 for r in g)),
+                    "lesions_left_out": max(lesions) if lesions else None,
+                    "runner_up_share": max(shares) if shares else None}
+        out.append(row)
     return out
+
+
+def lesion_choice(volumes: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """How the one-lesion rule chose, over :func:`per_volume` rows scored with it (``None`` otherwise): patients
+    who lost at least :data:`DROPPED_SHARE` of their tumour pixels with the dropped lesions (``n_tumour_dropped``;
+    a few edge pixels in a dropped blob do not count), all dropped tumour pixels' share of all tumour pixels, and
+    close calls (runner-up share ≥ :data:`~tumorseg.inference.postprocess.CLOSE_CALL`), with and without tumour
+    dropped."""
+    ruled = [v for v in volumes if v.get("dropped_tumour_px") is not None]
+    if not ruled:
+        return None
+    lost = [v["dropped_tumour_px"] > 0 and v["dropped_tumour_px"] >= DROPPED_SHARE * v["tumour_px"] for v in ruled]
+    close = [(v.get("runner_up_share") or 0) >= postprocess.CLOSE_CALL for v in ruled]
+    tumour = sum(v["tumour_px"] for v in ruled)
+    return {"n_patients": len(ruled), "n_tumour_dropped": sum(lost),
+            "dropped_tumour_share": sum(v["dropped_tumour_px"] for v in ruled) / tumour if tumour else 0.0,
+            "n_close_calls": sum(close), "n_close_calls_tumour_dropped": sum(a and b for a, b in zip(close, lost)),
+            "rule": f"tumour dropped: >= {DROPPED_SHARE:.0%} of a patient's truth pixels inside lesions the "
+                    "one-lesion rule left out (3-D components that touch nothing kept); close call: the runner-up "
+                    f"scored >= {postprocess.CLOSE_CALL} of the kept lesion"}
+
+
+DROPPED_SHARE = 0.01
+"""A patient counts as having lost tumour to the one-lesion rule when its dropped lesions hold this share of its
+tumour pixels (:func:`lesion_choice`)."""
 
 
 def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -167,6 +223,9 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
                              "median_dice": float(np.median(d)),
                              "rule": "per patient: 2*sum(tp) / (sum(pred) + sum(truth)) over all its slices; "
                                      "mean and sd over patients"}
+        choice = lesion_choice(volumes)
+        if choice:
+            out["per_volume"]["one_lesion"] = choice
     return out
 
 
@@ -186,6 +245,13 @@ def presence_lines(summary: dict[str, Any]) -> list[str]:
         lines.append(f"per-volume Dice {v['mean_dice']:.4f} (1 patient, its slices pooled)" if v["n_patients"] == 1
                      else f"per-volume Dice {v['mean_dice']:.4f} ± {v['std_dice']:.4f} over {v['n_patients']} "
                      "patients (each patient's slices pooled)")
+        c = v.get("one_lesion")
+        if c:
+            lines.append(f"one lesion per volume: the dropped lesions held >= {DROPPED_SHARE:.0%} of the tumour of "
+                         f"{c['n_tumour_dropped']} of {c['n_patients']} patients ({c['dropped_tumour_share']:.1%} of "
+                         "all tumour pixels); "
+                         f"close calls {c['n_close_calls']} ({c['n_close_calls_tumour_dropped']} of them with tumour "
+                         "left out)")
     return lines
 
 

@@ -3,7 +3,8 @@ per image, written and read here only.
 
 Columns: ``case_id, patient, label`` (text; ``fold`` too in a CV), then numbers: ``dice, iou, sensitivity,
 precision, hd95_px`` (when distances were computed), ``tumour_area_px, tumour_fraction, predicted_area_px``;
-``tumorseg score`` adds ``truth_file, pred_file`` (text). ``per_volume.csv`` is written and read here too (an
+``tumorseg score`` adds ``truth_file, pred_file`` (text); images of volumes scored with the one-lesion rule add
+``dropped_tumour_px, lesions_left_out, runner_up_share``. ``per_volume.csv`` is written and read here too (an
 empty cell, e.g. an unknown ``truth_ml``, reads as ``None``).
 """
 
@@ -17,9 +18,13 @@ TEXT_COLUMNS = ("case_id", "patient", "label", "fold", "truth_file", "pred_file"
 
 
 def write_per_case(rows: list[dict[str, Any]], path: Path) -> None:
-    """Write per-case rows (one per image, columns as :func:`tumorseg.evaluation.evaluate.score_masks` makes them) as CSV."""
+    """Write per-case rows (one per image, columns as :func:`tumorseg.evaluation.evaluate.score_masks` makes them) as CSV.
+
+    The columns are every key of any row, in order of first appearance: rows of CV folds scored with and without
+    the one-lesion rule's columns (``dropped_tumour_px``...) go into one file, a missing value as an empty cell."""
+    names = list(dict.fromkeys(k for r in rows for k in r))
     with open(path, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w = csv.DictWriter(f, fieldnames=names, restval="")
         w.writeheader()
         w.writerows(rows)
 

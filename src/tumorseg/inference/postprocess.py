@@ -458,6 +458,23 @@ def apply_volumes(masks: np.ndarray, post: dict[str, Any], records: Sequence[Any
     return out
 
 
+def dropped_lesions(every: np.ndarray, kept: np.ndarray, records: Sequence[Any]) -> np.ndarray:
+    """What the one-lesion rule dropped, for scoring (``evaluate``): the voxels of the 3-D components of ``every``
+    (``(N, H, W) bool``, the masks with the rule off) that touch nothing of ``kept`` (the masks with it on), within
+    each volume of ``records`` (:func:`volume_groups`; components never connect across a gap). The kept lesion's
+    end slices that ``lesion_slice_share`` emptied are part of a kept component, so they are not counted. Returns
+    ``(N, H, W) bool``; all ``False`` outside volumes."""
+    out = np.zeros(every.shape, bool)
+    for group in volume_groups(records):
+        stack, rows, _ = _stacked(every, group, records)
+        if not stack.any():
+            continue
+        labels, _ = ndimage.label(stack, structure=np.ones((3, 3, 3), bool))
+        touched = np.unique(labels[_stacked(kept, group, records)[0]])
+        out[group] = ((labels > 0) & ~np.isin(labels, touched))[rows]
+    return out
+
+
 def apply_records(probs: np.ndarray, post: dict[str, Any], records: Sequence[Any],
                   model_size: int | None = None, report: dict[str, Any] | None = None) -> np.ndarray:
     """Masks ``(N, H, W) bool`` for model-size probability maps ``(N, H, W)`` of slices described by ``records``
