@@ -1,7 +1,8 @@
 """Child process for the resume and DDP tests: ``python _train_child.py CONFIG.json MODE [ARG]``.
 
 MODE ``run``: train; ``killat N``: train, but SIGKILL itself while writing the
-checkpoint of global step N (a half-written temporary file is left behind);
+checkpoint of global step N (a half-written temporary file is left behind); ``cv``: a 2-fold CV of CONFIG, fold 0
+only; ``cvkillat N``: that CV, killed as ``killat`` is;
 ``resume``: continue CONFIG's run; ``ddp OUTDIR``: train (under torchrun) and
 save this rank's weights, the per-step losses and the threads left after training to OUTDIR.
 """
@@ -37,20 +38,26 @@ cfg_path, mode = sys.argv[1], sys.argv[2]
 cfg = TrainConfig.load(cfg_path)
 if mode == "run":
     fit(cfg, progress=False)
-elif mode == "killat":
-    kill_at, real_save = int(sys.argv[3]), torch.save
+elif mode in ("killat", "cv", "cvkillat"):
+    if mode != "cv":
+        kill_at, real_save = int(sys.argv[3]), torch.save
 
-    def dying_save(obj, f, *args, **kwargs):
-        ts = obj.get("train_state") if isinstance(obj, dict) else None
-        if ts and ts["global_step"] == kill_at:
-            with open(f, "wb") as fh:
-                fh.write(b"PK\x03\x04 half a checkpoint")
-                fh.flush()
-            os.kill(os.getpid(), signal.SIGKILL)
-        return real_save(obj, f, *args, **kwargs)
+        def dying_save(obj, f, *args, **kwargs):
+            ts = obj.get("train_state") if isinstance(obj, dict) else None
+            if ts and ts["global_step"] == kill_at:
+                with open(f, "wb") as fh:
+                    fh.write(b"PK\x03\x04 half a checkpoint")
+                    fh.flush()
+                os.kill(os.getpid(), signal.SIGKILL)
+            return real_save(obj, f, *args, **kwargs)
 
-    torch.save = dying_save
-    fit(cfg, progress=False)
+        torch.save = dying_save
+    if mode == "killat":
+        fit(cfg, progress=False)
+    else:  # a 2-fold CV of CONFIG, fold 0 only
+        from tumorseg.training.cv import run_cv
+
+        run_cv(cfg, folds=2, only=[0], progress=False)
 elif mode == "resume":
     resume(cfg.out, progress=False)
 elif mode == "ddp":

@@ -93,3 +93,32 @@ def test_resume_of_a_finished_run_changes_nothing(tmp_path):
     resume(tmp_path / "run", progress=False)
     after = load_checkpoint(tmp_path / "run" / "last.pt")
     assert all(torch.equal(before["state_dict"][k], after["state_dict"][k]) for k in before["state_dict"])
+
+
+def test_a_cv_killed_mid_fold_resumes_that_fold_exactly(tmp_path):
+    # the same CV run again into its folder goes on from the fold's last.pt and ends where an uninterrupted CV
+    # ends; with another recipe the fold starts over instead, with a warning that says what changed
+    data = make_dataset(tmp_path / "data", n=48, size=32, seed=3, n_patients=12)
+    ref = _config(data, tmp_path / "ref")
+    assert _child(ref, tmp_path, "cv").returncode == 0
+    cut = _config(data, tmp_path / "cut")
+    killed = _child(cut, tmp_path, "cvkillat", "9")  # 4 steps an epoch: dies in epoch 3, last.pt of step 8
+    assert killed.returncode == -9, killed.stderr
+    fold = tmp_path / "cut" / "fold_0"
+    assert (fold / "last.pt").is_file() and not (fold / "test").exists()
+    again = _child(cut, tmp_path, "cv")
+    assert again.returncode == 0, again.stderr
+    assert "fold 0: resuming its unfinished run" in again.stderr
+    a, b = load_checkpoint(tmp_path / "ref" / "fold_0" / "best.pt"), load_checkpoint(fold / "best.pt")
+    assert all(torch.equal(a["state_dict"][k], b["state_dict"][k]) for k in a["state_dict"])
+    assert (tmp_path / "ref" / "fold_0" / "history.csv").read_text().count("\n") == \
+        (fold / "history.csv").read_text().count("\n") == 4
+    assert (fold / "test" / "metrics.json").is_file() and (tmp_path / "cut" / "cv_summary.json").is_file()
+
+    other = _config(data, tmp_path / "other")
+    assert _child(other, tmp_path, "cvkillat", "9").returncode == -9
+    other.epochs = 2  # the recipe changed since the fold was started
+    changed = _child(other, tmp_path, "cv")
+    assert changed.returncode == 0, changed.stderr
+    assert "was started with epochs = 3, this cv gives 2; starting the fold over" in changed.stderr
+    assert (tmp_path / "other" / "fold_0" / "history.csv").read_text().count("\n") == 3

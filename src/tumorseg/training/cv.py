@@ -2,7 +2,9 @@
 
 For fold k the test part is fold k's patients; the other patients are split
 into train/val by patient (val picks the checkpoint and calibrates
-post-processing); the test part is only ever scored. Layout::
+post-processing); the test part is only ever scored. Run again into the same ``OUT``, a CV skips the folds
+it finished and resumes a fold stopped mid-training from its ``last.pt`` (exactly, as ``train --resume`` does) when
+the recipe is the same (:func:`unfinished_run_differs`); with another recipe that fold starts over. Layout::
 
     OUT/fold_0/ ... fold_{K-1}/   ordinary run directories (split.json is the fold's)
     OUT/cv_per_case.csv           every dev image once, scored by the fold that held it out
@@ -27,7 +29,7 @@ from tumorseg.data import read_dataset
 from tumorseg.data.splits import grouped_by, kfold_split, save_split
 from tumorseg.evaluation.evaluate import SCORES, summarise
 from tumorseg.evaluation.per_case import read_per_case, write_per_case
-from tumorseg.training.fit import fit
+from tumorseg.training.fit import fit, resume
 
 log = logging.getLogger(__name__)
 
@@ -56,12 +58,40 @@ def run_cv(cfg: TrainConfig, folds: int = 5, only: list[int] | None = None, prog
             log.info("fold %d already done, skipping (delete %s to redo it)", k, fold_dir)
             continue
         log.info("=== fold %d/%d ===", k + 1, folds)
-        # an unfinished fold starts over (as it always did): overwrite=True lets fit clear its files
         teacher = cfg.teacher.replace("{fold}", str(k)) if cfg.teacher else None  # each fold its own teacher
-        fit(replace(cfg, out=str(fold_dir), split_file=str(paths[k]), evaluate_test=True, teacher=teacher),
-            progress=progress,
-            overwrite=True)
+        fold_cfg = replace(cfg, out=str(fold_dir), split_file=str(paths[k]), evaluate_test=True, teacher=teacher)
+        why = unfinished_run_differs(fold_dir, fold_cfg)
+        if why is None:  # a fold stopped mid-training (killed, Ctrl-C, a crash): go on from its last.pt
+            log.info("fold %d: resuming its unfinished run from %s", k, fold_dir / "last.pt")
+            resume(fold_dir, progress=progress)
+            continue
+        if why:
+            log.warning("fold %d: its unfinished run in %s %s; starting the fold over", k, fold_dir, why)
+        fit(fold_cfg, progress=progress, overwrite=True)  # overwrite: fit clears an unfinished fold's files
     return aggregate(out)
+
+
+NOT_RECIPE = ("out", "runtime", "input_spec", "device", "num_workers", "cache")
+"""Config fields that do not change what a fold trains (where it runs and what the run derived), so an unfinished
+fold run that differs only in them is resumed."""
+
+
+def unfinished_run_differs(fold_dir: Path, cfg: TrainConfig) -> str | None:
+    """Whether an unfinished fold run can be resumed: ``None`` when ``fold_dir`` holds a ``last.pt`` and a
+    ``config.json`` of the same recipe as ``cfg`` (every field but :data:`NOT_RECIPE`); else why not — ``""``
+    when there is no such run (nothing to say), or a phrase naming the first field that differs (the recipe
+    changed since: resuming would mix two recipes)."""
+    if not (fold_dir / "last.pt").is_file() or not (fold_dir / "config.json").is_file():
+        return ""
+    try:
+        saved = TrainConfig.load(fold_dir / "config.json").to_dict()
+    except (OSError, ValueError, TypeError) as exc:
+        return f"has an unreadable config.json ({exc.__class__.__name__})"
+    wanted = cfg.to_dict()
+    for key in wanted:
+        if key not in NOT_RECIPE and saved.get(key) != wanted[key]:
+            return f"was started with {key} = {saved.get(key)!r}, this cv gives {wanted[key]!r}"
+    return None
 
 
 def aggregate(out: str | Path) -> dict[str, Any]:
