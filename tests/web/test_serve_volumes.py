@@ -224,4 +224,15 @@ def test_the_page_names_a_close_call_between_two_lesions(tmp_path_factory):
     s = _post(client, (tmp_path_factory.getbasetemp() / "two.nii.gz").read_bytes(), "two.nii.gz")["summary"]
     assert (s["tumour_voxels"], s["lesions_left_out"], s["runner_up_slice"], s["runner_up_share"]) == (72, 1, 5, 0.4444)
     # the text counts slices as the page shows them (from 1); the field is an index from 0, as in summary.csv
-    assert "close call: another lesion (0.032 mL, largest on slice 6) scored 44% of the kept one" in s["text"]
+    assert "close call: another lesion (0.032 mL, largest on slice 6) scored 44% of the kept one and was left out " \
+           "(check both; 'Keep every lesion' shows it)" in s["text"]
+    # the page's box: the rule off for this upload only, so both lesions come back and nothing is left out
+    r = client.post("/api/segment", files={"file": ("two.nii.gz", (tmp_path_factory.getbasetemp() / "two.nii.gz")
+                                                    .read_bytes(), "application/octet-stream")},
+                    data={"every_lesion": "true"})
+    assert r.status_code == 200, r.text
+    every = r.json()["summary"]
+    assert every["tumour_voxels"] == 104 and every["lesions_left_out"] is None and "close call" not in every["text"]
+    assert pred.post["largest_component_3d"] is True  # the shared predictor is untouched
+    assert _post(client, (tmp_path_factory.getbasetemp() / "two.nii.gz").read_bytes(), "two.nii.gz")[
+        "summary"]["tumour_voxels"] == 72

@@ -32,6 +32,7 @@ from scipy.spatial.distance import pdist
 from tumorseg.inference.postprocess import LeftOut
 
 log = logging.getLogger(__name__)
+KEEP_EVERY = "--no-one-lesion keeps every lesion"
 
 
 @dataclass
@@ -83,7 +84,7 @@ class VolumeSummary:
     def tumour_found(self) -> bool:
         return self.tumour_voxels > 0
 
-    def line(self) -> str:
+    def line(self, keep: str = KEEP_EVERY) -> str:
         """``"case: tumour in 12/155 slices, 23.40 mL, longest axial diameter 41.0 mm"`` or
         ``"case: no tumour found (155 slices)"`` (without ``"case: "`` when there is no name)."""
         prefix = f"{self.name}: " if self.name else ""
@@ -96,7 +97,7 @@ class VolumeSummary:
             parts.append(f"{self.volume_ml:.2f} mL" if self.volume_ml >= 0.1 else f"{self.volume_ml:.2g} mL")
         if self.max_diameter_mm is not None:
             parts.append(f"longest axial diameter {self.max_diameter_mm:.1f} mm")
-        return prefix + ", ".join(parts) + self.close_call_note()
+        return prefix + ", ".join(parts) + self.close_call_note(keep)
 
     @property
     def close_call(self) -> bool:
@@ -104,15 +105,16 @@ class VolumeSummary:
         :data:`~tumorseg.inference.postprocess.CLOSE_CALL` of the kept lesion."""
         return LeftOut(share=self.runner_up_share or 0.0).close_call
 
-    def close_call_note(self) -> str:
-        """``"; close call: ..."`` naming the runner-up lesion the one-lesion rule left out, or ``""``."""
+    def close_call_note(self, keep: str = KEEP_EVERY) -> str:
+        """``"; close call: ..."`` naming the runner-up lesion the one-lesion rule left out, or ``""``; ``keep``:
+        how to keep every lesion where the note is read (``predict``'s flag; the web page's box)."""
         if not self.close_call:
             return ""
         size = (f"{self.runner_up_ml:.2f} mL" if self.runner_up_ml is not None and self.runner_up_ml >= 0.1 else
                 f"{self.runner_up_ml:.2g} mL" if self.runner_up_ml is not None else f"{self.runner_up_voxels} voxels")
         where = f", largest on slice {self.runner_up_slice}" if self.runner_up_slice is not None else ""
         return (f"; close call: another lesion ({size}{where}) scored {self.runner_up_share:.0%} of the kept one and "
-                "was left out (check both; --no-one-lesion keeps every lesion)")
+                f"was left out (check both; {keep})")
 
     def add_left_out(self, left: LeftOut | None, spacing_mm: Sequence[float | None] | None = None) -> None:
         """Fill the ``lesions_left_out`` / ``runner_up_*`` fields from the one-lesion rule's :class:`LeftOut`

@@ -444,7 +444,7 @@ def predict_stack(slices: list[np.ndarray], predictor: Predictor, batch_size: in
                   keep: np.ndarray | None = None, *, lock: AbstractContextManager | None = None,
                   skip_empty: bool = True, adjacent: bool = True, pixel_mm: Sequence[float] | None = None,
                   name: str = "", display: np.ndarray | None = None,
-                  report: dict | None = None) -> np.ndarray:
+                  report: dict | None = None, post: dict | None = None) -> np.ndarray:
     """Binary masks ``(N, H, W) bool`` for the slices of one volume; the checkpoint's volume rules (``z_smooth``,
     ``hysteresis_prob``, ``largest_component_3d``; :mod:`tumorseg.inference.postprocess`) are applied to the stack
     when it has more than one slice.
@@ -467,9 +467,12 @@ def predict_stack(slices: list[np.ndarray], predictor: Predictor, batch_size: in
             ``None`` (no geometry), or another model: the slices as stored.
         report: receives ``"left_out"``, what the one-lesion rule left out
             (:class:`~tumorseg.inference.postprocess.LeftOut`), when the rule ran.
+        post: post-processing settings for this call instead of ``predictor.post`` (the web page's "keep every
+            lesion": the shared predictor is never changed).
     """
     display = display if predictor.view == "display" else None
-    volume = VolumeMasks(len(slices), slices[0].shape[-2:], predictor.post, predictor.image_size)
+    volume = VolumeMasks(len(slices), slices[0].shape[-2:], predictor.post if post is None else post,
+                         predictor.image_size)
     window = window_for(slices, pixel_mm, name)
     todo = [i for i, s in enumerate(slices) if not skip_empty or s.any()]
     for start in range(0, len(todo), batch_size):

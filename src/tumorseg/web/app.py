@@ -169,6 +169,9 @@ def _for_display(a: np.ndarray, dec: Decoded) -> np.ndarray:
     return to_display(a, dec.display)
 
 
+KEEP_EVERY_ON_PAGE = "'Keep every lesion' shows it"
+
+
 def _summary(masks: list[np.ndarray], dec: Decoded, left_out=None) -> dict[str, Any] | None:
     if dec.kind not in (*VOLUME_KINDS, "dicom", "images"):
         return None
@@ -176,7 +179,8 @@ def _summary(masks: list[np.ndarray], dec: Decoded, left_out=None) -> dict[str, 
     s = summarise(np.stack(masks), spacing, left_out=left_out)
     # the text names slices as the page shows them (1 / n); the fields stay indices from 0, as predict writes them
     shown = dataclasses.replace(s, runner_up_slice=s.runner_up_slice + 1) if s.runner_up_slice is not None else s
-    return {**{k: v for k, v in s.row().items() if k in VolumeSummaryOut.model_fields}, "text": shown.line()}
+    return {**{k: v for k, v in s.row().items() if k in VolumeSummaryOut.model_fields},
+            "text": shown.line(KEEP_EVERY_ON_PAGE)}
 
 
 def model_info(predictor) -> dict[str, Any]:
@@ -200,11 +204,13 @@ def model_info(predictor) -> dict[str, Any]:
 
 
 def segment_decoded(predictor, dec: Decoded, lock: threading.Lock, batch_size: int = SERVE_BATCH,
-                    name: str | None = None, probabilities: bool = False) -> dict[str, Any]:
+                    name: str | None = None, probabilities: bool = False,
+                    every_lesion: bool = False) -> dict[str, Any]:
     """Predict every slice of an upload and build the :class:`SegmentResponse` fields (without time). ``name``: the
     upload's file name as the client sent it, for the notes (its last path part, at most 100 characters).
     ``probabilities``: also the model's probability maps (``predict --probabilities``): a PNG per slice as shown,
-    and for volumes and DICOM series the map as a file with the mask file's geometry."""
+    and for volumes and DICOM series the map as a file with the mask file's geometry. ``every_lesion``: the
+    model's one-lesion rule off for this upload (``predict --no-one-lesion``)."""
     # a volume's slices share a shape: the model's volume rules (one lesion, ...), as predict applies them; one model
     # call at a time (the lock: on a few cores, parallel calls only thrash); a volume file's empty slices skipped
     maps = np.zeros((len(dec.slices), *dec.slices[0].shape[-2:]), np.uint8) if probabilities else None
@@ -212,7 +218,8 @@ def segment_decoded(predictor, dec: Decoded, lock: threading.Lock, batch_size: i
     masks = list(predict_stack(dec.slices, predictor, batch_size, keep=maps, lock=lock,
                                skip_empty=dec.kind in VOLUME_KINDS, adjacent=dec.kind != "image",
                                pixel_mm=dec.spacing_mm, name=name or "upload",  # a small field of view: padded
-                               display=dec.display, report=lesions))  # display: the radiological view
+                               display=dec.display, report=lesions,  # display: the radiological view
+                               post={**predictor.post, "largest_component_3d": False} if every_lesion else None))
     n_run = sum(1 for s in dec.slices if dec.kind not in VOLUME_KINDS or s.any())
     px_mm2 = dec.spacing_mm[0] * dec.spacing_mm[1] if dec.spacing_mm else None
     slices = []
@@ -312,9 +319,11 @@ def create_app(predictor, max_upload_mb: float = 50.0, chooser=None, *, hosts: f
             raise HTTPException(400, f"an uploaded file is empty. Supported: {SUPPORTED}.")
         return datas
 
-    def work(files: list[UploadFile], t0: float, series: int | None = None, probabilities: bool = False) -> Response:
+    def work(files: list[UploadFile], t0: float, series: int | None = None, probabilities: bool = False,
+             every_lesion: bool = False) -> Response:
         """Read, decode, predict and serialise one upload (in a worker thread, under the UPLOADS limits): one file,
-        or the files of DICOM series (``series``: which of several, 0-based); ``probabilities``: the maps too."""
+        or the files of DICOM series (``series``: which of several, 0-based); ``probabilities``: the maps too;
+        ``every_lesion``: the one-lesion rule off."""
         datas = read_bodies(files)
         names, name = [f.filename for f in files], files[0].filename
         model, choice = predictor, None
@@ -353,7 +362,8 @@ def create_app(predictor, max_upload_mb: float = 50.0, chooser=None, *, hosts: f
                 log.warning("unreadable upload: %s: %s", exc.__class__.__name__, exc)
                 raise HTTPException(400, f"could not read the file ({exc.__class__.__name__}). "
                                          f"Supported: {SUPPORTED}.") from None
-            result = segment_decoded(model, decoded, lock, name=name, probabilities=probabilities)
+            result = segment_decoded(model, decoded, lock, name=name, probabilities=probabilities,
+                                     every_lesion=every_lesion)
         result["time_ms"] = round((time.perf_counter() - t0) * 1000, 1)
         result["model_choice"] = choice.line() if choice else None
         # serialised here, in the worker thread: a volume's JSON would otherwise block the event loop
@@ -370,7 +380,10 @@ def create_app(predictor, max_upload_mb: float = 50.0, chooser=None, *, hosts: f
                 "the answer is a 400 whose 'series' lists them")),
             probabilities: bool = Form(False, description=(
                 "also return the model's probability maps (before threshold and clean-up; 0-255): a PNG per slice "
-                "(prob_png) and, for volumes and DICOM series, a file with the mask's geometry (prob_volume)"))):
+                "(prob_png) and, for volumes and DICOM series, a file with the mask's geometry (prob_volume)")),
+            every_lesion: bool = Form(False, description=(
+                "volumes: keep every lesion, not only the one the model's one-lesion rule keeps (predict "
+                "--no-one-lesion; e.g. multifocal tumours, or a close call)"))):
         """Segment one uploaded image (PNG/JPEG/TIFF/BMP/DICOM), NIfTI volume (every axial slice) or DICOM series
         (its files as repeated ``file`` fields)."""
         if not file:
@@ -378,7 +391,7 @@ def create_app(predictor, max_upload_mb: float = 50.0, chooser=None, *, hosts: f
         t0 = time.perf_counter()
         async with admission.slot():  # bounded: at most max_active decodes in memory at once
             try:
-                return await run_in_threadpool(work, file, t0, series, probabilities)
+                return await run_in_threadpool(work, file, t0, series, probabilities, every_lesion)
             finally:
                 await run_in_threadpool(_return_freed_memory)
 

@@ -137,6 +137,7 @@ async function upload(fileList, series = null) {
   files.forEach((f) => form.append("file", f));
   if (series !== null) form.append("series", String(series));
   if ($("want-prob").checked) form.append("probabilities", "true");
+  if ($("every-lesion").checked) form.append("every_lesion", "true");
   let res;
   try {
     res = await fetch("/api/segment", { method: "POST", body: form });
