@@ -465,6 +465,15 @@ def test_one_lesion_rule_reports_the_runner_up_it_left_out():
     assert not choose_lesion(small)[1].close_call
 
 
+def test_a_close_call_is_the_same_test_for_a_lesion_choice_and_a_row_read_back():
+    from tumorseg.inference.postprocess import CLOSE_CALL, LeftOut, is_close_call
+
+    # summary.json / per_volume.csv cells: None or "" where the rule did not run, text after a CSV round trip
+    assert [is_close_call(v) for v in (None, "", 0, "0.2499", CLOSE_CALL, str(CLOSE_CALL), 0.9)] == \
+        [False, False, False, False, True, True, True]
+    assert LeftOut(share=CLOSE_CALL).close_call and not LeftOut(share=0.2499).close_call
+
+
 @pytest.mark.parametrize("extra", [{}, {"hysteresis_prob": 0.5}])  # masks + confident bits, or probabilities
 def test_every_volume_path_reports_the_same_runner_up(extra):
     # predict's VolumeMasks (masks + confident bits, or probabilities) and evaluate's apply_records give one answer;

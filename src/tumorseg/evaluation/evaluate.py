@@ -175,7 +175,7 @@ def lesion_choice(volumes: list[dict[str, Any]]) -> dict[str, Any] | None:
     if not ruled:
         return None
     lost = [v["dropped_tumour_px"] > 0 and v["dropped_tumour_px"] >= DROPPED_SHARE * v["tumour_px"] for v in ruled]
-    close = [(v.get("runner_up_share") or 0) >= postprocess.CLOSE_CALL for v in ruled]
+    close = [postprocess.is_close_call(v.get("runner_up_share")) for v in ruled]
     tumour = sum(v["tumour_px"] for v in ruled)
     return {"n_patients": len(ruled), "n_tumour_dropped": sum(lost),
             "dropped_tumour_share": sum(v["dropped_tumour_px"] for v in ruled) / tumour if tumour else 0.0,

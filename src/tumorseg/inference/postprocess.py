@@ -217,12 +217,18 @@ class LeftOut:
     @property
     def close_call(self) -> bool:
         """Whether the runner-up scored at least :data:`CLOSE_CALL` of the kept lesion."""
-        return self.share >= CLOSE_CALL
+        return is_close_call(self.share)
 
 
 CLOSE_CALL = 0.25
 """A runner-up lesion with at least this share of the kept lesion's score makes the choice a close call (a note
 in ``predict``'s line and ``summary.csv``; :class:`LeftOut`)."""
+
+
+def is_close_call(share: float | str | None) -> bool:
+    """Whether a runner-up share (:attr:`LeftOut.share`, or a ``runner_up_share`` cell read back from
+    ``summary.json`` / ``per_volume.csv``: ``None`` or ``""`` when the rule did not run) makes a close call."""
+    return float(share or 0) >= CLOSE_CALL
 
 
 def choose_lesion(masks: np.ndarray, core: np.ndarray | None = None) -> tuple[np.ndarray, LeftOut]:

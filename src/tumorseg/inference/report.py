@@ -18,7 +18,7 @@ import logging
 from pathlib import Path
 
 from tumorseg.errors import TumorsegError
-from tumorseg.inference.postprocess import CLOSE_CALL
+from tumorseg.inference.postprocess import CLOSE_CALL, is_close_call
 
 log = logging.getLogger(__name__)
 MAX_BARS = 60  # inputs shown in the chart (the largest tumours first); the table lists all
@@ -54,11 +54,6 @@ def _cell(value) -> str:
     return html.escape(str(value))
 
 
-def _close_call(row: dict) -> bool:
-    """Whether a ``summary.json`` row's runner-up lesion made the one-lesion choice a close call."""
-    return float(row.get("runner_up_share") or 0) >= CLOSE_CALL
-
-
 def _left_out(row: dict) -> str:
     """The "lesions left out" cell: ``–`` (the rule did not run), ``0``, or ``3 (runner-up 40 %, slice 12)``, in
     bold for a close call."""
@@ -67,7 +62,7 @@ def _left_out(row: dict) -> str:
         return _cell(n)
     where = f", slice {row['runner_up_slice']}" if row.get("runner_up_slice") is not None else ""
     text = html.escape(f"{n} (runner-up {float(row.get('runner_up_share') or 0):.0%}{where})")
-    return f"<b>{text} close call</b>" if _close_call(row) else text
+    return f"<b>{text} close call</b>" if is_close_call(row.get("runner_up_share")) else text
 
 
 def build_predict_report(folder: str | Path, out: str | Path | None = None) -> Path:
@@ -110,7 +105,7 @@ def build_predict_report(folder: str | Path, out: str | Path | None = None) -> P
         table.append("<tr>" + "".join(f"<td>{_cell(r.get(c))}</td>" for c in cols) + f"<td>{link}</td>"
                      + (f"<td>{_left_out(r)}</td>" if close else "") + "</tr>")
     parts.append("<h2>Every input</h2>" + "".join(table) + "</table>")
-    if any(_close_call(r) for r in rows):
+    if any(is_close_call(r.get("runner_up_share")) for r in rows):
         parts.append(f"<p><b>Close call</b>: the model keeps one lesion per volume, and another lesion scored at "
                      f"least {CLOSE_CALL:.0%} of the kept one's score (its voxels of high probability). Look at both "
                      "(its slice is given); <code>tumorseg predict --no-one-lesion</code> keeps every lesion.</p>")

@@ -29,7 +29,7 @@ from scipy import ndimage as ndi
 from scipy.spatial import ConvexHull, QhullError
 from scipy.spatial.distance import pdist
 
-from tumorseg.inference.postprocess import LeftOut
+from tumorseg.inference.postprocess import LeftOut, is_close_call
 
 log = logging.getLogger(__name__)
 KEEP_EVERY = "--no-one-lesion keeps every lesion"
@@ -103,7 +103,7 @@ class VolumeSummary:
     def close_call(self) -> bool:
         """Whether the one-lesion rule dropped a runner-up scoring at least
         :data:`~tumorseg.inference.postprocess.CLOSE_CALL` of the kept lesion."""
-        return LeftOut(share=self.runner_up_share or 0.0).close_call
+        return is_close_call(self.runner_up_share)
 
     def close_call_note(self, keep: str = KEEP_EVERY) -> str:
         """``"; close call: ..."`` naming the runner-up lesion the one-lesion rule left out, or ``""``; ``keep``:
