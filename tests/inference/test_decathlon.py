@@ -107,8 +107,23 @@ def test_a_4d_msd_file_is_read_as_its_flair_volume_else_refused_with_the_fix(fak
     vols = np.random.default_rng(0).integers(0, 400, (8, 8, 4, 4)).astype(np.int16)
     vols[..., 2] += 1000  # each volume told apart by its values
     nib.save(nib.Nifti1Image(vols, np.diag([1.0, 1.0, 2.0, 1.0])), str(folder / "BRATS_001.nii.gz"))
+    import shutil
+
+    shutil.copy(folder / "BRATS_001.nii.gz", folder / "scan.nii.gz")
     with pytest.raises(DataError, match="a 4-D file of 4 volumes .* save the one to predict as its own 3-D file"):
-        open_nifti(folder / "BRATS_001.nii.gz")  # no dataset.json: which volume is what is unknown
+        open_nifti(folder / "scan.nii.gz")  # no dataset.json and no MSD name: which volume is what is unknown
+    # named as the MSD's Task01 names its files: that task's channel order (0 FLAIR, 1 T1w, 2 t1gd, 3 T2w)
+    img, shape = open_nifti(folder / "BRATS_001.nii.gz")
+    assert shape == (8, 8, 4) and np.array_equal(np.asarray(img.dataobj), vols[..., 0])
+    assert choose_model(folder / "BRATS_001.nii.gz").line() == \
+        "model: flair (MSD 4-D file: its volume 0 'FLAIR' of the MSD Task01 order)"
+    assert decathlon.stacked_channel(folder / "scan.nii.gz") is None
+    (folder / "scan.nii.gz").unlink()
+    three = folder.parent / "three" / "BRATS_002.nii.gz"  # the Task01 name, but three volumes: not that task's file
+    three.parent.mkdir()
+    nib.save(nib.Nifti1Image(vols[..., :3], np.eye(4)), str(three))
+    with pytest.raises(DataError, match="a 4-D file of 3 volumes"):
+        open_nifti(three)
     dataset_json = tmp_path / "Task01_BrainTumour" / "dataset.json"
     dataset_json.write_text(json.dumps({"modality": {"0": "T1w", "1": "T2w", "2": "FLAIR", "3": "t1gd"}}))
     decathlon._channels.cache_clear()

@@ -290,3 +290,26 @@ def test_the_probability_map_is_shown_and_offered_when_asked(browser, graded, tm
         page.screenshot(path=str(ARTIFACTS / "serve_probability.png"), full_page=True)
         assert not errors, errors
         page.close()
+
+
+def test_a_4d_nifti_offers_its_volumes(server, browser, tmp_path):
+    """A 4-D NIfTI (no name to go by): the page lists its volumes, segments the one chosen, and keeps the list."""
+    import nibabel as nib
+    import numpy as np
+
+    vols = np.zeros((40, 48, 3, 4), np.int16)
+    nib.save(nib.Nifti1Image(vols, np.eye(4)), str(tmp_path / "scan.nii.gz"))
+    page, errors = _open(browser, server)
+    page.set_input_files("#file", str(tmp_path / "scan.nii.gz"))
+    page.wait_for_selector("#series-row:not([hidden])", timeout=60_000)
+    assert page.inner_text("#series-what") == "This file holds 4 volumes:"
+    assert page.eval_on_selector_all("#series-choice option", "os => os.map(o => o.textContent)") == [
+        "volume 0", "volume 1", "volume 2", "volume 3"]
+    page.select_option("#series-choice", "2")
+    page.click("#series-go")
+    page.wait_for_selector('#result[data-ready="1"]', timeout=60_000)
+    assert page.inner_text("#size") == "40 × 48 × 3 slices"
+    assert not page.is_hidden("#series-row") and page.input_value("#series-choice") == "2"  # another volume: one click
+    assert page.inner_text("#series-go") == "Segment this volume"
+    assert not errors, errors
+    page.close()

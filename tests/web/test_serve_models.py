@@ -57,6 +57,28 @@ def test_uploads_get_the_model_that_fits(fake_bundled):
     assert png["model_choice"] == "model: t1c (no FLAIR marker in the upload; the default model)"
 
 
+def test_a_4d_nifti_upload_gets_the_model_of_the_volume_segmented(fake_bundled, tmp_path):
+    import nibabel as nib
+
+    nib.save(nib.Nifti1Image(np.random.default_rng(0).integers(0, 400, (16, 16, 3, 4)).astype(np.int16), np.eye(4)),
+             str(tmp_path / "v.nii.gz"))
+    data = (tmp_path / "v.nii.gz").read_bytes()
+    client = TestClient(build(None, device="cpu", backend="torch")[0], base_url="http://127.0.0.1:8000")
+    lines = {}
+    for name, volume in (("BRATS_001.nii.gz", None), ("BRATS_001.nii.gz", 2), ("BRATS_001.nii.gz", 1),
+                         ("scan.nii.gz", 3)):
+        r = client.post("/api/segment", files={"file": (name, data, "application/octet-stream")},
+                        data={} if volume is None else {"volume": str(volume)})
+        assert r.status_code == 200, r.text
+        lines[name, volume] = r.json()["model_choice"]
+    assert lines == {
+        ("BRATS_001.nii.gz", None): "model: flair (MSD Task01 file: its volume 0 'FLAIR')",
+        ("BRATS_001.nii.gz", 2): "model: t1c (MSD Task01 file: its volume 2 't1gd')",
+        ("BRATS_001.nii.gz", 1): "model: t1c (volume 1 of a 4-D file ('T1w', which no bundled model was trained on); "
+                                 "the default model)",
+        ("scan.nii.gz", 3): "model: t1c (volume 3 of a 4-D file, with no modality marker; the default model)"}
+
+
 def test_missing_flair_serves_a_lgg_tiff_with_t1c(monkeypatch, tmp_path):
     from tumorseg.models import zoo
 

@@ -120,6 +120,49 @@ def test_nifti_without_tumour_says_so(client, tmp_path):
     assert s["tumour_found"] is False and s["text"] == "no tumour found (3 slices)" and s["volume_ml"] == 0.0
 
 
+def _four_d(tmp_path, box_in: int) -> bytes:
+    """A .nii.gz of four volumes (16, 16, 3), flat but for a bright 5x5 box on slice 1 of volume ``box_in``."""
+    vols = np.zeros((16, 16, 3, 4), np.int16)
+    vols[2:14, 2:14] = 100
+    vols[4:9, 5:10, 1, box_in] = 900
+    nib.save(nib.Nifti1Image(vols, np.diag([1.0, 1.0, 2.0, 1.0])), str(tmp_path / "v.nii.gz"))
+    return (tmp_path / "v.nii.gz").read_bytes()
+
+
+def test_a_4d_nifti_gives_the_volume_asked_for_else_lists_them(client, tmp_path):
+    data = _four_d(tmp_path, box_in=2)
+    r = client.post("/api/segment", files={"file": ("scan.nii.gz", data, "application/octet-stream")})
+    assert r.status_code == 400 and "holds 4 volumes" in r.json()["detail"] and "'volume'" in r.json()["detail"]
+    assert r.json()["volumes"] == [{"index": k, "label": f"volume {k}"} for k in range(4)]
+    for k, found in ((2, True), (0, False)):  # only that volume's voxels are read: the box is in volume 2
+        r = client.post("/api/segment", files={"file": ("scan.nii.gz", data, "application/octet-stream")},
+                        data={"volume": str(k)})
+        body = r.json()
+        assert r.status_code == 200, r.text
+        assert (body["volume"], len(body["volumes"]), body["n_slices"]) == (k, 4, 3)
+        assert body["tumour_found"] is found and body["total_area_px"] == 25 * found
+        mask = nib.load(_mask_file(body, tmp_path))
+        assert mask.shape == (16, 16, 3) and np.allclose(mask.affine, np.diag([1.0, 1.0, 2.0, 1.0]))
+    r = client.post("/api/segment", files={"file": ("scan.nii.gz", data, "application/octet-stream")},
+                    data={"volume": "4"})
+    assert r.status_code == 400 and r.json()["detail"] == "volume 4: this NIfTI file holds 4 volumes (0 to 3)."
+    # a file named as the MSD's Task01 names them: its FLAIR (volume 0) without asking, the others on request
+    body = _post(client, _four_d(tmp_path, box_in=0), "BRATS_001.nii.gz")
+    assert (body["volume"], body["tumour_found"], body["volumes"][2]) == (0, True, {"index": 2, "label": "volume 2: t1gd"})
+    # a 3-D file: 'volume' has nothing to choose
+    vol = np.zeros((16, 16, 3), np.int16)
+    nib.save(nib.Nifti1Image(vol, np.eye(4)), str(tmp_path / "e.nii"))
+    r = client.post("/api/segment", files={"file": ("e.nii", (tmp_path / "e.nii").read_bytes(), "x")},
+                    data={"volume": "1"})
+    assert r.status_code == 200 and r.json()["volume"] is None and r.json()["volumes"] is None
+
+
+def _mask_file(body: dict, tmp_path):
+    path = tmp_path / "mask.nii.gz"
+    path.write_bytes(base64.b64decode(body["mask_nifti"]))
+    return str(path)
+
+
 def test_dicom_summary_and_plain_images_have_none(client):
     body = _post(client, shared_data("samples", "dicom", "MR_small.dcm").read_bytes(), "x.dcm")
     s = body["summary"]

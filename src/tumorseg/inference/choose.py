@@ -334,13 +334,23 @@ def reader_options_for(fmt: str, modality: str | None) -> dict:
     return {}
 
 
-def choose_for_upload(kind: str | None, data: bytes, filename: str | None = None) -> Choice:
+def choose_for_upload(kind: str | None, data: bytes, filename: str | None = None,
+                      stacked: tuple[int, str | None] | None = None) -> Choice:
     """:func:`choose_model` for the web page's uploaded bytes, whose format ``kind`` was sniffed from the
     bytes (:func:`tumorseg.web.uploads.sniff`). The client's ``filename`` is used only to read a BraTS
     modality marker of a NIfTI, NRRD or MetaImage upload, or an LGG slice's name on an RGB TIFF
-    (:func:`is_lgg_slice`): it picks a model, nothing else."""
+    (:func:`is_lgg_slice`): it picks a model, nothing else. ``stacked``: of a 4-D NIfTI, the volume segmented and
+    its channel name when known (``(0, "FLAIR")``; :func:`tumorseg.web.uploads.pick_volume`): that name decides."""
     import io
 
+    if stacked is not None:
+        index, channel = stacked
+        found = decathlon.modality_of(channel) if channel else None
+        if found in ("flair", "t1c"):
+            return installed(Choice(found, f"MSD Task01 file: its volume {index} '{channel}'"))
+        what = f"volume {index} of a 4-D file" + (f" ('{channel}', which no bundled model was trained on)"
+                                                   if channel else ", with no modality marker")
+        return installed(Choice(zoo.DEFAULT, f"{what}; the default model"))
     if kind in ("nifti", "nifti-gz", "nrrd", "metaimage") and filename:
         hit = modality_in_name(filename)
         if hit:
@@ -377,7 +387,8 @@ class BundledPredictors:
         its header (FLAIR / post-contrast T1 descriptions), read within the limits in force."""
         return choose_model(path)
 
-    def for_upload(self, kind: str | None, data: bytes, filename: str | None = None):
+    def for_upload(self, kind: str | None, data: bytes, filename: str | None = None,
+                   stacked: tuple[int, str | None] | None = None):
         """``(predictor, choice)`` for one upload (:func:`choose_for_upload`)."""
-        choice = choose_for_upload(kind, data, filename)
+        choice = choose_for_upload(kind, data, filename, stacked)
         return self.get(choice.name), choice

@@ -30,15 +30,17 @@ class NiftiIO(ReaderWriter):
     affine and header geometry (qform/sform codes included).
 
     ``cache``: keep the last few volumes read in memory (training, CLI); ``False`` for a file read once
-    (a web upload).
+    (a web upload). ``volume``: which volume of a 4-D file to read (``None``: an MSD file's FLAIR by its
+    ``dataset.json``, :func:`tumorseg.data.formats.nifti.open_nifti`; any other 4-D file is refused).
     """
 
     cache: bool = True
+    volume: int | None = None
     kind = "nifti"
 
     def read(self, path: Path) -> tuple[np.ndarray, Properties]:
         path = Path(path)
-        vol = nifti.read_volume(path, cache=self.cache)[0]  # (X, Y, Z) uint8
+        vol = nifti.read_volume(path, cache=self.cache, volume=self.volume)[0]  # (X, Y, Z) uint8
         affine = require("nibabel", "reading NIfTI volumes").load(str(path)).affine  # header only
         return volume_properties(vol, affine, nifti.voxel_mm(path), path, "nifti", nifti.nifti_stem(path))
 

@@ -45,9 +45,10 @@ from tumorseg.inference.volumes import far_off_note, predict_stack
 from tumorseg.io import write_mask, write_probabilities
 from tumorseg.models import zoo
 from tumorseg.web.guards import Admission, RequestGuard, allowed_hosts
-from tumorseg.web.uploads import (IMAGE_KINDS, MAX_SERIES_FILES, SUPPORTED, VOLUME_KINDS, Decoded, SeveralSeries,
-                                  UnsupportedUpload, decode, decode_dicom, decode_image_stack, pick_dicom,
-                                  private_workdir, sniff, unzip_upload, write_dicom_upload)
+from tumorseg.web.uploads import (IMAGE_KINDS, MAX_SERIES_FILES, MAX_VOLUMES, SUPPORTED, VOLUME_KINDS, Decoded,
+                                  SeveralSeries, SeveralVolumes, UnsupportedUpload, decode, decode_dicom,
+                                  decode_image_stack, pick_dicom, pick_volume, private_workdir, sniff, unzip_upload,
+                                  write_dicom_upload)
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
@@ -115,6 +116,8 @@ class SegmentResponse(BaseModel):
     tumour_found: bool = True  # False: every slice's mask is empty ("No tumour found")
     n_tumour_slices: int = 0  # slices with a predicted tumour
     model_choice: str | None = None  # without --model: "model: NAME (why it fits this upload)"
+    volume: int | None = None  # a 4-D NIfTI: the volume segmented (0-based) ...
+    volumes: list[dict] | None = None  # ... of these: [{"index": 0, "label": "volume 0: FLAIR"}, ...]
     note: str | None = None  # warnings in words: a blank or unusual upload; a single slice marked by t1c
 
 
@@ -320,13 +323,13 @@ def create_app(predictor, max_upload_mb: float = 50.0, chooser=None, *, hosts: f
         return datas
 
     def work(files: list[UploadFile], t0: float, series: int | None = None, probabilities: bool = False,
-             every_lesion: bool = False) -> Response:
+             every_lesion: bool = False, volume: int | None = None) -> Response:
         """Read, decode, predict and serialise one upload (in a worker thread, under the UPLOADS limits): one file,
         or the files of DICOM series (``series``: which of several, 0-based); ``probabilities``: the maps too;
-        ``every_lesion``: the one-lesion rule off."""
+        ``every_lesion``: the one-lesion rule off; ``volume``: which volume of a 4-D NIfTI (0-based)."""
         datas = read_bodies(files)
         names, name = [f.filename for f in files], files[0].filename
-        model, choice = predictor, None
+        model, choice, stacked = predictor, None, None
         with limits.using(limits.UPLOADS), private_workdir() as tmp:  # tmp removed whatever happens
             try:
                 if len(datas) == 1 and is_zip_bytes(datas[0]):  # a .zip: read as its files uploaded together
@@ -346,14 +349,18 @@ def create_app(predictor, max_upload_mb: float = 50.0, chooser=None, *, hosts: f
                         model = chooser.get(choice.name)
                     decoded = decode_dicom(source, model)
                 else:
+                    stacked = pick_volume(datas[0], kind, names[0], volume)  # of a 4-D NIfTI: which volume
                     if chooser is not None:
-                        model, choice = chooser.for_upload(kind, datas[0], names[0])
-                    decoded = decode(datas[0], model, Path(tmp))
+                        model, choice = chooser.for_upload(kind, datas[0], names[0],
+                                                           (stacked.index, stacked.channel) if stacked else None)
+                    decoded = decode(datas[0], model, Path(tmp), stacked.index if stacked else None)
                     del datas  # the decoded slices are all that is needed now
             except UnsupportedUpload as exc:
                 raise HTTPException(415, str(exc)) from None
             except SeveralSeries as exc:  # the page offers the choice and sends the files again with 'series'
                 return JSONResponse({"detail": str(exc), "series": exc.series}, status_code=400)
+            except SeveralVolumes as exc:  # the same for the volumes of a 4-D NIfTI, sent again with 'volume'
+                return JSONResponse({"detail": str(exc), "volumes": exc.volumes}, status_code=400)
             except limits.LimitExceeded as exc:
                 raise HTTPException(413, _client_message(exc, tmp)) from None
             except TumorsegError as exc:
@@ -366,6 +373,8 @@ def create_app(predictor, max_upload_mb: float = 50.0, chooser=None, *, hosts: f
                                      every_lesion=every_lesion)
         result["time_ms"] = round((time.perf_counter() - t0) * 1000, 1)
         result["model_choice"] = choice.line() if choice else None
+        if stacked is not None:  # the page offers the file's other volumes
+            result["volume"], result["volumes"] = stacked.index, stacked.choices()
         # serialised here, in the worker thread: a volume's JSON would otherwise block the event loop
         return Response(SegmentResponse(**result).model_dump_json(), media_type="application/json")
 
@@ -383,7 +392,11 @@ def create_app(predictor, max_upload_mb: float = 50.0, chooser=None, *, hosts: f
                 "(prob_png) and, for volumes and DICOM series, a file with the mask's geometry (prob_volume)")),
             every_lesion: bool = Form(False, description=(
                 "volumes: keep every lesion, not only the one the model's one-lesion rule keeps (predict "
-                "--no-one-lesion; e.g. multifocal tumours, or a close call)"))):
+                "--no-one-lesion; e.g. multifocal tumours, or a close call)")),
+            volume: int | None = Form(None, ge=0, le=MAX_VOLUMES, description=(
+                "a 4-D NIfTI (several modalities or time points in one file): which volume to segment (0-based); "
+                "without it an MSD Task01 file (BRATS_001.nii.gz) gives its FLAIR, and any other 4-D file a 400 "
+                "whose 'volumes' lists them"))):
         """Segment one uploaded image (PNG/JPEG/TIFF/BMP/DICOM), NIfTI volume (every axial slice) or DICOM series
         (its files as repeated ``file`` fields)."""
         if not file:
@@ -391,7 +404,7 @@ def create_app(predictor, max_upload_mb: float = 50.0, chooser=None, *, hosts: f
         t0 = time.perf_counter()
         async with admission.slot():  # bounded: at most max_active decodes in memory at once
             try:
-                return await run_in_threadpool(work, file, t0, series, probabilities, every_lesion)
+                return await run_in_threadpool(work, file, t0, series, probabilities, every_lesion, volume)
             finally:
                 await run_in_threadpool(_return_freed_memory)
 

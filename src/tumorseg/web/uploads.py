@@ -53,6 +53,7 @@ SUPPORTED = ("PNG, JPEG, TIFF, BMP, DICOM (.dcm: one file, or all files of one s
 NIFTI1_HEADER = 348
 ITK_HEADER = 1 << 16  # bytes searched for the end of a NRRD / MetaImage text header
 MAX_SERIES_FILES = 1000  # files of one DICOM series per upload (also Starlette's default multipart file limit)
+MAX_VOLUMES = 4096  # the largest 'volume' index a request may name (a 4-D file's declared size is checked anyway)
 
 
 IMAGE_KINDS = ("png", "jpeg", "tiff", "bmp")
@@ -146,8 +147,92 @@ def _nifti_size(head: bytes) -> int:
     return max(offset, NIFTI1_HEADER) + voxels * itemsize
 
 
-def decode(data: bytes, predictor, workdir: Path) -> Decoded:
-    """Read an upload as model input; files go to ``workdir`` under fixed names only.
+def _nifti_head(data: bytes, kind: str) -> bytes:
+    """The NIfTI-1 header of a ``"nifti"`` or ``"nifti-gz"`` upload (a gzip inflated only that far).
+
+    Raises:
+        UnsupportedUpload: a gzip file that holds no NIfTI volume.
+    """
+    if kind == "nifti":
+        return data[:NIFTI1_HEADER]
+    head = io.BytesIO()
+    limits.inflate(io.BytesIO(data), head, "the gzip file", GZIP, stop_after=NIFTI1_HEADER)
+    if not _is_nifti_header(head.getvalue()):
+        raise UnsupportedUpload(f"this gzip file is not a NIfTI volume. Supported: {SUPPORTED}.")
+    return head.getvalue()
+
+
+@dataclass(frozen=True)
+class StackedVolume:
+    """Which volume of a 4-D NIfTI upload (several modalities or time points in one file) is segmented.
+
+    ``index``: 0-based, of ``count``; ``channel``: its name when the file says (an MSD ``Task01_BrainTumour`` file
+    by its name, ``BRATS_001.nii.gz``: :data:`tumorseg.data.formats.decathlon.TASK01_CHANNELS`), else ``None``;
+    ``names``: every volume's name (``{}`` when unknown)."""
+
+    index: int
+    count: int
+    channel: str | None = None
+    names: dict[int, str] = field(default_factory=dict)
+
+    def choices(self) -> list[dict]:
+        """The volumes as the page offers them: ``[{"index": 0, "label": "volume 0: FLAIR"}, ...]``."""
+        return volume_choices(self.count, self.names)
+
+
+def volume_choices(count: int, names: dict[int, str]) -> list[dict]:
+    """``[{"index": k, "label": "volume k: NAME"}]`` (``"volume k"`` where the name is unknown) for ``count``."""
+    return [{"index": k, "label": f"volume {k}" + (f": {names[k]}" if k in names else "")} for k in range(count)]
+
+
+class SeveralVolumes(DataError):
+    """A 4-D NIfTI upload and no ``volume`` chosen (HTTP 400 with ``volumes``: the choices, for the page to offer)."""
+
+    def __init__(self, message: str, volumes: list[dict]):
+        super().__init__(message)
+        self.volumes = volumes
+
+
+def pick_volume(data: bytes, kind: str | None, filename: str | None = None,
+                volume: int | None = None) -> StackedVolume | None:
+    """Which volume of a 4-D NIfTI upload to segment: ``volume`` when given; else, of a file named as the MSD's
+    ``Task01_BrainTumour`` names them (``filename``, the client's: used for this only) holding four volumes, its
+    FLAIR. ``None`` for any other upload (3-D NIfTI, or not NIfTI: ``volume`` is then ignored). Only the header is
+    read (a gzip inflated as far as it).
+
+    Raises:
+        SeveralVolumes: a 4-D file with no ``volume`` and no name to go by (lists the volumes).
+        DataError: ``volume`` out of range; an unreadable header or one over the limits.
+    """
+    from tumorseg.data.formats import decathlon
+
+    if kind not in ("nifti", "nifti-gz"):
+        return None
+    import nibabel
+
+    head = _nifti_head(data, kind)
+    _nifti_size(head)  # readable, and within the limits
+    shape = nibabel.Nifti1Header.from_fileobj(io.BytesIO(head), check=False).get_data_shape()
+    if len(shape) != 4 or shape[3] < 2:
+        return None
+    count = int(shape[3])
+    name = Path((filename or "").replace("\\", "/")).name
+    names = decathlon.task01_channels(name, count) or {}
+    if volume is None:
+        picked = decathlon.preferred_channel(names) if names else None
+        if picked is None:
+            raise SeveralVolumes(f"this NIfTI file holds {count} volumes {tuple(shape[:3])} (several modalities or "
+                                 "time points); choose the one to segment ('volume', 0-based).",
+                                 volume_choices(count, names))
+        volume = picked[0]
+    if not 0 <= volume < count:
+        raise DataError(f"volume {volume}: this NIfTI file holds {count} volumes (0 to {count - 1}).")
+    return StackedVolume(volume, count, names.get(volume), names)
+
+
+def decode(data: bytes, predictor, workdir: Path, volume: int | None = None) -> Decoded:
+    """Read an upload as model input; files go to ``workdir`` under fixed names only. ``volume``: which volume of
+    a 4-D NIfTI (:func:`pick_volume`); a 4-D file without it is refused.
 
     Raises:
         UnsupportedUpload: not a supported format (message lists them).
@@ -158,20 +243,16 @@ def decode(data: bytes, predictor, workdir: Path) -> Decoded:
     if kind is None:
         raise UnsupportedUpload(f"this file is not a supported image. Supported: {SUPPORTED}.")
     if kind == "nifti-gz":
-        head = io.BytesIO()
-        limits.inflate(io.BytesIO(data), head, "the gzip file", GZIP, stop_after=NIFTI1_HEADER)
-        if not _is_nifti_header(head.getvalue()):
-            raise UnsupportedUpload(f"this gzip file is not a NIfTI volume. Supported: {SUPPORTED}.")
-        need = _nifti_size(head.getvalue())  # checked against the limits before inflating the rest
+        need = _nifti_size(_nifti_head(data, kind))  # checked against the limits before inflating the rest
         path = workdir / "upload.nii"
         with open(path, "wb") as f:  # inflated in 64 kB chunks, only as far as the header says
             limits.inflate(io.BytesIO(data), f, "the NIfTI volume", GZIP, stop_after=need)
-        return _decode_nifti(path, predictor)
+        return _decode_nifti(path, predictor, volume)
     if kind == "nifti":
         _nifti_size(data)
         path = workdir / "upload.nii"
         path.write_bytes(data)
-        return _decode_nifti(path, predictor)
+        return _decode_nifti(path, predictor, volume)
     if kind == "dicom":
         return _decode_dicom(data, predictor, workdir)
     if kind in ("nrrd", "metaimage"):
@@ -382,8 +463,9 @@ def decode_dicom(source: Path | DicomSeries, predictor) -> Decoded:
     return Decoded("dicom", slices, props)
 
 
-def _decode_nifti(path: Path, predictor) -> Decoded:
-    return _decode_volume(path, "nifti", NiftiIO(cache=False), predictor)  # read once: not kept in the cache
+def _decode_nifti(path: Path, predictor, volume: int | None = None) -> Decoded:
+    # read once: not kept in the cache; of a 4-D file only `volume`'s voxels are decoded
+    return _decode_volume(path, "nifti", NiftiIO(cache=False, volume=volume), predictor)
 
 
 def _decode_volume(path: Path, kind: str, reader, predictor) -> Decoded:
@@ -400,5 +482,6 @@ def private_workdir() -> tempfile.TemporaryDirectory:
     return tempfile.TemporaryDirectory(prefix="tumorseg-upload-")
 
 
-__all__ = ["Decoded", "MAX_SERIES_FILES", "SUPPORTED", "VOLUME_KINDS", "SeveralSeries", "UnsupportedUpload", "decode",
-           "decode_dicom", "pick_dicom", "private_workdir", "sniff", "write_dicom_upload"]
+__all__ = ["Decoded", "MAX_SERIES_FILES", "MAX_VOLUMES", "SUPPORTED", "VOLUME_KINDS", "SeveralSeries", "SeveralVolumes", "StackedVolume",
+           "UnsupportedUpload", "decode", "decode_dicom", "pick_dicom", "pick_volume", "private_workdir", "sniff",
+           "write_dicom_upload"]

@@ -12,8 +12,10 @@ above it) names channels is a channel of case ``<case>``: ``FLAIR`` → ``"flair
 ``"t1c"``, ``T1w`` / ``T1`` → ``"t1"``, ``T2w`` / ``T2`` → ``"t2"``; masks are named after the case (``BRATS_485``),
 as nnU-Net names its predictions. The MSD's own ``Task01_BrainTumour/imagesTr/BRATS_001.nii.gz`` holds all four
 channels in one 4-D file: a NIfTI named without a channel number in a folder whose ``dataset.json`` names two or more
-channels is read as its FLAIR channel, else its T1gd one (:func:`stacked_channel`; only that volume is decoded); a
-4-D file without such a ``dataset.json`` is refused with the volume to save on its own (:func:`four_d_advice`).
+channels is read as its FLAIR channel, else its T1gd one (:func:`stacked_channel`; only that volume is decoded). A
+4-D file of four volumes named as that task names them (``BRATS_001.nii.gz``) is read the same way without a
+``dataset.json``, by the task's published channel order (:data:`TASK01_CHANNELS`); any other 4-D file without such a
+``dataset.json`` is refused with the volume to save on its own (:func:`four_d_advice`).
 Written by hand: nnU-Net itself reads these names, but is a training framework, not a reader to depend on.
 """
 
@@ -28,6 +30,10 @@ from tumorseg.data.formats._common import require
 
 _CHANNEL_FILE = re.compile(r"^(?P<case>.+)_(?P<channel>\d{4})\.nii(?:\.gz)?$", re.I)
 _MAX_JSON = 1 << 20  # a dataset.json is a few kB; a larger file is not read
+_TASK01_FILE = re.compile(r"^BRATS_\d{3}\.nii(?:\.gz)?$")  # Task01_BrainTumour/imagesTr/BRATS_001.nii.gz
+TASK01_CHANNELS = {0: "FLAIR", 1: "T1w", 2: "t1gd", 3: "T2w"}
+"""The channel order of the MSD's ``Task01_BrainTumour`` (its ``dataset.json``'s ``modality``), for its 4-D files
+read without that ``dataset.json`` (one file copied out, or uploaded to the web page)."""
 _NAMES = {"flair": "flair", "t2flair": "flair", "t2-flair": "flair", "t1gd": "t1c", "t1c": "t1c", "t1ce": "t1c",
           "t1-gd": "t1c", "t1+c": "t1c", "t1post": "t1c", "t1w": "t1", "t1": "t1", "t2w": "t2", "t2": "t2"}
 
@@ -73,27 +79,60 @@ def channel_of(path: Path) -> tuple[str, int, str] | None:
     return m.group("case"), channel, names[channel]
 
 
-def stacked_channel(path: Path, shape: tuple[int, ...] | None = None) -> tuple[int, str] | None:
-    """``(volume, channel name)`` to read of an MSD file holding every channel of its case in one 4-D NIfTI
-    (``imagesTr/BRATS_001.nii.gz`` with ``{"modality": {"0": "FLAIR", ...}}`` -> ``(0, "FLAIR")``): the FLAIR channel,
-    else the contrast-enhanced T1. ``None`` for a channel file (``BRATS_001_0000.nii.gz``), a file whose folder's
-    ``dataset.json`` names fewer than two channels or neither of those, a file whose header is not 4-D (a 3-D
-    scan left in the folder is read as it is) and any other file. ``shape``: the header's, when the caller has read it
-    (then the file is not opened again)."""
+def task01_channels(name: str, volumes: int) -> dict[int, str] | None:
+    """:data:`TASK01_CHANNELS` for a file named as the MSD's ``Task01_BrainTumour`` names its 4-D images
+    (``BRATS_001.nii.gz``: ``BRATS_`` and three digits, not a channel file) holding four volumes; else ``None``."""
+    return dict(TASK01_CHANNELS) if volumes == 4 and _TASK01_FILE.match(name) else None
+
+
+def stacked_names(path: Path, volumes: int) -> tuple[dict[int, str], str] | None:
+    """The channel names of a 4-D NIfTI of ``volumes`` volumes and where they come from: the ``dataset.json`` in its
+    folder or the one above (``"dataset.json"``), else the MSD Task01 order for a file named like that task's
+    (:func:`task01_channels`: ``"the MSD Task01 order"``); ``None`` for neither."""
+    names = channel_names(path.parent)
+    if names:
+        return names, "dataset.json"
+    names = task01_channels(path.name, volumes)
+    return (names, "the MSD Task01 order") if names else None
+
+
+def preferred_channel(names: dict[int, str]) -> tuple[int, str] | None:
+    """``(volume, channel name)`` a bundled model reads of a stacked file whose channels are ``names``: the FLAIR
+    channel, else the contrast-enhanced T1; ``None`` when there is neither."""
+    return next(((k, v) for wanted in ("flair", "t1c") for k, v in sorted(names.items()) if modality_of(v) == wanted),
+                None)
+
+
+def _stacked(path: Path, shape: tuple[int, ...] | None = None) -> tuple[int, str, str] | None:
+    """``(volume, channel name, where the names come from)`` of :func:`stacked_channel`."""
     if _CHANNEL_FILE.match(path.name) or not re.search(r"\.nii(\.gz)?$", path.name, re.I):
         return None
-    names = channel_names(path.parent)
-    if not names or len(names) < 2:
-        return None
     if shape is None:
+        if channel_names(path.parent) is None and not _TASK01_FILE.match(path.name):
+            return None  # no names either way: the header is not read
         try:
             shape = require("nibabel", "reading NIfTI volumes").load(str(path)).shape  # the header only
         except Exception:  # unreadable: the reader says why
             return None
     if len(shape) != 4 or shape[3] < 2:
         return None
-    return next(((k, v) for wanted in ("flair", "t1c") for k, v in sorted(names.items()) if modality_of(v) == wanted),
-                None)
+    found = stacked_names(path, shape[3])
+    if found is None or len(found[0]) < 2:
+        return None
+    picked = preferred_channel(found[0])
+    return (*picked, found[1]) if picked else None
+
+
+def stacked_channel(path: Path, shape: tuple[int, ...] | None = None) -> tuple[int, str] | None:
+    """``(volume, channel name)`` to read of an MSD file holding every channel of its case in one 4-D NIfTI
+    (``imagesTr/BRATS_001.nii.gz`` with ``{"modality": {"0": "FLAIR", ...}}`` -> ``(0, "FLAIR")``): the FLAIR channel,
+    else the contrast-enhanced T1. The names come from the ``dataset.json`` beside it, else from the MSD Task01
+    order when the file is named like that task's and holds four volumes (:func:`stacked_names`). ``None`` for a
+    channel file (``BRATS_001_0000.nii.gz``), a file with fewer than two named channels or neither of those, a file
+    whose header is not 4-D (a 3-D scan left in the folder is read as it is) and any other file. ``shape``: the
+    header's, when the caller has read it (then the file is not opened again)."""
+    found = _stacked(path, shape)
+    return found[:2] if found else None
 
 
 def modality(path: Path) -> str | None:
@@ -108,12 +147,12 @@ def modality(path: Path) -> str | None:
 
 def describe(path: Path) -> str | None:
     """How a note names a channel file (``"nnU-Net/MSD channel 0000 'FLAIR' of dataset.json"``) or an MSD 4-D file
-    (``"MSD 4-D file: its volume 0 'FLAIR' of dataset.json"``), else ``None``."""
+    (``"MSD 4-D file: its volume 0 'FLAIR' of dataset.json"``, or ``of the MSD Task01 order``), else ``None``."""
     found = channel_of(path)
     if found:
         return f"nnU-Net/MSD channel {found[1]:04d} '{found[2]}' of dataset.json"
-    stacked = stacked_channel(path)
-    return f"MSD 4-D file: its volume {stacked[0]} '{stacked[1]}' of dataset.json" if stacked else None
+    stacked = _stacked(path)
+    return f"MSD 4-D file: its volume {stacked[0]} '{stacked[1]}' of {stacked[2]}" if stacked else None
 
 
 def preferred(scans: list[Path]) -> list[Path]:

@@ -1,7 +1,7 @@
 // tumorseg page: upload -> POST /api/segment -> draw the slice with the mask overlaid. No build step.
 "use strict";
 const $ = (id) => document.getElementById(id);
-const state = { data: null, slice: 0, images: [], overlays: [], heat: [], files: [] };
+const state = { data: null, slice: 0, images: [], overlays: [], heat: [], files: [], pickField: "series" };
 
 function setStatus(text, error = false) {
   $("status").textContent = text;
@@ -124,8 +124,9 @@ function setDownload() {
 
 // One file, or several: the files of DICOM series, or the numbered image slices of one scan (the server refuses
 // anything else, saying why). Files holding
-// several series come back as a 400 listing them: the page offers the choice and sends them again with `series`.
-async function upload(fileList, series = null) {
+// several series come back as a 400 listing them: the page offers the choice and sends them again with `series`;
+// a 4-D NIfTI (several modalities in one file) likewise with `volume`. `pick`: {field: "series"|"volume", index}.
+async function upload(fileList, pick = null) {
   const files = Array.from(fileList || []);
   if (!files.length) return;
   state.files = files;
@@ -135,7 +136,7 @@ async function upload(fileList, series = null) {
   setStatus(`Segmenting ${file.name} …`);
   const form = new FormData();
   files.forEach((f) => form.append("file", f));
-  if (series !== null) form.append("series", String(series));
+  if (pick !== null) form.append(pick.field, String(pick.index));
   if ($("want-prob").checked) form.append("probabilities", "true");
   if ($("every-lesion").checked) form.append("every_lesion", "true");
   let res;
@@ -149,6 +150,7 @@ async function upload(fileList, series = null) {
   if (!res.ok) {
     setStatus(`Error ${res.status}: ${body.detail || res.statusText}`, true);
     if (Array.isArray(body.series)) offerSeries(body.series);
+    else if (Array.isArray(body.volumes)) offerVolumes(body.volumes);
     return;
   }
   state.data = body; state.images = []; state.overlays = []; state.heat = [];
@@ -171,6 +173,7 @@ async function upload(fileList, series = null) {
   $("result").hidden = false;
   setDownload();
   await draw();
+  if (Array.isArray(body.volumes)) offerVolumes(body.volumes, body.volume);  // the file's other volumes
   setStatus(body.tumour_found ? `${file.name}: done.` : `${file.name}: No tumour found.`);
 }
 
@@ -219,18 +222,34 @@ async function dropped(e) {
   return upload(folderFiles(files));
 }
 
-function offerSeries(series) {
+// The row that offers a choice among the upload's series or volumes; `field`: the form field the choice is sent as.
+function offerChoice(field, what, button, items, chosen = null) {
   const select = $("series-choice");
-  select.replaceChildren(...series.map((s) => {
+  select.replaceChildren(...items.map(({ index, text }) => {
     const o = document.createElement("option");
-    o.value = String(s.index);
-    o.textContent = `${s.number ?? "?"}: ${s.description || "(no description)"} (${s.files} files)`;
+    o.value = String(index);
+    o.textContent = text;
     return o;
   }));
+  if (chosen !== null && chosen !== undefined) select.value = String(chosen);
+  state.pickField = field;
+  $("series-what").textContent = what;
+  $("series-go").textContent = button;
   $("series-row").hidden = false;
 }
 
-$("series-go").addEventListener("click", () => upload(state.files, parseInt($("series-choice").value, 10)));
+function offerSeries(series) {
+  offerChoice("series", "Several series in these files:", "Segment this series", series.map((s) => (
+    { index: s.index, text: `${s.number ?? "?"}: ${s.description || "(no description)"} (${s.files} files)` })));
+}
+
+function offerVolumes(volumes, chosen = null) {
+  offerChoice("volume", `This file holds ${volumes.length} volumes:`, "Segment this volume",
+              volumes.map((v) => ({ index: v.index, text: v.label })), chosen);
+}
+
+$("series-go").addEventListener("click", () => upload(state.files,
+  { field: state.pickField, index: parseInt($("series-choice").value, 10) }));
 $("file").addEventListener("change", (e) => upload(e.target.files));
 $("folder").addEventListener("change", (e) => {
   const files = folderFiles(e.target.files);
