@@ -149,6 +149,9 @@ def test_a_4d_nifti_gives_the_volume_asked_for_else_lists_them(client, tmp_path)
     # a file named as the MSD's Task01 names them: its FLAIR (volume 0) without asking, the others on request
     body = _post(client, _four_d(tmp_path, box_in=0), "BRATS_001.nii.gz")
     assert (body["volume"], body["tumour_found"], body["volumes"][2]) == (0, True, {"index": 2, "label": "volume 2: t1gd"})
+    nib.save(nib.Nifti1Image(np.zeros((2, 2, 1, 5000), np.uint8), np.eye(4)), str(tmp_path / "t.nii"))
+    r = client.post("/api/segment", files={"file": ("t.nii", (tmp_path / "t.nii").read_bytes(), "x")})
+    assert r.status_code == 400 and r.json()["detail"].startswith("this NIfTI file holds 5000 volumes (a time series?)")
     # a 3-D file: 'volume' has nothing to choose
     vol = np.zeros((16, 16, 3), np.int16)
     nib.save(nib.Nifti1Image(vol, np.eye(4)), str(tmp_path / "e.nii"))

@@ -393,7 +393,7 @@ def create_app(predictor, max_upload_mb: float = 50.0, chooser=None, *, hosts: f
             every_lesion: bool = Form(False, description=(
                 "volumes: keep every lesion, not only the one the model's one-lesion rule keeps (predict "
                 "--no-one-lesion; e.g. multifocal tumours, or a close call)")),
-            volume: int | None = Form(None, ge=0, le=MAX_VOLUMES, description=(
+            volume: int | None = Form(None, ge=0, lt=MAX_VOLUMES, description=(
                 "a 4-D NIfTI (several modalities or time points in one file): which volume to segment (0-based); "
                 "without it an MSD Task01 file (BRATS_001.nii.gz) gives its FLAIR, and any other 4-D file a 400 "
                 "whose 'volumes' lists them"))):

@@ -53,7 +53,7 @@ SUPPORTED = ("PNG, JPEG, TIFF, BMP, DICOM (.dcm: one file, or all files of one s
 NIFTI1_HEADER = 348
 ITK_HEADER = 1 << 16  # bytes searched for the end of a NRRD / MetaImage text header
 MAX_SERIES_FILES = 1000  # files of one DICOM series per upload (also Starlette's default multipart file limit)
-MAX_VOLUMES = 4096  # the largest 'volume' index a request may name (a 4-D file's declared size is checked anyway)
+MAX_VOLUMES = 4096  # volumes of a 4-D NIfTI upload offered to choose from (its declared size is checked anyway)
 
 
 IMAGE_KINDS = ("png", "jpeg", "tiff", "bmp")
@@ -216,6 +216,9 @@ def pick_volume(data: bytes, kind: str | None, filename: str | None = None,
     if len(shape) != 4 or shape[3] < 2:
         return None
     count = int(shape[3])
+    if count > MAX_VOLUMES:  # a long time series: too many to offer in a list
+        raise DataError(f"this NIfTI file holds {count} volumes (a time series?); at most {MAX_VOLUMES} are offered. "
+                        "Save the volume to segment as its own 3-D file (nibabel: img.slicer[..., k]) and upload that.")
     name = Path((filename or "").replace("\\", "/")).name
     names = decathlon.task01_channels(name, count) or {}
     if volume is None:
