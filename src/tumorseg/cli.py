@@ -305,7 +305,7 @@ def _cmd_predict(a: argparse.Namespace) -> int:
     from tumorseg.inference.files import plan_inputs, predict_inputs
 
     if a.list:
-        rows = plan_inputs(a.inputs, a.model, a.series, a.as_volume)
+        rows = plan_inputs(a.inputs, a.model, a.series, a.as_volume, a.volume)
         width = max((len(r.name) for r in rows), default=0)
         what = max((len(f"{r.kind}, {r.size}") for r in rows), default=0)
         for row in rows:
@@ -318,7 +318,7 @@ def _cmd_predict(a: argparse.Namespace) -> int:
     r = predict_inputs(a.inputs, a.model, a.out, with_overlay=a.overlay, device=a.device, batch_size=a.batch_size,
                        progress=not a.no_progress, backend=a.backend, tta=a.tta, strict=a.strict,
                        one_lesion=a.one_lesion, series=a.series, resume=a.resume, as_volume=a.as_volume,
-                       probabilities=a.probabilities)
+                       probabilities=a.probabilities, volume=a.volume)
     for line in r.summary_lines():
         print(line)
     print(r.written_line(a.out))
@@ -537,6 +537,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--series", action="append", metavar="NUMBER|TEXT",
                    help="DICOM studies and export trees: predict only the series with this SeriesNumber or with TEXT "
                         "in their SeriesDescription (case-insensitive; repeatable: any matches)")
+    p.add_argument("--volume", type=T.VOLUME, default=None, metavar="K",
+                   help="4-D NIfTI files (several modalities or time points in one file): predict volume K (0-based; "
+                        "without it an MSD file gives its FLAIR, by its dataset.json or a Task01 name like "
+                        "BRATS_001.nii.gz, and any other 4-D file is refused)")
     p.add_argument("--resume", action="store_true",
                    help="volumes: skip those an earlier run into --out finished (their row in OUT/summary.json and "
                         "mask file are there); image files are predicted again")

@@ -228,6 +228,7 @@ EMA_DECAY = float_in(0.0, 0.99999, example="--ema 0.99")
 PORT = int_in(1, 65535, "--port 8000")
 MEGABYTES = float_in(0.0, 4096.0, lo_open=True, example="--max-upload-mb 50")
 CHANNELS = int_in(1, 64, "--in-channels 1")
+VOLUME = int_in(0, 100_000, "--volume 0")
 
 
 __all__ = ["Parser", "device", "float_in", "fractions", "int_in", "json_object", "name_in", "post_setting", "out_dir", "out_file"]

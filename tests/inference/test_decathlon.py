@@ -186,3 +186,35 @@ def test_a_3d_scan_beside_msd_files_is_read_as_it_is(fake_bundled, tmp_path):
     assert decathlon.describe(folder / "extra_scan.nii.gz") is None
     assert choose_model(folder / "extra_scan.nii.gz").name == "t1c"  # named for no modality: the default, as anywhere
     decathlon._channels.cache_clear()
+
+
+def test_predict_volume_k_of_any_4d_file(fake_bundled, tmp_path, monkeypatch, capsys):
+    """predict --volume K: that volume of a 4-D file without names (the default model, said so) or of an MSD file
+    (the model by the volume's name); the same file read for two volumes in one process gives each its own voxels."""
+    from tumorseg.cli import main
+
+    monkeypatch.setattr(Predictor, "probabilities",  # the mask: the brightest voxels
+                        lambda self, slices, batch_size=16: [(s >= 200).astype(np.float32) for s in slices])
+    vols = np.random.default_rng(1).integers(250, 350, (16, 16, 3, 4)).astype(np.int16)
+    vols[4:9, 5:10, 1, 2] = 900  # a 5x5 box in volume 2 only
+    nib.save(nib.Nifti1Image(vols, np.diag([1.0, 1.0, 2.0, 1.0])), str(tmp_path / "scan.nii.gz"))
+    sums = {}
+    for k in (2, 0):
+        (result,) = predict_inputs([tmp_path / "scan.nii.gz"], None, tmp_path / f"out{k}", progress=False,
+                                   backend="torch", volume=k).results
+        mask = nib.load(str(tmp_path / f"out{k}" / "scan_mask.nii.gz"))
+        assert mask.shape == (16, 16, 3) and np.allclose(mask.affine, np.diag([1.0, 1.0, 2.0, 1.0]))
+        sums[k] = int(np.asarray(mask.dataobj)[4:9, 5:10, 1].sum()), int(np.asarray(mask.dataobj).sum())
+        assert result.model == "t1c"
+    assert sums[2] == (25, 25) and sums[0][0] < 25  # volume 2: the box and nothing else; volume 0: no box
+    report = predict_inputs([tmp_path / "scan.nii.gz"], None, tmp_path / "out9", progress=False, backend="torch",
+                            volume=9)
+    assert report.failed[0][1] == "volume 9 asked for (--volume), but the file holds 4 volumes (0 to 3)."
+    (tmp_path / "msd").mkdir()
+    nib.save(nib.Nifti1Image(vols, np.eye(4)), str(tmp_path / "msd" / "BRATS_007.nii.gz"))
+    assert main(["predict", str(tmp_path / "scan.nii.gz"), str(tmp_path / "msd"), "--volume", "2", "--list"]) == 0
+    listed = capsys.readouterr().out
+    assert "model t1c (volume 2 of a 4-D file, with no modality marker; the default model)" in listed
+    assert "model t1c (volume 2 of a 4-D file: 't1gd' in the MSD Task01 order)" in listed
+    assert main(["predict", str(tmp_path / "msd"), "--list"]) == 0  # without --volume: the MSD file's FLAIR
+    assert "model flair (MSD 4-D file: its volume 0 'FLAIR' of the MSD Task01 order)" in capsys.readouterr().out

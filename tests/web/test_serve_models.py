@@ -72,10 +72,10 @@ def test_a_4d_nifti_upload_gets_the_model_of_the_volume_segmented(fake_bundled, 
         assert r.status_code == 200, r.text
         lines[name, volume] = r.json()["model_choice"]
     assert lines == {
-        ("BRATS_001.nii.gz", None): "model: flair (MSD Task01 file: its volume 0 'FLAIR')",
-        ("BRATS_001.nii.gz", 2): "model: t1c (MSD Task01 file: its volume 2 't1gd')",
-        ("BRATS_001.nii.gz", 1): "model: t1c (volume 1 of a 4-D file ('T1w', which no bundled model was trained on); "
-                                 "the default model)",
+        ("BRATS_001.nii.gz", None): "model: flair (volume 0 of a 4-D file: 'FLAIR' in the MSD Task01 order)",
+        ("BRATS_001.nii.gz", 2): "model: t1c (volume 2 of a 4-D file: 't1gd' in the MSD Task01 order)",
+        ("BRATS_001.nii.gz", 1): "model: t1c (volume 1 of a 4-D file ('T1w' in the MSD Task01 order, which no bundled "
+                                 "model was trained on); the default model)",
         ("scan.nii.gz", 3): "model: t1c (volume 3 of a 4-D file, with no modality marker; the default model)"}
 
 

@@ -205,6 +205,9 @@ def _raw_choice(path: Path | DicomSeries) -> Choice:
         if any(is_dicom_file(p) for p in path.iterdir() if p.is_file()):
             return _dicom_choice(path)
         return Choice(zoo.DEFAULT, "no FLAIR marker in the input; the default model")
+    if nifti.is_nifti(path) and (chosen := nifti.chosen_volume()) is not None and (n := nifti.volume_count(path)) > 1:
+        names = decathlon.stacked_names(path, n)  # predict --volume K of a 4-D file
+        return stacked_choice(chosen, names[0].get(chosen) if names else None, names[1] if names else "")
     if nifti.is_volume(path) and (channel := decathlon.describe(path)) is not None:  # nnU-Net raw: dataset.json
         found = decathlon.modality(path)
         if found in ("flair", "t1c"):
@@ -334,6 +337,17 @@ def reader_options_for(fmt: str, modality: str | None) -> dict:
     return {}
 
 
+def stacked_choice(index: int, channel: str | None, named_by: str = "") -> Choice:
+    """The model for volume ``index`` of a 4-D NIfTI: by its ``channel`` name (from ``named_by``: ``"dataset.json"``
+    or ``"the MSD Task01 order"``, :func:`tumorseg.data.formats.decathlon.stacked_names`), else the default."""
+    found = decathlon.modality_of(channel) if channel else None
+    if found in ("flair", "t1c"):
+        return Choice(found, f"volume {index} of a 4-D file: '{channel}' in {named_by}")
+    what = f"volume {index} of a 4-D file" + (f" ('{channel}' in {named_by}, which no bundled model was trained on)"
+                                               if channel else ", with no modality marker")
+    return Choice(zoo.DEFAULT, f"{what}; the default model")
+
+
 def choose_for_upload(kind: str | None, data: bytes, filename: str | None = None,
                       stacked: tuple[int, str | None] | None = None) -> Choice:
     """:func:`choose_model` for the web page's uploaded bytes, whose format ``kind`` was sniffed from the
@@ -344,13 +358,7 @@ def choose_for_upload(kind: str | None, data: bytes, filename: str | None = None
     import io
 
     if stacked is not None:
-        index, channel = stacked
-        found = decathlon.modality_of(channel) if channel else None
-        if found in ("flair", "t1c"):
-            return installed(Choice(found, f"MSD Task01 file: its volume {index} '{channel}'"))
-        what = f"volume {index} of a 4-D file" + (f" ('{channel}', which no bundled model was trained on)"
-                                                   if channel else ", with no modality marker")
-        return installed(Choice(zoo.DEFAULT, f"{what}; the default model"))
+        return installed(stacked_choice(*stacked, "the MSD Task01 order"))
     if kind in ("nifti", "nifti-gz", "nrrd", "metaimage") and filename:
         hit = modality_in_name(filename)
         if hit:

@@ -34,6 +34,7 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from tumorseg import limits
+from tumorseg.data.formats import nifti
 from tumorseg.data.formats.lgg import slice_number
 from tumorseg.data.imageio import write_mask_png
 from tumorseg.data.records import SliceRecord
@@ -327,7 +328,8 @@ def _count(n: int, noun: str) -> str:
 
 
 def plan_inputs(inputs: Sequence[str | Path], model: str | Path | None = None,
-                series: Sequence[str] | None = None, as_volume: bool = False) -> list[PlannedInput]:
+                series: Sequence[str] | None = None, as_volume: bool = False,
+                volume: int | None = None) -> list[PlannedInput]:
     """What ``predict`` would do with ``inputs`` (``predict --list``), reading headers only: each volume input
     (NIfTI file, case folder, DICOM file, series or series of a study / export tree) with the model it would get,
     each folder whose images are the slices of one volume (:func:`slice_volumes`; ``as_volume`` as in
@@ -340,7 +342,7 @@ def plan_inputs(inputs: Sequence[str | Path], model: str | Path | None = None,
     from tumorseg.data.archive import unpacked_inputs
 
     failed: list[tuple[Path, str]] = []
-    with unpacked_inputs(inputs, failed) as unpacked:
+    with unpacked_inputs(inputs, failed) as unpacked, nifti.reading_volume(volume):
         try:
             rows = _plan_inputs(unpacked.inputs, model, series, as_volume) if unpacked.inputs or not failed else []
         except TumorsegError as exc:  # a message names paths inside an archive as the user knows them
@@ -418,6 +420,7 @@ def predict_inputs(
     resume: bool = False,
     as_volume: bool = False,
     probabilities: bool = False,
+    volume: int | None = None,
 ) -> PredictReport:
     """Predict every input (image files, folders, NIfTI/DICOM volumes, ZIP archives of those) into ``out``.
 
@@ -441,7 +444,10 @@ def predict_inputs(
     A ``.zip`` is read as the folder it holds (:mod:`tumorseg.data.archive`: unpacked into a temporary folder for
     the run, its paths shown as ``study.zip/...`` in summaries and messages). ``probabilities``: also write each
     input's probability map beside its mask (:func:`tumorseg.io.write_probabilities`; the network's output with its
-    TTA, before threshold and post-processing; listed in each :class:`Prediction`'s ``maps``).
+    TTA, before threshold and post-processing; listed in each :class:`Prediction`'s ``maps``). ``volume``: of each
+    4-D NIfTI (several modalities or time points in one file), the volume to predict (0-based;
+    :func:`tumorseg.data.formats.nifti.reading_volume`); without it an MSD file gives its FLAIR and any other 4-D
+    file fails with the fix.
 
     Raises:
         TumorsegError: bad arguments, an unusable checkpoint, no inputs at all, or (``strict``) a bad input.
@@ -449,7 +455,7 @@ def predict_inputs(
     from tumorseg.data.archive import unpacked_inputs
 
     failed: list[tuple[Path, str]] = []
-    with unpacked_inputs(inputs, None if strict else failed) as unpacked:
+    with unpacked_inputs(inputs, None if strict else failed) as unpacked, nifti.reading_volume(volume):
         if failed and not unpacked.inputs:  # nothing but archives that cannot be read: listed in failed.csv
             Path(out).mkdir(parents=True, exist_ok=True)
             return PredictReport(failed=failed, failed_csv=write_failures(failed, Path(out)))

@@ -33,11 +33,14 @@ time-point suffix of the current naming).
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import fnmatch
 import re
 import logging
 import time
 import zlib
+from collections.abc import Iterator
 from functools import lru_cache
 from pathlib import Path
 
@@ -208,13 +211,42 @@ def _file_key(path: Path) -> tuple[Path, int, int]:
     return Path(path), sum(st.st_size for st in stats), max(st.st_mtime_ns for st in stats)
 
 
+_CHOSEN_VOLUME: contextvars.ContextVar[int | None] = contextvars.ContextVar("tumorseg_nifti_volume", default=None)
+
+
+@contextlib.contextmanager
+def reading_volume(volume: int | None) -> Iterator[None]:
+    """Inside the ``with`` block, a 4-D NIfTI read without an explicit ``volume`` gives its volume ``volume``
+    (``predict --volume K``; ``None``: as without the block). Per thread / asyncio task."""
+    token = _CHOSEN_VOLUME.set(volume)
+    try:
+        yield
+    finally:
+        _CHOSEN_VOLUME.reset(token)
+
+
+def chosen_volume() -> int | None:
+    """The volume :func:`reading_volume` set, or ``None``."""
+    return _CHOSEN_VOLUME.get()
+
+
+def volume_count(path: Path) -> int:
+    """How many volumes a NIfTI holds by its header (a 4-D file's fourth size; 1 for a 3-D or unreadable one)."""
+    try:
+        shape = require("nibabel", "reading NIfTI volumes").load(str(path)).shape
+    except Exception:  # unreadable: the reader says why
+        return 1
+    return int(shape[3]) if len(shape) == 4 else 1
+
+
 def open_nifti(path: Path, what: str = "NIfTI volume", volume: int | None = None):
     """``(image, shape)`` of a 3-D NIfTI with only its header read: the declared size is checked against
     :mod:`tumorseg.limits` before any voxel is decoded (a 100 kB ``.nii.gz`` may declare gigabytes).
 
     ``shape`` is ``(X, Y, Z)`` (a trailing time axis of length 1 is dropped). Of a 4-D file of the Medical
     Segmentation Decathlon the volume :func:`tumorseg.data.formats.decathlon.stacked_channel` picks (its FLAIR, else
-    T1gd), or ``volume`` when given, as a 3-D image whose voxels are read from that volume only.
+    T1gd), or ``volume`` when given (else the one :func:`reading_volume` chose), as a 3-D image whose voxels are
+    read from that volume only.
 
     Raises:
         DataError: unreadable header, not 3-D (nor an MSD 4-D file), or over the limits.
@@ -228,6 +260,11 @@ def open_nifti(path: Path, what: str = "NIfTI volume", volume: int | None = None
     limits.check_volume(shape, dtype.itemsize, str(path))
     if len(shape) == 4 and shape[3] == 1:
         shape = shape[:3]
+    if len(shape) == 4 and volume is None:
+        volume = chosen_volume()
+    if len(shape) == 4 and volume is not None and not 0 <= volume < shape[3]:
+        raise DataError(f"{path}: volume {volume} asked for (--volume), but the file holds {shape[3]} volumes "
+                        f"(0 to {shape[3] - 1}).")
     if len(shape) == 4 and volume is None and (stacked := decathlon.stacked_channel(Path(path), shape)) is not None:
         volume = stacked[0]  # an MSD 4-D file: its FLAIR (else T1gd) volume
     if len(shape) == 4 and volume is not None and 0 <= volume < shape[3]:
@@ -235,7 +272,7 @@ def open_nifti(path: Path, what: str = "NIfTI volume", volume: int | None = None
     if len(shape) == 4:
         advice = decathlon.four_d_advice(  # an MSD file: its dataset.json names the volumes
             Path(path), shape[3], "save the one to predict as its own 3-D file (nibabel: img.slicer[..., k], or "
-                                  "fslsplit) and give that")
+                                  "fslsplit) and give that, or give predict --volume K (0-based)")
         raise DataError(f"{path}: a 4-D file of {shape[3]} volumes {shape[:3]} (several modalities or time points "
                         f"stacked); {advice}.")
     if len(shape) != 3:
@@ -274,6 +311,7 @@ def read_volume(path: Path, cache: bool = True, volume: int | None = None) -> tu
     checked against :mod:`tumorseg.limits` before any voxel is decoded (:func:`open_nifti`). ``volume``: which
     volume of a 4-D NIfTI (a channel of an MSD file; :func:`open_nifti` picks one by ``dataset.json`` otherwise).
     """
+    volume = chosen_volume() if volume is None else volume  # part of the cache key: another volume, other voxels
     return _read_volume_cached(*_file_key(path), volume) if cache else _read_volume(path, volume)
 
 
