@@ -216,5 +216,9 @@ def test_predict_volume_k_of_any_4d_file(fake_bundled, tmp_path, monkeypatch, ca
     listed = capsys.readouterr().out
     assert "model t1c (volume 2 of a 4-D file, with no modality marker; the default model)" in listed
     assert "model t1c (volume 2 of a 4-D file: 't1gd' in the MSD Task01 order)" in listed
-    assert main(["predict", str(tmp_path / "msd"), "--list"]) == 0  # without --volume: the MSD file's FLAIR
-    assert "model flair (MSD 4-D file: its volume 0 'FLAIR' of the MSD Task01 order)" in capsys.readouterr().out
+    # without --volume: the MSD file's FLAIR; any other 4-D file is said to need it
+    assert main(["predict", str(tmp_path / "msd"), str(tmp_path / "scan.nii.gz"), "--list"]) == 0
+    listed = capsys.readouterr().out
+    assert "model flair (MSD 4-D file: its volume 0 'FLAIR' of the MSD Task01 order)" in listed
+    assert ("model t1c (a 4-D file of 4 volumes, none known as FLAIR or T1gd: predict --volume K picks one (0-based), "
+            "else it is refused)") in listed

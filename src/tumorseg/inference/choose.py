@@ -214,6 +214,9 @@ def _raw_choice(path: Path | DicomSeries) -> Choice:
             return Choice(found, channel)
         return Choice(zoo.DEFAULT, f"{channel}, which no bundled model was trained on: the default model, trained on "
                                    "contrast-enhanced T1; the case's FLAIR or T1gd channel fits better")
+    if nifti.is_nifti(path) and (n := nifti.volume_count(path)) > 1:  # 4-D, no volume chosen, none named
+        return Choice(zoo.DEFAULT, f"a 4-D file of {n} volumes, none known as FLAIR or T1gd: predict --volume K "
+                                   "picks one (0-based), else it is refused")
     if nifti.is_volume(path):
         hit = modality_in_name(path.name)
         if hit and hit[0] == "t1c" and (flair := _flair_beside(path)) is not None:
