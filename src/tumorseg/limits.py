@@ -12,7 +12,8 @@ declares, so a decompression bomb is refused before any big allocation.
 cap                    FILES (CLI)         UPLOADS (serve)      what it bounds
 =====================  ==================  ===================  ====================================
 ``max_pixels``         8192² (67.1 M)      4096² (16.8 M)       one 2-D image, DICOM frame, volume slice
-``max_voxels``         2²⁸ (268 M)         2²⁵ (33.6 M)         a volume or multi-frame file in total
+``max_voxels``         2²⁸ (268 M)         2²⁵ (33.6 M)         a volume or multi-frame file in total (of a
+                                                                 4-D NIfTI: the one volume decoded)
 ``max_decoded_bytes``  2 GiB               128 MiB              decoded array, or inflated gzip/deflate
 =====================  ==================  ===================  ====================================
 
@@ -109,6 +110,26 @@ def check_volume(shape: tuple[int, ...], itemsize: int, where: str) -> None:
                         f"accepted; {lim.fix}.")
 
 
+def check_stack(shape: tuple[int, ...], itemsize: int, where: str) -> None:
+    """Refuse a 4-D NIfTI ``shape`` ``(X, Y, Z, N)`` of which one volume at a time is decoded (an MSD file's FLAIR,
+    ``predict --volume K``, the web page's choice): each volume counts against the voxel cap like a 3-D file, the
+    whole file's bytes against ``max_decoded_bytes`` (an upload is inflated to disk whole; never into memory).
+    Other shapes: :func:`check_volume`.
+
+    Raises:
+        DataError: naming the shape, the cap and the fix.
+    """
+    if len(shape) != 4 or int(shape[3]) <= 1:
+        return check_volume(shape, itemsize, where)
+    check_volume(tuple(shape[:3]), itemsize, f"{where} (one of its {int(shape[3])} volumes)")
+    lim = current()
+    total = int(shape[0]) * int(shape[1]) * int(shape[2]) * int(shape[3]) * itemsize
+    if total > lim.max_decoded_bytes:
+        size = " × ".join(str(int(d)) for d in shape)
+        raise LimitExceeded(f"{where}: declares {size} voxels ({total / 2**20:,.0f} MiB decoded); at most "
+                            f"{lim.max_decoded_bytes >> 20} MiB are accepted; {lim.fix}.")
+
+
 def check_slice(rows: int, cols: int, where: str) -> None:
     """Refuse one slice/frame of ``rows × cols`` larger than ``max_pixels`` (its probability map is float32)."""
     lim = current()
@@ -157,5 +178,5 @@ def inflate(src: BinaryIO, dst: BinaryIO | None, where: str, wbits: int, limit: 
     return total
 
 
-__all__ = ["FILES", "UPLOADS", "LimitExceeded", "Limits", "check_image", "check_slice", "check_volume", "current",
+__all__ = ["FILES", "UPLOADS", "LimitExceeded", "Limits", "check_image", "check_slice", "check_stack", "check_volume", "current",
            "inflate", "using"]

@@ -69,6 +69,23 @@ def test_checks_name_size_cap_and_fix():
     assert limits.current() is limits.FILES  # restored after the block
 
 
+def test_a_4d_nifti_counts_one_volume_against_the_voxel_cap_and_the_whole_against_the_bytes():
+    """Of a 4-D NIfTI one volume at a time is decoded (an MSD file's FLAIR, predict --volume): a real MSD Task01 file
+    (240 × 240 × 155 × 4 = 35.7 M voxels) passes the upload cap of 33.6 M voxels, its bytes count whole."""
+    with limits.using(limits.UPLOADS):
+        limits.check_stack((240, 240, 155, 4), 2, "BRATS_001.nii.gz")
+        with pytest.raises(limits.LimitExceeded):
+            limits.check_volume((240, 240, 155, 4), 2, "BRATS_001.nii.gz")  # as one volume it would not
+    with limits.using(SMALL):
+        limits.check_stack((100, 100, 10, 3), 1, "v.nii")  # 30,000 voxels: 10,000 a volume
+        with pytest.raises(limits.LimitExceeded, match=r"v\.nii \(one of its 3 volumes\): declares 100 × 100 × 11"):
+            limits.check_stack((100, 100, 11, 3), 1, "v.nii")
+        with pytest.raises(limits.LimitExceeded, match=r"v\.nii: declares 10 × 10 × 10 × 9000 voxels \(17 MiB"):
+            limits.check_stack((10, 10, 10, 9000), 2, "v.nii")  # 1,000 voxels a volume, but 17 MiB in all
+        with pytest.raises(limits.LimitExceeded, match="110,000 voxels"):
+            limits.check_stack((100, 100, 11, 1), 1, "v.nii")  # one time point: a 3-D volume
+
+
 def test_inflate_streams_multi_member_stops_and_refuses():
     data = gzip.compress(b"a" * 100_000) + gzip.compress(b"b" * 50_000)
     out = io.BytesIO()

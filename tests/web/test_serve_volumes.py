@@ -149,6 +149,18 @@ def test_a_4d_nifti_gives_the_volume_asked_for_else_lists_them(client, tmp_path)
     # a file named as the MSD's Task01 names them: its FLAIR (volume 0) without asking, the others on request
     body = _post(client, _four_d(tmp_path, box_in=0), "BRATS_001.nii.gz")
     assert (body["volume"], body["tumour_found"], body["volumes"][2]) == (0, True, {"index": 2, "label": "volume 2: t1gd"})
+    # the voxel cap counts the one volume decoded (a real MSD file, 240 x 240 x 155 x 4, is over it in all)
+    from tumorseg import limits
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(limits, "UPLOADS", limits.Limits(4096 * 4096, 16 * 16 * 3, 1 << 27, "upload less"))
+        r = client.post("/api/segment", files={"file": ("scan.nii.gz", data, "application/octet-stream")},
+                        data={"volume": "2"})
+        assert r.status_code == 200 and r.json()["total_area_px"] == 25, r.text
+        vol = np.zeros((16, 16, 4), np.int16)
+        nib.save(nib.Nifti1Image(vol, np.eye(4)), str(tmp_path / "big.nii"))
+        r = client.post("/api/segment", files={"file": ("big.nii", (tmp_path / "big.nii").read_bytes(), "x")})
+        assert r.status_code == 413 and "upload less" in r.json()["detail"]  # a 3-D file of as many voxels is not
     nib.save(nib.Nifti1Image(np.zeros((2, 2, 1, 5000), np.uint8), np.eye(4)), str(tmp_path / "t.nii"))
     r = client.post("/api/segment", files={"file": ("t.nii", (tmp_path / "t.nii").read_bytes(), "x")})
     assert r.status_code == 400 and r.json()["detail"].startswith("this NIfTI file holds 5000 volumes (a time series?)")

@@ -138,7 +138,7 @@ def _nifti_size(head: bytes) -> int:
         offset = int(hdr.get_data_offset())
     except Exception as exc:  # nibabel raises many types for garbage headers
         raise DataError(f"the NIfTI header cannot be read ({exc.__class__.__name__}); upload the file again.") from None
-    limits.check_volume(shape, itemsize, "the NIfTI volume")
+    limits.check_stack(shape, itemsize, "the NIfTI volume")  # a 4-D file: inflated whole to disk, one volume read
     if len(shape) >= 2:
         limits.check_slice(shape[0], shape[1], "the NIfTI volume")
     voxels = 1

@@ -257,7 +257,7 @@ def open_nifti(path: Path, what: str = "NIfTI volume", volume: int | None = None
         shape, dtype = tuple(int(d) for d in img.shape), img.get_data_dtype()
     except Exception as exc:  # nibabel raises many types for broken files
         raise DataError(f"{path}: not a readable {what} ({exc.__class__.__name__}: {str(exc)[:120]}).") from None
-    limits.check_volume(shape, dtype.itemsize, str(path))
+    limits.check_stack(shape, dtype.itemsize, str(path))  # of a 4-D file only one volume is ever decoded
     if len(shape) == 4 and shape[3] == 1:
         shape = shape[:3]
     if len(shape) == 4 and volume is None:
