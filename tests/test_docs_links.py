@@ -16,8 +16,10 @@ FENCE = re.compile(r"^```.*?^```", re.S | re.M)
 
 
 def markdown_files() -> list[Path]:
-    skip = {".venv", ".git", "node_modules", "build", "dist"}
-    return sorted(p for p in ROOT.rglob("*.md") if not skip & set(p.relative_to(ROOT).parts))
+    skip = {"node_modules", "build", "dist"}  # and hidden folders: .venv, .git, .pytest_cache (made by a test run)
+    return sorted(p for p in ROOT.rglob("*.md")
+                  if not skip & set(p.relative_to(ROOT).parts[:-1])
+                  and not any(part.startswith(".") for part in p.relative_to(ROOT).parts[:-1]))
 
 
 def slug(heading: str) -> str:
