@@ -58,7 +58,7 @@ def _post(client, data: bytes, name: str = "x.png"):
 def test_health_model_docs(client):
     assert client.get("/api/health").json()["status"] == "ok"
     m = client.get("/api/model").json()
-    assert (m["model"], m["name"]) == ("m.pt", "unet") and m["metrics"] == {"test_dice": 0.81}
+    assert (m["model"], m["name"], m["per_upload"]) == ("m.pt", "unet", False) and m["metrics"] == {"test_dice": 0.81}
     assert m["training_data"]["data"] == "figshare"
     assert "/" not in m["file"]  # no server paths
     assert client.get("/docs").status_code == 200

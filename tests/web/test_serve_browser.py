@@ -292,7 +292,7 @@ def test_the_probability_map_is_shown_and_offered_when_asked(browser, graded, tm
         page.close()
 
 
-def test_a_4d_nifti_offers_its_volumes(server, browser, tmp_path):
+def test_a_4d_nifti_offers_its_volumes(server, browser, tmp_path, predictor):
     """A 4-D NIfTI (no name to go by): the page lists its volumes, segments the one chosen, and keeps the list."""
     import nibabel as nib
     import numpy as np
@@ -311,5 +311,7 @@ def test_a_4d_nifti_offers_its_volumes(server, browser, tmp_path):
     assert page.inner_text("#size") == "40 × 48 × 3 slices"
     assert not page.is_hidden("#series-row") and page.input_value("#series-choice") == "2"  # another volume: one click
     assert page.inner_text("#series-go") == "Segment this volume"
+    # the footer names the model as users name it (t1c, a checkpoint file), then its network and backend
+    assert page.inner_text("#model-footer") == f"model: {predictor.label} ({predictor.name}, {predictor.backend})"
     assert not errors, errors
     page.close()

@@ -55,6 +55,7 @@ def test_uploads_get_the_model_that_fits(fake_bundled):
     assert tif["model_choice"].startswith("model: flair (3-channel 8-bit TIFF")
     png = _post(client, _png(np.full((40, 40), 90, np.uint8)), "x.png").json()
     assert png["model_choice"] == "model: t1c (no FLAIR marker in the upload; the default model)"
+    assert client.get("/api/model").json()["per_upload"] is True  # the page's footer says so
 
 
 def test_a_4d_nifti_upload_gets_the_model_of_the_volume_segmented(fake_bundled, tmp_path):

@@ -298,7 +298,7 @@ def create_app(predictor, max_upload_mb: float = 50.0, chooser=None, *, hosts: f
     lock = threading.Lock()
     admission = Admission(max_active, max_waiting, wait_s)
     _big_arrays_from_mmap()
-    info = model_info(predictor)
+    info = {**model_info(predictor), "per_upload": chooser is not None}  # without --model: chosen per upload
 
     @app.get("/api/health")
     async def health() -> dict[str, Any]:

@@ -264,5 +264,8 @@ const drop = $("drop");
 ["dragleave", "drop"].forEach((t) => drop.addEventListener(t, (e) => { e.preventDefault(); drop.classList.remove("over"); }));
 drop.addEventListener("drop", (e) => { dropped(e); });
 fetch("/api/model").then((r) => r.json()).then((m) => {
-  $("model-footer").textContent = `model: ${m.name} (${m.backend})`;
+  // the model users name (t1c, flair, a checkpoint file), its network and backend; without --model: per upload
+  $("model-footer").textContent = m.per_upload
+    ? `model: the bundled one that fits each upload (default ${m.model}: ${m.name}, ${m.backend})`
+    : `model: ${m.model} (${m.name}, ${m.backend})`;
 }).catch(() => {});
