@@ -207,6 +207,13 @@ def test_predict_volume_k_of_any_4d_file(fake_bundled, tmp_path, monkeypatch, ca
         sums[k] = int(np.asarray(mask.dataobj)[4:9, 5:10, 1].sum()), int(np.asarray(mask.dataobj).sum())
         assert result.model == "t1c"
     assert sums[2] == (25, 25) and sums[0][0] < 25  # volume 2: the box and nothing else; volume 0: no box
+    # summary.csv says which volume; --resume into one folder tells two volumes of one file apart
+    out = tmp_path / "both"
+    for k, resumed in ((2, False), (0, False), (0, True)):
+        (result,) = predict_inputs([tmp_path / "scan.nii.gz"], None, out, progress=False, backend="torch", volume=k,
+                                   resume=True).results
+        assert result.summary.input == f"{tmp_path / 'scan.nii.gz'} [volume {k}]"
+        assert (result.model == "earlier run") is resumed  # volume 0 after volume 2: predicted, not taken from it
     report = predict_inputs([tmp_path / "scan.nii.gz"], None, tmp_path / "out9", progress=False, backend="torch",
                             volume=9)
     assert report.failed[0][1] == "volume 9 asked for (--volume), but the file holds 4 volumes (0 to 3)."

@@ -539,7 +539,7 @@ def _skip_finished(volumes: list, out: Path, report: PredictReport, shown: Calla
     (an archive's volumes as ``study.zip/...``)."""
     import json
 
-    from tumorseg.inference.volumes import output_name
+    from tumorseg.inference.volumes import input_label, output_name
 
     try:
         rows = json.loads((out / "summary.json").read_text())["volumes"]
@@ -549,7 +549,7 @@ def _skip_finished(volumes: list, out: Path, report: PredictReport, shown: Calla
         return volumes  # no (readable) summary: nothing is known to be finished
     todo = []
     for v in volumes:
-        done = earlier.get((output_name(v), shown(str(v))))
+        done = earlier.get((output_name(v), shown(input_label(v))))
         if done is not None and done.mask and (out / done.mask).exists():
             report.results.append(Prediction(v, [], done.n_slices, done.slices_with_tumour, RESUMED, done))
         else:

@@ -578,12 +578,23 @@ def predict_volumes(inputs: Sequence[Path | DicomSeries], predictor: Predictor, 
     out.mkdir(parents=True, exist_ok=True)
     for path in inputs:
         result = predict_volume(path, predictor, out, batch_size, progress, with_overlay, probabilities)
-        result.summary.input = str(path)
+        result.summary.input = input_label(path)
         log.info("%s -> %s", result.summary.line(), out / result.summary.mask)
         done.append(result)
     if done and write_summary:
         write_summaries([r.summary for r in done], out)
     return done
+
+
+def input_label(path: Path | DicomSeries) -> str:
+    """How ``summary.csv``'s ``input`` names a volume input: its path, and of a 4-D NIfTI read as ``predict --volume
+    K`` asked (:func:`tumorseg.data.formats.nifti.reading_volume`) `` [volume K]``, so that the row says which volume
+    it is and ``--resume`` tells two volumes of one file apart."""
+    k = nifti.chosen_volume()
+    if k is not None and not isinstance(path, DicomSeries) and nifti.is_nifti(Path(path)) and \
+            nifti.volume_count(Path(path)) > 1:
+        return f"{path} [volume {k}]"
+    return str(path)
 
 
 def far_off_note(source: Path, slices: list[np.ndarray], predictor: Predictor) -> str | None:
