@@ -130,6 +130,11 @@ def _is_nifti_header(data: bytes) -> bool:
 
 def _nifti_size(head: bytes) -> int:
     """Bytes a NIfTI-1 file needs (``vox_offset`` + voxels), from its header; refuses sizes over the limits."""
+    return _nifti_layout(head)[1]
+
+
+def _nifti_layout(head: bytes) -> tuple[tuple[int, ...], int]:
+    """``(shape, bytes the file needs)`` of a NIfTI-1 header (:func:`_nifti_size`); refuses sizes over the limits."""
     import nibabel
 
     try:
@@ -144,7 +149,7 @@ def _nifti_size(head: bytes) -> int:
     voxels = 1
     for d in shape:
         voxels *= d
-    return max(offset, NIFTI1_HEADER) + voxels * itemsize
+    return shape, max(offset, NIFTI1_HEADER) + voxels * itemsize
 
 
 def _nifti_head(data: bytes, kind: str) -> bytes:
@@ -166,14 +171,18 @@ def _nifti_head(data: bytes, kind: str) -> bytes:
 class StackedVolume:
     """Which volume of a 4-D NIfTI upload (several modalities or time points in one file) is segmented.
 
-    ``index``: 0-based, of ``count``; ``channel``: its name when the file says (an MSD ``Task01_BrainTumour`` file
-    by its name, ``BRATS_001.nii.gz``: :data:`tumorseg.data.formats.decathlon.TASK01_CHANNELS`), else ``None``;
-    ``names``: every volume's name (``{}`` when unknown)."""
+    ``index``: 0-based, of ``count``; ``names``: every volume's name when the file says (an MSD
+    ``Task01_BrainTumour`` file by its name, ``BRATS_001.nii.gz``: :data:`tumorseg.data.formats.decathlon.TASK01_CHANNELS`),
+    else ``{}``."""
 
     index: int
     count: int
-    channel: str | None = None
     names: dict[int, str] = field(default_factory=dict)
+
+    @property
+    def channel(self) -> str | None:
+        """The segmented volume's name, or ``None`` when unknown."""
+        return self.names.get(self.index)
 
     def choices(self) -> list[dict]:
         """The volumes as the page offers them: ``[{"index": 0, "label": "volume 0: FLAIR"}, ...]``."""
@@ -208,11 +217,7 @@ def pick_volume(data: bytes, kind: str | None, filename: str | None = None,
 
     if kind not in ("nifti", "nifti-gz"):
         return None
-    import nibabel
-
-    head = _nifti_head(data, kind)
-    _nifti_size(head)  # readable, and within the limits
-    shape = nibabel.Nifti1Header.from_fileobj(io.BytesIO(head), check=False).get_data_shape()
+    shape = _nifti_layout(_nifti_head(data, kind))[0]  # readable, and within the limits
     if len(shape) != 4 or shape[3] < 2:
         return None
     count = int(shape[3])
@@ -230,7 +235,7 @@ def pick_volume(data: bytes, kind: str | None, filename: str | None = None,
         volume = picked[0]
     if not 0 <= volume < count:
         raise DataError(f"volume {volume}: this NIfTI file holds {count} volumes (0 to {count - 1}).")
-    return StackedVolume(volume, count, names.get(volume), names)
+    return StackedVolume(volume, count, names)
 
 
 def decode(data: bytes, predictor, workdir: Path, volume: int | None = None) -> Decoded:
