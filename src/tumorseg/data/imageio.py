@@ -47,10 +47,44 @@ def open_image(path: str | Path) -> Image.Image:
         ) from None
     try:
         limits.check_image(*img.size, str(path), len(img.getbands()), _BYTES_PER_SAMPLE.get(img.mode, 1))
+        _check_one_image(img, path)
     except DataError:
         img.close()
         raise
     return img
+
+
+class ImageStack(DataError):
+    """One image file holding a stack of same-size slices (:func:`open_image` refuses it). ``size``: ``(W, H)``."""
+
+    def __init__(self, where: str, size: tuple[int, int]):
+        self.size = size
+        super().__init__(f"{where} holds a stack of {size[0]}×{size[1]} images (pages of a multi-page TIFF, or "
+                         "frames), and tumorseg reads one 2-D slice per image file; save the slices one per file "
+                         "(Fiji: File > Save As > Image Sequence) or the stack as a NIfTI volume, and give that.")
+
+
+def _check_one_image(img: Image.Image, path: Path) -> None:
+    """Refuse a stack of slices in one file (a multi-page TIFF as Fiji/ImageJ saves a volume, an animated PNG):
+    only its first image would be read, the rest silently lost. A second page of another size (a thumbnail, a
+    reduced-resolution copy) is not a stack: such a file is read as its first image. Only the first two frames'
+    headers are read (``is_animated`` says whether there is a second), however many a file declares.
+
+    Raises:
+        ImageStack: one line naming the file and the fix.
+    """
+    if not getattr(img, "is_animated", False):
+        return
+    first = img.size
+    try:
+        img.seek(1)
+        second = img.size
+    except (EOFError, OSError, ValueError, SyntaxError):  # a damaged second page: the first stands alone
+        return
+    finally:
+        img.seek(0)
+    if second == first:
+        raise ImageStack(f"{path}:", first)
 
 
 def open_decoded(path: Path) -> Image.Image:

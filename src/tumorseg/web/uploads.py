@@ -307,7 +307,7 @@ def _write_image(data: bytes, kind: str, stem: Path, where: str) -> tuple[Path, 
     Raises:
         DataError: ``where`` (the file, as the user knows it) cannot be read as ``kind``; over the limits.
     """
-    from tumorseg.data.imageio import open_image
+    from tumorseg.data.imageio import ImageStack, open_image
 
     path = stem.with_name(f"{stem.name}.{ {'jpeg': 'jpg', 'tiff': 'tif'}.get(kind, kind) }")
     path.write_bytes(data)
@@ -316,6 +316,8 @@ def _write_image(data: bytes, kind: str, stem: Path, where: str) -> tuple[Path, 
             return path, (*im.size, len(im.getbands()))
     except limits.LimitExceeded:
         raise
+    except ImageStack as stack:
+        raise ImageStack(where, stack.size) from None
     except DataError:
         raise DataError(f"{where} looks like {kind.upper()} but cannot be read (truncated or corrupt).") from None
 
