@@ -213,7 +213,6 @@ def test_predict_missing_and_unsupported_inputs_are_listed(capsys, ckpt, tmp_pat
     assert len(list((tmp_path / "o").glob("img_*.png"))) == 3
 
 
-
 def test_predict_refuses_a_stack_of_slices_in_one_image_file_but_reads_a_thumbnail_page(capsys, ckpt, tmp_path):
     """A multi-page TIFF (Fiji's volume stack) or an animated PNG would lose all but its first slice: a one-line
     failure naming the file and the fix. A second page of another size (a thumbnail) leaves the first an image."""
@@ -231,6 +230,7 @@ def test_predict_refuses_a_stack_of_slices_in_one_image_file_but_reads_a_thumbna
         line = next(x for x in err.splitlines() if name in x)
         assert "stack of 40×32 images" in line and "Image Sequence" in line and "NIfTI" in line
     assert [p.name for p in out.glob("*.png")] == ["thumb.png"]
+
 
 def test_predict_empty_folder_names_images_and_volumes(capsys, ckpt, tmp_path):
     (tmp_path / "empty").mkdir()

@@ -100,7 +100,6 @@ def test_declared_size_within_caps_but_truncated_is_400(client):
     assert r.status_code == 400 and _one_line(r)
 
 
-
 def test_a_stack_of_slices_in_one_tiff_is_400_not_its_first_page(client):
     import io
 
@@ -111,6 +110,7 @@ def test_a_stack_of_slices_in_one_tiff_is_400_not_its_first_page(client):
     pages[0].save(buf, "TIFF", save_all=True, append_images=pages[1:])
     r = _post(client, buf.getvalue())
     assert r.status_code == 400 and "stack of 24×20 images" in _one_line(r)
+
 
 # --- row 3: Host, Origin, token --------------------------------------------------------------------------------
 
