@@ -47,6 +47,25 @@ def settings() -> dict[str, dict]:
     return {"shipped": dict(shipped), "apriori": APRIORI}
 
 
+def last_weights(run: Path) -> dict:
+    """``RUN/last.pt`` without its optimizer state (the weights of the last epoch)."""
+    last = torch.load(run / "last.pt", weights_only=True, map_location="cpu")
+    return {key: v for key, v in last.items() if key != "train_state"}
+
+
+def evaluated(checkpoint: dict, model: Path, ev: Path, data: list[str]) -> dict:
+    """``tumorseg evaluate`` of ``checkpoint`` (saved as ``model``) on ``data`` (its ``--data ...`` arguments) into
+    ``ev``, unless ``ev`` holds its metrics already: per-volume Dice and the slice counts of ``metrics.json``."""
+    if not (ev / "metrics.json").exists():
+        torch.save(checkpoint, model)
+        subprocess.run(["tumorseg", "evaluate", "--model", str(model), *data, "--out", str(ev), "--no-progress"],
+                       check=True, capture_output=True)
+    m = json.loads((ev / "metrics.json").read_text())
+    p = m["presence"]
+    return {"volume_dice": round(m["per_volume"]["mean_dice"], 4), "fp": p["fp"], "n_free": p["n_tumour_free"],
+            "tp": p["tp"], "n_tumour": p["n_tumour"]}
+
+
 def finished(run: Path) -> bool:
     """``run`` trained all its epochs (``last.pt`` is written after every epoch, for resuming)."""
     epochs = json.loads((run / "config.json").read_text())["epochs"] if (run / "config.json").exists() else None
@@ -57,20 +76,11 @@ def finished(run: Path) -> bool:
 def score(runs: Path, k: int) -> dict:
     if not finished(runs / f"fold_{k}"):
         raise SystemExit(f"fold_{k} has not finished training")
-    last = torch.load(runs / f"fold_{k}" / "last.pt", weights_only=True, map_location="cpu")
-    last = {key: v for key, v in last.items() if key != "train_state"}
+    last = last_weights(runs / f"fold_{k}")
     rows = {}
     for policy, post in settings().items():
-        ev = runs / f"fold_{k}_{policy}"
-        if not (ev / "metrics.json").exists():
-            model = runs / f"fold_{k}_{policy}.pt"
-            torch.save({**last, "postprocess": post}, model)
-            subprocess.run(["tumorseg", "evaluate", "--model", str(model), "--data", LGG, "--out", str(ev),
-                            "--no-progress"], check=True, capture_output=True)
-        m = json.loads((ev / "metrics.json").read_text())
-        p = m["presence"]
-        rows[policy] = {"volume_dice": round(m["per_volume"]["mean_dice"], 4), "fp": p["fp"],
-                        "n_free": p["n_tumour_free"], "tp": p["tp"], "n_tumour": p["n_tumour"]}
+        rows[policy] = evaluated({**last, "postprocess": post}, runs / f"fold_{k}_{policy}.pt",
+                                 runs / f"fold_{k}_{policy}", ["--data", LGG])
         print(f"fold_{k}", policy, rows[policy], flush=True)
     (runs / f"fold_{k}.json").write_text(json.dumps(rows, indent=1))
     return rows
@@ -127,21 +137,11 @@ def brats(runs: Path) -> dict:
     for name in [f"fold_{k}" for k in range(5)] + ["final"]:
         if not finished(runs / name):
             continue
-        ev = runs / f"brats_{name}"
-        if not (ev / "metrics.json").exists():
-            last = torch.load(runs / name / "last.pt", weights_only=True, map_location="cpu")
-            last = {key: v for key, v in last.items() if key != "train_state"}
-            model = runs / f"brats_{name}.pt"
-            torch.save({**last, "preprocessing": {**last["preprocessing"], "view": view},
-                        "postprocess": settings()["shipped"]}, model)
-            subprocess.run(["tumorseg", "evaluate", "--model", str(model), "--data", sample, "--format", "brats",
-                            "--modality", "flair", "--image-glob", "Flair_*", "--label-glob", "OT*",
-                            "--empty-fraction", "1", "--split", "all", "--out", str(ev), "--no-progress"],
-                           check=True, capture_output=True)
-        m = json.loads((ev / "metrics.json").read_text())
-        p = m["presence"]
-        rows[name] = {"volume_dice": round(m["per_volume"]["mean_dice"], 4), "fp": p["fp"],
-                      "n_free": p["n_tumour_free"], "tp": p["tp"], "n_tumour": p["n_tumour"]}
+        last = last_weights(runs / name)
+        rows[name] = evaluated({**last, "preprocessing": {**last["preprocessing"], "view": view},
+                                "postprocess": settings()["shipped"]}, runs / f"brats_{name}.pt", runs / f"brats_{name}",
+                               ["--data", sample, "--format", "brats", "--modality", "flair", "--image-glob", "Flair_*",
+                                "--label-glob", "OT*", "--empty-fraction", "1", "--split", "all"])
         print("brats", name, rows[name], flush=True)
     (runs / "brats.json").write_text(json.dumps(rows, indent=1))
     return rows
@@ -152,9 +152,7 @@ def final(runs: Path) -> None:
     ``flair``'s post-processing: ``RUNS/final/flair.pt``, ready for ``scripts/bundle_model.py`` (``alldev.final``
     trains it, and writes ``best.pt`` with that study's out-of-fold settings)."""
     alldev.final(runs)
-    last = torch.load(runs / "final" / "last.pt", weights_only=True, map_location="cpu")
-    torch.save({**{k: v for k, v in last.items() if k != "train_state"}, "postprocess": settings()["shipped"]},
-               runs / "final" / "flair.pt")
+    torch.save({**last_weights(runs / "final"), "postprocess": settings()["shipped"]}, runs / "final" / "flair.pt")
 
 
 if __name__ == "__main__":
