@@ -213,9 +213,11 @@ def test_predict_missing_and_unsupported_inputs_are_listed(capsys, ckpt, tmp_pat
     assert len(list((tmp_path / "o").glob("img_*.png"))) == 3
 
 
-def test_predict_refuses_a_stack_of_slices_in_one_image_file_but_reads_a_thumbnail_page(capsys, ckpt, tmp_path):
-    """A multi-page TIFF (Fiji's volume stack) or an animated PNG would lose all but its first slice: a one-line
-    failure naming the file and the fix. A second page of another size (a thumbnail) leaves the first an image."""
+def test_predict_refuses_frames_of_an_animated_png_but_reads_a_tiff_stack_and_a_thumbnail_page(capsys, ckpt,
+                                                                                                  tmp_path):
+    """An animated PNG would lose all but its first frame: a one-line failure naming the file and the fix. A
+    multi-page TIFF of same-size pages (Fiji's volume stack) is one volume; a second page of another size (a
+    thumbnail) leaves the first a 2-D image."""
     rng = np.random.default_rng(0)
     pages = [Image.fromarray(rng.integers(0, 255, (32, 40), dtype=np.uint8)) for _ in range(3)]
     pages[0].save(tmp_path / "stack.tif", save_all=True, append_images=pages[1:])
@@ -226,10 +228,12 @@ def test_predict_refuses_a_stack_of_slices_in_one_image_file_but_reads_a_thumbna
                            str(tmp_path / "thumb.tif"), "--model", str(ckpt), "--out", str(out), "--backend", "torch",
                            "--no-progress"])
     assert rc == 1
-    for name in ("stack.tif", "frames.png"):
-        line = next(x for x in err.splitlines() if name in x)
-        assert "stack of 40×32 images" in line and "Image Sequence" in line and "NIfTI" in line
+    line = next(x for x in err.splitlines() if "frames.png" in x)
+    assert "stack of 40×32 images" in line and "Image Sequence" in line and "NIfTI" in line
+    assert not any("stack.tif" in x and "error" in x for x in err.splitlines())
     assert [p.name for p in out.glob("*.png")] == ["thumb.png"]
+    with Image.open(out / "stack_mask.tif") as mask:
+        assert (mask.n_frames, mask.size) == (3, (40, 32))
 
 
 def test_predict_empty_folder_names_images_and_volumes(capsys, ckpt, tmp_path):

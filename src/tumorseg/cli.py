@@ -476,7 +476,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "modality tags such as -t2f, _flair) and scores them as evaluate does: per-slice Dice, IoU, "
                        "HD95, presence, per-volume Dice. A truth file without a prediction counts as an empty "
                        "prediction. Files: PNG/TIFF/JPEG/BMP masks (0/255 or 0/1), figshare .mat slices (truth), NIfTI, NRRD, "
-                       "MetaImage, and "
+                       "MetaImage, multi-page TIFF stacks (one volume), and "
                        "DICOM SEG / RTSTRUCT objects "
                        "(paired by the series they label, scored over that series' slices: keep the series in the "
                        "TRUTH folder).")
@@ -513,7 +513,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("predict", help="write a mask PNG per input image, at the input's size")
     p.add_argument("inputs", nargs="+", help="image files or folders (PNG/JPG/TIFF/BMP; figshare .mat), NIfTI volumes "
                    "or BraTS case folders (-> <name>_mask.nii.gz), NRRD/MetaImage volumes (-> <name>_mask.nrrd|.mha), "
-                   "DICOM files, series folders, study folders (each series) or "
+                   "multi-page TIFF stacks (Fiji; -> <name>_mask.tif), DICOM files, series folders, study folders (each series) or "
                    "whole CD/PACS export trees (-> also <name>_seg.dcm and <name>_rtstruct.dcm), or a .zip of any of "
                    "these (read as the folder it holds); volumes and LGG patient folders add a row to OUT/summary.csv")
     p.add_argument("--model", default=None, help="bundled model (t1c, flair; see 'tumorseg models'), checkpoint file "

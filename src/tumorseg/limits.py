@@ -15,6 +15,9 @@ cap                    FILES (CLI)         UPLOADS (serve)      what it bounds
 ``max_voxels``         2²⁸ (268 M)         2²⁵ (33.6 M)         a volume or multi-frame file in total (of a
                                                                  4-D NIfTI: the one volume decoded)
 ``max_decoded_bytes``  2 GiB               128 MiB              decoded array, or inflated gzip/deflate
+``max_slices``         16,384              2,048                slices of one volume, each a model call
+                                                                 (a 1×1×10⁷ NIfTI is a few kB: ten
+                                                                 million calls without it)
 =====================  ==================  ===================  ====================================
 
 Peak memory of a decode is a small multiple of these (see ``docs/inference.md``).
@@ -44,14 +47,15 @@ class Limits:
     max_voxels: int
     max_decoded_bytes: int
     fix: str  # what the user can do, appended to every refusal
+    max_slices: int = 16384  # slices of one volume (each is predicted: the work, not the memory)
 
     def __post_init__(self) -> None:
-        if min(self.max_pixels, self.max_voxels, self.max_decoded_bytes) <= 0:
+        if min(self.max_pixels, self.max_voxels, self.max_decoded_bytes, self.max_slices) <= 0:
             raise ValueError("limits must be positive")
 
 
 FILES = Limits(8192 * 8192, 1 << 28, 1 << 31, "crop or downsample it first")
-UPLOADS = Limits(4096 * 4096, 1 << 25, 1 << 27, "upload a smaller (cropped or downsampled) file")
+UPLOADS = Limits(4096 * 4096, 1 << 25, 1 << 27, "upload a smaller (cropped or downsampled) file", max_slices=2048)
 
 _current: ContextVar[Limits] = ContextVar("tumorseg_limits", default=FILES)
 
@@ -128,6 +132,21 @@ def check_stack(shape: tuple[int, ...], itemsize: int, where: str) -> None:
         size = " × ".join(str(int(d)) for d in shape)
         raise LimitExceeded(f"{where}: declares {size} voxels ({total / 2**20:,.0f} MiB decoded); at most "
                             f"{lim.max_decoded_bytes >> 20} MiB are accepted; {lim.fix}.")
+
+
+def check_slices(count: int, where: str) -> None:
+    """Refuse a volume of more than ``max_slices`` slices (frames, pages): each is a model call, so a tiny file
+    declaring millions of 1×1 slices would keep the machine busy for days within the voxel cap. Called with the
+    count known before decoding where there is one (DICOM frames or files, TIFF pages), else once the slicing axis
+    is known (NIfTI, NRRD: :func:`tumorseg.io.nifti.volume_properties`).
+
+    Raises:
+        LimitExceeded: naming the count, the cap and the fix.
+    """
+    lim = current()
+    if count > lim.max_slices:
+        raise LimitExceeded(f"{where}: holds {_n(count)} slices; at most {_n(lim.max_slices)} per volume are accepted; "
+                            f"{lim.fix}.")
 
 
 def check_slice(rows: int, cols: int, where: str) -> None:

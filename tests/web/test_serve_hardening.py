@@ -100,16 +100,47 @@ def test_declared_size_within_caps_but_truncated_is_400(client):
     assert r.status_code == 400 and _one_line(r)
 
 
-def test_a_stack_of_slices_in_one_tiff_is_400_not_its_first_page(client):
+def test_a_stack_of_slices_in_one_tiff_is_one_volume_and_an_animated_png_is_400(client):
     import io
 
     from PIL import Image
 
     pages = [Image.fromarray(np.full((20, 24), 40 * i, np.uint8)) for i in range(3)]
-    buf = io.BytesIO()
-    pages[0].save(buf, "TIFF", save_all=True, append_images=pages[1:])
-    r = _post(client, buf.getvalue())
+    bufs = {fmt: io.BytesIO() for fmt in ("TIFF", "PNG")}
+    for fmt, buf in bufs.items():
+        pages[0].save(buf, fmt, save_all=True, append_images=pages[1:])
+    r = _post(client, bufs["TIFF"].getvalue())
+    assert r.status_code == 200 and (r.json()["kind"], r.json()["n_slices"]) == ("tiff-stack", 3)
+    r = _post(client, bufs["PNG"].getvalue())
     assert r.status_code == 400 and "stack of 24×20 images" in _one_line(r)
+
+
+@pytest.mark.parametrize("kind", ["nrrd", "dicom", "tiff"])
+def test_a_small_file_of_more_slices_than_the_cap_is_413_before_any_model_call(client, kind, monkeypatch):
+    """Each slice is a model call: thousands of 2×2 slices fit the voxel cap in a few kB, so the slice count is capped
+    too (2,048 per upload): NRRD once its slicing axis is known, DICOM frames and TIFF pages from their headers."""
+    import io
+
+    from PIL import Image
+
+    from tumorseg.inference.predictor import Predictor as P
+
+    monkeypatch.setattr(P, "probabilities", lambda *a, **k: pytest.fail("the model was called"))
+    if kind == "nrrd":
+        pytest.importorskip("SimpleITK")
+        data = hostile.nrrd_gz_bomb((2, 2, 3000))
+    elif kind == "dicom":
+        pytest.importorskip("pydicom")
+        data = hostile.dicom_deflate_bomb(2, 2, 3000, 16)
+    else:
+        pages = [Image.fromarray(np.full((2, 2), i % 250 + 1, np.uint8)) for i in range(2049)]
+        buf = io.BytesIO()
+        pages[0].save(buf, "TIFF", save_all=True, append_images=pages[1:])
+        data = buf.getvalue()
+    r = _post(client, data)
+    assert r.status_code == 413, r.text
+    count = "2,049" if kind == "tiff" else "3,000"
+    assert f"holds {count} slices; at most 2,048 per volume are accepted" in _one_line(r)
 
 
 # --- row 3: Host, Origin, token --------------------------------------------------------------------------------

@@ -97,6 +97,28 @@ def test_nrrd_and_metaimage_uploads_are_shown_as_the_same_nifti_and_give_their_f
     assert np.array_equal(sitk.GetArrayFromImage(back).transpose(2, 1, 0) > 0, vol == 2000)
 
 
+def test_a_fiji_stack_upload_is_one_volume_with_its_calibration_and_its_mask_a_stack(client, tmp_path):
+    """A multi-page TIFF (ImageJ stack, 5 mm slices of 0.5×0.8 mm pixels): every page a slice, shown as stored,
+    the volume in mL from the calibration, the mask given back as a calibrated stack Fiji opens over it."""
+    tifffile = pytest.importorskip("tifffile")
+    vol = np.zeros((4, 20, 30), np.uint16)
+    vol[:, 1:-1, 1:-1] = 200
+    vol[1:3, 5:8, 4:6] = 2000  # scaled to 255: the "tumour", 12 voxels
+    tifffile.imwrite(tmp_path / "s.tif", vol, imagej=True, resolution=(1 / 0.8, 1 / 0.5),
+                     metadata={"spacing": 5.0, "unit": "mm", "axes": "ZYX"})
+    body = _post(client, (tmp_path / "s.tif").read_bytes(), "s.tif")
+    assert (body["kind"], body["n_slices"], body["mask_nifti"]) == ("tiff-stack", 4, None)
+    assert np.array_equal(np.argwhere(_png(body["slices"][1]["mask_png"]) > 0), np.argwhere(vol[1] == 2000))
+    s = body["summary"]
+    assert (s["slices_with_tumour"], s["tumour_voxels"]) == (2, 12)
+    assert s["volume_ml"] == pytest.approx(12 * 5 * 0.5 * 0.8 / 1000)
+    assert body["mask_volume_name"] == "mask.tif"
+    (tmp_path / "m.tif").write_bytes(base64.b64decode(body["mask_volume"]))
+    with tifffile.TiffFile(tmp_path / "m.tif") as tif:
+        assert tif.imagej_metadata["spacing"] == pytest.approx(5.0) and tif.imagej_metadata["unit"] == "mm"
+        assert np.array_equal(tif.asarray() > 0, vol == 2000)
+
+
 @pytest.mark.parametrize("data, says", [
     (b"NRRD0004\ntype: short\ndimension: 3\nsizes: 8 8 2\nencoding: raw\ndata file: /etc/passwd\n\n",
      "the NRRD header names a separate data file; upload the volume saved as one .nrrd file"),

@@ -55,13 +55,16 @@ def open_image(path: str | Path) -> Image.Image:
 
 
 class ImageStack(DataError):
-    """One image file holding a stack of same-size slices (:func:`open_image` refuses it). ``size``: ``(W, H)``."""
+    """One image file holding a stack of same-size slices (:func:`open_image` refuses it: datasets, scores, an
+    animated PNG; ``predict`` and the web page read a multi-page TIFF as a volume, :mod:`tumorseg.io.tiff`).
+    ``size``: ``(W, H)``."""
 
     def __init__(self, where: str, size: tuple[int, int]):
         self.size = size
         super().__init__(f"{where} holds a stack of {size[0]}×{size[1]} images (pages of a multi-page TIFF, or "
-                         "frames), and tumorseg reads one 2-D slice per image file; save the slices one per file "
-                         "(Fiji: File > Save As > Image Sequence) or the stack as a NIfTI volume, and give that.")
+                         "frames), and tumorseg reads one 2-D slice per image file here; save the slices one per file "
+                         "(Fiji: File > Save As > Image Sequence) or the stack as a NIfTI volume (to predict: also "
+                         "a multi-page TIFF), and give that.")
 
 
 def _check_one_image(img: Image.Image, path: Path) -> None:
@@ -73,18 +76,26 @@ def _check_one_image(img: Image.Image, path: Path) -> None:
     Raises:
         ImageStack: one line naming the file and the fix.
     """
+    size = stack_size(img)
+    if size is not None:
+        raise ImageStack(f"{path}:", size)
+
+
+def stack_size(img: Image.Image) -> tuple[int, int] | None:
+    """``(W, H)`` of the pages when an opened image file holds a stack of same-size slices (its second frame has
+    the first one's size: a multi-page TIFF, an animated PNG), else ``None`` (one image, or a second page of another
+    size: a thumbnail). Reads the first two frames' headers only and leaves ``img`` at its first frame."""
     if not getattr(img, "is_animated", False):
-        return
+        return None
     first = img.size
     try:
         img.seek(1)
         second = img.size
     except (EOFError, OSError, ValueError, SyntaxError):  # a damaged second page: the first stands alone
-        return
+        return None
     finally:
         img.seek(0)
-    if second == first:
-        raise ImageStack(f"{path}:", first)
+    return first if second == first else None
 
 
 def open_decoded(path: Path) -> Image.Image:

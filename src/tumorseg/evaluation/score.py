@@ -2,9 +2,9 @@
 (nnU-Net, MONAI, a colleague's hand outlines) measured with the same rules as ``evaluate``.
 
 Inputs: two files, or two folders (searched to any depth). Supported: 2-D masks (PNG, TIFF, JPEG, BMP: 0/255 or
-0/1, as ``check-data`` reads them; figshare ``<n>.mat`` slices: their ``tumorMask``) and volumes (NIfTI, and NRRD /
-MetaImage with the ``itk`` extra; any value > 0 is tumour, or only the ``labels`` given, which apply to the truth:
-BraTS ``--labels 1,3``).
+0/1, as ``check-data`` reads them; figshare ``<n>.mat`` slices: their ``tumorMask``) and volumes (NIfTI, NRRD /
+MetaImage with the ``itk`` extra, multi-page TIFF stacks as ``predict`` writes them for a Fiji stack; any value > 0 is
+tumour, or only the ``labels`` given, which apply to the truth: BraTS ``--labels 1,3``).
 
 Pairing, by name: a file's *key* is its name in lower case without extension and without trailing ``_mask``,
 ``-seg``, ``_label``, ``_gt``, ``_pred``... or modality tags (``-t2f``, ``_flair``, ``_t1ce``...), so
@@ -220,11 +220,16 @@ class _Mask:
 
 def _read(path: Path, labels: tuple[int, ...] | None) -> _Mask:
     """Read one mask file (2-D: :func:`tumorseg.data.imageio.read_mask`; volumes: size-checked before decoding,
-    axial slices first).
+    axial slices first; a TIFF stack: its pages).
 
     Raises:
         DataError: unreadable, not binary (2-D), non-integer labels (volumes), over the limits.
     """
+    from tumorseg.data.formats import tiff_stack
+
+    if _ext(path) in tiff_stack.TIFF_SUFFIXES and tiff_stack.is_stack(path):  # a multi-page TIFF: one volume
+        values, spacing = tiff_stack.read_stack(path)  # (Z, H, W), pages as predict reads them
+        return _Mask(_tumour(values, labels, path), True, None, float(np.prod(spacing)) / 1000.0 if spacing else None)
     if _ext(path) in IMAGE_EXTS + MAT_EXTS:
         from tumorseg.data.formats import figshare
         from tumorseg.data.imageio import read_mask
@@ -242,14 +247,23 @@ def _read(path: Path, labels: tuple[int, ...] | None) -> _Mask:
     else:
         img, shape = nifti.open_nifti(path, "NIfTI mask")
         values, affine, zooms = nifti.voxels(img, shape, path), img.affine, nifti.voxel_mm(path)
+    mask = _tumour(values, labels, path)
+    axes, _ = slice_axes(affine, zooms)
+    ml = float(np.prod(zooms)) / 1000.0 if zooms else None
+    return _Mask(np.ascontiguousarray(mask.transpose(axes)), True, np.asarray(affine, float), ml)
+
+
+def _tumour(values: np.ndarray, labels: tuple[int, ...] | None, path: Path) -> np.ndarray:
+    """A mask or label volume's tumour voxels: any value > 0, or only ``labels``.
+
+    Raises:
+        DataError: non-integer values (a probability map).
+    """
     if values.dtype.kind == "f":
         if not np.all(np.isfinite(values)) or not np.all(values == np.round(values)):
             raise DataError(f"{path}: holds non-integer values (a probability map?); expected a mask (0/1) or "
                             "labels (0, 1, 2, ...). Threshold it first.")
-    mask = np.isin(values, labels) if labels else values > 0
-    axes, _ = slice_axes(affine, zooms)
-    ml = float(np.prod(zooms)) / 1000.0 if zooms else None
-    return _Mask(np.ascontiguousarray(mask.transpose(axes)), True, np.asarray(affine, float), ml)
+    return np.isin(values, labels) if labels else values > 0
 
 
 @dataclass

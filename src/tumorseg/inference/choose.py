@@ -25,7 +25,8 @@ figshare ``.mat`` slice                                ``t1c``     the T1-contra
 anything else (PNG/JPEG, grayscale TIFF, other NIfTI)  ``t1c``     the default model, with a note saying so
 =====================================================  ==========  ===========================================
 
-NRRD and MetaImage volumes (``.nrrd``, ``.mha`` ...) follow the NIfTI rows by their names.
+NRRD and MetaImage volumes (``.nrrd``, ``.mha`` ...) and multi-page TIFF stacks (one volume in a ``.tif``) follow
+the NIfTI rows by their names.
 A chosen model that is not installed in this build falls back to ``t1c``, with
 a note saying so. A folder is decided per file (see
 :func:`tumorseg.inference.files.predict_inputs`). Every choice carries a
@@ -42,7 +43,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from tumorseg.data.formats import bids, decathlon, nifti
+from tumorseg.data.formats import bids, decathlon, nifti, tiff_stack
 from tumorseg.data.formats.dicom import DicomSeries, is_dicom_file, read_dicom
 from tumorseg.models import zoo
 
@@ -232,11 +233,20 @@ def _raw_choice(path: Path | DicomSeries) -> Choice:
                                    "the default model")
     if is_dicom_file(path):
         return _dicom_choice(path)
+    if tiff_stack.is_stack(path):
+        return _stack_choice(path.name)
     if path.suffix.lower() in (".tif", ".tiff") and (is_lgg_slice(path) or is_channel_stack(path)):
         return Choice("flair", LGG_REASON)
     if path.suffix.lower() == ".mat":
         return Choice("t1c", "figshare .mat slice: T1 contrast-enhanced, the data t1c was trained on")
     return Choice(zoo.DEFAULT, "2-D image with no FLAIR marker; the default model")
+
+
+def _stack_choice(name: str) -> Choice:
+    """A multi-page TIFF stack (one volume), by the modality its file ``name`` names, as a NIfTI file's."""
+    hit = modality_in_name(name)
+    return Choice(*hit) if hit else Choice(zoo.DEFAULT, "TIFF stack whose file name names no modality (-t2f/_flair/"
+                                                        "Flair_ or -t1c/_t1ce/T1c_); the default model")
 
 
 def is_lgg_slice(source, name: str | None = None) -> bool:
@@ -366,6 +376,8 @@ def choose_for_upload(kind: str | None, data: bytes, filename: str | None = None
         hit = modality_in_name(filename)
         if hit:
             return installed(Choice(*hit))
+    if kind == "tiff" and tiff_stack.holds_stack(io.BytesIO(data)):  # a multi-page TIFF: one volume, by its name
+        return installed(_stack_choice(Path((filename or "").replace("\\", "/")).name))
     if kind == "tiff" and (is_channel_stack(io.BytesIO(data), strict=True)  # a TIFF over the limits: 413 here
                            or is_lgg_slice(io.BytesIO(data), filename and Path(filename.replace("\\", "/")).name)):
         return installed(Choice("flair", LGG_REASON))

@@ -44,7 +44,7 @@ from tumorseg.inference.postprocess import apply_records, apply_volumes, needs_p
 from tumorseg.inference.predictor import Predictor
 from tumorseg.inference.summary import VolumeSummary, summarise, write_summaries
 from tumorseg.inference.volumes import (Prediction, far_off_note, output_name, predict_volumes, read_model_input,
-                                       select_series, split_volume_inputs)
+                                       select_series, split_volume_inputs, stacks_among)
 from tumorseg.io import SUPPORTED, ImageIO, write_mask, write_probabilities
 from tumorseg.models.zoo import single_slice_note
 
@@ -61,14 +61,17 @@ def _is_mask_file(p: Path) -> bool:
 
 
 def _folder_images(folder: Path) -> list[Path]:
-    """Images of one folder (non-recursive), masks left out; an LGG root (``TCGA_*/`` patient folders with
-    ``*_mask.tif``) gives the image slices of every patient folder, in slice order."""
+    """Images of one folder (non-recursive), masks and TIFF stacks (volumes: :func:`split_volume_inputs` gives
+    them) left out; an LGG root (``TCGA_*/`` patient folders with ``*_mask.tif``) gives the image slices of every
+    patient folder, in slice order."""
     from tumorseg.data.formats import lgg
     from tumorseg.data.formats._common import natural_key
 
     dirs = lgg.patient_dirs(folder) or [folder]  # [folder] itself for one patient, its TCGA_*/ for many
-    return [p for d in dirs for p in sorted(d.iterdir(), key=lambda q: natural_key(q.name))
-            if p.is_file() and p.suffix.lower() in ImageIO.suffixes and not _is_mask_file(p)]
+    found = [p for d in dirs for p in sorted(d.iterdir(), key=lambda q: natural_key(q.name))
+             if p.is_file() and p.suffix.lower() in ImageIO.suffixes and not _is_mask_file(p)]
+    stacks = set(stacks_among(found))
+    return [p for p in found if p not in stacks] if stacks else found
 
 
 def collect_inputs(inputs: Sequence[str | Path], failed: list[tuple[Path, str]] | None = None) -> list[Path]:
@@ -366,7 +369,7 @@ def _plan_inputs(inputs: Sequence[str | Path], model: str | Path | None, series:
     failed: list[tuple[Path, str]] = []
     files = collect_inputs(images, failed) if images or not volumes else []
     kinds = {"nifti": "NIfTI volume", "nifti-case": "NIfTI case folder", "itk": "NRRD/MetaImage volume",
-             "dicom": "DICOM file",
+             "tiff-stack": "TIFF stack (volume)", "dicom": "DICOM file",
              "dicom-series": "DICOM series"}
 
     def chosen(item) -> str:

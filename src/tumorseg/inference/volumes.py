@@ -12,6 +12,9 @@ Every input is read and its mask written through :mod:`tumorseg.io`, so outputs 
 * NRRD ``x.nrrd`` / ``x.nhdr`` or MetaImage ``x.mha`` / ``x.mhd`` -> ``OUT/x_mask.nrrd`` / ``OUT/x_mask.mha``
   (:mod:`tumorseg.io.itk`; SimpleITK): read and predicted exactly as the same voxels in a NIfTI file. A folder of
   such files gives each file.
+* multi-page TIFF ``x.tif`` holding a stack of same-size slices (Fiji / ImageJ's volume) -> ``OUT/x_mask.tif``, an
+  ImageJ stack of the same size and calibration (:mod:`tumorseg.io.tiff`); pages predicted as stored. A folder
+  gives each such file as its own volume, beside its 2-D images.
 * DICOM file ``x.dcm`` -> ``OUT/x.png`` (a multi-frame file: ``OUT/x/x_NNN.png``);
   a series folder -> ``OUT/<series>/<series>_NNN.png`` and ``OUT/<series>_mask.nii.gz``;
   both also ``OUT/<name>_seg.dcm``, a DICOM Segmentation referencing the source images, and
@@ -47,7 +50,7 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from tumorseg.data.context import gather
-from tumorseg.data.formats import bids, decathlon, lgg, nifti
+from tumorseg.data.formats import bids, decathlon, lgg, nifti, tiff_stack
 from tumorseg.data.formats._common import natural_key
 from tumorseg.data.formats.dicom import (DicomSeries, folders_below, holds_dicom_images, is_dicom_file,
                                          list_series)
@@ -112,15 +115,18 @@ class NamedVolume(type(Path())):
 
 
 def input_kind(path: Path | DicomSeries) -> str | None:
-    """``"nifti"``, ``"nifti-case"``, ``"itk"`` (a NRRD or MetaImage file), ``"dicom"``, ``"dicom-series"`` (a
-    folder, or one :class:`~tumorseg.data.formats.dicom.DicomSeries` of a folder) or ``None`` (an image
-    file/folder, or a folder of NRRD/MetaImage files: :func:`split_volume_inputs` gives each file)."""
+    """``"nifti"``, ``"nifti-case"``, ``"itk"`` (a NRRD or MetaImage file), ``"tiff-stack"`` (a multi-page TIFF of
+    same-size slices), ``"dicom"``, ``"dicom-series"`` (a folder, or one
+    :class:`~tumorseg.data.formats.dicom.DicomSeries` of a folder) or ``None`` (an image file/folder, or a folder of
+    NRRD/MetaImage files or TIFF stacks: :func:`split_volume_inputs` gives each file)."""
     if isinstance(path, DicomSeries):
         return "dicom-series"
     if path.is_file():
         if nifti.is_nifti(path):
             return "nifti"
-        return "itk" if is_itk_volume(path) else ("dicom" if is_dicom_file(path) else None)
+        if is_itk_volume(path):
+            return "itk"
+        return "tiff-stack" if tiff_stack.is_stack(path) else ("dicom" if is_dicom_file(path) else None)
     if path.is_dir():
         files = [p for p in path.iterdir() if p.is_file()]
         if any(nifti.is_nifti(p) for p in files) and nifti.is_case_folder(path):  # else: separate scans, each a file
@@ -199,7 +205,7 @@ def _nested_inputs(root: Path) -> tuple[list[Path | DicomSeries], list[Path]]:
     ``volumes``: DICOM series two or more levels down, each named ``A_B_C`` after its folder's path below ``root``
     (a folder whose headers cannot be grouped is one input: its reader reports the problem), NIfTI case folders
     two or more levels down (depth 1: :func:`_volume_subfolders`), and the scans of other folders one or more levels
-    down (NIfTI files that are no case, NRRD, MetaImage: ``p1/image.nii.gz``, a dcm2niix export), each a
+    down (NIfTI files that are no case, NRRD, MetaImage, TIFF stacks: ``p1/image.nii.gz``, a dcm2niix export), each a
     :class:`NamedVolume` named ``A_B_<stem>`` after its path. ``lgg_folders``: LGG roots or patient folders
     (``*_mask.tif`` beside the slices, :func:`tumorseg.data.formats.lgg.detect`) one or more levels down, unless
     ``root`` is one itself (then :func:`tumorseg.inference.files.collect_inputs` reads its patients). Folders that
@@ -271,17 +277,40 @@ def _is_predict_output(path: Path) -> bool:
 
 
 def _has_images(folder: Path) -> bool:
-    return any(p.is_file() and p.suffix.lower() in ImageIO.suffixes for p in folder.iterdir())
+    """Whether ``folder`` holds 2-D image files of its own (TIFF stacks are volumes, not images)."""
+    images = [p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in ImageIO.suffixes]
+    return len(stacks_among(images)) < len(images)
 
 
 def _plain_volumes(folder: Path) -> list[Path]:
     """The volume files of a folder that is no case folder (:func:`tumorseg.data.formats.nifti.is_case_folder`):
-    NRRD / MetaImage files and NIfTI scans, label files left out, in name order; each is its own input. Of BIDS
-    scans only the FLAIR ones, else the contrast-enhanced T1w ones (:func:`tumorseg.data.formats.bids.preferred`);
-    of nnU-Net channel files one per case (:func:`tumorseg.data.formats.decathlon.preferred`)."""
-    scans = sorted((p for p in folder.iterdir() if p.is_file() and (is_itk_volume(p) or nifti.is_nifti(p))
-                    and not nifti.is_label_name(p)), key=lambda p: natural_key(p.name))
-    return decathlon.preferred(bids.preferred(scans))
+    NRRD / MetaImage files and NIfTI scans, label files left out, in name order, then its TIFF stacks (not
+    ``*_mask.tif``); each is its own input. Of BIDS scans only the FLAIR ones, else the contrast-enhanced T1w ones
+    (:func:`tumorseg.data.formats.bids.preferred`); of nnU-Net channel files one per case
+    (:func:`tumorseg.data.formats.decathlon.preferred`)."""
+    files = sorted((p for p in folder.iterdir() if p.is_file()), key=lambda p: natural_key(p.name))
+    scans = [p for p in files if (is_itk_volume(p) or nifti.is_nifti(p)) and not nifti.is_label_name(p)]
+    return decathlon.preferred(bids.preferred(scans)) + stacks_among(files)
+
+
+def stacks_among(files: Sequence[Path]) -> list[Path]:
+    """The TIFF stacks (:func:`tumorseg.data.formats.tiff_stack.is_stack`) of ``files``, masks and ``predict``'s
+    outputs (``*_mask.tif``, ``*_prob.tif``) left out; each file's header read once per run."""
+    return [p for p in files if p.suffix.lower() in tiff_stack.TIFF_SUFFIXES and not _is_predict_output(p)
+            and _is_stack(p, *_stat_key(p))]
+
+
+def _stat_key(path: Path) -> tuple[int, int]:
+    try:
+        st = path.stat()
+    except OSError:
+        return 0, 0
+    return st.st_size, st.st_mtime_ns
+
+
+@lru_cache(maxsize=8192)
+def _is_stack(path: Path, size: int, mtime_ns: int) -> bool:  # size, mtime: a file rewritten is read again
+    return tiff_stack.is_stack(path)
 
 
 def _numbered_slices(folder: Path) -> bool:
@@ -554,7 +583,7 @@ def predict_volume(path: Path | DicomSeries, predictor: Predictor, out: Path, ba
     written = write_mask(masks, props, out, predictor.name)
     maps = write_probabilities(keep, props, out) if keep is not None else []
     summary = summarise(masks, props.spacing_mm, props.name, predictor.label, lesions.get("left_out"))
-    volume_file = [p for p in written if nifti.is_volume(p)]
+    volume_file = [p for p in written if nifti.is_volume(p) or props.kind == "tiff"]  # a TIFF stack's: one file
     main = volume_file[0] if volume_file else written[0]
     summary.mask = str(main.relative_to(out) if len(masks) == 1 or volume_file else main.relative_to(out).parent)
     if with_overlay:

@@ -11,6 +11,8 @@ input                    reader (:func:`reader_for`)   mask written (``OUT/...``
 ``.nii``, ``.nii.gz``    :class:`NiftiIO`              ``<stem>_mask.nii.gz`` (shape, affine, header geometry)
 ``.nrrd .nhdr``          :class:`ItkIO` (SimpleITK)    ``<stem>_mask.nrrd`` (size, spacing, origin, direction)
 ``.mha .mhd``            :class:`ItkIO` (SimpleITK)    ``<stem>_mask.mha`` (the same)
+multi-page ``.tif``      :class:`TiffStackIO`          ``<stem>_mask.tif`` (an ImageJ stack, 0/255, the source's
+(a stack of slices)                                    size and calibration)
 ``.dcm`` / ``DICM``      :class:`DicomIO`              ``<stem>.png`` (per frame: ``<stem>/<stem>_NNN.png``),
                                                        ``<stem>_seg.dcm``, ``<stem>_rtstruct.dcm`` (one frame)
 series folder            :class:`DicomIO`              ``<name>/<name>_NNN.png``, ``<name>_mask.nii.gz``,
@@ -33,6 +35,7 @@ import numpy as np
 from tumorseg.data.formats.dicom import DicomSeries, is_dicom_file
 from tumorseg.data.formats.itk import ITK_SUFFIXES, is_itk_volume
 from tumorseg.data.formats.nifti import is_nifti
+from tumorseg.data.formats.tiff_stack import is_stack
 from tumorseg.data.imageio import IMAGE_SUFFIXES
 from tumorseg.errors import DataError
 from tumorseg.io.base import Properties, ReaderWriter
@@ -40,16 +43,19 @@ from tumorseg.io.dicom import DicomIO
 from tumorseg.io.image import ImageIO, luma
 from tumorseg.io.itk import ItkIO
 from tumorseg.io.nifti import NiftiIO
+from tumorseg.io.tiff import TiffStackIO
 
-SUPPORTED = (f"{', '.join(IMAGE_SUFFIXES)}, .mat (figshare), .nii, .nii.gz, {', '.join(ITK_SUFFIXES)}, .dcm/.ima (or a "
-             "DICOM series folder)")
-WRITERS: dict[str, ReaderWriter] = {"image": ImageIO(), "nifti": NiftiIO(), "itk": ItkIO(), "dicom": DicomIO()}
+SUPPORTED = (f"{', '.join(IMAGE_SUFFIXES)} (a multi-page .tif: one volume), .mat (figshare), .nii, .nii.gz, "
+             f"{', '.join(ITK_SUFFIXES)}, .dcm/.ima (or a DICOM series folder)")
+WRITERS: dict[str, ReaderWriter] = {"image": ImageIO(), "nifti": NiftiIO(), "itk": ItkIO(), "dicom": DicomIO(),
+                                    "tiff": TiffStackIO()}
 
 
 def reader_for(path: str | Path | DicomSeries) -> ReaderWriter:
     """The reader of ``path``, chosen by file type: NIfTI by name (``.nii``/``.nii.gz``), NRRD and MetaImage by
     name (:data:`~tumorseg.data.formats.itk.ITK_SUFFIXES`), DICOM by ``.dcm`` or
-    the ``DICM`` preamble of a file without suffix, images by :data:`~tumorseg.data.imageio.IMAGE_SUFFIXES`,
+    the ``DICM`` preamble of a file without suffix, a TIFF of same-size pages as one volume
+    (:func:`~tumorseg.data.formats.tiff_stack.is_stack`), images by :data:`~tumorseg.data.imageio.IMAGE_SUFFIXES`,
     a folder holding DICOM files as one series, and one :class:`DicomSeries` of a folder.
 
     Raises:
@@ -68,6 +74,8 @@ def reader_for(path: str | Path | DicomSeries) -> ReaderWriter:
         return WRITERS["itk"]
     if is_dicom_file(path):
         return WRITERS["dicom"]
+    if is_stack(path):
+        return WRITERS["tiff"]
     if path.suffix.lower() in WRITERS["image"].suffixes:  # images, and figshare .mat slices
         return WRITERS["image"]
     if not path.exists():
@@ -102,5 +110,5 @@ def write_mask(mask: np.ndarray, properties: Properties, out: str | Path, algori
 
 
 __all__ = ["DicomIO", "DicomSeries", "ImageIO", "ItkIO", "NiftiIO", "Properties", "ReaderWriter", "SUPPORTED",
-           "WRITERS", "is_itk_volume", "luma", "probability_bytes", "read_input", "reader_for", "write_mask",
-           "write_probabilities"]
+           "TiffStackIO", "WRITERS", "is_itk_volume", "luma", "probability_bytes", "read_input", "reader_for",
+           "write_mask", "write_probabilities"]

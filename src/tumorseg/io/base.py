@@ -9,7 +9,8 @@ Array layout, for every kind:
 
 * ``(Z, H, W) uint8``: Z slices of H rows × W columns (a 2-D image is ``Z = 1``;
   a NIfTI (or NRRD/MetaImage) volume ``(X, Y, Z)`` is read as ``(Z, X, Y)``: slice k is ``vol[:, :, k]``;
-  a near-isotropic sagittal or coronal volume or DICOM series as axial slices, ``Properties.axes``);
+  a near-isotropic sagittal or coronal volume or DICOM series as axial slices, ``Properties.axes``; a
+  multi-page TIFF's pages as stored);
 * ``(Z, C, H, W) uint8`` for a colour image whose channels differ (``Z = 1``,
   ``C = 3``: an LGG TIFF's pre-contrast, FLAIR, post-contrast, or a colour
   photo); which channel a model gets is the caller's choice
@@ -30,7 +31,7 @@ import numpy as np
 
 from tumorseg.errors import DataError
 
-Kind = Literal["image", "nifti", "itk", "dicom"]
+Kind = Literal["image", "nifti", "itk", "dicom", "tiff"]
 
 
 @dataclass
@@ -39,7 +40,8 @@ class Properties:
 
     Attributes:
         source: the file (or DICOM series folder) read.
-        kind: ``"image"`` (PNG/JPEG/TIFF/BMP), ``"nifti"``, ``"itk"`` (NRRD, MetaImage) or ``"dicom"``.
+        kind: ``"image"`` (PNG/JPEG/TIFF/BMP), ``"nifti"``, ``"itk"`` (NRRD, MetaImage), ``"dicom"`` or ``"tiff"``
+            (a multi-page TIFF stack).
         name: the stem outputs are named after (``scan`` for ``scan.nii.gz``, the folder name of a series).
         shape: shape of the array read: ``(Z, H, W)`` or ``(Z, C, H, W)``.
         source_shape: the array's shape in the source (a NIfTI's ``(X, Y, Z)``, a DICOM file's pixel array).

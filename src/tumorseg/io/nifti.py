@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tumorseg import limits
 from tumorseg.data.formats import nifti
 from tumorseg.data.formats._common import require
 from tumorseg.data.formats.orientation import STORED_AXES, axial_view
@@ -71,4 +72,5 @@ def volume_properties(vol: np.ndarray, affine: np.ndarray, zooms: tuple[float, f
     axes, view, axial_spacing = axial_view(affine, zooms, STORED_AXES, path.name, log)
     if axes is not None:  # a near-isotropic sagittal/coronal volume, read as axial slices
         array, spacing = array.transpose(axes), axial_spacing
+    limits.check_slices(array.shape[0], str(path))  # each slice is a model call
     return array, Properties(path, kind, name, array.shape, vol.shape, spacing, affine, axes=axes, view_affine=view)

@@ -104,14 +104,15 @@ class SegmentResponse(BaseModel):
     time_ms: float
     slices: list[SliceResult]
     mask_nifti: str | None = None  # NIfTI volumes and DICOM series: base64 .nii.gz with the input's geometry
-    mask_volume: str | None = None  # NRRD / MetaImage uploads: base64 mask file in the upload's format and geometry
-    mask_volume_name: str | None = None  # its file name: "mask.nrrd" or "mask.mha"
+    # NRRD / MetaImage / TIFF stack uploads: base64 mask file in the upload's format and geometry (calibration)
+    mask_volume: str | None = None
+    mask_volume_name: str | None = None  # its file name: "mask.nrrd", "mask.mha" or "mask.tif"
     mask_seg: str | None = None  # DICOM series: base64 DICOM SEG referencing the uploaded images (highdicom)
     mask_rtstruct: str | None = None  # DICOM series: base64 RTSTRUCT, the mask's outlines over the uploaded images
     # asked for (probabilities), volumes and DICOM series: the probability map with the mask file's geometry
     # (uint8; NIfTI scaled 1/255 by its header, so viewers read 0-1), and its file name
     prob_volume: str | None = None
-    prob_volume_name: str | None = None  # "probability.nii.gz", ".nrrd" or ".mha"
+    prob_volume_name: str | None = None  # "probability.nii.gz", ".nrrd", ".mha" or ".tif"
     summary: VolumeSummaryOut | None = None  # NIfTI and DICOM uploads
     tumour_found: bool = True  # False: every slice's mask is empty ("No tumour found")
     n_tumour_slices: int = 0  # slices with a predicted tumour
@@ -259,7 +260,7 @@ def segment_decoded(predictor, dec: Decoded, lock: threading.Lock, batch_size: i
         for target in written:
             if target.name.endswith("_mask.nii.gz"):
                 out["mask_nifti"] = base64.b64encode(target.read_bytes()).decode("ascii")
-            elif target.name.endswith(("_mask.nrrd", "_mask.mha")):
+            elif target.name.endswith(("_mask.nrrd", "_mask.mha", "_mask.tif")):
                 out["mask_volume"] = base64.b64encode(target.read_bytes()).decode("ascii")
                 out["mask_volume_name"] = "mask" + target.suffix
             elif target.name.endswith("_seg.dcm"):

@@ -25,6 +25,9 @@ export, image slices, one volume. Its central directory is checked first (at mos
 their declared sizes together within the limits' ``max_decoded_bytes``; :mod:`tumorseg.data.archive`), member names
 are never used as paths, and files of no supported type (a ``DICOMDIR``'s companions, a README) are left out.
 
+A TIFF whose pages are slices of one size (a multi-page TIFF, Fiji's stack) is one volume
+(:mod:`tumorseg.io.tiff`): its pages counted and their size checked before any is decoded.
+
 NRRD and MetaImage uploads (:mod:`tumorseg.io.itk`) must carry their voxels in the file itself: a header that names
 a separate data file (NRRD ``data file:``, MetaImage ``ElementDataFile`` other than ``LOCAL``) would make the reader
 open a path on the server, and is refused.
@@ -42,9 +45,10 @@ from pathlib import Path
 import numpy as np
 
 from tumorseg import limits
+from tumorseg.data.formats import tiff_stack
 from tumorseg.data.formats.dicom import DicomSeries, check_series_bytes, list_series
 from tumorseg.errors import DataError, TumorsegError
-from tumorseg.io import DicomIO, ItkIO, NiftiIO, Properties
+from tumorseg.io import DicomIO, ItkIO, NiftiIO, Properties, TiffStackIO
 
 GZIP = 16 + zlib.MAX_WBITS
 
@@ -57,7 +61,7 @@ MAX_VOLUMES = 4096  # volumes of a 4-D NIfTI upload offered to choose from (its 
 
 
 IMAGE_KINDS = ("png", "jpeg", "tiff", "bmp")
-VOLUME_KINDS = ("nifti", "nrrd", "metaimage")  # Decoded.kind of a volume file (not a DICOM series)
+VOLUME_KINDS = ("nifti", "nrrd", "metaimage", "tiff-stack")  # Decoded.kind of a volume file (not a DICOM series)
 
 
 class UnsupportedUpload(TumorsegError):
@@ -76,7 +80,7 @@ class Decoded:
     radiological view (:mod:`tumorseg.data.formats.orientation`); ``None``: shown as stored.
     """
 
-    kind: str  # "image", "images", "dicom", or a volume file: "nifti", "nrrd", "metaimage"
+    kind: str  # "image", "images", "dicom", or a volume file: "nifti", "nrrd", "metaimage", "tiff-stack"
     slices: list[np.ndarray]
     properties: Properties
     display: np.ndarray | None = field(init=False)
@@ -265,6 +269,10 @@ def decode(data: bytes, predictor, workdir: Path, volume: int | None = None) -> 
         return _decode_dicom(data, predictor, workdir)
     if kind in ("nrrd", "metaimage"):
         return _decode_itk(data, kind, predictor, workdir)
+    if kind == "tiff" and tiff_stack.holds_stack(io.BytesIO(data)):  # a multi-page TIFF of slices: one volume
+        path = workdir / "upload.tif"
+        path.write_bytes(data)
+        return _decode_volume(path, "tiff-stack", TiffStackIO(), predictor)  # sizes checked before decoding
     return _decode_image(data, kind, predictor, workdir)
 
 
@@ -479,7 +487,8 @@ def _decode_nifti(path: Path, predictor, volume: int | None = None) -> Decoded:
 
 
 def _decode_volume(path: Path, kind: str, reader, predictor) -> Decoded:
-    """A volume file upload (NIfTI, NRRD, MetaImage) as its ``(Z, X, Y)`` slices, for one-channel models."""
+    """A volume file upload (NIfTI, NRRD, MetaImage, TIFF stack) as its ``(Z, X, Y)`` slices (a TIFF stack's
+    ``(Z, H, W)``), for one-channel models."""
     if predictor.slice_channels != 1:
         raise DataError(f"the model needs {predictor.in_channels} modalities; upload one-channel models' volumes "
                         "only (multi-modality cases: use 'tumorseg predict CASE_FOLDER').")

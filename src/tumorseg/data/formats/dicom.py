@@ -67,6 +67,7 @@ def check_pixel_header(ds, where: Path) -> None:
     except (AttributeError, TypeError, ValueError):
         raise DataError(f"{where}: the DICOM file has no usable image (Rows/Columns missing).") from None
     limits.check_slice(rows, cols, str(where))
+    limits.check_slices(frames, str(where))
     limits.check_volume((frames, rows, cols, samples), max(1, -(-bits // 8)), str(where))
 
 
@@ -427,6 +428,7 @@ def read_dicom_series(folder: Path, series: DicomSeries | None = None) -> tuple[
     sizes = {(int(getattr(d, "Rows", 0)), int(getattr(d, "Columns", 0))) for d in dss}
     if len(sizes) > 1:
         raise DataError(f"{where}: slices differ in size; not one series.")
+    limits.check_slices(len(dss), where)
     limits.check_volume((len(dss), *sizes.pop()), 4, where)  # the float32 volume, before decoding
     volume = None
     for i, d in enumerate(dss):

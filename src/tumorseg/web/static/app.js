@@ -86,10 +86,12 @@ function setDownload() {
     a.href = "data:application/gzip;base64," + d.mask_nifti;
     a.download = "mask.nii.gz";
     a.textContent = "Download mask (NIfTI)";
-  } else if (d.mask_volume) {  // a NRRD / MetaImage upload: the mask in its format, to open over it in 3D Slicer
-    a.href = "data:application/octet-stream;base64," + d.mask_volume;
+  } else if (d.mask_volume) {  // a NRRD / MetaImage / TIFF stack upload: the mask in its format, to open over it
+    a.href = "data:application/octet-stream;base64," + d.mask_volume;  // in 3D Slicer (Fiji for a TIFF stack)
     a.download = d.mask_volume_name;
-    a.textContent = d.mask_volume_name.endsWith(".nrrd") ? "Download mask (NRRD)" : "Download mask (MetaImage)";
+    const name = d.mask_volume_name;
+    const format = name.endsWith(".nrrd") ? "NRRD" : name.endsWith(".tif") ? "TIFF stack" : "MetaImage";
+    a.textContent = "Download mask (" + format + ")";
   } else {
     a.href = "data:image/png;base64," + d.slices[state.slice].mask_png;
     a.download = "mask.png";
