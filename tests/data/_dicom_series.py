@@ -148,3 +148,53 @@ def write_rtstruct(path: Path, dss, rois: dict, reference_images: bool = True, r
     path.parent.mkdir(parents=True, exist_ok=True)
     ds.save_as(path, enforce_file_format=True)
     return path
+
+
+ENHANCED_MR = "1.2.840.10008.5.1.4.1.1.4.1"
+
+
+def write_enhanced_mr(path: Path, pixels: np.ndarray, spacing=(0.8, 0.6), step=3.0, orientation=(1, 0, 0, 0, 1, 0),
+                      frame_order=None) -> Path:
+    """Write ``pixels`` ``(Z, rows, cols)`` int16 as one Enhanced MR Image file (multi-frame, as Siemens XA and
+    Philips scanners export a 3-D acquisition): slice k at ``k * step`` mm along the normal, geometry in the
+    functional groups (shared pixel spacing and orientation, a position per frame). ``frame_order``: the slices
+    in the order the frames are stored (default: ascending position)."""
+    from pydicom.sequence import Sequence
+
+    order = list(range(len(pixels))) if frame_order is None else list(frame_order)
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID = ENHANCED_MR, generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.SOPClassUID, ds.SOPInstanceUID = ENHANCED_MR, meta.MediaStorageSOPInstanceUID
+    ds.Modality, ds.SeriesInstanceUID, ds.StudyInstanceUID = "MR", generate_uid(), generate_uid()
+    ds.FrameOfReferenceUID, ds.PositionReferenceIndicator = generate_uid(), ""
+    ds.PatientName, ds.PatientID, ds.PatientBirthDate, ds.PatientSex = "Test^Phantom", "PHANTOM1", "19700101", "O"
+    ds.StudyDate, ds.StudyTime, ds.StudyID, ds.AccessionNumber, ds.ReferringPhysicianName = (
+        "20240101", "120000", "1", "A1", "")
+    ds.SeriesNumber, ds.InstanceNumber, ds.SeriesDescription = 9, 1, "t2_space_flair_sag"
+    ds.ContentDate, ds.ContentTime, ds.AcquisitionDateTime = "20240101", "120000", "20240101120000"
+    ds.ImageType = ["ORIGINAL", "PRIMARY", "M", "NONE"]
+    ds.Rows, ds.Columns = pixels.shape[1:]
+    ds.NumberOfFrames = len(pixels)
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 1
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+    measures, plane = Dataset(), Dataset()
+    measures.PixelSpacing, measures.SliceThickness, measures.SpacingBetweenSlices = list(spacing), step, step
+    plane.ImageOrientationPatient = [float(v) for v in orientation]
+    shared = Dataset()
+    shared.PixelMeasuresSequence, shared.PlaneOrientationSequence = Sequence([measures]), Sequence([plane])
+    ds.SharedFunctionalGroupsSequence = Sequence([shared])
+    iop = np.array(orientation, float)
+    normal = np.cross(iop[:3], iop[3:])
+    frames = []
+    for k in order:
+        position, item = Dataset(), Dataset()
+        position.ImagePositionPatient = [float(v) for v in np.array([-10.0, 20.0, 5.0]) + k * step * normal]
+        item.PlanePositionSequence = Sequence([position])
+        frames.append(item)
+    ds.PerFrameFunctionalGroupsSequence = Sequence(frames)
+    ds.PixelData = np.ascontiguousarray(pixels[order]).astype("<i2").tobytes()
+    ds.save_as(path, enforce_file_format=True)
+    return path

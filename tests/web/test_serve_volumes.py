@@ -97,6 +97,25 @@ def test_nrrd_and_metaimage_uploads_are_shown_as_the_same_nifti_and_give_their_f
     assert np.array_equal(sitk.GetArrayFromImage(back).transpose(2, 1, 0) > 0, vol == 2000)
 
 
+def test_an_enhanced_multiframe_dicom_upload_is_a_volume_with_a_nifti_mask_and_a_seg(client, tmp_path):
+    """One file holding a sagittal 3-D acquisition (enhanced MR): shown as axial slices, the summary from its
+    geometry, the mask as NIfTI and as a DICOM SEG over its frames, as a series upload gets."""
+    pytest.importorskip("pydicom")
+    pytest.importorskip("highdicom")
+    from data._dicom_series import write_enhanced_mr
+
+    pix = np.zeros((12, 14, 14), np.int16)
+    pix[:, 1:-1, 1:-1] = 300
+    pix[4:7, 5:8, 6:9] = 900  # 27 voxels of "tumour"
+    path = write_enhanced_mr(tmp_path / "f.dcm", pix, spacing=(1.0, 1.0), step=1.0, orientation=(0, 1, 0, 0, 0, -1))
+    body = _post(client, path.read_bytes(), "f.dcm")
+    assert (body["kind"], body["n_slices"]) == ("dicom", 14)  # 14 axial slices of the 12 sagittal frames
+    assert body["summary"]["tumour_voxels"] == 27 and body["summary"]["volume_ml"] == pytest.approx(0.027)
+    assert body["mask_nifti"] and body["mask_seg"] and body["mask_rtstruct"] is None
+    (tmp_path / "m.nii.gz").write_bytes(base64.b64decode(body["mask_nifti"]))
+    assert int(np.asarray(nib.load(str(tmp_path / "m.nii.gz")).dataobj).sum()) == 27
+
+
 def test_a_fiji_stack_upload_is_one_volume_with_its_calibration_and_its_mask_a_stack(client, tmp_path):
     """A multi-page TIFF (ImageJ stack, 5 mm slices of 0.5×0.8 mm pixels): every page a slice, shown as stored,
     the volume in mL from the calibration, the mask given back as a calibrated stack Fiji opens over it."""

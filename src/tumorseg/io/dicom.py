@@ -4,7 +4,10 @@
 Outputs (``OUT`` is the folder given to :meth:`DicomIO.write_mask`):
 
 * one file ``x.dcm`` -> ``OUT/x.png`` (the slice's rows × columns, 0/255;
-  a multi-frame file: ``OUT/x/x_NNN.png`` per frame);
+  a multi-frame file: ``OUT/x/x_NNN.png`` per frame); an enhanced multi-frame file whose frames are one stack
+  of slices in order of position (a 3-D acquisition from a Siemens XA or Philips scanner:
+  :func:`~tumorseg.data.formats.dicom.multiframe_affine`) is a volume as a series folder is — also
+  ``OUT/x_mask.nii.gz`` with its geometry, and a near-isotropic sagittal or coronal one is read as axial slices;
 * a series folder ``<series>/`` (one series, sorted by ImagePositionPatient
   along the slice normal, else InstanceNumber:
   :func:`~tumorseg.data.formats.dicom.read_dicom_series`) ->
@@ -33,8 +36,8 @@ import numpy as np
 from PIL import Image
 
 from tumorseg.data.formats._common import require
-from tumorseg.data.formats.dicom import (DicomSeries, dicom_orientation, dicom_pixels, dicom_spacing, read_dicom,
-                                         read_dicom_series)
+from tumorseg.data.formats.dicom import (DicomSeries, dicom_orientation, dicom_pixels, dicom_spacing,
+                                         multiframe_affine, read_dicom, read_dicom_series)
 from tumorseg.data.formats.dicom_seg import write_seg
 from tumorseg.data.formats.orientation import axial_view
 from tumorseg.data.formats.rtstruct_write import write_rtstruct
@@ -98,8 +101,18 @@ class DicomIO(ReaderWriter):
         array = volume_to_uint8(frames)  # one scale for all frames
         sp = dicom_spacing(ds)  # (row, col, slice)
         iop = dicom_orientation(ds)
-        return array, Properties(path, "dicom", path.stem, array.shape, pixels.shape,
-                                 (sp[2], sp[0], sp[1]) if sp else None, None, tuple(iop) if iop else None, [ds])
+        affine = multiframe_affine(ds, str(path)) if len(frames) > 1 else None
+        if affine is None:
+            return array, Properties(path, "dicom", path.stem, array.shape, pixels.shape,
+                                     (sp[2], sp[0], sp[1]) if sp else None, None, tuple(iop) if iop else None, [ds])
+        # an enhanced multi-frame file holding one stack (a 3-D acquisition): a volume, as a series folder is
+        col_mm, row_mm, step_mm = (float(v) for v in np.linalg.norm(affine[:3, :3], axis=0))
+        spacing = (step_mm, row_mm, col_mm)
+        axes, view, axial_spacing = axial_view(affine, (col_mm, row_mm, step_mm), (2, 1, 0), path.stem, log)
+        if axes is not None:  # a near-isotropic sagittal/coronal 3-D acquisition, read as axial slices
+            array, spacing = array.transpose(axes), axial_spacing
+        return array, Properties(path, "dicom", path.stem, array.shape, pixels.shape, spacing, affine,
+                                 tuple(iop) if iop else None, [ds], axes=axes, view_affine=view)
 
     def write_mask(self, mask: np.ndarray, properties: Properties, out: Path, algorithm: str = "model") -> list[Path]:
         mask = properties.stored(mask)  # (Z, rows, cols): the source slices, whatever the array read
@@ -107,7 +120,7 @@ class DicomIO(ReaderWriter):
         written = _frame_pngs(out, name, "", len(mask), properties.series)
         for m, target in zip(mask, written):
             write_mask_png(m, target)
-        if properties.series:
+        if properties.affine is not None:  # a series, or a multi-frame file holding one stack
             written.append(self._nifti(mask, properties.affine, out / f"{name}_mask.nii.gz"))
         return written + self._dicom_objects(mask, properties, out, name, algorithm)
 

@@ -253,9 +253,9 @@ def segment_decoded(predictor, dec: Decoded, lock: threading.Lock, batch_size: i
     if len(slices) == 1 and total:
         notes.append(zoo.single_slice_note(predictor.label))
     out["note"] = " ".join(n for n in notes if n) or None
-    if dec.kind in VOLUME_KINDS or dec.properties.series:  # mask files with the upload's geometry, written beside
-        # it in the private workdir: a volume file's; a DICOM series also gives a DICOM SEG and an RTSTRUCT
-        # referencing its images
+    if dec.kind in VOLUME_KINDS or dec.properties.affine is not None:  # mask files with the upload's geometry,
+        # written beside it in the private workdir: a volume file's; a DICOM series (or a multi-frame file holding one
+        # stack of slices) also gives a DICOM SEG (a series also an RTSTRUCT) referencing its images
         written = write_mask(np.stack(masks), dec.properties, dec.properties.source.parent, predictor.name)
         for target in written:
             if target.name.endswith("_mask.nii.gz"):

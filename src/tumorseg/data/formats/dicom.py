@@ -474,12 +474,59 @@ def dicom_affine(dss: list) -> np.ndarray:
         step = (np.array(dss[-1].ImagePositionPatient, float) - origin) / (len(dss) - 1)
     else:
         step = normal * float(getattr(first, "SpacingBetweenSlices", getattr(first, "SliceThickness", 1)) or 1)
+    return _ras_affine(iop, row_sp, col_sp, step, origin)
+
+
+def _ras_affine(iop: np.ndarray, row_sp: float, col_sp: float, step: np.ndarray, origin: np.ndarray) -> np.ndarray:
+    """RAS affine of a ``(cols, rows, slices)`` array from DICOM geometry: ImageOrientationPatient ``iop``, pixel
+    spacing, the ``step`` between slices and the first slice's position ``origin`` (LPS mm)."""
     lps = np.eye(4)
     lps[:3, 0] = iop[:3] * col_sp  # array axis 0 = DICOM column index, along the row direction
     lps[:3, 1] = iop[3:] * row_sp
     lps[:3, 2] = step
     lps[:3, 3] = origin
     return np.diag([-1.0, -1.0, 1.0, 1.0]) @ lps  # DICOM LPS -> NIfTI RAS
+
+
+def multiframe_affine(ds, where: str) -> np.ndarray | None:
+    """RAS affine of an enhanced multi-frame file's ``(cols, rows, frames)`` array (frames as stored), from its
+    functional groups: one orientation (shared, or the same in every frame), the pixel spacing, and a position per
+    frame (``PlanePositionSequence``). ``None`` (frames then read as stored, without geometry) when any is missing,
+    or when the frames are not one stack in order of position — ascending or descending along the normal, each
+    position once (several echoes or time points per position, two interleaved stacks, frames shuffled): logged with
+    the reason and the fix."""
+    frames = int(getattr(ds, "NumberOfFrames", 1) or 1)
+    groups = getattr(ds, "PerFrameFunctionalGroupsSequence", None)
+    iop, spacing = dicom_orientation(ds), dicom_spacing(ds)
+    if frames < 2 or not groups or len(groups) != frames or iop is None or spacing is None:
+        return None
+    positions, orientations = [], set()
+    for item in groups:
+        plane = item.get("PlanePositionSequence")
+        if not plane or getattr(plane[0], "ImagePositionPatient", None) is None:
+            return None
+        positions.append([float(v) for v in plane[0].ImagePositionPatient])
+        own = item.get("PlaneOrientationSequence")
+        if own and getattr(own[0], "ImageOrientationPatient", None) is not None:
+            orientations.add(tuple(round(float(v), 3) for v in own[0].ImageOrientationPatient))
+    iop_array = np.array(iop, float)
+    if len(orientations) > 1:
+        log.warning("%s: its %d frames lie in %d orientations (a localizer or several planes in one file); read as "
+                    "stored frames, without geometry (no NIfTI mask, no axial re-slicing)", where, frames,
+                    len(orientations))
+        return None
+    pos = np.array(positions)
+    along = pos @ np.cross(iop_array[:3], iop_array[3:])
+    gaps = np.diff(along)
+    if not (np.all(gaps > 1e-3) or np.all(gaps < -1e-3)):
+        log.warning("%s: its %d frames are not one stack of slices in order of position (%d distinct positions: "
+                    "several echoes or time points, or interleaved stacks); read as stored frames, without geometry "
+                    "(no NIfTI mask, no axial re-slicing): export one stack per file to get them", where, frames,
+                    len(set(np.round(along, 2))))
+        return None
+    _warn_uneven(np.sort(along), where)
+    step = (pos[-1] - pos[0]) / (frames - 1)
+    return _ras_affine(iop_array, spacing[0], spacing[1], step, pos[0])
 
 
 def _frame_group(ds, sequence: str):
