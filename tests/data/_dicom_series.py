@@ -9,16 +9,21 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage, generate_uid
 
 
-def mr_slice(pixels: np.ndarray, position, instance: int, series_uid: str, spacing=(0.8, 0.6), thickness=3.0,
-             orientation=(1, 0, 0, 0, 1, 0)) -> Dataset:
-    """One MR image (int16 ``pixels`` ``(rows, cols)``) with geometry but no patient/study attributes."""
+def new_dataset(sop_class: str) -> Dataset:
+    """An empty dataset of ``sop_class`` with a new SOP instance UID and its file meta (explicit VR little endian)."""
     meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = MRImageStorage
-    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID = sop_class, generate_uid()
     meta.TransferSyntaxUID = ExplicitVRLittleEndian
     ds = Dataset()
     ds.file_meta = meta
-    ds.SOPClassUID, ds.SOPInstanceUID = MRImageStorage, meta.MediaStorageSOPInstanceUID
+    ds.SOPClassUID, ds.SOPInstanceUID = sop_class, meta.MediaStorageSOPInstanceUID
+    return ds
+
+
+def mr_slice(pixels: np.ndarray, position, instance: int, series_uid: str, spacing=(0.8, 0.6), thickness=3.0,
+             orientation=(1, 0, 0, 0, 1, 0)) -> Dataset:
+    """One MR image (int16 ``pixels`` ``(rows, cols)``) with geometry but no patient/study attributes."""
+    ds = new_dataset(MRImageStorage)
     ds.SeriesInstanceUID, ds.Modality = series_uid, "MR"
     ds.Rows, ds.Columns = pixels.shape
     ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 1
@@ -79,12 +84,7 @@ BASIC_TEXT_SR = "1.2.840.10008.5.1.4.1.1.88.11"
 
 def write_report(path, study):
     """A structured report: a DICOM object without pixels, as PACS exports put beside the images."""
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID = BASIC_TEXT_SR, generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = Dataset()
-    ds.file_meta = meta
-    ds.SOPClassUID, ds.SOPInstanceUID = BASIC_TEXT_SR, meta.MediaStorageSOPInstanceUID
+    ds = new_dataset(BASIC_TEXT_SR)
     ds.Modality, ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SeriesNumber = "SR", study, generate_uid(), 99
     ds.save_as(path, enforce_file_format=True)
 
@@ -162,12 +162,7 @@ def write_enhanced_mr(path: Path, pixels: np.ndarray, spacing=(0.8, 0.6), step=3
     from pydicom.sequence import Sequence
 
     order = list(range(len(pixels))) if frame_order is None else list(frame_order)
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID = ENHANCED_MR, generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = Dataset()
-    ds.file_meta = meta
-    ds.SOPClassUID, ds.SOPInstanceUID = ENHANCED_MR, meta.MediaStorageSOPInstanceUID
+    ds = new_dataset(ENHANCED_MR)
     ds.Modality, ds.SeriesInstanceUID, ds.StudyInstanceUID = "MR", generate_uid(), generate_uid()
     ds.FrameOfReferenceUID, ds.PositionReferenceIndicator = generate_uid(), ""
     ds.PatientName, ds.PatientID, ds.PatientBirthDate, ds.PatientSex = "Test^Phantom", "PHANTOM1", "19700101", "O"
