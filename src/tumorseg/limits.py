@@ -16,8 +16,8 @@ cap                    FILES (CLI)         UPLOADS (serve)      what it bounds
                                                                  4-D NIfTI: the one volume decoded)
 ``max_decoded_bytes``  2 GiB               128 MiB              decoded array, or inflated gzip/deflate
 ``max_slices``         16,384              2,048                slices of one volume, each a model call
-                                                                 (a 1×1×10⁷ NIfTI is a few kB: ten
-                                                                 million calls without it)
+                                                                 (a 2×2×8·10⁶ NRRD is 280 kB: millions of
+                                                                 calls without it)
 =====================  ==================  ===================  ====================================
 
 Peak memory of a decode is a small multiple of these (see ``docs/inference.md``).

@@ -55,9 +55,9 @@ def open_image(path: str | Path) -> Image.Image:
 
 
 class ImageStack(DataError):
-    """One image file holding a stack of same-size slices (:func:`open_image` refuses it: datasets, scores, an
-    animated PNG; ``predict`` and the web page read a multi-page TIFF as a volume, :mod:`tumorseg.io.tiff`).
-    ``size``: ``(W, H)``."""
+    """One image file holding a stack of same-size slices (:func:`open_image` refuses it: datasets, ``check-data``,
+    an animated PNG; ``predict``, the web page and ``score`` read a multi-page TIFF as a volume,
+    :mod:`tumorseg.io.tiff`). ``size``: ``(W, H)``."""
 
     def __init__(self, where: str, size: tuple[int, int]):
         self.size = size

@@ -85,7 +85,8 @@ class VolumeSummaryOut(BaseModel):
 
 
 class SegmentResponse(BaseModel):
-    kind: str  # "image", "images" (the slices of one scan as image files), "dicom", "nifti", "nrrd" or "metaimage"
+    kind: str  # "image", "images" (the slices of one scan as image files), "dicom", "nifti", "nrrd", "metaimage",
+    # or "tiff-stack" (a multi-page TIFF: one volume)
     model: str  # the model as users name it: "t1c", "flair", or the checkpoint's file name ("best.pt")
     network: str  # its architecture: "unet", "effunet", "ensemble" (a cascade or an average of networks)...
     backend: str  # what ran this request: "torch" (single images) or "onnx" (batches, when an export is loaded)
