@@ -154,16 +154,17 @@ ENHANCED_MR = "1.2.840.10008.5.1.4.1.1.4.1"
 
 
 def write_enhanced_mr(path: Path, pixels: np.ndarray, spacing=(0.8, 0.6), step=3.0, orientation=(1, 0, 0, 0, 1, 0),
-                      frame_order=None) -> Path:
+                      frame_order=None, series_uid: str | None = None) -> Path:
     """Write ``pixels`` ``(Z, rows, cols)`` int16 as one Enhanced MR Image file (multi-frame, as Siemens XA and
     Philips scanners export a 3-D acquisition): slice k at ``k * step`` mm along the normal, geometry in the
     functional groups (shared pixel spacing and orientation, a position per frame). ``frame_order``: the slices
-    in the order the frames are stored (default: ascending position)."""
+    in the order the frames are stored (default: ascending position); ``series_uid``: a series of its own unless
+    given."""
     from pydicom.sequence import Sequence
 
     order = list(range(len(pixels))) if frame_order is None else list(frame_order)
     ds = new_dataset(ENHANCED_MR)
-    ds.Modality, ds.SeriesInstanceUID, ds.StudyInstanceUID = "MR", generate_uid(), generate_uid()
+    ds.Modality, ds.SeriesInstanceUID, ds.StudyInstanceUID = "MR", series_uid or generate_uid(), generate_uid()
     ds.FrameOfReferenceUID, ds.PositionReferenceIndicator = generate_uid(), ""
     ds.PatientName, ds.PatientID, ds.PatientBirthDate, ds.PatientSex = "Test^Phantom", "PHANTOM1", "19700101", "O"
     ds.StudyDate, ds.StudyTime, ds.StudyID, ds.AccessionNumber, ds.ReferringPhysicianName = (

@@ -19,6 +19,7 @@ hd = pytest.importorskip("highdicom")
 
 from data._dicom_series import write_enhanced_mr, write_mr_series  # noqa: E402
 from tumorseg.inference.volumes import predict_volumes  # noqa: E402
+from tumorseg.errors import DataError  # noqa: E402
 from tumorseg.io import DicomIO  # noqa: E402
 
 SAGITTAL = (0, 1, 0, 0, 0, -1)
@@ -74,3 +75,17 @@ def test_frames_that_are_not_one_stack_are_read_as_stored_with_a_warning(tmp_pat
     assert "not one stack of slices in order of position" in caplog.text and "export one stack per file" in caplog.text
     [result] = predict_volumes([shuffled], bright, tmp_path / "out", progress=False)
     assert not any(p.name.endswith(".nii.gz") for p in result.outputs)  # PNG per frame and the SEG, as before
+
+
+def test_a_series_folder_holding_one_enhanced_file_is_that_file_named_after_the_series(tmp_path, bright):
+    """A PACS export of a modern scanner: ``SE3/IM0001`` is the whole 3-D acquisition in one file."""
+    pix = _sphere_volume()
+    (tmp_path / "SE3").mkdir()
+    first = write_enhanced_mr(tmp_path / "SE3" / "IM0001", pix, spacing=(1.0, 1.0), step=1.0, orientation=SAGITTAL)
+    [result] = predict_volumes([tmp_path / "SE3"], bright, tmp_path / "out", progress=False)
+    assert result.summary.name == "SE3" and result.summary.n_slices == 24  # read as axial slices, as the file is
+    assert (tmp_path / "out" / "SE3_mask.nii.gz").exists() and (tmp_path / "out" / "SE3_seg.dcm").exists()
+    # two multi-frame files of one series in its folder: refused, naming the fix
+    write_enhanced_mr(tmp_path / "SE3" / "IM0002", pix, series_uid=pydicom.dcmread(first).SeriesInstanceUID)
+    with pytest.raises(DataError, match="holds 2 multi-frame files among its 2 files; .* give each multi-frame file"):
+        DicomIO().read(tmp_path / "SE3")

@@ -30,13 +30,14 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
 from tumorseg.data.formats._common import require
-from tumorseg.data.formats.dicom import (DicomSeries, dicom_orientation, dicom_pixels, dicom_spacing,
+from tumorseg.data.formats.dicom import (DicomSeries, dicom_orientation, dicom_pixels, dicom_spacing, list_series,
                                          multiframe_affine, read_dicom, read_dicom_series)
 from tumorseg.data.formats.dicom_seg import write_seg
 from tumorseg.data.formats.orientation import axial_view
@@ -58,6 +59,21 @@ def _frame_pngs(out: Path, name: str, suffix: str, n: int, series: bool) -> list
     return written
 
 
+def _one_multiframe_file(folder: Path, series: DicomSeries | None) -> Path | None:
+    """The file of a series (``series``, else the folder's only series) that is one multi-frame file, else ``None``
+    (several files, or a classic one: :func:`~tumorseg.data.formats.dicom.read_dicom_series` reads them). Headers
+    only, read once per folder (:func:`~tumorseg.data.formats.dicom.list_series`)."""
+    if series is None:
+        found = list_series(folder)
+        if len(found) != 1:
+            return None  # none, or several: read_dicom_series says which
+        series = found[0]
+    if len(series.files) != 1:
+        return None
+    header = read_dicom(series.files[0], pixels=False)
+    return series.files[0] if int(getattr(header, "NumberOfFrames", 1) or 1) > 1 else None
+
+
 class DicomIO(ReaderWriter):
     """One DICOM file (single- or multi-frame), a folder holding one series, or one series of a folder
     (:class:`~tumorseg.data.formats.dicom.DicomSeries`; outputs are named after it).
@@ -74,6 +90,11 @@ class DicomIO(ReaderWriter):
     def read(self, path: Path | DicomSeries) -> tuple[np.ndarray, Properties]:
         series = path if isinstance(path, DicomSeries) else None
         path = series.folder if series else Path(path)
+        if path.is_dir() and (single := _one_multiframe_file(path, series)) is not None:
+            # a series that is one enhanced multi-frame file (how a modern scanner's export holds a 3-D acquisition):
+            # read as that file, named after the series
+            array, props = self.read(single)
+            return array, replace(props, name=series.name if series else path.name)
         if path.is_dir():
             volume, affine, dss = read_dicom_series(path, series)  # (Z, rows, cols) float32
             name = series.name if series else path.name

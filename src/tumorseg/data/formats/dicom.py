@@ -410,6 +410,11 @@ def read_dicom_series(folder: Path, series: DicomSeries | None = None) -> tuple[
     where = str(series) if series.name != folder.name else str(folder)
     check_series_bytes(series.files, where)  # every dataset is held until the volume is built
     dss = [read_dicom(p) for p in series.files]
+    frames = [int(getattr(d, "NumberOfFrames", 1) or 1) for d in dss]
+    if max(frames) > 1:  # one multi-frame file is read as such (tumorseg.io.dicom); several cannot be one volume
+        raise DataError(f"{where}: holds {sum(f > 1 for f in frames)} multi-frame files among its {len(dss)} files; "
+                        "tumorseg reads a series as one image per file, or one multi-frame file: give each "
+                        "multi-frame file on its own.")
     iop = getattr(dss[0], "ImageOrientationPatient", None)
     if iop is not None and all(getattr(d, "ImagePositionPatient", None) is not None for d in dss):
         _check_one_orientation(dss, where)
