@@ -183,3 +183,18 @@ def test_score_reads_a_predicted_stack_against_a_truth_stack_as_one_volume(tmp_p
     assert scored.volumes == [{"patient": "scan", "truth_ml": 40 * 3e-3, "predicted_ml": pytest.approx(35 * 3e-3)}]
     dice = {r["case_id"]: r["dice"] for r in scored.rows}
     assert dice["scan_z001"] == pytest.approx(2 * 15 / 35) and dice["scan_z002"] == pytest.approx(1.0)
+
+
+def test_a_tiff_of_a_pixel_type_pillow_cannot_decode_says_which_and_how_to_save_it(capsys, tmp_path):
+    """numpy's float64 (what ``tifffile.imwrite(path, volume)`` saves by default): one line naming the type and the
+    fix, as a 2-D image and as a stack alike (Pillow reads a 2-D int32 TIFF, not a stack of them)."""
+    tifffile.imwrite(tmp_path / "one.tif", np.ones((20, 24), "float64"))
+    tifffile.imwrite(tmp_path / "vol.tif", np.ones((3, 20, 24), "float64"))
+    tifffile.imwrite(tmp_path / "ints.tif", np.ones((3, 20, 24), "int32"))
+    ckpt = tiny_checkpoint(tmp_path / "m.pt")
+    assert main(["predict", *(str(tmp_path / n) for n in ("one.tif", "vol.tif", "ints.tif")), "--model", str(ckpt),
+                 "--out", str(tmp_path / "o"), "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    for name, dtype in (("one.tif", "float64"), ("vol.tif", "float64"), ("ints.tif", "int32")):
+        line = next(x for x in err.splitlines() if name in x)
+        assert f"a TIFF of {dtype} pixels" in line and "astype('float32')" in line

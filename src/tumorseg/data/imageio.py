@@ -41,6 +41,11 @@ def open_image(path: str | Path) -> Image.Image:
         raise limits.LimitExceeded(f"{path}: declares more than {2 * (Image.MAX_IMAGE_PIXELS or 0):,} pixels; at most "
                         f"{lim.max_pixels:,} per image are accepted; {lim.fix}.") from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+        pixel_type = _tiff_pixel_type(path)
+        if pixel_type:  # a valid TIFF of a pixel type Pillow does not decode (numpy's float64, signed 32-bit)
+            raise DataError(f"{path}: a TIFF of {pixel_type} pixels, which tumorseg's TIFF reader (Pillow) cannot "
+                            "decode; save it as 8- or 16-bit integers or 32-bit float (numpy and tifffile: "
+                            "tifffile.imwrite(path, array.astype('float32'))).") from None
         raise DataError(
             f"{path}: not a readable image ({exc.__class__.__name__}). "
             f"Supported: {', '.join(IMAGE_SUFFIXES)}; remove or replace the file."
@@ -52,6 +57,22 @@ def open_image(path: str | Path) -> Image.Image:
         img.close()
         raise
     return img
+
+
+def _tiff_pixel_type(path: Path) -> str | None:
+    """``"float64"`` (the first page's numpy type) of a TIFF that tifffile (when installed) can parse but Pillow
+    cannot open, when that type is one Pillow does not decode (not 8/16-bit unsigned or 32-bit float), else
+    ``None``; only the first page's header is read."""
+    if path.suffix.lower() not in (".tif", ".tiff"):
+        return None
+    try:
+        import tifffile
+
+        with tifffile.TiffFile(path) as tif:
+            dtype = tif.pages.first.dtype
+    except Exception:  # noqa: BLE001 - not a TIFF, or one tifffile cannot parse either: no hint
+        return None
+    return str(dtype) if dtype is not None and str(dtype) not in ("uint8", "uint16", "float32", "bool") else None
 
 
 class ImageStack(DataError):
