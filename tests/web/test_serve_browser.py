@@ -196,6 +196,26 @@ def test_a_nrrd_volume_gives_its_mask_back_as_nrrd(server, browser, tmp_path):
     page.close()
 
 
+def test_a_fiji_stack_gives_its_mask_back_as_a_tiff_stack(server, browser, tmp_path):
+    """A multi-page TIFF (Fiji's stack): a slider over its pages and a download of the mask as a stack."""
+    import numpy as np
+    from PIL import Image
+
+    vol = np.zeros((5, 40, 48), np.uint8)
+    vol[:, 5:35, 5:43] = 80
+    vol[1:4, 15:22, 20:28] = 250
+    pages = [Image.fromarray(v) for v in vol]
+    pages[0].save(tmp_path / "stack.tif", save_all=True, append_images=pages[1:])
+    page, errors = _open(browser, server)
+    page.set_input_files("#file", str(tmp_path / "stack.tif"))
+    page.wait_for_selector('#result[data-ready="1"]', timeout=60_000)
+    assert page.inner_text("#size").endswith("× 5 slices") and not page.is_hidden("#slice-row")
+    assert page.get_attribute("#download", "download") == "mask.tif"
+    assert page.inner_text("#download") == "Download mask (TIFF stack)"
+    assert not errors, errors
+    page.close()
+
+
 def test_a_series_folder_is_chosen_whole(server, browser, tmp_path, mr_series):
     """The folder picker sends the folder's DICOM files only (a DICOMDIR and .DS_Store beside them are left out)."""
     write_mr_series, series_pixels = mr_series
