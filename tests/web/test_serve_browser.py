@@ -175,8 +175,7 @@ def test_a_zipped_series_is_read_as_its_files(server, browser, tmp_path, mr_seri
     page.close()
 
 
-def test_a_nrrd_volume_gives_its_mask_back_as_nrrd(server, browser, tmp_path):
-    """3D Slicer's format: a slider over the volume's slices and a download of the mask in the same format."""
+def _nrrd_scan(folder: Path) -> Path:
     import numpy as np
 
     sitk = pytest.importorskip("SimpleITK")
@@ -185,19 +184,11 @@ def test_a_nrrd_volume_gives_its_mask_back_as_nrrd(server, browser, tmp_path):
     vol[2:4, 15:22, 20:28] = 1200
     image = sitk.GetImageFromArray(vol)
     image.SetSpacing((0.9, 0.9, 3.0))
-    sitk.WriteImage(image, str(tmp_path / "scan.nrrd"), True)
-    page, errors = _open(browser, server)
-    page.set_input_files("#file", str(tmp_path / "scan.nrrd"))
-    page.wait_for_selector('#result[data-ready="1"]', timeout=60_000)
-    assert page.inner_text("#size").endswith("× 6 slices") and not page.is_hidden("#slice-row")
-    assert page.get_attribute("#download", "download") == "mask.nrrd"
-    assert page.inner_text("#download") == "Download mask (NRRD)"
-    assert not errors, errors
-    page.close()
+    sitk.WriteImage(image, str(folder / "scan.nrrd"), True)
+    return folder / "scan.nrrd"
 
 
-def test_a_fiji_stack_gives_its_mask_back_as_a_tiff_stack(server, browser, tmp_path):
-    """A multi-page TIFF (Fiji's stack): a slider over its pages and a download of the mask as a stack."""
+def _fiji_stack(folder: Path) -> Path:
     import numpy as np
     from PIL import Image
 
@@ -205,13 +196,23 @@ def test_a_fiji_stack_gives_its_mask_back_as_a_tiff_stack(server, browser, tmp_p
     vol[:, 5:35, 5:43] = 80
     vol[1:4, 15:22, 20:28] = 250
     pages = [Image.fromarray(v) for v in vol]
-    pages[0].save(tmp_path / "stack.tif", save_all=True, append_images=pages[1:])
+    pages[0].save(folder / "stack.tif", save_all=True, append_images=pages[1:])
+    return folder / "stack.tif"
+
+
+@pytest.mark.parametrize("write, slices, name, label", [
+    (_nrrd_scan, 6, "mask.nrrd", "Download mask (NRRD)"),  # 3D Slicer's format
+    (_fiji_stack, 5, "mask.tif", "Download mask (TIFF stack)"),  # a multi-page TIFF, Fiji's stack
+])
+def test_a_volume_file_gives_its_mask_back_in_its_format(server, browser, tmp_path, write, slices, name, label):
+    """A slider over the volume's slices and a download of the mask in the upload's format."""
+    path = write(tmp_path)
     page, errors = _open(browser, server)
-    page.set_input_files("#file", str(tmp_path / "stack.tif"))
+    page.set_input_files("#file", str(path))
     page.wait_for_selector('#result[data-ready="1"]', timeout=60_000)
-    assert page.inner_text("#size").endswith("× 5 slices") and not page.is_hidden("#slice-row")
-    assert page.get_attribute("#download", "download") == "mask.tif"
-    assert page.inner_text("#download") == "Download mask (TIFF stack)"
+    assert page.inner_text("#size").endswith(f"× {slices} slices") and not page.is_hidden("#slice-row")
+    assert page.get_attribute("#download", "download") == name
+    assert page.inner_text("#download") == label
     assert not errors, errors
     page.close()
 

@@ -297,15 +297,7 @@ def stacks_among(files: Sequence[Path]) -> list[Path]:
     """The TIFF stacks (:func:`tumorseg.data.formats.tiff_stack.is_stack`) of ``files``, masks and ``predict``'s
     outputs (``*_mask.tif``, ``*_prob.tif``) left out; each file's header read once per run."""
     return [p for p in files if p.suffix.lower() in tiff_stack.TIFF_SUFFIXES and not _is_predict_output(p)
-            and _is_stack(p, *_stat_key(p))]
-
-
-def _stat_key(path: Path) -> tuple[int, int]:
-    try:
-        st = path.stat()
-    except OSError:
-        return 0, 0
-    return st.st_size, st.st_mtime_ns
+            and _is_stack(*nifti.file_key(p))]
 
 
 @lru_cache(maxsize=8192)

@@ -196,7 +196,7 @@ def find_case_files(
     return images, label, naming
 
 
-def _file_key(path: Path) -> tuple[Path, int, int]:
+def file_key(path: Path) -> tuple[Path, int, int]:
     """What the volume caches are keyed on: the path, its size and modification time, so a file rewritten under
     the same name is read again (a long-running server, a re-exported case). A detached header (``.nhdr``,
     ``.mhd``) adds its data file's (:func:`tumorseg.data.formats.itk.data_files`); one whose data files are not
@@ -306,13 +306,13 @@ def voxels(img, shape: tuple[int, ...], path: Path) -> np.ndarray:
 def read_volume(path: Path, cache: bool = True, volume: int | None = None) -> tuple[np.ndarray, float, float, int, str]:
     """A 3-D NIfTI as ``(X, Y, Z) uint8`` (see module docstring) plus raw min, max, NaN/inf count, dtype.
 
-    Training reads a volume once per slice, so the last few volumes are cached (see :func:`_file_key`);
+    Training reads a volume once per slice, so the last few volumes are cached (see :func:`file_key`);
     ``cache=False`` for a file read once (an upload), so it is not kept in memory. The declared size is
     checked against :mod:`tumorseg.limits` before any voxel is decoded (:func:`open_nifti`). ``volume``: which
     volume of a 4-D NIfTI (a channel of an MSD file; :func:`open_nifti` picks one by ``dataset.json`` otherwise).
     """
     volume = chosen_volume() if volume is None else volume  # part of the cache key: another volume, other voxels
-    return _read_volume_cached(*_file_key(path), volume) if cache else _read_volume(path, volume)
+    return _read_volume_cached(*file_key(path), volume) if cache else _read_volume(path, volume)
 
 
 @lru_cache(maxsize=8)
@@ -400,7 +400,7 @@ def _display_of(path: Path, axes: tuple[int, int, int]) -> np.ndarray:
 def read_labels(path: Path, naming: str = "generic") -> np.ndarray:
     """Label volume as ``(X, Y, Z) int16``; raises on non-integer or unexpected label values. Cached as
     :func:`read_volume` is; size-checked before decoding as :func:`open_nifti` does."""
-    return _read_labels(*_file_key(path), naming)
+    return _read_labels(*file_key(path), naming)
 
 
 @lru_cache(maxsize=4)
