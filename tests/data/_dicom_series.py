@@ -154,12 +154,13 @@ ENHANCED_MR = "1.2.840.10008.5.1.4.1.1.4.1"
 
 
 def write_enhanced_mr(path: Path, pixels: np.ndarray, spacing=(0.8, 0.6), step=3.0, orientation=(1, 0, 0, 0, 1, 0),
-                      frame_order=None, series_uid: str | None = None) -> Path:
+                      frame_order=None, series_uid: str | None = None, frame_scale=None) -> Path:
     """Write ``pixels`` ``(Z, rows, cols)`` int16 as one Enhanced MR Image file (multi-frame, as Siemens XA and
     Philips scanners export a 3-D acquisition): slice k at ``k * step`` mm along the normal, geometry in the
     functional groups (shared pixel spacing and orientation, a position per frame). ``frame_order``: the slices
     in the order the frames are stored (default: ascending position); ``series_uid``: a series of its own unless
-    given."""
+    given; ``frame_scale``: ``(slope, intercept)`` per slice, stored in each frame's Pixel Value Transformation as
+    Philips does (the stored integers then ``(pixels - intercept) / slope``, rounded)."""
     from pydicom.sequence import Sequence
 
     order = list(range(len(pixels))) if frame_order is None else list(frame_order)
@@ -189,8 +190,17 @@ def write_enhanced_mr(path: Path, pixels: np.ndarray, spacing=(0.8, 0.6), step=3
         position, item = Dataset(), Dataset()
         position.ImagePositionPatient = [float(v) for v in np.array([-10.0, 20.0, 5.0]) + k * step * normal]
         item.PlanePositionSequence = Sequence([position])
+        if frame_scale is not None:
+            transform = Dataset()
+            transform.RescaleSlope, transform.RescaleIntercept = frame_scale[k]
+            transform.RescaleType = "US"
+            item.PixelValueTransformationSequence = Sequence([transform])
         frames.append(item)
     ds.PerFrameFunctionalGroupsSequence = Sequence(frames)
+    if frame_scale is not None:
+        slope, intercept = (np.array([frame_scale[k][i] for k in range(len(pixels))], float)[:, None, None]
+                            for i in (0, 1))
+        pixels = np.rint((pixels - intercept) / slope)
     ds.PixelData = np.ascontiguousarray(pixels[order]).astype("<i2").tobytes()
     ds.save_as(path, enforce_file_format=True)
     return path

@@ -152,7 +152,7 @@ def test_volume_and_single_image_inputs(tmp_path, monkeypatch):
     pred.input_stats = {"fg_median": [[200.0, 210.0, 220.0]]}  # one band: the slices' brightness
     assert far_off_note(Path("v"), pred.inputs(slices, [0, 1, 2]), pred) is not None  # centres 50-150: too dark
     fits = np.full((32, 32), 210, np.uint8)
-    fits[0, 0] = 0  # not blank
+    fits[0, :10] = np.arange(10)  # not blank, nor a mask's few grey levels
     assert far_off_note(Path("v"), [fits], pred) is None
 
 

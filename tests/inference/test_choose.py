@@ -210,6 +210,17 @@ def test_folder_is_decided_file_by_file(fake_bundled, tmp_path, caplog):
     ({"SeriesDescription": "POSTERIOR FOSSA T2"}, None),  # "post" only as a whole word
     ({"SeriesDescription": "DWI", "ContrastBolusAgent": "Gadovist"}, ("t1c", "with contrast agent 'Gadovist'")),
     ({"SeriesDescription": "AX T2"}, None),
+    # vendors' and sites' names: Siemens' FLAIR is "dark-fluid", its contrast KM ("nativ" / "ohne KM" before it)
+    ({"SeriesDescription": "t2_tirm_tra_dark-fluid"}, ("flair", "'t2_tirm_tra_dark-fluid'")),
+    ({"SeriesDescription": "t2_space_darkfluid_sag_p2_iso"}, ("flair", "'t2_space_darkfluid_sag_p2_iso'")),
+    ({"SeriesDescription": "t1_mprage_sag_p2_iso_KM"}, ("t1c", "'t1_mprage_sag_p2_iso_KM'")),
+    ({"SeriesDescription": "t1_se_tra+KM"}, ("t1c", "'t1_se_tra+KM'")),
+    ({"SeriesDescription": "t1_se_tra_nativ"}, None),
+    ({"SeriesDescription": "t1_se_tra ohne KM"}, None),
+    ({"SeriesDescription": "AX T1 C+"}, ("t1c", "'AX T1 C+'")),
+    ({"SeriesDescription": "AX T1 W/O CONTRAST"}, None),  # "without": read as "contrast" before
+    ({"SeriesDescription": "AX T1 NO CONTRAST"}, None),
+    ({"SeriesDescription": "T1 MPR DOTAREM"}, ("t1c", "'T1 MPR DOTAREM'")),
 ])
 def test_dicom_descriptions(fields, expected):
     from pydicom.dataset import Dataset
@@ -238,3 +249,38 @@ def test_a_post_contrast_channel_that_is_flair_is_named_once_per_folder(tmp_path
     lines = [r.getMessage() for r in caplog.records if "copy of FLAIR" in r.getMessage()]
     assert lines == [f"{patient}: the post-contrast channel of its TIFFs is a copy of FLAIR (kaggle_3m's stand-in for "
                      "a missing sequence), so model m.pt reads FLAIR images there; --model flair fits them"]
+
+
+@pytest.mark.parametrize("fields,expected", [
+    ({"InversionTime": 2500, "EchoTime": 120}, "inversion time 2500 ms, echo time 120 ms"),  # FLAIR at 3 T
+    ({"InversionTime": 2000, "EchoTime": 85}, "inversion time 2000 ms, echo time 85 ms"),  # 1.5 T
+    ({"InversionTime": 160, "EchoTime": 60}, None),  # STIR
+    ({"InversionTime": 900, "EchoTime": 10}, None),  # T1-FLAIR, MPRAGE
+    ({"InversionTime": 2500, "EchoTime": 9}, None),  # a long inversion with a T1 echo: not a FLAIR
+    ({"EchoTime": 100}, None),
+    ({}, None),
+])
+def test_a_flair_is_told_by_its_timing(fields, expected):
+    from pydicom.dataset import Dataset
+
+    from tumorseg.inference.choose import flair_timing
+
+    ds = Dataset()
+    for key, value in fields.items():
+        setattr(ds, key, value)
+    assert flair_timing(ds) == expected
+
+
+def test_an_enhanced_file_gives_its_timing_from_its_functional_groups():
+    from pydicom.dataset import Dataset
+    from pydicom.sequence import Sequence
+
+    from tumorseg.data.formats.dicom import inversion_echo_times
+
+    modifier, echo, shared = Dataset(), Dataset(), Dataset()
+    modifier.InversionTimes, echo.EffectiveEchoTime = [1800.0], 125.0
+    shared.MRModifierSequence, shared.MREchoSequence = Sequence([modifier]), Sequence([echo])
+    ds = Dataset()
+    ds.SharedFunctionalGroupsSequence = Sequence([shared])
+    assert inversion_echo_times(ds) == (1800.0, 125.0)
+    assert inversion_echo_times(Dataset()) == (None, None)

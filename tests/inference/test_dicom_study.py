@@ -88,6 +88,25 @@ def test_each_series_of_a_study_is_predicted_with_its_own_outputs(tmp_path, brig
     assert rows[1]["input"] == f"{tmp_path / 'study'} [series 5 'Ax T2 FLAIR']"
 
 
+def test_an_anonymised_flair_series_gets_flair_by_its_timing(fake_bundled, tmp_path):
+    """A series whose description names nothing ("AX 7"), or calls it POST (a FLAIR after contrast), acquired with a
+    FLAIR's inversion and echo times: flair, the reason naming them. A T1 of short times keeps its description's
+    model."""
+    pix = series_pixels()
+    study = generate_uid()
+    for number, desc, ti, te in ((7, "AX 7", 2500, 120), (8, "AX T2 POST", 2200, 90), (9, "AX T1 POST", 900, 10)):
+        for path in write_mr_series(tmp_path / "study", pix, number=number, description=desc, study=study,
+                                    prefix=f"S{number}_"):
+            ds = pydicom.dcmread(path)
+            ds.InversionTime, ds.EchoTime = ti, te
+            ds.save_as(path, enforce_file_format=True)
+    plain, post_flair, t1c = list_series(tmp_path / "study")
+    assert choose_model(plain) == Choice("flair", "DICOM series 'AX 7' with inversion time 2500 ms, echo time 120 "
+                                                  "ms: a FLAIR's timing")
+    assert choose_model(post_flair).name == "flair" and "2200 ms" in choose_model(post_flair).reason
+    assert choose_model(t1c) == Choice("t1c", "DICOM series 'AX T1 POST' described as contrast-enhanced T1")
+
+
 def test_series_get_the_model_their_description_calls_for(fake_bundled, tmp_path, caplog):
     write_study(tmp_path / "study")
     t1c, flair = list_series(tmp_path / "study")

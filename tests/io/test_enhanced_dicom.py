@@ -89,3 +89,18 @@ def test_a_series_folder_holding_one_enhanced_file_is_that_file_named_after_the_
     write_enhanced_mr(tmp_path / "SE3" / "IM0002", pix, series_uid=pydicom.dcmread(first).SeriesInstanceUID)
     with pytest.raises(DataError, match="holds 2 multi-frame files among its 2 files; .* give each multi-frame file"):
         DicomIO().read(tmp_path / "SE3")
+
+
+def test_a_scale_per_frame_is_applied_to_its_frame(tmp_path):
+    """Philips stores RescaleSlope/Intercept per frame (Pixel Value Transformation), and they may differ: each frame
+    is rescaled by its own, so the volume reads as the one stored unscaled (ignoring them halved slice 3's ball)."""
+    pix = _sphere_volume()
+    scale = [(2.0, 0.0) if k % 2 else (0.5, -10.0) for k in range(len(pix))]
+    plain = DicomIO().read(write_enhanced_mr(tmp_path / "plain.dcm", pix, step=1.0))[0]
+    scaled = DicomIO().read(write_enhanced_mr(tmp_path / "scaled.dcm", pix, step=1.0, frame_scale=scale))[0]
+    assert plain.shape == scaled.shape and np.array_equal(plain, scaled)
+    from tumorseg.data.formats.dicom import read_dicom, rescale
+
+    slope, intercept = rescale(read_dicom(tmp_path / "scaled.dcm", pixels=False), len(pix))
+    assert slope.tolist()[:2] == [0.5, 2.0] and intercept.tolist()[:2] == [-10.0, 0.0]
+    assert rescale(read_dicom(tmp_path / "plain.dcm", pixels=False), 3)[0].tolist() == [1.0, 1.0, 1.0]

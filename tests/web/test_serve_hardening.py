@@ -115,6 +115,17 @@ def test_a_stack_of_slices_in_one_tiff_is_one_volume_and_an_animated_png_is_400(
     assert r.status_code == 400 and "stack of 24×20 images" in _one_line(r)
 
 
+def test_a_tiff_of_a_pixel_type_pillow_cannot_decode_says_which(client):
+    """numpy's float64 (``tifffile.imwrite``'s default): 400 naming the type and the fix, as ``predict`` says."""
+    import io
+
+    tifffile = pytest.importorskip("tifffile")
+    buf = io.BytesIO()
+    tifffile.imwrite(buf, np.ones((20, 24), "float64"))
+    r = _post(client, buf.getvalue())
+    assert r.status_code == 400 and "a TIFF of float64 pixels" in _one_line(r) and "float32" in _one_line(r)
+
+
 @pytest.mark.parametrize("kind", ["nrrd", "dicom", "tiff"])
 def test_a_small_file_of_more_slices_than_the_cap_is_413_before_any_model_call(client, kind, monkeypatch):
     """Each slice is a model call: thousands of 2×2 slices fit the voxel cap in a few kB, so the slice count is capped

@@ -127,8 +127,12 @@ def test_a_mark_on_one_slice_comes_with_its_models_caveat(tmp_path):
     client = TestClient(create_app(Predictor.from_checkpoint(path, "cpu", backend="torch")),
                         base_url="http://127.0.0.1:8000")
     image = np.full((40, 40), 90, np.uint8)
-    image[:4] = 0  # not blank
+    image[:4] = np.arange(40) % 10  # not blank, nor a mask's few grey levels
     body = _post(client, _png(image), "x.png").json()
     assert body["tumour_found"] and body["note"] is None
     body = _post(client, _png(np.zeros((40, 40), np.uint8)), "black.png").json()  # blank: said so, by name
     assert body["note"].startswith("black.png: blank input (every pixel the same value") and "\n" not in body["note"]
+    mask = np.zeros((40, 40), np.uint8)
+    mask[10:20, 10:20] = 255
+    body = _post(client, _png(mask), "x_mask.png").json()  # a mask uploaded as the scan: said so
+    assert body["note"].startswith("x_mask.png: only 2 grey levels as read (0, 255), as in a mask or label file")

@@ -41,11 +41,9 @@ def open_image(path: str | Path) -> Image.Image:
         raise limits.LimitExceeded(f"{path}: declares more than {2 * (Image.MAX_IMAGE_PIXELS or 0):,} pixels; at most "
                         f"{lim.max_pixels:,} per image are accepted; {lim.fix}.") from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
-        pixel_type = _tiff_pixel_type(path)
-        if pixel_type:  # a valid TIFF of a pixel type Pillow does not decode (numpy's float64, signed 32-bit)
-            raise DataError(f"{path}: a TIFF of {pixel_type} pixels, which tumorseg's TIFF reader (Pillow) cannot "
-                            "decode; save it as 8- or 16-bit integers or 32-bit float (numpy and tifffile: "
-                            "tifffile.imwrite(path, array.astype('float32'))).") from None
+        undecodable = undecodable_tiff(path)
+        if undecodable:  # a valid TIFF of a pixel type Pillow does not decode (numpy's float64, signed 32-bit)
+            raise DataError(undecodable) from None
         raise DataError(
             f"{path}: not a readable image ({exc.__class__.__name__}). "
             f"Supported: {', '.join(IMAGE_SUFFIXES)}; remove or replace the file."
@@ -57,6 +55,17 @@ def open_image(path: str | Path) -> Image.Image:
         img.close()
         raise
     return img
+
+
+def undecodable_tiff(path: Path, where: str | None = None) -> str | None:
+    """The one-line message for a TIFF that Pillow cannot open because of its pixel type (:func:`_tiff_pixel_type`),
+    naming it ``where`` (default: ``path``), else ``None``."""
+    pixel_type = _tiff_pixel_type(path)
+    if not pixel_type:
+        return None
+    return (f"{where or path}: a TIFF of {pixel_type} pixels, which tumorseg's TIFF reader (Pillow) cannot decode; save "
+            "it as 8- or 16-bit integers or 32-bit float (numpy and tifffile: tifffile.imwrite(path, "
+            "array.astype('float32'))).")
 
 
 def _tiff_pixel_type(path: Path) -> str | None:

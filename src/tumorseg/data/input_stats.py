@@ -32,6 +32,8 @@ from typing import Any
 import numpy as np
 
 FOREGROUND_FRACTION = 0.10
+MAX_LABEL_LEVELS = 8  # a mask or label map has at most this many grey levels (see label_levels)
+LABEL_BRIGHT = 64  # ... and one of them this bright (or it is a 0/1 mask)
 MIN_FOREGROUND_PX = 64
 FACTOR = 1.5
 MAX_SLICES = 512  # training statistics use at most this many slices, evenly spaced
@@ -109,3 +111,28 @@ def far_off(slices: list[np.ndarray], stats: dict[str, Any] | None) -> str | Non
             return (f"median foreground brightness {value:.0f}{chan}; the model's training slices: {mid:.0f} "
                     f"(5-95 % range {lo:.0f}-{hi:.0f})")
     return None
+
+
+def label_levels(images: list[np.ndarray]) -> list[int] | None:
+    """The grey levels of ``images`` when they look like a **mask or label map** given as a scan, else ``None``.
+
+    ``images``: ``uint8`` arrays as the model is fed them (each ``(H, W)`` or ``(C, H, W)``; the slices of one volume,
+    or one 2-D image); any other dtype gives ``None``. Label-like: 2 to :data:`MAX_LABEL_LEVELS` distinct values over
+    all of them, and either the brightest is at least :data:`LABEL_BRIGHT` (a mask saved 0/255; labels that the volume
+    reader spread over 0..255, BraTS 0, 1, 2, 4 -> 0, 85, 170, 255; a 0/1 mask volume -> 0, 128) or they are exactly
+    0 and 1 (a 2-D mask saved 0/1). A blank input (one level) is not label-like. Real scans have far more levels:
+    every figshare PNG at least 137; the fewest in the LGG TIFFs, 5-8 levels, are tumour-free end slices of dark
+    noise (values 0-7), which the brightness rule leaves alone.
+    """
+    seen = np.zeros(256, bool)
+    for image in images:
+        image = np.asarray(image)
+        if image.dtype != np.uint8:
+            return None
+        seen |= np.bincount(image.ravel(), minlength=256) > 0
+        if np.count_nonzero(seen) > MAX_LABEL_LEVELS:
+            return None
+    levels = np.flatnonzero(seen).tolist()
+    if len(levels) < 2:
+        return None
+    return levels if levels[-1] >= LABEL_BRIGHT or levels == [0, 1] else None

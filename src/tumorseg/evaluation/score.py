@@ -121,14 +121,13 @@ def _files(root: Path, truth: bool, required: bool = True) -> list[Path]:
 
 
 def _label_named(path: Path) -> bool:
-    """Named as a label file by the NIfTI reader's rules (``*seg*``, ``OT*``, ``*label*``, ``*truth*``,
-    ``*mask*``)."""
+    """Named as a label file by the NIfTI reader's rules (:func:`tumorseg.data.formats.nifti.is_label_name`), and not
+    as a mask of something other than the tumour (:data:`NOT_TUMOUR`)."""
     from fnmatch import fnmatch
 
-    from tumorseg.data.formats.nifti import LABEL_HINTS
+    from tumorseg.data.formats.nifti import is_label_name
 
-    name = path.name.lower()
-    return any(fnmatch(name, h.lower()) for h in LABEL_HINTS) and not any(fnmatch(name, h) for h in NOT_TUMOUR)
+    return is_label_name(path) and not any(fnmatch(path.name.lower(), h) for h in NOT_TUMOUR)
 
 
 def _by_case(root: Path, files: list[Path]) -> dict[str, tuple[str, Path]]:

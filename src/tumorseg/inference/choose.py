@@ -19,8 +19,12 @@ BraTS case folder with only a T1c volume               ``t1c``
 3-channel 8-bit TIFF (LGG: pre, FLAIR, post-contrast)  ``flair``   the FLAIR channel (1) is fed to the model
 RGB TIFF slice of an LGG patient folder (``TCGA_*``    ``flair``   also when its channels are equal: kaggle_3m
 folder, or ``_mask.tif`` beside it)                                replaced missing sequences with FLAIR
-DICOM whose SeriesDescription/ProtocolName says FLAIR  ``flair``   also each series of a study folder
-DICOM described as post-contrast T1 (POST, GAD, +C…)   ``t1c``     (:func:`dicom_modality`)
+DICOM whose SeriesDescription/ProtocolName says FLAIR  ``flair``   also each series of a study folder; Siemens'
+(or ``dark-fluid``)                                               name counts too
+DICOM of a FLAIR's timing (inversion ≥ 1400 ms, echo   ``flair``   whatever its description (:func:`flair_timing`)
+≥ 60 ms)
+DICOM described as post-contrast T1 (POST, GAD, +C,    ``t1c``     (:func:`dicom_modality`); not with PRE, NATIVE,
+KM…)                                                               W/O, NO CONTRAST…
 figshare ``.mat`` slice                                ``t1c``     the T1-contrast slices t1c was trained on
 anything else (PNG/JPEG, grayscale TIFF, other NIfTI)  ``t1c``     the default model, with a note saying so
 =====================================================  ==========  ===========================================
@@ -44,7 +48,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from tumorseg.data.formats import bids, decathlon, nifti, tiff_stack
-from tumorseg.data.formats.dicom import DicomSeries, is_dicom_file, read_dicom
+from tumorseg.data.formats.dicom import DicomSeries, inversion_echo_times, is_dicom_file, read_dicom
 from tumorseg.models import zoo
 
 # (modality, pattern on the lower-cased file name, how to name the match in the note)
@@ -118,10 +122,21 @@ def is_channel_stack(source, strict: bool = False) -> bool:
 
 
 # Words of a SeriesDescription / ProtocolName / SequenceName that mark a contrast-enhanced T1 (lower-cased tokens
-# split on anything but letters, digits and "+"), and words that say it is not one.
-_POST_CONTRAST = frozenset({"post", "postcontrast", "gad", "gd", "gado", "t1c", "t1ce", "t1gd", "+c", "t1+c", "ce",
-                            "contrast", "postgad", "enhanced"})
-_PRE_CONTRAST = frozenset({"pre", "precontrast", "non", "noncontrast", "native"})
+# split on anything but letters, digits and "+"; "w/o" read as "without"), and words that say it is not one. Siemens
+# names contrast KM (German Kontrastmittel: "t1_mprage_sag_KM", "nativ" before it); GE "+C" / "C+"; some sites the
+# agent by its brand name.
+_POST_CONTRAST = frozenset({"post", "postcontrast", "gad", "gd", "gado", "t1c", "t1ce", "t1gd", "+c", "t1+c", "c+", "ce",
+                            "contrast", "postgad", "enhanced", "km", "+km", "kontrast", "gadolinium", "gadovist",
+                            "gadavist", "dotarem", "magnevist", "multihance", "prohance", "clariscan", "omniscan"})
+_PRE_CONTRAST = frozenset({"pre", "precontrast", "non", "noncontrast", "native", "nativ", "ohne", "without", "wo",
+                           "unenhanced"})
+_CONTRAST_WORDS = frozenset({"contrast", "gad", "gd", "km", "kontrast"})  # "no contrast", "no gad": not enhanced
+# Siemens names its FLAIR "dark-fluid" ("t2_tirm_tra_dark-fluid", "t2_space_dark-fluid_sag")
+_FLAIR_WORDS = re.compile(r"flair|dark[-_ ]?fluid")
+# a FLAIR's timing: a long inversion (the fluid nulled; STIR's is ~150-250 ms, a T1-FLAIR's ~800-1100 ms with a short
+# echo) and a T2-weighted echo; FLAIR uses ~1800-2500 ms and ~80-140 ms
+FLAIR_MIN_INVERSION_MS = 1400.0
+FLAIR_MIN_ECHO_MS = 60.0
 
 
 def _dicom_header(path: Path | DicomSeries):
@@ -146,16 +161,28 @@ def dicom_modality(ds) -> tuple[str, str] | None:
     texts = [str(getattr(ds, k, "") or "").strip() for k in ("SeriesDescription", "ProtocolName", "SequenceName")]
     shown = next((t for t in texts if t), "")
     text = " ".join(texts).lower()
-    if "flair" in text:
+    if _FLAIR_WORDS.search(text):
         return "flair", repr(shown)
-    tokens = {t for t in re.split(r"[^a-z0-9+]+", text) if t}
-    if tokens & _PRE_CONTRAST:
+    words = [t for t in re.split(r"[^a-z0-9+]+", text.replace("w/o", " without ")) if t]
+    tokens = set(words)
+    if tokens & _PRE_CONTRAST or any(a == "no" and b in _CONTRAST_WORDS for a, b in itertools.pairwise(words)):
         return None
-    if tokens & _POST_CONTRAST or any(t.endswith("+c") for t in tokens):
+    if tokens & _POST_CONTRAST or any(t.endswith(("+c", "+km")) for t in tokens):
         return "t1c", repr(shown)
     if str(getattr(ds, "ContrastBolusAgent", "") or "").strip():
         return "t1c", f"with contrast agent {str(ds.ContrastBolusAgent).strip()!r}"
     return None
+
+
+def flair_timing(ds) -> str | None:
+    """``"inversion time 2500 ms, echo time 120 ms"`` when a DICOM header's acquisition times are a FLAIR's
+    (inversion at least :data:`FLAIR_MIN_INVERSION_MS`, echo at least :data:`FLAIR_MIN_ECHO_MS`;
+    :func:`tumorseg.data.formats.dicom.inversion_echo_times`), else ``None``: how a FLAIR is told from the header
+    when its description names it in no known way (an anonymised or site-specific name)."""
+    ti, te = inversion_echo_times(ds)
+    if ti is None or te is None or ti < FLAIR_MIN_INVERSION_MS or te < FLAIR_MIN_ECHO_MS:
+        return None
+    return f"inversion time {ti:.0f} ms, echo time {te:.0f} ms"
 
 
 def _dicom_choice(path: Path | DicomSeries) -> Choice:
@@ -166,10 +193,13 @@ def _dicom_choice(path: Path | DicomSeries) -> Choice:
     what = "DICOM series" if isinstance(path, DicomSeries) or path.is_dir() else "DICOM"
     if hit and hit[0] == "flair":
         return Choice("flair", f"{what} {hit[1]} described as FLAIR")
-    if hit:
-        return Choice("t1c", f"{what} {hit[1]} described as contrast-enhanced T1")
     desc = str(getattr(ds, "SeriesDescription", "") or "").strip() if ds is not None else ""
     named = f"{what} {desc!r}" if desc else f"{what} without a series description"
+    timing = flair_timing(ds) if ds is not None else None
+    if timing:  # physics over words: no contrast-enhanced T1 is acquired so ("AX T2 POST": a FLAIR after contrast)
+        return Choice("flair", f"{named} with {timing}: a FLAIR's timing")
+    if hit:
+        return Choice("t1c", f"{what} {hit[1]} described as contrast-enhanced T1")
     return Choice(zoo.DEFAULT, f"{named} names neither FLAIR nor a contrast-enhanced T1; the default model, trained "
                                "on contrast-enhanced T1")
 

@@ -55,7 +55,8 @@ from tumorseg.data.formats._common import natural_key
 from tumorseg.data.formats.dicom import (DicomSeries, folders_below, holds_dicom_images, is_dicom_file,
                                          list_series)
 from tumorseg.data.formats.orientation import from_display, to_display_any
-from tumorseg.data.input_stats import far_off
+from tumorseg.data.formats.paired import MASK_SUFFIXES
+from tumorseg.data.input_stats import far_off, label_levels
 from tumorseg.errors import DataError, TumorsegError
 from tumorseg.inference.field_of_view import window_for
 from tumorseg.inference.montage import montage
@@ -399,9 +400,10 @@ def read_model_input(path: Path, predictor: Predictor) -> tuple[np.ndarray, Prop
     one-channel model of a known modality (:attr:`Predictor.modality`) picks
     its channel (``flair`` → FLAIR, ``t1c`` → post-contrast);
     any other channel mismatch is refused by :meth:`Predictor.check_channels`,
-    never averaged away.
+    never averaged away. A mask file (``x_mask.png`` of two grey levels) is refused (:func:`refuse_label_file`).
     """
     image, props = _read_slice(path, predictor)
+    refuse_label_file(path, [image])
     if predictor.context and image.ndim == 2 and lgg.slice_number(path) is not None:
         image = _with_neighbour_files(path, image, predictor)
     return image, props
@@ -563,6 +565,7 @@ def predict_volume(path: Path | DicomSeries, predictor: Predictor, out: Path, ba
     (:func:`tumorseg.io.write_probabilities`: ``<name>_prob.nii.gz`` ...; one byte a voxel while predicting)."""
     array, props = read_volume_input(path, predictor)
     slices = list(array)
+    refuse_label_file(path, slices)
     warn_if_far_off(path, slices, predictor)
     bar = tqdm(total=len(slices), desc=f"predicting {props.name}", unit="slice",
                disable=not progress or len(slices) == 1, leave=False)
@@ -627,6 +630,10 @@ def far_off_note(source: Path, slices: list[np.ndarray], predictor: Predictor) -
         what = "every pixel" if len(slices) == 1 else f"every voxel of its {len(slices)} slices"
         return (f"{source}: blank input ({what} the same value after reading; NaN/inf count as 0), so nothing "
                 "was there to segment. Check the file (export, windowing, the right series).")
+    levels = label_levels(slices)
+    if levels is not None:
+        return (f"{source}: only {len(levels)} grey levels as read ({', '.join(map(str, levels))}), as in a mask or label "
+                "file, not a scan, so its result means nothing; predict the scan it outlines.")
     if predictor.input_stats is None:
         return None
     picked = slices[:: max(1, len(slices) // 64)]
@@ -638,6 +645,50 @@ def far_off_note(source: Path, slices: list[np.ndarray], predictor: Predictor) -
     kind = {"t1c": "a T1c (contrast-enhanced T1)", "flair": "a FLAIR"}.get(predictor.modality or "", "the kind of")
     return (f"{source}: unusual input for model '{predictor.label}': {why}. Check that it is {kind} scan scaled "
             "like the training data, or choose another --model.")
+
+
+def refuse_label_file(source: Path | DicomSeries, slices: list[np.ndarray]) -> None:
+    """Refuse an input that is a mask or label file: **named** as one (:func:`tumorseg.data.formats.nifti.is_label_name`:
+    ``*mask*``, ``*seg*``, ``*label*``, ``OT*``...) **and** holding only a mask's few grey levels
+    (:func:`tumorseg.data.input_stats.label_levels`), or one (a 0/1 mask volume, whose flat window scales it to
+    0): ``x_mask.tif`` given to ``predict`` instead of ``x.tif``, a BraTS ``-seg.nii.gz``. Either alone is not enough: ``t1c_masked.nii.gz`` is a scan, and a label-like file of
+    another name gets :func:`far_off_note`'s warning instead. Folders never give such files as inputs.
+
+    Raises:
+        DataError: one line naming the file, its grey levels and the scan beside it to predict instead, if found.
+    """
+    if isinstance(source, DicomSeries) or not nifti.is_label_name(Path(source)):
+        return
+    levels = label_levels(slices)
+    if levels is not None:
+        what = f"only the grey levels {', '.join(map(str, levels))}"
+    elif all(np.ptp(s) == 0 for s in slices):  # a 0/1 mask volume scales to one value (its window is flat)
+        what = "one grey level as read"
+    else:
+        return
+    source = Path(source)
+    scan = _scan_beside(source)
+    instead = f" ({scan.name} beside it)" if scan else ""
+    raise DataError(f"{source}: a mask or label file (named so, and {what}), not a scan; predict the scan it "
+                    f"outlines{instead}.")
+
+
+def _scan_beside(label: Path) -> Path | None:
+    """The scan a label file outlines, when one lies beside it: ``x_mask.tif`` -> ``x.tif`` (the suffixes
+    ``_mask``, ``-seg``... of :data:`tumorseg.data.formats.paired.MASK_SUFFIXES` taken off), else the first file of
+    the same type beside it that is not named as a label (``case-t1c.nii.gz`` beside ``case-seg.nii.gz``)."""
+    volume = nifti.is_nifti(label) or is_itk_volume(label)
+    stem = nifti.nifti_stem(label) if volume else label.stem
+    suffix = label.name[len(stem):]
+    for end in MASK_SUFFIXES[1:]:
+        if stem.lower().endswith(end) and (found := label.with_name(stem[: -len(end)] + suffix)).is_file():
+            return found
+    try:
+        beside = sorted(p for p in label.parent.iterdir() if p.is_file() and p.name.lower().endswith(suffix.lower())
+                        and not nifti.is_label_name(p) and not _is_predict_output(p))
+    except OSError:
+        return None
+    return beside[0] if beside else None
 
 
 def warn_if_far_off(source: Path, slices: list[np.ndarray], predictor: Predictor) -> bool:

@@ -315,7 +315,7 @@ def _write_image(data: bytes, kind: str, stem: Path, where: str) -> tuple[Path, 
     Raises:
         DataError: ``where`` (the file, as the user knows it) cannot be read as ``kind``; over the limits.
     """
-    from tumorseg.data.imageio import ImageStack, open_image
+    from tumorseg.data.imageio import ImageStack, open_image, undecodable_tiff
 
     path = stem.with_name(f"{stem.name}.{ {'jpeg': 'jpg', 'tiff': 'tif'}.get(kind, kind) }")
     path.write_bytes(data)
@@ -327,7 +327,9 @@ def _write_image(data: bytes, kind: str, stem: Path, where: str) -> tuple[Path, 
     except ImageStack as stack:
         raise ImageStack(where, stack.size) from None
     except DataError:
-        raise DataError(f"{where} looks like {kind.upper()} but cannot be read (truncated or corrupt).") from None
+        message = undecodable_tiff(path, where) if kind == "tiff" else None  # a float64 TIFF: says so, and the fix
+        raise DataError(message or f"{where} looks like {kind.upper()} but cannot be read (truncated or corrupt)."
+                        ) from None
 
 
 def _decode_image(data: bytes, kind: str, predictor, workdir: Path) -> Decoded:

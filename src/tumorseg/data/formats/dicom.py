@@ -120,11 +120,39 @@ def dicom_pixels(ds, where: Path) -> np.ndarray:
     if arr.size != frames * int(ds.Rows) * int(ds.Columns) * int(getattr(ds, "SamplesPerPixel", 1) or 1):
         raise DataError(f"{where}: the DICOM pixel data ({arr.shape}) does not match its header ({frames} frame(s) of "
                         f"{int(ds.Rows)}×{int(ds.Columns)}); the file is damaged.")
-    slope = float(getattr(ds, "RescaleSlope", 1) or 1)
-    intercept = float(getattr(ds, "RescaleIntercept", 0) or 0)
+    slope, intercept = rescale(ds, frames)
+    if arr.ndim == 3 and len(arr) == frames:  # per frame: (frames, 1, 1) broadcast over each frame's pixels
+        slope, intercept = slope[:, None, None], intercept[:, None, None]
+    else:
+        slope, intercept = slope[0], intercept[0]
     arr *= slope  # in place: the same float32 arithmetic as arr * slope + intercept
     arr += intercept
     return arr
+
+
+def rescale(ds, frames: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """``(slope, intercept)``, each ``(frames,) float32``: RescaleSlope/Intercept of a classic file (the same for
+    every frame), else of an enhanced multi-frame file's Pixel Value Transformation functional group, per frame
+    where each frame has its own (Philips stores a scale per frame, and it may differ between frames), else shared.
+    Missing values are slope 1 and intercept 0 (also a slope of 0, which no image means)."""
+
+    def values(holders) -> tuple[np.ndarray, np.ndarray]:
+        slope = [float(getattr(h, "RescaleSlope", 1) or 1) for h in holders]
+        intercept = [float(getattr(h, "RescaleIntercept", 0) or 0) for h in holders]
+        return np.array(slope, np.float32), np.array(intercept, np.float32)
+
+    def broadcast(pair) -> tuple[np.ndarray, np.ndarray]:
+        return tuple(np.broadcast_to(v, (frames,)).astype(np.float32) for v in pair)
+
+    if "RescaleSlope" in ds or "RescaleIntercept" in ds:
+        return broadcast(values([ds]))
+    per_frame = getattr(ds, "PerFrameFunctionalGroupsSequence", None) or []
+    own = [f.PixelValueTransformationSequence[0] for f in per_frame
+           if "PixelValueTransformationSequence" in f and len(f.PixelValueTransformationSequence)]
+    if own and len(own) == len(per_frame) == frames:
+        return values(own)
+    shared = _frame_group(ds, "PixelValueTransformationSequence")
+    return broadcast(values([shared if shared is not None else ds]))
 
 
 def _check_deflate(path: Path, pydicom) -> int:
@@ -541,6 +569,29 @@ def _frame_group(ds, sequence: str):
         if items and sequence in items[0] and len(items[0][sequence].value):
             return items[0][sequence].value[0]
     return None
+
+
+def inversion_echo_times(ds) -> tuple[float | None, float | None]:
+    """``(InversionTime, EchoTime)`` in ms of one file: the classic attributes, else an enhanced multi-frame file's
+    functional groups (MR Modifier's first InversionTimes value, MR Echo's EffectiveEchoTime); ``None`` where not
+    given or not a number."""
+
+    def number(holder, key: str) -> float | None:
+        value = getattr(holder, key, None) if holder is not None else None
+        if value is not None and not isinstance(value, (str, bytes)) and hasattr(value, "__len__"):
+            value = value[0] if len(value) else None  # InversionTimes is multi-valued
+        try:
+            return float(value) if value not in (None, "") else None
+        except (TypeError, ValueError):
+            return None
+
+    ti = number(ds, "InversionTime")
+    if ti is None:
+        ti = number(_frame_group(ds, "MRModifierSequence"), "InversionTimes")
+    te = number(ds, "EchoTime")
+    if te is None:
+        te = number(_frame_group(ds, "MREchoSequence"), "EffectiveEchoTime")
+    return ti, te
 
 
 def dicom_orientation(ds) -> list[float] | None:

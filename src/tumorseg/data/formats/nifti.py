@@ -88,8 +88,11 @@ _SAME_MODALITY = {"t1n": "t1", "t1ce": "t1c", "t1gd": "t1c", "t2w": "t2", "t2f":
 
 
 def is_label_name(p: Path) -> bool:
-    """Named as a label volume (:data:`LABEL_HINTS`: ``*seg*``, ``OT*``, ``*label*``, ``*truth*``, ``*mask*``)."""
-    return any(fnmatch.fnmatch(p.name.lower(), h.lower()) for h in LABEL_HINTS)
+    """Named as a label volume (:data:`LABEL_HINTS`: ``*seg*``, ``OT*``, ``*label*``, ``*truth*``, ``*mask*``; the
+    BraTS 2013 ``OT`` only in capitals, so that ``other.nii.gz`` is a scan; also its original
+    ``VSD.Brain_3more.XX.O.OT.54517.mha``)."""
+    return ".OT." in p.name or any(fnmatch.fnmatchcase(p.name, h) if h == "OT*"
+                                   else fnmatch.fnmatch(p.name.lower(), h.lower()) for h in LABEL_HINTS)
 
 
 def is_case_folder(folder: Path) -> bool:
