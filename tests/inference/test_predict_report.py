@@ -62,7 +62,8 @@ def test_the_page_marks_a_close_call(tmp_path):
 
     base = {"n_slices": 30, "slices_with_tumour": 9, "tumour_voxels": 900, "voxel_mm": [1, 1, 1], "volume_ml": 0.9,
             "max_diameter_mm": 20.0, "largest_slice": 12, "input": "x", "mask": "m.nii.gz", "model": "flair",
-            "tumour_found": True}
+            "tumour_found": True, "cross_section_mm": [20.0, 12.5], "cross_section_mm2": 250.0,
+            "cross_section_slice": 12}
     rows = [{**base, "name": "close", "lesions_left_out": 3, "runner_up_voxels": 400, "runner_up_ml": 0.4,
              "runner_up_slice": 20, "runner_up_share": 0.4},
             {**base, "name": "clear", "lesions_left_out": 1, "runner_up_voxels": 9, "runner_up_ml": 0.009,
@@ -73,3 +74,4 @@ def test_the_page_marks_a_close_call(tmp_path):
     assert "<b>3 (runner-up 40%, slice 20) close call</b>" in page
     assert "<td>1 (runner-up 1%, slice 3)</td>" in page and "<td>–</td>" not in page.split("alone")[1].split("</tr>")[0]
     assert "<b>Close call</b>: the model keeps one lesion per volume" in page
+    assert "<th>largest cross-section (mm)</th>" in page and "<td>20×12.5</td>" in page

@@ -8,7 +8,8 @@ import json
 import numpy as np
 import pytest
 
-from tumorseg.inference.summary import lesion_diameter, longest_diameter, summarise, write_summaries
+from tumorseg.inference.summary import (cross_section, largest_cross_section, lesion_diameter, longest_diameter,
+                                       summarise, write_summaries)
 
 
 def stack():
@@ -25,9 +26,21 @@ def test_hand_checked_summary():
     assert s.volume_ml == pytest.approx(7 * 1.0 / 1000)
     assert s.max_diameter_mm == pytest.approx(np.hypot(1 * 0.5, 2 * 1.0), abs=0.01)  # corners of the 2×3 block
     assert s.tumour_found
-    assert s.line() == "case: tumour in 2/3 slices, 0.007 mL, longest axial diameter 2.1 mm"
+    assert s.line() == ("case: tumour in 2/3 slices, 0.007 mL, longest axial diameter 2.1 mm, largest cross-section "
+                        "2.1 × 0.5 mm (slice 1, below RANO's 10 mm)")
+    dot = summarise(stack()[2:], (1.0, 1.0, 1.0), "dot")  # one voxel: no cross-section to speak of
+    assert dot.cross_section_mm == [0.0, 0.0]
+    assert dot.line() == "dot: tumour in 1/1 slices, 0.001 mL, longest axial diameter 0.0 mm"
+    measurable = summarise(np.ones((1, 12, 16), bool), (1.0, 1.0, 1.0))  # 11 × 15 mm between centres
+    # its diagonal, and the chord across it through the centre: 2 × 5.5 / (15 / 18.6) = 13.6 mm, 14.2 on the pixel
+    # grid (one-pixel bands); measurable, so no note
+    assert measurable.line().endswith("longest axial diameter 18.6 mm, largest cross-section 18.6 × 14.2 mm (slice 0)")
     big = summarise(stack(), (10.0, 10.0, 10.0))  # 1 mL voxels, no name
-    assert big.line() == "tumour in 2/3 slices, 7.00 mL, longest axial diameter 22.4 mm"
+    # the 2×3 block of 10 mm voxels: its diagonal (22.4 mm) and, across it, 8.9 mm (= 2 × 10 × 20 / 22.4, the width
+    # of the parallelogram its centres span)
+    assert big.line() == ("tumour in 2/3 slices, 7.00 mL, longest axial diameter 22.4 mm, largest cross-section "
+                          "22.4 × 8.9 mm (slice 1, below RANO's 10 mm)")
+    assert (big.cross_section_mm, big.cross_section_mm2, big.cross_section_slice) == ([22.36, 8.94], 200.0, 1)
 
 
 def test_empty_mask_says_no_tumour_found():
@@ -75,6 +88,40 @@ def test_diameter_is_measured_per_lesion_never_across_two():
     diag[[0, 1, 2], [0, 1, 2]] = True  # touching corners: one lesion (8-connected)
     assert lesion_diameter(diag) == pytest.approx(np.hypot(2, 2))
     assert lesion_diameter(np.zeros((4, 4), bool)) == 0.0
+
+
+def _ellipse(rows, cols, angle_deg=0.0, size=96):
+    """A filled ellipse of ``rows`` × ``cols`` pixels between its extreme pixel centres, turned by ``angle_deg``."""
+    yy, xx = np.mgrid[:size, :size] - size / 2
+    t = np.deg2rad(angle_deg)
+    u, v = xx * np.cos(t) + yy * np.sin(t), -xx * np.sin(t) + yy * np.cos(t)
+    return (v / (rows / 2)) ** 2 + (u / (cols / 2)) ** 2 <= 1
+
+
+def test_cross_section_as_rano_measures_it():
+    assert cross_section(_ellipse(20, 40), 0.5, 0.5) == pytest.approx((20.0, 10.0))  # its two axes, in mm
+    longest, across = cross_section(_ellipse(20, 40, angle_deg=30), 0.5, 0.5)  # turned: within a pixel
+    assert longest == pytest.approx(20.0, abs=0.5) and across == pytest.approx(10.0, abs=0.5)
+    line = np.zeros((10, 10), bool)
+    line[2, 1:9] = True
+    assert cross_section(line, 1.0, 2.0) == (14.0, 0.0)  # one pixel thin: nothing across
+    assert cross_section(np.zeros((4, 4), bool)) == (0.0, 0.0) and cross_section(line[:1]) == (0.0, 0.0)
+    c = np.zeros((40, 40), bool)  # a C: 31 px tall, 21 wide, open on the right; a caliper spans its notch
+    c[5:36, 5:26] = True
+    c[12:29, 12:26] = False
+    assert cross_section(c) == pytest.approx((np.hypot(30, 20), cross_section(c[5:36, 5:26] | True)[1]), abs=1.0)
+
+
+def test_the_largest_cross_section_is_the_largest_product_not_the_longest_diameter():
+    m = np.stack([_ellipse(6, 60), _ellipse(30, 30)])  # slice 0: long and thin (60 × 6); slice 1: a 30 mm disc
+    s = summarise(m, (5.0, 1.0, 1.0), "x")
+    assert s.max_diameter_mm == pytest.approx(60.0)
+    assert s.cross_section_slice == 1 and s.cross_section_mm == pytest.approx([30.0, 30.0], abs=0.5)
+    assert largest_cross_section(np.zeros((2, 8, 8), bool)) is None
+    two = np.zeros((1, 96, 96), bool)  # two lesions on one slice: each measured on its own, never across
+    two[0, 10:20, 10:20] = two[0, 60:90, 60:90] = True
+    assert largest_cross_section(two) == pytest.approx((np.hypot(29, 29), np.hypot(29, 29), 0))  # both diagonals
+    assert summarise(np.zeros((2, 8, 8), bool), (1.0, 1.0, 1.0)).cross_section_mm is None
 
 
 def test_written_files(tmp_path):

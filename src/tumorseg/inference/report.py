@@ -89,10 +89,10 @@ def build_predict_report(folder: str | Path, out: str | Path | None = None) -> P
              f"{f'; {len(failed)} could not be read' if failed else ''}. Research use only — not for diagnosis.</p>"]
     if rows:
         parts.append(_chart(rows))
-    cols = ("name", "n_slices", "slices_with_tumour", "volume_ml", "max_diameter_mm", "tumour_voxels", "voxel_mm",
-            "largest_slice")
-    heads = ("input", "slices", "with tumour", "mL", "longest axial diameter (mm)", "voxels", "voxel (mm)",
-             "largest slice")
+    cols = ("name", "n_slices", "slices_with_tumour", "volume_ml", "max_diameter_mm", "cross_section_mm",
+            "tumour_voxels", "voxel_mm", "largest_slice")
+    heads = ("input", "slices", "with tumour", "mL", "longest axial diameter (mm)", "largest cross-section (mm)",
+             "voxels", "voxel (mm)", "largest slice")
     if any(r.get("model") for r in rows):  # summary.json files written before the column existed lack it
         cols, heads = (*cols, "model"), (*heads, "model")
     close = any(r.get("lesions_left_out") is not None for r in rows)  # the one-lesion rule ran somewhere

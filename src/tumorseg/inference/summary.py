@@ -1,4 +1,6 @@
-"""Per-volume summary of a predicted mask: slices with tumour, tumour volume (mL), longest axial diameter.
+"""Per-volume summary of a predicted mask: slices with tumour, tumour volume (mL), longest axial diameter, and the
+largest cross-section as RANO measures a lesion (its longest axial diameter × the longest diameter perpendicular to
+it, on the slice where that product is largest; :func:`cross_section`).
 
 ``tumorseg predict`` writes one row per volume input (NIfTI, BraTS case,
 DICOM file or series) to ``summary.json`` and ``summary.csv`` in the output
@@ -27,12 +29,13 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage as ndi
 from scipy.spatial import ConvexHull, QhullError
-from scipy.spatial.distance import pdist
+from scipy.spatial.distance import pdist, squareform
 
 from tumorseg.inference.postprocess import LeftOut, is_close_call
 
 log = logging.getLogger(__name__)
 KEEP_EVERY = "--no-one-lesion keeps every lesion"
+RANO_MEASURABLE_MM = 10.0  # RANO (Wen et al. 2010): a measurable lesion has two perpendicular diameters of >= 10 mm
 
 
 @dataclass
@@ -52,6 +55,11 @@ class VolumeSummary:
             axial scans; two separate blobs are never measured across); ``None``
             without tumour or pixel spacing.
         largest_slice: index of the slice with the most tumour (``None``: none).
+        cross_section_mm: ``[longest, perpendicular]`` diameters (mm) of the lesion cross-section (an 8-connected
+            region of one slice) whose product is the largest in the volume: RANO's bidimensional measurement
+            (:func:`cross_section`); ``None`` without tumour or pixel spacing.
+        cross_section_mm2: their product (mm²), what RANO sums over target lesions and follows over time.
+        cross_section_slice: the slice of that cross-section (numbered as ``largest_slice``).
         input, mask: the input path and the mask file written (for the CSV).
         model: the model that predicted it (a bundled name such as ``"flair"``, or a checkpoint's file name);
             ``""`` when not known (an older ``summary.json`` carried over by ``--resume``).
@@ -79,6 +87,9 @@ class VolumeSummary:
     runner_up_ml: float | None = None
     runner_up_slice: int | None = None
     runner_up_share: float | None = None
+    cross_section_mm: list[float] | None = None
+    cross_section_mm2: float | None = None
+    cross_section_slice: int | None = None
 
     @property
     def tumour_found(self) -> bool:
@@ -97,6 +108,11 @@ class VolumeSummary:
             parts.append(f"{self.volume_ml:.2f} mL" if self.volume_ml >= 0.1 else f"{self.volume_ml:.2g} mL")
         if self.max_diameter_mm is not None:
             parts.append(f"longest axial diameter {self.max_diameter_mm:.1f} mm")
+        if self.cross_section_mm is not None and min(self.cross_section_mm) > 0:  # a line or dot has none
+            longest, across = self.cross_section_mm
+            small = ", below RANO's 10 mm" if across < RANO_MEASURABLE_MM else ""
+            parts.append(f"largest cross-section {longest:.1f} × {across:.1f} mm (slice {self.cross_section_slice}"
+                         f"{small})")
         return prefix + ", ".join(parts) + self.close_call_note(keep)
 
     @property
@@ -133,17 +149,61 @@ class VolumeSummary:
         return {**asdict(self), "tumour_found": self.tumour_found}
 
 
-def longest_diameter(mask: np.ndarray, row_mm: float = 1.0, col_mm: float = 1.0) -> float:
-    """Longest distance (mm) between two ``True`` pixel centres of a 2-D ``mask``; 0.0 for 0 or 1 pixel."""
-    pts = np.argwhere(mask).astype(np.float64) * (row_mm, col_mm)  # (N, 2) in mm
-    if len(pts) < 2:
-        return 0.0
+def _farthest_pair(pts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The two of ``pts`` ``(N, 2)`` (N ≥ 2) farthest apart: searched among the convex hull's vertices."""
     if len(pts) > 3:
         try:
             pts = pts[ConvexHull(pts).vertices]  # the farthest pair lies on the hull
         except QhullError:  # all on one line: few points, compare them all
             pass
-    return float(pdist(pts).max())
+    i, j = np.unravel_index(np.argmax(squareform(pdist(pts))), (len(pts), len(pts)))
+    return pts[i], pts[j]
+
+
+def longest_diameter(mask: np.ndarray, row_mm: float = 1.0, col_mm: float = 1.0) -> float:
+    """Longest distance (mm) between two ``True`` pixel centres of a 2-D ``mask``; 0.0 for 0 or 1 pixel."""
+    pts = np.argwhere(mask).astype(np.float64) * (row_mm, col_mm)  # (N, 2) in mm
+    if len(pts) < 2:
+        return 0.0
+    a, b = _farthest_pair(pts)
+    return float(np.hypot(*(b - a)))
+
+
+def cross_section(mask: np.ndarray, row_mm: float = 1.0, col_mm: float = 1.0) -> tuple[float, float]:
+    """``(longest, perpendicular)`` diameters (mm) of one lesion's 2-D ``mask``, as RANO measures a lesion on an
+    axial slice: the longest distance between two pixel centres (:func:`longest_diameter`), and the longest extent
+    of the lesion perpendicular to that line: over bands one pixel wide across it, the distance between the
+    outermost pixel centres in the band (a caliper, so a concave lesion's gap counts). ``(0.0, 0.0)`` for fewer
+    than two pixels; ``(d, 0.0)`` for a lesion one pixel thin."""
+    pts = np.argwhere(mask).astype(np.float64) * (row_mm, col_mm)
+    if len(pts) < 2:
+        return 0.0, 0.0
+    a, b = _farthest_pair(pts)
+    longest = float(np.hypot(*(b - a)))
+    u = (b - a) / longest
+    along, across = pts @ u, pts @ np.array([-u[1], u[0]])
+    band = np.rint((along - along.min()) / min(row_mm, col_mm)).astype(np.int64)
+    order = np.argsort(band, kind="stable")
+    band, across = band[order], across[order]
+    starts = np.flatnonzero(np.r_[True, band[1:] != band[:-1]])
+    widths = np.maximum.reduceat(across, starts) - np.minimum.reduceat(across, starts)
+    return longest, float(widths.max())
+
+
+def largest_cross_section(masks: np.ndarray, row_mm: float = 1.0, col_mm: float = 1.0
+                          ) -> tuple[float, float, int] | None:
+    """``(longest, perpendicular, slice)`` of the lesion cross-section (an 8-connected region of one slice of a
+    ``(Z, H, W)`` bool stack) whose :func:`cross_section` product is the largest; ``None`` without tumour."""
+    best: tuple[float, float, int] | None = None
+    for z in np.flatnonzero(masks.reshape(len(masks), -1).any(axis=1)):
+        labels, n = ndi.label(masks[z], structure=np.ones((3, 3), bool))
+        for i, box in enumerate(ndi.find_objects(labels), start=1):
+            if box is None:
+                continue
+            longest, across = cross_section(labels[box] == i, row_mm, col_mm)
+            if best is None or longest * across > best[0] * best[1]:
+                best = (longest, across, int(z))
+    return best
 
 
 def lesion_diameter(mask: np.ndarray, row_mm: float = 1.0, col_mm: float = 1.0) -> float:
@@ -177,13 +237,18 @@ def summarise(masks: np.ndarray, spacing_mm: Sequence[float | None] | None = Non
     volume = None
     if spacing is not None and None not in spacing:
         volume = round(total * spacing[0] * spacing[1] * spacing[2] / 1000.0, 4)
-    diameter = None
+    diameter = section = None
     if total and in_plane:
         diameter = round(max(lesion_diameter(m, spacing[1], spacing[2]) for m, n in zip(masks, per_slice) if n), 2)
+        section = largest_cross_section(masks, spacing[1], spacing[2])
     summary = VolumeSummary(
         name=name, n_slices=len(masks), slices_with_tumour=int(np.count_nonzero(per_slice)), tumour_voxels=total,
         voxel_mm=spacing, volume_ml=volume, max_diameter_mm=diameter,
         largest_slice=int(np.argmax(per_slice)) if total else None, model=model)
+    if section is not None:
+        summary.cross_section_mm = [round(section[0], 2), round(section[1], 2)]
+        summary.cross_section_mm2 = round(section[0] * section[1], 1)
+        summary.cross_section_slice = section[2]
     summary.add_left_out(left_out, spacing)
     return summary
 

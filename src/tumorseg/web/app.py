@@ -77,11 +77,15 @@ class VolumeSummaryOut(BaseModel):
     volume_ml: float | None = None
     max_diameter_mm: float | None = None
     largest_slice: int | None = None
+    cross_section_mm: list[float] | None = None  # RANO's: [longest, perpendicular] of the largest cross-section
+    cross_section_mm2: float | None = None
+    cross_section_slice: int | None = None
     lesions_left_out: int | None = None  # what the one-lesion rule dropped; the runner-up among them:
     runner_up_ml: float | None = None
     runner_up_slice: int | None = None
     runner_up_share: float | None = None  # its score over the kept lesion's; >= 0.25: "close call" in text
-    text: str  # "tumour in 12/155 slices, 23.40 mL, longest axial diameter 41.0 mm" or "no tumour found (155 slices)"
+    text: str  # "tumour in 12/155 slices, 23.40 mL, longest axial diameter 41.0 mm, largest cross-section 41.0 × 30.2 mm
+    # (slice 80)" or "no tumour found (155 slices)"
 
 
 class SegmentResponse(BaseModel):
