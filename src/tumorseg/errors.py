@@ -28,3 +28,10 @@ def did_you_mean(name: str, choices: Iterable[str]) -> str:
     """Return ``" Did you mean 'x'?"`` for the closest choice, or ``""``."""
     close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.5)
     return f" Did you mean '{close[0]}'?" if close else ""
+
+
+def why(exc: BaseException, limit: int = 160) -> str:
+    """``"OSError: Expected 72000 bytes, got 26861 bytes ..."``: an exception a library raised, as one line of at most
+    ``limit`` characters for a user-facing message (libraries' messages may span lines: nibabel's "- could the
+    file be damaged?")."""
+    return f"{exc.__class__.__name__}: {' '.join(str(exc).split())[:limit]}"

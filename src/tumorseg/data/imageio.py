@@ -8,6 +8,7 @@ original project's ``mask = pixel > 127``), so labels never become fractional.
 
 from __future__ import annotations
 
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,10 @@ from PIL import Image, UnidentifiedImageError
 
 from tumorseg import limits
 from tumorseg.errors import DataError
+
+# what Pillow raises on a damaged page header or truncated data (a missing tag: KeyError / TypeError "Missing
+# dimensions")
+DAMAGED = (OSError, ValueError, SyntaxError, KeyError, TypeError, struct.error)
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 MASK_THRESHOLD = 127
@@ -121,8 +126,10 @@ def stack_size(img: Image.Image) -> tuple[int, int] | None:
     try:
         img.seek(1)
         second = img.size
-    except (EOFError, OSError, ValueError, SyntaxError):  # a damaged second page: the first stands alone
+    except EOFError:
         return None
+    except DAMAGED:  # a second page declared but damaged (a truncated stack): a stack, whose reader says what broke
+        second = first
     finally:
         img.seek(0)
     return first if second == first else None

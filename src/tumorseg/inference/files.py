@@ -38,7 +38,7 @@ from tumorseg.data.formats import nifti
 from tumorseg.data.formats.lgg import slice_number
 from tumorseg.data.imageio import write_mask_png
 from tumorseg.data.records import SliceRecord
-from tumorseg.errors import DataError, TumorsegError
+from tumorseg.errors import DataError, TumorsegError, why
 from tumorseg.inference.montage import montage, overlay, shown_slices
 from tumorseg.inference.postprocess import apply_records, apply_volumes, needs_probabilities
 from tumorseg.inference.predictor import Predictor
@@ -179,8 +179,8 @@ def _prefetch(files: Sequence[Path], batch_size: int, read: Callable[[Path], obj
             return p, None, str(exc).removeprefix(f"{p}: ")
         except Exception as exc:  # noqa: BLE001 - a decoder failure we did not foresee is still this file's
             if strict:
-                raise DataError(f"{p}: cannot be read ({exc.__class__.__name__}: {exc}).") from None
-            return p, None, f"cannot be read ({exc.__class__.__name__}: {str(exc)[:200]})."
+                raise DataError(f"{p}: cannot be read ({why(exc, 200)}).") from None
+            return p, None, f"cannot be read ({why(exc, 200)})."
 
     def work() -> None:
         try:

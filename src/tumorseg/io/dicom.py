@@ -37,14 +37,14 @@ import numpy as np
 from PIL import Image
 
 from tumorseg.data.formats._common import require
-from tumorseg.data.formats.dicom import (DicomSeries, dicom_orientation, dicom_pixels, dicom_spacing, list_series,
-                                         multiframe_affine, read_dicom, read_dicom_series)
+from tumorseg.data.formats.dicom import (DicomSeries, dicom_orientation, dicom_pixels, dicom_spacing, header_error,
+                                         list_series, multiframe_affine, read_dicom, read_dicom_series)
 from tumorseg.data.formats.dicom_seg import write_seg
 from tumorseg.data.formats.orientation import axial_view
 from tumorseg.data.formats.rtstruct_write import write_rtstruct
 from tumorseg.data.formats.scaling import volume_to_uint8
 from tumorseg.data.imageio import write_mask_png
-from tumorseg.errors import DataError
+from tumorseg.errors import DataError, TumorsegError, why
 from tumorseg.io.base import Properties, ReaderWriter
 
 log = logging.getLogger(__name__)
@@ -88,6 +88,18 @@ class DicomIO(ReaderWriter):
     kind = "dicom"
 
     def read(self, path: Path | DicomSeries) -> tuple[np.ndarray, Properties]:
+        """Raises :class:`DataError` for what the readers refuse, and for a header pydicom cannot parse (a damaged
+        number, value representation or length: pydicom parses values only when they are read)."""
+        try:
+            return self._read(path)
+        except TumorsegError:
+            raise
+        except Exception as exc:
+            if (error := header_error(exc, path)) is None:
+                raise
+            raise error from None
+
+    def _read(self, path: Path | DicomSeries) -> tuple[np.ndarray, Properties]:
         series = path if isinstance(path, DicomSeries) else None
         path = series.folder if series else Path(path)
         if path.is_dir() and (single := _one_multiframe_file(path, series)) is not None:
@@ -187,4 +199,7 @@ class DicomIO(ReaderWriter):
                 written.append(write(mask, properties.datasets, target, algorithm, properties.source))
             except DataError as exc:
                 log.warning("%s The other mask files are written all the same.", exc)
+            except Exception as exc:  # noqa: BLE001 - a damaged source header that highdicom/pydicom trip on
+                log.warning("%s: %s not written (%s). The other mask files are written all the same.",
+                            properties.source or name, target.name, why(exc))
         return written

@@ -23,7 +23,7 @@ import numpy as np
 
 from tumorseg import limits
 from tumorseg.data.formats._common import require
-from tumorseg.errors import DataError
+from tumorseg.errors import DataError, why
 
 log = logging.getLogger(__name__)
 
@@ -113,9 +113,7 @@ def dicom_pixels(ds, where: Path) -> np.ndarray:
     try:
         arr = _decode(ds).astype(np.float32)
     except Exception as exc:  # pydicom raises many types for missing/compressed pixel data
-        why = " ".join(str(exc).split())[:160]  # one line, whatever the decoders said
-        raise DataError(f"{where}: cannot decode DICOM pixel data ({exc.__class__.__name__}: {why}). "
-                        f"{_decoder_hint(ds)}") from None
+        raise DataError(f"{where}: cannot decode DICOM pixel data ({why(exc)}). {_decoder_hint(ds)}") from None
     frames = int(getattr(ds, "NumberOfFrames", 1) or 1)
     if arr.size != frames * int(ds.Rows) * int(ds.Columns) * int(getattr(ds, "SamplesPerPixel", 1) or 1):
         raise DataError(f"{where}: the DICOM pixel data ({arr.shape}) does not match its header ({frames} frame(s) of "
@@ -258,8 +256,10 @@ def holds_dicom_images(folder: Path) -> bool:
         try:
             if is_image_header(read_dicom(p, pixels=False)):
                 return True
-        except DataError:
-            return True
+        except Exception as exc:  # unreadable, or a damaged header value (parsed only when read)
+            if isinstance(exc, DataError) or header_error(exc, p) is not None:
+                return True
+            raise
     return False
 
 
@@ -364,20 +364,39 @@ def _list_series_cached(folder: Path, base: str | None, signature: tuple) -> tup
     return tuple(_group_series(folder, base, headers))
 
 
+# what pydicom raises on a damaged header value when it is read (besides its own errors, e.g. BytesLengthException)
+_DAMAGED_HEADER = (ValueError, TypeError, KeyError, IndexError, NotImplementedError, EOFError)
+
+
+def header_error(exc: Exception, where: object) -> DataError | None:
+    """The one-line :class:`DataError` naming ``where`` when ``exc`` is what pydicom raises on a damaged header value
+    (values are parsed only when read: a PixelSpacing of ``0.8P00``, an unknown value representation, a wrong
+    length), else ``None`` (not ours to rename: raise it as it is)."""
+    ours = isinstance(exc, _DAMAGED_HEADER) or type(exc).__module__.startswith("pydicom")
+    if isinstance(exc, DataError) or not ours:
+        return None
+    return DataError(f"{where}: a damaged DICOM header ({why(exc, 120)}); export the file or series again.")
+
+
 def _group_series(folder: Path, base: str | None, headers: list[tuple[Path, object]]) -> list[DicomSeries]:
     if not headers:
         raise DataError(f"{folder}: no DICOM files (*.dcm).")
     groups: dict[object, list[tuple[Path, object]]] = {}
     skipped: dict[str, int] = {}
     for p, ds in headers:
-        modality = str(getattr(ds, "Modality", "") or "").upper()
-        if not is_image_header(ds):
-            kind = f"{modality or 'non-image'} object"
-        elif any("LOCALIZER" in str(t).upper() for t in (getattr(ds, "ImageType", None) or [])):
-            kind = "localizer image"
-        else:
-            groups.setdefault(getattr(ds, "SeriesInstanceUID", None), []).append((p, ds))
-            continue
+        try:
+            modality = str(getattr(ds, "Modality", "") or "").upper()
+            if not is_image_header(ds):
+                kind = f"{modality or 'non-image'} object"
+            elif any("LOCALIZER" in str(t).upper() for t in (getattr(ds, "ImageType", None) or [])):
+                kind = "localizer image"
+            else:
+                groups.setdefault(getattr(ds, "SeriesInstanceUID", None), []).append((p, ds))
+                continue
+        except Exception as exc:  # a damaged file fails its series (one line), never the whole run
+            if (error := header_error(exc, p)) is None:
+                raise
+            raise error from None
         skipped[kind] = skipped.get(kind, 0) + 1
     if skipped:
         log.info("%s: left out %s (not images to predict)", folder,

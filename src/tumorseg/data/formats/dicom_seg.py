@@ -22,7 +22,7 @@ import numpy as np
 
 from tumorseg import __version__
 from tumorseg.data.formats._common import require
-from tumorseg.errors import DataError
+from tumorseg.errors import DataError, why
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +91,7 @@ def write_seg(masks: np.ndarray, sources: Sequence, out: Path, algorithm: str = 
         missing = getattr(exc, "name", None) or str(exc)[:80]
         raise DataError(f"{where}: no DICOM SEG written: the source lacks {missing}, which a SEG must copy.") from None
     except (ValueError, TypeError, KeyError) as exc:  # highdicom's other checks of the sources and the masks
-        raise DataError(f"{where}: no DICOM SEG written ({exc.__class__.__name__}: {str(exc)[:160]}).") from None
+        raise DataError(f"{where}: no DICOM SEG written ({why(exc)}).") from None
     finally:
         hd_log.setLevel(level)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -52,7 +52,7 @@ from tumorseg.data.formats._common import Loaded, finite_range, natural_key, par
 from tumorseg.data.formats.orientation import STORED_AXES, display_ornt, slice_axes
 from tumorseg.data.formats.scaling import volume_to_uint8
 from tumorseg.data.records import SliceRecord
-from tumorseg.errors import DataError
+from tumorseg.errors import DataError, why
 
 log = logging.getLogger(__name__)
 
@@ -259,7 +259,7 @@ def open_nifti(path: Path, what: str = "NIfTI volume", volume: int | None = None
         img = nib.load(str(path))
         shape, dtype = tuple(int(d) for d in img.shape), img.get_data_dtype()
     except Exception as exc:  # nibabel raises many types for broken files
-        raise DataError(f"{path}: not a readable {what} ({exc.__class__.__name__}: {str(exc)[:120]}).") from None
+        raise DataError(f"{path}: not a readable {what} ({why(exc, 120)}).") from None
     limits.check_stack(shape, dtype.itemsize, str(path))  # of a 4-D file only one volume is ever decoded
     if len(shape) == 4 and shape[3] == 1:
         shape = shape[:3]
@@ -288,6 +288,9 @@ def open_nifti(path: Path, what: str = "NIfTI volume", volume: int | None = None
     return img, shape
 
 
+_TRUNCATED = re.compile(r"Expected (\d+) bytes, got (\d+) bytes")
+
+
 def voxels(img, shape: tuple[int, ...], path: Path) -> np.ndarray:
     """The voxels of ``img`` (from :func:`open_nifti`) as a real array of ``shape``.
 
@@ -303,7 +306,11 @@ def voxels(img, shape: tuple[int, ...], path: Path) -> np.ndarray:
             raise TypeError(f"voxel type {raw.dtype} is not a real number")
         return raw.reshape(shape)
     except Exception as exc:
-        raise DataError(f"{path}: not a readable NIfTI volume ({exc.__class__.__name__}: {str(exc)[:120]}).") from None
+        short = _TRUNCATED.search(str(exc))
+        if short:  # nibabel: "Expected 72000 bytes, got 26861 bytes from x.nii - could the file be damaged?"
+            raise DataError(f"{path}: truncated: its header declares {int(short[1]):,} bytes of voxels, the file holds "
+                            f"{int(short[2]):,}; copy or export it again.") from None
+        raise DataError(f"{path}: not a readable NIfTI volume ({why(exc, 120)}).") from None
 
 
 def read_volume(path: Path, cache: bool = True, volume: int | None = None) -> tuple[np.ndarray, float, float, int, str]:
@@ -396,7 +403,7 @@ def record_display(record: SliceRecord) -> np.ndarray | None:
 
 
 @lru_cache(maxsize=256)
-def _display_of(path: Path, axes: tuple[int, int, int]) -> np.ndarray:
+def _display_of(path: Path, axes: tuple[int, int, int]) -> np.ndarray | None:
     return display_ornt(np.asarray(volume_affine(path), float)[:, [axes[1], axes[2], axes[0], 3]])
 
 

@@ -34,10 +34,11 @@ MAX_RESLICE_RATIO = 2.0  # axial reading when the coarsest voxel side is at most
 def plane_of(affine: np.ndarray) -> str:
     """``"axial"``, ``"coronal"`` or ``"sagittal"``: the plane of slices along the third axis of ``affine``'s array."""
     nib = require("nibabel", "orienting slices for display")
-    return PLANES[int(nib.orientations.io_orientation(np.asarray(affine, float))[2, 0])]
+    ornt = nib.orientations.io_orientation(np.asarray(affine, float))
+    return "axial" if np.isnan(ornt[2, 0]) else PLANES[int(ornt[2, 0])]  # degenerate: read as stored, as axial
 
 
-def display_ornt(affine: np.ndarray) -> np.ndarray:
+def display_ornt(affine: np.ndarray) -> np.ndarray | None:
     """The ``(2, 2)`` nibabel orientation transform that turns a slice ``vol[:, :, k]`` into the display layout.
 
     Args:
@@ -45,10 +46,13 @@ def display_ornt(affine: np.ndarray) -> np.ndarray:
             ``img.affine``, or :func:`dicom_slice_affine` for DICOM).
 
     Returns:
-        an orientation transform for :func:`to_display` (a transpose and/or flips).
+        an orientation transform for :func:`to_display` (a transpose and/or flips); ``None`` (shown as stored) for
+        a degenerate affine (a damaged header's zero axis: no direction to speak of).
     """
     nib = require("nibabel", "orienting slices for display")
     ornt = nib.orientations.io_orientation(np.asarray(affine, float))  # (3, 2): RAS axis, direction per array axis
+    if np.isnan(ornt).any():
+        return None
     target = nib.orientations.axcodes2ornt(DISPLAY_CODES[PLANES[int(ornt[2, 0])]])
     return nib.orientations.ornt_transform(ornt[:2], target)
 

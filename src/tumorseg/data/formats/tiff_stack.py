@@ -26,7 +26,6 @@ an ImageJ hyperstack with several channels or several time points of several sli
 from __future__ import annotations
 
 import re
-import struct
 from pathlib import Path
 from typing import BinaryIO
 
@@ -34,6 +33,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from tumorseg import limits
+from tumorseg.data.imageio import DAMAGED as _DAMAGED
 from tumorseg.data.imageio import stack_size
 from tumorseg.errors import DataError
 
@@ -44,8 +44,6 @@ _UNITS = {"mm": 1.0, "millimeter": 1.0, "millimetre": 1.0, "cm": 10.0, "centimet
           "meter": 1000.0, "micron": 1e-3, "um": 1e-3, "µm": 1e-3, "\\u00b5m": 1e-3, "nm": 1e-6, "inch": 25.4,
           "in": 25.4}
 _DESCRIPTION, _X_RESOLUTION, _Y_RESOLUTION, _RESOLUTION_UNIT = 270, 282, 283, 296
-# what Pillow raises on a damaged page header or truncated data (a missing tag: KeyError / TypeError)
-_DAMAGED = (OSError, ValueError, SyntaxError, KeyError, TypeError, struct.error)
 
 
 def is_stack(path: str | Path) -> bool:
@@ -61,7 +59,7 @@ def holds_stack(source: str | Path | BinaryIO) -> bool:
     try:
         with Image.open(source) as img:
             return img.format == "TIFF" and stack_size(img) is not None
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+    except (UnidentifiedImageError, Image.DecompressionBombError, *_DAMAGED):
         return False
 
 
@@ -144,8 +142,8 @@ def read_stack(path: str | Path) -> tuple[np.ndarray, tuple[float, float, float]
                 img.seek(k)
                 size, page_mode = img.size, img.mode
             except _DAMAGED as exc:
-                raise DataError(f"{unreadable}: the header of page {k + 1} is damaged ({exc.__class__.__name__}).") \
-                    from None
+                raise DataError(f"{unreadable}: the header of page {k + 1} is damaged ({exc.__class__.__name__}); the "
+                                "file is truncated or damaged.") from None
             if size != (width, height) or page_mode != mode:
                 raise DataError(f"{path}: page {k + 1} is a {size[0]}×{size[1]} {page_mode} image, page 1 a "
                                 f"{width}×{height} {mode} one; save the slices of one volume with one size and type.")
@@ -172,7 +170,7 @@ def _count_pages(img: Image.Image, path: Path) -> int:
             break
         except _DAMAGED as exc:
             raise DataError(f"{path}: not a readable TIFF stack: the header of page {count + 1} is damaged "
-                            f"({exc.__class__.__name__}).") from None
+                            f"({exc.__class__.__name__}); the file is truncated or damaged.") from None
         count += 1
         limits.check_slices(count, str(path))
     img.seek(0)
