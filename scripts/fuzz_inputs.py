@@ -4,7 +4,8 @@ failed input with a one-line reason, never an exception out of ``predict`` or an
 
     python scripts/fuzz_inputs.py --seed 3 --per-file 20 --work /tmp/fuzz [--web]
 
-Seeds: a small NIfTI (``.nii`` and ``.nii.gz``) cut from the BraTS 2023 sample's FLAIR, the DICOM sample, an LGG
+Seeds: a small NIfTI (``.nii`` and ``.nii.gz``, and as NRRD and MetaImage when SimpleITK is installed) cut from the
+BraTS 2023 sample's FLAIR, the DICOM sample, an LGG
 TIFF, a figshare PNG (all from ``../shared/data``, skipped when absent), a synthetic TIFF stack and enhanced
 multi-frame DICOM; and study folders of two synthetic series with one file mutated. Prints a JSON line of counts and every problem found (exit 1 when there is one). The findings of
 its first runs are regression tests in ``tests/inference/test_damaged_inputs.py``.
@@ -52,6 +53,16 @@ def make_seeds(work: Path) -> list[Path]:
         if source.is_file():
             shutil.copy(source, work / name)
             seeds.append(work / name)
+    if flair.is_file():
+        try:
+            import SimpleITK as sitk  # the `itk` extra: NRRD and MetaImage
+        except ImportError:
+            sitk = None
+        if sitk is not None:
+            image = sitk.ReadImage(str(work / "seed.nii.gz"))
+            for name in ("seed.nrrd", "seed.mha"):
+                sitk.WriteImage(image, str(work / name))
+                seeds.append(work / name)
     rng = np.random.default_rng(0)
     seeds.append(write_stack((rng.random((6, 64, 64)) * 255).astype(np.uint8), (3.0, 1.0, 1.0),
                              work / "seed_stack.tif"))
