@@ -120,8 +120,22 @@ def test_the_largest_cross_section_is_the_largest_product_not_the_longest_diamet
     assert largest_cross_section(np.zeros((2, 8, 8), bool)) is None
     two = np.zeros((1, 96, 96), bool)  # two lesions on one slice: each measured on its own, never across
     two[0, 10:20, 10:20] = two[0, 60:90, 60:90] = True
-    assert largest_cross_section(two) == pytest.approx((np.hypot(29, 29), np.hypot(29, 29), 0))  # both diagonals
+    assert largest_cross_section(two)[:3] == pytest.approx((np.hypot(29, 29), np.hypot(29, 29), 0))  # diagonals
+    segments = {frozenset({(r0, c0), (r1, c1)}) for r0, c0, r1, c1 in largest_cross_section(two)[3]}
+    assert segments == {frozenset({(60, 60), (89, 89)}), frozenset({(60, 89), (89, 60)})}
     assert summarise(np.zeros((2, 8, 8), bool), (1.0, 1.0, 1.0)).cross_section_mm is None
+
+
+def test_the_cross_sections_lines_are_where_its_diameters_lie():
+    """An ellipse 40 × 20 px between its extreme pixel centres (centre 48, 48): the long axis from column 28 to 68
+    on row 48, the short one from row 38 to 58 on column 48; drawn, 41 + 21 pixels, sharing the centre."""
+    s = summarise(_ellipse(20, 40)[None], (1.0, 1.0, 1.0))
+    (r0, c0, r1, c1), (r2, c2, r3, c3) = s.cross_section_px
+    assert (r0, r1, sorted([c0, c1])) == (48, 48, [28, 68]) and (c2, c3, sorted([r2, r3])) == (48, 48, [38, 58])
+    from tumorseg.inference.summary import draw_lines
+
+    drawn = draw_lines((96, 96), s.cross_section_px)
+    assert int(drawn.sum()) // 255 == 41 + 21 - 1 and drawn[48, 28] == drawn[38, 48] == 255
 
 
 def test_written_files(tmp_path):

@@ -336,3 +336,33 @@ def test_a_4d_nifti_offers_its_volumes(server, browser, tmp_path, predictor):
     assert page.inner_text("#model-footer") == f"model: {predictor.label} ({predictor.name}, {predictor.backend})"
     assert not errors, errors
     page.close()
+
+
+def test_the_largest_cross_section_is_drawn_in_cyan(browser, bright, tmp_path):
+    """A NIfTI with a bright ellipse (40 × 20 voxels) on one slice: the page's text gives the cross-section and, on
+    that slice (shown first: the most tumour), its two diameters are drawn in cyan over the red mask; another slice
+    has none."""
+    import nibabel as nib
+    import numpy as np
+
+    vol = np.zeros((64, 64, 3), np.int16)
+    vol[2:-2, 2:-2, :] = 100
+    ii, jj = np.mgrid[:64, :64]
+    vol[((ii - 32) / 20) ** 2 + ((jj - 32) / 10) ** 2 <= 1, 1] = 900
+    nib.save(nib.Nifti1Image(vol, np.diag([-1.0, -1.0, 1.0, 1.0])), str(tmp_path / "e.nii.gz"))
+    cyan = """() => { const c = document.getElementById('view');
+        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; let n = 0;
+        for (let i = 0; i < d.length; i += 4) if (d[i] < 60 && d[i + 1] > 180 && d[i + 2] > 220) n++; return n; }"""
+    with _running(create_app(bright)) as url:
+        page, errors = _open(browser, url)
+        page.set_input_files("#file", str(tmp_path / "e.nii.gz"))
+        page.wait_for_selector('#result[data-ready="1"]', timeout=60_000)
+        assert "largest cross-section 40.0 × 20.0 mm (slice 2)" in page.inner_text("#summary")
+        assert page.inner_text("#slice-label") == "2 / 3" and page.evaluate(cyan) == 41 + 21 - 1
+        page.evaluate("() => { document.getElementById('result').dataset.ready = '0'; }")
+        page.fill("#slice", "0")
+        page.dispatch_event("#slice", "input")
+        page.wait_for_selector('#result[data-ready="1"]', timeout=60_000)
+        assert page.inner_text("#slice-label") == "1 / 3" and page.evaluate(cyan) == 0
+        assert not errors, errors
+        page.close()

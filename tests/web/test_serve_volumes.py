@@ -335,3 +335,25 @@ def test_the_page_names_a_close_call_between_two_lesions(tmp_path_factory):
     assert pred.post["largest_component_3d"] is True  # the shared predictor is untouched
     assert _post(client, (tmp_path_factory.getbasetemp() / "two.nii.gz").read_bytes(), "two.nii.gz")[
         "summary"]["tumour_voxels"] == 72
+
+
+def test_the_largest_cross_section_is_drawn_on_its_slice_as_shown(client, tmp_path):
+    """A bright ellipse (40 × 20 voxels between its extreme centres) on slice 2 of 4, a smaller one on slice 1: the
+    summary measures slice 2 (numbered 3 in the text, as the page shows slices), and only that slice carries
+    ``measure_png``: its two diameters, turned like the slice picture (the long axis, along the file's first axis,
+    left-right, runs across the page), lying on the mask."""
+    vol = np.zeros((64, 64, 4), np.int16)
+    vol[2:-2, 2:-2, :] = 100  # brain, below the predictor's 128
+    ii, jj = np.mgrid[:64, :64]
+    vol[((ii - 32) / 20) ** 2 + ((jj - 32) / 10) ** 2 <= 1, 2] = 900
+    vol[((ii - 32) / 5) ** 2 + ((jj - 32) / 5) ** 2 <= 1, 1] = 900
+    nib.save(nib.Nifti1Image(vol, np.diag([-1.0, -1.0, 1.0, 1.0])), str(tmp_path / "e.nii.gz"))
+    body = _post(client, (tmp_path / "e.nii.gz").read_bytes(), "e.nii.gz")
+    s = body["summary"]
+    assert s["cross_section_slice"] == 2 and s["cross_section_mm"] == [40.0, 20.0]
+    assert "largest cross-section 40.0 × 20.0 mm (slice 3)" in s["text"]
+    assert [i for i, sl in enumerate(body["slices"]) if sl["measure_png"]] == [2]
+    lines, mask = _png(body["slices"][2]["measure_png"]) > 0, _png(body["slices"][2]["mask_png"]) > 0
+    assert lines.sum() == 41 + 21 - 1 and not (lines & ~mask).any()
+    rows, cols = np.nonzero(lines)
+    assert np.ptp(cols) == 40 and np.ptp(rows) == 20  # shown turned: the file's first axis runs across the page

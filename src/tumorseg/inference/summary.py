@@ -60,6 +60,9 @@ class VolumeSummary:
             (:func:`cross_section`); ``None`` without tumour or pixel spacing.
         cross_section_mm2: their product (mm²), what RANO sums over target lesions and follows over time.
         cross_section_slice: the slice of that cross-section (numbered as ``largest_slice``).
+        cross_section_px: where its two diameters lie on that slice: ``[[r0, c0, r1, c1], [r2, c2, r3, c3]]``, the
+            end pixels (row, column of the predicted mask's slice) of the longest and of the perpendicular one
+            (:func:`draw_lines` draws them).
         input, mask: the input path and the mask file written (for the CSV).
         model: the model that predicted it (a bundled name such as ``"flair"``, or a checkpoint's file name);
             ``""`` when not known (an older ``summary.json`` carried over by ``--resume``).
@@ -90,6 +93,7 @@ class VolumeSummary:
     cross_section_mm: list[float] | None = None
     cross_section_mm2: float | None = None
     cross_section_slice: int | None = None
+    cross_section_px: list[list[int]] | None = None
 
     @property
     def tumour_found(self) -> bool:
@@ -169,41 +173,70 @@ def longest_diameter(mask: np.ndarray, row_mm: float = 1.0, col_mm: float = 1.0)
     return float(np.hypot(*(b - a)))
 
 
-def cross_section(mask: np.ndarray, row_mm: float = 1.0, col_mm: float = 1.0) -> tuple[float, float]:
-    """``(longest, perpendicular)`` diameters (mm) of one lesion's 2-D ``mask``, as RANO measures a lesion on an
-    axial slice: the longest distance between two pixel centres (:func:`longest_diameter`), and the longest extent
-    of the lesion perpendicular to that line: over bands one pixel wide across it, the distance between the
-    outermost pixel centres in the band (a caliper, so a concave lesion's gap counts). ``(0.0, 0.0)`` for fewer
-    than two pixels; ``(d, 0.0)`` for a lesion one pixel thin."""
-    pts = np.argwhere(mask).astype(np.float64) * (row_mm, col_mm)
-    if len(pts) < 2:
-        return 0.0, 0.0
+def cross_section_lines(mask: np.ndarray, row_mm: float = 1.0, col_mm: float = 1.0
+                        ) -> tuple[float, float, list[list[int]]]:
+    """:func:`cross_section` and where its two diameters lie: ``(longest, perpendicular, [[r0, c0, r1, c1],
+    [r2, c2, r3, c3]])``, the pixels (row, column of ``mask``) at the ends of the longest diameter and of the
+    perpendicular one (the outermost pixels of the widest band; ``[]`` for fewer than two pixels)."""
+    pix = np.argwhere(mask)
+    if len(pix) < 2:
+        return 0.0, 0.0, []
+    pts = pix.astype(np.float64) * (row_mm, col_mm)
     a, b = _farthest_pair(pts)
     longest = float(np.hypot(*(b - a)))
     u = (b - a) / longest
     along, across = pts @ u, pts @ np.array([-u[1], u[0]])
     band = np.rint((along - along.min()) / min(row_mm, col_mm)).astype(np.int64)
     order = np.argsort(band, kind="stable")
-    band, across = band[order], across[order]
-    starts = np.flatnonzero(np.r_[True, band[1:] != band[:-1]])
-    widths = np.maximum.reduceat(across, starts) - np.minimum.reduceat(across, starts)
-    return longest, float(widths.max())
+    starts = np.flatnonzero(np.r_[True, band[order][1:] != band[order][:-1]])
+    ends = np.r_[starts[1:], len(order)]
+    widths = np.maximum.reduceat(across[order], starts) - np.minimum.reduceat(across[order], starts)
+    k = int(np.argmax(widths))
+    members = order[starts[k]:ends[k]]
+    lo, hi = members[np.argmin(across[members])], members[np.argmax(across[members])]
+    ia, ib = (int(np.flatnonzero((pts == q).all(axis=1))[0]) for q in (a, b))
+    lines = [[*map(int, pix[ia]), *map(int, pix[ib])], [*map(int, pix[lo]), *map(int, pix[hi])]]
+    return longest, float(widths[k]), lines
+
+
+def cross_section(mask: np.ndarray, row_mm: float = 1.0, col_mm: float = 1.0) -> tuple[float, float]:
+    """``(longest, perpendicular)`` diameters (mm) of one lesion's 2-D ``mask``, as RANO measures a lesion on an
+    axial slice: the longest distance between two pixel centres (:func:`longest_diameter`), and the longest extent
+    of the lesion perpendicular to that line: over bands one pixel wide across it, the distance between the
+    outermost pixel centres in the band (a caliper, so a concave lesion's gap counts). ``(0.0, 0.0)`` for fewer
+    than two pixels; ``(d, 0.0)`` for a lesion one pixel thin. Where they lie: :func:`cross_section_lines`."""
+    longest, across, _ = cross_section_lines(mask, row_mm, col_mm)
+    return longest, across
 
 
 def largest_cross_section(masks: np.ndarray, row_mm: float = 1.0, col_mm: float = 1.0
-                          ) -> tuple[float, float, int] | None:
-    """``(longest, perpendicular, slice)`` of the lesion cross-section (an 8-connected region of one slice of a
-    ``(Z, H, W)`` bool stack) whose :func:`cross_section` product is the largest; ``None`` without tumour."""
-    best: tuple[float, float, int] | None = None
+                          ) -> tuple[float, float, int, list[list[int]]] | None:
+    """``(longest, perpendicular, slice, lines)`` of the lesion cross-section (an 8-connected region of one slice of
+    a ``(Z, H, W)`` bool stack) whose :func:`cross_section` product is the largest, ``lines`` its two diameters'
+    end pixels in the slice (:func:`cross_section_lines`); ``None`` without tumour."""
+    best: tuple[float, float, int, list[list[int]]] | None = None
     for z in np.flatnonzero(masks.reshape(len(masks), -1).any(axis=1)):
         labels, n = ndi.label(masks[z], structure=np.ones((3, 3), bool))
         for i, box in enumerate(ndi.find_objects(labels), start=1):
             if box is None:
                 continue
-            longest, across = cross_section(labels[box] == i, row_mm, col_mm)
+            longest, across, lines = cross_section_lines(labels[box] == i, row_mm, col_mm)
             if best is None or longest * across > best[0] * best[1]:
-                best = (longest, across, int(z))
+                offset = [box[0].start, box[1].start] * 2
+                best = (longest, across, int(z), [[v + o for v, o in zip(line, offset)] for line in lines])
     return best
+
+
+def draw_lines(shape: tuple[int, int], lines: list[list[int]]) -> np.ndarray:
+    """A ``(H, W) uint8`` picture, 255 on the pixels of each ``[r0, c0, r1, c1]`` segment (end pixels included),
+    0 elsewhere: the cross-section's diameters (:attr:`VolumeSummary.cross_section_px`) to lay over a slice."""
+    out = np.zeros(shape, np.uint8)
+    for r0, c0, r1, c1 in lines:
+        n = max(abs(r1 - r0), abs(c1 - c0)) + 1
+        rows = np.clip(np.rint(np.linspace(r0, r1, n)).astype(int), 0, shape[0] - 1)
+        cols = np.clip(np.rint(np.linspace(c0, c1, n)).astype(int), 0, shape[1] - 1)
+        out[rows, cols] = 255
+    return out
 
 
 def lesion_diameter(mask: np.ndarray, row_mm: float = 1.0, col_mm: float = 1.0) -> float:
@@ -248,15 +281,18 @@ def summarise(masks: np.ndarray, spacing_mm: Sequence[float | None] | None = Non
     if section is not None:
         summary.cross_section_mm = [round(section[0], 2), round(section[1], 2)]
         summary.cross_section_mm2 = round(section[0] * section[1], 1)
-        summary.cross_section_slice = section[2]
+        summary.cross_section_slice, summary.cross_section_px = section[2], section[3]
     summary.add_left_out(left_out, spacing)
     return summary
 
 
 def _cell(v) -> object:
-    """CSV text of a value: ``None`` -> empty, a spacing list -> ``1x1x2.5`` (``?`` for an unknown entry)."""
+    """CSV text of a value: ``None`` -> empty, a spacing list -> ``1x1x2.5`` (``?`` for an unknown entry), the
+    cross-section's lines -> ``30 10 30 50;40 30 20 30``."""
     if v is None:
         return ""
+    if isinstance(v, list) and v and isinstance(v[0], list):  # cross_section_px: "r0 c0 r1 c1;r2 c2 r3 c3"
+        return ";".join(" ".join(str(x) for x in line) for line in v)
     if isinstance(v, list):
         return "x".join("?" if x is None else f"{x:g}" for x in v)
     return v

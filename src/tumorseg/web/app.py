@@ -40,7 +40,7 @@ from tumorseg import __version__, limits
 from tumorseg.data.archive import is_zip_bytes
 from tumorseg.data.formats.orientation import to_display
 from tumorseg.errors import TumorsegError
-from tumorseg.inference.summary import summarise
+from tumorseg.inference.summary import draw_lines, summarise
 from tumorseg.inference.volumes import far_off_note, predict_stack
 from tumorseg.io import write_mask, write_probabilities
 from tumorseg.models import zoo
@@ -65,6 +65,7 @@ class SliceResult(BaseModel):
     area_px: int
     area_mm2: float | None = None
     prob_png: str | None = None  # asked for (probabilities): the model's probability x 255, as image_png is shown
+    measure_png: str | None = None  # on the largest cross-section's slice: its two diameters (0/255), as shown
 
 
 class VolumeSummaryOut(BaseModel):
@@ -80,6 +81,7 @@ class VolumeSummaryOut(BaseModel):
     cross_section_mm: list[float] | None = None  # RANO's: [longest, perpendicular] of the largest cross-section
     cross_section_mm2: float | None = None
     cross_section_slice: int | None = None
+    cross_section_px: list[list[int]] | None = None  # its diameters' end pixels (row, column of the mask's slice)
     lesions_left_out: int | None = None  # what the one-lesion rule dropped; the runner-up among them:
     runner_up_ml: float | None = None
     runner_up_slice: int | None = None
@@ -187,7 +189,8 @@ def _summary(masks: list[np.ndarray], dec: Decoded, left_out=None) -> dict[str, 
     spacing = (dec.slice_mm, *dec.spacing_mm) if dec.spacing_mm else None
     s = summarise(np.stack(masks), spacing, left_out=left_out)
     # the text names slices as the page shows them (1 / n); the fields stay indices from 0, as predict writes them
-    shown = dataclasses.replace(s, runner_up_slice=s.runner_up_slice + 1) if s.runner_up_slice is not None else s
+    shown = dataclasses.replace(s, **{k: getattr(s, k) + 1 for k in ("runner_up_slice", "cross_section_slice")
+                                      if getattr(s, k) is not None})
     return {**{k: v for k, v in s.row().items() if k in VolumeSummaryOut.model_fields},
             "text": shown.line(KEEP_EVERY_ON_PAGE)}
 
@@ -231,6 +234,8 @@ def segment_decoded(predictor, dec: Decoded, lock: threading.Lock, batch_size: i
                                post={**predictor.post, "largest_component_3d": False} if every_lesion else None))
     n_run = sum(1 for s in dec.slices if dec.kind not in VOLUME_KINDS or s.any())
     px_mm2 = dec.spacing_mm[0] * dec.spacing_mm[1] if dec.spacing_mm else None
+    summary = _summary(masks, dec, lesions.get("left_out"))
+    measured = (summary or {}).get("cross_section_slice")  # its diameters drawn over that slice
     slices = []
     for i, (image, mask) in enumerate(zip(dec.slices, masks)):
         area = int(mask.sum())
@@ -238,7 +243,9 @@ def segment_decoded(predictor, dec: Decoded, lock: threading.Lock, batch_size: i
             index=i, image_png=_png_b64(_for_display(_shown(image), dec)),
             mask_png=_png_b64(_for_display(mask.astype(np.uint8) * 255, dec)), area_px=area,
             area_mm2=round(area * px_mm2, 3) if px_mm2 else None,
-            prob_png=_png_b64(_for_display(maps[i], dec)) if maps is not None else None))
+            prob_png=_png_b64(_for_display(maps[i], dec)) if maps is not None else None,
+            measure_png=_png_b64(_for_display(draw_lines(mask.shape, summary["cross_section_px"]), dec))
+            if i == measured and summary.get("cross_section_px") else None))
     shown = max(range(len(slices)), key=lambda i: (slices[i].area_px, -abs(i - len(slices) // 2)))
     total = sum(s.area_px for s in slices)
     h, w = _for_display(masks[shown], dec).shape
@@ -249,7 +256,7 @@ def segment_decoded(predictor, dec: Decoded, lock: threading.Lock, batch_size: i
         area_mm2=slices[shown].area_mm2, total_area_px=total,
         volume_mm3=round(total * px_mm2 * dec.slice_mm, 3) if px_mm2 and dec.slice_mm else None,
         pixel_spacing_mm=list(dec.spacing_mm) if dec.spacing_mm else None, unit="mm2" if px_mm2 else "px",
-        threshold=predictor.threshold, slices=slices, summary=_summary(masks, dec, lesions.get("left_out")), tumour_found=total > 0,
+        threshold=predictor.threshold, slices=slices, summary=summary, tumour_found=total > 0,
         n_tumour_slices=sum(s.area_px > 0 for s in slices))
     # a blank upload, or one far from the model's training brightness (predict's warning, the upload's name), and
     # e.g. t1c on one slice: a mark is not evidence of a tumour

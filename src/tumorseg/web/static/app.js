@@ -1,7 +1,7 @@
 // tumorseg page: upload -> POST /api/segment -> draw the slice with the mask overlaid. No build step.
 "use strict";
 const $ = (id) => document.getElementById(id);
-const state = { data: null, slice: 0, images: [], overlays: [], heat: [], files: [], pickField: "series" };
+const state = { data: null, slice: 0, images: [], overlays: [], heat: [], measures: [], files: [], pickField: "series" };
 
 function setStatus(text, error = false) {
   $("status").textContent = text;
@@ -46,15 +46,19 @@ const heatOverlay = (probImg) => tinted(probImg, (v) => {
 async function sliceAssets(i) {
   if (!state.images[i]) {
     const s = state.data.slices[i];
-    const [img, mask, prob] = await Promise.all([loadImage(s.image_png), loadImage(s.mask_png),
-      s.prob_png ? loadImage(s.prob_png) : null]);
+    const [img, mask, prob, measure] = await Promise.all([loadImage(s.image_png), loadImage(s.mask_png),
+      s.prob_png ? loadImage(s.prob_png) : null, s.measure_png ? loadImage(s.measure_png) : null]);
     state.images[i] = img;
     state.overlays[i] = redOverlay(mask);
     state.heat[i] = prob ? heatOverlay(prob) : null;
+    state.measures[i] = measure ? cyanLines(measure) : null;
   }
   const heat = $("show").value === "prob" && state.heat[i];
-  return [state.images[i], heat || state.overlays[i]];
+  return [state.images[i], heat || state.overlays[i], state.measures[i]];
 }
+
+// The largest cross-section's two diameters (RANO's measurement; on its slice only), cyan over the mask.
+const cyanLines = (linesImg) => tinted(linesImg, (v) => [0, 220, 255, v > 127 ? 255 : 0]);
 
 function formatArea(s) {
   if (s.area_mm2 !== null && s.area_mm2 !== undefined) return `${s.area_mm2.toFixed(1)} mm² (${s.area_px} px)`;
@@ -63,7 +67,7 @@ function formatArea(s) {
 
 async function draw() {
   const i = state.slice;
-  const [img, overlay] = await sliceAssets(i);
+  const [img, overlay, measure] = await sliceAssets(i);
   const canvas = $("view");
   canvas.width = img.width; canvas.height = img.height;
   const ctx = canvas.getContext("2d");
@@ -72,6 +76,7 @@ async function draw() {
   ctx.globalAlpha = parseFloat($("opacity").value);
   ctx.drawImage(overlay, 0, 0);
   ctx.globalAlpha = 1;
+  if (measure) ctx.drawImage(measure, 0, 0);
   const s = state.data.slices[i];
   $("area").textContent = state.data.tumour_found === false ? "No tumour found" : formatArea(s);
   $("area").dataset.px = String(s.area_px);
@@ -155,7 +160,7 @@ async function upload(fileList, pick = null) {
     else if (Array.isArray(body.volumes)) offerVolumes(body.volumes);
     return;
   }
-  state.data = body; state.images = []; state.overlays = []; state.heat = [];
+  state.data = body; state.images = []; state.overlays = []; state.heat = []; state.measures = [];
   $("show-row").hidden = !body.slices[0].prob_png;
   if ($("show-row").hidden) $("show").value = "mask";
   state.slice = body.shown_slice;
