@@ -5,10 +5,10 @@ failed input with a one-line reason, never an exception out of ``predict`` or an
     python scripts/fuzz_inputs.py --seed 3 --per-file 20 --work /tmp/fuzz [--web]
 
 Seeds: a small NIfTI (``.nii`` and ``.nii.gz``, and as NRRD and MetaImage when SimpleITK is installed) cut from the
-BraTS 2023 sample's FLAIR, the DICOM sample, an LGG
-TIFF, a figshare PNG (all from ``../shared/data``, skipped when absent), a synthetic TIFF stack and enhanced
-multi-frame DICOM; and study folders of two synthetic series with one file mutated. Prints a JSON line of counts and every problem found (exit 1 when there is one). The findings of
-its first runs are regression tests in ``tests/inference/test_damaged_inputs.py``.
+BraTS 2023 sample's FLAIR, the DICOM sample, an LGG TIFF, a figshare PNG (all from ``../shared/data``, skipped when
+absent), a synthetic TIFF stack and enhanced multi-frame DICOM; and study folders of two synthetic series with one
+file mutated. Prints a JSON object of counts and every problem found (exit 1 when there is one). The findings of its
+first runs are regression tests in ``tests/inference/test_damaged_inputs.py``.
 """
 
 from __future__ import annotations

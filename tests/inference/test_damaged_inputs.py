@@ -32,7 +32,8 @@ def test_a_truncated_nifti_says_so_in_one_line(tmp_path):
     report = _predict([tmp_path / "cut.nii", tmp_path / "whole.nii"], tmp_path)
     assert [p.name for p in report.written if p.name.endswith(".nii.gz")] == ["whole_mask.nii.gz"]
     reason = _failed(tmp_path / "out")["cut.nii"]
-    assert reason == "truncated: its header declares 12,288 bytes of voxels, the file holds 5,968; copy or export it again."
+    assert reason == ("truncated: its header declares 12,288 bytes of voxels, the file holds 5,968; copy or export it "
+                      "again.")
 
 
 def test_a_truncated_tiff_stack_is_one_failed_input_not_a_crash(tmp_path):

@@ -68,8 +68,8 @@ def undecodable_tiff(path: Path, where: str | None = None) -> str | None:
     pixel_type = _tiff_pixel_type(path)
     if not pixel_type:
         return None
-    return (f"{where or path}: a TIFF of {pixel_type} pixels, which tumorseg's TIFF reader (Pillow) cannot decode; save "
-            "it as 8- or 16-bit integers or 32-bit float (numpy and tifffile: tifffile.imwrite(path, "
+    return (f"{where or path}: a TIFF of {pixel_type} pixels, which tumorseg's TIFF reader (Pillow) cannot decode; "
+            "save it as 8- or 16-bit integers or 32-bit float (numpy and tifffile: tifffile.imwrite(path, "
             "array.astype('float32'))).")
 
 

@@ -125,8 +125,8 @@ def is_channel_stack(source, strict: bool = False) -> bool:
 # split on anything but letters, digits and "+"; "w/o" read as "without"), and words that say it is not one. Siemens
 # names contrast KM (German Kontrastmittel: "t1_mprage_sag_KM", "nativ" before it); GE "+C" / "C+"; some sites the
 # agent by its brand name.
-_POST_CONTRAST = frozenset({"post", "postcontrast", "gad", "gd", "gado", "t1c", "t1ce", "t1gd", "+c", "t1+c", "c+", "ce",
-                            "contrast", "postgad", "enhanced", "km", "+km", "kontrast", "gadolinium", "gadovist",
+_POST_CONTRAST = frozenset({"post", "postcontrast", "gad", "gd", "gado", "t1c", "t1ce", "t1gd", "+c", "t1+c", "c+",
+                            "ce", "contrast", "postgad", "enhanced", "km", "+km", "kontrast", "gadolinium", "gadovist",
                             "gadavist", "dotarem", "magnevist", "multihance", "prohance", "clariscan", "omniscan"})
 _PRE_CONTRAST = frozenset({"pre", "precontrast", "non", "noncontrast", "native", "nativ", "ohne", "without", "wo",
                            "unenhanced"})

@@ -632,8 +632,8 @@ def far_off_note(source: Path, slices: list[np.ndarray], predictor: Predictor) -
                 "was there to segment. Check the file (export, windowing, the right series).")
     levels = label_levels(slices)
     if levels is not None:
-        return (f"{source}: only {len(levels)} grey levels as read ({', '.join(map(str, levels))}), as in a mask or label "
-                "file, not a scan, so its result means nothing; predict the scan it outlines.")
+        return (f"{source}: only {len(levels)} grey levels as read ({', '.join(map(str, levels))}), as in a mask or "
+                "label file, not a scan, so its result means nothing; predict the scan it outlines.")
     if predictor.input_stats is None:
         return None
     picked = slices[:: max(1, len(slices) // 64)]
@@ -648,11 +648,13 @@ def far_off_note(source: Path, slices: list[np.ndarray], predictor: Predictor) -
 
 
 def refuse_label_file(source: Path | DicomSeries, slices: list[np.ndarray]) -> None:
-    """Refuse an input that is a mask or label file: **named** as one (:func:`tumorseg.data.formats.nifti.is_label_name`:
-    ``*mask*``, ``*seg*``, ``*label*``, ``OT*``...) **and** holding only a mask's few grey levels
-    (:func:`tumorseg.data.input_stats.label_levels`), or one (a 0/1 mask volume, whose flat window scales it to
-    0): ``x_mask.tif`` given to ``predict`` instead of ``x.tif``, a BraTS ``-seg.nii.gz``. Either alone is not enough: ``t1c_masked.nii.gz`` is a scan, and a label-like file of
-    another name gets :func:`far_off_note`'s warning instead. Folders never give such files as inputs.
+    """Refuse an input that is a mask or label file: **named** as one
+    (:func:`tumorseg.data.formats.nifti.is_label_name`: ``*mask*``, ``*seg*``, ``*label*``, ``OT*``...) **and**
+    holding only a mask's few grey levels (:func:`tumorseg.data.input_stats.label_levels`), or a single one (a 0/1
+    mask volume, whose flat intensity window reads it as all 0; an empty mask): ``x_mask.tif`` given to ``predict``
+    instead of ``x.tif``, a BraTS ``-seg.nii.gz``. Either alone is not enough: ``t1c_masked.nii.gz`` is a scan, and
+    a label-like file of another name gets :func:`far_off_note`'s warning instead. Folders never give such files
+    as inputs.
 
     Raises:
         DataError: one line naming the file, its grey levels and the scan beside it to predict instead, if found.

@@ -86,8 +86,9 @@ class VolumeSummaryOut(BaseModel):
     runner_up_ml: float | None = None
     runner_up_slice: int | None = None
     runner_up_share: float | None = None  # its score over the kept lesion's; >= 0.25: "close call" in text
-    text: str  # "tumour in 12/155 slices, 23.40 mL, longest axial diameter 41.0 mm, largest cross-section 41.0 × 30.2 mm
+    # "tumour in 12/155 slices, 23.40 mL, longest axial diameter 41.0 mm, largest cross-section 41.0 × 30.2 mm
     # (slice 80)" or "no tumour found (155 slices)"
+    text: str
 
 
 class SegmentResponse(BaseModel):

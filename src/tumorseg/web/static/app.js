@@ -1,7 +1,8 @@
 // tumorseg page: upload -> POST /api/segment -> draw the slice with the mask overlaid. No build step.
 "use strict";
 const $ = (id) => document.getElementById(id);
-const state = { data: null, slice: 0, images: [], overlays: [], heat: [], measures: [], files: [], pickField: "series" };
+const state = {
+  data: null, slice: 0, images: [], overlays: [], heat: [], measures: [], files: [], pickField: "series" };
 
 function setStatus(text, error = false) {
   $("status").textContent = text;
