@@ -171,3 +171,24 @@ def test_a_close_call_is_named_with_the_runner_ups_size_and_slice():
     unruled = summarise(stack(), None, "case")  # the rule did not run (--no-one-lesion, one slice)
     assert unruled.lesions_left_out is None
     assert summarise(np.zeros((3, 4, 4), bool), None, "e", left_out=LeftOut()).lesions_left_out is None
+
+
+def test_the_rano_sum_of_products_over_measurable_lesions():
+    """Three 3-D lesions: two discs of 30 and 20 mm (measurable, products 900 and 400 mm²) on slices 1–2 and 5, and
+    an 8 mm one (not measurable): the sum 1300 mm² over 2 lesions, in the line; one lesion alone: not in the line."""
+    yy, xx = np.mgrid[:96, :96]
+    m = np.zeros((7, 96, 96), bool)
+    m[1:3] = (yy - 30) ** 2 + (xx - 30) ** 2 <= 15 ** 2
+    m[5] = (yy - 70) ** 2 + (xx - 70) ** 2 <= 10 ** 2
+    m[5] |= (yy - 20) ** 2 + (xx - 80) ** 2 <= 4 ** 2
+    s = summarise(m, (3.0, 1.0, 1.0), "multi")
+    assert s.rano_measurable == 2 and s.rano_sum_mm2 == pytest.approx(1300.0, rel=0.01)
+    assert "RANO sum of products 1300 mm² (2 measurable lesions)" in s.line()
+    one = summarise(m[:3], (3.0, 1.0, 1.0))
+    assert (one.rano_measurable, one.rano_sum_mm2) == (1, 900.0) and "RANO sum" not in one.line()
+    many = np.zeros((1, 96, 96), bool)
+    for k in range(6):  # six 12-px squares: measurable, the 5 largest summed
+        many[0, 2 + 15 * k : 14 + 15 * k, 2:14 + k] = True
+    s = summarise(many, (1.0, 1.0, 1.0))
+    assert s.rano_measurable == 6 and s.line().count("the 5 largest") == 1
+    assert summarise(m, None).rano_sum_mm2 is None

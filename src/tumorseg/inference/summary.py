@@ -36,6 +36,7 @@ from tumorseg.inference.postprocess import LeftOut, is_close_call
 log = logging.getLogger(__name__)
 KEEP_EVERY = "--no-one-lesion keeps every lesion"
 RANO_MEASURABLE_MM = 10.0  # RANO (Wen et al. 2010): a measurable lesion has two perpendicular diameters of >= 10 mm
+RANO_TARGETS = 5  # ... and the sum of products is taken over at most five target lesions (RANO 2.0: three)
 
 
 @dataclass
@@ -63,6 +64,11 @@ class VolumeSummary:
         cross_section_px: where its two diameters lie on that slice: ``[[r0, c0, r1, c1], [r2, c2, r3, c3]]``, the
             end pixels (row, column of the predicted mask's slice) of the longest and of the perpendicular one
             (:func:`draw_lines` draws them).
+        rano_measurable: 3-D lesions (26-connected) whose largest cross-section is measurable by RANO (both
+            diameters at least 10 mm); ``None`` without tumour or pixel spacing.
+        rano_sum_mm2: the sum of those lesions' largest cross-section products, over the :data:`RANO_TARGETS`
+            largest (RANO's sum of products of perpendicular diameters; 0.0 when none is measurable). With the
+            one-lesion rule there is one lesion; ``--no-one-lesion`` keeps them all.
         input, mask: the input path and the mask file written (for the CSV).
         model: the model that predicted it (a bundled name such as ``"flair"``, or a checkpoint's file name);
             ``""`` when not known (an older ``summary.json`` carried over by ``--resume``).
@@ -94,6 +100,8 @@ class VolumeSummary:
     cross_section_mm2: float | None = None
     cross_section_slice: int | None = None
     cross_section_px: list[list[int]] | None = None
+    rano_measurable: int | None = None
+    rano_sum_mm2: float | None = None
 
     @property
     def tumour_found(self) -> bool:
@@ -112,6 +120,10 @@ class VolumeSummary:
             parts.append(f"{self.volume_ml:.2f} mL" if self.volume_ml >= 0.1 else f"{self.volume_ml:.2g} mL")
         if self.max_diameter_mm is not None:
             parts.append(f"longest axial diameter {self.max_diameter_mm:.1f} mm")
+        if self.rano_measurable is not None and self.rano_measurable > 1:
+            best = f", the {RANO_TARGETS} largest" if self.rano_measurable > RANO_TARGETS else ""
+            parts.append(f"RANO sum of products {self.rano_sum_mm2:.0f} mm² ({self.rano_measurable} measurable "
+                         f"lesions{best})")
         if self.cross_section_mm is not None and min(self.cross_section_mm) > 0:  # a line or dot has none
             longest, across = self.cross_section_mm
             small = ", below RANO's 10 mm" if across < RANO_MEASURABLE_MM else ""
@@ -227,6 +239,17 @@ def largest_cross_section(masks: np.ndarray, row_mm: float = 1.0, col_mm: float 
     return best
 
 
+def lesion_cross_sections(masks: np.ndarray, row_mm: float = 1.0, col_mm: float = 1.0) -> list[tuple[float, float]]:
+    """``(longest, perpendicular)`` of each 3-D lesion's largest cross-section (:func:`largest_cross_section` of the
+    26-connected regions of a ``(Z, H, W)`` bool stack), in no particular order; ``[]`` without tumour."""
+    labels, _ = ndi.label(masks, structure=np.ones((3, 3, 3), bool))
+    found = []
+    for i, box in enumerate(ndi.find_objects(labels), start=1):
+        if box is not None and (section := largest_cross_section(labels[box] == i, row_mm, col_mm)) is not None:
+            found.append(section[:2])
+    return found
+
+
 def draw_lines(shape: tuple[int, int], lines: list[list[int]]) -> np.ndarray:
     """A ``(H, W) uint8`` picture, 255 on the pixels of each ``[r0, c0, r1, c1]`` segment (end pixels included),
     0 elsewhere: the cross-section's diameters (:attr:`VolumeSummary.cross_section_px`) to lay over a slice."""
@@ -282,6 +305,9 @@ def summarise(masks: np.ndarray, spacing_mm: Sequence[float | None] | None = Non
         summary.cross_section_mm = [round(section[0], 2), round(section[1], 2)]
         summary.cross_section_mm2 = round(section[0] * section[1], 1)
         summary.cross_section_slice, summary.cross_section_px = section[2], section[3]
+        products = sorted((a * b for a, b in lesion_cross_sections(masks, spacing[1], spacing[2])
+                           if min(a, b) >= RANO_MEASURABLE_MM), reverse=True)
+        summary.rano_measurable, summary.rano_sum_mm2 = len(products), round(sum(products[:RANO_TARGETS]), 1)
     summary.add_left_out(left_out, spacing)
     return summary
 

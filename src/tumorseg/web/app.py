@@ -82,6 +82,8 @@ class VolumeSummaryOut(BaseModel):
     cross_section_mm2: float | None = None
     cross_section_slice: int | None = None
     cross_section_px: list[list[int]] | None = None  # its diameters' end pixels (row, column of the mask's slice)
+    rano_measurable: int | None = None  # lesions measurable by RANO, and their sum of products (at most 5 lesions)
+    rano_sum_mm2: float | None = None
     lesions_left_out: int | None = None  # what the one-lesion rule dropped; the runner-up among them:
     runner_up_ml: float | None = None
     runner_up_slice: int | None = None
