@@ -134,3 +134,20 @@ def test_a_damaged_file_in_a_series_folder_fails_its_series_alone(tmp_path):
     assert [p.name for p in report.written if p.name.endswith(".nii.gz")] == ["SE1_mask.nii.gz"]
     [(failed, reason)] = report.failed
     assert failed.name == "SE2" and f"{victim.name}: a damaged DICOM header (NotImplementedError" in reason
+
+
+def test_a_damaged_inversion_time_is_no_timing_not_a_crash(tmp_path):
+    """The FLAIR timing rule reads InversionTime/EchoTime from the header: a damaged value ('2P00') is an unknown
+    time (the default model, with its note), where the file otherwise reads."""
+    pydicom = pytest.importorskip("pydicom")
+    from data._dicom_series import series_pixels, write_mr_series
+    from tumorseg.inference.choose import choose_model
+
+    [path, *_] = write_mr_series(tmp_path / "s", series_pixels()[:1])
+    ds = pydicom.dcmread(path)
+    ds.InversionTime, ds.EchoTime = "2500", "120"
+    ds.save_as(path, enforce_file_format=True)
+    assert choose_model(path).name == "flair"
+    (tmp_path / "bad.dcm").write_bytes(path.read_bytes().replace(b"2500", b"2P00", 1))
+    choice = choose_model(tmp_path / "bad.dcm")
+    assert choice.name == "t1c" and "names neither FLAIR" in choice.reason

@@ -596,12 +596,12 @@ def inversion_echo_times(ds) -> tuple[float | None, float | None]:
     given or not a number."""
 
     def number(holder, key: str) -> float | None:
-        value = getattr(holder, key, None) if holder is not None else None
-        if value is not None and not isinstance(value, (str, bytes)) and hasattr(value, "__len__"):
-            value = value[0] if len(value) else None  # InversionTimes is multi-valued
-        try:
+        try:  # pydicom parses a value when it is read: a damaged one raises here, and is no time
+            value = getattr(holder, key, None) if holder is not None else None
+            if value is not None and not isinstance(value, (str, bytes)) and hasattr(value, "__len__"):
+                value = value[0] if len(value) else None  # InversionTimes is multi-valued
             return float(value) if value not in (None, "") else None
-        except (TypeError, ValueError):
+        except Exception:  # noqa: BLE001 - any parse error of a damaged header: the time is unknown
             return None
 
     ti = number(ds, "InversionTime")
