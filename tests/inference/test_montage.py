@@ -82,3 +82,22 @@ def test_predict_overlay_writes_one_picture_per_volume(tmp_path):
     # the two slices with a tumour side by side, each 24 x 20 stored, 20 x 24 in the radiological view
     assert shown.shape == (round(20 * TILE_PX / 24), 2 * TILE_PX, 3)
     assert ((shown == RED).all(-1)).any()
+
+
+def test_the_largest_cross_section_is_drawn_on_its_tile():
+    """``measure``: its slice is among the tiles even when the evenly spaced picks and the largest slice leave it
+    out, and only that tile holds cyan (its diameters, thick enough to survive the shrink to the tile)."""
+    from tumorseg.inference.montage import CYAN
+
+    array = np.full((40, 64, 64), 60, np.uint8)
+    masks = np.zeros((40, 64, 64), bool)
+    masks[:, 20:30, 20:40] = True  # every slice: the picks span them all
+    masks[30, 10:50, 10:50] = True  # the largest
+    lines = [[32, 12, 32, 52], [20, 32, 44, 32]]
+    assert 7 not in shown_slices(array, masks, 4)
+    assert 7 in shown_slices(array, masks, 4, also=7) and 30 in shown_slices(array, masks, 4, also=7)
+    grid = montage(array, masks, None, n=4, tile_px=32, measure=(7, lines))  # 64 px slices shrunk to 32
+    tiles = [grid[:, k * 32:(k + 1) * 32] for k in range(4)]
+    cyan = [int((t == CYAN).all(-1).sum()) for t in tiles]
+    picks = shown_slices(array, masks, 4, also=7)
+    assert [c > 0 for c in cyan] == [z == 7 for z in picks]

@@ -582,7 +582,9 @@ def predict_volume(path: Path | DicomSeries, predictor: Predictor, out: Path, ba
     main = volume_file[0] if volume_file else written[0]
     summary.mask = str(main.relative_to(out) if len(masks) == 1 or volume_file else main.relative_to(out).parent)
     if with_overlay:
-        Image.fromarray(montage(array, masks, props.display())).save(out / f"{props.name}_overlay.png")
+        measure = (summary.cross_section_slice, summary.cross_section_px) if summary.cross_section_px else None
+        picture = montage(array, masks, props.display(), measure=measure)
+        Image.fromarray(picture).save(out / f"{props.name}_overlay.png")
     result = Prediction.of(path, written, masks, predictor, summary)
     result.maps = maps
     return result
