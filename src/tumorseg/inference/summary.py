@@ -167,13 +167,14 @@ class VolumeSummary:
 
 def _farthest_pair(pts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The two of ``pts`` ``(N, 2)`` (N ≥ 2) farthest apart: searched among the convex hull's vertices."""
+    candidates = np.arange(len(pts))
     if len(pts) > 3:
         try:
-            pts = pts[ConvexHull(pts).vertices]  # the farthest pair lies on the hull
+            candidates = ConvexHull(pts).vertices  # the farthest pair lies on the hull
         except QhullError:  # all on one line: few points, compare them all
             pass
-    i, j = np.unravel_index(np.argmax(squareform(pdist(pts))), (len(pts), len(pts)))
-    return pts[i], pts[j]
+    i, j = np.unravel_index(np.argmax(squareform(pdist(pts[candidates]))), (len(candidates), len(candidates)))
+    return int(candidates[i]), int(candidates[j])
 
 
 def longest_diameter(mask: np.ndarray, row_mm: float = 1.0, col_mm: float = 1.0) -> float:
@@ -181,8 +182,8 @@ def longest_diameter(mask: np.ndarray, row_mm: float = 1.0, col_mm: float = 1.0)
     pts = np.argwhere(mask).astype(np.float64) * (row_mm, col_mm)  # (N, 2) in mm
     if len(pts) < 2:
         return 0.0
-    a, b = _farthest_pair(pts)
-    return float(np.hypot(*(b - a)))
+    i, j = _farthest_pair(pts)
+    return float(np.hypot(*(pts[j] - pts[i])))
 
 
 def cross_section_lines(mask: np.ndarray, row_mm: float = 1.0, col_mm: float = 1.0
@@ -194,7 +195,8 @@ def cross_section_lines(mask: np.ndarray, row_mm: float = 1.0, col_mm: float = 1
     if len(pix) < 2:
         return 0.0, 0.0, []
     pts = pix.astype(np.float64) * (row_mm, col_mm)
-    a, b = _farthest_pair(pts)
+    ia, ib = _farthest_pair(pts)
+    a, b = pts[ia], pts[ib]
     longest = float(np.hypot(*(b - a)))
     u = (b - a) / longest
     along, across = pts @ u, pts @ np.array([-u[1], u[0]])
@@ -206,7 +208,6 @@ def cross_section_lines(mask: np.ndarray, row_mm: float = 1.0, col_mm: float = 1
     k = int(np.argmax(widths))
     members = order[starts[k]:ends[k]]
     lo, hi = members[np.argmin(across[members])], members[np.argmax(across[members])]
-    ia, ib = (int(np.flatnonzero((pts == q).all(axis=1))[0]) for q in (a, b))
     lines = [[*map(int, pix[ia]), *map(int, pix[ib])], [*map(int, pix[lo]), *map(int, pix[hi])]]
     return longest, float(widths[k]), lines
 
@@ -239,14 +240,19 @@ def largest_cross_section(masks: np.ndarray, row_mm: float = 1.0, col_mm: float 
     return best
 
 
-def lesion_cross_sections(masks: np.ndarray, row_mm: float = 1.0, col_mm: float = 1.0) -> list[tuple[float, float]]:
-    """``(longest, perpendicular)`` of each 3-D lesion's largest cross-section (:func:`largest_cross_section` of the
-    26-connected regions of a ``(Z, H, W)`` bool stack), in no particular order; ``[]`` without tumour."""
+def lesion_cross_sections(masks: np.ndarray, row_mm: float = 1.0, col_mm: float = 1.0
+                          ) -> list[tuple[float, float, int, list[list[int]]]]:
+    """Each 3-D lesion's largest cross-section (:func:`largest_cross_section` of the 26-connected regions of a
+    ``(Z, H, W)`` bool stack), its slice and lines in the stack's coordinates, in label order; ``[]`` without tumour.
+    Their largest product is the stack's :func:`largest_cross_section` (a region of one slice lies in one 3-D
+    lesion)."""
     labels, _ = ndi.label(masks, structure=np.ones((3, 3, 3), bool))
     found = []
     for i, box in enumerate(ndi.find_objects(labels), start=1):
         if box is not None and (section := largest_cross_section(labels[box] == i, row_mm, col_mm)) is not None:
-            found.append(section[:2])
+            longest, across, z, lines = section
+            offset = [box[1].start, box[2].start] * 2
+            found.append((longest, across, z + box[0].start, [[v + o for v, o in zip(ln, offset)] for ln in lines]))
     return found
 
 
@@ -296,7 +302,8 @@ def summarise(masks: np.ndarray, spacing_mm: Sequence[float | None] | None = Non
     diameter = section = None
     if total and in_plane:
         diameter = round(max(lesion_diameter(m, spacing[1], spacing[2]) for m, n in zip(masks, per_slice) if n), 2)
-        section = largest_cross_section(masks, spacing[1], spacing[2])
+        lesions = lesion_cross_sections(masks, spacing[1], spacing[2])  # measured once, for both numbers
+        section = max(lesions, key=lambda s: s[0] * s[1]) if lesions else None
     summary = VolumeSummary(
         name=name, n_slices=len(masks), slices_with_tumour=int(np.count_nonzero(per_slice)), tumour_voxels=total,
         voxel_mm=spacing, volume_ml=volume, max_diameter_mm=diameter,
@@ -305,8 +312,7 @@ def summarise(masks: np.ndarray, spacing_mm: Sequence[float | None] | None = Non
         summary.cross_section_mm = [round(section[0], 2), round(section[1], 2)]
         summary.cross_section_mm2 = round(section[0] * section[1], 1)
         summary.cross_section_slice, summary.cross_section_px = section[2], section[3]
-        products = sorted((a * b for a, b in lesion_cross_sections(masks, spacing[1], spacing[2])
-                           if min(a, b) >= RANO_MEASURABLE_MM), reverse=True)
+        products = sorted((a * b for a, b, _, _ in lesions if min(a, b) >= RANO_MEASURABLE_MM), reverse=True)
         summary.rano_measurable, summary.rano_sum_mm2 = len(products), round(sum(products[:RANO_TARGETS]), 1)
     summary.add_left_out(left_out, spacing)
     return summary
